@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+
+	"github.com/spf13/afero"
+)
+
+// MainDriver is what a program gives the Server: settings, TLS
+// configuration, the welcome message and authentication. Its methods are
+// called from many sessions at once and must be safe for concurrent use.
+type MainDriver interface {
+	// GetSettings returns the server's settings. The Server calls it once,
+	// when it starts listening or serving.
+	GetSettings() (*Settings, error)
+
+	// ClientConnected is called for each admitted connection and returns
+	// the welcome message sent with the 220 banner. An error refuses the
+	// connection with 421 (or with the code of a *ReplyError).
+	ClientConnected(cc ClientContext) (string, error)
+
+	// ClientDisconnected is called when a connection ends, whether or not
+	// its client ever logged in.
+	ClientDisconnected(cc ClientContext)
+
+	// AuthUser checks a user's credentials and returns the filesystem the
+	// session will use. An error refuses the login with 530 (or with the
+	// code of a *ReplyError).
+	AuthUser(cc ClientContext, user, pass string) (ClientDriver, error)
+
+	// GetTLSConfig returns the TLS configuration for AUTH TLS, PROT P and
+	// implicit TLS. It is called whenever a session needs it, so that a
+	// driver can rotate certificates; a nil config means TLS is not offered.
+	GetTLSConfig() (*tls.Config, error)
+}
+
+// MainDriverExtensionHost is implemented by a MainDriver that serves more
+// than one virtual host (RFC 7151).
+type MainDriverExtensionHost interface {
+	// CheckHost is called for each HOST command with the name the client
+	// asked for (an IPv6 literal keeps its brackets). A nil error accepts
+	// the name, which ClientContext.HostName then returns; an error is
+	// answered with 504 (or with the code of a *ReplyError).
+	CheckHost(cc ClientContext, host string) error
+}
+
+// ClientDriver is the filesystem of one logged-in session. The engine only
+// ever passes it clean absolute paths ("/", "/dir/file"), never a path that
+// climbs above "/".
+type ClientDriver interface {
+	afero.Fs
+}
+
+// DataChannel says how a session's data connections are opened.
+type DataChannel int
+
+// Data channel modes.
+const (
+	// DataChannelNone means the client has not asked for a data connection yet.
+	DataChannelNone DataChannel = iota
+	// DataChannelPassive means the server listens and the client connects (PASV, EPSV).
+	DataChannelPassive
+	// DataChannelActive means the server connects to the client (PORT, EPRT).
+	DataChannelActive
+)
+
+// String returns "none", "passive" or "active".
+func (d DataChannel) String() string {
+	switch d {
+	case DataChannelPassive:
+		return "passive"
+	case DataChannelActive:
+		return "active"
+	default:
+		return "none"
+	}
+}
+
+// ClientContext is the engine's view of one control connection, given to
+// drivers and hooks. Its methods are safe for concurrent use.
+type ClientContext interface {
+	// Path returns the session's current working directory.
+	Path() string
+	// SetPath changes the session's current working directory. The path
+	// is cleaned and made absolute first.
+	SetPath(path string)
+	// SetDebug turns the logging of every command of this session on or off.
+	SetDebug(debug bool)
+	// Debug reports whether every command of this session is logged.
+	Debug() bool
+	// ID returns the session's identifier, unique within the Server.
+	ID() uint32
+	// RemoteAddr returns the client's address.
+	RemoteAddr() net.Addr
+	// LocalAddr returns the server's address of the control connection.
+	LocalAddr() net.Addr
+	// GetClientVersion returns what the client sent with CLNT, or "".
+	GetClientVersion() string
+	// Close ends the session: the control connection and any transfer.
+	Close() error
+	// HasTLSForControl reports whether the control connection uses TLS.
+	HasTLSForControl() bool
+	// HasTLSForTransfers reports whether data connections use TLS (PROT P).
+	HasTLSForTransfers() bool
+	// GetLastCommand returns the verb of the last command received.
+	GetLastCommand() string
+	// GetLastDataChannel returns the mode of the last data channel set up.
+	GetLastDataChannel() DataChannel
+	// User returns the name given with USER, or "" before it.
+	User() string
+	// LoggedIn reports whether the session has passed AuthUser.
+	LoggedIn() bool
+	// HostName returns the name accepted by the HOST command, or "".
+	HostName() string
+	// TLSServerName returns the SNI name of the control connection's TLS
+	// handshake, or "".
+	TLSServerName() string
+	// SetExtra attaches a value of the driver's or a hook's choosing to the
+	// session.
+	SetExtra(extra any)
+	// Extra returns the value set by SetExtra.
+	Extra() any
+}
+
+// ClientDriverExtensionAllocate is implemented by a ClientDriver that can
+// reserve space before an upload (ALLO). Without it, ALLO is answered 202.
+type ClientDriverExtensionAllocate interface {
+	// AllocateSpace reserves size bytes for the next upload.
+	AllocateSpace(size int) error
+}
+
+// ClientDriverExtensionAvailableSpace is implemented by a ClientDriver that
+// can tell how much space is left (AVBL).
+type ClientDriverExtensionAvailableSpace interface {
+	// GetAvailableSpace returns the bytes available in dirName.
+	GetAvailableSpace(dirName string) (int64, error)
+}
+
+// ClientDriverExtensionSymlink is implemented by a ClientDriver that can
+// create symbolic links (SITE SYMLINK).
+type ClientDriverExtensionSymlink interface {
+	// Symlink creates newname as a symbolic link to oldname.
+	Symlink(oldname, newname string) error
+}
+
+// ClientDriverExtensionHasher is implemented by a ClientDriver that computes
+// file digests itself (HASH and the X* digest commands), for example from
+// stored metadata. It is only used when Settings.EnableHASH is set.
+type ClientDriverExtensionHasher interface {
+	// ComputeHash returns the lower-case hex digest of bytes
+	// [startOffset, endOffset) of name; endOffset 0 means to the end.
+	ComputeHash(name string, algo HASHAlgo, startOffset, endOffset int64) (string, error)
+}
+
+// ClientDriverExtensionFileTransfer is implemented by a ClientDriver that
+// opens transfer handles itself instead of through afero.Fs.OpenFile.
+type ClientDriverExtensionFileTransfer interface {
+	// GetHandle opens name for a transfer with os.OpenFile flags; offset is
+	// the REST offset (0 without REST), which the engine also seeks to.
+	GetHandle(name string, flags int, offset int64) (FileTransfer, error)
+}
+
+// FileTransfer is a handle a transfer reads from or writes to.
+type FileTransfer interface {
+	io.Reader
+	io.Writer
+	io.Seeker
+	io.Closer
+}
+
+// FileTransferError is implemented by a file handle (from OpenFile, Create
+// or GetHandle) that wants to know when its transfer failed: ABOR, a broken
+// or stalled data connection, or an I/O error. TransferError is always
+// called before Close, on the same handle, and only for failed transfers.
+// A client that drops the data connection in the middle of an upload
+// without ABOR looks like a complete upload: FTP cannot tell the two apart.
+type FileTransferError interface {
+	TransferError(err error)
+}

@@ -1,0 +1,277 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"strings"
+	"time"
+)
+
+// handleUSER starts a login (RFC 959 4.1.1).
+func (s *session) handleUSER(c *Command) {
+	if s.LoggedIn() {
+		s.reply(530, "Already logged in; send REIN to change user.")
+		return
+	}
+	if s.st.TLSRequired == MandatoryEncryption && !s.HasTLSForControl() {
+		s.reply(530, "TLS is required: send AUTH TLS before USER.")
+		return
+	}
+	s.mu.Lock()
+	s.user = c.Arg
+	s.mu.Unlock()
+	s.reply(331, "User name okay, need password.")
+}
+
+// handlePASS completes a login through the driver.
+func (s *session) handlePASS(c *Command) {
+	if s.LoggedIn() {
+		s.reply(503, "Already logged in.")
+		return
+	}
+	user := s.User()
+	if user == "" {
+		s.reply(503, "Send USER first.")
+		return
+	}
+	fs, err := s.srv.Driver.AuthUser(s, user, c.Arg)
+	if err == nil && fs == nil {
+		err = errors.New("driver returned no filesystem")
+	}
+	if err != nil {
+		s.mu.Lock()
+		s.user = ""
+		s.mu.Unlock()
+		s.log.Info("ftp: login failed", "user", user, "err", err)
+		code, msg := replyFor(err, 530, "Login incorrect.")
+		s.reply(code, msg)
+		return
+	}
+	s.mu.Lock()
+	s.fs = fs
+	s.loggedIn = true
+	s.mu.Unlock()
+	s.log.Info("ftp: logged in", "user", user)
+	s.reply(230, "User "+user+" logged in.")
+}
+
+// handleACCT: accounts are not used.
+func (s *session) handleACCT(*Command) {
+	s.reply(202, "ACCT is not needed on this server.")
+}
+
+// handleREIN returns the session to the state right after the banner,
+// keeping the control connection's TLS (RFC 959 4.1.1).
+func (s *session) handleREIN(*Command) {
+	s.endTransfer()
+	s.closePassive()
+	s.mu.Lock()
+	s.user, s.loggedIn, s.fs = "", false, nil
+	s.path = "/"
+	s.hostName = ""
+	s.mu.Unlock()
+	s.activeAddr = nil
+	s.epsvAll = false
+	s.restOffset = 0
+	s.renameFrom = ""
+	s.transferType = s.st.DefaultTransferType
+	s.mlstFacts = defaultFacts
+	s.reply(220, "Service ready for new user.")
+}
+
+// handleQUIT says goodbye; a running transfer is waited for first (RFC 959
+// 4.1.1), which the dispatcher does not do for QUIT, so it happens here.
+func (s *session) handleQUIT(*Command) {
+	if x := s.runningTransfer(); x != nil {
+		select {
+		case <-x.done:
+		case <-s.ctx.Done():
+		}
+	}
+	s.closeWith(221, "Goodbye.")
+}
+
+// handleHOST selects a virtual host (RFC 7151). It must come before login.
+func (s *session) handleHOST(c *Command) {
+	if s.LoggedIn() || s.User() != "" {
+		s.reply(503, "HOST must be sent before USER.")
+		return
+	}
+	host := strings.TrimSpace(c.Arg)
+	if !validHostName(host) {
+		s.reply(501, "Syntax error in host name.")
+		return
+	}
+	if ext, ok := s.srv.Driver.(MainDriverExtensionHost); ok {
+		if err := ext.CheckHost(s, host); err != nil {
+			s.log.Info("ftp: HOST refused", "host", host, "err", err)
+			code, msg := replyFor(err, 504, "Unknown host "+host+".")
+			s.reply(code, msg)
+			return
+		}
+	}
+	s.mu.Lock()
+	s.hostName = host
+	s.mu.Unlock()
+	s.reply(220, "Host "+host+" accepted.")
+}
+
+// validHostName accepts a DNS name or an IP literal, IPv6 in brackets.
+func validHostName(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	if strings.HasPrefix(h, "[") {
+		return strings.HasSuffix(h, "]") && len(h) > 2 && strings.Trim(h[1:len(h)-1], "0123456789abcdefABCDEF:.") == ""
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// handleAUTH switches the control connection to TLS (RFC 4217 4).
+func (s *session) handleAUTH(c *Command) {
+	switch strings.ToUpper(strings.TrimSpace(c.Arg)) {
+	case "TLS", "TLS-C", "SSL":
+	default:
+		s.reply(504, "Unsupported security mechanism; use AUTH TLS.")
+		return
+	}
+	if s.HasTLSForControl() {
+		s.reply(503, "The control connection already uses TLS.")
+		return
+	}
+	if s.LoggedIn() {
+		s.reply(503, "AUTH must be sent before login.")
+		return
+	}
+	if _, err := s.loadTLSConfig(); err != nil {
+		s.log.Warn("ftp: no TLS configuration", "err", err)
+		s.reply(534, "TLS is not available on this server.")
+		return
+	}
+	if s.reader.Buffered() > 0 {
+		// Bytes sent behind AUTH before the handshake would be run as
+		// if they had come over TLS: a command injection.
+		s.log.Warn("ftp: data after AUTH before the TLS handshake")
+		s.closeWith(421, "Unexpected data after AUTH, closing control connection.")
+		return
+	}
+	s.reply(234, "AUTH TLS successful.")
+	if err := s.startTLS(); err != nil {
+		s.log.Info("ftp: TLS handshake failed", "err", err)
+		s.closeConn()
+	}
+}
+
+// loadTLSConfig fetches the driver's TLS configuration once per session.
+func (s *session) loadTLSConfig() (*tls.Config, error) {
+	if s.tlsConfig != nil {
+		return s.tlsConfig, nil
+	}
+	cfg, err := s.srv.Driver.GetTLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return nil, errors.New("the driver offers no TLS configuration")
+	}
+	s.tlsConfig = cfg
+	return cfg, nil
+}
+
+// startTLS runs the server side of a TLS handshake on the control
+// connection and makes it the connection the session uses.
+func (s *session) startTLS() error {
+	cfg, err := s.loadTLSConfig()
+	if err != nil {
+		return err
+	}
+	tconn := tls.Server(s.rawConn, cfg)
+	ctx, cancel := context.WithTimeout(s.ctx, s.st.connectionTimeout())
+	defer cancel()
+	if err := tconn.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	s.conn = tconn
+	s.writeMu.Unlock()
+	s.reader.Reset(tconn)
+	s.mu.Lock()
+	s.controlTLS = true
+	s.tlsServerName = tconn.ConnectionState().ServerName
+	s.mu.Unlock()
+	return nil
+}
+
+// handlePBSZ: TLS needs no protection buffer, so the size is always 0
+// (RFC 4217 9).
+func (s *session) handlePBSZ(c *Command) {
+	if !s.HasTLSForControl() {
+		s.reply(503, "PBSZ needs AUTH TLS first.")
+		return
+	}
+	if !isDigits(strings.TrimSpace(c.Arg)) {
+		s.reply(501, "PBSZ needs a number.")
+		return
+	}
+	s.pbsz = true
+	s.reply(200, "PBSZ=0")
+}
+
+// handlePROT sets the data connections' protection (RFC 4217 9).
+func (s *session) handlePROT(c *Command) {
+	if !s.HasTLSForControl() {
+		s.reply(503, "PROT needs AUTH TLS first.")
+		return
+	}
+	var private bool
+	switch strings.ToUpper(strings.TrimSpace(c.Arg)) {
+	case "C":
+		if s.st.TLSRequired != ClearOrEncrypted {
+			s.reply(534, "Data connections must be protected: use PROT P.")
+			return
+		}
+	case "P":
+		private = true
+	case "S", "E":
+		s.reply(536, "Only PROT C and PROT P are supported.")
+		return
+	default:
+		s.reply(504, "Unknown protection level.")
+		return
+	}
+	s.mu.Lock()
+	s.transferTLS = private
+	s.mu.Unlock()
+	s.reply(200, "PROT "+strings.ToUpper(strings.TrimSpace(c.Arg))+" OK.")
+}
+
+// handleCCC refuses to drop the control connection's TLS: a clear control
+// channel after login would expose every later command.
+func (s *session) handleCCC(*Command) {
+	s.reply(534, "CCC is refused by this server's policy.")
+}
+
+// isDigits reports whether s is a non-empty string of ASCII digits.
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// tlsHandshakeDeadline returns when a data connection's handshake must end.
+func (s *session) tlsHandshakeDeadline() time.Time {
+	return time.Now().Add(s.st.connectionTimeout())
+}

@@ -1,0 +1,525 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+const (
+	// maxLineLength bounds a command line, CRLF included: room for a
+	// 4096-byte path and a verb, far more than any real client sends.
+	maxLineLength = 8192
+	// maxBadLines is how many unparsable lines a session may send before
+	// it is closed.
+	maxBadLines = 5
+	// controlReaderSize is the control connection's read buffer; command
+	// lines are short, and idle sessions should cost little memory.
+	controlReaderSize = 512
+	// replyWriteTimeout bounds a reply write, so that a client that stops
+	// reading cannot pin a goroutine.
+	replyWriteTimeout = 30 * time.Second
+)
+
+// errLineTooLong is returned by readLine for a line over maxLineLength.
+var errLineTooLong = errors.New("command line too long")
+
+// session is one control connection: its state, its command loop, and the
+// ClientContext the drivers and hooks see.
+type session struct {
+	srv    *Server
+	st     *Settings
+	id     uint32
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	rawConn net.Conn      // the accepted connection
+	reader  *bufio.Reader // reads s.conn; only the command loop uses it
+	line    []byte        // the command line being assembled
+	discard bool          // the current line is too long and is being skipped
+
+	writeMu sync.Mutex // serialises replies from the command loop and the transfer goroutine
+	conn    net.Conn   // the control connection, a *tls.Conn after AUTH TLS; guarded by writeMu
+
+	mu              sync.Mutex // guards what other goroutines may read, below
+	path            string
+	user            string
+	loggedIn        bool
+	fs              ClientDriver
+	clientVersion   string
+	lastCommand     string
+	debug           bool
+	extra           any
+	hostName        string
+	tlsServerName   string
+	controlTLS      bool
+	transferTLS     bool
+	lastDataChannel DataChannel
+	xfer            *transfer // the running transfer, or nil
+	closing         bool      // the server shuts down: end the session once no transfer runs
+	closed          bool      // the control connection is closed
+
+	// Owned by the command loop.
+	tlsConfig    *tls.Config
+	transferType TransferType
+	restOffset   int64
+	renameFrom   string
+	pasv         *passiveListener
+	activeAddr   *net.TCPAddr
+	epsvAll      bool
+	pbsz         bool
+	badLines     int
+	mlstFacts    factSet
+}
+
+func newSession(srv *Server, st *Settings, conn net.Conn) *session {
+	s := &session{
+		srv:          srv,
+		st:           st,
+		id:           srv.nextID.Add(1),
+		rawConn:      conn,
+		conn:         conn,
+		reader:       bufio.NewReaderSize(conn, controlReaderSize),
+		path:         "/",
+		transferType: st.DefaultTransferType,
+		mlstFacts:    defaultFacts,
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.log = srv.logger().With("session", s.id, "remote", conn.RemoteAddr().String())
+	return s
+}
+
+// serveConn runs one control connection from admission to goodbye.
+func (srv *Server) serveConn(conn net.Conn, implicit bool) {
+	st, err := srv.loadSettings()
+	if err != nil {
+		_ = conn.Close()
+		return
+	}
+	s := newSession(srv, st, conn)
+	if !srv.addSession(s) {
+		s.closeWith(421, "Server is shutting down.")
+		return
+	}
+	defer srv.removeSession(s)
+	defer s.cancel()
+	s.run(implicit)
+}
+
+func (s *session) run(implicit bool) {
+	defer s.closeConn()
+	for _, admit := range s.srv.AdmissionHooks {
+		done, err := admit(s.ctx, s)
+		if done != nil {
+			defer done()
+		}
+		if err != nil {
+			s.log.Info("ftp: connection refused at admission", "err", err)
+			code, msg := replyFor(err, 421, "Service not available, closing control connection.")
+			s.reply(code, msg)
+			return
+		}
+	}
+	if implicit {
+		if err := s.startTLS(); err != nil {
+			s.log.Info("ftp: implicit TLS handshake failed", "err", err)
+			return
+		}
+	}
+	welcome, err := s.srv.Driver.ClientConnected(s)
+	defer s.srv.Driver.ClientDisconnected(s)
+	if err != nil {
+		s.log.Info("ftp: connection refused by driver", "err", err)
+		code, msg := replyFor(err, 421, "Service not available, closing control connection.")
+		s.reply(code, msg)
+		return
+	}
+	if welcome == "" {
+		welcome = "FTP server ready."
+	}
+	s.log.Debug("ftp: connected")
+	s.reply(220, welcome)
+	s.commandLoop()
+	s.endTransfer()
+	s.closePassive()
+	s.log.Debug("ftp: disconnected")
+}
+
+// commandLoop reads and runs commands until the client leaves or the
+// session is closed.
+func (s *session) commandLoop() {
+	for {
+		line, err := s.readLine()
+		switch {
+		case err == nil:
+			if !s.handleLine(line) {
+				return
+			}
+		case errors.Is(err, errLineTooLong):
+			s.reply(500, "Command line too long.")
+			if !s.countBadLine() {
+				return
+			}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if s.transferRunning() {
+				continue // a long transfer is not idleness
+			}
+			s.log.Info("ftp: idle timeout")
+			s.closeWith(421, "Idle timeout, closing control connection.")
+			return
+		default:
+			return // EOF, reset, or closed by us
+		}
+	}
+}
+
+// countBadLine counts an unparsable line and reports whether the session
+// may go on.
+func (s *session) countBadLine() bool {
+	s.badLines++
+	if s.badLines < maxBadLines {
+		return true
+	}
+	s.log.Info("ftp: too many malformed command lines")
+	s.closeWith(421, "Too many malformed commands, closing control connection.")
+	return false
+}
+
+// readLine returns the next command line without its line ending. The
+// slice is valid until the next call. A line that grows past
+// maxLineLength is skipped to its end and reported as errLineTooLong.
+func (s *session) readLine() ([]byte, error) {
+	if d := s.st.idleTimeout(); d > 0 {
+		_ = s.readConn().SetReadDeadline(time.Now().Add(d))
+	}
+	if cap(s.line) > 2*controlReaderSize {
+		s.line = nil // an idle session should not keep a large buffer
+	}
+	s.line = s.line[:0]
+	for {
+		chunk, err := s.reader.ReadSlice('\n')
+		if !s.discard && len(s.line)+len(chunk) > maxLineLength {
+			s.discard = true
+		}
+		if !s.discard {
+			s.line = append(s.line, chunk...)
+		}
+		switch {
+		case err == nil && s.discard:
+			s.discard = false
+			s.line = s.line[:0]
+			return nil, errLineTooLong
+		case err == nil:
+			return s.line, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			// A timeout keeps the partial line: the transfer case reads on.
+			return nil, err
+		}
+	}
+}
+
+// readConn returns the control connection for reading; only the command
+// loop changes it, so it needs no lock there.
+func (s *session) readConn() net.Conn {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.conn
+}
+
+// handleLine parses and runs one command line and reports whether the
+// session goes on.
+func (s *session) handleLine(raw []byte) bool {
+	verb, arg, err := parseCommandLine(raw)
+	if err != nil {
+		var re *ReplyError
+		if errors.As(err, &re) {
+			s.reply(re.Code, re.Message)
+		}
+		return s.countBadLine()
+	}
+	s.mu.Lock()
+	s.lastCommand = verb
+	debug := s.debug
+	s.mu.Unlock()
+	if debug {
+		s.log.Info("ftp: command", "verb", verb, "arg", loggedArg(verb, arg))
+	} else {
+		s.log.Debug("ftp: command", "verb", verb, "arg", loggedArg(verb, arg))
+	}
+
+	spec := commands[verb]
+	if x := s.runningTransfer(); x != nil && (spec == nil || !spec.duringTransfer) {
+		// Commands other than ABOR, STAT and QUIT wait for the transfer,
+		// so that replies stay in order.
+		select {
+		case <-x.done:
+		case <-s.ctx.Done():
+			return false
+		}
+	}
+	if verb != "RNTO" {
+		s.renameFrom = ""
+	}
+
+	cmd := &Command{Session: s, Verb: verb, Arg: arg}
+	if spec != nil {
+		if spec.enabled != nil && !spec.enabled(s) {
+			s.reply(502, "Command not implemented: "+verb+".")
+			return true
+		}
+		if msg := spec.prepare(s, cmd); msg != "" {
+			s.reply(501, msg)
+			return true
+		}
+	}
+	if err := s.runCommandHooks(cmd); err != nil {
+		code, msg := replyFor(err, 550, "Command refused.")
+		s.reply(code, msg)
+		return !s.isClosed()
+	}
+	if spec == nil {
+		s.reply(502, "Command not implemented: "+verb+".")
+		return true
+	}
+	if !spec.public && !s.LoggedIn() {
+		s.reply(530, "Please log in with USER and PASS.")
+		return true
+	}
+	spec.handler(s, cmd)
+	return !s.isClosed()
+}
+
+// runCommandHooks runs the command hooks and re-cleans what they left.
+func (s *session) runCommandHooks(cmd *Command) error {
+	for _, hook := range s.srv.CommandHooks {
+		if err := hook(s.ctx, cmd); err != nil {
+			s.log.Info("ftp: command refused by hook", "verb", cmd.Verb, "err", err)
+			return err
+		}
+	}
+	for i, p := range cmd.Paths {
+		cmd.Paths[i] = cleanPath(p)
+	}
+	return nil
+}
+
+// loggedArg hides passwords from logs.
+func loggedArg(verb, arg string) string {
+	if verb == "PASS" && arg != "" {
+		return "****"
+	}
+	return arg
+}
+
+// reply sends a reply; text with newlines becomes a multi-line reply.
+func (s *session) reply(code int, text string) {
+	s.writeReply(formatReply(code, text))
+}
+
+// replyLines sends a multi-line reply: first and last are the text of the
+// first and last lines, lines go between them indented by a space.
+func (s *session) replyLines(code int, first string, lines []string, last string) {
+	s.writeReply(formatMultiline(code, first, lines, last))
+}
+
+// replyError answers with the *ReplyError inside err, or with code and
+// text when there is none, and logs err.
+func (s *session) replyError(err error, code int, text string) {
+	code, text = replyFor(err, code, text)
+	s.log.Debug("ftp: command failed", "err", err, "code", code)
+	s.reply(code, text)
+}
+
+func (s *session) writeReply(b []byte) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.conn == nil {
+		return
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+	if _, err := s.conn.Write(b); err != nil {
+		// A client that cannot take replies is gone; closing the
+		// connection also ends the command loop's read.
+		_ = s.conn.Close()
+	}
+}
+
+// closeWith sends a last reply when the connection can take it, then
+// closes the session.
+func (s *session) closeWith(code int, text string) {
+	s.reply(code, text)
+	s.closeConn()
+}
+
+// closeConn closes the control connection and aborts any transfer. It may
+// be called from any goroutine, more than once.
+func (s *session) closeConn() {
+	s.mu.Lock()
+	s.closed = true
+	x := s.xfer
+	s.mu.Unlock()
+	if x != nil {
+		x.abort()
+	}
+	s.writeMu.Lock()
+	_ = s.conn.Close()
+	s.writeMu.Unlock()
+	s.cancel()
+}
+
+func (s *session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// shutdown ends the session for Server.Shutdown: now if it is idle, after
+// its transfer otherwise.
+func (s *session) shutdown() {
+	s.mu.Lock()
+	s.closing = true
+	busy := s.xfer != nil
+	s.mu.Unlock()
+	if !busy {
+		s.closeWith(421, "Server is shutting down.")
+	}
+}
+
+// ClientContext
+
+// Path returns the working directory.
+func (s *session) Path() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.path
+}
+
+// SetPath sets the working directory.
+func (s *session) SetPath(p string) {
+	p = cleanPath(p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.path = p
+}
+
+// SetDebug turns per-command logging on or off.
+func (s *session) SetDebug(debug bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.debug = debug
+}
+
+// Debug reports whether per-command logging is on.
+func (s *session) Debug() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.debug
+}
+
+// ID returns the session's identifier.
+func (s *session) ID() uint32 { return s.id }
+
+// RemoteAddr returns the client's address.
+func (s *session) RemoteAddr() net.Addr { return s.rawConn.RemoteAddr() }
+
+// LocalAddr returns the control connection's local address.
+func (s *session) LocalAddr() net.Addr { return s.rawConn.LocalAddr() }
+
+// GetClientVersion returns the CLNT text.
+func (s *session) GetClientVersion() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clientVersion
+}
+
+// Close ends the session.
+func (s *session) Close() error {
+	s.closeConn()
+	return nil
+}
+
+// HasTLSForControl reports whether the control connection uses TLS.
+func (s *session) HasTLSForControl() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.controlTLS
+}
+
+// HasTLSForTransfers reports whether PROT P is in effect.
+func (s *session) HasTLSForTransfers() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transferTLS
+}
+
+// GetLastCommand returns the last verb received.
+func (s *session) GetLastCommand() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastCommand
+}
+
+// GetLastDataChannel returns the last data channel mode.
+func (s *session) GetLastDataChannel() DataChannel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastDataChannel
+}
+
+// User returns the USER name.
+func (s *session) User() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.user
+}
+
+// LoggedIn reports whether the session is logged in.
+func (s *session) LoggedIn() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loggedIn
+}
+
+// HostName returns the HOST name.
+func (s *session) HostName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hostName
+}
+
+// TLSServerName returns the control connection's SNI name.
+func (s *session) TLSServerName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tlsServerName
+}
+
+// SetExtra stores a value for drivers and hooks.
+func (s *session) SetExtra(extra any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.extra = extra
+}
+
+// Extra returns the value stored by SetExtra.
+func (s *session) Extra() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.extra
+}
+
+// driver returns the logged-in filesystem.
+func (s *session) driver() ClientDriver {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fs
+}
