@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"strings"
-	"time"
 )
 
 // handleUSER starts a login (RFC 959 4.1.1).
@@ -269,9 +268,4 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-// tlsHandshakeDeadline returns when a data connection's handshake must end.
-func (s *session) tlsHandshakeDeadline() time.Time {
-	return time.Now().Add(s.st.connectionTimeout())
 }

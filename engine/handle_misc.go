@@ -93,12 +93,12 @@ func (s *session) handleHELP(c *Command) {
 		}
 		row = append(row, fmt.Sprintf("%-5s", verb))
 		if len(row) == 8 {
-			lines = append(lines, strings.Join(row, " "))
+			lines = append(lines, strings.TrimRight(strings.Join(row, " "), " "))
 			row = row[:0]
 		}
 	}
 	if len(row) > 0 {
-		lines = append(lines, strings.Join(row, " "))
+		lines = append(lines, strings.TrimRight(strings.Join(row, " "), " "))
 	}
 	s.replyLines(214, "The following commands are recognized:", lines, "Help OK.")
 }

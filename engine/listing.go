@@ -86,10 +86,10 @@ func (r *listingReader) fill() error {
 // listTarget is what LIST, NLST, MLSD and STAT list: a directory's entries
 // (all, or those matching a glob), or a single file.
 type listTarget struct {
-	dir     afero.File    // open directory, or nil for a single entry
-	dirPath string        // the directory's path
-	single  os.FileInfo   // the single entry, when dir is nil
-	glob    string        // pattern for the entries' names, or ""
+	dir     afero.File  // open directory, or nil for a single entry
+	dirPath string      // the directory's path
+	single  os.FileInfo // the single entry, when dir is nil
+	glob    string      // pattern for the entries' names, or ""
 }
 
 // openListTarget finds what p names. When p does not exist and its last

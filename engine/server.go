@@ -366,7 +366,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 // goroutine, and more than once.
 func (srv *Server) Close() error {
 	for _, s := range srv.beginShutdown() {
-		s.closeWith(421, "Server is shutting down.")
+		s.forceClose(421, "Server is shutting down.")
 	}
 	return nil
 }

@@ -25,6 +25,8 @@ const (
 	// replyWriteTimeout bounds a reply write, so that a client that stops
 	// reading cannot pin a goroutine.
 	replyWriteTimeout = 30 * time.Second
+	// farewellTimeout bounds the last reply of a session being closed.
+	farewellTimeout = 2 * time.Second
 )
 
 // errLineTooLong is returned by readLine for a line over maxLineLength.
@@ -103,6 +105,7 @@ func (srv *Server) serveConn(conn net.Conn, implicit bool) {
 		_ = conn.Close()
 		return
 	}
+	setOOBInline(conn)
 	s := newSession(srv, st, conn)
 	if !srv.addSession(s) {
 		s.closeWith(421, "Server is shutting down.")
@@ -250,10 +253,11 @@ func (s *session) handleLine(raw []byte) bool {
 	s.lastCommand = verb
 	debug := s.debug
 	s.mu.Unlock()
-	if debug {
-		s.log.Info("ftp: command", "verb", verb, "arg", loggedArg(verb, arg))
-	} else {
-		s.log.Debug("ftp: command", "verb", verb, "arg", loggedArg(verb, arg))
+	if level := slog.LevelDebug; debug || s.log.Enabled(s.ctx, level) {
+		if debug {
+			level = slog.LevelInfo
+		}
+		s.log.Log(s.ctx, level, "ftp: command", "verb", verb, "arg", loggedArg(verb, arg))
 	}
 
 	spec := commands[verb]
@@ -342,26 +346,42 @@ func (s *session) replyError(err error, code int, text string) {
 func (s *session) writeReply(b []byte) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if s.conn == nil {
-		return
-	}
-	_ = s.conn.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+	s.writeLocked(b, replyWriteTimeout)
+}
+
+// writeLocked writes b with writeMu held.
+func (s *session) writeLocked(b []byte, timeout time.Duration) {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := s.conn.Write(b); err != nil {
 		// A client that cannot take replies is gone; closing the
 		// connection also ends the command loop's read.
-		_ = s.conn.Close()
+		_ = s.rawConn.Close()
 	}
 }
 
-// closeWith sends a last reply when the connection can take it, then
-// closes the session.
+// closeWith sends a last reply, then closes the session.
 func (s *session) closeWith(code int, text string) {
-	s.reply(code, text)
+	s.writeMu.Lock()
+	s.writeLocked(formatReply(code, text), farewellTimeout)
+	s.writeMu.Unlock()
+	s.closeConn()
+}
+
+// forceClose closes the session at once: the last reply is only sent when
+// no other reply is being written, so a client that stopped reading cannot
+// delay it.
+func (s *session) forceClose(code int, text string) {
+	if s.writeMu.TryLock() {
+		s.writeLocked(formatReply(code, text), farewellTimeout)
+		s.writeMu.Unlock()
+	}
 	s.closeConn()
 }
 
 // closeConn closes the control connection and aborts any transfer. It may
-// be called from any goroutine, more than once.
+// be called from any goroutine, more than once. Closing the accepted
+// connection, not the TLS one above it, needs no lock and unblocks every
+// pending read and write.
 func (s *session) closeConn() {
 	s.mu.Lock()
 	s.closed = true
@@ -370,9 +390,7 @@ func (s *session) closeConn() {
 	if x != nil {
 		x.abort()
 	}
-	s.writeMu.Lock()
-	_ = s.conn.Close()
-	s.writeMu.Unlock()
+	_ = s.rawConn.Close()
 	s.cancel()
 }
 
