@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/spf13/afero"
+)
+
+// serveConfig is what the flags of `ftpgate serve` ask for.
+type serveConfig struct {
+	listen            string
+	root              string
+	users             userList
+	passivePorts      *engine.PortRange
+	publicHost        string
+	tlsCert, tlsKey   string
+	implicitListen    string
+	tlsRequired       bool
+	logFormat         string
+	logLevel          slog.Level
+	idleTimeout       int
+	connectionTimeout int
+	shutdownTimeout   time.Duration
+}
+
+// userList collects repeated --user NAME:PASSWORD flags.
+type userList map[string]string
+
+func (u userList) String() string { return "" }
+
+func (u userList) Set(v string) error {
+	name, pass, ok := strings.Cut(v, ":")
+	switch {
+	case !ok || name == "" || pass == "":
+		return errors.New("want NAME:PASSWORD with neither part empty")
+	case strings.ContainsAny(name, " \r\n\t"):
+		return errors.New("a user name cannot contain spaces or line breaks")
+	}
+	if _, dup := u[name]; dup {
+		return fmt.Errorf("user %q given twice", name)
+	}
+	u[name] = pass
+	return nil
+}
+
+// portRangeFlag parses --passive-ports LOW-HIGH.
+type portRangeFlag struct{ r **engine.PortRange }
+
+func (p portRangeFlag) String() string { return "" }
+
+func (p portRangeFlag) Set(v string) error {
+	lo, hi, ok := strings.Cut(v, "-")
+	start, err1 := strconv.Atoi(lo)
+	end, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil {
+		return errors.New("want LOW-HIGH, e.g. 50000-50100")
+	}
+	if start < 1024 || end > 65535 || start > end {
+		return errors.New("want 1024 <= LOW <= HIGH <= 65535")
+	}
+	*p.r = &engine.PortRange{Start: start, End: end}
+	return nil
+}
+
+// levelFlag parses --log-level.
+type levelFlag struct{ l *slog.Level }
+
+func (f levelFlag) String() string { return "" }
+
+func (f levelFlag) Set(v string) error {
+	if err := f.l.UnmarshalText([]byte(v)); err != nil {
+		return errors.New("want debug, info, warn or error")
+	}
+	return nil
+}
+
+// parseServeFlags turns the arguments of `ftpgate serve` into a config.
+func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
+	cfg := &serveConfig{users: userList{}, logLevel: slog.LevelInfo}
+	fs := flag.NewFlagSet("ftpgate serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:2121", "control connection `address`")
+	fs.StringVar(&cfg.root, "root", "ftpgate-data", "`directory` served to every user, created when missing")
+	fs.Var(cfg.users, "user", "a user as `NAME:PASSWORD`; repeatable; when given, no demo user is made")
+	fs.Var(portRangeFlag{&cfg.passivePorts}, "passive-ports", "passive data port `range` LOW-HIGH (default: the kernel picks)")
+	fs.StringVar(&cfg.publicHost, "public-host", "", "IPv4 `address` advertised in PASV replies")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate `file` (default: a self-signed one made at start)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` for --tls-cert")
+	fs.StringVar(&cfg.implicitListen, "tls-implicit-listen", "", "`address` of an implicit FTPS listener")
+	fs.BoolVar(&cfg.tlsRequired, "tls-required", false, "refuse login before AUTH TLS and transfers without PROT P")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "log `format`: text or json")
+	fs.Var(levelFlag{&cfg.logLevel}, "log-level", "log `level`: debug, info, warn or error (default info)")
+	fs.IntVar(&cfg.idleTimeout, "idle-timeout", 900, "`seconds` a control connection may stay idle")
+	fs.IntVar(&cfg.connectionTimeout, "connection-timeout", 30, "`seconds` to open a data connection or for a stalled transfer")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long running transfers may finish after SIGINT/SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// validate checks what the flag parsers could not check alone.
+func (c *serveConfig) validate() error {
+	if _, _, err := net.SplitHostPort(c.listen); err != nil {
+		return fmt.Errorf("--listen %q: want HOST:PORT", c.listen)
+	}
+	if c.implicitListen != "" {
+		if _, _, err := net.SplitHostPort(c.implicitListen); err != nil {
+			return fmt.Errorf("--tls-implicit-listen %q: want HOST:PORT", c.implicitListen)
+		}
+	}
+	if c.publicHost != "" {
+		if ip := net.ParseIP(c.publicHost); ip == nil || ip.To4() == nil {
+			return fmt.Errorf("--public-host %q: want an IPv4 address", c.publicHost)
+		}
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", c.logFormat)
+	}
+	if c.idleTimeout < 0 || c.connectionTimeout <= 0 {
+		return errors.New("--idle-timeout must be >= 0 (0: none) and --connection-timeout > 0")
+	}
+	if c.shutdownTimeout < 0 {
+		return errors.New("--shutdown-timeout must not be negative")
+	}
+	if c.root == "" {
+		return errors.New("--root must not be empty")
+	}
+	return nil
+}
+
+// settings returns the engine settings the config asks for.
+func (c *serveConfig) settings() *engine.Settings {
+	st := &engine.Settings{
+		ListenAddr:            c.listen,
+		ImplicitTLSListenAddr: c.implicitListen,
+		PublicHost:            c.publicHost,
+		IdleTimeout:           c.idleTimeout,
+		ConnectionTimeout:     c.connectionTimeout,
+		Banner:                "ftpgate",
+	}
+	if c.idleTimeout == 0 {
+		st.IdleTimeout = -1
+	}
+	if c.passivePorts != nil {
+		st.PassiveTransferPortRange = c.passivePorts
+	}
+	if c.tlsRequired {
+		st.TLSRequired = engine.MandatoryEncryption
+	}
+	return st
+}
+
+// logger returns the slog logger the config asks for, writing to w.
+func (c *serveConfig) logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.logLevel}
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// tlsConfig loads the certificate or makes a self-signed one.
+func (c *serveConfig) tlsConfig(now time.Time) (*tls.Config, error) {
+	var cert tls.Certificate
+	var err error
+	if c.tlsCert != "" {
+		cert, err = tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+	} else if cert, err = selfSignedCertificate(now); err != nil {
+		return nil, fmt.Errorf("making a self-signed certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// randomPassword returns a password for the demo user: 20 characters of an
+// alphabet without look-alikes, about 100 bits.
+func randomPassword() string {
+	const alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 20)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported systems
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// serve runs `ftpgate serve` until ctx ends or a signal arrives: the first
+// signal shuts down gracefully, a second one stops at once.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
+	cfg, err := parseServeFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 2
+	}
+	log := cfg.logger(stderr)
+
+	root, err := filepath.Abs(cfg.root)
+	if err == nil {
+		err = os.MkdirAll(root, 0o750)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: --root: %v\n", err)
+		return 1
+	}
+	tlsConfig, err := cfg.tlsConfig(time.Now())
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 1
+	}
+	users := cfg.users
+	if len(users) == 0 {
+		users = userList{"demo": randomPassword()}
+		fmt.Fprintf(stdout, "ftpgate: user %q password: %s (shown once)\n", "demo", users["demo"])
+	}
+
+	fs := afero.NewBasePathFs(afero.NewOsFs(), root)
+	srv := &engine.Server{
+		Driver: newSingleRootDriver(cfg.settings(), tlsConfig, fs, users),
+		Logger: log,
+	}
+	if err := srv.Listen(); err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "ftpgate: listening on %s\n", srv.Addr())
+	if a := srv.ImplicitTLSAddr(); a != nil {
+		fmt.Fprintf(stdout, "ftpgate: implicit TLS on %s\n", a)
+	}
+	log.Info("serving", "root", root, "users", len(users))
+
+	served := make(chan error, 1)
+	go func() { served <- srv.ListenAndServe() }()
+
+	select {
+	case err := <-served:
+		log.Error("server stopped", "err", err)
+		return 1
+	case sig := <-signals:
+		log.Info("shutting down", "signal", sig.String(), "grace", cfg.shutdownTimeout)
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", ctx.Err())
+	}
+
+	grace, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case sig := <-signals:
+			log.Warn("second signal: closing every session now", "signal", sig.String())
+			cancel()
+		case <-grace.Done():
+		}
+	}()
+	if err := srv.Shutdown(grace); err != nil {
+		log.Warn("graceful shutdown cut short", "err", err)
+		_ = srv.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, engine.ErrServerClosed) {
+		log.Error("server stopped", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
