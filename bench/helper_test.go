@@ -1,0 +1,195 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftpgate/ftpgate/bench/loadgen"
+)
+
+// The benchmarks that need the server's own CPU time or memory run it in a
+// child process: this test binary, re-run as TestHelperServer. The child
+// prints "ADDR host:port", answers "mem" on stdin with
+// "MEM heapinuse stackinuse rss" after a full GC, and exits when stdin
+// closes.
+
+const helperEnv = "FTPGATE_BENCH_HELPER"
+
+// TestHelperServer is the child process's body; it skips in a normal run.
+func TestHelperServer(t *testing.T) {
+	kind := os.Getenv(helperEnv)
+	if kind == "" {
+		t.Skip("runs only as the benchmarks' server process")
+	}
+	srv, err := StartServer(ServerOptions{FS: FSKind(kind), Dir: os.Getenv(helperEnv + "_DIR")})
+	if err != nil {
+		fmt.Printf("ERR %v\n", err)
+		return
+	}
+	defer srv.Close()
+	fmt.Printf("ADDR %s\n", srv.Addr)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() != "mem" {
+			fmt.Printf("ERR unknown request %q\n", in.Text())
+			continue
+		}
+		debug.FreeOSMemory() // a GC, then memory returned to the OS
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		rss, err := PidRSS(0)
+		if err != nil {
+			fmt.Printf("ERR %v\n", err)
+			continue
+		}
+		fmt.Printf("MEM %d %d %d\n", ms.HeapInuse, ms.StackInuse, rss)
+	}
+}
+
+// helper is a running server child process.
+type helper struct {
+	Addr  string
+	Pid   int
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+}
+
+// startHelper starts a server child over fs kind, in dir for OSFS.
+func startHelper(tb testing.TB, kind FSKind, dir string) *helper {
+	tb.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestHelperServer$", "-test.count=1", "-test.timeout=0")
+	cmd.Env = append(os.Environ(), helperEnv+"="+string(kind), helperEnv+"_DIR="+dir)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	h := &helper{Pid: cmd.Process.Pid, cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	tb.Cleanup(h.close)
+	line, err := h.line()
+	if err != nil || !strings.HasPrefix(line, "ADDR ") {
+		tb.Fatalf("server process: %q, %v", line, err)
+	}
+	h.Addr = strings.TrimPrefix(line, "ADDR ")
+	return h
+}
+
+// line reads the child's next line.
+func (h *helper) line() (string, error) {
+	if !h.out.Scan() {
+		if err := h.out.Err(); err != nil {
+			return "", err
+		}
+		return "", io.ErrUnexpectedEOF
+	}
+	return h.out.Text(), nil
+}
+
+// config returns a load generator config for the child.
+func (h *helper) config() loadgen.Config {
+	return loadgen.Config{Addr: h.Addr, User: User, Pass: Pass}
+}
+
+// memStats is the child's memory after a GC.
+type memStats struct{ heap, stack, rss int64 }
+
+func (h *helper) mem() (memStats, error) {
+	if _, err := io.WriteString(h.stdin, "mem\n"); err != nil {
+		return memStats{}, err
+	}
+	line, err := h.line()
+	if err != nil {
+		return memStats{}, err
+	}
+	var m memStats
+	if _, err := fmt.Sscanf(line, "MEM %d %d %d", &m.heap, &m.stack, &m.rss); err != nil {
+		return m, fmt.Errorf("server process: %q: %w", line, err)
+	}
+	return m, nil
+}
+
+// cpu returns the child's CPU time so far.
+func (h *helper) cpu(tb testing.TB) time.Duration {
+	d, err := PidCPU(h.Pid)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// close ends the child: stdin's EOF makes it stop its server and exit; a
+// child that does not is killed after ten seconds.
+func (h *helper) close() {
+	_ = h.stdin.Close()
+	kill := time.AfterFunc(10*time.Second, func() { _ = h.cmd.Process.Kill() })
+	defer kill.Stop()
+	_ = h.cmd.Wait()
+}
+
+// idleResult is the memory cost of one idle logged-in session.
+type idleResult struct {
+	sessions         int
+	heap, stack, rss float64 // bytes per session
+}
+
+// measureIdle logs n sessions in to a server child and returns the
+// child's memory growth per session.
+func measureIdle(tb testing.TB, n int) idleResult {
+	tb.Helper()
+	limit, err := RaiseFileLimit()
+	if err != nil {
+		tb.Logf("cannot raise RLIMIT_NOFILE: %v", err)
+	}
+	if maxN := int(limit) - 256; limit > 0 && n > maxN {
+		tb.Logf("RLIMIT_NOFILE is %d: measuring %d idle sessions instead of %d", limit, maxN, n)
+		n = maxN
+	}
+	h := startHelper(tb, MemFS, "")
+	cfg := h.config()
+	// Warm up: the first session makes the server's one-time allocations.
+	if err := loadgen.OneSession(cfg, "/"); err != nil {
+		tb.Fatal(err)
+	}
+	before, err := h.mem()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	clients, err := loadgen.ConnectAll(cfg, n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	after, err := h.mem()
+	for _, c := range clients {
+		_ = c.Close()
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := float64(n)
+	return idleResult{
+		sessions: n,
+		heap:     float64(after.heap-before.heap) / f,
+		stack:    float64(after.stack-before.stack) / f,
+		rss:      float64(after.rss-before.rss) / f,
+	}
+}

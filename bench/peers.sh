@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Runs the same load generator (bench/cmd/ftpload) against ftpgate, vsftpd
+# and Pure-FTPd on loopback and prints their figures side by side. Run by
+# hand, as root (or with sudo): it installs Debian's vsftpd with apt-get
+# when missing, and unpacks Debian's pure-ftpd package into a cache
+# directory (the two packages conflict, so only one can be installed).
+# Everything runs from a throwaway directory, on 127.0.0.1, and stops when
+# the script ends.
+#
+#   bench/peers.sh                       512 MiB transfers, 32 clients
+#   PEERS_SIZE=64MiB PEERS_C=8 bench/peers.sh
+#   PEERS_DURATION=10s PEERS_IDLE=2000 bench/peers.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size=${PEERS_SIZE:-512MiB}
+clients=${PEERS_C:-32}
+duration=${PEERS_DURATION:-5s}
+idle=${PEERS_IDLE:-1000}
+cache=${PEERS_CACHE:-$HOME/.cache/ftpgate-bench-peers}
+
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+
+# --- peers --------------------------------------------------------------
+apt-cache policy vsftpd pure-ftpd | sed -n '1,3p;/^pure-ftpd/,+2p'
+if ! command -v vsftpd >/dev/null 2>&1 && [ ! -x /usr/sbin/vsftpd ]; then
+  echo "installing vsftpd"
+  $sudo apt-get install -y -q vsftpd >/dev/null ||
+    { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q vsftpd >/dev/null; }
+fi
+vsftpd=$(command -v vsftpd || echo /usr/sbin/vsftpd)
+if [ -x /usr/sbin/pure-ftpd ] && command -v pure-pw >/dev/null 2>&1; then
+  pureftpd=/usr/sbin/pure-ftpd
+  purepw=$(command -v pure-pw)
+else
+  pureftpd=$cache/root/usr/sbin/pure-ftpd
+  purepw=$cache/root/usr/bin/pure-pw
+  if [ ! -x "$pureftpd" ]; then
+    echo "unpacking pure-ftpd into $cache (it conflicts with the installed vsftpd)"
+    $sudo apt-get install -y -q libsodium23 libcap2 libssl3 libpam0g libcrypt1 >/dev/null
+    mkdir -p "$cache/root"
+    (cd "$cache" && rm -f pure-ftpd_*.deb && apt-get download pure-ftpd >/dev/null 2>&1 ||
+      { $sudo apt-get update -q >/dev/null && apt-get download pure-ftpd >/dev/null; })
+    dpkg-deb -x "$cache"/pure-ftpd_*.deb "$cache/root"
+  fi
+fi
+
+# --- throwaway tree -----------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/ftpgate-peers.XXXXXX")
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+  if [ -n "${ftpuser:-}" ]; then $sudo userdel "$ftpuser" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+echo "building ftpgate and ftpload"
+go build -o "$work/ftpgate" ./cmd/ftpgate
+go build -o "$work/ftpload" ./bench/cmd/ftpload
+go build -o "$work/benchtable" ./bench/cmd/benchtable
+
+# free_port prints a loopback port nobody listens on.
+free_port() {
+  local p i
+  for i in $(seq 1 200); do
+    p=$((20000 + RANDOM % 10000))
+    if ! ss -Htln "sport = :$p" | grep -q .; then echo "$p"; return; fi
+  done
+  echo "no free port" >&2; return 1
+}
+
+# wait_port waits (at most 10 s) until something listens on port $1.
+wait_port() {
+  local i
+  for i in $(seq 1 100); do
+    ss -Htln "sport = :$1" | grep -q . && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2; return 1
+}
+
+nobody=$(id -u nobody)
+nogroup=$(id -g nobody)
+
+# vsftpd: anonymous with write access to /pub (its root must not be
+# writable), as a throwaway system user whose home is that root.
+mkdir -p "$work/vsftpd/pub" "$work/empty"
+ftpuser=ftpbench$$
+$sudo useradd --system --no-create-home --home-dir "$work/vsftpd" --shell /usr/sbin/nologin "$ftpuser"
+chown "$ftpuser" "$work/vsftpd/pub"
+vport=$(free_port)
+cat >"$work/vsftpd.conf" <<CONF
+listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port=$vport
+background=NO
+anonymous_enable=YES
+local_enable=NO
+write_enable=YES
+anon_upload_enable=YES
+anon_mkdir_write_enable=YES
+anon_other_write_enable=YES
+anon_root=$work/vsftpd
+anon_umask=022
+no_anon_password=YES
+ftp_username=$ftpuser
+secure_chroot_dir=$work/empty
+seccomp_sandbox=NO
+isolate=NO
+isolate_network=NO
+max_clients=0
+max_per_ip=0
+pasv_enable=YES
+xferlog_enable=NO
+dirmessage_enable=NO
+ssl_enable=NO
+vsftpd_log_file=/dev/null
+CONF
+"$vsftpd" "$work/vsftpd.conf" &
+pids+=($!)
+vpid=$!
+
+# Pure-FTPd: a virtual user from pure-pw, chrooted to its directory.
+mkdir -p "$work/pure"
+chown "$nobody:$nogroup" "$work/pure"
+printf 'bench\nbench\n' | "$purepw" useradd bench -u "$nobody" -g "$nogroup" -d "$work/pure" -f "$work/pureftpd.passwd" >/dev/null
+"$purepw" mkdb "$work/pureftpd.pdb" -f "$work/pureftpd.passwd"
+pport=$(free_port)
+"$pureftpd" -S "127.0.0.1,$pport" -l "puredb:$work/pureftpd.pdb" -E -A -H -c 5000 -C 5000 -u 1 &
+pids+=($!)
+ppid_=$!
+
+# ftpgate, the built binary, logging warnings only (the peers log no
+# transfers either).
+mkdir -p "$work/ftpgate-root"
+"$work/ftpgate" serve --listen 127.0.0.1:0 --root "$work/ftpgate-root" --user bench:bench \
+  --log-level warn --idle-timeout 0 >"$work/ftpgate.out" 2>"$work/ftpgate.err" &
+pids+=($!)
+gpid=$!
+for i in $(seq 1 100); do
+  grep -q 'listening on' "$work/ftpgate.out" && break
+  sleep 0.1
+done
+gaddr=$(sed -n 's/^ftpgate: listening on //p' "$work/ftpgate.out" | head -n1)
+[ -n "$gaddr" ] || { echo "ftpgate did not start:"; cat "$work/ftpgate.err"; exit 1; }
+wait_port "$vport"
+wait_port "$pport"
+
+out=$work/results.txt
+# run NAME PID ADDR USER PASS DIR: every mode against one server, idle
+# first while the server is fresh.
+run() {
+  local name=$1 pid=$2 addr=$3 user=$4 pass=$5 dir=$6 mode
+  for mode in idle retr stor small sessions latency; do
+    echo "== $name $mode" >&2
+    "$work/ftpload" -name "$name" -pid "$pid" -addr "$addr" -user "$user" -pass "$pass" -dir "$dir" \
+      -mode "$mode" -size "$size" -c "$([ "$mode" = idle ] && echo "$idle" || echo "$clients")" \
+      -duration "$duration" | tee -a "$out" ||
+      echo "   ($name $mode failed)" >&2
+  done
+}
+run ftpgate "$gpid" "$gaddr" bench bench /
+run vsftpd "$vpid" "127.0.0.1:$vport" anonymous x /pub
+run pure-ftpd "$ppid_" "127.0.0.1:$pport" bench bench /
+
+echo
+echo "Server CPU is that of each server's process tree (/proc/PID/stat, children included)."
+"$work/benchtable" <"$out"
