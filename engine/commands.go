@@ -80,6 +80,10 @@ func commandTable() map[string]*commandSpec {
 	mlst := func(s *session) bool { return !s.st.DisableMLST }
 	mfmt := func(s *session) bool { return !s.st.DisableMFMT }
 	active := func(s *session) bool { return !s.st.DisableActiveMode }
+	hashOn := func(s *session) bool { return s.st.EnableHASH }
+	comb := func(s *session) bool { return s.st.EnableCOMB }
+	site := func(s *session) bool { return !s.st.DisableSite }
+	xhash := &commandSpec{handler: (*session).handleXHASH, arg: argRequired, paths: xhashPaths, enabled: hashOn}
 
 	pwd := &commandSpec{handler: (*session).handlePWD, arg: argNone}
 	cwd := &commandSpec{handler: (*session).handleCWD, arg: argRequired, pathArg: true}
@@ -127,9 +131,9 @@ func commandTable() map[string]*commandSpec {
 		"MFMT": {handler: (*session).handleMFMT, arg: argRequired, paths: mfmtPaths, enabled: mfmt},
 
 		// Listings (RFC 959, RFC 3659).
-		"LIST": {handler: (*session).handleLIST, paths: listPaths},
-		"NLST": {handler: (*session).handleNLST, paths: listPaths},
-		"MLSD": {handler: (*session).handleMLSD, pathArg: true, enabled: mlsd},
+		"LIST": {handler: usesDataChannel((*session).handleLIST), paths: listPaths},
+		"NLST": {handler: usesDataChannel((*session).handleNLST), paths: listPaths},
+		"MLSD": {handler: usesDataChannel((*session).handleMLSD), pathArg: true, enabled: mlsd},
 		"MLST": {handler: (*session).handleMLST, pathArg: true, enabled: mlst},
 
 		// Transfer parameters.
@@ -140,10 +144,10 @@ func commandTable() map[string]*commandSpec {
 		"REST": {handler: (*session).handleREST, arg: argRequired},
 
 		// Transfers.
-		"RETR": {handler: (*session).handleRETR, arg: argRequired, pathArg: true},
-		"STOR": {handler: (*session).handleSTOR, arg: argRequired, pathArg: true},
-		"APPE": {handler: (*session).handleAPPE, arg: argRequired, pathArg: true},
-		"STOU": {handler: (*session).handleSTOU, pathArg: true},
+		"RETR": {handler: usesDataChannel((*session).handleRETR), arg: argRequired, pathArg: true},
+		"STOR": {handler: usesDataChannel((*session).handleSTOR), arg: argRequired, pathArg: true},
+		"APPE": {handler: usesDataChannel((*session).handleAPPE), arg: argRequired, pathArg: true},
+		"STOU": {handler: usesDataChannel((*session).handleSTOU), pathArg: true},
 		"ABOR": {handler: (*session).handleABOR, arg: argNone, duringTransfer: true},
 
 		// Data connections (RFC 959, RFC 2428).
@@ -151,6 +155,29 @@ func commandTable() map[string]*commandSpec {
 		"EPSV": {handler: (*session).handleEPSV},
 		"PORT": {handler: (*session).handlePORT, arg: argRequired, enabled: active},
 		"EPRT": {handler: (*session).handleEPRT, arg: argRequired, enabled: active},
+
+		// Extensions: digests (draft-bryan-ftpext-hash, handle_hash.go),
+		// free space, joining parts, SITE.
+		"HASH": {handler: (*session).handleHASH, arg: argRequired, pathArg: true, enabled: hashOn},
+		"RANG": {handler: (*session).handleRANG, arg: argRequired, enabled: hashOn},
+		"XCRC": xhash, "XMD5": xhash, "XSHA1": xhash, "XSHA256": xhash, "XSHA512": xhash,
+		"AVBL": {handler: (*session).handleAVBL, pathArg: true},
+		"COMB": {handler: (*session).handleCOMB, arg: argRequired, paths: combPaths, enabled: comb},
+		"SITE": {handler: (*session).handleSITE, arg: argRequired, paths: sitePaths, enabled: site},
+	}
+}
+
+// usesDataChannel makes a transfer command use up the data channel that
+// PASV, EPSV, PORT or EPRT prepared even when it fails before its transfer
+// starts (550 for a missing file, say): a passive listener is closed, so
+// that the client's data connection ends instead of waiting, and a later
+// transfer never picks up a connection the client has given up on.
+func usesDataChannel(handler func(*session, *Command)) func(*session, *Command) {
+	return func(s *session, c *Command) {
+		handler(s, c)
+		// A transfer that started took the channel already.
+		s.closePassive()
+		s.activeAddr = nil
 	}
 }
 

@@ -8,44 +8,9 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 )
-
-// passiveListener is the listener of one PASV or EPSV: it takes a single
-// data connection and is closed after it, or when the session moves on.
-type passiveListener struct {
-	ln   *net.TCPListener
-	port int // the port advertised to the client
-	once sync.Once
-}
-
-func (p *passiveListener) close() {
-	p.once.Do(func() { _ = p.ln.Close() })
-}
-
-// accept waits until deadline for a data connection from an allowed peer.
-// Connections from other peers are closed and waiting goes on, so that a
-// stranger who guesses the port cannot take the transfer (and cannot end
-// it either).
-func (p *passiveListener) accept(deadline time.Time, allowed func(net.Addr) bool, onRefused func(net.Addr)) (net.Conn, error) {
-	defer p.close()
-	if err := p.ln.SetDeadline(deadline); err != nil {
-		return nil, err
-	}
-	for {
-		conn, err := p.ln.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if allowed(conn.RemoteAddr()) {
-			return conn, nil
-		}
-		onRefused(conn.RemoteAddr())
-		_ = conn.Close()
-	}
-}
 
 // addrIP returns the IP of a TCP address, IPv4-mapped addresses unmapped.
 func addrIP(a net.Addr) netip.Addr {
@@ -67,41 +32,6 @@ func (s *session) sameClient(a net.Addr) bool {
 		return true
 	}
 	return addrIP(a) == addrIP(s.RemoteAddr())
-}
-
-// listenPassive opens a passive listener on the control connection's local
-// address, with a port from Settings.PassiveTransferPortRange when set.
-func (s *session) listenPassive() (*passiveListener, error) {
-	ip := addrIP(s.LocalAddr())
-	if !ip.IsValid() {
-		return nil, errors.New("unknown local address")
-	}
-	laddr := &net.TCPAddr{IP: ip.AsSlice(), Zone: ip.Zone()}
-	ports := s.st.PassiveTransferPortRange
-	if ports == nil {
-		ln, err := net.ListenTCP("tcp", laddr)
-		if err != nil {
-			return nil, err
-		}
-		return &passiveListener{ln: ln, port: ln.Addr().(*net.TCPAddr).Port}, nil
-	}
-	var lastErr error = errors.New("the passive port range is empty")
-	for range max(ports.NumberAttempts(), 1) {
-		exposed, port, ok := ports.FetchNext()
-		if !ok {
-			break
-		}
-		laddr.Port = port
-		ln, err := net.ListenTCP("tcp", laddr)
-		if err == nil {
-			return &passiveListener{ln: ln, port: exposed}, nil
-		}
-		lastErr = err
-		if !errors.Is(err, syscall.EADDRINUSE) {
-			break
-		}
-	}
-	return nil, fmt.Errorf("no free passive port: %w", lastErr)
 }
 
 // setPassive makes p the data channel of the next transfer, replacing
@@ -166,6 +96,10 @@ func (s *session) openDataConn(ctx context.Context, x *transfer) (net.Conn, erro
 		_ = conn.Close()
 		return nil, fmt.Errorf("TLS handshake: %w", err)
 	}
+	if err := s.checkDataTLS(tconn); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
 	if !x.setConn(tconn) {
 		return nil, ErrTransferAborted
 	}
@@ -201,6 +135,8 @@ func (s *session) dialActive(ctx context.Context, addr *net.TCPAddr, deadline ti
 func dataConnErrorText(err error) string {
 	var ne net.Error
 	switch {
+	case errors.Is(err, errPassiveExpired):
+		return "the passive port expired unused; send PASV or EPSV again."
 	case errors.As(err, &ne) && ne.Timeout():
 		return "timed out."
 	case errors.Is(err, syscall.ECONNREFUSED):

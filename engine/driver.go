@@ -46,6 +46,30 @@ type MainDriverExtensionHost interface {
 	CheckHost(cc ClientContext, host string) error
 }
 
+// MainDriverExtensionPassiveWrapper is implemented by a MainDriver that
+// wraps every passive data listener, for example to read the PROXY
+// protocol header a load balancer sends ahead of each data connection.
+// The engine still checks the wrapped connections' RemoteAddr against the
+// client's address.
+type MainDriverExtensionPassiveWrapper interface {
+	// WrapPassiveListener returns the listener to accept data connections
+	// from in place of ln. An error refuses the PASV or EPSV with 425.
+	WrapPassiveListener(ln net.Listener) (net.Listener, error)
+}
+
+// MainDriverExtensionTLSVerifier is implemented by a MainDriver that logs
+// users in with TLS client certificates. For it to see certificates, its
+// tls.Config must ask for them (ClientAuth VerifyClientCertIfGiven or
+// stricter).
+type MainDriverExtensionTLSVerifier interface {
+	// VerifyTLSClient is called for USER on a control connection that uses
+	// TLS, with the handshake's state. A filesystem logs the user in at
+	// once (232, no password); nil and no error asks for a password as
+	// usual; an error refuses the login with 530 (or with the code of a
+	// *ReplyError).
+	VerifyTLSClient(cc ClientContext, user string, state tls.ConnectionState) (ClientDriver, error)
+}
+
 // ClientDriver is the filesystem of one logged-in session. The engine only
 // ever passes it clean absolute paths ("/", "/dir/file"), never a path that
 // climbs above "/".
@@ -143,6 +167,19 @@ type ClientDriverExtensionAvailableSpace interface {
 type ClientDriverExtensionSymlink interface {
 	// Symlink creates newname as a symbolic link to oldname.
 	Symlink(oldname, newname string) error
+}
+
+// ClientDriverExtensionSite is implemented by a ClientDriver with SITE
+// subcommands of its own. The engine's built-in subcommands (CHMOD, CHOWN,
+// SYMLINK, MKDIR, RMDIR, IDLE, HELP) come first, because they already call
+// the driver's own methods and CommandHooks can refuse them with their
+// paths resolved; Site is asked about every other subcommand.
+type ClientDriverExtensionSite interface {
+	// Site runs `SITE command arg`; command is in upper case and arg is
+	// the rest of the line as received (paths in it are not resolved).
+	// handled false answers 504 as for an unknown subcommand; otherwise
+	// the client gets code (200 to 599, else 550) and message.
+	Site(cc ClientContext, command, arg string) (code int, message string, handled bool)
 }
 
 // ClientDriverExtensionHasher is implemented by a ClientDriver that computes

@@ -20,7 +20,53 @@ func (s *session) handleUSER(c *Command) {
 	s.mu.Lock()
 	s.user = c.Arg
 	s.mu.Unlock()
+	if s.loginByCertificate(c.Arg) {
+		return
+	}
 	s.reply(331, "User name okay, need password.")
+}
+
+// loginByCertificate lets a MainDriverExtensionTLSVerifier log the user in
+// with the control connection's TLS client certificate. It reports whether
+// it answered USER.
+func (s *session) loginByCertificate(user string) bool {
+	v, ok := s.srv.Driver.(MainDriverExtensionTLSVerifier)
+	if !ok || !s.HasTLSForControl() {
+		return false
+	}
+	s.mu.Lock()
+	state := s.tlsState
+	s.mu.Unlock()
+	fs, err := v.VerifyTLSClient(s, user, state)
+	switch {
+	case err != nil:
+		s.failLogin(user, err)
+	case fs == nil:
+		return false
+	default:
+		s.completeLogin(user, fs)
+		s.reply(232, "User "+user+" logged in, authorized by TLS client certificate.")
+	}
+	return true
+}
+
+// failLogin forgets the user name and refuses the login.
+func (s *session) failLogin(user string, err error) {
+	s.mu.Lock()
+	s.user = ""
+	s.mu.Unlock()
+	s.log.Info("ftp: login failed", "user", user, "err", err)
+	code, msg := replyFor(err, 530, "Login incorrect.")
+	s.reply(code, msg)
+}
+
+// completeLogin makes fs the session's filesystem.
+func (s *session) completeLogin(user string, fs ClientDriver) {
+	s.mu.Lock()
+	s.fs = fs
+	s.loggedIn = true
+	s.mu.Unlock()
+	s.log.Info("ftp: logged in", "user", user)
 }
 
 // handlePASS completes a login through the driver.
@@ -39,19 +85,10 @@ func (s *session) handlePASS(c *Command) {
 		err = errors.New("driver returned no filesystem")
 	}
 	if err != nil {
-		s.mu.Lock()
-		s.user = ""
-		s.mu.Unlock()
-		s.log.Info("ftp: login failed", "user", user, "err", err)
-		code, msg := replyFor(err, 530, "Login incorrect.")
-		s.reply(code, msg)
+		s.failLogin(user, err)
 		return
 	}
-	s.mu.Lock()
-	s.fs = fs
-	s.loggedIn = true
-	s.mu.Unlock()
-	s.log.Info("ftp: logged in", "user", user)
+	s.completeLogin(user, fs)
 	s.reply(230, "User "+user+" logged in.")
 }
 
@@ -76,6 +113,7 @@ func (s *session) handleREIN(*Command) {
 	s.renameFrom = ""
 	s.transferType = s.st.DefaultTransferType
 	s.mlstFacts = defaultFacts
+	s.resetExtensions() // HASH algorithm, RANG, MODE Z, SITE IDLE
 	s.reply(220, "Service ready for new user.")
 }
 
@@ -168,22 +206,6 @@ func (s *session) handleAUTH(c *Command) {
 	}
 }
 
-// loadTLSConfig fetches the driver's TLS configuration once per session.
-func (s *session) loadTLSConfig() (*tls.Config, error) {
-	if s.tlsConfig != nil {
-		return s.tlsConfig, nil
-	}
-	cfg, err := s.srv.Driver.GetTLSConfig()
-	if err != nil {
-		return nil, err
-	}
-	if cfg == nil {
-		return nil, errors.New("the driver offers no TLS configuration")
-	}
-	s.tlsConfig = cfg
-	return cfg, nil
-}
-
 // startTLS runs the server side of a TLS handshake on the control
 // connection and makes it the connection the session uses.
 func (s *session) startTLS() error {
@@ -203,7 +225,8 @@ func (s *session) startTLS() error {
 	s.reader.Reset(tconn)
 	s.mu.Lock()
 	s.controlTLS = true
-	s.tlsServerName = tconn.ConnectionState().ServerName
+	s.tlsState = tconn.ConnectionState()
+	s.tlsServerName = s.tlsState.ServerName
 	s.mu.Unlock()
 	return nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -75,11 +76,36 @@ func (s *session) handleRMD(c *Command) {
 		s.reply(550, p+": not a directory.")
 		return
 	}
+	// Some filesystems (afero's MemMapFs, object stores) remove a
+	// directory that still has entries; RMD must not, whatever the driver.
+	empty, err := dirIsEmpty(drv, p)
+	if err != nil {
+		s.fsErrorReply(err, p)
+		return
+	}
+	if !empty {
+		s.reply(550, p+": directory not empty.")
+		return
+	}
 	if err := drv.Remove(p); err != nil {
 		s.fsErrorReply(err, p)
 		return
 	}
 	s.reply(250, "Directory "+p+" removed.")
+}
+
+// dirIsEmpty reports whether the directory p has no entries.
+func dirIsEmpty(drv ClientDriver, p string) (bool, error) {
+	d, err := drv.Open(p)
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return len(names) == 0, nil
 }
 
 // handleDELE deletes a file.

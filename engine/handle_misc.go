@@ -41,6 +41,18 @@ func (s *session) features() []string {
 	if !s.st.DisableMLSD || !s.st.DisableMLST {
 		feats = append(feats, "MLST "+s.mlstFacts.featString())
 	}
+	if s.st.EnableHASH {
+		feats = append(feats, s.hashFeature(), "XCRC", "XMD5", "XSHA1", "XSHA256", "XSHA512")
+	}
+	if s.hasAVBL() {
+		feats = append(feats, "AVBL")
+	}
+	if s.st.EnableCOMB {
+		feats = append(feats, "COMB")
+	}
+	if !s.st.DisableModeZ {
+		feats = append(feats, "MODE Z")
+	}
 	sort.Strings(feats)
 	return feats
 }
@@ -50,8 +62,8 @@ func (s *session) handleFEAT(*Command) {
 	s.replyLines(211, "Features:", s.features(), "End")
 }
 
-// handleOPTS sets the options of UTF8 (always on) and MLST (RFC 2389 4,
-// RFC 3659 7.9).
+// handleOPTS sets the options of UTF8 (always on), MLST (RFC 2389 4,
+// RFC 3659 7.9), HASH (handle_hash.go) and MODE Z (modez.go).
 func (s *session) handleOPTS(c *Command) {
 	name, value, _ := strings.Cut(strings.TrimSpace(c.Arg), " ")
 	switch strings.ToUpper(name) {
@@ -69,6 +81,10 @@ func (s *session) handleOPTS(c *Command) {
 		}
 		s.mlstFacts = parseFactSet(value)
 		s.reply(200, "MLST OPTS "+s.mlstFacts.optsString())
+	case "HASH":
+		s.optsHASH(value)
+	case "MODE":
+		s.optsMODE(value)
 	default:
 		s.reply(501, "Unknown option "+name+".")
 	}
@@ -131,7 +147,7 @@ func (s *session) handleSTAT(c *Command) {
 		lines = append(lines, "Not logged in")
 	}
 	lines = append(lines,
-		"TYPE: "+s.transferType.String()+", STRUcture: File, MODE: Stream",
+		"TYPE: "+s.transferType.String()+", STRUcture: File, MODE: "+s.modeName(),
 		fmt.Sprintf("Control connection TLS: %v, data protection: %s", s.HasTLSForControl(), protName(s.HasTLSForTransfers())),
 	)
 	if x := s.runningTransfer(); x != nil {

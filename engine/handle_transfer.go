@@ -29,15 +29,6 @@ func (s *session) handleTYPE(c *Command) {
 	}
 }
 
-// handleMODE accepts stream mode, the only one implemented.
-func (s *session) handleMODE(c *Command) {
-	if strings.EqualFold(strings.TrimSpace(c.Arg), "S") {
-		s.reply(200, "Mode set to S.")
-		return
-	}
-	s.reply(504, "Only MODE S is supported.")
-}
-
 // handleSTRU accepts file structure, the only one implemented.
 func (s *session) handleSTRU(c *Command) {
 	if strings.EqualFold(strings.TrimSpace(c.Arg), "F") {

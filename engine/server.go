@@ -34,9 +34,10 @@ type Server struct {
 	// TransferHooks wrap, first outermost, the copy of every transfer.
 	TransferHooks []TransferHook
 
-	nextID     atomic.Uint32
-	noPort20   atomic.Bool // binding port 20 for active mode was refused once
-	bufferPool sync.Pool   // *[]byte copy buffers for transfers that cannot use sendfile/splice
+	nextID      atomic.Uint32
+	noPort20    atomic.Bool // binding port 20 for active mode was refused once
+	bufferPool  sync.Pool   // *[]byte copy buffers for transfers that cannot use sendfile/splice
+	sharedPorts sharedPorts // passive listeners shared by client IPs (PassiveTransferPortMultiplexing)
 
 	mu           sync.Mutex
 	settings     *Settings

@@ -61,6 +61,7 @@ type session struct {
 	extra           any
 	hostName        string
 	tlsServerName   string
+	tlsState        tls.ConnectionState // of the control connection, once TLS
 	controlTLS      bool
 	transferTLS     bool
 	lastDataChannel DataChannel
@@ -79,6 +80,7 @@ type session struct {
 	pbsz         bool
 	badLines     int
 	mlstFacts    factSet
+	ext          extState // the command extensions' state (extensions.go)
 }
 
 func newSession(srv *Server, st *Settings, conn net.Conn) *session {
@@ -199,7 +201,7 @@ func (s *session) countBadLine() bool {
 // slice is valid until the next call. A line that grows past
 // maxLineLength is skipped to its end and reported as errLineTooLong.
 func (s *session) readLine() ([]byte, error) {
-	if d := s.st.idleTimeout(); d > 0 {
+	if d := s.idleTimeout(); d > 0 { // SITE IDLE may have shortened it
 		_ = s.readConn().SetReadDeadline(time.Now().Add(d))
 	}
 	if cap(s.line) > 2*controlReaderSize {

@@ -53,6 +53,17 @@ type Settings struct {
 	Banner string
 	// TLSRequired says whether sessions must use TLS.
 	TLSRequired TLSRequirement
+	// RequireTLSSessionReuse makes every TLS data connection resume the
+	// TLS session of its own control connection, as vsftpd's
+	// require_ssl_reuse does: a thief who connects to a passive port
+	// first cannot complete the handshake, since it lacks the session.
+	// Sessions resumed from another control connection do not count. Off
+	// by default because some clients (Python's ftplib, jlaffaye/ftp)
+	// cannot resume sessions; recommended where clients can (lftp, curl,
+	// FileZilla, WinSCP). Resumption uses session tickets: over TLS 1.2
+	// a client must offer them (curl does so only over TLS 1.3), since
+	// Go servers keep no session-ID cache.
+	RequireTLSSessionReuse bool
 	// DisableLISTArgs makes LIST and NLST treat "-a" and the like as names.
 	DisableLISTArgs bool
 	// DisableSite turns off SITE.
@@ -77,6 +88,19 @@ type Settings struct {
 	// PasvConnectionsCheck says whether a passive data connection may come
 	// from an address other than the client's.
 	PasvConnectionsCheck DataConnectionRequirement
+	// DisableModeZ turns off MODE Z (compressed transfers), for servers
+	// that would rather not spend CPU on compression.
+	DisableModeZ bool
+	// ModeZLevel is the zlib compression level (1 to 9) of MODE Z
+	// downloads for sessions that do not choose one with OPTS MODE Z
+	// LEVEL; 0 (or a value out of range) means zlib's default, 6.
+	ModeZLevel int
+	// MaxDecompressedUploadSize bounds the bytes one MODE Z upload may
+	// expand to, since a few KiB of zlib data can stand for gigabytes: an
+	// upload past it is aborted with 552 and its handle's
+	// FileTransferError sees ErrDecompressedUploadTooLarge. 0 means 1 GiB;
+	// a negative value means no bound. MODE S uploads are not affected.
+	MaxDecompressedUploadSize int64
 }
 
 // idleTimeout returns the control connection's idle limit, 0 for none.

@@ -162,12 +162,15 @@ func (s *session) runTransfer(ctx context.Context, x *transfer, job *transferJob
 	defer x.cancel()
 	conn, err := s.openDataConn(ctx, x)
 	if err != nil {
-		_ = job.finish(err)
 		if x.isAborted() {
+			// ABOR or the session's end closed the listener or the
+			// dial: the handle learns why, not the closed socket.
+			_ = job.finish(ErrTransferAborted)
 			s.reply(426, "Transfer aborted.")
 		} else {
+			_ = job.finish(err)
 			s.log.Info("ftp: data connection failed", "verb", x.verb, "err", err)
-			s.reply(425, "Cannot open data connection: "+dataConnErrorText(err))
+			s.replyError(err, 425, "Cannot open data connection: "+dataConnErrorText(err))
 		}
 		return
 	}
@@ -244,6 +247,9 @@ func (s *session) copyData(ctx context.Context, x *transfer, job *transferJob, c
 	ascii := s.transferType == TransferTypeASCII && job.listing == nil
 	var dst io.Writer
 	var src io.Reader
+	// MODE Z (modez.go) sits next to the connection: TYPE A converts
+	// what is compressed and what was decompressed.
+	var finishZ func(error) error
 	if job.dir == Download {
 		if job.listing != nil {
 			src = job.listing
@@ -254,10 +260,16 @@ func (s *session) copyData(ctx context.Context, x *transfer, job *transferJob, c
 			src = newASCIIEncoder(src)
 		}
 		dst = conn
+		if s.ext.modeZ {
+			dst, finishZ = s.modeZWriter(conn)
+		}
 	} else {
 		src = conn
+		if s.ext.modeZ {
+			src = newModeZReader(conn, s.st.maxDecompressedUpload())
+		}
 		if ascii {
-			src = newASCIIDecoder(conn)
+			src = newASCIIDecoder(src)
 		}
 		dst = unwrapFile(job.file)
 	}
@@ -269,7 +281,11 @@ func (s *session) copyData(ctx context.Context, x *transfer, job *transferJob, c
 			copyFn = hooks[i](t, copyFn)
 		}
 	}
-	return copyFn(ctx, dst, src)
+	n, err := copyFn(ctx, dst, src)
+	if finishZ != nil {
+		err = finishZ(err)
+	}
+	return n, err
 }
 
 // Chunk sizes of the base copy. Each chunk renews the data connection's

@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"errors"
+	"os"
+	"path/filepath"
 
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/spf13/afero"
@@ -57,3 +59,23 @@ func (d *singleRootDriver) AuthUser(_ engine.ClientContext, user, pass string) (
 
 // GetTLSConfig returns the certificate loaded or made at start.
 func (d *singleRootDriver) GetTLSConfig() (*tls.Config, error) { return d.tls, nil }
+
+// rootFs is the served directory with what an OS directory can offer
+// beyond afero.Fs: symbolic links for SITE SYMLINK.
+type rootFs struct {
+	afero.Fs
+	root string // absolute host path of "/"
+}
+
+// Symlink makes newname a link to oldname. The engine gives both as clean
+// paths below "/"; the link stores the target relative to the link's
+// directory, so it resolves inside the root and LIST never shows the
+// host path.
+func (r rootFs) Symlink(oldname, newname string) error {
+	link := filepath.FromSlash(newname)
+	target, err := filepath.Rel(filepath.Dir(link), filepath.FromSlash(oldname))
+	if err != nil {
+		return err
+	}
+	return os.Symlink(target, filepath.Join(r.root, link))
+}

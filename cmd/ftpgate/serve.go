@@ -35,6 +35,10 @@ type serveConfig struct {
 	idleTimeout       int
 	connectionTimeout int
 	shutdownTimeout   time.Duration
+	enableHASH        bool
+	enableCOMB        bool
+	modeZLevel        int
+	maxDecompressed   int64
 }
 
 // userList collects repeated --user NAME:PASSWORD flags.
@@ -107,6 +111,10 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&cfg.idleTimeout, "idle-timeout", 900, "`seconds` a control connection may stay idle")
 	fs.IntVar(&cfg.connectionTimeout, "connection-timeout", 30, "`seconds` to open a data connection or for a stalled transfer")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long running transfers may finish after SIGINT/SIGTERM")
+	fs.BoolVar(&cfg.enableHASH, "enable-hash", false, "offer HASH, RANG and the XCRC/XMD5/XSHA* digest commands")
+	fs.BoolVar(&cfg.enableCOMB, "enable-comb", false, "offer COMB, which joins uploaded parts into one file")
+	fs.IntVar(&cfg.modeZLevel, "mode-z-level", 0, "MODE Z compression `level` 1-9 for clients that choose none (0: zlib's default, 6)")
+	fs.Int64Var(&cfg.maxDecompressed, "max-decompressed-upload", 0, "`bytes` one MODE Z upload may expand to (0: 1 GiB, -1: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -143,6 +151,12 @@ func (c *serveConfig) validate() error {
 	if c.idleTimeout < 0 || c.connectionTimeout <= 0 {
 		return errors.New("--idle-timeout must be >= 0 (0: none) and --connection-timeout > 0")
 	}
+	if c.modeZLevel < 0 || c.modeZLevel > 9 {
+		return fmt.Errorf("--mode-z-level %d: want 0 to 9", c.modeZLevel)
+	}
+	if c.maxDecompressed < -1 {
+		return errors.New("--max-decompressed-upload must be -1 (no limit), 0 (1 GiB) or a number of bytes")
+	}
 	if c.shutdownTimeout < 0 {
 		return errors.New("--shutdown-timeout must not be negative")
 	}
@@ -155,12 +169,16 @@ func (c *serveConfig) validate() error {
 // settings returns the engine settings the config asks for.
 func (c *serveConfig) settings() *engine.Settings {
 	st := &engine.Settings{
-		ListenAddr:            c.listen,
-		ImplicitTLSListenAddr: c.implicitListen,
-		PublicHost:            c.publicHost,
-		IdleTimeout:           c.idleTimeout,
-		ConnectionTimeout:     c.connectionTimeout,
-		Banner:                "ftpgate",
+		ListenAddr:                c.listen,
+		ImplicitTLSListenAddr:     c.implicitListen,
+		PublicHost:                c.publicHost,
+		IdleTimeout:               c.idleTimeout,
+		ConnectionTimeout:         c.connectionTimeout,
+		Banner:                    "ftpgate",
+		EnableHASH:                c.enableHASH,
+		EnableCOMB:                c.enableCOMB,
+		ModeZLevel:                c.modeZLevel,
+		MaxDecompressedUploadSize: c.maxDecompressed,
 	}
 	if c.idleTimeout == 0 {
 		st.IdleTimeout = -1
@@ -242,7 +260,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		fmt.Fprintf(stdout, "ftpgate: user %q password: %s (shown once)\n", "demo", users["demo"])
 	}
 
-	fs := afero.NewBasePathFs(afero.NewOsFs(), root)
+	fs := rootFs{Fs: afero.NewBasePathFs(afero.NewOsFs(), root), root: root}
 	srv := &engine.Server{
 		Driver: newSingleRootDriver(cfg.settings(), tlsConfig, fs, users),
 		Logger: log,

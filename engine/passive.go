@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// passiveListener is where the data connection prepared by one PASV or
+// EPSV arrives: a listener of the session's own, or, with
+// Settings.PassiveTransferPortMultiplexing, a reservation for the client's
+// IP on a listener shared with clients from other IPs. It takes a single
+// connection and is closed after it, when the session moves on, or when no
+// transfer command claims it within the connection timeout, so that a
+// client that never connects does not keep a port.
+type passiveListener struct {
+	port    int          // the port advertised to the client
+	own     net.Listener // the session's own listener, or nil
+	shared  *reservation // a reservation on a shared listener, or nil
+	expiry  *time.Timer  // closes an unclaimed listener
+	expired atomic.Bool
+	once    sync.Once
+}
+
+// errPassiveExpired means no transfer command came for a passive port
+// within the connection timeout, so the port was given back.
+var errPassiveExpired = errors.New("the passive port expired unused")
+
+// acceptTimeout is the error of a passive port nobody connected to in time.
+type acceptTimeout struct{}
+
+func (acceptTimeout) Error() string   { return "no data connection arrived in time" }
+func (acceptTimeout) Timeout() bool   { return true }
+func (acceptTimeout) Temporary() bool { return false }
+
+// newPassiveListener arms the expiry of an unclaimed port.
+func newPassiveListener(port int, own net.Listener, shared *reservation, unclaimed time.Duration) *passiveListener {
+	p := &passiveListener{port: port, own: own, shared: shared}
+	// The expiry callback calls release, not close: it must not read
+	// p.expiry, which is assigned only after AfterFunc returns.
+	p.expiry = time.AfterFunc(unclaimed, func() {
+		p.expired.Store(true)
+		p.release()
+	})
+	return p
+}
+
+func (p *passiveListener) close() {
+	p.expiry.Stop()
+	p.release()
+}
+
+// release gives the port back, once.
+func (p *passiveListener) release() {
+	p.once.Do(func() {
+		if p.own != nil {
+			_ = p.own.Close()
+		}
+		if p.shared != nil {
+			p.shared.release()
+		}
+	})
+}
+
+// accept waits until deadline for a data connection from an allowed peer.
+// Connections from other peers are closed and waiting goes on, so that a
+// stranger who guesses the port cannot take the transfer (and cannot end
+// it either).
+func (p *passiveListener) accept(deadline time.Time, allowed func(net.Addr) bool, onRefused func(net.Addr)) (net.Conn, error) {
+	defer p.close()
+	if !p.expiry.Stop() && p.expired.Load() {
+		return nil, errPassiveExpired
+	}
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(time.Until(deadline), func() {
+		timedOut.Store(true)
+		p.close()
+	})
+	defer timer.Stop()
+	if p.shared != nil {
+		conn, err := p.shared.accept()
+		if err != nil && timedOut.Load() {
+			return nil, acceptTimeout{}
+		}
+		return conn, err
+	}
+	for {
+		conn, err := p.own.Accept()
+		if err != nil {
+			if timedOut.Load() {
+				return nil, acceptTimeout{}
+			}
+			return nil, err
+		}
+		if allowed(conn.RemoteAddr()) {
+			return conn, nil
+		}
+		onRefused(conn.RemoteAddr())
+		_ = conn.Close()
+	}
+}
+
+// listenPassive opens a passive listener on the control connection's local
+// address (never the wildcard, so that it is not exposed on other
+// interfaces), with a port from Settings.PassiveTransferPortRange when set.
+func (s *session) listenPassive() (*passiveListener, error) {
+	ip := addrIP(s.LocalAddr())
+	if !ip.IsValid() {
+		return nil, errors.New("unknown local address")
+	}
+	unclaimed := s.st.connectionTimeout()
+	ports := s.st.PassiveTransferPortRange
+	if ports == nil {
+		ln, err := s.srv.listenData(netip.AddrPortFrom(ip, 0))
+		if err != nil {
+			return nil, err
+		}
+		return newPassiveListener(ln.Addr().(*net.TCPAddr).Port, ln, nil, unclaimed), nil
+	}
+	client := addrIP(s.RemoteAddr())
+	var lastErr error = errors.New("the passive port range is empty")
+	for range max(ports.NumberAttempts(), 1) {
+		exposed, port, ok := ports.FetchNext()
+		if !ok {
+			break
+		}
+		local := netip.AddrPortFrom(ip, uint16(port))
+		if s.st.PassiveTransferPortMultiplexing {
+			r, err := s.srv.sharedPorts.reserve(s.srv, local, client, s.log)
+			if err == nil {
+				return newPassiveListener(exposed, nil, r, unclaimed), nil
+			}
+			lastErr = err
+			if errors.Is(err, errPortTaken) || errors.Is(err, syscall.EADDRINUSE) {
+				continue
+			}
+			break
+		}
+		ln, err := s.srv.listenData(local)
+		if err == nil {
+			return newPassiveListener(exposed, ln, nil, unclaimed), nil
+		}
+		lastErr = err
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+	}
+	return nil, fmt.Errorf("no free passive port: %w", lastErr)
+}
+
+// listenData binds a passive data listener and lets the driver wrap it
+// (MainDriverExtensionPassiveWrapper), for example to read PROXY protocol
+// headers.
+func (srv *Server) listenData(local netip.AddrPort) (net.Listener, error) {
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(local))
+	if err != nil {
+		return nil, err
+	}
+	w, ok := srv.Driver.(MainDriverExtensionPassiveWrapper)
+	if !ok {
+		return ln, nil
+	}
+	wrapped, err := w.WrapPassiveListener(ln)
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("wrapping the passive listener: %w", err)
+	}
+	return wrapped, nil
+}
