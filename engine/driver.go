@@ -27,7 +27,7 @@ type MainDriver interface {
 
 	// AuthUser checks a user's credentials and returns the filesystem the
 	// session will use. An error refuses the login with 530 (or with the
-	// code of a *ReplyError).
+	// code of a *ReplyError; 421 also closes the session).
 	AuthUser(cc ClientContext, user, pass string) (ClientDriver, error)
 
 	// GetTLSConfig returns the TLS configuration for AUTH TLS, PROT P and

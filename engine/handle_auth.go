@@ -57,6 +57,10 @@ func (s *session) failLogin(user string, err error) {
 	s.mu.Unlock()
 	s.log.Info("ftp: login failed", "user", user, "err", err)
 	code, msg := replyFor(err, 530, "Login incorrect.")
+	if code == 421 {
+		s.closeWith(code, msg) // a limit, not the credentials: the session ends
+		return
+	}
 	s.reply(code, msg)
 }
 

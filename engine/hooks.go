@@ -67,7 +67,8 @@ type Command struct {
 // CommandHook runs before every command, before and after login, once the
 // line is parsed and its paths resolved. A nil error lets the command run; a
 // *ReplyError refuses it with that reply, and any other error refuses it
-// with 550. Commands that the engine rejects as malformed (500, 501) never
+// with 550. A 421 reply also closes the session, as RFC 959 defines 421.
+// Commands that the engine rejects as malformed (500, 501) never
 // reach the hooks.
 type CommandHook func(ctx context.Context, cmd *Command) error
 

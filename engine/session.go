@@ -289,6 +289,11 @@ func (s *session) handleLine(raw []byte) bool {
 	}
 	if err := s.runCommandHooks(cmd); err != nil {
 		code, msg := replyFor(err, 550, "Command refused.")
+		if code == 421 {
+			// 421 means the service closes the connection (RFC 959 4.2).
+			s.closeWith(code, msg)
+			return false
+		}
 		s.reply(code, msg)
 		return !s.isClosed()
 	}

@@ -1,0 +1,73 @@
+package ratelimit
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/ftpgate/ftpgate/engine"
+)
+
+// Admit is the limiter's engine.AdmissionHook. It refuses, with 421 and a
+// reason, a connection from a banned address, one over the server's or
+// the address's number of connections, and one over the address's rate of
+// new connections. An admitted connection is tracked until the returned
+// done runs, which the engine does when the connection ends.
+func (l *Limiter) Admit(ctx context.Context, cc engine.ClientContext) (func(), error) {
+	l.setup()
+	c := l.cfg.Load()
+	now := l.now()
+	ip := clientIP(cc.RemoteAddr())
+
+	if !c.isSafe(ip) {
+		if until, banned := l.bannedUntil(ip, now); banned {
+			return nil, l.refuse(ctx, ruleBanned, cc, ip,
+				"Too many failed logins from your address; try again later.",
+				"until", until.UTC().Format("2006-01-02T15:04:05Z"))
+		}
+	}
+	if n := l.conns.Add(1); c.MaxConns > 0 && n > int64(c.MaxConns) {
+		l.conns.Add(-1)
+		return nil, l.refuse(ctx, ruleMaxConns, cc, ip, "Too many connections; try again later.", "limit", c.MaxConns)
+	}
+	refused := numRules
+	l.ips.with(ip, now, idleTTL, func(s *ipState, _ bool) int {
+		if c.MaxConnsPerIP > 0 && s.conns >= c.MaxConnsPerIP {
+			refused = ruleConnPerIP
+			return 0
+		}
+		tune(&s.connRate, c.ConnRate, c.ConnBurst, now)
+		if s.connRate != nil && !s.connRate.AllowN(now, 1) {
+			refused = ruleConnRate
+			return 0
+		}
+		s.conns++
+		return 1
+	})
+	if refused != numRules {
+		l.conns.Add(-1)
+		if refused == ruleConnPerIP {
+			return nil, l.refuse(ctx, refused, cc, ip, "Too many connections from your address.", "limit", c.MaxConnsPerIP)
+		}
+		return nil, l.refuse(ctx, refused, cc, ip, "Too many new connections from your address; slow down.", "rate", c.ConnRate)
+	}
+	l.addSession(cc, &sessionState{ctx: ctx, ip: ip})
+	return func() { l.release(cc, ip) }, nil
+}
+
+// release forgets an ended connection: its slot on its address, and the
+// session slots of its login.
+func (l *Limiter) release(cc engine.ClientContext, ip netip.Addr) {
+	now := l.now()
+	if s := l.removeSession(cc); s != nil {
+		s.mu.Lock()
+		lg := s.login
+		s.login = nil
+		s.mu.Unlock()
+		l.logout(lg, now)
+	}
+	l.ips.with(ip, now, idleTTL, func(s *ipState, _ bool) int {
+		s.conns = max(s.conns-1, 0)
+		return -1
+	})
+	l.conns.Add(-1)
+}

@@ -1,0 +1,111 @@
+package ratelimit
+
+import (
+	"context"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"golang.org/x/time/rate"
+)
+
+// CheckCommand is the limiter's engine.CommandHook. A command over the
+// session's rate, or over its tenant's shared rate, waits until the rate
+// allows it, as long as that takes at most Config.CommandDelay. A client
+// that persists, with more than Config.CommandStrikes commands in a row
+// slowed or one that would have to wait longer, is refused with 421,
+// which closes the session.
+// ABOR and QUIT are never held back: they end work rather than make it.
+// REIN gives back the session's login slots.
+func (l *Limiter) CheckCommand(ctx context.Context, cmd *engine.Command) error {
+	switch cmd.Verb {
+	case "ABOR", "QUIT":
+		return nil
+	}
+	cc := cmd.Session
+	s := l.session(cc)
+	if s == nil {
+		return nil
+	}
+	c := l.cfg.Load()
+	now := l.now()
+	gen := l.gen.Load()
+
+	s.mu.Lock()
+	lg := s.login
+	if cmd.Verb == "REIN" {
+		s.login = nil
+	}
+	if s.gen != gen || s.gen == 0 {
+		// The first command, a new login or a new config: the session's
+		// rate is the user's (the default user's before login).
+		var ul Limits
+		if lg != nil {
+			ul = c.userLimits(lg.tenant, lg.user, l.Overrides)
+		} else {
+			ul = c.User
+		}
+		tune(&s.commands, ul.CommandRate, ul.CommandBurst, now)
+		s.gen = max(gen, 1)
+	}
+	var rs [2]*rate.Reservation
+	n := 0
+	if s.commands != nil {
+		rs[n] = s.commands.ReserveN(now, 1)
+		n++
+	}
+	s.mu.Unlock()
+	if cmd.Verb == "REIN" {
+		l.logout(lg, now)
+		lg = nil
+	}
+
+	if lg != nil && lg.tenant != "" {
+		tl := c.tenantLimits(lg.tenant, l.Overrides)
+		if tl.CommandRate > 0 {
+			l.tenants.with(lg.tenant, now, idleTTL, func(t *accountState, _ bool) int {
+				tune(&t.commands, tl.CommandRate, tl.CommandBurst, now)
+				rs[n] = t.commands.ReserveN(now, 1)
+				n++
+				return 0
+			})
+		}
+	}
+	var delay time.Duration
+	for _, r := range rs[:n] {
+		if !r.OK() {
+			delay = time.Duration(c.CommandDelay) + 1
+			break
+		}
+		delay = max(delay, r.DelayFrom(now))
+	}
+	s.mu.Lock()
+	if delay == 0 {
+		s.slowed = 0
+	} else {
+		s.slowed++
+	}
+	slowed := s.slowed
+	s.mu.Unlock()
+	if delay == 0 {
+		return nil
+	}
+	cancel := func() {
+		for _, r := range rs[:n] {
+			r.CancelAt(now)
+		}
+	}
+	if delay > time.Duration(c.CommandDelay) || slowed > c.CommandStrikes {
+		cancel()
+		attrs := []any{"verb", cmd.Verb, "slowed", slowed - 1, "delay", delay}
+		if lg != nil {
+			attrs = append(attrs, "tenant", lg.tenant, "user", lg.user)
+		}
+		return l.refuse(ctx, ruleCommandRate, cc, s.ip, "Too many commands; closing control connection.", attrs...)
+	}
+	l.counters.add(ruleCommandDelayed)
+	if !wait(ctx, delay) {
+		cancel()
+		return context.Cause(ctx)
+	}
+	return nil
+}

@@ -1,0 +1,346 @@
+package ratelimit
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Config is the whole set of limits. Its zero value limits nothing (apart
+// from the memory bounds, which always apply); a zero field means "no
+// limit" or "the default" as its comment says. The toml tags let a program
+// embed it in its configuration file:
+//
+//	[limits]
+//	conn_rate = 5
+//	conn_burst = 10
+//	conn_per_ip = 20
+//	login_failures = 5
+//	ban = "15m"
+//	safe = ["10.0.0.0/8"]
+//	[limits.user]
+//	max_sessions = 4
+//	download_rate = 1048576
+//	[limits.tenants.acme]
+//	download_rate = 10485760
+type Config struct {
+	// ConnRate is how many new connections per second one IP address may
+	// open, on average; 0 is no limit.
+	ConnRate float64 `toml:"conn_rate"`
+	// ConnBurst is how many connections an IP address may open at once
+	// above ConnRate; 0 means max(1, ConnRate).
+	ConnBurst int `toml:"conn_burst"`
+	// MaxConnsPerIP bounds the connections one IP address holds at once.
+	MaxConnsPerIP int `toml:"conn_per_ip"`
+	// MaxConns bounds the connections the server holds at once.
+	MaxConns int `toml:"max_conns"`
+
+	// LoginFailures is how many failed logins an IP address (or a user
+	// name) may have within LoginWindow before the address is banned;
+	// 0 never bans.
+	LoginFailures int `toml:"login_failures"`
+	// LoginWindow is the time over which failures are forgotten; 0 means
+	// 10 minutes.
+	LoginWindow Duration `toml:"login_window"`
+	// BanTime is how long the first ban of an address lasts; each repeat
+	// offence doubles it, up to MaxBanTime. 0 means 15 minutes.
+	BanTime Duration `toml:"ban"`
+	// MaxBanTime bounds a ban; 0 means 24 hours.
+	MaxBanTime Duration `toml:"max_ban"`
+	// BanMemory is how long an address's offences are remembered after
+	// its ban ends, for the doubling; 0 means 24 hours.
+	BanMemory Duration `toml:"ban_memory"`
+	// FailedLoginDelay is how long a failed login waits before its
+	// answer; 0 means 1 second, negative means no delay.
+	FailedLoginDelay Duration `toml:"failed_login_delay"`
+	// Safe lists addresses and CIDR prefixes that are never banned (an
+	// office, a monitoring probe).
+	Safe []string `toml:"safe"`
+
+	// CommandDelay is the longest a command over its rate waits before
+	// it runs; a command that would have to wait longer is refused with
+	// 421 and the session closed. 0 means 1 second.
+	CommandDelay Duration `toml:"command_delay"`
+	// CommandStrikes is how many commands in a row may be slowed down
+	// to their rate before the session is refused with 421 and closed;
+	// 0 means 10, negative means the first slowed command is refused.
+	CommandStrikes int `toml:"command_strikes"`
+
+	// IPDownloadRate and IPUploadRate bound the bytes per second of all
+	// transfers from one IP address; 0 is no limit.
+	IPDownloadRate int64 `toml:"ip_download_rate"`
+	IPUploadRate   int64 `toml:"ip_upload_rate"`
+
+	// User is every user's limits unless Users says otherwise.
+	User Limits `toml:"user"`
+	// Tenant is every tenant's limits unless Tenants says otherwise.
+	Tenant Limits `toml:"tenant"`
+	// Users overrides User for single users, by "tenant/user", or by the
+	// user name alone for users without a tenant.
+	Users map[string]Limits `toml:"users"`
+	// Tenants overrides Tenant for single tenants, by name.
+	Tenants map[string]Limits `toml:"tenants"`
+
+	// MaxTrackedIPs bounds the idle per-address state kept (failure
+	// scores, connection rates); the least recently seen are forgotten
+	// first. 0 means 65536.
+	MaxTrackedIPs int `toml:"max_tracked_ips"`
+	// MaxTrackedUsers bounds the idle per-user and per-tenant state kept.
+	// 0 means 65536.
+	MaxTrackedUsers int `toml:"max_tracked_users"`
+	// MaxBans bounds the ban list; when it is full the oldest entry goes.
+	// 0 means 65536.
+	MaxBans int `toml:"max_bans"`
+}
+
+// Limits are the limits that can differ per user and per tenant. In
+// Config.User and Config.Tenant, 0 means no limit. In an override (Users,
+// Tenants, Limiter.Overrides) 0 keeps the value it overrides and a
+// negative number means no limit.
+type Limits struct {
+	// MaxSessions bounds the logged-in sessions at once: of one user, or
+	// of all the users of one tenant.
+	MaxSessions int `toml:"max_sessions"`
+	// CommandRate is the commands per second allowed: per session for a
+	// user, shared by all of a tenant's sessions for a tenant.
+	CommandRate float64 `toml:"command_rate"`
+	// CommandBurst is how many commands may come at once above
+	// CommandRate; 0 means max(1, CommandRate).
+	CommandBurst int `toml:"command_burst"`
+	// DownloadRate and UploadRate are bytes per second shared by all the
+	// sessions of the user, or of the tenant.
+	DownloadRate int64 `toml:"download_rate"`
+	UploadRate   int64 `toml:"upload_rate"`
+}
+
+// over returns l with every non-zero field of o put in its place; a
+// negative field of o clears it (no limit).
+func (l Limits) over(o Limits) Limits {
+	pick := func(base, o float64) float64 {
+		switch {
+		case o < 0:
+			return 0
+		case o > 0:
+			return o
+		}
+		return base
+	}
+	l.MaxSessions = int(pick(float64(l.MaxSessions), float64(o.MaxSessions)))
+	l.CommandRate = pick(l.CommandRate, o.CommandRate)
+	l.CommandBurst = int(pick(float64(l.CommandBurst), float64(o.CommandBurst)))
+	l.DownloadRate = int64(pick(float64(l.DownloadRate), float64(o.DownloadRate)))
+	l.UploadRate = int64(pick(float64(l.UploadRate), float64(o.UploadRate)))
+	return l
+}
+
+// validate reports the first field that makes no sense as a base limit.
+func (l Limits) validate(name string) error {
+	switch {
+	case math.IsNaN(l.CommandRate) || math.IsInf(l.CommandRate, 0):
+		return fmt.Errorf("%s.command_rate: not a number", name)
+	case l.MaxSessions < 0, l.CommandRate < 0, l.CommandBurst < 0, l.DownloadRate < 0, l.UploadRate < 0:
+		return fmt.Errorf("%s: limits must not be negative (0 is no limit)", name)
+	}
+	return nil
+}
+
+// Duration is a time.Duration that reads from and writes to text such as
+// "15m" or "1h30m", as configuration files spell durations.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as time.Duration.String does.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(time.Duration(d).String()), nil
+}
+
+// Defaults for the zero fields of Config.
+const (
+	defaultLoginWindow      = 10 * time.Minute
+	defaultBanTime          = 15 * time.Minute
+	defaultMaxBanTime       = 24 * time.Hour
+	defaultBanMemory        = 24 * time.Hour
+	defaultFailedLoginDelay = time.Second
+	defaultCommandDelay     = time.Second
+	defaultCommandStrikes   = 10
+	defaultMaxTracked       = 1 << 16
+	// idleTTL is how long the state of an address or user nobody uses
+	// is kept; long enough for every rate above to have refilled.
+	idleTTL = 30 * time.Minute
+)
+
+// compiled is a validated Config with its defaults filled in and its safe
+// list parsed: what the limiter reads on every check.
+type compiled struct {
+	Config
+	safe []netip.Prefix
+}
+
+// compile validates c and fills in its defaults.
+func compile(c Config) (*compiled, error) {
+	var errs []error
+	num := func(name string, v float64) {
+		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			errs = append(errs, fmt.Errorf("%s: want a number >= 0 (0: no limit)", name))
+		}
+	}
+	num("conn_rate", c.ConnRate)
+	num("conn_burst", float64(c.ConnBurst))
+	num("conn_per_ip", float64(c.MaxConnsPerIP))
+	num("max_conns", float64(c.MaxConns))
+	num("login_failures", float64(c.LoginFailures))
+	num("ip_download_rate", float64(c.IPDownloadRate))
+	num("ip_upload_rate", float64(c.IPUploadRate))
+	num("max_tracked_ips", float64(c.MaxTrackedIPs))
+	num("max_tracked_users", float64(c.MaxTrackedUsers))
+	num("max_bans", float64(c.MaxBans))
+	for name, d := range map[string]Duration{
+		"login_window": c.LoginWindow, "ban": c.BanTime, "max_ban": c.MaxBanTime,
+		"ban_memory": c.BanMemory, "command_delay": c.CommandDelay,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
+		}
+	}
+	errs = append(errs, c.User.validate("user"), c.Tenant.validate("tenant"))
+	for name, l := range c.Users {
+		if math.IsNaN(l.CommandRate) || math.IsInf(l.CommandRate, 0) {
+			errs = append(errs, fmt.Errorf("users.%s.command_rate: not a number", name))
+		}
+	}
+	for name, l := range c.Tenants {
+		if math.IsNaN(l.CommandRate) || math.IsInf(l.CommandRate, 0) {
+			errs = append(errs, fmt.Errorf("tenants.%s.command_rate: not a number", name))
+		}
+	}
+	safe, err := ParseSafeList(c.Safe)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	def := func(d *Duration, v time.Duration) {
+		if *d == 0 {
+			*d = Duration(v)
+		}
+	}
+	def(&c.LoginWindow, defaultLoginWindow)
+	def(&c.BanTime, defaultBanTime)
+	def(&c.MaxBanTime, defaultMaxBanTime)
+	def(&c.BanMemory, defaultBanMemory)
+	def(&c.FailedLoginDelay, defaultFailedLoginDelay)
+	def(&c.CommandDelay, defaultCommandDelay)
+	c.MaxBanTime = max(c.MaxBanTime, c.BanTime)
+	switch {
+	case c.CommandStrikes == 0:
+		c.CommandStrikes = defaultCommandStrikes
+	case c.CommandStrikes < 0:
+		c.CommandStrikes = 0
+	}
+	if c.FailedLoginDelay < 0 {
+		c.FailedLoginDelay = 0
+	}
+	for _, n := range []*int{&c.MaxTrackedIPs, &c.MaxTrackedUsers, &c.MaxBans} {
+		if *n == 0 {
+			*n = defaultMaxTracked
+		}
+	}
+	return &compiled{Config: c, safe: safe}, nil
+}
+
+// ParseSafeList parses addresses ("192.0.2.7", "2001:db8::1") and CIDR
+// prefixes ("10.0.0.0/8"). IPv4-mapped IPv6 forms are folded to IPv4, as
+// the limiter folds client addresses.
+func ParseSafeList(entries []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var errs []error
+	for _, s := range entries {
+		s = strings.TrimSpace(s)
+		var p netip.Prefix
+		var err error
+		if strings.Contains(s, "/") {
+			p, err = netip.ParsePrefix(s)
+		} else {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(s); err == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("safe %q: want an IP address or a CIDR prefix", s))
+			continue
+		}
+		if p.Addr().Zone() != "" {
+			errs = append(errs, fmt.Errorf("safe %q: zones are not supported", s))
+			continue
+		}
+		if a := p.Addr(); a.Is4In6() {
+			bits := p.Bits() - 96
+			if bits < 0 {
+				errs = append(errs, fmt.Errorf("safe %q: an IPv4-mapped prefix needs at least 96 bits", s))
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), bits)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, errors.Join(errs...)
+}
+
+// isSafe reports whether ip is on the safe list.
+func (c *compiled) isSafe(ip netip.Addr) bool {
+	for _, p := range c.safe {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// userLimits returns the limits of user of tenant: the base, the Users
+// entry, then the caller's override.
+func (c *compiled) userLimits(tenant, user string, extra func(tenant, user string) (Limits, Limits)) Limits {
+	l := c.User
+	if o, ok := c.Users[userKey(tenant, user)]; ok {
+		l = l.over(o)
+	}
+	if extra != nil {
+		_, o := extra(tenant, user)
+		l = l.over(o)
+	}
+	return l
+}
+
+// tenantLimits returns the limits of tenant: the base, the Tenants entry,
+// then the caller's override.
+func (c *compiled) tenantLimits(tenant string, extra func(tenant, user string) (Limits, Limits)) Limits {
+	l := c.Tenant
+	if o, ok := c.Tenants[tenant]; ok {
+		l = l.over(o)
+	}
+	if extra != nil {
+		o, _ := extra(tenant, "")
+		l = l.over(o)
+	}
+	return l
+}
+
+// userKey is how Config.Users names a user.
+func userKey(tenant, user string) string {
+	if tenant == "" {
+		return user
+	}
+	return tenant + "/" + user
+}

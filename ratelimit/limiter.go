@@ -1,0 +1,287 @@
+package ratelimit
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"golang.org/x/time/rate"
+)
+
+// IdentityFunc names the tenant and the user of a session. The tenant is
+// "" on a server without tenants.
+type IdentityFunc func(cc engine.ClientContext) (tenant, user string)
+
+// OverrideFunc returns overrides for a tenant's limits and for a user's,
+// on top of Config.Tenants and Config.Users, with the same rules (0 keeps,
+// negative clears). It is asked with user "" for the tenant's limits. A
+// program with limits in its tenant files supplies one.
+type OverrideFunc func(tenant, user string) (tenantLimits, userLimits Limits)
+
+// Limiter enforces a Config on an engine.Server: Install plugs it in. The
+// zero Limiter limits nothing until SetConfig; New returns one with a
+// Config. Fields must be set before the server serves. Its methods are
+// safe for concurrent use.
+type Limiter struct {
+	// Identity names a session's tenant and user once it has logged in;
+	// nil means no tenant and the USER name.
+	Identity IdentityFunc
+	// Overrides, when not nil, adds per-tenant and per-user limits.
+	Overrides OverrideFunc
+	// Logger receives a line for every refusal; slog.Default() when nil.
+	Logger *slog.Logger
+	// Now returns the current time; time.Now when nil. Tests move it.
+	Now func() time.Time
+
+	once     sync.Once
+	cfg      atomic.Pointer[compiled]
+	gen      atomic.Uint64 // bumped by SetConfig, so sessions re-read their limits
+	ips      *table[netip.Addr, ipState]
+	users    *table[string, accountState] // by userKey(tenant, user)
+	tenants  *table[string, accountState]
+	bans     *table[netip.Addr, banState]
+	sessions [sessionShards]sessionShard
+	conns    atomic.Int64 // connections admitted and not yet ended
+	counters counters
+}
+
+// ipState is what is kept per client address.
+type ipState struct {
+	conns    int           // connections open now
+	connRate *rate.Limiter // new connections; nil without ConnRate
+	failures *rate.Limiter // failed logins; nil until the first
+	down, up *rate.Limiter // bytes; nil without IP rates
+}
+
+// accountState is what is kept per user and per tenant.
+type accountState struct {
+	sessions int           // logged-in sessions now
+	failures *rate.Limiter // failed logins (users only)
+	commands *rate.Limiter // tenants only: commands of all sessions
+	down, up *rate.Limiter // bytes of all sessions
+}
+
+// banState is one address's ban and its offences.
+type banState struct {
+	until    int64 // unix nanoseconds the ban ends
+	offences int   // bans so far, for the doubling
+}
+
+// New returns a Limiter enforcing cfg.
+func New(cfg Config) (*Limiter, error) {
+	c, err := compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l := &Limiter{}
+	l.cfg.Store(c)
+	l.setup()
+	return l, nil
+}
+
+// setup makes the tables, once, with the first config's bounds.
+func (l *Limiter) setup() {
+	l.once.Do(func() {
+		c := l.cfg.Load()
+		if c == nil {
+			c, _ = compile(Config{}) // the zero Config is valid
+			l.cfg.Store(c)
+		}
+		l.ips = newTable[netip.Addr, ipState](c.MaxTrackedIPs, nil)
+		l.users = newTable[string, accountState](c.MaxTrackedUsers, nil)
+		l.tenants = newTable[string, accountState](c.MaxTrackedUsers, nil)
+		l.bans = newTable[netip.Addr, banState](c.MaxBans, nil)
+		for i := range l.sessions {
+			l.sessions[i].m = make(map[engine.ClientContext]*sessionState)
+		}
+	})
+}
+
+// SetConfig replaces the limits at run time. Sessions, connection counts,
+// failure scores and bans stay; every check from now on uses cfg, and
+// shared rates change the next time they are used. An invalid cfg is
+// refused and the old one kept.
+func (l *Limiter) SetConfig(cfg Config) error {
+	c, err := compile(cfg)
+	if err != nil {
+		return err
+	}
+	l.setup()
+	l.cfg.Store(c)
+	l.gen.Add(1)
+	l.ips.setLimit(c.MaxTrackedIPs)
+	l.users.setLimit(c.MaxTrackedUsers)
+	l.tenants.setLimit(c.MaxTrackedUsers)
+	l.bans.setLimit(c.MaxBans)
+	return nil
+}
+
+// Config returns the limits in force, with defaults filled in.
+func (l *Limiter) Config() Config {
+	l.setup()
+	return l.cfg.Load().Config
+}
+
+// Install plugs the limiter into srv: it wraps srv.Driver (call it after
+// setting the driver) and adds its admission, command and transfer hooks.
+// The admission hook goes first, so that refused connections cost the
+// hooks after it nothing, and the transfer hook outermost, so that it
+// meters the bytes that reach the network.
+func (l *Limiter) Install(srv *engine.Server) {
+	l.setup()
+	srv.Driver = l.WrapDriver(srv.Driver)
+	srv.AdmissionHooks = append([]engine.AdmissionHook{l.Admit}, srv.AdmissionHooks...)
+	srv.CommandHooks = append([]engine.CommandHook{l.CheckCommand}, srv.CommandHooks...)
+	srv.TransferHooks = append([]engine.TransferHook{l.LimitTransfer}, srv.TransferHooks...)
+}
+
+func (l *Limiter) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+func (l *Limiter) logger() *slog.Logger {
+	if l.Logger != nil {
+		return l.Logger
+	}
+	return slog.Default()
+}
+
+// identity returns a session's tenant and user; user is the fallback when
+// the identity function knows no user.
+func (l *Limiter) identity(cc engine.ClientContext, user string) (string, string) {
+	if l.Identity == nil {
+		if u := cc.User(); u != "" {
+			user = u
+		}
+		return "", user
+	}
+	t, u := l.Identity(cc)
+	if u == "" {
+		u = user
+	}
+	return t, u
+}
+
+// clientIP returns the address limits key on: the client's IP, IPv4-mapped
+// forms folded to IPv4 and zones dropped, so that one host has one key.
+func clientIP(a net.Addr) netip.Addr {
+	var ip netip.Addr
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case nil:
+	default:
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			ip = ap.Addr()
+		}
+	}
+	return ip.Unmap().WithZone("")
+}
+
+// sessionShards spreads the session registry over locks.
+const sessionShards = 32
+
+type sessionShard struct {
+	mu sync.Mutex
+	m  map[engine.ClientContext]*sessionState
+}
+
+// sessionState is what the limiter knows of one admitted connection.
+type sessionState struct {
+	ctx context.Context // ends with the connection
+	ip  netip.Addr
+
+	mu       sync.Mutex
+	gen      uint64        // the config generation commands was tuned for
+	commands *rate.Limiter // this session's commands; nil without a rate
+	slowed   int           // commands in a row that had to wait for the rate
+	login    *login        // the logged-in identity, or nil
+}
+
+// login is a logged-in session's identity and the pins it holds.
+type login struct {
+	tenant, user string
+	userPinned   bool
+	tenantPinned bool
+}
+
+func (l *Limiter) sessionShard(cc engine.ClientContext) *sessionShard {
+	return &l.sessions[cc.ID()%sessionShards]
+}
+
+func (l *Limiter) addSession(cc engine.ClientContext, s *sessionState) {
+	sh := l.sessionShard(cc)
+	sh.mu.Lock()
+	sh.m[cc] = s
+	sh.mu.Unlock()
+}
+
+func (l *Limiter) removeSession(cc engine.ClientContext) *sessionState {
+	sh := l.sessionShard(cc)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.m[cc]
+	delete(sh.m, cc)
+	return s
+}
+
+// session returns the state of an admitted connection, or nil when the
+// admission hook never saw it (the limiter is then partly installed).
+func (l *Limiter) session(cc engine.ClientContext) *sessionState {
+	sh := l.sessionShard(cc)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.m[cc]
+}
+
+// tune makes *lim a bucket of r tokens per second holding burst, or nil
+// when r is 0: one place decides how a configured rate becomes a bucket,
+// and rates changed by SetConfig reach existing buckets.
+func tune(lim **rate.Limiter, r float64, burst int, now time.Time) {
+	if r <= 0 {
+		*lim = nil
+		return
+	}
+	if burst <= 0 {
+		burst = max(1, int(r))
+	}
+	switch {
+	case *lim == nil:
+		*lim = rate.NewLimiter(rate.Limit(r), burst)
+	case (*lim).Limit() != rate.Limit(r) || (*lim).Burst() != burst:
+		(*lim).SetLimitAt(now, rate.Limit(r))
+		(*lim).SetBurstAt(now, burst)
+	}
+}
+
+// refuse counts and logs a refusal and returns the 421 the client gets.
+func (l *Limiter) refuse(ctx context.Context, r rule, cc engine.ClientContext, ip netip.Addr, msg string, attrs ...any) error {
+	l.counters.add(r)
+	attrs = append([]any{"rule", r.String(), "remote", ip.String(), "session", cc.ID()}, attrs...)
+	l.logger().InfoContext(ctx, "ratelimit: refused", attrs...)
+	return engine.Refuse(421, msg)
+}
+
+// wait waits d, or until ctx ends; it reports whether the wait completed.
+// It holds no lock, so a waiting session delays nobody else.
+func wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
