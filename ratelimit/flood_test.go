@@ -2,16 +2,11 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"runtime"
 	"testing"
-
-	"github.com/ftpgate/ftpgate/engine"
-	"github.com/spf13/afero"
 )
 
 // bytesPerTrackedKey is the documented bound on the memory one tracked
@@ -95,27 +90,4 @@ func TestFloodOfAddressesStaysBounded(t *testing.T) {
 		t.Fatalf("legitimate login refused after the flood: %v", err)
 	}
 	runtime.KeepAlive(l)
-}
-
-// passwordDriver is a MainDriver with fixed users over one MemMapFs.
-type passwordDriver struct {
-	users map[string]string
-	fs    afero.Fs
-}
-
-var errBadLogin = errors.New("bad credentials")
-
-func (d *passwordDriver) GetSettings() (*engine.Settings, error)               { return &engine.Settings{}, nil }
-func (d *passwordDriver) ClientConnected(engine.ClientContext) (string, error) { return "ready", nil }
-func (d *passwordDriver) ClientDisconnected(engine.ClientContext)              {}
-func (d *passwordDriver) GetTLSConfig() (*tls.Config, error)                   { return nil, nil }
-
-func (d *passwordDriver) AuthUser(_ engine.ClientContext, user, pass string) (engine.ClientDriver, error) {
-	if want, ok := d.users[user]; ok && want == pass {
-		if d.fs == nil {
-			return afero.NewMemMapFs(), nil
-		}
-		return d.fs, nil
-	}
-	return nil, errBadLogin
 }
