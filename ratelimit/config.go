@@ -38,9 +38,10 @@ type Config struct {
 	// MaxConns bounds the connections the server holds at once.
 	MaxConns int `toml:"max_conns"`
 
-	// LoginFailures is how many failed logins an IP address (or a user
-	// name) may have within LoginWindow before the address is banned;
-	// 0 never bans.
+	// LoginFailures is how many failed logins within LoginWindow get
+	// an IP address banned: the one that reaches it bans. A user name
+	// that reaches it (from any addresses) gets the address of every
+	// further failure for it banned. 0 never bans.
 	LoginFailures int `toml:"login_failures"`
 	// LoginWindow is the time over which failures are forgotten; 0 means
 	// 10 minutes.

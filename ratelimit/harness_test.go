@@ -258,3 +258,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+func newReader(conn net.Conn) *bufio.Reader { return bufio.NewReader(conn) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -55,6 +55,7 @@ type ipState struct {
 	conns    int           // connections open now
 	connRate *rate.Limiter // new connections; nil without ConnRate
 	failures *rate.Limiter // failed logins; nil until the first
+	attempts int           // logins being checked now
 	down, up *rate.Limiter // bytes; nil without IP rates
 }
 

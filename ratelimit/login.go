@@ -41,10 +41,12 @@ func (d *limitedDriver) Unwrap() engine.MainDriver { return d.MainDriver }
 // AuthUser refuses a banned address before next sees the password, and
 // accounts for the outcome.
 func (d *limitedDriver) AuthUser(cc engine.ClientContext, user, pass string) (engine.ClientDriver, error) {
-	if err := d.l.checkBan(cc); err != nil {
+	end, err := d.l.beginLogin(cc)
+	if err != nil {
 		return nil, err
 	}
 	fs, err := d.MainDriver.AuthUser(cc, user, pass)
+	end()
 	if err != nil {
 		d.l.loginFailed(cc, user)
 		return nil, err
@@ -63,10 +65,12 @@ func (d *limitedDriver) VerifyTLSClient(cc engine.ClientContext, user string, st
 	if !ok {
 		return nil, nil
 	}
-	if err := d.l.checkBan(cc); err != nil {
+	end, err := d.l.beginLogin(cc)
+	if err != nil {
 		return nil, err
 	}
 	fs, err := v.VerifyTLSClient(cc, user, state)
+	end()
 	switch {
 	case err != nil:
 		d.l.loginFailed(cc, user)
@@ -98,21 +102,53 @@ func (d *limitedDriver) WrapPassiveListener(ln net.Listener) (net.Listener, erro
 	return ln, nil
 }
 
-// checkBan refuses a login from a banned address. The engine closes the
-// session on a 421.
-func (l *Limiter) checkBan(cc engine.ClientContext) error {
+// beginLogin refuses a login from a banned address (the engine closes the
+// session on a 421), and one that would bring the address's failures in
+// flight and past past the threshold, so that parallel connections cannot
+// try more passwords than the threshold allows. end gives the attempt's
+// slot back.
+func (l *Limiter) beginLogin(cc engine.ClientContext) (end func(), err error) {
 	c := l.cfg.Load()
 	ip := l.sessionIP(cc)
 	if c.isSafe(ip) {
-		return nil
+		return func() {}, nil
 	}
 	now := l.now()
+	ctx := l.sessionCtx(cc)
 	if until, banned := l.bannedUntil(ip, now); banned {
-		return l.refuse(l.sessionCtx(cc), ruleBanned, cc, ip,
+		return nil, l.refuse(ctx, ruleBanned, cc, ip,
 			"Too many failed logins from your address; try again later.",
 			"user", cc.User(), "until", until.UTC().Format(time.RFC3339))
 	}
-	return nil
+	if c.LoginFailures == 0 {
+		return func() {}, nil
+	}
+	busy := false
+	l.ips.with(ip, now, idleTTL, func(s *ipState, _ bool) int {
+		tuneScore(&s.failures, c, now)
+		if s.failures.TokensAt(now)-float64(s.attempts) < 1 {
+			busy = true
+			return 0
+		}
+		s.attempts++
+		return 1 // pinned while the password is checked
+	})
+	if busy {
+		return nil, l.refuse(ctx, ruleLoginAttempts, cc, ip,
+			"Too many login attempts from your address; try again later.", "user", cc.User())
+	}
+	return func() {
+		l.ips.with(ip, l.now(), idleTTL, func(s *ipState, _ bool) int {
+			s.attempts = max(s.attempts-1, 0)
+			return -1
+		})
+	}, nil
+}
+
+// tuneScore makes *lim a failure score: LoginFailures tokens, refilled
+// over LoginWindow.
+func tuneScore(lim **rate.Limiter, c *compiled, now time.Time) {
+	tune(lim, float64(c.LoginFailures)/time.Duration(c.LoginWindow).Seconds(), c.LoginFailures, now)
 }
 
 // loginFailed adds a failure to the address's and the user's scores, bans
@@ -128,15 +164,10 @@ func (l *Limiter) loginFailed(cc engine.ClientContext, user string) {
 	tenant, user := l.identity(cc, user)
 	over := false
 	if c.LoginFailures > 0 {
-		every := rate.Limit(float64(c.LoginFailures) / time.Duration(c.LoginWindow).Seconds())
+		// The failure that takes the last token is the one that bans.
 		score := func(lim **rate.Limiter) {
-			if *lim == nil {
-				*lim = rate.NewLimiter(every, c.LoginFailures)
-			} else if (*lim).Limit() != every || (*lim).Burst() != c.LoginFailures {
-				(*lim).SetLimitAt(now, every)
-				(*lim).SetBurstAt(now, c.LoginFailures)
-			}
-			if !(*lim).AllowN(now, 1) {
+			tuneScore(lim, c, now)
+			if !(*lim).AllowN(now, 1) || (*lim).TokensAt(now) < 1 {
 				over = true
 			}
 		}
@@ -155,6 +186,12 @@ func (l *Limiter) loginFailed(cc engine.ClientContext, user string) {
 		"remote", ip.String(), "session", cc.ID(), "tenant", tenant, "user", user)
 	if over && !c.isSafe(ip) {
 		l.ban(ctx, c, cc, ip, now)
+		// The ban is the penalty; once it ends the address starts
+		// with a full score, and a new offence doubles the next ban.
+		l.ips.with(ip, now, idleTTL, func(s *ipState, _ bool) int {
+			s.failures = nil
+			return 0
+		})
 	}
 	wait(ctx, time.Duration(c.FailedLoginDelay))
 }

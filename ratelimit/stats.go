@@ -14,6 +14,7 @@ const (
 	ruleConnPerIP                  // connections at once per IP
 	ruleMaxConns                   // connections at once in total
 	ruleBanned                     // a connection or login from a banned IP
+	ruleLoginAttempts              // a login while the IP's failures in flight reach the threshold
 	ruleUserSessions               // logged-in sessions at once per user
 	ruleTenantSessions             // logged-in sessions at once per tenant
 	ruleCommandRate                // commands per second, session or tenant
@@ -25,7 +26,7 @@ const (
 )
 
 var ruleNames = [numRules]string{
-	"conn_rate", "conn_per_ip", "max_conns", "banned", "user_sessions",
+	"conn_rate", "conn_per_ip", "max_conns", "banned", "login_attempts", "user_sessions",
 	"tenant_sessions", "command_rate", "login_failure", "ban", "command_delayed",
 	"transfer_wait",
 }
@@ -48,6 +49,10 @@ type Stats struct {
 	RefusedConnPerIP uint64 // conn_per_ip: too many connections at once from one IP
 	RefusedMaxConns  uint64 // max_conns: too many connections at once in total
 	RefusedBanned    uint64 // banned: connections and logins from a banned IP
+
+	// Logins refused before the password was checked because the
+	// address's logins in flight could already reach the ban threshold.
+	RefusedLoginAttempts uint64 // login_attempts
 
 	// Logins refused after the password was right, by rule.
 	RefusedUserSessions   uint64 // user_sessions
@@ -81,6 +86,7 @@ func (l *Limiter) Stats() Stats {
 		RefusedConnPerIP:      c.n[ruleConnPerIP].Load(),
 		RefusedMaxConns:       c.n[ruleMaxConns].Load(),
 		RefusedBanned:         c.n[ruleBanned].Load(),
+		RefusedLoginAttempts:  c.n[ruleLoginAttempts].Load(),
 		RefusedUserSessions:   c.n[ruleUserSessions].Load(),
 		RefusedTenantSessions: c.n[ruleTenantSessions].Load(),
 		RefusedCommands:       c.n[ruleCommandRate].Load(),
