@@ -70,6 +70,13 @@ type testServer struct {
 // limiter before it serves. Everything stops when the test ends.
 func newTestServer(t *testing.T, cfg Config, setup func(*Limiter)) *testServer {
 	t.Helper()
+	return newTestServerWith(t, cfg, setup, nil)
+}
+
+// newTestServerWith is newTestServer with a chance to change the server
+// after the limiter is installed.
+func newTestServerWith(t *testing.T, cfg Config, setup func(*Limiter), srvSetup func(*engine.Server)) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	l, err := New(cfg)
 	if err != nil {
@@ -87,6 +94,9 @@ func newTestServer(t *testing.T, cfg Config, setup func(*Limiter)) *testServer {
 	}
 	srv := &engine.Server{Driver: drv, Logger: slog.New(slog.DiscardHandler)}
 	l.Install(srv)
+	if srvSetup != nil {
+		srvSetup(srv)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
