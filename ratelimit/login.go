@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"crypto/tls"
+	"math"
 	"net"
 	"net/netip"
 	"time"
@@ -146,9 +147,22 @@ func (l *Limiter) beginLogin(cc engine.ClientContext) (end func(), err error) {
 }
 
 // tuneScore makes *lim a failure score: LoginFailures tokens, refilled
-// over LoginWindow.
+// over LoginWindow. A score made under another config keeps its count of
+// failures (the tokens it lacks), so that a reload neither forgives nor
+// inflates what an address has done.
 func tuneScore(lim **rate.Limiter, c *compiled, now time.Time) {
-	tune(lim, float64(c.LoginFailures)/time.Duration(c.LoginWindow).Seconds(), c.LoginFailures, now)
+	r := rate.Limit(float64(c.LoginFailures) / time.Duration(c.LoginWindow).Seconds())
+	old := *lim
+	if old != nil && old.Limit() == r && old.Burst() == c.LoginFailures {
+		return
+	}
+	*lim = rate.NewLimiter(r, c.LoginFailures)
+	if old != nil {
+		failures := math.Round(float64(old.Burst()) - old.TokensAt(now))
+		if n := min(int(failures), c.LoginFailures); n > 0 {
+			(*lim).ReserveN(now, n)
+		}
+	}
 }
 
 // loginFailed adds a failure to the address's and the user's scores, bans
