@@ -3,8 +3,8 @@ package ratelimit
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"

@@ -68,14 +68,14 @@ type testServer struct {
 
 // newTestServer starts a server limited by cfg; setup may adjust the
 // limiter before it serves. Everything stops when the test ends.
-func newTestServer(t *testing.T, cfg Config, setup func(*Limiter)) *testServer {
+func newTestServer(t testing.TB, cfg Config, setup func(*Limiter)) *testServer {
 	t.Helper()
 	return newTestServerWith(t, cfg, setup, nil)
 }
 
 // newTestServerWith is newTestServer with a chance to change the server
 // after the limiter is installed.
-func newTestServerWith(t *testing.T, cfg Config, setup func(*Limiter), srvSetup func(*engine.Server)) *testServer {
+func newTestServerWith(t testing.TB, cfg Config, setup func(*Limiter), srvSetup func(*engine.Server)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	l, err := New(cfg)
@@ -115,7 +115,7 @@ func newTestServerWith(t *testing.T, cfg Config, setup func(*Limiter), srvSetup 
 }
 
 // writeFile puts a file of n random bytes into the served directory.
-func (ts *testServer) writeFile(t *testing.T, name string, n int) []byte {
+func (ts *testServer) writeFile(t testing.TB, name string, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -211,7 +211,7 @@ func (c *rawClient) expectClosed() {
 }
 
 // ftpClient logs in with jlaffaye/ftp from ip.
-func (ts *testServer) ftpClient(t *testing.T, ip, user string, opts ...ftp.DialOption) *ftp.ServerConn {
+func (ts *testServer) ftpClient(t testing.TB, ip, user string, opts ...ftp.DialOption) *ftp.ServerConn {
 	t.Helper()
 	opts = append([]ftp.DialOption{ftp.DialWithDialer(dialerFrom(ip)), ftp.DialWithTimeout(ioTimeout)}, opts...)
 	c, err := ftp.Dial(ts.addr, opts...)
@@ -227,7 +227,7 @@ func (ts *testServer) ftpClient(t *testing.T, ip, user string, opts ...ftp.DialO
 
 // testTLSConfig returns a server TLS config with a fresh self-signed
 // certificate.
-func testTLSConfig(t *testing.T) *tls.Config {
+func testTLSConfig(t testing.TB) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
