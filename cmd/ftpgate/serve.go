@@ -39,6 +39,7 @@ type serveConfig struct {
 	enableCOMB        bool
 	modeZLevel        int
 	maxDecompressed   int64
+	limits            *limitFlags // --limit-*, ratelimit.go
 }
 
 // userList collects repeated --user NAME:PASSWORD flags.
@@ -115,6 +116,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.BoolVar(&cfg.enableCOMB, "enable-comb", false, "offer COMB, which joins uploaded parts into one file")
 	fs.IntVar(&cfg.modeZLevel, "mode-z-level", 0, "MODE Z compression `level` 1-9 for clients that choose none (0: zlib's default, 6)")
 	fs.Int64Var(&cfg.maxDecompressed, "max-decompressed-upload", 0, "`bytes` one MODE Z upload may expand to (0: 1 GiB, -1: no limit)")
+	cfg.limits = addLimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -162,6 +164,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.root == "" {
 		return errors.New("--root must not be empty")
+	}
+	if c.limits != nil {
+		return c.limits.validate()
 	}
 	return nil
 }
@@ -264,6 +269,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	srv := &engine.Server{
 		Driver: newSingleRootDriver(cfg.settings(), tlsConfig, fs, users),
 		Logger: log,
+	}
+	if _, err := cfg.limits.install(srv, log); err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 2
 	}
 	if err := srv.Listen(); err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)

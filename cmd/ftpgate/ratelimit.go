@@ -1,0 +1,178 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/ratelimit"
+)
+
+// limitFlags are the --limit-* flags of `ftpgate serve`: the main limits
+// of the ratelimit package. A configuration file can say more
+// (ratelimit.Config); the flags cover what a single-directory server
+// needs.
+type limitFlags struct {
+	connRate      float64
+	connBurst     int
+	connPerIP     int
+	conns         int
+	loginFailures int
+	loginWindow   time.Duration
+	ban           time.Duration
+	maxBan        time.Duration
+	loginDelay    time.Duration
+	userSessions  int
+	commandRate   float64
+	down, up      byteRate
+	ipDown, ipUp  byteRate
+	safe          safeList
+}
+
+// addLimitFlags defines the --limit-* flags on fs.
+func addLimitFlags(fs *flag.FlagSet) *limitFlags {
+	f := &limitFlags{}
+	fs.Float64Var(&f.connRate, "limit-conn-rate", 0, "new connections per `second` one IP address may open (0: no limit)")
+	fs.IntVar(&f.connBurst, "limit-conn-burst", 0, "connections one IP address may open at once above --limit-conn-rate (0: the rate, at least 1)")
+	fs.IntVar(&f.connPerIP, "limit-conn-per-ip", 0, "connections one IP address may hold at once (0: no limit)")
+	fs.IntVar(&f.conns, "limit-conns", 0, "connections the server holds at once (0: no limit)")
+	fs.IntVar(&f.loginFailures, "limit-login-failures", 0, "failed logins within --limit-login-window that get an IP address banned (0: never ban)")
+	fs.DurationVar(&f.loginWindow, "limit-login-window", 10*time.Minute, "time over which failed logins are forgotten")
+	fs.DurationVar(&f.ban, "limit-ban", 15*time.Minute, "first ban of an address; each repeat doubles it")
+	fs.DurationVar(&f.maxBan, "limit-max-ban", 24*time.Hour, "longest ban")
+	fs.DurationVar(&f.loginDelay, "limit-login-delay", time.Second, "delay before a failed login is answered (0: none)")
+	fs.IntVar(&f.userSessions, "limit-user-sessions", 0, "logged-in sessions one user may hold at once (0: no limit)")
+	fs.Float64Var(&f.commandRate, "limit-command-rate", 0, "commands per `second` one session may send; faster clients are slowed, then disconnected (0: no limit)")
+	fs.Var(&f.down, "limit-bandwidth-down", "download `rate` per user, shared by the user's sessions, e.g. 512K or 10M bytes/s (0: no limit)")
+	fs.Var(&f.up, "limit-bandwidth-up", "upload `rate` per user, shared by the user's sessions (0: no limit)")
+	fs.Var(&f.ipDown, "limit-bandwidth-down-ip", "download `rate` per IP address (0: no limit)")
+	fs.Var(&f.ipUp, "limit-bandwidth-up-ip", "upload `rate` per IP address (0: no limit)")
+	fs.Var(&f.safe, "limit-safe", "`CIDR` or address never banned; repeatable")
+	return f
+}
+
+// config returns the ratelimit.Config the flags ask for.
+func (f *limitFlags) config() ratelimit.Config {
+	delay := ratelimit.Duration(f.loginDelay)
+	if f.loginDelay == 0 {
+		delay = -1 // the flag's 0 means none; the Config's 0 means the default
+	}
+	return ratelimit.Config{
+		ConnRate:         f.connRate,
+		ConnBurst:        f.connBurst,
+		MaxConnsPerIP:    f.connPerIP,
+		MaxConns:         f.conns,
+		LoginFailures:    f.loginFailures,
+		LoginWindow:      ratelimit.Duration(f.loginWindow),
+		BanTime:          ratelimit.Duration(f.ban),
+		MaxBanTime:       ratelimit.Duration(f.maxBan),
+		FailedLoginDelay: delay,
+		Safe:             f.safe,
+		IPDownloadRate:   int64(f.ipDown),
+		IPUploadRate:     int64(f.ipUp),
+		User: ratelimit.Limits{
+			MaxSessions:  f.userSessions,
+			CommandRate:  f.commandRate,
+			DownloadRate: int64(f.down),
+			UploadRate:   int64(f.up),
+		},
+	}
+}
+
+// validate checks the flags as the limiter would.
+func (f *limitFlags) validate() error {
+	if f.loginWindow <= 0 || f.ban <= 0 || f.maxBan <= 0 || f.loginDelay < 0 {
+		return errors.New("--limit-login-window, --limit-ban and --limit-max-ban must be > 0, --limit-login-delay >= 0")
+	}
+	if _, err := ratelimit.New(f.config()); err != nil {
+		return fmt.Errorf("--limit-*: %w", err)
+	}
+	return nil
+}
+
+// install puts a limiter with the flags' limits into srv, after its
+// driver is set.
+func (f *limitFlags) install(srv *engine.Server, log *slog.Logger) (*ratelimit.Limiter, error) {
+	if f == nil {
+		return nil, nil
+	}
+	l, err := ratelimit.New(f.config())
+	if err != nil {
+		return nil, err
+	}
+	l.Logger = log
+	l.Install(srv)
+	return l, nil
+}
+
+// byteRate is a flag of bytes per second: a number with an optional
+// binary suffix K, M, G or T (KiB/s and so on), e.g. 512K or 1.5M.
+type byteRate int64
+
+func (b *byteRate) String() string {
+	if b == nil || *b == 0 {
+		return ""
+	}
+	return strconv.FormatInt(int64(*b), 10)
+}
+
+func (b *byteRate) Set(s string) error {
+	v, err := parseByteRate(s)
+	if err != nil {
+		return err
+	}
+	*b = byteRate(v)
+	return nil
+}
+
+// parseByteRate parses a byte count such as "1048576", "512K", "1.5M",
+// "10MiB" or "2G". Suffixes are powers of 1024.
+func parseByteRate(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "/s"), "B")
+	t = strings.TrimSuffix(t, "i")
+	mult := 1.0
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k', 'K':
+			mult = 1 << 10
+		case 'm', 'M':
+			mult = 1 << 20
+		case 'g', 'G':
+			mult = 1 << 30
+		case 't', 'T':
+			mult = 1 << 40
+		}
+		if mult != 1 {
+			t = t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || t == "" || strings.ContainsAny(t, "eExXpP_") || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q: want bytes per second such as 1048576, 512K or 10M", s)
+	}
+	v *= mult
+	if v < 0 || v >= 1<<62 {
+		return 0, fmt.Errorf("%q: want a rate from 0 to 4 EiB/s", s)
+	}
+	return int64(v), nil
+}
+
+// safeList collects repeated --limit-safe flags.
+type safeList []string
+
+func (s *safeList) String() string { return strings.Join(*s, ",") }
+
+func (s *safeList) Set(v string) error {
+	if _, err := ratelimit.ParseSafeList([]string{v}); err != nil {
+		return err
+	}
+	*s = append(*s, v)
+	return nil
+}
