@@ -60,10 +60,9 @@ func (d *passwordDriver) AuthUser(_ engine.ClientContext, user, pass string) (en
 // serving a temporary directory on disk (so that sendfile and splice are
 // in play) to the users alice/secret and bob/secret.
 type testServer struct {
-	addr  string
-	dir   string
-	l     *Limiter
-	clock *fakeClock // nil unless the test asked for one
+	addr string
+	dir  string
+	l    *Limiter
 }
 
 // newTestServer starts a server limited by cfg; setup may adjust the
