@@ -28,24 +28,25 @@ func (l *Limiter) CheckCommand(ctx context.Context, cmd *engine.Command) error {
 	}
 	c := l.cfg.Load()
 	now := l.now()
-	gen := l.gen.Load()
+	gen := l.gen.Load() + 1 // 0 is left for "not tuned yet"
 
 	s.mu.Lock()
 	lg := s.login
 	if cmd.Verb == "REIN" {
-		s.login = nil
+		s.login = nil // the user's rate goes with the login
+		s.gen = 0
 	}
-	if s.gen != gen || s.gen == 0 {
+	if s.gen != gen {
 		// The first command, a new login or a new config: the session's
 		// rate is the user's (the default user's before login).
 		var ul Limits
-		if lg != nil {
-			ul = c.userLimits(lg.tenant, lg.user, l.Overrides)
+		if cur := s.login; cur != nil {
+			ul = c.userLimits(cur.tenant, cur.user, l.Overrides)
 		} else {
 			ul = c.User
 		}
 		tune(&s.commands, ul.CommandRate, ul.CommandBurst, now)
-		s.gen = max(gen, 1)
+		s.gen = gen
 	}
 	var rs [2]*rate.Reservation
 	n := 0

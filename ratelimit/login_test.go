@@ -241,3 +241,24 @@ func TestBanGrowsWithOffences(t *testing.T) {
 		clock.Add(time.Hour) // the failure score refills; offences are remembered
 	}
 }
+
+// TestREINGivesBackTheSessionSlot: after REIN the session no longer holds
+// its user's slot, so the user can log in elsewhere.
+func TestREINGivesBackTheSessionSlot(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{User: Limits{MaxSessions: 1}}, nil)
+	a, _, _ := ts.dialRaw(t, "127.0.0.1")
+	a.expect("USER alice", 331)
+	a.expect("PASS secret", 230)
+	b, _, _ := ts.dialRaw(t, "127.0.0.2")
+	b.expect("USER alice", 331)
+	if code, _ := b.cmd("PASS secret"); code != 421 {
+		t.Fatalf("second alice while the first holds the slot: %d, want 421", code)
+	}
+	a.expect("REIN", 220)
+	b, _, _ = ts.dialRaw(t, "127.0.0.2")
+	b.expect("USER alice", 331)
+	b.expect("PASS secret", 230)
+	a.expect("USER bob", 331)
+	a.expect("PASS secret", 230)
+}
