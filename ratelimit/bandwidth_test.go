@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/jlaffaye/ftp"
+	"golang.org/x/time/rate"
 )
 
 // The bandwidth tests move size bytes at rate bytes/s. A metered copy lets
@@ -189,4 +191,61 @@ func TestAbortDuringLimitedTransfer(t *testing.T) {
 		t.Fatalf("session after the interrupted transfer: %v", err)
 	}
 	t.Logf("interrupted after %v", time.Since(start))
+}
+
+// TestTransferBucketsShared: the sessions of one user share its buckets,
+// the users of one tenant share the tenant's, and the sessions of one
+// address share the address's; each direction has its own.
+func TestTransferBucketsShared(t *testing.T) {
+	t.Parallel()
+	l, err := New(Config{
+		IPDownloadRate: 3 << 20,
+		User:           Limits{DownloadRate: 1 << 20, UploadRate: 1 << 19},
+		Tenant:         Limits{DownloadRate: 2 << 20},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Identity = func(cc engine.ClientContext) (string, string) { return "acme", cc.User() }
+	ctx := context.Background()
+	session := func(id uint32, ip net.IP, user string) *fakeSession {
+		cc := &fakeSession{id: id, remote: &net.TCPAddr{IP: ip, Port: int(id)}}
+		done, err := l.Admit(ctx, cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(done)
+		cc.setUser(user)
+		if err := l.loginSucceeded(cc, user); err != nil {
+			t.Fatal(err)
+		}
+		return cc
+	}
+	a1 := session(1, net.IPv4(192, 0, 2, 1), "alice")
+	a2 := session(2, net.IPv4(192, 0, 2, 2), "alice")
+	b := session(3, net.IPv4(192, 0, 2, 1), "bob")
+	buckets := func(cc engine.ClientContext, d engine.Direction) []*rate.Limiter {
+		return l.transferBuckets(&engine.Transfer{Session: cc, Direction: d})
+	}
+	a1d, a2d, bd := buckets(a1, engine.Download), buckets(a2, engine.Download), buckets(b, engine.Download)
+	if len(a1d) != 3 || len(a2d) != 3 || len(bd) != 3 {
+		t.Fatalf("download buckets: %d, %d, %d; want user, tenant and address each", len(a1d), len(a2d), len(bd))
+	}
+	// Order: user, tenant, address.
+	if a1d[0] != a2d[0] || a1d[0] == bd[0] {
+		t.Error("user buckets not shared by the user's sessions alone")
+	}
+	if a1d[1] != a2d[1] || a1d[1] != bd[1] {
+		t.Error("tenant bucket not shared by the tenant's users")
+	}
+	if a1d[2] != bd[2] || a1d[2] == a2d[2] {
+		t.Error("address bucket not shared by the address's sessions alone")
+	}
+	if a1d[0].Limit() != 1<<20 || a1d[1].Limit() != 2<<20 || a1d[2].Limit() != 3<<20 {
+		t.Errorf("rates %v %v %v", a1d[0].Limit(), a1d[1].Limit(), a1d[2].Limit())
+	}
+	up := buckets(a1, engine.Upload)
+	if len(up) != 1 || up[0] == a1d[0] || up[0].Limit() != 1<<19 {
+		t.Fatalf("upload buckets %v: want the user's own upload bucket only", up)
+	}
 }
