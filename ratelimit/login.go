@@ -105,7 +105,7 @@ func (d *limitedDriver) WrapPassiveListener(ln net.Listener) (net.Listener, erro
 
 // beginLogin refuses a login from a banned address (the engine closes the
 // session on a 421), and one that would bring the address's failures in
-// flight and past past the threshold, so that parallel connections cannot
+// flight past the threshold, so that parallel connections cannot
 // try more passwords than the threshold allows. end gives the attempt's
 // slot back.
 func (l *Limiter) beginLogin(cc engine.ClientContext) (end func(), err error) {
