@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -123,4 +124,20 @@ func (kl keyLines) line(key string) int {
 		key = key[:cut]
 	}
 	return 0
+}
+
+var indexRE = regexp.MustCompile(`\[\d+\]`)
+
+// indexed returns the key as scanned, with array-of-tables indices, for a
+// key given without them ("users.homedir" → "users[2].homedir"): the
+// TOML library reports unknown keys without saying which entry they are
+// in. The first occurrence wins; without one, key is returned as given.
+func (kl keyLines) indexed(key string) string {
+	best, bestLine := key, 0
+	for k, line := range kl {
+		if indexRE.ReplaceAllString(k, "") == key && (bestLine == 0 || line < bestLine) {
+			best, bestLine = k, line
+		}
+	}
+	return best
 }

@@ -153,7 +153,7 @@ func decodeTOML(sink *errorSink, data []byte, v any) bool {
 		return false
 	}
 	for _, k := range md.Undecoded() {
-		sink.add(undecodedKeyPath(k), "unknown key (check its spelling and the table it is in)")
+		sink.add(sink.lines.indexed(undecodedKeyPath(k)), "unknown key (check its spelling and the table it is in)")
 	}
 	return true
 }
