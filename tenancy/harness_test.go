@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/textproto"
@@ -251,3 +252,6 @@ func (c *raw) cmd(format string, args ...any) (int, string) {
 	}
 	return c.read()
 }
+
+// newReader returns a buffered reader over r.
+func newReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
