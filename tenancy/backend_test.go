@@ -176,7 +176,7 @@ func TestCredentialCache(t *testing.T) {
 // BenchmarkLoginCached measures a repeated login with a hashed password
 // (the default argon2id cost) once the credential cache has it.
 func BenchmarkLoginCached(b *testing.B) {
-	h, err := HashPasswordArgon2id("pw", DefaultArgon2Params)
+	h, err := HashPasswordArgon2id("pw", DefaultArgon2Params())
 	if err != nil {
 		b.Fatal(err)
 	}

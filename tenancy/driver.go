@@ -82,7 +82,7 @@ func New(cfg *Config, opts Options) (*Driver, error) {
 	}
 	// Unknown users are checked against this hash of a random password,
 	// so that they cost what a known user costs.
-	d.dummyHash, err = HashPasswordArgon2id(randomString(), DefaultArgon2Params)
+	d.dummyHash, err = HashPasswordArgon2id(randomString(), DefaultArgon2Params())
 	if err != nil {
 		return nil, err
 	}

@@ -22,10 +22,12 @@ type Argon2Params struct {
 	SaltLen uint32 // bytes of salt
 }
 
-// DefaultArgon2Params are OWASP's recommended minimum for argon2id (19 MiB,
-// two passes, one thread): a login costs tens of milliseconds, and the
-// credential cache spares repeated logins that cost.
-var DefaultArgon2Params = Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1, KeyLen: 32, SaltLen: 16}
+// DefaultArgon2Params returns OWASP's recommended minimum for argon2id
+// (19 MiB, two passes, one thread): a check costs tens of milliseconds,
+// and the credential cache spares repeated logins that cost.
+func DefaultArgon2Params() Argon2Params {
+	return Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1, KeyLen: 32, SaltLen: 16}
+}
 
 // Limits on the parameters a configured hash may carry, so that a typo in
 // a tenant file cannot make every login allocate gigabytes.

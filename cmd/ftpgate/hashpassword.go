@@ -20,7 +20,7 @@ func hashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	algo := fs.String("algo", "argon2id", "hash `algorithm`: argon2id or bcrypt")
 	cost := fs.Int("bcrypt-cost", bcrypt.DefaultCost, "bcrypt `cost` (4-31)")
-	p := tenancy.DefaultArgon2Params
+	p := tenancy.DefaultArgon2Params()
 	mem := fs.Uint("argon2-memory", uint(p.Memory), "argon2id memory in `KiB`")
 	passes := fs.Uint("argon2-time", uint(p.Time), "argon2id `passes`")
 	if err := fs.Parse(args); err != nil {
