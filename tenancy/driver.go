@@ -255,6 +255,14 @@ func (d *Driver) AuthUser(cc engine.ClientContext, login, pass string) (engine.C
 		d.mu.Unlock()
 	}
 	s.login(t.cfg.ID, name, root)
+	// A reload that swapped the state while this login was being checked
+	// may have disabled the account; closeRevoked has either seen this
+	// session as logged in, or the new state is visible here.
+	if cur := d.state.Load(); cur != st && revoked(cur, t.cfg.ID, name) {
+		s.logout()
+		d.wait(deadline)
+		return nil, errLoginIncorrect
+	}
 	d.Logger.Info("tenancy: logged in", "session", cc.ID(), "tenant", t.cfg.ID, "user", name)
 	return fs, nil
 }
@@ -400,22 +408,25 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext) (engine.ClientD
 	return g, root, nil
 }
 
+// revoked reports whether st disables or lacks the tenant or the user.
+func revoked(st *state, tenantID, user string) bool {
+	t := st.tenants[tenantID]
+	if t == nil || t.cfg.Disabled {
+		return true
+	}
+	u := t.users[user]
+	return u == nil || u.Disabled
+}
+
 // closeRevoked closes the sessions whose user or tenant st disables or no
 // longer has.
 func (d *Driver) closeRevoked(st *state) {
 	d.mu.Lock()
 	var victims []*session
 	for _, s := range d.sessions {
-		tid, user, ok := s.info()
-		if !ok || !s.cc.LoggedIn() {
-			continue
-		}
-		t := st.tenants[tid]
-		var u *UserConfig
-		if t != nil {
-			u = t.users[user]
-		}
-		if t == nil || t.cfg.Disabled || u == nil || u.Disabled {
+		// The driver's own flag, not cc.LoggedIn: the engine sets that
+		// only after AuthUser returns.
+		if tid, user, ok := s.info(); ok && revoked(st, tid, user) {
 			victims = append(victims, s)
 		}
 	}

@@ -33,6 +33,17 @@ func (s *session) login(tenant, user string, root *os.Root) {
 	}
 }
 
+// logout undoes login, closing the home.
+func (s *session) logout() {
+	s.mu.Lock()
+	root := s.root
+	s.tenant, s.user, s.loggedIn, s.root = "", "", false, nil
+	s.mu.Unlock()
+	if root != nil {
+		_ = root.Close()
+	}
+}
+
 // info returns the tenant and user of the last login.
 func (s *session) info() (tenant, user string, ok bool) {
 	s.mu.Lock()
