@@ -277,3 +277,35 @@ func TestQuotaFiles(t *testing.T) {
 		t.Fatalf("overwriting within the file quota: %v", err)
 	}
 }
+
+// TestQuotaAppendCutBack: an APPE that passes the quota is refused with 552
+// and the file is cut back to what it was; a REST upload that only
+// overwrites needs no new space.
+func TestQuotaAppendCutBack(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, map[string]string{
+		"server.toml":       serverTOML(""),
+		"tenants/acme.toml": acmeTOML(t, "[quota]\nbytes = 100\n"),
+	})
+	a := f.mustLogin("alice@acme", "acme-alice")
+	if err := a.Stor("log.txt", strings.NewReader(strings.Repeat("a", 90))); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Append("log.txt", strings.NewReader(strings.Repeat("b", 11))); replyCode(err) != 552 {
+		t.Fatalf("APPE past the quota: %v, want 552", err)
+	}
+	got, _ := os.ReadFile(filepath.Join(f.dir, "data/acme/alice/log.txt"))
+	if string(got) != strings.Repeat("a", 90) {
+		t.Fatalf("file after refused APPE: %d bytes %q", len(got), got)
+	}
+	if err := a.StorFrom("log.txt", strings.NewReader(strings.Repeat("c", 10)), 80); err != nil {
+		t.Fatalf("REST 80 + STOR of 10 bytes within the file: %v", err)
+	}
+	if err := a.Append("log.txt", strings.NewReader(strings.Repeat("d", 10))); err != nil {
+		t.Fatalf("APPE up to the quota: %v", err)
+	}
+	got, _ = os.ReadFile(filepath.Join(f.dir, "data/acme/alice/log.txt"))
+	if want := strings.Repeat("a", 80) + strings.Repeat("c", 10) + strings.Repeat("d", 10); string(got) != want {
+		t.Fatalf("file %q, want %q", got, want)
+	}
+}
