@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,10 @@ type Driver struct {
 	cache       atomic.Pointer[credCache]
 	dummyHash   string
 	reloadMu    sync.Mutex
+	// hashSlots bounds the password checks running at once: each argon2id
+	// check holds its memory cost (19 MiB by default), so a flood of
+	// logins must queue rather than exhaust memory.
+	hashSlots chan struct{}
 
 	mu       sync.Mutex
 	sessions map[uint32]*session
@@ -72,6 +77,7 @@ func New(cfg *Config, opts Options) (*Driver, error) {
 		defaultCert: opts.DefaultCertificate,
 		sessions:    map[uint32]*session{},
 		done:        make(chan struct{}),
+		hashSlots:   make(chan struct{}, max(2, runtime.NumCPU())),
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
@@ -207,7 +213,7 @@ func (d *Driver) AuthUser(cc engine.ClientContext, login, pass string) (engine.C
 	if u != nil {
 		ok = d.verify(t.cfg.ID, u, pass, start)
 	} else {
-		verifyPassword(d.dummyHash, pass)
+		d.slowVerify(d.dummyHash, pass)
 	}
 	if !ok || u.Disabled {
 		reason := "wrong password"
@@ -274,11 +280,22 @@ func (d *Driver) verify(tenantID string, u *UserConfig, pass string, now time.Ti
 	if cache.has(id, now) {
 		return true
 	}
-	if !verifyPassword(u.PasswordHash, pass) {
+	if !d.slowVerify(u.PasswordHash, pass) {
 		return false
 	}
 	cache.add(id, now)
 	return true
+}
+
+// slowVerify checks a password against a hash in one of hashSlots.
+func (d *Driver) slowVerify(hash, pass string) bool {
+	select {
+	case d.hashSlots <- struct{}{}:
+	case <-d.done:
+		return false
+	}
+	defer func() { <-d.hashSlots }()
+	return verifyPassword(hash, pass)
 }
 
 // wait sleeps until deadline, or until the driver is closed. It holds no
