@@ -2,11 +2,11 @@
 //
 // Usage:
 //
-//	ftpgate serve [flags]   run the server (see ftpgate serve -h)
+//	ftpgate serve [flags]       run the server (see ftpgate serve -h)
 //	ftpgate check-config FILE   validate a server file and its tenants
-//	ftpgate hash-password   hash a password read from stdin for a tenant file
-//	ftpgate version         print the version
-//	ftpgate help            print this usage
+//	ftpgate hash-password       hash a password read from stdin for a tenant file
+//	ftpgate version             print the version
+//	ftpgate help                print this usage
 package main
 
 import (
