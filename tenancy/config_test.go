@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,5 +91,31 @@ func TestSplitLogin(t *testing.T) {
 		if u != c.user || tn != c.tenant || ok != c.ok {
 			t.Errorf("SplitLogin(%q) = %q %q %v", c.in, u, tn, ok)
 		}
+	}
+}
+
+// TestAddrAllowed: IPv4, IPv4-mapped IPv6 and IPv6 addresses against
+// CIDRs.
+func TestAddrAllowed(t *testing.T) {
+	t.Parallel()
+	var errs ConfigErrors
+	nets := parseCIDRs(&errorSink{file: "x", lines: keyLines{}, errs: &errs}, "k", []string{"10.0.0.0/8", "::1", "2001:db8::/32"})
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	for _, c := range []struct {
+		ip   string
+		want bool
+	}{
+		{"10.1.2.3", true}, {"::ffff:10.1.2.3", true}, {"11.0.0.1", false},
+		{"::1", true}, {"::2", false}, {"2001:db8::5", true}, {"2001:db9::5", false},
+	} {
+		addr := &net.TCPAddr{IP: net.ParseIP(c.ip), Port: 21}
+		if got := addrAllowed(nets, addr); got != c.want {
+			t.Errorf("%s: %v, want %v", c.ip, got, c.want)
+		}
+	}
+	if !addrAllowed(nil, &net.TCPAddr{IP: net.ParseIP("1.2.3.4")}) {
+		t.Error("no CIDRs must allow every address")
 	}
 }
