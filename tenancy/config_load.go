@@ -428,8 +428,10 @@ func checkTenantSet(cfg *Config, errs *ConfigErrors) {
 			hosts[h] = t.File
 		}
 		if t.Storage.Dir != "" {
-			if other, dup := dirs[t.Storage.Dir]; dup {
-				*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("storage.dir"), Key: "storage.dir", Msg: fmt.Sprintf("directory is also used by %s: tenants must not share storage", other)})
+			for dir, other := range dirs {
+				if dir == t.Storage.Dir || within(dir, t.Storage.Dir) || within(t.Storage.Dir, dir) {
+					*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("storage.dir"), Key: "storage.dir", Msg: fmt.Sprintf("directory is also used by %s (the same, inside or around it): tenants must not share storage", other)})
+				}
 			}
 			dirs[t.Storage.Dir] = t.File
 		}
@@ -440,6 +442,12 @@ func checkTenantSet(cfg *Config, errs *ConfigErrors) {
 			*errs = append(*errs, &ConfigError{File: cfg.File, Line: lines.line("tenants.default"), Key: "tenants.default", Msg: fmt.Sprintf("no tenant has id %q", d)})
 		}
 	}
+}
+
+// within reports whether dir lies below parent (both clean and absolute).
+func within(dir, parent string) bool {
+	rel, err := filepath.Rel(parent, dir)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // scanKeyLinesOfFile reads a file again for the lines of set-wide errors.

@@ -57,6 +57,7 @@ func TestTenantSetErrors(t *testing.T) {
 	tenant := "id = \"%s\"\nhostnames = [\"same.test\"]\n[storage]\nbackend = \"os\"\ndir = \"../data\"\n"
 	write("t/a.toml", strings.Replace(tenant, "%s", "a", 1))
 	write("t/b.toml", strings.Replace(tenant, "%s", "a", 1))
+	write("t/c.toml", "id = \"c\"\n[storage]\nbackend = \"os\"\ndir = \"../data/c\"\n")
 	_, err := LoadConfig(filepath.Join(dir, "server.toml"))
 	if err == nil {
 		t.Fatal("clashing tenants accepted")
@@ -65,6 +66,7 @@ func TestTenantSetErrors(t *testing.T) {
 		`b.toml:1: id: tenant id "a" is also used by`,
 		`b.toml:2: hostnames: host name "same.test" is also claimed by`,
 		`b.toml:5: storage.dir: directory is also used by`,
+		`c.toml:4: storage.dir: directory is also used by`,
 		`server.toml:3: tenants.default: no tenant has id "zz"`,
 	} {
 		if !strings.Contains(err.Error(), want) {
