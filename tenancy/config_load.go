@@ -434,6 +434,9 @@ func checkTenantSet(cfg *Config, errs *ConfigErrors) {
 				}
 			}
 			dirs[t.Storage.Dir] = t.File
+			if within(cfg.File, t.Storage.Dir) || t.Storage.Dir == cfg.Server.TenantsDir || within(cfg.Server.TenantsDir, t.Storage.Dir) {
+				*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("storage.dir"), Key: "storage.dir", Msg: "directory holds the configuration files (and their password hashes): give the tenant a directory of its own"})
+			}
 		}
 	}
 	if d := cfg.Server.DefaultTenant; d != "" {

@@ -58,6 +58,7 @@ func TestTenantSetErrors(t *testing.T) {
 	write("t/a.toml", strings.Replace(tenant, "%s", "a", 1))
 	write("t/b.toml", strings.Replace(tenant, "%s", "a", 1))
 	write("t/c.toml", "id = \"c\"\n[storage]\nbackend = \"os\"\ndir = \"../data/c\"\n")
+	write("t/d.toml", "id = \"d\"\n[storage]\nbackend = \"os\"\ndir = \"..\"\n")
 	_, err := LoadConfig(filepath.Join(dir, "server.toml"))
 	if err == nil {
 		t.Fatal("clashing tenants accepted")
@@ -67,6 +68,7 @@ func TestTenantSetErrors(t *testing.T) {
 		`b.toml:2: hostnames: host name "same.test" is also claimed by`,
 		`b.toml:5: storage.dir: directory is also used by`,
 		`c.toml:4: storage.dir: directory is also used by`,
+		`d.toml:4: storage.dir: directory holds the configuration files`,
 		`server.toml:3: tenants.default: no tenant has id "zz"`,
 	} {
 		if !strings.Contains(err.Error(), want) {
