@@ -208,6 +208,13 @@ func TestIntegrationTenancyLftpHost(t *testing.T) {
 	if err != nil || string(got) != "lftp via HOST\n" {
 		t.Fatalf("acme's copy: %q %v", got, err)
 	}
+	// Over TLS, lftp's SNI and HOST both say localhost: they agree.
+	tlsScript := strings.Replace(script, "set ftp:ssl-allow no", "set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ssl:verify-certificate no", 1)
+	tlsScript = strings.Replace(tlsScript, "-o l.txt", "-o l-tls.txt", 1)
+	runClient(t, lftp, "-c", tlsScript)
+	if got, err := os.ReadFile(filepath.Join(s.dir, "data/acme/l-tls.txt")); err != nil || string(got) != "lftp via HOST\n" {
+		t.Fatalf("acme's TLS copy: %q %v", got, err)
+	}
 }
 
 func TestIntegrationTenancyFtplibAndReload(t *testing.T) {
