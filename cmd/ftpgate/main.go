@@ -2,9 +2,11 @@
 //
 // Usage:
 //
-//	ftpgate serve [flags]   run the server (see ftpgate serve -h)
-//	ftpgate version         print the version
-//	ftpgate help            print this usage
+//	ftpgate serve [flags]       run the server (see ftpgate serve -h)
+//	ftpgate check-config FILE   validate a server file and its tenants
+//	ftpgate hash-password       hash a password read from stdin for a tenant file
+//	ftpgate version             print the version
+//	ftpgate help                print this usage
 package main
 
 import (
@@ -21,6 +23,10 @@ const usage = `ftpgate: a multi-tenant FTP/FTPS gateway
 
 Usage:
   ftpgate serve [flags]   run the server (ftpgate serve -h lists the flags)
+  ftpgate check-config FILE
+                          validate a server file and its tenant files
+  ftpgate hash-password [--algo argon2id|bcrypt]
+                          hash the password read from stdin for a tenant file
   ftpgate version         print the version
   ftpgate help            print this usage
 `
@@ -43,6 +49,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 		defer signal.Stop(signals)
 		return serve(ctx, args[1:], stdout, stderr, signals)
+	case "check-config":
+		return checkConfig(args[1:], stdout, stderr)
+	case "hash-password":
+		return hashPassword(args[1:], os.Stdin, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "ftpgate", version())
 		return 0

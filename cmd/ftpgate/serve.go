@@ -40,6 +40,8 @@ type serveConfig struct {
 	modeZLevel        int
 	maxDecompressed   int64
 	limits            *limitFlags // --limit-*, ratelimit.go
+	configFile        string      // --config: run tenancy.Driver from this server file
+	setFlags          []string    // flags given explicitly, checked against --config
 }
 
 // userList collects repeated --user NAME:PASSWORD flags.
@@ -117,9 +119,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&cfg.modeZLevel, "mode-z-level", 0, "MODE Z compression `level` 1-9 for clients that choose none (0: zlib's default, 6)")
 	fs.Int64Var(&cfg.maxDecompressed, "max-decompressed-upload", 0, "`bytes` one MODE Z upload may expand to (0: 1 GiB, -1: no limit)")
 	cfg.limits = addLimitFlags(fs)
+	fs.StringVar(&cfg.configFile, "config", "", "server config `file` (TOML) with a tenants directory; replaces the flags above")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	fs.Visit(func(f *flag.Flag) { cfg.setFlags = append(cfg.setFlags, f.Name) })
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -131,6 +135,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 
 // validate checks what the flag parsers could not check alone.
 func (c *serveConfig) validate() error {
+	if err := c.checkConfigExclusive(); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(c.listen); err != nil {
 		return fmt.Errorf("--listen %q: want HOST:PORT", c.listen)
 	}
@@ -243,6 +250,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 2
+	}
+	if cfg.configFile != "" {
+		return serveConfigFile(ctx, cfg, stdout, stderr, signals)
 	}
 	log := cfg.logger(stderr)
 

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestCheckConfigAcceptsExamples(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"check-config", "../../examples/tenants/server.toml"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "OK (2 tenants, 3 users)") {
+		t.Fatalf("output %q", out.String())
+	}
+}
+
+// TestCheckConfigListsEveryError: one run shows every problem with its
+// file, line and key, and exits 1.
+func TestCheckConfigListsEveryError(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("server.toml", "[listen]\ncontrol = \"nope\"\n[tenants]\ndir = \"t\"\ndefault = \"ghost\"\n[proxy_protocol]\nmode = \"sometimes\"\n")
+	write("t/a.toml", "id = \"a\"\n[storage]\nbackend = \"disk\"\n[[users]]\nname = \"u\"\npassword = \"plaintext\"\nhomedir = \"/u\"\n")
+	write("t/b.toml", "id = \"b\n")
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"check-config", filepath.Join(dir, "server.toml")}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errb.String())
+	}
+	for _, want := range []string{
+		`server.toml:2: listen.control: "nope": want HOST:PORT`,
+		`server.toml:7: proxy_protocol.mode: "sometimes": want off, optional or required`,
+		`a.toml:3: storage.backend: "disk": want "os"`,
+		`a.toml:6: users[0].password: not a password hash`,
+		`a.toml:7: users[0].homedir: unknown key`,
+		`b.toml:1: `,
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, errb.String())
+		}
+	}
+	if strings.Contains(errb.String(), "plaintext") {
+		t.Error("the password value was echoed")
+	}
+}
+
+func TestHashPasswordMakesUsableHashes(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{}, {"--algo", "bcrypt", "--bcrypt-cost", "4"}, {"--argon2-memory", "64", "--argon2-time", "1"}} {
+		var out, errb bytes.Buffer
+		if code := hashPassword(args, strings.NewReader("s3cret\n"), &out, &errb); code != 0 {
+			t.Fatalf("%v: exit %d %s", args, code, errb.String())
+		}
+		hash := strings.TrimSpace(out.String())
+		if !regexp.MustCompile(`^\$(argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$|2a\$04\$)`).MatchString(hash) {
+			t.Fatalf("%v: hash %q", args, hash)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := hashPassword(nil, strings.NewReader(""), &out, &errb); code != 2 {
+		t.Fatalf("empty stdin: exit %d", code)
+	}
+	if code := hashPassword([]string{"pw"}, strings.NewReader("x\n"), &out, &errb); code != 2 {
+		t.Fatalf("password as an argument: exit %d", code)
+	}
+}
+
+func TestServeConfigRefusesConflictingFlags(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--config", "x.toml", "--listen", "127.0.0.1:0"}, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), "--listen cannot be combined with --config") {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}

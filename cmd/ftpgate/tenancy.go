@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/tenancy"
+)
+
+// flagsWithConfig (and the --limit-* flags) are the serve flags that still apply with --config;
+// every other setting comes from the file.
+var flagsWithConfig = []string{"config", "shutdown-timeout", "enable-hash", "enable-comb", "mode-z-level", "max-decompressed-upload"}
+
+// checkConfigExclusive refuses flags that --config replaces, so that no
+// one wonders which of the two wins.
+func (c *serveConfig) checkConfigExclusive() error {
+	if c.configFile == "" {
+		return nil
+	}
+	for _, name := range c.setFlags {
+		if !slices.Contains(flagsWithConfig, name) && !strings.HasPrefix(name, "limit-") {
+			return fmt.Errorf("--%s cannot be combined with --config: set it in the config file", name)
+		}
+	}
+	return nil
+}
+
+// serveConfigFile runs `ftpgate serve --config FILE`: tenancy.Driver over
+// the server file's tenants, reloaded on SIGHUP, stopped like the
+// embedded default.
+func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.Writer, signals <-chan os.Signal) int {
+	cfg, err := tenancy.LoadConfig(flags.configFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: --config:\n%v\n", err)
+		return 1
+	}
+	log := configLogger(cfg.Server, stderr)
+	var defaultCert *tls.Certificate
+	if cfg.Server.TLSCert == "" {
+		c, err := selfSignedCertificate(time.Now())
+		if err != nil {
+			fmt.Fprintf(stderr, "ftpgate serve: making a self-signed certificate: %v\n", err)
+			return 1
+		}
+		defaultCert = &c
+	}
+	d, err := tenancy.New(cfg, tenancy.Options{Logger: log, DefaultCertificate: defaultCert})
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 1
+	}
+	defer d.Close()
+	st := d.Settings
+	st.EnableHASH, st.EnableCOMB = flags.enableHASH, flags.enableCOMB
+	st.ModeZLevel, st.MaxDecompressedUploadSize = flags.modeZLevel, flags.maxDecompressed
+	// The PROXY protocol section (cfg.Server.ProxyProtocol) is parsed and
+	// validated by tenancy; the proxy package wires it here.
+	srv := &engine.Server{Driver: d, Logger: log}
+	limiter, err := flags.limits.install(srv, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 1
+	}
+	if limiter != nil {
+		limiter.Identity = tenancy.Identity
+	}
+	if err := srv.Listen(); err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "ftpgate: listening on %s\n", srv.Addr())
+	if a := srv.ImplicitTLSAddr(); a != nil {
+		fmt.Fprintf(stdout, "ftpgate: implicit TLS on %s\n", a)
+	}
+	log.Info("serving", "config", cfg.File, "tenants", len(cfg.Tenants))
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.ListenAndServe() }()
+	shutdown := cfg.Server.ShutdownTimeout
+	if slices.Contains(flags.setFlags, "shutdown-timeout") {
+		shutdown = flags.shutdownTimeout
+	}
+	for {
+		select {
+		case err := <-served:
+			log.Error("server stopped", "err", err)
+			return 1
+		case <-hup:
+			reloadConfig(d, cfg, flags.configFile, log)
+			continue
+		case sig := <-signals:
+			log.Info("shutting down", "signal", sig.String(), "grace", shutdown)
+		case <-ctx.Done():
+			log.Info("shutting down", "reason", ctx.Err())
+		}
+		break
+	}
+	return stopServer(srv, served, signals, shutdown, log)
+}
+
+// reloadConfig re-reads every file; an invalid set is rejected whole and
+// the running one stays.
+func reloadConfig(d *tenancy.Driver, running *tenancy.Config, file string, log *slog.Logger) {
+	next, err := tenancy.LoadConfig(file)
+	if err != nil {
+		log.Error("reload rejected: the configuration has errors; the running one stays", "errors", err.Error())
+		return
+	}
+	if err := d.Reload(next); err != nil {
+		log.Error("reload rejected; the running configuration stays", "err", err)
+		return
+	}
+	a, b := running.Server, next.Server
+	if a.Listen != b.Listen || a.ImplicitTLSListen != b.ImplicitTLSListen || a.PassivePortLow != b.PassivePortLow ||
+		a.PassivePortHigh != b.PassivePortHigh || a.PublicHost != b.PublicHost || a.IdleTimeout != b.IdleTimeout ||
+		a.ConnectionTimeout != b.ConnectionTimeout || a.LogFormat != b.LogFormat || a.LogLevel != b.LogLevel {
+		log.Warn("reload: listeners, passive ports, timeouts and logging only change on restart")
+	}
+}
+
+// configLogger returns the logger the server file asks for.
+func configLogger(s tenancy.ServerConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(s.LogLevel)) // validated by LoadConfig
+	opts := &slog.HandlerOptions{Level: level}
+	if s.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// stopServer shuts srv down gracefully within grace; a second signal
+// closes every session at once.
+func stopServer(srv *engine.Server, served <-chan error, signals <-chan os.Signal, grace time.Duration, log *slog.Logger) int {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	go func() {
+		select {
+		case sig := <-signals:
+			log.Warn("second signal: closing every session now", "signal", sig.String())
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("graceful shutdown cut short", "err", err)
+		_ = srv.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, engine.ErrServerClosed) {
+		log.Error("server stopped", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}

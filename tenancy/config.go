@@ -1,0 +1,145 @@
+package tenancy
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is everything ftpgate serve --config reads: the server file and
+// the tenant files of its tenants directory, parsed and validated. Paths in
+// it are absolute, resolved against the directory of the file naming them.
+type Config struct {
+	// File is the absolute path of the server file.
+	File string
+	// Server is the server file's content.
+	Server ServerConfig
+	// Tenants are the tenants, in the order of their file names.
+	Tenants []*TenantConfig
+}
+
+// ServerConfig is the server file.
+type ServerConfig struct {
+	// Listen is the control connection address, "127.0.0.1:2121" by default.
+	Listen string
+	// ImplicitTLSListen is the address of an implicit FTPS listener, or "".
+	ImplicitTLSListen string
+	// TLSCert and TLSKey are the default certificate's PEM files; both empty
+	// means a self-signed certificate made at start.
+	TLSCert, TLSKey string
+	// TLSRequired refuses login before AUTH TLS for every tenant.
+	TLSRequired bool
+	// PassivePortLow and PassivePortHigh bound the passive ports; 0 and 0
+	// let the kernel pick.
+	PassivePortLow, PassivePortHigh int
+	// PublicHost is the IPv4 address advertised in PASV replies, or "".
+	PublicHost string
+	// IdleTimeout is how long a control connection may stay idle; 0 means
+	// no limit.
+	IdleTimeout time.Duration
+	// ConnectionTimeout bounds opening a data connection and a stalled
+	// transfer.
+	ConnectionTimeout time.Duration
+	// ShutdownTimeout is how long running transfers may finish after
+	// SIGINT or SIGTERM.
+	ShutdownTimeout time.Duration
+	// LoginFailureDelay is how long every failed login waits before its
+	// 530, whatever the reason, so that timing tells nothing.
+	LoginFailureDelay time.Duration
+	// LogFormat is "text" or "json"; LogLevel is debug, info, warn or error.
+	LogFormat, LogLevel string
+	// TenantsDir holds one *.toml file per tenant.
+	TenantsDir string
+	// DefaultTenant is the id of the tenant used when neither HOST, SNI nor
+	// the login names one, or "" to refuse such logins.
+	DefaultTenant string
+	// ProxyProtocol is the [proxy_protocol] section.
+	ProxyProtocol ProxyProtocolConfig
+}
+
+// ProxyProtocolConfig is the [proxy_protocol] section of the server file:
+// whether connections start with a PROXY protocol header and whom to
+// believe. It is only parsed and validated here; the proxy package acts on
+// it.
+type ProxyProtocolConfig struct {
+	// Mode is "off", "optional" or "required".
+	Mode string
+	// Trusted are the networks whose headers are believed.
+	Trusted []netip.Prefix
+	// Untrusted is what to do with a header from outside Trusted: "reject"
+	// the connection or "ignore" the header.
+	Untrusted string
+	// HeaderTimeout bounds the wait for the header.
+	HeaderTimeout time.Duration
+}
+
+// TenantConfig is one tenant file.
+type TenantConfig struct {
+	// File is the absolute path of the tenant file.
+	File string
+	// ID names the tenant in logins (user@ID) and in logs.
+	ID string
+	// Hostnames are the names, in lower case, that select the tenant by
+	// HOST or TLS SNI.
+	Hostnames []string
+	// Certificates are the tenant's own certificates, by hostname.
+	Certificates []CertificateConfig
+	// Disabled refuses every login and closes live sessions.
+	Disabled bool
+	// Storage is where the tenant's files live.
+	Storage StorageConfig
+	// QuotaBytes and QuotaFiles bound the tenant's usage; 0 means no limit.
+	QuotaBytes, QuotaFiles int64
+	// Users are the tenant's users.
+	Users []*UserConfig
+}
+
+// CertificateConfig is a certificate served to TLS clients asking for
+// Hostname by SNI.
+type CertificateConfig struct {
+	Hostname  string // one of the tenant's hostnames
+	Cert, Key string // PEM files
+}
+
+// Storage backends.
+const (
+	BackendOS     = "os"     // a host directory, jailed with os.Root
+	BackendMemory = "memory" // afero.MemMapFs, lost at exit
+)
+
+// StorageConfig says where a tenant's files live.
+type StorageConfig struct {
+	// Backend is BackendOS or BackendMemory.
+	Backend string
+	// Dir is the host directory of BackendOS, created when missing.
+	Dir string
+	// ReadOnly refuses every change for every user.
+	ReadOnly bool
+}
+
+// UserConfig is one user of a tenant.
+type UserConfig struct {
+	// Name is the login name within the tenant.
+	Name string
+	// PasswordHash is an argon2id ("$argon2id$v=19$m=...,t=...,p=...$salt$hash")
+	// or bcrypt ("$2a$", "$2b$", "$2y$") hash.
+	PasswordHash string
+	// Home is the user's root directory within the tenant's storage.
+	Home string
+	// Permissions are the user's rights by path prefix (relative to Home);
+	// the longest matching prefix decides. None means every right.
+	Permissions []PermissionConfig
+	// AllowedCIDRs are the networks the user may log in from; none means
+	// any.
+	AllowedCIDRs []netip.Prefix
+	// Disabled refuses logins and closes live sessions.
+	Disabled bool
+	// TLSRequired refuses login without AUTH TLS (or implicit TLS) and
+	// transfers without PROT P.
+	TLSRequired bool
+}
+
+// PermissionConfig grants rights below a path prefix.
+type PermissionConfig struct {
+	Prefix string // clean absolute path, as the user sees it
+	Allow  Perm
+}

@@ -1,0 +1,583 @@
+package tenancy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// maxConfigFileSize bounds what is read of one configuration file.
+const maxConfigFileSize = 4 << 20
+
+// The TOML shapes of the files. Strings stand for durations, CIDRs and
+// rights so that every check, with its line, happens in one place.
+type (
+	rawServer struct {
+		Listen struct {
+			Control     string `toml:"control"`
+			ImplicitTLS string `toml:"implicit_tls"`
+		} `toml:"listen"`
+		TLS struct {
+			Cert     string `toml:"cert"`
+			Key      string `toml:"key"`
+			Required bool   `toml:"required"`
+		} `toml:"tls"`
+		Passive struct {
+			Ports      string `toml:"ports"`
+			PublicHost string `toml:"public_host"`
+		} `toml:"passive"`
+		Timeouts struct {
+			Idle              *string `toml:"idle"`
+			Connection        *string `toml:"connection"`
+			Shutdown          *string `toml:"shutdown"`
+			LoginFailureDelay *string `toml:"login_failure_delay"`
+		} `toml:"timeouts"`
+		Log struct {
+			Format string `toml:"format"`
+			Level  string `toml:"level"`
+		} `toml:"log"`
+		Tenants struct {
+			Dir     string `toml:"dir"`
+			Default string `toml:"default"`
+		} `toml:"tenants"`
+		ProxyProtocol struct {
+			Mode          string   `toml:"mode"`
+			Trusted       []string `toml:"trusted"`
+			Untrusted     string   `toml:"untrusted"`
+			HeaderTimeout *string  `toml:"header_timeout"`
+		} `toml:"proxy_protocol"`
+	}
+	rawTenant struct {
+		ID           string   `toml:"id"`
+		Hostnames    []string `toml:"hostnames"`
+		Disabled     bool     `toml:"disabled"`
+		Certificates []struct {
+			Hostname string `toml:"hostname"`
+			Cert     string `toml:"cert"`
+			Key      string `toml:"key"`
+		} `toml:"certificates"`
+		Storage struct {
+			Backend  string `toml:"backend"`
+			Dir      string `toml:"dir"`
+			ReadOnly bool   `toml:"read_only"`
+		} `toml:"storage"`
+		Quota struct {
+			Bytes int64 `toml:"bytes"`
+			Files int64 `toml:"files"`
+		} `toml:"quota"`
+		Users []struct {
+			Name         string   `toml:"name"`
+			Password     string   `toml:"password"`
+			Home         string   `toml:"home"`
+			AllowedCIDRs []string `toml:"allowed_cidrs"`
+			Disabled     bool     `toml:"disabled"`
+			TLSRequired  bool     `toml:"tls_required"`
+			Permissions  []struct {
+				Prefix string   `toml:"prefix"`
+				Allow  []string `toml:"allow"`
+			} `toml:"permissions"`
+		} `toml:"users"`
+	}
+)
+
+// LoadConfig reads and validates the server file at path and every tenant
+// file of its tenants directory. The error, when not nil, is a
+// ConfigErrors listing every problem found.
+func LoadConfig(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, ConfigErrors{{File: path, Msg: err.Error()}}
+	}
+	var errs ConfigErrors
+	data, err := readConfigFile(abs)
+	if err != nil {
+		return nil, ConfigErrors{{File: abs, Msg: err.Error()}}
+	}
+	cfg := &Config{File: abs}
+	srv, _ := ParseServerConfig(abs, data, &errs)
+	if srv == nil {
+		return nil, errs
+	}
+	cfg.Server = *srv
+	if srv.TenantsDir != "" {
+		cfg.Tenants = loadTenantDir(srv.TenantsDir, abs, &errs)
+	}
+	checkTenantSet(cfg, &errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// readConfigFile reads a configuration file of bounded size.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if fi.Size() > maxConfigFileSize {
+		return nil, fmt.Errorf("larger than %d bytes", maxConfigFileSize)
+	}
+	return os.ReadFile(path)
+}
+
+// decodeTOML decodes data into v and reports syntax errors, type errors
+// and unknown keys to sink. It reports whether v may be validated further.
+func decodeTOML(sink *errorSink, data []byte, v any) bool {
+	md, err := toml.Decode(string(data), v)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			*sink.errs = append(*sink.errs, &ConfigError{File: sink.file, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message})
+		} else {
+			*sink.errs = append(*sink.errs, &ConfigError{File: sink.file, Line: lineFromMessage(err.Error()), Msg: strings.TrimPrefix(err.Error(), "toml: ")})
+		}
+		return false
+	}
+	for _, k := range md.Undecoded() {
+		sink.add(sink.lines.indexed(undecodedKeyPath(k)), "unknown key (check its spelling and the table it is in)")
+	}
+	return true
+}
+
+var lineRE = regexp.MustCompile(`line (\d+)`)
+
+// lineFromMessage finds "line N" in one of the TOML library's messages.
+func lineFromMessage(msg string) int {
+	m := lineRE.FindStringSubmatch(msg)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// undecodedKeyPath renders a toml.Key as keyLines spells it. MetaData does
+// not say which entry of an array of tables a key is in, so the first
+// entry's line is the best guess; the message still names the key.
+func undecodedKeyPath(k toml.Key) string {
+	return strings.Join(k, ".")
+}
+
+// ParseServerConfig parses the server file's content; file names it in
+// errors and anchors relative paths. Problems are appended to errs; ok is
+// false when there was any. cfg is nil only when the file is not TOML.
+func ParseServerConfig(file string, data []byte, errs *ConfigErrors) (cfg *ServerConfig, ok bool) {
+	before := len(*errs)
+	sink := &errorSink{file: file, lines: scanKeyLines(string(data)), errs: errs}
+	var raw rawServer
+	if !decodeTOML(sink, data, &raw) {
+		return nil, false
+	}
+	dir := filepath.Dir(file)
+	c := &ServerConfig{
+		Listen:            orDefault(raw.Listen.Control, "127.0.0.1:2121"),
+		ImplicitTLSListen: raw.Listen.ImplicitTLS,
+		TLSRequired:       raw.TLS.Required,
+		PublicHost:        raw.Passive.PublicHost,
+		LogFormat:         orDefault(raw.Log.Format, "text"),
+		LogLevel:          orDefault(raw.Log.Level, "info"),
+		DefaultTenant:     raw.Tenants.Default,
+	}
+	checkAddr(sink, "listen.control", c.Listen)
+	if c.ImplicitTLSListen != "" {
+		checkAddr(sink, "listen.implicit_tls", c.ImplicitTLSListen)
+	}
+	if (raw.TLS.Cert == "") != (raw.TLS.Key == "") {
+		sink.add("tls", "cert and key go together: give both PEM files or neither (a self-signed certificate)")
+	}
+	c.TLSCert = checkReadable(sink, "tls.cert", dir, raw.TLS.Cert)
+	c.TLSKey = checkReadable(sink, "tls.key", dir, raw.TLS.Key)
+	if raw.Passive.Ports != "" {
+		lo, hi, err := parsePortRange(raw.Passive.Ports)
+		if err != nil {
+			sink.add("passive.ports", "%v", err)
+		}
+		c.PassivePortLow, c.PassivePortHigh = lo, hi
+	}
+	if c.PublicHost != "" {
+		if a, err := netip.ParseAddr(c.PublicHost); err != nil || !a.Is4() {
+			sink.add("passive.public_host", "%q is not an IPv4 address: PASV can only advertise IPv4", c.PublicHost)
+		}
+	}
+	c.IdleTimeout = durationKey(sink, "timeouts.idle", raw.Timeouts.Idle, 15*time.Minute, true)
+	c.ConnectionTimeout = durationKey(sink, "timeouts.connection", raw.Timeouts.Connection, 30*time.Second, false)
+	c.ShutdownTimeout = durationKey(sink, "timeouts.shutdown", raw.Timeouts.Shutdown, 30*time.Second, true)
+	c.LoginFailureDelay = durationKey(sink, "timeouts.login_failure_delay", raw.Timeouts.LoginFailureDelay, time.Second, true)
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		sink.add("log.format", "%q: want text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		sink.add("log.level", "%q: want debug, info, warn or error", c.LogLevel)
+	}
+	if raw.Tenants.Dir == "" {
+		sink.add("tenants.dir", "missing: want the directory holding one TOML file per tenant")
+	} else {
+		c.TenantsDir = absUnder(dir, raw.Tenants.Dir)
+		if fi, err := os.Stat(c.TenantsDir); err != nil || !fi.IsDir() {
+			sink.add("tenants.dir", "%q is not a readable directory", raw.Tenants.Dir)
+			c.TenantsDir = ""
+		}
+	}
+	if c.DefaultTenant != "" && !validID(c.DefaultTenant) {
+		sink.add("tenants.default", "%q is not a tenant id (letters, digits, '-', '_', '.')", c.DefaultTenant)
+	}
+	c.ProxyProtocol = parseProxyProtocol(sink, raw)
+	return c, len(*errs) == before
+}
+
+// parseProxyProtocol validates the [proxy_protocol] section.
+func parseProxyProtocol(sink *errorSink, raw rawServer) ProxyProtocolConfig {
+	pp := ProxyProtocolConfig{
+		Mode:      orDefault(raw.ProxyProtocol.Mode, "off"),
+		Untrusted: orDefault(raw.ProxyProtocol.Untrusted, "reject"),
+	}
+	switch pp.Mode {
+	case "off", "optional", "required":
+	default:
+		sink.add("proxy_protocol.mode", "%q: want off, optional or required", pp.Mode)
+	}
+	switch pp.Untrusted {
+	case "reject", "ignore":
+	default:
+		sink.add("proxy_protocol.untrusted", "%q: want reject or ignore", pp.Untrusted)
+	}
+	pp.Trusted = parseCIDRs(sink, "proxy_protocol.trusted", raw.ProxyProtocol.Trusted)
+	if pp.Mode != "off" && len(pp.Trusted) == 0 {
+		sink.add("proxy_protocol.trusted", "missing: with mode %q, list the load balancers' networks (CIDRs) whose headers are believed", pp.Mode)
+	}
+	pp.HeaderTimeout = durationKey(sink, "proxy_protocol.header_timeout", raw.ProxyProtocol.HeaderTimeout, 5*time.Second, false)
+	return pp
+}
+
+// loadTenantDir parses every *.toml file of dir, in name order.
+func loadTenantDir(dir, serverFile string, errs *ConfigErrors) []*TenantConfig {
+	names, err := filepath.Glob(filepath.Join(dir, "*.toml"))
+	if err != nil {
+		*errs = append(*errs, &ConfigError{File: serverFile, Key: "tenants.dir", Msg: err.Error()})
+		return nil
+	}
+	sort.Strings(names)
+	var out []*TenantConfig
+	for _, name := range names {
+		if name == serverFile {
+			continue
+		}
+		data, err := readConfigFile(name)
+		if err != nil {
+			*errs = append(*errs, &ConfigError{File: name, Msg: err.Error()})
+			continue
+		}
+		if t, ok := ParseTenantConfig(name, data, errs); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// validID reports whether id can name a tenant in user@tenant.
+func validID(id string) bool { return idRE.MatchString(id) }
+
+// ParseTenantConfig parses one tenant file's content; file names it in
+// errors and anchors relative paths. Problems are appended to errs; ok is
+// false when there was any.
+func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *TenantConfig, ok bool) {
+	before := len(*errs)
+	sink := &errorSink{file: file, lines: scanKeyLines(string(data)), errs: errs}
+	var raw rawTenant
+	if !decodeTOML(sink, data, &raw) {
+		return nil, false
+	}
+	dir := filepath.Dir(file)
+	t := &TenantConfig{File: file, ID: raw.ID, Disabled: raw.Disabled, QuotaBytes: raw.Quota.Bytes, QuotaFiles: raw.Quota.Files}
+	if !validID(t.ID) {
+		sink.add("id", "%q: want 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit", t.ID)
+	}
+	seenHost := map[string]bool{}
+	for i, h := range raw.Hostnames {
+		h = strings.ToLower(strings.TrimSuffix(h, "."))
+		key := "hostnames"
+		switch {
+		case !validHostname(h):
+			sink.add(key, "entry %d %q is not a host name", i+1, raw.Hostnames[i])
+		case seenHost[h]:
+			sink.add(key, "%q is listed twice", h)
+		default:
+			seenHost[h] = true
+			t.Hostnames = append(t.Hostnames, h)
+		}
+	}
+	for i, c := range raw.Certificates {
+		key := fmt.Sprintf("certificates[%d]", i)
+		h := strings.ToLower(c.Hostname)
+		if !seenHost[h] {
+			sink.add(key+".hostname", "%q is not one of the tenant's hostnames", c.Hostname)
+		}
+		if c.Cert == "" || c.Key == "" {
+			sink.add(key, "want both cert and key (PEM files)")
+			continue
+		}
+		t.Certificates = append(t.Certificates, CertificateConfig{
+			Hostname: h,
+			Cert:     checkReadable(sink, key+".cert", dir, c.Cert),
+			Key:      checkReadable(sink, key+".key", dir, c.Key),
+		})
+	}
+	t.Storage = StorageConfig{Backend: raw.Storage.Backend, ReadOnly: raw.Storage.ReadOnly}
+	switch raw.Storage.Backend {
+	case BackendOS:
+		if raw.Storage.Dir == "" {
+			sink.add("storage.dir", "missing: the os backend needs the tenant's host directory")
+		} else {
+			t.Storage.Dir = absUnder(dir, raw.Storage.Dir)
+		}
+	case BackendMemory:
+		if raw.Storage.Dir != "" {
+			sink.add("storage.dir", "the memory backend has no directory; remove dir or use backend = \"os\"")
+		}
+	default:
+		sink.add("storage.backend", "%q: want \"os\" (with dir) or \"memory\"", raw.Storage.Backend)
+	}
+	if t.QuotaBytes < 0 {
+		sink.add("quota.bytes", "%d: want a number of bytes >= 0 (0: no limit)", t.QuotaBytes)
+	}
+	if t.QuotaFiles < 0 {
+		sink.add("quota.files", "%d: want a number of files >= 0 (0: no limit)", t.QuotaFiles)
+	}
+	seenUser := map[string]bool{}
+	for i, ru := range raw.Users {
+		key := fmt.Sprintf("users[%d]", i)
+		u := &UserConfig{Name: ru.Name, PasswordHash: ru.Password, Disabled: ru.Disabled, TLSRequired: ru.TLSRequired}
+		switch {
+		case !validUserName(u.Name):
+			sink.add(key+".name", "%q: want 1 to 128 printable characters without spaces", u.Name)
+		case seenUser[u.Name]:
+			sink.add(key+".name", "user %q is defined twice", u.Name)
+		}
+		seenUser[u.Name] = true
+		if err := checkPasswordHash(u.PasswordHash); err != nil {
+			// The hash itself is never echoed: it is a secret too.
+			sink.add(key+".password", "%v; make one with `ftpgate hash-password`", err)
+		}
+		u.Home = "/"
+		if ru.Home != "" {
+			if !strings.HasPrefix(ru.Home, "/") || cleanAbs(ru.Home) != ru.Home {
+				sink.add(key+".home", "%q: want a clean absolute path inside the tenant's storage, like \"/alice\"", ru.Home)
+			}
+			u.Home = cleanAbs(ru.Home)
+		}
+		u.AllowedCIDRs = parseCIDRs(sink, key+".allowed_cidrs", ru.AllowedCIDRs)
+		for j, rp := range ru.Permissions {
+			pkey := fmt.Sprintf("%s.permissions[%d]", key, j)
+			if !strings.HasPrefix(rp.Prefix, "/") || cleanAbs(rp.Prefix) != rp.Prefix {
+				sink.add(pkey+".prefix", "%q: want a clean absolute path as the user sees it (relative to home), like \"/\" or \"/incoming\"", rp.Prefix)
+			}
+			var allow Perm
+			for _, name := range rp.Allow {
+				p, ok := parsePerm(name)
+				if !ok {
+					sink.add(pkey+".allow", "unknown right %q: want some of %s", name, permNameList())
+				}
+				allow |= p
+			}
+			u.Permissions = append(u.Permissions, PermissionConfig{Prefix: cleanAbs(rp.Prefix), Allow: allow})
+		}
+		t.Users = append(t.Users, u)
+	}
+	return t, len(*errs) == before
+}
+
+// checkTenantSet checks what no single file can: unique ids and host
+// names, and a default tenant that exists.
+func checkTenantSet(cfg *Config, errs *ConfigErrors) {
+	ids := map[string]string{}
+	hosts := map[string]string{}
+	dirs := map[string]string{}
+	for _, t := range cfg.Tenants {
+		lines := scanKeyLinesOfFile(t.File)
+		if other, dup := ids[t.ID]; dup {
+			*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("id"), Key: "id", Msg: fmt.Sprintf("tenant id %q is also used by %s", t.ID, other)})
+		}
+		ids[t.ID] = t.File
+		for _, h := range t.Hostnames {
+			if other, dup := hosts[h]; dup {
+				*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("hostnames"), Key: "hostnames", Msg: fmt.Sprintf("host name %q is also claimed by %s", h, other)})
+			}
+			hosts[h] = t.File
+		}
+		if t.Storage.Dir != "" {
+			for dir, other := range dirs {
+				if dir == t.Storage.Dir || within(dir, t.Storage.Dir) || within(t.Storage.Dir, dir) {
+					*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("storage.dir"), Key: "storage.dir", Msg: fmt.Sprintf("directory is also used by %s (the same, inside or around it): tenants must not share storage", other)})
+				}
+			}
+			dirs[t.Storage.Dir] = t.File
+			if within(cfg.File, t.Storage.Dir) || t.Storage.Dir == cfg.Server.TenantsDir || within(cfg.Server.TenantsDir, t.Storage.Dir) {
+				*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("storage.dir"), Key: "storage.dir", Msg: "directory holds the configuration files (and their password hashes): give the tenant a directory of its own"})
+			}
+		}
+	}
+	if d := cfg.Server.DefaultTenant; d != "" {
+		if _, ok := ids[d]; !ok {
+			lines := scanKeyLinesOfFile(cfg.File)
+			*errs = append(*errs, &ConfigError{File: cfg.File, Line: lines.line("tenants.default"), Key: "tenants.default", Msg: fmt.Sprintf("no tenant has id %q", d)})
+		}
+	}
+}
+
+// within reports whether dir lies below parent (both clean and absolute).
+func within(dir, parent string) bool {
+	rel, err := filepath.Rel(parent, dir)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// scanKeyLinesOfFile reads a file again for the lines of set-wide errors.
+func scanKeyLinesOfFile(path string) keyLines {
+	data, err := readConfigFile(path)
+	if err != nil {
+		return keyLines{}
+	}
+	return scanKeyLines(string(data))
+}
+
+// validHostname accepts DNS names and IP literals as HOST and SNI send them.
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == ':' || c == '[' || c == ']') {
+			return false
+		}
+	}
+	return true
+}
+
+// validUserName accepts what USER can carry: no spaces or controls.
+func validUserName(n string) bool {
+	if n == "" || len(n) > 128 {
+		return false
+	}
+	for _, r := range n {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// orDefault returns v, or def when v is empty.
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// absUnder returns p made absolute against dir.
+func absUnder(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(dir, p)
+}
+
+// checkAddr checks a HOST:PORT address.
+func checkAddr(sink *errorSink, key, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		sink.add(key, "%q: want HOST:PORT, like \"0.0.0.0:21\"", addr)
+	}
+}
+
+// checkReadable returns p made absolute against dir, after checking that
+// the file can be read; "" stays "".
+func checkReadable(sink *errorSink, key, dir, p string) string {
+	if p == "" {
+		return ""
+	}
+	abs := absUnder(dir, p)
+	f, err := os.Open(abs)
+	if err != nil {
+		sink.add(key, "cannot read %q: want a readable PEM file (relative paths start at the file's directory)", p)
+		return abs
+	}
+	f.Close()
+	return abs
+}
+
+// parsePortRange parses "LOW-HIGH".
+func parsePortRange(v string) (lo, hi int, err error) {
+	a, b, ok := strings.Cut(v, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("%q: want LOW-HIGH, like \"50000-50100\"", v)
+	}
+	if lo < 1024 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("%q: want 1024 <= LOW <= HIGH <= 65535", v)
+	}
+	return lo, hi, nil
+}
+
+// durationKey parses an optional duration ("30s", "15m"); zeroOK allows
+// "0" (meaning none).
+func durationKey(sink *errorSink, key string, v *string, def time.Duration, zeroOK bool) time.Duration {
+	if v == nil {
+		return def
+	}
+	d, err := time.ParseDuration(*v)
+	switch {
+	case err != nil:
+		sink.add(key, "%q: want a duration like \"30s\" or \"15m\"", *v)
+	case d < 0 || (d == 0 && !zeroOK):
+		sink.add(key, "%q: want a positive duration", *v)
+	case d > 24*time.Hour:
+		sink.add(key, "%q: want at most 24h", *v)
+	}
+	return d
+}
+
+// parseCIDRs parses a list of networks; a bare address is a /32 or /128.
+func parseCIDRs(sink *errorSink, key string, vs []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range vs {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				sink.add(key, "%q: want a CIDR like \"10.0.0.0/8\" or an address", v)
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}

@@ -1,0 +1,12 @@
+// Package tenancy turns the engine into a multi-tenant gateway. It reads a
+// TOML server file and a directory of tenant files (LoadConfig), and its
+// Driver, an engine.MainDriver, finds each login's tenant (the HOST
+// command, the TLS server name, a user@tenant login, or a default tenant),
+// checks argon2id and bcrypt password hashes, and gives each session the
+// user's home in the tenant's storage: a host directory jailed with
+// os.Root, or memory. One afero.Fs wrapper enforces the user's rights by
+// path prefix and the tenant's quota. Driver.Reload swaps in a new
+// configuration without dropping sessions, closing only those of disabled
+// or removed accounts. Other plugins learn a session's tenant and user
+// with SessionInfo.
+package tenancy

@@ -1,0 +1,313 @@
+package tenancy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/spf13/afero"
+)
+
+// guardFs is one session's filesystem: the user's home within the tenant's
+// storage (inner is already rooted there), with the user's rights checked
+// by path prefix before every call and the tenant's quota counted on every
+// change. A refusal is a 550 *engine.ReplyError that names the right that
+// is missing.
+type guardFs struct {
+	inner    afero.Fs
+	rules    []PermissionConfig
+	readOnly bool
+	u        *usage
+	maxBytes int64 // 0: no byte quota
+	maxFiles int64 // 0: no file quota
+	// needTLS refuses transfers over clear data connections.
+	needTLS func() bool
+}
+
+// check returns a 550 unless the user has right at name.
+func (g *guardFs) check(name string, right Perm) error {
+	name = cleanAbs(name)
+	if g.readOnly && right&permWrite != 0 {
+		return &engine.ReplyError{Code: 550, Message: name + ": permission denied: this storage is read-only."}
+	}
+	if permissionsFor(g.rules, name)&right == 0 {
+		return &engine.ReplyError{Code: 550, Message: fmt.Sprintf("%s: permission denied: you lack the %q right here.", name, right.String())}
+	}
+	return nil
+}
+
+// checkAny returns a 550 unless the user has some right at name.
+func (g *guardFs) checkAny(name string) error {
+	name = cleanAbs(name)
+	if permissionsFor(g.rules, name) == 0 {
+		return &engine.ReplyError{Code: 550, Message: name + ": permission denied: you have no rights here."}
+	}
+	return nil
+}
+
+// Name returns "tenancy".
+func (g *guardFs) Name() string { return "tenancy" }
+
+// Create creates or truncates name for writing.
+func (g *guardFs) Create(name string) (afero.File, error) {
+	return g.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+// Mkdir needs the mkdir right.
+func (g *guardFs) Mkdir(name string, perm os.FileMode) error {
+	if err := g.check(name, PermMkdir); err != nil {
+		return err
+	}
+	return g.inner.Mkdir(name, perm)
+}
+
+// MkdirAll needs the mkdir right.
+func (g *guardFs) MkdirAll(name string, perm os.FileMode) error {
+	if err := g.check(name, PermMkdir); err != nil {
+		return err
+	}
+	return g.inner.MkdirAll(name, perm)
+}
+
+// Open opens for reading: a directory needs list, a file download.
+func (g *guardFs) Open(name string) (afero.File, error) {
+	return g.OpenFile(name, os.O_RDONLY, 0)
+}
+
+// OpenFile checks the rights the flags call for, counts a new file against
+// the file quota, and wraps the handle to count bytes against the byte
+// quota.
+func (g *guardFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	if flag&(os.O_WRONLY|os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC) == 0 {
+		return g.openRead(name)
+	}
+	if g.needTLS != nil && g.needTLS() {
+		return nil, errNeedPROT
+	}
+	fi, err := g.inner.Stat(name)
+	exists := err == nil
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if exists && fi.IsDir() {
+		return nil, &engine.ReplyError{Code: 550, Message: cleanAbs(name) + ": is a directory."}
+	}
+	var right Perm
+	switch {
+	case !exists:
+		right = PermUpload
+	case flag&os.O_APPEND != 0:
+		right = PermAppend
+	default:
+		right = PermOverwrite
+	}
+	if err := g.check(name, right); err != nil {
+		return nil, err
+	}
+	if !exists && flag&os.O_CREATE == 0 {
+		return nil, os.ErrNotExist
+	}
+	var origSize int64
+	if exists {
+		origSize = fi.Size()
+	}
+	newFiles := int64(0)
+	if !exists {
+		newFiles = 1
+	}
+	if err := g.u.reserve(0, newFiles, g.maxBytes, g.maxFiles); err != nil {
+		return nil, err
+	}
+	f, err := g.inner.OpenFile(name, flag, perm)
+	if err != nil {
+		g.u.release(0, newFiles)
+		return nil, err
+	}
+	size := origSize
+	if exists && flag&os.O_TRUNC != 0 {
+		g.u.release(origSize, 0)
+		size, origSize = 0, 0
+	}
+	if g.maxBytes == 0 {
+		// Without a byte quota the *os.File goes to the engine as it is,
+		// so uploads keep splice. Byte usage is then not tracked; a reload
+		// that adds a byte quota recounts it.
+		return f, nil
+	}
+	pos := int64(0)
+	if flag&os.O_APPEND != 0 {
+		pos = size
+	}
+	return &quotaFile{File: f, fs: g.inner, name: name, u: g.u, maxBytes: g.maxBytes, size: size, pos: pos, origSize: origSize, created: !exists}, nil
+}
+
+// errNeedPROT refuses a transfer over a clear data connection for a user
+// who must use TLS.
+var errNeedPROT = &engine.ReplyError{Code: 521, Message: "Data connections must be protected for this user: send PROT P."}
+
+// openRead opens a directory (list) or a file (download).
+func (g *guardFs) openRead(name string) (afero.File, error) {
+	fi, err := g.inner.Stat(name)
+	if err != nil {
+		if cerr := g.checkAny(name); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	right := PermDownload
+	if fi.IsDir() {
+		right = PermList
+	}
+	if err := g.check(name, right); err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() && g.needTLS != nil && g.needTLS() {
+		return nil, errNeedPROT
+	}
+	return g.inner.Open(name)
+}
+
+// Remove needs rmdir for a directory and delete for a file, and gives a
+// file's bytes back to the quota.
+func (g *guardFs) Remove(name string) error {
+	fi, err := g.lstat(name)
+	if err != nil {
+		return err
+	}
+	right := PermDelete
+	if fi.IsDir() {
+		right = PermRmdir
+	}
+	if err := g.check(name, right); err != nil {
+		return err
+	}
+	if err := g.inner.Remove(name); err != nil {
+		return err
+	}
+	if fi.Mode().IsRegular() {
+		g.u.release(fi.Size(), 1)
+	}
+	return nil
+}
+
+// RemoveAll needs both rmdir and delete, and recounts what it removed.
+func (g *guardFs) RemoveAll(name string) error {
+	if err := g.check(name, PermRmdir|PermDelete); err != nil {
+		return err
+	}
+	if permissionsFor(g.rules, cleanAbs(name))&(PermRmdir|PermDelete) != PermRmdir|PermDelete {
+		return &engine.ReplyError{Code: 550, Message: cleanAbs(name) + ": permission denied: removing a tree needs both the delete and rmdir rights."}
+	}
+	bytes, files, _ := walkUsage(afero.NewBasePathFs(g.inner, name))
+	if err := g.inner.RemoveAll(name); err != nil {
+		return err
+	}
+	g.u.release(bytes, files)
+	return nil
+}
+
+// Rename needs the rename right at both ends; a file it replaces gives its
+// bytes back.
+func (g *guardFs) Rename(oldname, newname string) error {
+	if err := g.check(oldname, PermRename); err != nil {
+		return err
+	}
+	if err := g.check(newname, PermRename); err != nil {
+		return err
+	}
+	replaced, err := g.lstat(newname)
+	if err := g.inner.Rename(oldname, newname); err != nil {
+		return err
+	}
+	if err == nil && replaced.Mode().IsRegular() {
+		g.u.release(replaced.Size(), 1)
+	}
+	return nil
+}
+
+// Stat needs some right at name.
+func (g *guardFs) Stat(name string) (os.FileInfo, error) {
+	if err := g.checkAny(name); err != nil {
+		return nil, err
+	}
+	return g.inner.Stat(name)
+}
+
+// lstat returns name's own information when the inner fs can tell.
+func (g *guardFs) lstat(name string) (os.FileInfo, error) {
+	if ls, ok := g.inner.(afero.Lstater); ok {
+		fi, _, err := ls.LstatIfPossible(name)
+		return fi, err
+	}
+	return g.inner.Stat(name)
+}
+
+// LstatIfPossible needs some right at name.
+func (g *guardFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	if err := g.checkAny(name); err != nil {
+		return nil, false, err
+	}
+	if ls, ok := g.inner.(afero.Lstater); ok {
+		return ls.LstatIfPossible(name)
+	}
+	fi, err := g.inner.Stat(name)
+	return fi, false, err
+}
+
+// ReadlinkIfPossible needs the list right.
+func (g *guardFs) ReadlinkIfPossible(name string) (string, error) {
+	if err := g.check(name, PermList); err != nil {
+		return "", err
+	}
+	if lr, ok := g.inner.(afero.LinkReader); ok {
+		return lr.ReadlinkIfPossible(name)
+	}
+	return "", &os.PathError{Op: "readlink", Path: name, Err: afero.ErrNoReadlink}
+}
+
+// Chmod needs the chmod right.
+func (g *guardFs) Chmod(name string, mode os.FileMode) error {
+	if err := g.check(name, PermChmod); err != nil {
+		return err
+	}
+	return g.inner.Chmod(name, mode)
+}
+
+// Chown needs the chmod right.
+func (g *guardFs) Chown(name string, uid, gid int) error {
+	if err := g.check(name, PermChmod); err != nil {
+		return err
+	}
+	return g.inner.Chown(name, uid, gid)
+}
+
+// Chtimes needs the chmod right.
+func (g *guardFs) Chtimes(name string, atime, mtime time.Time) error {
+	if err := g.check(name, PermChmod); err != nil {
+		return err
+	}
+	return g.inner.Chtimes(name, atime, mtime)
+}
+
+// Symlink needs the symlink right at the new name, and a backend that has
+// links (os).
+func (g *guardFs) Symlink(oldname, newname string) error {
+	if err := g.check(newname, PermSymlink); err != nil {
+		return err
+	}
+	if sl, ok := g.inner.(interface{ Symlink(string, string) error }); ok {
+		return sl.Symlink(oldname, newname)
+	}
+	return &engine.ReplyError{Code: 502, Message: "This storage has no symbolic links."}
+}
+
+// GetAvailableSpace answers AVBL with what the tenant's byte quota leaves.
+func (g *guardFs) GetAvailableSpace(string) (int64, error) {
+	if g.maxBytes == 0 {
+		return 0, &engine.ReplyError{Code: 550, Message: "No quota is set: the space available is unknown."}
+	}
+	used, _ := g.u.snapshot()
+	return max(g.maxBytes-used, 0), nil
+}

@@ -1,0 +1,257 @@
+package tenancy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/jlaffaye/ftp"
+)
+
+// cheapParams keep password hashing fast in tests; the format and code
+// path are the real ones.
+var cheapParams = Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+
+var (
+	hashMu    sync.Mutex
+	hashCache = map[string]string{}
+)
+
+// testHash returns a cheap argon2id hash of pass, reused within the run.
+func testHash(t testing.TB, pass string) string {
+	t.Helper()
+	hashMu.Lock()
+	defer hashMu.Unlock()
+	if h, ok := hashCache[pass]; ok {
+		return h
+	}
+	h, err := HashPasswordArgon2id(pass, cheapParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashCache[pass] = h
+	return h
+}
+
+// fixture is a configuration directory with a running server.
+type fixture struct {
+	t      *testing.T
+	dir    string // holds server.toml, tenants/, data/
+	driver *Driver
+	srv    *engine.Server
+	addr   string
+}
+
+// writeFile writes a file below the fixture's directory.
+func (f *fixture) writeFile(name, content string) {
+	f.t.Helper()
+	p := filepath.Join(f.dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// serverTOML is a server file for tests; extra goes at its end.
+func serverTOML(extra string) string {
+	return `
+[listen]
+control = "127.0.0.1:0"
+[timeouts]
+connection = "5s"
+login_failure_delay = "50ms"
+[tenants]
+dir = "tenants"
+` + extra
+}
+
+// acmeTOML and globexTOML are the two standard test tenants: both have a
+// user alice, with different passwords.
+func acmeTOML(t testing.TB, extra string) string {
+	return fmt.Sprintf(`
+id = "acme"
+hostnames = ["ftp.acme.test"]
+[storage]
+backend = "os"
+dir = "../data/acme"
+[[users]]
+name = "alice"
+password = %q
+home = "/alice"
+[[users]]
+name = "bob"
+password = %q
+  [[users.permissions]]
+  prefix = "/"
+  allow = ["list", "download"]
+  [[users.permissions]]
+  prefix = "/incoming"
+  allow = ["list", "upload", "mkdir"]
+`, testHash(t, "acme-alice"), testHash(t, "acme-bob")) + extra
+}
+
+func globexTOML(t testing.TB, extra string) string {
+	return fmt.Sprintf(`
+id = "globex"
+hostnames = ["ftp.globex.test"]
+[storage]
+backend = "os"
+dir = "../data/globex"
+[[users]]
+name = "alice"
+password = %q
+`, testHash(t, "globex-alice")) + extra
+}
+
+// newFixture writes the given files, loads them and serves on 127.0.0.1.
+func newFixture(t *testing.T, files map[string]string) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: t.TempDir()}
+	for name, content := range files {
+		f.writeFile(name, content)
+	}
+	cfg, err := LoadConfig(filepath.Join(f.dir, "server.toml"))
+	if err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	d, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	f.driver = d
+	f.srv = &engine.Server{Driver: d, Logger: slog.New(slog.DiscardHandler)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addr = ln.Addr().String()
+	done := make(chan error, 1)
+	go func() { done <- f.srv.Serve(ln) }()
+	t.Cleanup(func() {
+		_ = f.srv.Close()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Serve did not return after Close")
+		}
+		_ = d.Close()
+	})
+	return f
+}
+
+// standardFixture serves acme and globex with acme as the default tenant.
+func standardFixture(t *testing.T) *fixture {
+	return newFixture(t, map[string]string{
+		"server.toml":         serverTOML("default = \"acme\"\n"),
+		"tenants/acme.toml":   acmeTOML(t, ""),
+		"tenants/globex.toml": globexTOML(t, ""),
+	})
+}
+
+// reload reloads the fixture from its files.
+func (f *fixture) reload() error {
+	cfg, err := LoadConfig(filepath.Join(f.dir, "server.toml"))
+	if err != nil {
+		return err
+	}
+	return f.driver.Reload(cfg)
+}
+
+// login connects with jlaffaye/ftp and logs in.
+func (f *fixture) login(user, pass string) (*ftp.ServerConn, error) {
+	c, err := ftp.Dial(f.addr, ftp.DialWithTimeout(5*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(user, pass); err != nil {
+		_ = c.Quit()
+		return nil, err
+	}
+	return c, nil
+}
+
+// mustLogin logs in or fails the test; the connection closes at the end.
+func (f *fixture) mustLogin(user, pass string) *ftp.ServerConn {
+	f.t.Helper()
+	c, err := f.login(user, pass)
+	if err != nil {
+		f.t.Fatalf("login %s: %v", user, err)
+	}
+	f.t.Cleanup(func() { _ = c.Quit() })
+	return c
+}
+
+// replyCode returns the FTP code of a jlaffaye error, or 0.
+func replyCode(err error) int {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return te.Code
+	}
+	return 0
+}
+
+// raw is a line-by-line client for exact replies.
+type raw struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// dialRaw connects and reads the banner.
+func (f *fixture) dialRaw() *raw {
+	f.t.Helper()
+	conn, err := net.DialTimeout("tcp", f.addr, 5*time.Second)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { conn.Close() })
+	c := &raw{t: f.t, conn: conn, r: bufio.NewReader(conn)}
+	if code, msg := c.read(); code != 220 {
+		f.t.Fatalf("banner %d %s", code, msg)
+	}
+	return c
+}
+
+// read returns the code and text of the next reply (last line of a
+// multi-line one).
+func (c *raw) read() (int, string) {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			return 0, err.Error()
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if len(line) >= 4 && line[3] == ' ' {
+			var code int
+			fmt.Sscanf(line[:3], "%d", &code)
+			return code, line[4:]
+		}
+	}
+}
+
+// cmd sends a command and returns its reply.
+func (c *raw) cmd(format string, args ...any) (int, string) {
+	c.t.Helper()
+	if _, err := fmt.Fprintf(c.conn, format+"\r\n", args...); err != nil {
+		return 0, err.Error()
+	}
+	return c.read()
+}
+
+// newReader returns a buffered reader over r.
+func newReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
