@@ -46,6 +46,8 @@ type session struct {
 	reader  *bufio.Reader // reads s.conn; only the command loop uses it
 	line    []byte        // the command line being assembled
 	discard bool          // the current line is too long and is being skipped
+	partial bool          // s.line holds the start of a line cut by a read deadline
+	queued  [][]byte      // lines held until the running transfer ends (commandqueue.go)
 
 	writeMu sync.Mutex // serialises replies from the command loop and the transfer goroutine
 	conn    net.Conn   // the control connection, a *tls.Conn after AUTH TLS; guarded by writeMu
@@ -161,9 +163,22 @@ func (s *session) run(implicit bool) {
 // session is closed.
 func (s *session) commandLoop() {
 	for {
-		line, err := s.readLine()
+		if line := s.nextQueued(); line != nil {
+			if !s.handleLine(line) {
+				return
+			}
+			continue
+		}
+		wake, ok := s.queueWake()
+		if !ok {
+			return
+		}
+		line, err := s.readLine(wake)
 		switch {
 		case err == nil:
+			if s.holdLine(line) {
+				continue
+			}
 			if !s.handleLine(line) {
 				return
 			}
@@ -173,8 +188,10 @@ func (s *session) commandLoop() {
 				return
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if s.transferRunning() {
-				continue // a long transfer is not idleness
+			if s.transferRunning() || len(s.queued) > 0 {
+				// A long transfer is not idleness, and its end
+				// wakes the read when lines wait for it.
+				continue
 			}
 			s.log.Info("ftp: idle timeout")
 			s.closeWith(421, "Idle timeout, closing control connection.")
@@ -186,7 +203,8 @@ func (s *session) commandLoop() {
 }
 
 // countBadLine counts an unparsable line and reports whether the session
-// may go on.
+// may go on. The count starts again after each command (handleLine), so
+// only a run of bad lines closes a session, not a few over a long one.
 func (s *session) countBadLine() bool {
 	s.badLines++
 	if s.badLines < maxBadLines {
@@ -200,14 +218,23 @@ func (s *session) countBadLine() bool {
 // readLine returns the next command line without its line ending. The
 // slice is valid until the next call. A line that grows past
 // maxLineLength is skipped to its end and reported as errLineTooLong.
-func (s *session) readLine() ([]byte, error) {
+// When wake is closed the read ends early with os.ErrDeadlineExceeded;
+// a line cut short by a deadline is completed by the next call.
+func (s *session) readLine(wake <-chan struct{}) ([]byte, error) {
+	conn := s.readConn()
 	if d := s.idleTimeout(); d > 0 { // SITE IDLE may have shortened it
-		_ = s.readConn().SetReadDeadline(time.Now().Add(d))
+		_ = conn.SetReadDeadline(time.Now().Add(d))
+	} else {
+		_ = conn.SetReadDeadline(time.Time{}) // clear an earlier wake-up
 	}
-	if cap(s.line) > 2*controlReaderSize {
-		s.line = nil // an idle session should not keep a large buffer
+	defer wakeRead(conn, wake)()
+	if !s.partial {
+		if cap(s.line) > 2*controlReaderSize {
+			s.line = nil // an idle session should not keep a large buffer
+		}
+		s.line = s.line[:0]
 	}
-	s.line = s.line[:0]
+	s.partial = false
 	for {
 		chunk, err := s.reader.ReadSlice('\n')
 		if !s.discard && len(s.line)+len(chunk) > maxLineLength {
@@ -227,6 +254,7 @@ func (s *session) readLine() ([]byte, error) {
 			continue
 		default:
 			// A timeout keeps the partial line: the transfer case reads on.
+			s.partial = errors.Is(err, os.ErrDeadlineExceeded)
 			return nil, err
 		}
 	}
@@ -251,6 +279,7 @@ func (s *session) handleLine(raw []byte) bool {
 		}
 		return s.countBadLine()
 	}
+	s.badLines = 0
 	s.mu.Lock()
 	s.lastCommand = verb
 	debug := s.debug
