@@ -39,6 +39,7 @@ type serveConfig struct {
 	enableCOMB        bool
 	modeZLevel        int
 	maxDecompressed   int64
+	hardening         hardening // TLS and data-connection hardening (tlsflags.go)
 }
 
 // userList collects repeated --user NAME:PASSWORD flags.
@@ -115,6 +116,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.BoolVar(&cfg.enableCOMB, "enable-comb", false, "offer COMB, which joins uploaded parts into one file")
 	fs.IntVar(&cfg.modeZLevel, "mode-z-level", 0, "MODE Z compression `level` 1-9 for clients that choose none (0: zlib's default, 6)")
 	fs.Int64Var(&cfg.maxDecompressed, "max-decompressed-upload", 0, "`bytes` one MODE Z upload may expand to (0: 1 GiB, -1: no limit)")
+	cfg.hardening.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -163,7 +165,7 @@ func (c *serveConfig) validate() error {
 	if c.root == "" {
 		return errors.New("--root must not be empty")
 	}
-	return nil
+	return c.hardening.validate(c.passivePorts != nil)
 }
 
 // settings returns the engine settings the config asks for.
@@ -189,6 +191,7 @@ func (c *serveConfig) settings() *engine.Settings {
 	if c.tlsRequired {
 		st.TLSRequired = engine.MandatoryEncryption
 	}
+	c.hardening.apply(st)
 	return st
 }
 
@@ -213,7 +216,11 @@ func (c *serveConfig) tlsConfig(now time.Time) (*tls.Config, error) {
 	} else if cert, err = selfSignedCertificate(now); err != nil {
 		return nil, fmt.Errorf("making a self-signed certificate: %w", err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if err := c.hardening.configure(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // randomPassword returns a password for the demo user: 20 characters of an
