@@ -11,6 +11,13 @@ import (
 // transfer ends, so a client cannot make the server buffer without end.
 const maxQueuedLines = 8
 
+// heldLine is a line held while a transfer runs: a command line, or the
+// place of a line that was too long, whose 500 must keep its turn too.
+type heldLine struct {
+	line    []byte
+	tooLong bool
+}
+
 // holdLine decides whether a line read while a transfer (or a long job)
 // runs, or while earlier lines wait, must wait its turn, and queues it if
 // so. Replies then keep the order of the commands: the transfer's final
@@ -35,22 +42,40 @@ func (s *session) holdLine(line []byte) bool {
 	if err == nil && verb == "ABOR" && x != nil {
 		x.abort()
 	}
-	s.queued = append(s.queued, bytes.Clone(line))
+	s.queued = append(s.queued, heldLine{line: bytes.Clone(line)})
 	return true
 }
 
-// nextQueued returns the oldest held line once no transfer runs, or nil.
-func (s *session) nextQueued() []byte {
-	if len(s.queued) == 0 || s.transferRunning() {
-		return nil
+// holdTooLong holds the place of an over-long line when its 500 would
+// otherwise overtake earlier replies, and reports whether it did.
+func (s *session) holdTooLong() bool {
+	if len(s.queued) == 0 && !s.transferRunning() {
+		return false
 	}
-	line := s.queued[0]
-	s.queued[0] = nil
+	s.queued = append(s.queued, heldLine{tooLong: true})
+	return true
+}
+
+// nextQueued returns the oldest held line once no transfer runs.
+func (s *session) nextQueued() (heldLine, bool) {
+	if len(s.queued) == 0 || s.transferRunning() {
+		return heldLine{}, false
+	}
+	h := s.queued[0]
+	s.queued[0] = heldLine{}
 	s.queued = s.queued[1:]
 	if len(s.queued) == 0 {
 		s.queued = nil // let an idle session drop the backing array
 	}
-	return line
+	return h, true
+}
+
+// runHeld runs a held line and reports whether the session goes on.
+func (s *session) runHeld(h heldLine) bool {
+	if h.tooLong {
+		return s.lineTooLong()
+	}
+	return s.handleLine(h.line)
 }
 
 // queueWake returns what ends the wait for the next line early: the end

@@ -192,3 +192,19 @@ func TestQUITAbortsALongCOMB(t *testing.T) {
 	c.expectRead(221)
 	ptExpectClosed(t, c)
 }
+
+func TestAnOverlongLineDuringATransferIsAnsweredInTurn(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	content := ptRandom(2 << 20)
+	ptWriteFile(t, ts.driver.fs, "/f", content)
+	c := ts.login(t)
+	data := c.epsv()
+	c.expect("RETR f", 150)
+	ptWriteRaw(t, c, []byte("NOOP\r\n"+strings.Repeat("X", maxLineLength+1)+"\r\nPWD\r\n"))
+	ptAssertBytes(t, "download", ptReadAll(t, data), content)
+	c.expectRead(226)
+	c.expectRead(200)
+	c.expectRead(500)
+	c.expectRead(257)
+}

@@ -47,7 +47,7 @@ type session struct {
 	line    []byte        // the command line being assembled
 	discard bool          // the current line is too long and is being skipped
 	partial bool          // s.line holds the start of a line cut by a read deadline
-	queued  [][]byte      // lines held until the running transfer ends (commandqueue.go)
+	queued  []heldLine    // lines held until the running transfer ends (commandqueue.go)
 
 	writeMu sync.Mutex // serialises replies from the command loop and the transfer goroutine
 	conn    net.Conn   // the control connection, a *tls.Conn after AUTH TLS; guarded by writeMu
@@ -163,8 +163,8 @@ func (s *session) run(implicit bool) {
 // session is closed.
 func (s *session) commandLoop() {
 	for {
-		if line := s.nextQueued(); line != nil {
-			if !s.handleLine(line) {
+		if h, ok := s.nextQueued(); ok {
+			if !s.runHeld(h) {
 				return
 			}
 			continue
@@ -183,8 +183,7 @@ func (s *session) commandLoop() {
 				return
 			}
 		case errors.Is(err, errLineTooLong):
-			s.reply(500, "Command line too long.")
-			if !s.countBadLine() {
+			if !s.holdTooLong() && !s.lineTooLong() {
 				return
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -200,6 +199,13 @@ func (s *session) commandLoop() {
 			return // EOF, reset, or closed by us
 		}
 	}
+}
+
+// lineTooLong answers an over-long line and reports whether the session
+// may go on.
+func (s *session) lineTooLong() bool {
+	s.reply(500, "Command line too long.")
+	return s.countBadLine()
 }
 
 // countBadLine counts an unparsable line and reports whether the session
