@@ -208,3 +208,39 @@ func TestAnOverlongLineDuringATransferIsAnsweredInTurn(t *testing.T) {
 	c.expectRead(500)
 	c.expectRead(257)
 }
+
+func TestHeldCommandsOverATLSControlConnection(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, withTLS(), withFs(ptEndlessFs{afero.NewMemMapFs()}))
+	content := ptRandom(2 << 20)
+	ptWriteFile(t, ts.driver.fs, "/f", content)
+	ptWriteFile(t, ts.driver.fs, "/endless", nil)
+	c := ts.dialExplicitTLS(t, "TLS", clientTLSConfig())
+	c.protectedLogin()
+
+	// A held command is answered after the transfer; the read that the
+	// transfer's end cuts short leaves the TLS connection usable.
+	data := c.dataTLS(clientTLSConfig())
+	c.expect("RETR f", 150)
+	c.send("SIZE f")
+	b, err := io.ReadAll(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptAssertBytes(t, "download", b, content)
+	c.expectRead(226)
+	c.expectRead(213)
+
+	// ABOR behind a held command still aborts.
+	data = c.dataTLS(clientTLSConfig())
+	c.expect("RETR endless", 150)
+	go func() { _, _ = io.Copy(io.Discard, data) }()
+	c.send("NOOP")
+	c.send("ABOR")
+	if text := c.expectRead(426); strings.Contains(text, "stalled") {
+		t.Fatalf("the transfer stalled instead of being aborted: %q", text)
+	}
+	c.expectRead(200)
+	c.expectRead(225)
+	c.expect("PWD", 257)
+}
