@@ -25,8 +25,8 @@ type heldLine struct {
 //
 // With nothing queued, ABOR, STAT and QUIT run at once (RFC 959 4.1.3).
 // Behind queued lines every line waits, so that a client reading replies
-// in order is never confused; ABOR still stops the transfer at once and
-// only its reply waits.
+// in order is never confused; ABOR still stops the transfer at once (QUIT
+// a HASH or COMB) and only its reply waits.
 func (s *session) holdLine(line []byte) bool {
 	x := s.runningTransfer()
 	if x == nil && len(s.queued) == 0 {
@@ -39,7 +39,9 @@ func (s *session) holdLine(line []byte) bool {
 			return false
 		}
 	}
-	if err == nil && verb == "ABOR" && x != nil {
+	// ABOR, and QUIT for a long command (handleQUIT), take effect at
+	// once; only their replies wait.
+	if err == nil && x != nil && (verb == "ABOR" || verb == "QUIT" && x == s.ext.job) {
 		x.abort()
 	}
 	s.queued = append(s.queued, heldLine{line: bytes.Clone(line)})

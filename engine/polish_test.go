@@ -244,3 +244,17 @@ func TestHeldCommandsOverATLSControlConnection(t *testing.T) {
 	c.expectRead(225)
 	c.expect("PWD", 257)
 }
+
+func TestQUITBehindAHeldCommandStillEndsALongHASH(t *testing.T) {
+	t.Parallel()
+	fs := &extEndlessFs{Fs: afero.NewMemMapFs()}
+	ts := newTestServer(t, withFs(fs), withHASH())
+	c := ts.login(t)
+	c.send("HASH /endless")
+	c.send("PWD")
+	c.send("QUIT")
+	c.expectRead(426)
+	c.expectRead(257)
+	c.expectRead(221)
+	ptExpectClosed(t, c)
+}
