@@ -16,8 +16,8 @@ const (
 	// maxLineLength bounds a command line, CRLF included: room for a
 	// 4096-byte path and a verb, far more than any real client sends.
 	maxLineLength = 8192
-	// maxBadLines is how many unparsable lines a session may send before
-	// it is closed.
+	// maxBadLines is how many unparsable lines in a row a session may
+	// send before it is closed.
 	maxBadLines = 5
 	// controlReaderSize is the control connection's read buffer; command
 	// lines are short, and idle sessions should cost little memory.
