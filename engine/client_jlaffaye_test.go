@@ -217,3 +217,11 @@ func TestJlaffayeClientModTime(t *testing.T) {
 		t.Fatalf("GetEntry (MLST): %+v %v", e, err)
 	}
 }
+
+func TestJlaffayeClientOverOSFs(t *testing.T) {
+	t.Parallel()
+	fs, _ := ptOSFs(t)
+	ts := newTestServer(t, withFs(fs))
+	c := ptClientDial(t, ts)
+	ptClientFlows(t, ts, c)
+}

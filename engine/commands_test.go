@@ -227,9 +227,9 @@ func TestDisabledCommandsAreNotImplemented(t *testing.T) {
 		{"PORT 127,0,0,1,200,1", 502, ""},
 		{"EPRT |1|127.0.0.1|51201|", 502, ""},
 		{"MFMT 20200101000000 /f", 502, ""},
-		// Without MFMT, MDTM's set form is not recognised: the whole
-		// argument is a file name, which does not exist.
-		{"MDTM 20200101000000 /f", 550, ""},
+		// Without MFMT, MDTM's set form is refused as such (unless a
+		// file has the whole argument as its name).
+		{"MDTM 20200101000000 /f", 501, "disabled"},
 		{"OPTS MLST type;", 501, ""},
 		{"MDTM /f", 213, ""},
 		{"NOOP", 200, ""},

@@ -20,6 +20,8 @@ type extState struct {
 	zLevel    int  // the level it chose
 
 	idle time.Duration // SITE IDLE's limit; 0 means the settings'
+
+	job *transfer // the last long command started, for QUIT to tell it from a transfer
 }
 
 // resetExtensions forgets the extensions' state, for REIN.
@@ -45,6 +47,7 @@ func (s *session) startJob(verb, path string, run func(ctx context.Context, x *t
 	s.mu.Lock()
 	s.xfer = x
 	s.mu.Unlock()
+	s.ext.job = x
 	go func() {
 		defer s.transferEnded(x)
 		defer x.cancel()

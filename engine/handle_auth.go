@@ -125,6 +125,12 @@ func (s *session) handleREIN(*Command) {
 // 4.1.1), which the dispatcher does not do for QUIT, so it happens here.
 func (s *session) handleQUIT(*Command) {
 	if x := s.runningTransfer(); x != nil {
+		// A transfer is finished first (RFC 959 4.1.1); a long command
+		// (HASH, COMB) only computes a reply nobody will read, so it is
+		// aborted, and its 426 goes out before the 221.
+		if x == s.ext.job {
+			x.abort()
+		}
 		select {
 		case <-x.done:
 		case <-s.ctx.Done():

@@ -239,6 +239,12 @@ func (s *session) handleMDTM(c *Command) {
 	p := c.Paths[0]
 	fi, err := s.driver().Stat(p)
 	if err != nil {
+		if _, _, isSet := splitTimeArg(c.Arg); isSet && s.st.DisableMFMT {
+			// No file has the whole argument as its name: the client
+			// meant the set form, which this server does not offer.
+			s.reply(501, "MDTM with a time is disabled here (no MFMT); MDTM takes only a path.")
+			return
+		}
 		s.fsErrorReply(err, p)
 		return
 	}

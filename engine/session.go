@@ -16,8 +16,8 @@ const (
 	// maxLineLength bounds a command line, CRLF included: room for a
 	// 4096-byte path and a verb, far more than any real client sends.
 	maxLineLength = 8192
-	// maxBadLines is how many unparsable lines a session may send before
-	// it is closed.
+	// maxBadLines is how many unparsable lines in a row a session may
+	// send before it is closed.
 	maxBadLines = 5
 	// controlReaderSize is the control connection's read buffer; command
 	// lines are short, and idle sessions should cost little memory.
@@ -46,6 +46,8 @@ type session struct {
 	reader  *bufio.Reader // reads s.conn; only the command loop uses it
 	line    []byte        // the command line being assembled
 	discard bool          // the current line is too long and is being skipped
+	partial bool          // s.line holds the start of a line cut by a read deadline
+	queued  []heldLine    // lines held until the running transfer ends (commandqueue.go)
 
 	writeMu sync.Mutex // serialises replies from the command loop and the transfer goroutine
 	conn    net.Conn   // the control connection, a *tls.Conn after AUTH TLS; guarded by writeMu
@@ -161,20 +163,34 @@ func (s *session) run(implicit bool) {
 // session is closed.
 func (s *session) commandLoop() {
 	for {
-		line, err := s.readLine()
+		if h, ok := s.nextQueued(); ok {
+			if !s.runHeld(h) {
+				return
+			}
+			continue
+		}
+		wake, ok := s.queueWake()
+		if !ok {
+			return
+		}
+		line, err := s.readLine(wake)
 		switch {
 		case err == nil:
+			if s.holdLine(line) {
+				continue
+			}
 			if !s.handleLine(line) {
 				return
 			}
 		case errors.Is(err, errLineTooLong):
-			s.reply(500, "Command line too long.")
-			if !s.countBadLine() {
+			if !s.holdTooLong() && !s.lineTooLong() {
 				return
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if s.transferRunning() {
-				continue // a long transfer is not idleness
+			if s.transferRunning() || len(s.queued) > 0 {
+				// A long transfer is not idleness, and its end
+				// wakes the read when lines wait for it.
+				continue
 			}
 			s.log.Info("ftp: idle timeout")
 			s.closeWith(421, "Idle timeout, closing control connection.")
@@ -185,8 +201,16 @@ func (s *session) commandLoop() {
 	}
 }
 
-// countBadLine counts an unparsable line and reports whether the session
+// lineTooLong answers an over-long line and reports whether the session
 // may go on.
+func (s *session) lineTooLong() bool {
+	s.reply(500, "Command line too long.")
+	return s.countBadLine()
+}
+
+// countBadLine counts an unparsable line and reports whether the session
+// may go on. The count starts again after each command (handleLine), so
+// only a run of bad lines closes a session, not a few over a long one.
 func (s *session) countBadLine() bool {
 	s.badLines++
 	if s.badLines < maxBadLines {
@@ -200,14 +224,23 @@ func (s *session) countBadLine() bool {
 // readLine returns the next command line without its line ending. The
 // slice is valid until the next call. A line that grows past
 // maxLineLength is skipped to its end and reported as errLineTooLong.
-func (s *session) readLine() ([]byte, error) {
+// When wake is closed the read ends early with os.ErrDeadlineExceeded;
+// a line cut short by a deadline is completed by the next call.
+func (s *session) readLine(wake <-chan struct{}) ([]byte, error) {
+	conn := s.readConn()
 	if d := s.idleTimeout(); d > 0 { // SITE IDLE may have shortened it
-		_ = s.readConn().SetReadDeadline(time.Now().Add(d))
+		_ = conn.SetReadDeadline(time.Now().Add(d))
+	} else {
+		_ = conn.SetReadDeadline(time.Time{}) // clear an earlier wake-up
 	}
-	if cap(s.line) > 2*controlReaderSize {
-		s.line = nil // an idle session should not keep a large buffer
+	defer wakeRead(conn, wake)()
+	if !s.partial {
+		if cap(s.line) > 2*controlReaderSize {
+			s.line = nil // an idle session should not keep a large buffer
+		}
+		s.line = s.line[:0]
 	}
-	s.line = s.line[:0]
+	s.partial = false
 	for {
 		chunk, err := s.reader.ReadSlice('\n')
 		if !s.discard && len(s.line)+len(chunk) > maxLineLength {
@@ -227,6 +260,7 @@ func (s *session) readLine() ([]byte, error) {
 			continue
 		default:
 			// A timeout keeps the partial line: the transfer case reads on.
+			s.partial = errors.Is(err, os.ErrDeadlineExceeded)
 			return nil, err
 		}
 	}
@@ -251,6 +285,7 @@ func (s *session) handleLine(raw []byte) bool {
 		}
 		return s.countBadLine()
 	}
+	s.badLines = 0
 	s.mu.Lock()
 	s.lastCommand = verb
 	debug := s.debug

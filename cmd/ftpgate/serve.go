@@ -42,6 +42,7 @@ type serveConfig struct {
 	limits            *limitFlags // --limit-*, ratelimit.go
 	configFile        string      // --config: run tenancy.Driver from this server file
 	setFlags          []string    // flags given explicitly, checked against --config
+	hardening         hardening   // TLS and data-connection hardening (tlsflags.go)
 }
 
 // userList collects repeated --user NAME:PASSWORD flags.
@@ -120,6 +121,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.Int64Var(&cfg.maxDecompressed, "max-decompressed-upload", 0, "`bytes` one MODE Z upload may expand to (0: 1 GiB, -1: no limit)")
 	cfg.limits = addLimitFlags(fs)
 	fs.StringVar(&cfg.configFile, "config", "", "server config `file` (TOML) with a tenants directory; replaces the flags above")
+	cfg.hardening.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -172,6 +174,9 @@ func (c *serveConfig) validate() error {
 	if c.root == "" {
 		return errors.New("--root must not be empty")
 	}
+	if err := c.hardening.validate(c.passivePorts != nil); err != nil {
+		return err
+	}
 	if c.limits != nil {
 		return c.limits.validate()
 	}
@@ -201,6 +206,7 @@ func (c *serveConfig) settings() *engine.Settings {
 	if c.tlsRequired {
 		st.TLSRequired = engine.MandatoryEncryption
 	}
+	c.hardening.apply(st)
 	return st
 }
 
@@ -225,7 +231,11 @@ func (c *serveConfig) tlsConfig(now time.Time) (*tls.Config, error) {
 	} else if cert, err = selfSignedCertificate(now); err != nil {
 		return nil, fmt.Errorf("making a self-signed certificate: %w", err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if err := c.hardening.configure(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // randomPassword returns a password for the demo user: 20 characters of an

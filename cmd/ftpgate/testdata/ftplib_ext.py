@@ -58,10 +58,13 @@ def main():
     expect(ftp, "OPTS HASH NOPE", 501)
     expect(ftp, "HASH missing.bin", 550)
 
-    if " AVBL" in feat:
-        int(expect(ftp, "AVBL", 213))
-    else:
-        print("skip AVBL: not offered")
+    # The binary answers AVBL from statfs(2) on its root.
+    if " AVBL" not in feat:
+        raise AssertionError("FEAT lacks AVBL: %r" % feat)
+    if int(expect(ftp, "AVBL", 213)) <= 0:
+        raise AssertionError("AVBL: no space reported")
+    expect(ftp, "AVBL missing-dir", 550)
+    print("ok avbl")
 
     ftp.storbinary("STOR part1", io.BytesIO(b"first-"))
     ftp.storbinary("STOR part 2", io.BytesIO(b"second"))
