@@ -97,6 +97,13 @@ type Config struct {
 	MaxBans int `toml:"max_bans"`
 }
 
+// Validate reports the first setting of c that New or SetConfig would
+// refuse, or nil.
+func (c Config) Validate() error {
+	_, err := compile(c)
+	return err
+}
+
 // Limits are the limits that can differ per user and per tenant. In
 // Config.User and Config.Tenant, 0 means no limit. In an override (Users,
 // Tenants, Limiter.Overrides) 0 keeps the value it overrides and a

@@ -1,8 +1,11 @@
 package tenancy
 
 import (
+	"maps"
 	"net/netip"
 	"time"
+
+	"github.com/ftpgate/ftpgate/ratelimit"
 )
 
 // Config is everything ftpgate serve --config reads: the server file and
@@ -54,6 +57,9 @@ type ServerConfig struct {
 	DefaultTenant string
 	// ProxyProtocol is the [proxy_protocol] section.
 	ProxyProtocol ProxyProtocolConfig
+	// Limits is the [limits] section: server-wide rate limits and the
+	// defaults for every tenant and user (see ratelimit.Config).
+	Limits ratelimit.Config
 }
 
 // ProxyProtocolConfig is the [proxy_protocol] section of the server file:
@@ -89,6 +95,9 @@ type TenantConfig struct {
 	Storage StorageConfig
 	// QuotaBytes and QuotaFiles bound the tenant's usage; 0 means no limit.
 	QuotaBytes, QuotaFiles int64
+	// Limits override the server's [limits.tenant] for this tenant (0
+	// keeps the server's value, a negative number removes the limit).
+	Limits ratelimit.Limits
 	// Users are the tenant's users.
 	Users []*UserConfig
 }
@@ -136,10 +145,40 @@ type UserConfig struct {
 	// TLSRequired refuses login without AUTH TLS (or implicit TLS) and
 	// transfers without PROT P.
 	TLSRequired bool
+	// Limits override the server's [limits.user] for this user (0 keeps
+	// the server's value, a negative number removes the limit).
+	Limits ratelimit.Limits
 }
 
 // PermissionConfig grants rights below a path prefix.
 type PermissionConfig struct {
 	Prefix string // clean absolute path, as the user sees it
 	Allow  Perm
+}
+
+// RateLimits returns the [limits] section with the limits of the tenant
+// files folded in: each tenant's under its id, each user's under
+// "tenant/user", the keys ratelimit.Limiter uses when its Identity is
+// tenancy.Identity.
+func (c *Config) RateLimits() ratelimit.Config {
+	rl := c.Server.Limits
+	rl.Tenants = maps.Clone(rl.Tenants)
+	rl.Users = maps.Clone(rl.Users)
+	for _, t := range c.Tenants {
+		if t.Limits != (ratelimit.Limits{}) {
+			if rl.Tenants == nil {
+				rl.Tenants = map[string]ratelimit.Limits{}
+			}
+			rl.Tenants[t.ID] = t.Limits
+		}
+		for _, u := range t.Users {
+			if u.Limits != (ratelimit.Limits{}) {
+				if rl.Users == nil {
+					rl.Users = map[string]ratelimit.Limits{}
+				}
+				rl.Users[t.ID+"/"+u.Name] = u.Limits
+			}
+		}
+	}
+	return rl
 }

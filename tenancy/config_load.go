@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/ftpgate/ftpgate/ratelimit"
 )
 
 // maxConfigFileSize bounds what is read of one configuration file.
@@ -56,6 +57,7 @@ type (
 			Untrusted     string   `toml:"untrusted"`
 			HeaderTimeout *string  `toml:"header_timeout"`
 		} `toml:"proxy_protocol"`
+		Limits ratelimit.Config `toml:"limits"`
 	}
 	rawTenant struct {
 		ID           string   `toml:"id"`
@@ -75,13 +77,15 @@ type (
 			Bytes int64 `toml:"bytes"`
 			Files int64 `toml:"files"`
 		} `toml:"quota"`
-		Users []struct {
-			Name         string   `toml:"name"`
-			Password     string   `toml:"password"`
-			Home         string   `toml:"home"`
-			AllowedCIDRs []string `toml:"allowed_cidrs"`
-			Disabled     bool     `toml:"disabled"`
-			TLSRequired  bool     `toml:"tls_required"`
+		Limits ratelimit.Limits `toml:"limits"`
+		Users  []struct {
+			Name         string           `toml:"name"`
+			Password     string           `toml:"password"`
+			Home         string           `toml:"home"`
+			AllowedCIDRs []string         `toml:"allowed_cidrs"`
+			Disabled     bool             `toml:"disabled"`
+			TLSRequired  bool             `toml:"tls_required"`
+			Limits       ratelimit.Limits `toml:"limits"`
 			Permissions  []struct {
 				Prefix string   `toml:"prefix"`
 				Allow  []string `toml:"allow"`
@@ -243,6 +247,10 @@ func ParseServerConfig(file string, data []byte, errs *ConfigErrors) (cfg *Serve
 		sink.add("tenants.default", "%q is not a tenant id (letters, digits, '-', '_', '.')", c.DefaultTenant)
 	}
 	c.ProxyProtocol = parseProxyProtocol(sink, raw)
+	c.Limits = raw.Limits
+	if err := c.Limits.Validate(); err != nil {
+		sink.add("limits", "%v", err)
+	}
 	return c, len(*errs) == before
 }
 
@@ -311,7 +319,7 @@ func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *Tenan
 		return nil, false
 	}
 	dir := filepath.Dir(file)
-	t := &TenantConfig{File: file, ID: raw.ID, Disabled: raw.Disabled, QuotaBytes: raw.Quota.Bytes, QuotaFiles: raw.Quota.Files}
+	t := &TenantConfig{File: file, ID: raw.ID, Disabled: raw.Disabled, QuotaBytes: raw.Quota.Bytes, QuotaFiles: raw.Quota.Files, Limits: raw.Limits}
 	if !validID(t.ID) {
 		sink.add("id", "%q: want 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit", t.ID)
 	}
@@ -369,7 +377,7 @@ func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *Tenan
 	seenUser := map[string]bool{}
 	for i, ru := range raw.Users {
 		key := fmt.Sprintf("users[%d]", i)
-		u := &UserConfig{Name: ru.Name, PasswordHash: ru.Password, Disabled: ru.Disabled, TLSRequired: ru.TLSRequired}
+		u := &UserConfig{Name: ru.Name, PasswordHash: ru.Password, Disabled: ru.Disabled, TLSRequired: ru.TLSRequired, Limits: ru.Limits}
 		switch {
 		case !validUserName(u.Name):
 			sink.add(key+".name", "%q: want 1 to 128 printable characters without spaces", u.Name)

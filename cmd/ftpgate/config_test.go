@@ -88,3 +88,12 @@ func TestServeConfigRefusesConflictingFlags(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }
+
+func TestServeConfigRefusesLimitFlags(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--config", "x.toml", "--limit-conn-rate", "5"}, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), "set limits in the server file's [limits] section") {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/ratelimit"
 	"github.com/ftpgate/ftpgate/tenancy"
 )
 
@@ -29,7 +30,10 @@ func (c *serveConfig) checkConfigExclusive() error {
 		return nil
 	}
 	for _, name := range c.setFlags {
-		if !slices.Contains(flagsWithConfig, name) && !strings.HasPrefix(name, "limit-") {
+		if strings.HasPrefix(name, "limit-") {
+			return fmt.Errorf("--%s cannot be combined with --config: set limits in the server file's [limits] section and the tenant files", name)
+		}
+		if !slices.Contains(flagsWithConfig, name) {
 			return fmt.Errorf("--%s cannot be combined with --config: set it in the config file", name)
 		}
 	}
@@ -67,14 +71,13 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 	// The PROXY protocol section (cfg.Server.ProxyProtocol) is parsed and
 	// validated by tenancy; the proxy package wires it here.
 	srv := &engine.Server{Driver: d, Logger: log}
-	limiter, err := flags.limits.install(srv, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+	limiter, err := ratelimit.New(configLimits(cfg))
+	if err != nil { // LoadConfig validated the section; this is a bug
+		fmt.Fprintf(stderr, "ftpgate serve: [limits]: %v\n", err)
 		return 1
 	}
-	if limiter != nil {
-		limiter.Identity = tenancy.Identity
-	}
+	limiter.Logger, limiter.Identity = log, tenancy.Identity
+	limiter.Install(srv)
 	if err := srv.Listen(); err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1
@@ -101,7 +104,7 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 			log.Error("server stopped", "err", err)
 			return 1
 		case <-hup:
-			reloadConfig(d, cfg, flags.configFile, log)
+			reloadConfig(d, limiter, cfg, flags.configFile, log)
 			continue
 		case sig := <-signals:
 			log.Info("shutting down", "signal", sig.String(), "grace", shutdown)
@@ -113,9 +116,21 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 	return stopServer(srv, served, signals, shutdown, log)
 }
 
+// configLimits is the configuration's rate limits. tenancy delays failed
+// logins itself (timeouts.login_failure_delay), so the limiter adds no
+// delay of its own unless [limits] asks for one.
+func configLimits(cfg *tenancy.Config) ratelimit.Config {
+	rl := cfg.RateLimits()
+	if rl.FailedLoginDelay == 0 {
+		rl.FailedLoginDelay = -1
+	}
+	return rl
+}
+
 // reloadConfig re-reads every file; an invalid set is rejected whole and
-// the running one stays.
-func reloadConfig(d *tenancy.Driver, running *tenancy.Config, file string, log *slog.Logger) {
+// the running one stays. started is the configuration the listeners were
+// opened with.
+func reloadConfig(d *tenancy.Driver, limiter *ratelimit.Limiter, started *tenancy.Config, file string, log *slog.Logger) {
 	next, err := tenancy.LoadConfig(file)
 	if err != nil {
 		log.Error("reload rejected: the configuration has errors; the running one stays", "errors", err.Error())
@@ -125,7 +140,10 @@ func reloadConfig(d *tenancy.Driver, running *tenancy.Config, file string, log *
 		log.Error("reload rejected; the running configuration stays", "err", err)
 		return
 	}
-	a, b := running.Server, next.Server
+	if err := limiter.SetConfig(configLimits(next)); err != nil {
+		log.Error("reload: the new limits were refused; the running limits stay", "err", err)
+	}
+	a, b := started.Server, next.Server
 	if a.Listen != b.Listen || a.ImplicitTLSListen != b.ImplicitTLSListen || a.PassivePortLow != b.PassivePortLow ||
 		a.PassivePortHigh != b.PassivePortHigh || a.PublicHost != b.PublicHost || a.IdleTimeout != b.IdleTimeout ||
 		a.ConnectionTimeout != b.ConnectionTimeout || a.LogFormat != b.LogFormat || a.LogLevel != b.LogLevel {

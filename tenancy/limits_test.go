@@ -1,0 +1,85 @@
+package tenancy
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ftpgate/ftpgate/ratelimit"
+)
+
+// TestLimitsFromServerAndTenantFiles: [limits] of the server file and the
+// limits of tenants and users reach ratelimit under the keys the limiter
+// looks up with tenancy.Identity.
+func TestLimitsFromServerAndTenantFiles(t *testing.T) {
+	t.Parallel()
+	hash, err := HashPasswordBcrypt("pw", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, content string) {
+		p := filepath.Join(dir, name)
+		_ = os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("server.toml", `[tenants]
+dir = "t"
+[limits]
+conn_per_ip = 7
+[limits.user]
+download_rate = 1000
+`)
+	write("t/acme.toml", `id = "acme"
+[storage]
+backend = "memory"
+[limits]
+upload_rate = 5000
+[[users]]
+name = "alice"
+password = "`+hash+`"
+[users.limits]
+download_rate = 2000
+max_sessions = 2
+[[users]]
+name = "bob"
+password = "`+hash+`"
+`)
+	cfg, err := LoadConfig(filepath.Join(dir, "server.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := cfg.RateLimits()
+	if rl.MaxConnsPerIP != 7 || rl.User.DownloadRate != 1000 {
+		t.Errorf("server limits: %+v", rl)
+	}
+	if got := rl.Tenants["acme"]; got != (ratelimit.Limits{UploadRate: 5000}) {
+		t.Errorf("tenant acme limits: %+v", got)
+	}
+	if got := rl.Users["acme/alice"]; got != (ratelimit.Limits{DownloadRate: 2000, MaxSessions: 2}) {
+		t.Errorf("user acme/alice limits: %+v", got)
+	}
+	if _, ok := rl.Users["acme/bob"]; ok {
+		t.Error("bob has no limits of his own but got an override")
+	}
+	if err := rl.Validate(); err != nil {
+		t.Errorf("the merged limits are refused: %v", err)
+	}
+}
+
+// TestBadLimitsAreConfigErrors: a limit the limiter would refuse, and a
+// misspelt key, are reported with the file, line and key.
+func TestBadLimitsAreConfigErrors(t *testing.T) {
+	t.Parallel()
+	var errs ConfigErrors
+	ParseServerConfig("s.toml", []byte("[tenants]\ndir = \"/nonexistent-dir\"\n[limits]\nconn_per_ip = -3\nconn_rat = 5\n"), &errs)
+	got := errs.Error()
+	for _, want := range []string{"s.toml:3: limits:", "s.toml:5: limits.conn_rat: unknown key"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+}
