@@ -7,4 +7,7 @@ require (
 	github.com/spf13/afero v1.15.0
 )
 
-require golang.org/x/text v0.28.0 // indirect
+require (
+	github.com/pires/go-proxyproto v0.15.0 // indirect
+	golang.org/x/text v0.37.0 // indirect
+)

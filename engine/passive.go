@@ -97,6 +97,10 @@ func (p *passiveListener) accept(deadline time.Time, allowed func(net.Addr) bool
 			}
 			return nil, err
 		}
+		if _, err := proxyHandshake(conn); err != nil {
+			_ = conn.Close() // the wrapper logged why
+			continue
+		}
 		if allowed(conn.RemoteAddr()) {
 			return conn, nil
 		}
