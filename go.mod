@@ -4,10 +4,8 @@ go 1.26
 
 require (
 	github.com/jlaffaye/ftp v0.2.4
+	github.com/pires/go-proxyproto v0.15.0
 	github.com/spf13/afero v1.15.0
 )
 
-require (
-	github.com/pires/go-proxyproto v0.15.0 // indirect
-	golang.org/x/text v0.37.0 // indirect
-)
+require golang.org/x/text v0.37.0 // indirect

@@ -173,8 +173,10 @@ func (f fakeCC) LocalAddr() net.Addr  { return f.local }
 
 func TestSharedPassivePortsDoNotWaitOnSilentPeers(t *testing.T) {
 	t.Parallel()
-	port := freePort(t, "127.0.0.1")
-	ts := startServer(t, "127.0.0.1", trustLoopback(Required), func(st *engine.Settings) {
+	// An address of its own, so that no other test's ephemeral port can
+	// take the port between freePort and the bind.
+	port := freePort(t, "127.0.0.5")
+	ts := startServer(t, "127.0.0.5", trustLoopback(Required), func(st *engine.Settings) {
 		st.PassiveTransferPortRange = &engine.PortRange{Start: port, End: port}
 		st.PassiveTransferPortMultiplexing = true
 	})
@@ -184,7 +186,7 @@ func TestSharedPassivePortsDoNotWaitOnSilentPeers(t *testing.T) {
 	if got != port {
 		t.Fatalf("EPSV port %d, want %d", got, port)
 	}
-	dataAddr := net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
+	dataAddr := net.JoinHostPort("127.0.0.5", fmt.Sprint(port))
 	silent := dial(t, "127.0.0.1", dataAddr, nil) // holds a header read, not the port
 	_ = silent
 	data := dial(t, "127.0.0.1", dataAddr, v1("192.0.2.10:40001", "127.0.0.1:1"))

@@ -61,6 +61,9 @@ func (b *logBuffer) mustLog(t *testing.T, parts ...string) {
 	}
 }
 
+// count returns how many times part occurs in the log.
+func (b *logBuffer) count(part string) int { return strings.Count(b.String(), part) }
+
 // seen records what the hooks saw of each session.
 type seen struct {
 	mu       sync.Mutex
