@@ -39,6 +39,7 @@ type serveConfig struct {
 	enableCOMB        bool
 	modeZLevel        int
 	maxDecompressed   int64
+	proxy             proxyConfig // proxy.go
 }
 
 // userList collects repeated --user NAME:PASSWORD flags.
@@ -115,6 +116,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.BoolVar(&cfg.enableCOMB, "enable-comb", false, "offer COMB, which joins uploaded parts into one file")
 	fs.IntVar(&cfg.modeZLevel, "mode-z-level", 0, "MODE Z compression `level` 1-9 for clients that choose none (0: zlib's default, 6)")
 	fs.Int64Var(&cfg.maxDecompressed, "max-decompressed-upload", 0, "`bytes` one MODE Z upload may expand to (0: 1 GiB, -1: no limit)")
+	cfg.proxy.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -163,7 +165,7 @@ func (c *serveConfig) validate() error {
 	if c.root == "" {
 		return errors.New("--root must not be empty")
 	}
-	return nil
+	return c.proxy.validate()
 }
 
 // settings returns the engine settings the config asks for.
@@ -261,8 +263,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	}
 
 	fs := rootFs{Fs: afero.NewBasePathFs(afero.NewOsFs(), root), root: root}
+	st := cfg.settings()
+	driver, err := cfg.proxy.wire(st, newSingleRootDriver(st, tlsConfig, fs, users), log)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 1
+	}
 	srv := &engine.Server{
-		Driver: newSingleRootDriver(cfg.settings(), tlsConfig, fs, users),
+		Driver: driver,
 		Logger: log,
 	}
 	if err := srv.Listen(); err != nil {
