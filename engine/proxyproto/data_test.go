@@ -161,6 +161,33 @@ func TestPassiveHostResolver(t *testing.T) {
 	}
 }
 
+func TestPASVOverIPv6BalancerLink(t *testing.T) {
+	t.Parallel()
+	if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		t.Skip("no IPv6 loopback here")
+	} else {
+		_ = ln.Close()
+	}
+	ph := &PassiveHost{UseDestination: true}
+	ts := startServer(t, "::1", Config{Mode: Required, Trusted: []string{"::1"}, HeaderTimeout: testWait}, func(st *engine.Settings) {
+		st.PublicIPResolver = ph.Resolve
+	})
+	// The balancer reaches ftpgate over IPv6, the client reached the
+	// balancer over IPv4: PASV can advertise the balancer's IPv4.
+	c := dial(t, "::1", ts.addr, v2(t, "192.0.2.10:1", "203.0.113.5:21"))
+	c.login()
+	if host, _ := passivePort(t, c.cmd("PASV", 227)); host != "203.0.113.5" {
+		t.Fatalf("PASV advertised %s", host)
+	}
+	// Without a header destination to go by, PASV on IPv6 points to EPSV.
+	local := dial(t, "::1", ts.addr, v2Local())
+	local.login()
+	if reply := local.cmd("PASV", 425); !strings.Contains(reply, "EPSV") {
+		t.Fatalf("PASV on IPv6: %q", reply)
+	}
+	local.cmd("EPSV", 229)
+}
+
 // fakeCC is a ClientContext without a session, for the resolver; it has
 // no Proxy method, which ProxyInfoOf must handle.
 type fakeCC struct {
