@@ -222,9 +222,15 @@ func (w *Wrapper) Wrap(ln net.Listener) net.Listener {
 }
 
 // WrapPassiveListener wraps a passive data listener; it lets a MainDriver
-// implement engine.MainDriverExtensionPassiveWrapper by calling it.
+// implement engine.MainDriverExtensionPassiveWrapper by calling it. On
+// data connections an untrusted peer's bytes are passed on untouched: they
+// may be file content that happens to start like a header, and a header
+// there would not be believed anyway.
 func (w *Wrapper) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
-	return w.Wrap(ln), nil
+	if !w.Enabled() {
+		return ln, nil
+	}
+	return &Listener{Listener: ln, w: w, data: true}, nil
 }
 
 // trusts reports whether a peer may send headers.
@@ -260,7 +266,8 @@ func addrIP(a net.Addr) netip.Addr {
 // Listener is a net.Listener whose connections are *Conn.
 type Listener struct {
 	net.Listener
-	w *Wrapper
+	w    *Wrapper
+	data bool // passive data listener: untrusted peers' bytes are not checked
 }
 
 // Accept returns the next connection without reading from it.
@@ -269,5 +276,5 @@ func (l *Listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.w.newConn(conn), nil
+	return l.w.newConn(conn, l.data), nil
 }

@@ -52,8 +52,10 @@ type Conn struct {
 	readErr error         // a failed check, returned by every Read
 }
 
-func (w *Wrapper) newConn(conn net.Conn) *Conn {
-	return &Conn{Conn: conn, w: w, trusted: w.trusts(conn.RemoteAddr())}
+func (w *Wrapper) newConn(conn net.Conn, data bool) *Conn {
+	c := &Conn{Conn: conn, w: w, trusted: w.trusts(conn.RemoteAddr())}
+	c.sniffed = data // no check of an untrusted peer's data connection
+	return c
 }
 
 // NetConn returns the accepted socket, for socket options. Reading from it

@@ -98,6 +98,27 @@ func TestPassiveDataFromAnotherClientIsRefused(t *testing.T) {
 	ts.log.mustLog(t, "refused a passive data connection from another address", "from=192.0.2.99:5", "malformed PROXY header")
 }
 
+func TestUntrustedDataConnectionBytesAreKept(t *testing.T) {
+	t.Parallel()
+	// 127.0.0.1 is not trusted: a direct client. A file that starts like
+	// a PROXY header must be stored as it is, whatever the action.
+	content := "PROXY TCP4 203.0.113.66 127.0.0.1 1 21\r\nthe rest of the file"
+	for _, action := range []UntrustedAction{Reject, Ignore} {
+		t.Run(action.String(), func(t *testing.T) {
+			t.Parallel()
+			ts := startServer(t, "127.0.0.1", Config{Mode: Required, Trusted: []string{"192.0.2.0/24"}, Untrusted: action}, nil)
+			c := dial(t, "127.0.0.1", ts.addr, nil)
+			c.login()
+			if code := upload(t, c, "127.0.0.1", "EPSV", "/f", nil, content); code != 226 {
+				t.Fatalf("upload: %d", code)
+			}
+			if got, _ := afero.ReadFile(ts.fs, "/f"); string(got) != content {
+				t.Fatalf("stored %q", got)
+			}
+		})
+	}
+}
+
 func TestPassiveListenerBindsControlLocalAddress(t *testing.T) {
 	t.Parallel()
 	// Served on 127.0.0.3: the passive port must not answer on 127.0.0.4,

@@ -66,7 +66,7 @@ func FuzzHeader(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := w.newConn(&bytesConn{r: bytes.NewReader(data)})
+			c := w.newConn(&bytesConn{r: bytes.NewReader(data)}, false)
 			info, err := c.ProxyHandshake()
 			if err != nil {
 				if info != nil {
@@ -93,7 +93,12 @@ func FuzzHeader(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := w.newConn(&bytesConn{r: bytes.NewReader(data)})
+			// A data connection passes every byte on.
+			dc := w.newConn(&bytesConn{r: bytes.NewReader(data)}, true)
+			if rest, _ := io.ReadAll(dc); !bytes.Equal(rest, data) {
+				t.Fatalf("untrusted data connection: %q read back as %q", data, rest)
+			}
+			c := w.newConn(&bytesConn{r: bytes.NewReader(data)}, false)
 			if info, err := c.ProxyHandshake(); info != nil || err != nil {
 				t.Fatalf("untrusted handshake: %+v %v", info, err)
 			}
