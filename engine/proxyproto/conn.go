@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -161,9 +162,7 @@ func (c *Conn) handshake() {
 }
 
 // fail records a refusal and logs it.
-func (c *Conn) fail(log interface {
-	Info(msg string, args ...any)
-}, err error, attrs ...any) {
+func (c *Conn) fail(log *slog.Logger, err error, attrs ...any) {
 	c.err = err
 	log.Info("proxyproto: connection dropped", append([]any{"err", err}, attrs...)...)
 }
