@@ -3,6 +3,7 @@ package engine
 import (
 	"log/slog"
 	"net"
+	"sync"
 )
 
 // ProxyInfo describes the load balancer a connection came through, as the
@@ -101,4 +102,48 @@ func withProxy(log *slog.Logger, info *ProxyInfo) *slog.Logger {
 		return log
 	}
 	return log.With("balancer", info.Balancer.String())
+}
+
+// proxiedAccept reads the PROXY headers of a session's passive data
+// connections, each in a goroutine of its own, so that a peer that sends
+// nothing cannot hold up the transfer while the right connection waits
+// behind it. The first connection from the client wins.
+type proxiedAccept struct {
+	mu     sync.Mutex
+	done   bool
+	winner net.Conn
+}
+
+// check reads conn's header and offers conn as the data connection; wake
+// closes the listener, so that the accept loop returns to take it.
+func (pa *proxiedAccept) check(conn net.Conn, allowed func(net.Addr) bool, onRefused func(net.Addr), wake func()) {
+	if _, err := proxyHandshake(conn); err != nil {
+		_ = conn.Close() // the wrapper logged why
+		return
+	}
+	if !allowed(conn.RemoteAddr()) {
+		onRefused(conn.RemoteAddr())
+		_ = conn.Close()
+		return
+	}
+	pa.mu.Lock()
+	if pa.done || pa.winner != nil {
+		pa.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
+	pa.winner = conn
+	pa.mu.Unlock()
+	wake()
+}
+
+// finish stops taking connections (later ones are closed) and returns the
+// winner, if any, once.
+func (pa *proxiedAccept) finish() net.Conn {
+	pa.mu.Lock()
+	defer pa.mu.Unlock()
+	pa.done = true
+	w := pa.winner
+	pa.winner = nil
+	return w
 }

@@ -83,6 +83,9 @@ func TestPassiveDataFromAnotherClientIsRefused(t *testing.T) {
 	// so the engine's IP match refuses it and keeps waiting. A malformed
 	// header on the data port is dropped the same way. The passive port is
 	// accepted from only once STOR comes, in connection order.
+	// A silent peer first: its header read (timeout: testWait) must not
+	// hold up the others.
+	_ = dial(t, "127.0.0.1", dataAddr, nil)
 	thief := dial(t, "127.0.0.1", dataAddr, v1("192.0.2.99:5", "127.0.0.1:1"))
 	garbage := dial(t, "127.0.0.1", dataAddr, []byte("PROXY TCP4 nonsense\r\n"))
 	data := dial(t, "127.0.0.1", dataAddr, v1("192.0.2.10:40001", "127.0.0.1:1"))
