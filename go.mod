@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/jlaffaye/ftp v0.2.4
+	github.com/pires/go-proxyproto v0.15.0
 	github.com/spf13/afero v1.15.0
 	golang.org/x/crypto v0.59.0
 	golang.org/x/time v0.16.0

@@ -50,7 +50,8 @@ type MainDriverExtensionHost interface {
 // wraps every passive data listener, for example to read the PROXY
 // protocol header a load balancer sends ahead of each data connection.
 // The engine still checks the wrapped connections' RemoteAddr against the
-// client's address.
+// client's address; for connections that implement ProxiedConn it does so
+// after ProxyHandshake, run in a goroutine per connection.
 type MainDriverExtensionPassiveWrapper interface {
 	// WrapPassiveListener returns the listener to accept data connections
 	// from in place of ln. An error refuses the PASV or EPSV with 425.

@@ -89,13 +89,26 @@ func (p *passiveListener) accept(deadline time.Time, allowed func(net.Addr) bool
 		}
 		return conn, err
 	}
+	var proxied proxiedAccept // PROXY headers are read beside this loop (proxyinfo.go)
+	defer func() {
+		if conn := proxied.finish(); conn != nil {
+			_ = conn.Close()
+		}
+	}()
 	for {
 		conn, err := p.own.Accept()
 		if err != nil {
+			if conn := proxied.finish(); conn != nil {
+				return conn, nil // its check closed the listener to get here
+			}
 			if timedOut.Load() {
 				return nil, acceptTimeout{}
 			}
 			return nil, err
+		}
+		if _, ok := conn.(ProxiedConn); ok {
+			go proxied.check(conn, allowed, onRefused, p.close)
+			continue
 		}
 		if allowed(conn.RemoteAddr()) {
 			return conn, nil

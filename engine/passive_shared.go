@@ -86,21 +86,37 @@ func (sp *sharedPorts) acceptLoop(sl *sharedListener, log *slog.Logger) {
 			}
 			return
 		}
-		from := addrIP(conn.RemoteAddr())
-		sp.mu.Lock()
-		r := sl.waiting[from]
-		if r != nil {
-			// Sent under the lock, so that release either finds the
-			// reservation still waiting or the connection in its channel.
-			delete(sl.waiting, from)
-			r.conns <- conn
-			sp.closeIfUnusedLocked(sl)
+		if _, ok := conn.(ProxiedConn); ok {
+			// Reading a PROXY header may wait on a slow peer: never in
+			// the accept loop, which serves every client of the port.
+			go sp.route(sl, conn, log)
+			continue
 		}
-		sp.mu.Unlock()
-		if r == nil {
-			log.Warn("ftp: refused a data connection nobody reserved", "port", sl.local.String(), "from", from.String())
-			_ = conn.Close()
-		}
+		sp.route(sl, conn, log)
+	}
+}
+
+// route hands a data connection to the reservation of its source IP, or
+// closes it when there is none.
+func (sp *sharedPorts) route(sl *sharedListener, conn net.Conn, log *slog.Logger) {
+	if _, err := proxyHandshake(conn); err != nil {
+		_ = conn.Close() // the wrapper logged why
+		return
+	}
+	from := addrIP(conn.RemoteAddr())
+	sp.mu.Lock()
+	r := sl.waiting[from]
+	if r != nil {
+		// Sent under the lock, so that release either finds the
+		// reservation still waiting or the connection in its channel.
+		delete(sl.waiting, from)
+		r.conns <- conn
+		sp.closeIfUnusedLocked(sl)
+	}
+	sp.mu.Unlock()
+	if r == nil {
+		log.Warn("ftp: refused a data connection nobody reserved", "port", sl.local.String(), "from", from.String())
+		_ = conn.Close()
 	}
 }
 

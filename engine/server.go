@@ -89,7 +89,7 @@ func (srv *Server) loadSettingsLocked() (*Settings, error) {
 }
 
 // Listen binds the addresses of the driver's settings: Settings.Listener or
-// ListenAddr, and ImplicitTLSListenAddr when set. Addr reports the result.
+// ListenAddr, and ImplicitTLSListener or ImplicitTLSListenAddr when set. Addr reports the result.
 // ListenAndServe then serves them.
 func (srv *Server) Listen() error {
 	srv.mu.Lock()
@@ -115,7 +115,9 @@ func (srv *Server) Listen() error {
 		}
 	}
 	bound := []boundListener{{ln: ln, implicit: st.TLSRequired == ImplicitEncryption}}
-	if st.ImplicitTLSListenAddr != "" {
+	if st.ImplicitTLSListener != nil {
+		bound = append(bound, boundListener{ln: st.ImplicitTLSListener, implicit: true})
+	} else if st.ImplicitTLSListenAddr != "" {
 		tln, err := net.Listen("tcp", st.ImplicitTLSListenAddr)
 		if err != nil {
 			_ = ln.Close()

@@ -43,6 +43,7 @@ type session struct {
 	cancel context.CancelFunc
 
 	rawConn net.Conn      // the accepted connection
+	proxy   *ProxyInfo    // what a load balancer's PROXY header said, or nil
 	reader  *bufio.Reader // reads s.conn; only the command loop uses it
 	line    []byte        // the command line being assembled
 	discard bool          // the current line is too long and is being skipped
@@ -85,12 +86,13 @@ type session struct {
 	ext          extState // the command extensions' state (extensions.go)
 }
 
-func newSession(srv *Server, st *Settings, conn net.Conn) *session {
+func newSession(srv *Server, st *Settings, conn net.Conn, proxy *ProxyInfo) *session {
 	s := &session{
 		srv:          srv,
 		st:           st,
 		id:           srv.nextID.Add(1),
 		rawConn:      conn,
+		proxy:        proxy,
 		conn:         conn,
 		reader:       bufio.NewReaderSize(conn, controlReaderSize),
 		path:         "/",
@@ -98,7 +100,7 @@ func newSession(srv *Server, st *Settings, conn net.Conn) *session {
 		mlstFacts:    defaultFacts,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.log = srv.logger().With("session", s.id, "remote", conn.RemoteAddr().String())
+	s.log = withProxy(srv.logger().With("session", s.id, "remote", conn.RemoteAddr().String()), proxy)
 	return s
 }
 
@@ -109,8 +111,15 @@ func (srv *Server) serveConn(conn net.Conn, implicit bool) {
 		_ = conn.Close()
 		return
 	}
-	setOOBInline(conn)
-	s := newSession(srv, st, conn)
+	// The PROXY header is read here, in the connection's own goroutine,
+	// never in the accept loop (proxyinfo.go).
+	proxy, err := proxyHandshake(conn)
+	if err != nil {
+		_ = conn.Close()
+		return
+	}
+	setOOBInline(socketConn(conn))
+	s := newSession(srv, st, conn, proxy)
 	if !srv.addSession(s) {
 		s.closeWith(421, "Server is shutting down.")
 		return

@@ -18,6 +18,10 @@ type Settings struct {
 	// ImplicitTLSListenAddr, when not empty, is a second address where every
 	// connection starts with a TLS handshake (implicit FTPS, usually port 990).
 	ImplicitTLSListenAddr string
+	// ImplicitTLSListener, when not nil, is used instead of listening on
+	// ImplicitTLSListenAddr, for example a listener that reads PROXY
+	// protocol headers.
+	ImplicitTLSListener net.Listener
 	// PublicHost is the IPv4 address advertised in PASV replies. When empty,
 	// PublicIPResolver is asked, then the control connection's local address
 	// is used.

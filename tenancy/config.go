@@ -64,8 +64,8 @@ type ServerConfig struct {
 
 // ProxyProtocolConfig is the [proxy_protocol] section of the server file:
 // whether connections start with a PROXY protocol header and whom to
-// believe. It is only parsed and validated here; the proxy package acts on
-// it.
+// believe. It is parsed and validated here; `ftpgate serve --config` hands
+// it to the engine/proxyproto package.
 type ProxyProtocolConfig struct {
 	// Mode is "off", "optional" or "required".
 	Mode string

@@ -43,6 +43,7 @@ type serveConfig struct {
 	configFile        string      // --config: run tenancy.Driver from this server file
 	setFlags          []string    // flags given explicitly, checked against --config
 	hardening         hardening   // TLS and data-connection hardening (tlsflags.go)
+	proxy             proxyConfig // proxy.go
 }
 
 // userList collects repeated --user NAME:PASSWORD flags.
@@ -122,6 +123,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	cfg.limits = addLimitFlags(fs)
 	fs.StringVar(&cfg.configFile, "config", "", "server config `file` (TOML) with a tenants directory; replaces the flags above")
 	cfg.hardening.register(fs)
+	cfg.proxy.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -178,9 +180,11 @@ func (c *serveConfig) validate() error {
 		return err
 	}
 	if c.limits != nil {
-		return c.limits.validate()
+		if err := c.limits.validate(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return c.proxy.validate()
 }
 
 // settings returns the engine settings the config asks for.
@@ -286,8 +290,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	}
 
 	fs := rootFs{Fs: afero.NewBasePathFs(afero.NewOsFs(), root), root: root}
+	st := cfg.settings()
+	driver, err := cfg.proxy.wire(st, newSingleRootDriver(st, tlsConfig, fs, users), log)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 1
+	}
 	srv := &engine.Server{
-		Driver: newSingleRootDriver(cfg.settings(), tlsConfig, fs, users),
+		Driver: driver,
 		Logger: log,
 	}
 	if _, err := cfg.limits.install(srv, log); err != nil {

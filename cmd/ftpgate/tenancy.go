@@ -68,9 +68,17 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 	st := d.Settings
 	st.EnableHASH, st.EnableCOMB = flags.enableHASH, flags.enableCOMB
 	st.ModeZLevel, st.MaxDecompressedUploadSize = flags.modeZLevel, flags.maxDecompressed
-	// The PROXY protocol section (cfg.Server.ProxyProtocol) is parsed and
-	// validated by tenancy; the proxy package wires it here.
-	srv := &engine.Server{Driver: d, Logger: log}
+	pc, err := proxyFromFile(cfg.Server.ProxyProtocol)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %s: %v\n", cfg.File, err)
+		return 1
+	}
+	driver, err := pc.wire(st, d, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 1
+	}
+	srv := &engine.Server{Driver: driver, Logger: log}
 	limiter, err := ratelimit.New(configLimits(cfg))
 	if err != nil { // LoadConfig validated the section; this is a bug
 		fmt.Fprintf(stderr, "ftpgate serve: [limits]: %v\n", err)

@@ -87,12 +87,26 @@ password = %q
 	}
 }
 
-// startTenantServer runs the binary on a fresh tenant configuration.
-func startTenantServer(t *testing.T) *tenantServer {
+// startTenantServer runs the binary on a fresh tenant configuration;
+// serverExtra, if any, is appended to the server file.
+func startTenantServer(t *testing.T, serverExtra ...string) *tenantServer {
 	t.Helper()
 	bin := ftpgateBinary(t)
 	s := &tenantServer{dir: t.TempDir(), stderr: &lockedBuffer{}}
 	writeTenantConfig(t, s.dir, "")
+	if len(serverExtra) > 0 {
+		f, err := os.OpenFile(filepath.Join(s.dir, "server.toml"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.WriteString(strings.Join(serverExtra, "\n"))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.cmd = exec.Command(bin, "serve", "--config", filepath.Join(s.dir, "server.toml"))
 	s.cmd.Stderr = s.stderr
 	stdout, err := s.cmd.StdoutPipe()

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/proxyproto"
+	"github.com/ftpgate/ftpgate/tenancy"
+)
+
+// proxyConfig is the PROXY protocol part of `ftpgate serve`: the
+// proxyproto.Config (whose toml tags mode, trusted, untrusted and
+// header_timeout a configuration file can use) and the per-network PASV
+// addresses.
+type proxyConfig struct {
+	proxyproto.Config
+	// PassiveHosts are CIDR=IPv4 pairs: clients inside CIDR get IPv4 in
+	// PASV replies.
+	PassiveHosts []string `toml:"passive_hosts"`
+}
+
+// stringsFlag collects a repeatable flag.
+type stringsFlag struct{ list *[]string }
+
+func (f stringsFlag) String() string { return "" }
+
+func (f stringsFlag) Set(v string) error {
+	*f.list = append(*f.list, v)
+	return nil
+}
+
+// register adds the --proxy-* flags to fs.
+func (p *proxyConfig) register(fs *flag.FlagSet) {
+	fs.TextVar(&p.Mode, "proxy-protocol", proxyproto.Off, "PROXY protocol `mode` on every listener: off, optional or required")
+	fs.Var(stringsFlag{&p.Trusted}, "proxy-trusted", "balancer `CIDR` (or address) allowed to send PROXY headers; repeatable, needed unless off")
+	fs.TextVar(&p.Untrusted, "proxy-untrusted", proxyproto.Reject, "`action` for a PROXY header from any other peer, which is never believed: reject (drop the connection) or ignore (strip the header)")
+	fs.DurationVar(&p.HeaderTimeout, "proxy-header-timeout", proxyproto.DefaultHeaderTimeout, "how long a trusted balancer has to send the header")
+	fs.Var(stringsFlag{&p.PassiveHosts}, "proxy-pasv-host", "advertise this IPv4 in PASV replies to clients inside CIDR (`CIDR=IPv4`); repeatable")
+}
+
+// validate checks the PROXY protocol flags.
+func (p *proxyConfig) validate() error {
+	if err := p.Config.Validate(); err != nil {
+		return fmt.Errorf("--proxy-*: %w", err)
+	}
+	if p.Mode == proxyproto.Off && (len(p.Trusted) > 0 || len(p.PassiveHosts) > 0) {
+		return errors.New("--proxy-trusted and --proxy-pasv-host need --proxy-protocol optional or required")
+	}
+	if _, err := p.passiveHosts(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (p *proxyConfig) passiveHosts() ([]proxyproto.NetworkHost, error) {
+	var hosts []proxyproto.NetworkHost
+	for _, s := range p.PassiveHosts {
+		h, err := proxyproto.ParseNetworkHost(s)
+		if err != nil {
+			return nil, fmt.Errorf("--proxy-pasv-host: %w", err)
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
+}
+
+// proxiedDriver adds PROXY header reading on passive data listeners to
+// the embedded driver. It forwards the extensions the engine looks for,
+// so wrapping hides none of them.
+type proxiedDriver struct {
+	engine.MainDriver
+	w *proxyproto.Wrapper
+}
+
+// WrapPassiveListener implements engine.MainDriverExtensionPassiveWrapper.
+func (d proxiedDriver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
+	return d.w.WrapPassiveListener(ln)
+}
+
+// CheckHost passes HOST to the embedded driver; without the extension
+// every name is accepted, as the engine does.
+func (d proxiedDriver) CheckHost(cc engine.ClientContext, host string) error {
+	if h, ok := d.MainDriver.(engine.MainDriverExtensionHost); ok {
+		return h.CheckHost(cc, host)
+	}
+	return nil
+}
+
+// VerifyTLSClient passes certificate logins to the embedded driver;
+// without the extension it asks for a password, as the engine does.
+func (d proxiedDriver) VerifyTLSClient(cc engine.ClientContext, user string, state tls.ConnectionState) (engine.ClientDriver, error) {
+	if v, ok := d.MainDriver.(engine.MainDriverExtensionTLSVerifier); ok {
+		return v.VerifyTLSClient(cc, user, state)
+	}
+	return nil, nil
+}
+
+// proxyFromFile turns the server file's [proxy_protocol] section, which
+// tenancy has validated, into the settings of the proxy package.
+func proxyFromFile(pp tenancy.ProxyProtocolConfig) (proxyConfig, error) {
+	var p proxyConfig
+	if err := p.Mode.UnmarshalText([]byte(pp.Mode)); err != nil {
+		return p, fmt.Errorf("proxy_protocol.mode: %w", err)
+	}
+	if err := p.Untrusted.UnmarshalText([]byte(pp.Untrusted)); err != nil {
+		return p, fmt.Errorf("proxy_protocol.untrusted: %w", err)
+	}
+	for _, t := range pp.Trusted {
+		p.Trusted = append(p.Trusted, t.String())
+	}
+	p.HeaderTimeout = pp.HeaderTimeout
+	return p, p.validate()
+}
+
+// wire returns the driver to serve with. With the PROXY protocol on, it
+// binds the control and implicit-TLS listeners itself to wrap them, makes
+// PASV advertise the balancer (per-network override, else --public-host,
+// else the address the client reached on the balancer, from the header)
+// and wraps the passive listeners through the driver.
+func (p *proxyConfig) wire(st *engine.Settings, d engine.MainDriver, log *slog.Logger) (engine.MainDriver, error) {
+	if p.Mode == proxyproto.Off {
+		return d, nil
+	}
+	w, err := proxyproto.New(p.Config, log)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := p.passiveHosts()
+	if err != nil {
+		return nil, err
+	}
+	ph := &proxyproto.PassiveHost{Default: st.PublicHost, Networks: hosts, UseDestination: st.PublicHost == ""}
+	st.PublicHost = "" // the engine asks the resolver only without it
+	st.PublicIPResolver = ph.Resolve
+
+	ln, err := net.Listen("tcp", st.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	st.Listener = w.Wrap(ln)
+	if st.ImplicitTLSListenAddr != "" {
+		tln, err := net.Listen("tcp", st.ImplicitTLSListenAddr)
+		if err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("listen for implicit TLS: %w", err)
+		}
+		st.ImplicitTLSListener = w.Wrap(tln)
+	}
+	log.Info("PROXY protocol on", "mode", p.Mode.String(), "trusted", strings.Join(p.Trusted, ","),
+		"untrusted", p.Untrusted.String(), "header_timeout", headerTimeout(p.HeaderTimeout))
+	return proxiedDriver{MainDriver: d, w: w}, nil
+}
+
+// headerTimeout is the timeout in effect for a configured value.
+func headerTimeout(d time.Duration) time.Duration {
+	if d == 0 {
+		return proxyproto.DefaultHeaderTimeout
+	}
+	return d
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine/proxyproto"
+)
+
+func TestProxyFlagErrorsExitTwo(t *testing.T) {
+	root := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--proxy-protocol", "sometimes"}, "want off, optional or required"},
+		{[]string{"--proxy-protocol", "required"}, "needs at least one trusted balancer"},
+		{[]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.0/33"}, "want a CIDR prefix or an address"},
+		{[]string{"--proxy-protocol", "optional", "--proxy-trusted", "10.0.0.1", "--proxy-untrusted", "believe"}, "want reject or ignore"},
+		{[]string{"--proxy-trusted", "10.0.0.1"}, "need --proxy-protocol optional or required"},
+		{[]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.1", "--proxy-header-timeout", "-1s"}, "must not be negative"},
+		{[]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.1", "--proxy-pasv-host", "10.0.0.0/8=::1"}, "only advertise an IPv4"},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"serve", "--root", root}, tc.args...)
+		if code := run(context.Background(), args, &stdout, &stderr); code != 2 {
+			t.Errorf("%v: exit %d, want 2", tc.args, code)
+		}
+		if !strings.Contains(stderr.String(), tc.msg) {
+			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr.String(), tc.msg)
+		}
+	}
+}
+
+func TestProxyFlagsFillConfig(t *testing.T) {
+	cfg, err := parseServeFlags([]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.0/8",
+		"--proxy-trusted", "192.0.2.7", "--proxy-untrusted", "ignore", "--proxy-header-timeout", "2s",
+		"--proxy-pasv-host", "10.0.0.0/8=10.1.2.3"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.proxy
+	if p.Mode != proxyproto.Required || strings.Join(p.Trusted, " ") != "10.0.0.0/8 192.0.2.7" ||
+		p.Untrusted != proxyproto.Ignore || p.HeaderTimeout != 2*time.Second || len(p.PassiveHosts) != 1 {
+		t.Fatalf("config %+v", p)
+	}
+	def, err := parseServeFlags(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.proxy.Mode != proxyproto.Off || def.proxy.Untrusted != proxyproto.Reject {
+		t.Fatalf("defaults %+v: want off and reject", def.proxy)
+	}
+}
+
+func TestServeBehindProxyHeader(t *testing.T) {
+	rs := startServe(t, "--root", t.TempDir(), "--user", "u:p",
+		"--proxy-protocol", "required", "--proxy-trusted", "127.0.0.1")
+	nc, err := net.DialTimeout("tcp", rs.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
+	c := &ftpConn{t, textproto.NewConn(nc)}
+	t.Cleanup(func() { _ = c.Close() })
+	fmt.Fprintf(nc, "PROXY TCP4 192.0.2.10 203.0.113.9 40000 21\r\n")
+	c.expect(220, "")
+	c.expect(331, "USER u")
+	c.expect(230, "PASS p")
+	// With no --public-host, PASV advertises the balancer address the
+	// client reached, from the header.
+	if msg := c.expect(227, "PASV"); !strings.Contains(msg, "(203,0,113,9,") {
+		t.Fatalf("PASV %q: want the header's destination", msg)
+	}
+
+	// A connection without the header is dropped before the banner.
+	bare, err := net.DialTimeout("tcp", rs.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	_ = bare.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(bare, "USER u\r\n")
+	if n, _ := bare.Read(make([]byte, 64)); n != 0 {
+		t.Fatal("a connection without a PROXY header got a reply")
+	}
+}
+
+// TestServeConfigProxyProtocol: the server file's [proxy_protocol]
+// section turns the PROXY protocol on for `serve --config`: the tenant
+// login sees the client of the header, and a bare connection is dropped.
+func TestServeConfigProxyProtocol(t *testing.T) {
+	s := startTenantServer(t, "[proxy_protocol]\nmode = \"required\"\ntrusted = [\"127.0.0.1/32\"]\n")
+	nc, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
+	c := &ftpConn{t, textproto.NewConn(nc)}
+	t.Cleanup(func() { _ = c.Close() })
+	fmt.Fprintf(nc, "PROXY TCP4 192.0.2.10 203.0.113.9 40000 21\r\n")
+	c.expect(220, "")
+	c.expect(331, "USER alice@acme")
+	c.expect(230, "PASS acme-pw")
+	if msg := c.expect(211, "STAT"); !strings.Contains(msg, "192.0.2.10") {
+		t.Fatalf("STAT %q: want the client address of the header", msg)
+	}
+
+	bare, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	_ = bare.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(bare, "USER alice@acme\r\n")
+	if n, _ := bare.Read(make([]byte, 64)); n != 0 {
+		t.Fatal("a connection without a PROXY header got a reply")
+	}
+}

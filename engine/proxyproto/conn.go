@@ -1,0 +1,221 @@
+package proxyproto
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine"
+	pp "github.com/pires/go-proxyproto"
+)
+
+// readBufferSize holds a v1 header (107 bytes at most) in one buffer, as
+// go-proxyproto's v1 parser needs; v2 headers refill it as they go.
+const readBufferSize = 256
+
+// Errors a dropped connection's ProxyHandshake or Read returns.
+var (
+	// ErrNoHeader means a trusted peer sent no PROXY header in Required
+	// mode.
+	ErrNoHeader = errors.New("proxyproto: no PROXY header from a trusted balancer")
+	// ErrHeaderTimeout means the header did not arrive (or not whole)
+	// within the header timeout.
+	ErrHeaderTimeout = errors.New("proxyproto: PROXY header timed out")
+	// ErrUntrustedHeader means a peer outside the trusted balancers sent a
+	// header and the config says to reject it.
+	ErrUntrustedHeader = errors.New("proxyproto: PROXY header from an untrusted peer")
+	// ErrUnsupportedAddress means the header names an address that is not
+	// TCP over IPv4 or IPv6 (UDP, a Unix socket).
+	ErrUnsupportedAddress = errors.New("proxyproto: PROXY header for a transport other than TCP")
+)
+
+// Conn is an accepted connection that may start with a PROXY header. Its
+// RemoteAddr is the client's address once the header is read; LocalAddr
+// is always the server's own socket address.
+type Conn struct {
+	net.Conn // the accepted socket
+	w        *Wrapper
+	trusted  bool
+
+	once   sync.Once
+	info   *engine.ProxyInfo
+	err    error
+	remote net.Addr
+
+	// Used by Read only, which is never called concurrently.
+	br      *bufio.Reader // bytes read past the header; nil once drained
+	sniffed bool          // an untrusted peer's first bytes were checked
+	readErr error         // a failed check, returned by every Read
+}
+
+func (w *Wrapper) newConn(conn net.Conn, data bool) *Conn {
+	c := &Conn{Conn: conn, w: w, trusted: w.trusts(conn.RemoteAddr())}
+	c.sniffed = data // no check of an untrusted peer's data connection
+	return c
+}
+
+// NetConn returns the accepted socket, for socket options. Reading from it
+// directly would skip bytes buffered past the header.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// ProxyHandshake reads a trusted peer's header, once, under the header
+// timeout, and logs every refusal. It returns nil and no error for a
+// connection with no header to believe: an untrusted peer (whose first
+// bytes Read checks later, without delaying the banner), or a trusted
+// peer without a header in Optional mode.
+func (c *Conn) ProxyHandshake() (*engine.ProxyInfo, error) {
+	c.once.Do(c.handshake)
+	return c.info, c.err
+}
+
+// RemoteAddr returns the client's address: the header's source, or the
+// peer's address when there is no header to believe. It reads the header
+// first when ProxyHandshake has not run yet.
+func (c *Conn) RemoteAddr() net.Addr {
+	c.once.Do(c.handshake)
+	return c.remote
+}
+
+// Read returns the connection's bytes after the header.
+func (c *Conn) Read(b []byte) (int, error) {
+	if _, err := c.ProxyHandshake(); err != nil {
+		return 0, err
+	}
+	if !c.trusted && !c.sniffed {
+		if err := c.sniff(); err != nil {
+			return 0, err
+		}
+	}
+	if c.br != nil {
+		if c.br.Buffered() == 0 {
+			c.br = nil
+		} else {
+			return c.br.Read(b)
+		}
+	}
+	return c.Conn.Read(b)
+}
+
+// Write sends b once the header, if any, is read.
+func (c *Conn) Write(b []byte) (int, error) {
+	if _, err := c.ProxyHandshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *Conn) handshake() {
+	peer := c.Conn.RemoteAddr()
+	c.remote = peer
+	if !c.trusted {
+		return
+	}
+	log := c.w.log.With("peer", peer.String())
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.w.timeout))
+	cr := &countingReader{r: c.Conn}
+	br := bufio.NewReaderSize(cr, readBufferSize)
+	h, err := pp.Read(br)
+	_ = c.Conn.SetReadDeadline(time.Time{})
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrDeadlineExceeded) && cr.n == 0 && c.w.mode == Optional:
+		// A direct client on the balancer's host: served as it is.
+		log.Debug("proxyproto: no PROXY header from a trusted peer; serving it without one", "timeout", c.w.timeout)
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.fail(log, ErrHeaderTimeout, "timeout", c.w.timeout, "received_bytes", cr.n)
+		return
+	case errors.Is(err, pp.ErrNoProxyProtocol) && c.w.mode == Optional:
+		log.Debug("proxyproto: no PROXY header from a trusted peer; serving it without one")
+		c.br = br
+		return
+	case errors.Is(err, pp.ErrNoProxyProtocol):
+		c.fail(log, ErrNoHeader)
+		return
+	default:
+		c.fail(log, fmt.Errorf("proxyproto: malformed PROXY header: %w", err))
+		return
+	}
+	info, err := proxyInfo(h, peer)
+	if err != nil {
+		c.fail(log, err)
+		return
+	}
+	if br.Buffered() > 0 {
+		c.br = br
+	}
+	c.info = info
+	if info.Local {
+		// Health checks come every few seconds: not worth an Info line.
+		log.Debug("proxyproto: PROXY LOCAL command (balancer health check); serving with the balancer's address")
+		return
+	}
+	if info.Source != nil {
+		c.remote = info.Source
+	}
+	log.Debug("proxyproto: PROXY header accepted", "client", c.remote.String(), "version", info.Version)
+}
+
+// fail records a refusal and logs it.
+func (c *Conn) fail(log *slog.Logger, err error, attrs ...any) {
+	c.err = err
+	log.Info("proxyproto: connection dropped", append([]any{"err", err}, attrs...)...)
+}
+
+// sniff looks at an untrusted peer's first bytes, which arrive only after
+// the banner (FTP clients speak second), so the check delays nobody. A
+// PROXY header there is never believed: it is rejected, or stripped when
+// the config says to ignore it.
+func (c *Conn) sniff() error {
+	if c.readErr != nil {
+		return c.readErr
+	}
+	cr := &countingReader{r: c.Conn}
+	br := bufio.NewReaderSize(cr, readBufferSize)
+	h, err := pp.Read(br)
+	switch {
+	case errors.Is(err, pp.ErrNoProxyProtocol):
+	case err != nil && cr.n == 0:
+		// Nothing arrived (the caller's read deadline, a reset): nothing
+		// was consumed, so the check runs again on the next Read.
+		return err
+	default:
+		log := c.w.log.With("peer", c.Conn.RemoteAddr().String())
+		if err == nil && c.w.untrusted == Ignore {
+			log.Warn("proxyproto: ignored a PROXY header from an untrusted peer", "claimed_client", fmt.Sprint(h.SourceAddr))
+			break
+		}
+		if err == nil {
+			err = ErrUntrustedHeader
+		} else {
+			err = fmt.Errorf("%w (malformed: %w)", ErrUntrustedHeader, err)
+		}
+		c.sniffed, c.readErr = true, err
+		log.Warn("proxyproto: connection dropped", "err", err)
+		_ = c.Conn.Close()
+		return err
+	}
+	c.sniffed = true
+	if br.Buffered() > 0 {
+		c.br = br
+	}
+	return nil
+}
+
+// countingReader counts the bytes read through it, to tell a peer that
+// sent nothing from one that sent part of a header.
+type countingReader struct {
+	r net.Conn
+	n int
+}
+
+func (r *countingReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.n += n
+	return n, err
+}
