@@ -107,7 +107,8 @@ func (p *passiveListener) accept(deadline time.Time, allowed func(net.Addr) bool
 
 // listenPassive opens a passive listener on the control connection's local
 // address (never the wildcard, so that it is not exposed on other
-// interfaces), with a port from Settings.PassiveTransferPortRange when set.
+// interfaces), with a port from Settings.PassiveTransferPortRange when set
+// and from the ephemeral range otherwise (passive_ephemeral.go).
 func (s *session) listenPassive() (*passiveListener, error) {
 	ip := addrIP(s.LocalAddr())
 	if !ip.IsValid() {
@@ -116,7 +117,7 @@ func (s *session) listenPassive() (*passiveListener, error) {
 	unclaimed := s.st.connectionTimeout()
 	ports := s.st.PassiveTransferPortRange
 	if ports == nil {
-		ln, err := s.srv.listenData(netip.AddrPortFrom(ip, 0))
+		ln, err := s.srv.listenEphemeral(ip)
 		if err != nil {
 			return nil, err
 		}
