@@ -20,8 +20,9 @@ const (
 	// it is closed.
 	maxBadLines = 5
 	// controlReaderSize is the control connection's read buffer; command
-	// lines are short, and idle sessions should cost little memory.
-	controlReaderSize = 512
+	// lines are short, and idle sessions should cost little memory
+	// (readLine assembles longer lines in s.line).
+	controlReaderSize = 128
 	// replyWriteTimeout bounds a reply write, so that a client that stops
 	// reading cannot pin a goroutine.
 	replyWriteTimeout = 30 * time.Second
@@ -61,7 +62,7 @@ type session struct {
 	extra           any
 	hostName        string
 	tlsServerName   string
-	tlsState        tls.ConnectionState // of the control connection, once TLS
+	tlsState        *tls.ConnectionState // of the control connection, once TLS; a pointer keeps plain sessions small
 	controlTLS      bool
 	transferTLS     bool
 	lastDataChannel DataChannel
@@ -96,7 +97,7 @@ func newSession(srv *Server, st *Settings, conn net.Conn) *session {
 		mlstFacts:    defaultFacts,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.log = srv.logger().With("session", s.id, "remote", conn.RemoteAddr().String())
+	s.log = newSessionLogger(srv.logger(), s)
 	return s
 }
 
