@@ -123,6 +123,10 @@ func startHelper(tb testing.TB, kind FSKind, dir string) *helper {
 	}
 	cmd := exec.Command(exe, "-test.run=^TestHelperServer$", "-test.count=1", "-test.timeout=0")
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(kind), helperEnv+"_DIR="+dir)
+	if procs := os.Getenv("FTPGATE_BENCH_SERVER_PROCS"); procs != "" {
+		// The server's GOMAXPROCS, e.g. 1 to see what one core does.
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+procs)
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
