@@ -29,8 +29,9 @@ const (
 	// maxIdleHeapStack bounds heap plus goroutine stacks per idle session
 	// (measured 6.3-6.5 KiB: one 4 KiB stack, the GC having shrunk it).
 	// It is issue 5's goal of 10 KiB: a second goroutine per session, or
-	// an idle stack that stays at 8 KiB because the command loop's frames
-	// grew past what a 4 KiB stack holds, fails it.
+	// an idle stack that stays at 8 KiB because the frames under the
+	// command loop's read grew past a quarter of it (the GC then no longer
+	// halves it), fails it.
 	maxIdleHeapStack = 10 << 10
 	// maxIdleRSS bounds the server's resident memory per idle session
 	// (measured 8.1-9.3 KiB); RSS is noisier, so the bound is wider.
