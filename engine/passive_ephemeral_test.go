@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"errors"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 )
 
@@ -119,6 +121,11 @@ func BenchmarkListenPassive(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
 				ln, err := tc.listen()
+				if errors.Is(err, syscall.EADDRINUSE) && tc.name == "kernel" {
+					// What the engine's cursor avoids: with enough
+					// TIME_WAIT sockets, bind(0) finds no port at all.
+					b.Skipf("bind(0) found no free port: %v", err)
+				}
 				if err != nil {
 					b.Fatal(err)
 				}
