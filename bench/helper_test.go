@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,17 @@ func TestHelperServer(t *testing.T) {
 		return
 	}
 	defer srv.Close()
+	if os.Getenv(helperEnv+"_MEMPROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, so that a session's few are all seen
+	}
+	if name := os.Getenv(helperEnv + "_CPUPROFILE"); name != "" {
+		stop, err := startCPUProfile(name)
+		if err != nil {
+			fmt.Printf("ERR %v\n", err)
+			return
+		}
+		defer stop()
+	}
 	fmt.Printf("ADDR %s\n", srv.Addr)
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -43,6 +55,12 @@ func TestHelperServer(t *testing.T) {
 			continue
 		}
 		debug.FreeOSMemory() // a GC, then memory returned to the OS
+		if name := os.Getenv(helperEnv + "_MEMPROFILE"); name != "" {
+			if err := writeHeapProfile(name); err != nil {
+				fmt.Printf("ERR %v\n", err)
+				continue
+			}
+		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		rss, err := PidRSS(0)
@@ -52,6 +70,39 @@ func TestHelperServer(t *testing.T) {
 		}
 		fmt.Printf("MEM %d %d %d\n", ms.HeapInuse, ms.StackInuse, rss)
 	}
+}
+
+// startCPUProfile profiles the server child into name
+// (FTPGATE_BENCH_HELPER_CPUPROFILE), so that the server's own costs can be
+// read apart from the load generator's.
+func startCPUProfile(name string) (stop func(), err error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
+}
+
+// writeHeapProfile writes the live heap into name
+// (FTPGATE_BENCH_HELPER_MEMPROFILE), overwritten at every "mem" request, so
+// that the last one shows what idle sessions hold.
+func writeHeapProfile(name string) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // helper is a running server child process.
@@ -72,6 +123,10 @@ func startHelper(tb testing.TB, kind FSKind, dir string) *helper {
 	}
 	cmd := exec.Command(exe, "-test.run=^TestHelperServer$", "-test.count=1", "-test.timeout=0")
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(kind), helperEnv+"_DIR="+dir)
+	if procs := os.Getenv("FTPGATE_BENCH_SERVER_PROCS"); procs != "" {
+		// The server's GOMAXPROCS, e.g. 1 to see what one core does.
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+procs)
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -110,7 +110,7 @@ func (s *session) openDataConn(ctx context.Context, x *transfer) (net.Conn, erro
 // ActiveTransferPortNon20 is set, it first tries to leave from port 20 as
 // RFC 959 expects; where that port cannot be bound it stops trying.
 func (s *session) dialActive(ctx context.Context, addr *net.TCPAddr, deadline time.Time) (net.Conn, error) {
-	d := net.Dialer{Deadline: deadline}
+	d := net.Dialer{Deadline: deadline, KeepAlive: -1} // as listenData
 	if !s.st.ActiveTransferPortNon20 && !s.srv.noPort20.Load() {
 		local := addrIP(s.LocalAddr())
 		d20 := d

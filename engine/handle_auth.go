@@ -35,7 +35,10 @@ func (s *session) loginByCertificate(user string) bool {
 		return false
 	}
 	s.mu.Lock()
-	state := s.tlsState
+	var state tls.ConnectionState
+	if s.tlsState != nil {
+		state = *s.tlsState
+	}
 	s.mu.Unlock()
 	fs, err := v.VerifyTLSClient(s, user, state)
 	switch {
@@ -235,8 +238,9 @@ func (s *session) startTLS() error {
 	s.reader.Reset(tconn)
 	s.mu.Lock()
 	s.controlTLS = true
-	s.tlsState = tconn.ConnectionState()
-	s.tlsServerName = s.tlsState.ServerName
+	state := tconn.ConnectionState()
+	s.tlsState = &state
+	s.tlsServerName = state.ServerName
 	s.mu.Unlock()
 	return nil
 }

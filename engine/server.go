@@ -35,9 +35,10 @@ type Server struct {
 	TransferHooks []TransferHook
 
 	nextID      atomic.Uint32
-	noPort20    atomic.Bool // binding port 20 for active mode was refused once
-	bufferPool  sync.Pool   // *[]byte copy buffers for transfers that cannot use sendfile/splice
-	sharedPorts sharedPorts // passive listeners shared by client IPs (PassiveTransferPortMultiplexing)
+	noPort20    atomic.Bool    // binding port 20 for active mode was refused once
+	bufferPool  sync.Pool      // *[]byte copy buffers for transfers that cannot use sendfile/splice
+	sharedPorts sharedPorts    // passive listeners shared by client IPs (PassiveTransferPortMultiplexing)
+	ephemeral   ephemeralPorts // passive ports when Settings.PassiveTransferPortRange is nil
 
 	mu           sync.Mutex
 	settings     *Settings

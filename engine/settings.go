@@ -30,7 +30,8 @@ type Settings struct {
 	// IPv4 address to advertise in PASV replies for a session.
 	PublicIPResolver PublicIPResolver
 	// PassiveTransferPortRange picks the ports of passive listeners. When
-	// nil, the kernel picks a free port.
+	// nil, the Server hands out ports of the system's ephemeral range in
+	// turn (the kernel picks one only when several in a row are busy).
 	PassiveTransferPortRange PasvPortGetter
 	// PassiveTransferPortMultiplexing lets clients from different IPs share
 	// passive listener ports.

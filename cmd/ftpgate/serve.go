@@ -105,7 +105,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:2121", "control connection `address`")
 	fs.StringVar(&cfg.root, "root", "ftpgate-data", "`directory` served to every user, created when missing")
 	fs.Var(cfg.users, "user", "a user as `NAME:PASSWORD`; repeatable; when given, no demo user is made")
-	fs.Var(portRangeFlag{&cfg.passivePorts}, "passive-ports", "passive data port `range` LOW-HIGH (default: the kernel picks)")
+	fs.Var(portRangeFlag{&cfg.passivePorts}, "passive-ports", "passive data port `range` LOW-HIGH (default: any port of the ephemeral range)")
 	fs.StringVar(&cfg.publicHost, "public-host", "", "IPv4 `address` advertised in PASV replies")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate `file` (default: a self-signed one made at start)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` for --tls-cert")

@@ -19,7 +19,7 @@ import (
 // metricOrder is the column order; metrics not listed come after.
 var metricOrder = []string{
 	"MB/s", "ceil-MB/s", "ratio", "cpu-s/GB", "ceil-cpu-s/GB", "cpu-ratio",
-	"files/s", "sessions/s", "p50-us", "p99-us", "cpu-us/op",
+	"files/s", "sessions/s", "p50-us", "p99-us", "cpu-us/op", "files/cpu-s", "sessions/cpu-s",
 	"heap-B/session", "stack-B/session", "heap+stack-B/session", "rss-B/session", "pss-B/session",
 }
 
