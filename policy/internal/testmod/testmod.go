@@ -189,3 +189,9 @@ func Padded(n int) []byte {
 	}
 	return b
 }
+
+// PackedForTest is Packed, for tests outside this package.
+func PackedForTest(ptr, n uint32) int64 { return Packed(ptr, n) }
+
+// ReturnsForTest is a ftpp_check body returning v.
+func ReturnsForTest(v int64) []byte { return returns(v) }
