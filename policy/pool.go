@@ -17,9 +17,9 @@ type pool struct {
 	config []byte
 	slots  chan struct{} // a token per live or being-made instance
 
-	mu      sync.Mutex
-	idle    []*instance
-	live    int
+	mu        sync.Mutex
+	idle      []*instance
+	live      int
 	retired   bool
 	modClosed bool
 }
