@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/policy/abi"
-	"github.com/ftpgate/ftpgate/policy/internal/testmod"
+	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 )
 
 // TestHostileAtRuntime installs modules that misbehave when called. Each

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/policy/abi"
-	"github.com/ftpgate/ftpgate/policy/internal/testmod"
+	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 )
 
 // logBuffer collects a test runtime's log.

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ftpgate/ftpgate/policy/internal/testmod"
+	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 )
 
 // TestShippedExampleWasm keeps examples/policies/wat/example.wasm equal to

@@ -3,6 +3,7 @@
 // Usage:
 //
 //	ftpgate serve [flags]   run the server (see ftpgate serve -h)
+//	ftpgate policy ...      check or inspect a WebAssembly policy offline
 //	ftpgate version         print the version
 //	ftpgate help            print this usage
 package main
@@ -21,6 +22,10 @@ const usage = `ftpgate: a multi-tenant FTP/FTPS gateway
 
 Usage:
   ftpgate serve [flags]   run the server (ftpgate serve -h lists the flags)
+  ftpgate policy check FILE.wasm --verb STOR --path /a.exe [--user alice]
+                          run a WebAssembly policy offline on one command
+  ftpgate policy inspect FILE.wasm
+                          print a policy's ABI, subscriptions and imports
   ftpgate version         print the version
   ftpgate help            print this usage
 `
@@ -43,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 		defer signal.Stop(signals)
 		return serve(ctx, args[1:], stdout, stderr, signals)
+	case "policy":
+		return policyCmd(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "ftpgate", version())
 		return 0

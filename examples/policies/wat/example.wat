@@ -1,7 +1,7 @@
 ;; ftpgate policy ABI v1 example: deny DELE with 550, cap STOR at 1 MiB,
 ;; allow everything else. Subscribes to DELE and STOR only, so no other
 ;; verb ever calls it. example.wasm is this module, assembled by
-;; policy/internal/testmod.Example (the tests check the two agree).
+;; policy/policytest/testmod.Example (the tests check the two agree).
 (module
   (memory (export "memory") 1)
 
