@@ -18,7 +18,7 @@ func TestCheck(t *testing.T) {
 		case "DELE":
 			return Deny(550, "no")
 		case "STOR":
-			return Rewrite("/q" + r.Path).WithMax(5).Annotate("k", "v")
+			return Rewrite("/q"+r.Path).WithMax(5).Annotate("k", "v")
 		case "APPE":
 			return AllowMax(-3)
 		}
