@@ -30,10 +30,18 @@ type Runtime struct {
 	closeMu sync.Once
 }
 
+// newRuntimeMu makes runtimes one at a time: wazero v1.12.0 caches its
+// own version string in an unsynchronised package variable the first time
+// an engine or a file cache is made (internal/version), so concurrent
+// first calls race.
+var newRuntimeMu sync.Mutex
+
 // NewRuntime starts a Runtime: the wazero runtime with its limits, the WASI
 // and ftpp_host host modules, and the janitor that closes idle instances.
 func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	cfg = cfg.withDefaults()
+	newRuntimeMu.Lock()
+	defer newRuntimeMu.Unlock()
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
 		var err error

@@ -39,6 +39,7 @@ type serveConfig struct {
 	enableCOMB        bool
 	modeZLevel        int
 	maxDecompressed   int64
+	policy            policyConfig
 }
 
 // userList collects repeated --user NAME:PASSWORD flags.
@@ -115,6 +116,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.BoolVar(&cfg.enableCOMB, "enable-comb", false, "offer COMB, which joins uploaded parts into one file")
 	fs.IntVar(&cfg.modeZLevel, "mode-z-level", 0, "MODE Z compression `level` 1-9 for clients that choose none (0: zlib's default, 6)")
 	fs.Int64Var(&cfg.maxDecompressed, "max-decompressed-upload", 0, "`bytes` one MODE Z upload may expand to (0: 1 GiB, -1: no limit)")
+	cfg.policy.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -163,7 +165,7 @@ func (c *serveConfig) validate() error {
 	if c.root == "" {
 		return errors.New("--root must not be empty")
 	}
-	return nil
+	return c.policy.validate()
 }
 
 // settings returns the engine settings the config asks for.
@@ -265,6 +267,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		Driver: newSingleRootDriver(cfg.settings(), tlsConfig, fs, users),
 		Logger: log,
 	}
+	stopPolicy, err := startPolicy(ctx, &cfg.policy, srv, log, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 1
+	}
+	defer stopPolicy(context.Background())
 	if err := srv.Listen(); err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1
