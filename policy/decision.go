@@ -108,8 +108,8 @@ func decide(resp []byte, req *abi.Request) (Decision, error) {
 	if resp == nil {
 		return Decision{Action: Allow, Called: true}, nil
 	}
-	r, err := abi.ParseResponse(resp)
-	if err != nil {
+	var r abi.Response
+	if err := r.Parse(resp); err != nil {
 		return Decision{}, fmt.Errorf("%w: %v", errMalformed, err)
 	}
 	d := Decision{Called: true, Annotations: r.Annotations}
@@ -154,6 +154,9 @@ func decide(resp []byte, req *abi.Request) (Decision, error) {
 // invalid UTF-8 and control characters (CR and LF among them) are dropped,
 // runs of spaces kept, and the result cut to max bytes on a rune boundary.
 func cleanText(s string, max int) string {
+	if len(s) <= max && plainASCII(s) {
+		return strings.TrimSpace(s)
+	}
 	var b strings.Builder
 	for _, c := range s {
 		if c == utf8.RuneError || unicode.IsControl(c) || c == '\u2028' || c == '\u2029' {
@@ -192,4 +195,15 @@ func CleanRewrite(p string) (string, error) {
 		}
 	}
 	return "/" + strings.Join(parts, "/"), nil
+}
+
+// plainASCII reports whether s is printable ASCII only, the common case
+// that needs no cleaning.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

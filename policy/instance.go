@@ -35,6 +35,8 @@ type instance struct {
 	timer *time.Timer
 	cctx  *callCtx
 	logs  int // log lines of the current call
+
+	resp []byte // the last response, copied out of guest memory
 }
 
 // instanceKey finds the instance behind a host function call.
@@ -185,7 +187,7 @@ func (e *callError) Error() string {
 func (e *callError) Unwrap() error { return e.err }
 
 // call runs ftpp_check on req under the deadline d and returns a copy of
-// the response bytes (nil for a plain allow). Any error leaves the
+// the response bytes (nil for a plain allow), valid until the next call. Any error leaves the
 // instance unusable; the caller must close it.
 func (in *instance) call(d time.Duration, req []byte) ([]byte, error) {
 	in.calls++
@@ -233,7 +235,10 @@ func (in *instance) callLocked(req []byte) ([]byte, error) {
 	if rlen == 0 {
 		return nil, nil
 	}
-	return append([]byte(nil), b...), nil
+	// Copied, because guest memory may be replaced when it grows; reused,
+	// because the caller is done with it before the next call.
+	in.resp = append(in.resp[:0], b...)
+	return in.resp, nil
 }
 
 // pages returns the instance's memory in 64 KiB pages.

@@ -60,11 +60,30 @@ func AppendResponse(b []byte, r *Response) []byte {
 // than MaxAnnotations annotations are errors. Unknown tags are skipped, so
 // that later minor versions can add fields. Strings are copied.
 func ParseResponse(b []byte) (*Response, error) {
-	if len(b) > MaxResponseLen {
-		return nil, fmt.Errorf("abi: response of %d bytes exceeds %d", len(b), MaxResponseLen)
-	}
 	r := &Response{}
-	err := Fields(b, func(tag byte, v []byte) error {
+	if err := r.Parse(b); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Parse is ParseResponse into r, which it resets first; the host uses it
+// to decode without allocating a Response per call.
+func (r *Response) Parse(b []byte) error {
+	*r = Response{}
+	if len(b) > MaxResponseLen {
+		return fmt.Errorf("abi: response of %d bytes exceeds %d", len(b), MaxResponseLen)
+	}
+	for len(b) > 0 {
+		if len(b) < 3 {
+			return ErrTruncated
+		}
+		tag, n := b[0], int(b[1])|int(b[2])<<8
+		if len(b)-3 < n {
+			return ErrTruncated
+		}
+		v := b[3 : 3+n]
+		b = b[3+n:]
 		switch tag {
 		case TagAction:
 			if len(v) != 1 {
@@ -101,10 +120,6 @@ func ParseResponse(b []byte) (*Response, error) {
 			}
 			r.Annotations = append(r.Annotations, string(v))
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	return r, nil
+	return nil
 }

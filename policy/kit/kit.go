@@ -65,12 +65,14 @@ func (r *Request) TLS() bool { return r.Flags&abi.FlagTLSControl != 0 }
 func (r *Request) LoggedIn() bool { return r.Flags&abi.FlagLoggedIn != 0 }
 
 // Paths returns the primary path and the other paths, for rules that look
-// at every path a command touches.
+// at every path a command touches. It does not allocate; the slice is
+// valid during the handler call only.
 func (r *Request) Paths() []string {
-	if r.Path == "" {
-		return r.OtherPaths
+	all := allPaths[:0]
+	if r.Path != "" {
+		all = append(all, r.Path)
 	}
-	return append([]string{r.Path}, r.OtherPaths...)
+	return append(all, r.OtherPaths...)
 }
 
 // Decision is a handler's answer; make one with Allow, Deny, Rewrite or
@@ -120,6 +122,7 @@ var (
 	subscriptions = []byte("*")
 	request       Request
 	otherPaths    [8]string
+	allPaths      [9]string
 	response      []byte
 )
 
