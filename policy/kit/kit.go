@@ -192,6 +192,16 @@ func decode(b []byte) *Request {
 	return r
 }
 
+// RunInit passes the tenant's configuration to the function registered
+// with Init, if any. The wasm export ftpp_init calls it; tests call it
+// directly.
+func RunInit(config []byte) error {
+	if initFn == nil {
+		return nil
+	}
+	return initFn(config)
+}
+
 // Check runs the handler on an encoded request and returns the encoded
 // response, nil for a plain allow. The wasm export ftpp_check calls it;
 // tests call it directly.

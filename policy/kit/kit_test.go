@@ -72,3 +72,15 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestRunInit(t *testing.T) {
+	if err := RunInit([]byte("x")); err != nil {
+		t.Fatalf("no init registered: %v", err)
+	}
+	var got string
+	Init(func(c []byte) error { got = string(c); return nil })
+	defer Init(nil)
+	if err := RunInit([]byte("max_bytes=5")); err != nil || got != "max_bytes=5" {
+		t.Fatalf("RunInit: %v, config %q", err, got)
+	}
+}

@@ -7,15 +7,15 @@ package testmod
 import (
 	"encoding/binary"
 
-	. "github.com/ftpgate/ftpgate/policy/internal/wasmasm" //nolint:revive // the opcodes read like WAT this way
+	w "github.com/ftpgate/ftpgate/policy/internal/wasmasm"
 )
 
 var (
-	voidFn  = FuncType{}
-	allocFn = FuncType{Params: []byte{I32}, Results: []byte{I32}}
-	checkFn = FuncType{Params: []byte{I32, I32}, Results: []byte{I64}}
-	subsFn  = FuncType{Results: []byte{I64}}
-	initFn  = FuncType{Params: []byte{I32, I32}, Results: []byte{I32}}
+	voidFn  = w.FuncType{}
+	allocFn = w.FuncType{Params: []byte{w.I32}, Results: []byte{w.I32}}
+	checkFn = w.FuncType{Params: []byte{w.I32, w.I32}, Results: []byte{w.I64}}
+	subsFn  = w.FuncType{Results: []byte{w.I64}}
+	initFn  = w.FuncType{Params: []byte{w.I32, w.I32}, Results: []byte{w.I32}}
 )
 
 // Addresses inside the one page of the example modules.
@@ -41,7 +41,7 @@ func u64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
 
 // DenyResponse is a deny response with code and message.
 func DenyResponse(code uint16, msg string) []byte {
-	return Ops(field(1, []byte{1}), field(2, []byte{byte(code), byte(code >> 8)}), field(3, []byte(msg)))
+	return w.Ops(field(1, []byte{1}), field(2, []byte{byte(code), byte(code >> 8)}), field(3, []byte(msg)))
 }
 
 // alloc is
@@ -49,27 +49,27 @@ func DenyResponse(code uint16, msg string) []byte {
 //	(func (export "ftpp_alloc") (param $size i32) (result i32)
 //	  (if (result i32) (i32.gt_u (local.get $size) (i32.const 32768))
 //	    (then (i32.const 0)) (else (i32.const 1024))))
-func alloc() Func {
-	return Func{Export: "ftpp_alloc", Type: allocFn, Body: Ops(
-		LocalGet(0), I32Const(bufMax), Op(OpI32GtU),
-		Op(OpIf, I32), I32Const(0), Op(OpElse), I32Const(bufferAt), Op(OpEnd),
-		Op(OpEnd))}
+func alloc() w.Func {
+	return w.Func{Export: "ftpp_alloc", Type: allocFn, Body: w.Ops(
+		w.LocalGet(0), w.I32Const(bufMax), w.Op(w.OpI32GtU),
+		w.Op(w.OpIf, w.I32), w.I32Const(0), w.Op(w.OpElse), w.I32Const(bufferAt), w.Op(w.OpEnd),
+		w.Op(w.OpEnd))}
 }
 
-func marker(name string) Func { return Func{Export: name, Type: voidFn, Body: Op(OpEnd)} }
+func marker(name string) w.Func { return w.Func{Export: name, Type: voidFn, Body: w.Op(w.OpEnd)} }
 
-func returns(v int64) []byte { return Ops(I64Const(v), Op(OpEnd)) }
+func returns(v int64) []byte { return w.Ops(w.I64Const(v), w.Op(w.OpEnd)) }
 
 // Policy assembles a one-page module with the marker, ftpp_alloc, the given
 // ftpp_check body (locals 2 and 3 are spare i32s), a ftpp_subscriptions
 // returning subs when subs is not "", and data at 256 (deny) and 512 (cap).
-func Policy(checkBody []byte, subs string, data ...Data) *Module {
-	m := &Module{MemoryMin: 1, MemoryExport: "memory", Data: data}
+func Policy(checkBody []byte, subs string, data ...w.Data) *w.Module {
+	m := &w.Module{MemoryMin: 1, MemoryExport: "memory", Data: data}
 	m.Funcs = append(m.Funcs, marker("ftpp_abi_v1"), alloc(),
-		Func{Export: "ftpp_check", Type: checkFn, Locals: []byte{I32, I32}, Body: checkBody})
+		w.Func{Export: "ftpp_check", Type: checkFn, Locals: []byte{w.I32, w.I32}, Body: checkBody})
 	if subs != "" {
-		m.Funcs = append(m.Funcs, Func{Export: "ftpp_subscriptions", Type: subsFn, Body: returns(Packed(subsAt, uint32(len(subs))))})
-		m.Data = append(m.Data, Data{Offset: subsAt, Bytes: []byte(subs)})
+		m.Funcs = append(m.Funcs, w.Func{Export: "ftpp_subscriptions", Type: subsFn, Body: returns(w.Packed(subsAt, uint32(len(subs))))})
+		m.Data = append(m.Data, w.Data{Offset: subsAt, Bytes: []byte(subs)})
 	}
 	return m
 }
@@ -79,35 +79,35 @@ func Policy(checkBody []byte, subs string, data ...Data) *Module {
 func Example() []byte {
 	deny := DenyResponse(550, DenyMessage)
 	capResp := field(5, u64(ExampleCap))
-	body := Ops(
+	body := w.Ops(
 		// (local.set $end (i32.add (local.get $p) (local.get $n)))
-		LocalGet(0), LocalGet(1), Op(OpI32Add), LocalSet(2),
-		Op(OpBlock, BlockVoid), Op(OpLoop, BlockVoid),
+		w.LocalGet(0), w.LocalGet(1), w.Op(w.OpI32Add), w.LocalSet(2),
+		w.Op(w.OpBlock, w.BlockVoid), w.Op(w.OpLoop, w.BlockVoid),
 		// (br_if $done (i32.gt_u (i32.add (local.get $p) (i32.const 3)) (local.get $end)))
-		LocalGet(0), I32Const(3), Op(OpI32Add), LocalGet(2), Op(OpI32GtU), Op(OpBrIf, 1),
+		w.LocalGet(0), w.I32Const(3), w.Op(w.OpI32Add), w.LocalGet(2), w.Op(w.OpI32GtU), w.Op(w.OpBrIf, 1),
 		// (local.set $len (i32.load16_u offset=1 (local.get $p)))
-		LocalGet(0), Load(OpI32Load16U, 0, 1), LocalSet(3),
+		w.LocalGet(0), w.Load(w.OpI32Load16U, 0, 1), w.LocalSet(3),
 		// (if (i32.and (i32.eq (i32.load8_u (local.get $p)) (i32.const 1)) (i32.eq (local.get $len) (i32.const 4)))
-		LocalGet(0), Load(OpI32Load8U, 0, 0), I32Const(1), Op(OpI32Eq),
-		LocalGet(3), I32Const(4), Op(OpI32Eq), Op(OpI32And),
-		Op(OpIf, BlockVoid),
-		LocalGet(0), Load(OpI32Load, 0, 3), I32Const(0x454C4544), Op(OpI32Eq),
-		Op(OpIf, BlockVoid), I64Const(Packed(denyAt, uint32(len(deny)))), Op(OpReturn), Op(OpEnd),
-		LocalGet(0), Load(OpI32Load, 0, 3), I32Const(0x524F5453), Op(OpI32Eq),
-		Op(OpIf, BlockVoid), I64Const(Packed(capAt, uint32(len(capResp)))), Op(OpReturn), Op(OpEnd),
-		I64Const(0), Op(OpReturn),
-		Op(OpEnd),
+		w.LocalGet(0), w.Load(w.OpI32Load8U, 0, 0), w.I32Const(1), w.Op(w.OpI32Eq),
+		w.LocalGet(3), w.I32Const(4), w.Op(w.OpI32Eq), w.Op(w.OpI32And),
+		w.Op(w.OpIf, w.BlockVoid),
+		w.LocalGet(0), w.Load(w.OpI32Load, 0, 3), w.I32Const(0x454C4544), w.Op(w.OpI32Eq),
+		w.Op(w.OpIf, w.BlockVoid), w.I64Const(w.Packed(denyAt, uint32(len(deny)))), w.Op(w.OpReturn), w.Op(w.OpEnd),
+		w.LocalGet(0), w.Load(w.OpI32Load, 0, 3), w.I32Const(0x524F5453), w.Op(w.OpI32Eq),
+		w.Op(w.OpIf, w.BlockVoid), w.I64Const(w.Packed(capAt, uint32(len(capResp)))), w.Op(w.OpReturn), w.Op(w.OpEnd),
+		w.I64Const(0), w.Op(w.OpReturn),
+		w.Op(w.OpEnd),
 		// (local.set $p (i32.add (i32.add (local.get $p) (i32.const 3)) (local.get $len)))
-		LocalGet(0), I32Const(3), Op(OpI32Add), LocalGet(3), Op(OpI32Add), LocalSet(0),
-		Op(OpBr, 0),
-		Op(OpEnd), Op(OpEnd),
-		I64Const(0), Op(OpEnd))
-	return Policy(body, "DELE,STOR", Data{Offset: denyAt, Bytes: deny}, Data{Offset: capAt, Bytes: capResp}).Bytes()
+		w.LocalGet(0), w.I32Const(3), w.Op(w.OpI32Add), w.LocalGet(3), w.Op(w.OpI32Add), w.LocalSet(0),
+		w.Op(w.OpBr, 0),
+		w.Op(w.OpEnd), w.Op(w.OpEnd),
+		w.I64Const(0), w.Op(w.OpEnd))
+	return Policy(body, "DELE,STOR", w.Data{Offset: denyAt, Bytes: deny}, w.Data{Offset: capAt, Bytes: capResp}).Bytes()
 }
 
 // Respond is a module whose ftpp_check always returns resp (at 256).
 func Respond(resp []byte, subs string) []byte {
-	return Policy(returns(Packed(denyAt, uint32(len(resp)))), subs, Data{Offset: denyAt, Bytes: resp}).Bytes()
+	return Policy(returns(w.Packed(denyAt, uint32(len(resp)))), subs, w.Data{Offset: denyAt, Bytes: resp}).Bytes()
 }
 
 // ReturnPacked is a module whose ftpp_check returns v as is.
@@ -115,25 +115,25 @@ func ReturnPacked(v int64) []byte { return Policy(returns(v), "").Bytes() }
 
 // Loop never returns from ftpp_check: (loop $l (br $l)).
 func Loop() []byte {
-	return Policy(Ops(Op(OpLoop, BlockVoid), Op(OpBr, 0), Op(OpEnd), returns(0)), "").Bytes()
+	return Policy(w.Ops(w.Op(w.OpLoop, w.BlockVoid), w.Op(w.OpBr, 0), w.Op(w.OpEnd), returns(0)), "").Bytes()
 }
 
 // Trap executes unreachable in ftpp_check.
-func Trap() []byte { return Policy(Ops(Op(OpUnreachable), Op(OpEnd)), "").Bytes() }
+func Trap() []byte { return Policy(w.Ops(w.Op(w.OpUnreachable), w.Op(w.OpEnd)), "").Bytes() }
 
 // MemoryBomb grows memory 16 pages at a time until memory.grow fails, then
 // traps, the way a guest runtime does when it runs out of memory.
 func MemoryBomb() []byte {
-	return Policy(Ops(
-		Op(OpLoop, BlockVoid),
-		I32Const(16), Op(OpMemoryGrow, 0), I32Const(-1), Op(OpI32Eq),
-		Op(OpIf, BlockVoid), Op(OpUnreachable), Op(OpEnd),
-		Op(OpBr, 0), Op(OpEnd), returns(0)), "").Bytes()
+	return Policy(w.Ops(
+		w.Op(w.OpLoop, w.BlockVoid),
+		w.I32Const(16), w.Op(w.OpMemoryGrow, 0), w.I32Const(-1), w.Op(w.OpI32Eq),
+		w.Op(w.OpIf, w.BlockVoid), w.Op(w.OpUnreachable), w.Op(w.OpEnd),
+		w.Op(w.OpBr, 0), w.Op(w.OpEnd), returns(0)), "").Bytes()
 }
 
 // Grow grows memory by pages on each call and allows.
 func Grow(pages int32) []byte {
-	return Policy(Ops(I32Const(pages), Op(OpMemoryGrow, 0), Op(OpDrop), returns(0)), "").Bytes()
+	return Policy(w.Ops(w.I32Const(pages), w.Op(w.OpMemoryGrow, 0), w.Op(w.OpDrop), returns(0)), "").Bytes()
 }
 
 // Variant says what to break in Broken.
@@ -165,18 +165,18 @@ func Broken(v Variant) []byte {
 	case NoMemory:
 		m.MemoryExport = ""
 	case ForbiddenImport:
-		m.Imports = []Import{{Module: "env", Name: "system", Type: allocFn}}
+		m.Imports = []w.Import{{Module: "env", Name: "system", Type: allocFn}}
 	case BadSubs:
 		m = Policy(returns(0), "st*r")
 	case InitFails:
-		m.Funcs = append(m.Funcs, Func{Export: "ftpp_init", Type: initFn, Body: Ops(I32Const(1), Op(OpEnd))})
+		m.Funcs = append(m.Funcs, w.Func{Export: "ftpp_init", Type: initFn, Body: w.Ops(w.I32Const(1), w.Op(w.OpEnd))})
 	case LogImport:
-		m.Imports = []Import{{Module: "ftpp_host", Name: "log", Type: FuncType{Params: []byte{I32, I32, I32}}}}
-		m.Data = append(m.Data, Data{Offset: denyAt, Bytes: []byte("hello\r\nfrom wasm")})
+		m.Imports = []w.Import{{Module: "ftpp_host", Name: "log", Type: w.FuncType{Params: []byte{w.I32, w.I32, w.I32}}}}
+		m.Data = append(m.Data, w.Data{Offset: denyAt, Bytes: []byte("hello\r\nfrom wasm")})
 		// (call $log (i32.const 1) (i32.const 256) (i32.const 16)) (i64.const 0)
-		m.Funcs[2].Body = Ops(I32Const(1), I32Const(denyAt), I32Const(16), Op(OpCall, 0), returns(0))
+		m.Funcs[2].Body = w.Ops(w.I32Const(1), w.I32Const(denyAt), w.I32Const(16), w.Op(w.OpCall, 0), returns(0))
 	case WrongCheckType:
-		m.Funcs[2] = Func{Export: "ftpp_check", Type: allocFn, Body: Ops(I32Const(0), Op(OpEnd))}
+		m.Funcs[2] = w.Func{Export: "ftpp_check", Type: allocFn, Body: w.Ops(w.I32Const(0), w.Op(w.OpEnd))}
 	}
 	return m.Bytes()
 }
@@ -185,13 +185,13 @@ func Broken(v Variant) []byte {
 func Padded(n int) []byte {
 	b := Example()
 	if n > len(b) {
-		b = append(b, CustomSection("pad", make([]byte, n-len(b)))...)
+		b = append(b, w.CustomSection("pad", make([]byte, n-len(b)))...)
 	}
 	return b
 }
 
 // PackedForTest is Packed, for tests outside this package.
-func PackedForTest(ptr, n uint32) int64 { return Packed(ptr, n) }
+func PackedForTest(ptr, n uint32) int64 { return w.Packed(ptr, n) }
 
 // ReturnsForTest is a ftpp_check body returning v.
 func ReturnsForTest(v int64) []byte { return returns(v) }
