@@ -148,7 +148,12 @@ func TestHostileUploads(t *testing.T) {
 		name, wasm, reason string
 	}{
 		{"garbage", "this is not wasm at all", "not a WebAssembly module"},
-		{"truncated", string(testmod.Example()[:40]), "compile"},
+		{"truncated", string(testmod.Example()[:40]), "exceeds the 2 bytes left"},
+		// Declared counts that would make the decoder allocate gigabytes.
+		{"function count bomb", "\x00asm\x01\x00\x00\x00\x03\x05\xff\xff\xff\xff\x0f", "vector of 4294967295 elements"},
+		{"data length bomb", "\x00asm\x01\x00\x00\x00\x0b\x08\x01\x01\xff\xff\xff\xff\x0f\x00", "size 4294967295 exceeds"},
+		{"locals bomb", "\x00asm\x01\x00\x00\x00\x0a\x0a\x01\x08\x01\xff\xff\xff\xff\x0f\x7f\x0b", "locals; at most"},
+		{"name length bomb", "\x00asm\x01\x00\x00\x00\x00\x06\xff\xff\xff\xff\x0f\x00", "exceeds"},
 		{"oversized", string(testmod.Padded(1<<20 + 1)), "the limit is 1048576"},
 		{"missing check", string(testmod.Broken(testmod.NoCheck)), "missing required export ftpp_check"},
 		{"missing marker", string(testmod.Broken(testmod.NoMarker)), "missing export ftpp_abi_v1"},
@@ -159,6 +164,7 @@ func TestHostileUploads(t *testing.T) {
 		{"init fails", string(testmod.Broken(testmod.InitFails)), "ftpp_init returned non-zero"},
 		{"wrong type", string(testmod.Broken(testmod.WrongCheckType)), "export ftpp_check has type (i32) -> (i32)"},
 		{"memory over the limit", string(bigMin.Bytes()), "compile"},
+		{"huge table", string(testmod.Broken(testmod.HugeTable)), "tables declare more than"},
 	}
 	for _, c := range cases {
 		_, err := r.Compile(context.Background(), []byte(c.wasm), nil)
@@ -166,6 +172,9 @@ func TestHostileUploads(t *testing.T) {
 		if !errors.As(err, &ve) || !strings.Contains(ve.Reason, c.reason) {
 			t.Errorf("%s: err = %v, want a ValidationError containing %q", c.name, err, c.reason)
 		}
+	}
+	if _, err := r.Compile(context.Background(), testmod.Broken(testmod.SmallTable), nil); err != nil {
+		t.Errorf("a small table was refused: %v", err)
 	}
 	// The runtime still compiles and runs good modules.
 	r.Install("t", mustCompile(t, r, testmod.Example()), Settings{})
@@ -222,7 +231,9 @@ func FuzzCompile(f *testing.F) {
 	f.Add(testmod.Broken(testmod.NoCheck))
 	f.Add(testmod.Broken(testmod.ForbiddenImport))
 	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
-	r, _ := newTestRuntime(f, Config{MemoryLimitPages: 16})
+	// Short deadlines: a fuzzed start function may loop, and the fuzzing
+	// engine counts a worker silent for a second as hung.
+	r, _ := newTestRuntime(f, Config{MemoryLimitPages: 16, InitTimeout: 100 * time.Millisecond, CallTimeout: 20 * time.Millisecond})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := r.Compile(context.Background(), b, nil)
 		if err == nil {

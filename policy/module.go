@@ -105,6 +105,9 @@ func (r *Runtime) Compile(ctx context.Context, wasm, config []byte) (*Module, er
 	if !bytes.HasPrefix(wasm, wasmMagic) {
 		return nil, invalid("not a WebAssembly module (no \\0asm magic)")
 	}
+	if err := checkSections(wasm); err != nil {
+		return nil, err
+	}
 	select {
 	case r.compiles <- struct{}{}:
 	case <-ctx.Done():

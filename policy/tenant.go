@@ -177,6 +177,10 @@ func (r *Runtime) Evaluate(ctx context.Context, tenant string, req *abi.Request)
 		}
 		return r.failed(ts, in, req, err)
 	}
+	if len(d.Annotations) > 0 {
+		r.cfg.Logger.Info("policy: annotations", "tenant", tenant, "module", in.mod.ShortHash(), "verb", req.Verb,
+			"session", req.Session, "annotations", d.Annotations)
+	}
 	switch d.Action {
 	case Deny:
 		ts.stats.denies.Add(1)

@@ -76,6 +76,8 @@ type Module struct {
 	MemoryMax    uint32 // 0: no maximum
 	MemoryExport string // "" for no export
 	Data         []Data
+	// Tables are funcref tables with these minimum sizes.
+	Tables []uint32
 	// Custom is appended as raw extra sections, e.g. to pad a module.
 	Custom []byte
 }
@@ -200,6 +202,13 @@ func (m *Module) Bytes() []byte {
 		out = append(out, section(2, vec(imports))...)
 	}
 	out = append(out, section(3, vec(funcs))...)
+	if len(m.Tables) > 0 {
+		var tables [][]byte
+		for _, min := range m.Tables {
+			tables = append(tables, Ops([]byte{0x70, 0x00}, U32(min)))
+		}
+		out = append(out, section(4, vec(tables))...)
+	}
 	if !m.NoMemory {
 		var lim []byte
 		if m.MemoryMax != 0 {

@@ -150,6 +150,8 @@ const (
 	InitFails                      // ftpp_init returns 1
 	LogImport                      // imports ftpp_host.log and logs each call
 	WrongCheckType                 // ftpp_check (i32) -> i32
+	HugeTable                      // a table of 2^27 elements: 1 GiB per instance
+	SmallTable                     // a table of 100 elements, which is fine
 )
 
 // Broken returns a module that breaks the ABI as v says.
@@ -175,6 +177,10 @@ func Broken(v Variant) []byte {
 		m.Data = append(m.Data, w.Data{Offset: denyAt, Bytes: []byte("hello\r\nfrom wasm")})
 		// (call $log (i32.const 1) (i32.const 256) (i32.const 16)) (i64.const 0)
 		m.Funcs[2].Body = w.Ops(w.I32Const(1), w.I32Const(denyAt), w.I32Const(16), w.Op(w.OpCall, 0), returns(0))
+	case HugeTable:
+		m.Tables = []uint32{1 << 27}
+	case SmallTable:
+		m.Tables = []uint32{100}
 	case WrongCheckType:
 		m.Funcs[2] = w.Func{Export: "ftpp_check", Type: allocFn, Body: w.Ops(w.I32Const(0), w.Op(w.OpEnd))}
 	}
