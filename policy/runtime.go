@@ -111,7 +111,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 // timeout, so an instance lives at most 1.25 × IdleTimeout unused.
 func (r *Runtime) janitor() {
 	defer close(r.stopped)
-	t := time.NewTicker(r.cfg.IdleTimeout / 4)
+	t := time.NewTicker(max(r.cfg.IdleTimeout/4, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
