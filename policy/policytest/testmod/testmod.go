@@ -150,6 +150,7 @@ const (
 	InitFails                      // ftpp_init returns 1
 	LogImport                      // imports ftpp_host.log and logs each call
 	WrongCheckType                 // ftpp_check (i32) -> i32
+	LogThenLoop                    // logs "looping" through ftpp_host.log, then never returns
 	HugeTable                      // a table of 2^27 elements: 1 GiB per instance
 	SmallTable                     // a table of 100 elements, which is fine
 )
@@ -177,6 +178,11 @@ func Broken(v Variant) []byte {
 		m.Data = append(m.Data, w.Data{Offset: denyAt, Bytes: []byte("hello\r\nfrom wasm")})
 		// (call $log (i32.const 1) (i32.const 256) (i32.const 16)) (i64.const 0)
 		m.Funcs[2].Body = w.Ops(w.I32Const(1), w.I32Const(denyAt), w.I32Const(16), w.Op(w.OpCall, 0), returns(0))
+	case LogThenLoop:
+		m.Imports = []w.Import{{Module: "ftpp_host", Name: "log", Type: w.FuncType{Params: []byte{w.I32, w.I32, w.I32}}}}
+		m.Data = append(m.Data, w.Data{Offset: denyAt, Bytes: []byte("looping")})
+		m.Funcs[2].Body = w.Ops(w.I32Const(1), w.I32Const(denyAt), w.I32Const(7), w.Op(w.OpCall, 0),
+			w.Op(w.OpLoop, w.BlockVoid), w.Op(w.OpBr, 0), w.Op(w.OpEnd), returns(0))
 	case HugeTable:
 		m.Tables = []uint32{1 << 27}
 	case SmallTable:
