@@ -222,8 +222,7 @@ func policyInspect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return 0
 }
 
-// moduleInfo is a module's description in the JSON of `policy inspect`
-// and the admin API.
+// moduleInfoJSON is a module's description in the JSON of `policy inspect`.
 type moduleInfoJSON struct {
 	SHA256        string   `json:"sha256"`
 	Size          int      `json:"size"`
@@ -234,6 +233,7 @@ type moduleInfoJSON struct {
 	Exports       []string `json:"exports"`
 }
 
+// moduleInfo describes m for `policy inspect --json`.
 func moduleInfo(m *policy.Module) moduleInfoJSON {
 	subs := m.Subscriptions
 	if subs == nil {

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
@@ -19,7 +22,7 @@ import (
 	"github.com/jlaffaye/ftp"
 )
 
-var adminAddrLine = regexp.MustCompile(`^ftpgate: admin API on (http://\S+)$`)
+var adminAddrLine = regexp.MustCompile(`^ftpgate: admin API on (https?://\S+)$`)
 
 // startServeWithAdmin runs serve in-process and returns the FTP address
 // and the admin API's URL; it stops the server when the test ends.
@@ -165,6 +168,54 @@ func TestServePolicyFlags(t *testing.T) {
 		args := append([]string{"serve", "--root", dir, "--listen", "127.0.0.1:0", "--policy-dir", filepath.Join(dir, "p")}, tc.args...)
 		if code := run(context.Background(), args, &stdout, &stderr); code != tc.code || !strings.Contains(stderr.String(), tc.msg) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.msg)
+		}
+	}
+}
+
+// TestServeAdminTLS: with --admin-tls-cert the admin API speaks HTTPS only.
+func TestServeAdminTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert, err := selfSignedCertificate(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, tokenFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"), filepath.Join(dir, "tok")
+	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600)
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	const token = "tls-operator-token-123456"
+	_ = os.WriteFile(tokenFile, []byte(token), 0o600)
+	_, adminURL := startServeWithAdmin(t, "--root", filepath.Join(dir, "root"), "--policy-dir", filepath.Join(dir, "p"),
+		"--admin-listen", "127.0.0.1:0", "--admin-token-file", tokenFile, "--admin-tls-cert", certFile, "--admin-tls-key", keyFile)
+	if !strings.HasPrefix(adminURL, "https://") {
+		t.Fatalf("admin URL %q", adminURL)
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	req, _ := http.NewRequest("GET", adminURL+"/v1/stats", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /v1/stats over TLS: %d", resp.StatusCode)
+	}
+	plain := "http://" + strings.TrimPrefix(adminURL, "https://") + "/v1/stats"
+	if resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(plain); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("plain HTTP served the API")
 		}
 	}
 }
