@@ -146,3 +146,9 @@ func download(b *testing.B, c *ftp.ServerConn, name string, size int64) {
 		b.Fatalf("RETR: %d bytes, %v", n, err)
 	}
 }
+
+// BenchmarkEvaluateGoMinimal is a Go guest that decodes nothing: the fixed
+// cost of calling into Go's wasm runtime.
+func BenchmarkEvaluateGoMinimal(b *testing.B) {
+	benchEvaluate(b, builder.Build(b, "testdata/gominimal"), "STOR", "/a")
+}
