@@ -24,8 +24,10 @@ type Config struct {
 	MaxModuleSize int
 	// CompileWorkers bounds concurrent compilations (default 2).
 	CompileWorkers int
-	// PoolSize bounds the live instances per tenant and module version
-	// (default min(4, GOMAXPROCS)).
+	// PoolSize bounds the live instances per tenant and module version,
+	// hence the cores one tenant's policy can keep busy (default
+	// GOMAXPROCS/2, at least 1 and at most 4, so that a slow policy cannot
+	// take every core from the other tenants).
 	PoolSize int
 	// IdleTimeout closes instances unused for this long (default 5 min).
 	IdleTimeout time.Duration
@@ -67,7 +69,7 @@ func (c Config) withDefaults() Config {
 		c.CompileWorkers = 2
 	}
 	if c.PoolSize <= 0 {
-		c.PoolSize = min(4, runtime.GOMAXPROCS(0))
+		c.PoolSize = max(1, min(4, runtime.GOMAXPROCS(0)/2))
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 5 * time.Minute
