@@ -7,6 +7,7 @@ require (
 	github.com/jlaffaye/ftp v0.2.4
 	github.com/pires/go-proxyproto v0.15.0
 	github.com/spf13/afero v1.15.0
+	github.com/tetratelabs/wazero v1.12.0
 	golang.org/x/crypto v0.59.0
 	golang.org/x/time v0.16.0
 )

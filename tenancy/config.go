@@ -95,6 +95,10 @@ type TenantConfig struct {
 	Storage StorageConfig
 	// QuotaBytes and QuotaFiles bound the tenant's usage; 0 means no limit.
 	QuotaBytes, QuotaFiles int64
+	// AdminTokenSHA256 is the SHA-256 of the token with which the tenant
+	// manages its own policy through the admin API, or nil for none. Only
+	// the hash is kept: the token is a random secret, not a password.
+	AdminTokenSHA256 []byte
 	// Limits override the server's [limits.tenant] for this tenant (0
 	// keeps the server's value, a negative number removes the limit).
 	Limits ratelimit.Limits

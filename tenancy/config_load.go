@@ -1,6 +1,8 @@
 package tenancy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -77,8 +79,9 @@ type (
 			Bytes int64 `toml:"bytes"`
 			Files int64 `toml:"files"`
 		} `toml:"quota"`
-		Limits ratelimit.Limits `toml:"limits"`
-		Users  []struct {
+		Limits           ratelimit.Limits `toml:"limits"`
+		AdminTokenSHA256 string           `toml:"admin_token_sha256"`
+		Users            []struct {
 			Name         string           `toml:"name"`
 			Password     string           `toml:"password"`
 			Home         string           `toml:"home"`
@@ -320,6 +323,14 @@ func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *Tenan
 	}
 	dir := filepath.Dir(file)
 	t := &TenantConfig{File: file, ID: raw.ID, Disabled: raw.Disabled, QuotaBytes: raw.Quota.Bytes, QuotaFiles: raw.Quota.Files, Limits: raw.Limits}
+	if raw.AdminTokenSHA256 != "" {
+		h, err := hex.DecodeString(raw.AdminTokenSHA256)
+		if err != nil || len(h) != sha256.Size {
+			sink.add("admin_token_sha256", "want the 64 hex digits of the SHA-256 of the tenant's admin API token (printf %%s TOKEN | sha256sum)")
+		} else {
+			t.AdminTokenSHA256 = h
+		}
+	}
 	if !validID(t.ID) {
 		sink.add("id", "%q: want 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit", t.ID)
 	}

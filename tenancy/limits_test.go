@@ -83,3 +83,14 @@ func TestBadLimitsAreConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminTokenHashMustBeSHA256: a token hash that is not 64 hex digits
+// is a config error naming the key.
+func TestAdminTokenHashMustBeSHA256(t *testing.T) {
+	t.Parallel()
+	var errs ConfigErrors
+	ParseTenantConfig("t.toml", []byte("id = \"x\"\nadmin_token_sha256 = \"secret\"\n[storage]\nbackend = \"memory\"\n"), &errs)
+	if got := errs.Error(); !strings.Contains(got, "t.toml:2: admin_token_sha256: want the 64 hex digits") {
+		t.Fatalf("got %s", got)
+	}
+}

@@ -44,6 +44,7 @@ type serveConfig struct {
 	setFlags          []string    // flags given explicitly, checked against --config
 	hardening         hardening   // TLS and data-connection hardening (tlsflags.go)
 	proxy             proxyConfig // proxy.go
+	policy            policyConfig
 }
 
 // userList collects repeated --user NAME:PASSWORD flags.
@@ -124,6 +125,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.configFile, "config", "", "server config `file` (TOML) with a tenants directory; replaces the flags above")
 	cfg.hardening.register(fs)
 	cfg.proxy.register(fs)
+	cfg.policy.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -184,7 +186,10 @@ func (c *serveConfig) validate() error {
 			return err
 		}
 	}
-	return c.proxy.validate()
+	if err := c.proxy.validate(); err != nil {
+		return err
+	}
+	return c.policy.validate()
 }
 
 // settings returns the engine settings the config asks for.
@@ -304,6 +309,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 2
 	}
+	stopPolicy, err := startPolicy(ctx, &cfg.policy, singleTenant(), srv, log, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 1
+	}
+	defer stopPolicy(context.Background())
 	if err := srv.Listen(); err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1

@@ -19,7 +19,7 @@ import (
 	"github.com/ftpgate/ftpgate/tenancy"
 )
 
-// flagsWithConfig (and the --limit-* flags) are the serve flags that still apply with --config;
+// flagsWithConfig (and the --policy-* and --admin-* flags) are the serve flags that still apply with --config;
 // every other setting comes from the file.
 var flagsWithConfig = []string{"config", "shutdown-timeout", "enable-hash", "enable-comb", "mode-z-level", "max-decompressed-upload"}
 
@@ -30,6 +30,12 @@ func (c *serveConfig) checkConfigExclusive() error {
 		return nil
 	}
 	for _, name := range c.setFlags {
+		if name == "policy" {
+			return errors.New("--policy cannot be combined with --config: each tenant uploads its own policy through the admin API (--admin-listen)")
+		}
+		if strings.HasPrefix(name, "policy-") || strings.HasPrefix(name, "admin-") {
+			continue
+		}
 		if strings.HasPrefix(name, "limit-") {
 			return fmt.Errorf("--%s cannot be combined with --config: set limits in the server file's [limits] section and the tenant files", name)
 		}
@@ -86,6 +92,12 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 	}
 	limiter.Logger, limiter.Identity = log, tenancy.Identity
 	limiter.Install(srv)
+	stopPolicy, err := startPolicy(ctx, &flags.policy, configTenants(d), srv, log, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 1
+	}
+	defer stopPolicy(context.Background())
 	if err := srv.Listen(); err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1

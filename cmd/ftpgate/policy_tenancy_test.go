@@ -1,0 +1,77 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jlaffaye/ftp"
+)
+
+// TestServeConfigTenantPolicies: with --config, a tenant uploads its own
+// policy with the admin token whose hash its tenant file holds; the
+// policy rules on that tenant's sessions only, and the token cannot touch
+// another tenant.
+func TestServeConfigTenantPolicies(t *testing.T) {
+	dir := t.TempDir()
+	writeTenantConfig(t, dir, "")
+	const acmeToken = "acme-admin-token-0123456789"
+	sum := sha256.Sum256([]byte(acmeToken))
+	acmeFile := filepath.Join(dir, "tenants/acme.toml")
+	old, err := os.ReadFile(acmeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(acmeFile, append([]byte("admin_token_sha256 = \""+hex.EncodeToString(sum[:])+"\"\n"), old...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(dir, "operator.token")
+	if err := os.WriteFile(tokenFile, []byte("operator-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ftpAddr, admin := startServeWithAdmin(t, "--config", filepath.Join(dir, "server.toml"),
+		"--admin-listen", "127.0.0.1:0", "--admin-token-file", tokenFile, "--policy-dir", filepath.Join(dir, "policies"))
+	if admin == "" {
+		t.Fatal("no admin API address printed")
+	}
+	wasm, err := os.ReadFile("../../examples/policies/wat/example.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if code, body := adminDo(t, http.MethodPut, admin+"/v1/tenants/globex/policy", acmeToken, wasm); code != http.StatusUnauthorized && code != http.StatusForbidden {
+		t.Fatalf("acme's token on globex: %d %s, want 401 or 403", code, body)
+	}
+	if code, body := adminDo(t, http.MethodPut, admin+"/v1/tenants/nosuch/policy", "operator-token-0123456789", wasm); code < 400 {
+		t.Fatalf("a policy for a tenant that does not exist: %d %s", code, body)
+	}
+	if code, body := adminDo(t, http.MethodPut, admin+"/v1/tenants/acme/policy", acmeToken, wasm); code/100 != 2 {
+		t.Fatalf("acme's own upload: %d %s", code, body)
+	}
+
+	deleteAs := func(login, pass string) error {
+		t.Helper()
+		c, err := ftp.Dial(ftpAddr, ftp.DialWithTimeout(itTimeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Quit()
+		if err := c.Login(login, pass); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Stor("f.txt", strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+		return c.Delete("f.txt")
+	}
+	if err := deleteAs("alice@acme", "acme-pw"); err == nil || !strings.Contains(err.Error(), "550") {
+		t.Fatalf("DELE under acme's policy: %v, want 550", err)
+	}
+	if err := deleteAs("alice@globex", "globex-pw"); err != nil {
+		t.Fatalf("DELE in globex, which has no policy: %v", err)
+	}
+}

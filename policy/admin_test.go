@@ -1,0 +1,206 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
+)
+
+type adminFixture struct {
+	t   *testing.T
+	srv *httptest.Server
+	rt  *Runtime
+	dir string
+}
+
+func newAdminFixture(t *testing.T, dir string) *adminFixture {
+	t.Helper()
+	rt, _ := newTestRuntime(t, Config{MaxModuleSize: 64 << 10})
+	tokens := NewStaticTokens("op-secret")
+	tokens.Tenants = map[string]TokenHash{"acme": HashToken("acme-secret"), "globex": HashToken("globex-secret")}
+	store := &Store{Dir: dir}
+	store.Restore(context.Background(), rt)
+	h := &AdminHandler{Runtime: rt, Store: store, Tokens: tokens}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &adminFixture{t: t, srv: srv, rt: rt, dir: dir}
+}
+
+func (f *adminFixture) do(method, path, token string, body []byte) (int, string) {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAdminUploadCheckDelete(t *testing.T) {
+	t.Parallel()
+	f := newAdminFixture(t, t.TempDir())
+	code, body := f.do("PUT", "/v1/tenants/acme/policy", "acme-secret", testmod.Example())
+	if code != 200 || !strings.Contains(body, `"subscriptions":["DELE","STOR"]`) {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	if d := eval(f.rt, "acme", "DELE", "/x"); d.Code != 550 {
+		t.Fatalf("not installed: %+v", d)
+	}
+	code, body = f.do("POST", "/v1/tenants/acme/policy/check", "acme-secret", []byte(`{"verb":"dele","path":"/a.txt","user":"alice"}`))
+	if code != 200 || !strings.Contains(body, `"action":"deny","code":550,"message":"deletion is disabled by policy"`) {
+		t.Fatalf("check: %d %s", code, body)
+	}
+	// The dry run does not count in the figures.
+	if fg := f.rt.Figures("acme"); fg.Calls != 1 {
+		t.Fatalf("figures after a dry run: %+v", fg)
+	}
+	code, body = f.do("GET", "/v1/tenants/acme/policy", "op-secret", nil)
+	if code != 200 || !strings.Contains(body, `"on_error":"deny"`) {
+		t.Fatalf("GET: %d %s", code, body)
+	}
+	code, body = f.do("GET", "/v1/tenants/acme/policy/stats", "acme-secret", nil)
+	if code != 200 || !strings.Contains(body, `"denies":1`) {
+		t.Fatalf("stats: %d %s", code, body)
+	}
+	if code, _ = f.do("DELETE", "/v1/tenants/acme/policy", "acme-secret", nil); code != 204 {
+		t.Fatalf("DELETE: %d", code)
+	}
+	if code, _ = f.do("DELETE", "/v1/tenants/acme/policy", "acme-secret", nil); code != 404 {
+		t.Fatalf("second DELETE: %d", code)
+	}
+	if d := eval(f.rt, "acme", "DELE", "/x"); d.Called {
+		t.Fatalf("still installed: %+v", d)
+	}
+}
+
+// TestAdminTokens: a tenant's token never reaches another tenant; the
+// operator's reaches all.
+func TestAdminTokens(t *testing.T) {
+	t.Parallel()
+	f := newAdminFixture(t, t.TempDir())
+	for _, c := range []struct {
+		method, path, token string
+		code                int
+	}{
+		{"PUT", "/v1/tenants/globex/policy", "acme-secret", 401},
+		{"PUT", "/v1/tenants/globex/policy", "", 401},
+		{"PUT", "/v1/tenants/globex/policy", "globex-secretX", 401},
+		{"PUT", "/v1/tenants/nobody/policy", "acme-secret", 401},
+		{"GET", "/v1/stats", "acme-secret", 401},
+		{"PUT", "/v1/tenants/globex/policy", "globex-secret", 200},
+		{"PUT", "/v1/tenants/acme/policy", "op-secret", 200},
+		{"GET", "/v1/stats", "op-secret", 200},
+		{"PUT", "/v1/tenants/..%2Fetc/policy", "op-secret", 400},
+	} {
+		code, body := f.do(c.method, c.path, c.token, testmod.Example())
+		if code != c.code {
+			t.Errorf("%s %s with %q: %d %s, want %d", c.method, c.path, c.token, code, body, c.code)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(f.dir, "tenants"))
+	if len(entries) != 2 {
+		t.Fatalf("stored records: %v", entries)
+	}
+}
+
+// TestAdminBadUploadKeepsOld: every bad module is a 400 with its reason,
+// and the tenant's old policy keeps ruling.
+func TestAdminBadUploadKeepsOld(t *testing.T) {
+	t.Parallel()
+	f := newAdminFixture(t, t.TempDir())
+	if code, body := f.do("PUT", "/v1/tenants/acme/policy", "acme-secret", testmod.Example()); code != 200 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	for _, c := range []struct {
+		name string
+		wasm []byte
+		code int
+		msg  string
+	}{
+		{"garbage", []byte("MZ\x90\x00garbage"), 400, "not a WebAssembly module"},
+		{"forbidden import", testmod.Broken(testmod.ForbiddenImport), 400, "import env.system is not allowed"},
+		{"missing export", testmod.Broken(testmod.NoCheck), 400, "missing required export ftpp_check"},
+		{"oversized", testmod.Padded(64<<10 + 10), 413, "larger than the limit"},
+		{"init fails", testmod.Broken(testmod.InitFails), 400, "ftpp_init"},
+	} {
+		code, body := f.do("PUT", "/v1/tenants/acme/policy", "acme-secret", c.wasm)
+		if code != c.code || !strings.Contains(body, c.msg) {
+			t.Errorf("%s: %d %s", c.name, code, body)
+		}
+	}
+	if code, body := f.do("PUT", "/v1/tenants/acme/policy?on_error=maybe", "acme-secret", testmod.Example()); code != 400 {
+		t.Errorf("bad on_error: %d %s", code, body)
+	}
+	if d := eval(f.rt, "acme", "DELE", "/x"); d.Code != 550 {
+		t.Fatalf("old policy gone: %+v", d)
+	}
+}
+
+// TestStoreSurvivesRestart: a new runtime restores what the store holds,
+// settings included; a replaced module's file is collected.
+func TestStoreSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f := newAdminFixture(t, dir)
+	f.do("PUT", "/v1/tenants/acme/policy", "acme-secret", testmod.Trap())
+	if code, body := f.do("PUT", "/v1/tenants/acme/policy?on_error=allow", "acme-secret", testmod.Example()); code != 200 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	f.do("PUT", "/v1/tenants/globex/policy?on_error=allow", "globex-secret", testmod.Trap())
+	mods, _ := os.ReadDir(filepath.Join(dir, "modules"))
+	if len(mods) != 2 {
+		t.Fatalf("module files: %v (the replaced module should be gone)", mods)
+	}
+	g := newAdminFixture(t, dir)
+	if d := eval(g.rt, "acme", "DELE", "/x"); d.Code != 550 {
+		t.Fatalf("acme after restart: %+v", d)
+	}
+	if d := eval(g.rt, "globex", "DELE", "/x"); d.Action != Allow || d.Err == nil {
+		t.Fatalf("globex's on_error=allow lost: %+v", d)
+	}
+	var info policyInfo
+	_, body := g.do("GET", "/v1/tenants/acme/policy", "acme-secret", nil)
+	if err := json.Unmarshal([]byte(body), &info); err != nil || info.OnError != "allow" {
+		t.Fatalf("GET after restart: %s", body)
+	}
+	// A corrupted module file is skipped at restore, not fatal.
+	mp := filepath.Join(dir, "modules", info.SHA256+".wasm")
+	if err := os.WriteFile(mp, []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newAdminFixture(t, dir)
+	if d := eval(h.rt, "acme", "DELE", "/x"); d.Called {
+		t.Fatalf("corrupt module was installed: %+v", d)
+	}
+}
+
+func TestValidTenant(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"a", "acme-1.b_c", strings.Repeat("x", 64)} {
+		if !ValidTenant(ok) {
+			t.Errorf("%q refused", ok)
+		}
+	}
+	for _, bad := range []string{"", ".hidden", "a/b", "..", "a b", strings.Repeat("x", 65), "é"} {
+		if ValidTenant(bad) {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

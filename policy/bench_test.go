@@ -1,0 +1,154 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+	"github.com/spf13/afero"
+
+	"github.com/ftpgate/ftpgate/policy/abi"
+	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
+)
+
+// benchEvaluate measures Runtime.Evaluate end to end with the deadline
+// armed (the per-call timer and CloseOnContextDone), and reports the
+// median and 99th percentile of single calls besides the mean.
+func benchEvaluate(b *testing.B, wasm []byte, verb, path string) {
+	r, _ := newTestRuntime(b, Config{})
+	m, err := r.Compile(context.Background(), wasm, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.Install("t", m, Settings{})
+	req := abi.Request{Verb: verb, Path: path, Tenant: "t", User: "alice", Remote: "127.0.0.1:40000", Session: 1}
+	ctx := context.Background()
+	if d := r.Evaluate(ctx, "t", &req); d.Err != nil || !d.Called {
+		b.Fatalf("warm-up: %+v", d)
+	}
+	samples := make([]time.Duration, 0, 1<<16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		req.NowMillis = 0
+		start := time.Now()
+		r.Evaluate(ctx, "t", &req)
+		if len(samples) < 1<<20 {
+			samples = append(samples, time.Since(start))
+		}
+	}
+	b.StopTimer()
+	// On a loaded machine a thread can lose the CPU for longer than the
+	// deadline; such timeouts are counted, any other error is a failure.
+	f := r.Figures("t")
+	if f.Errors != f.Timeouts {
+		b.Fatalf("errors during the benchmark: %+v", f)
+	}
+	b.ReportMetric(float64(f.Timeouts), "timeouts")
+	slices.Sort(samples)
+	if n := len(samples); n > 0 {
+		b.ReportMetric(float64(samples[n/2].Nanoseconds()), "p50-ns")
+		b.ReportMetric(float64(samples[n*99/100].Nanoseconds()), "p99-ns")
+	}
+}
+
+func BenchmarkEvaluateWAT(b *testing.B) {
+	b.Run("deny", func(b *testing.B) { benchEvaluate(b, testmod.Example(), "DELE", "/some/dir/file.txt") })
+	b.Run("cap", func(b *testing.B) { benchEvaluate(b, testmod.Example(), "STOR", "/some/dir/file.txt") })
+}
+
+func BenchmarkEvaluateGo(b *testing.B) {
+	for _, c := range []struct{ dir, verb, path string }{
+		{"deny-delete", "DELE", "/some/dir/file.txt"},
+		{"extension-allowlist", "STOR", "/some/dir/file.exe"},
+		{"extension-allowlist", "STOR", "/some/dir/file.pdf"},
+		{"max-upload-size", "STOR", "/some/dir/file.bin"},
+		{"business-hours", "STOR", "/some/dir/file.bin"},
+		{"read-only-paths", "STOR", "/archive/dir/file.bin"},
+		{"quarantine-rewrite", "STOR", "/incoming/file.bin"},
+	} {
+		b.Run(c.dir+"/"+filepath.Base(c.path), func(b *testing.B) {
+			benchEvaluate(b, builder.Build(b, "../examples/policies/"+c.dir), c.verb, c.path)
+		})
+	}
+}
+
+// BenchmarkUnsubscribed is the cost a verb pays when the tenant's policy
+// does not subscribe to it.
+func BenchmarkUnsubscribed(b *testing.B) {
+	r, _ := newTestRuntime(b, Config{})
+	r.Install("t", mustCompile(b, r, testmod.Example()), Settings{})
+	req := abi.Request{Verb: "RETR", Path: "/a", Tenant: "t"}
+	for b.Loop() {
+		r.Evaluate(context.Background(), "t", &req)
+	}
+}
+
+// BenchmarkTransferRatio moves the same file through two servers, one
+// with a policy subscribed to every verb that caps uploads far above the
+// file's size, one without a policy, interleaved so that both see the
+// same machine load. It reports each one's throughput and their ratio
+// (goal ≥ 0.98).
+func BenchmarkTransferRatio(b *testing.B) {
+	const size = 64 << 20
+	payload := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	setup := func(withPolicy bool) *ftp.ServerConn {
+		rt, _ := newTestRuntime(b, Config{})
+		if withPolicy {
+			resp := abi.AppendResponse(nil, &abi.Response{MaxBytes: 1 << 40, HasMaxBytes: true})
+			rt.Install("t", mustCompile(b, rt, testmod.Respond(resp, "*")), Settings{})
+		}
+		dir := b.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "f.bin"), payload, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		addr := serveWithPolicy(b, rt, afero.NewBasePathFs(afero.NewOsFs(), dir))
+		return login(b, addr)
+	}
+	withC, withoutC := setup(true), setup(false)
+	var with, without time.Duration
+	b.SetBytes(4 * size)
+	for b.Loop() {
+		for _, x := range []struct {
+			c *ftp.ServerConn
+			d *time.Duration
+		}{{withC, &with}, {withoutC, &without}} {
+			start := time.Now()
+			download(b, x.c, "/f.bin", size)
+			if err := x.c.Stor("/up.bin", bytes.NewReader(payload)); err != nil {
+				b.Fatal(err)
+			}
+			*x.d += time.Since(start)
+		}
+	}
+	mb := float64(2*size*b.N) / (1 << 20)
+	b.ReportMetric(mb/with.Seconds(), "MiB/s-policy")
+	b.ReportMetric(mb/without.Seconds(), "MiB/s-none")
+	b.ReportMetric(without.Seconds()/with.Seconds(), "ratio")
+}
+
+func download(b *testing.B, c *ftp.ServerConn, name string, size int64) {
+	r, err := c.Retr(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || n != size {
+		b.Fatalf("RETR: %d bytes, %v", n, err)
+	}
+}
+
+// BenchmarkEvaluateGoMinimal is a Go guest that decodes nothing: the fixed
+// cost of calling into Go's wasm runtime.
+func BenchmarkEvaluateGoMinimal(b *testing.B) {
+	benchEvaluate(b, builder.Build(b, "testdata/gominimal"), "STOR", "/a")
+}

@@ -1,0 +1,171 @@
+package policy
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/policy/abi"
+)
+
+// TenantFunc names the tenant a session belongs to; "" means none, and
+// then no policy applies. Tenancy provides it; `ftpgate serve` answers
+// "default" for every session.
+type TenantFunc func(cc engine.ClientContext) string
+
+// Hooks adapts a Runtime to engine.Server: Command rules on commands,
+// Transfer enforces upload caps while bytes stream, Admission forgets a
+// session's pending cap when it ends. Add all three:
+//
+//	srv.CommandHooks = append(srv.CommandHooks, h.Command)
+//	srv.TransferHooks = append(srv.TransferHooks, h.Transfer)
+//	srv.AdmissionHooks = append(srv.AdmissionHooks, h.Admission)
+type Hooks struct {
+	Runtime *Runtime
+	Tenant  TenantFunc
+
+	mu   sync.Mutex
+	caps map[uint32]int64 // session ID → cap of its next upload
+}
+
+// NewHooks returns Hooks for r with tenant resolution t.
+func NewHooks(r *Runtime, t TenantFunc) *Hooks { return &Hooks{Runtime: r, Tenant: t} }
+
+// isUpload reports whether verb stores bytes the policy may cap.
+func isUpload(verb string) bool { return verb == "STOR" || verb == "APPE" || verb == "STOU" }
+
+// Command is an engine.CommandHook. A deny becomes a *engine.ReplyError
+// with the policy's code and message (or 451 from on_error); a rewrite
+// replaces the primary path; an upload cap is kept for Transfer.
+func (h *Hooks) Command(ctx context.Context, cmd *engine.Command) error {
+	upload := isUpload(cmd.Verb)
+	if upload {
+		h.setCap(cmd.Session.ID(), -1)
+	}
+	tenant := h.Tenant(cmd.Session)
+	if tenant == "" || !h.Runtime.Subscribed(tenant, cmd.Verb) {
+		return nil
+	}
+	req := RequestFor(cmd, tenant)
+	d := h.Runtime.Evaluate(ctx, tenant, &req)
+	switch d.Action {
+	case Deny:
+		return &engine.ReplyError{Code: d.Code, Message: d.Message}
+	case Rewrite:
+		if i := primaryPath(cmd.Verb, len(cmd.Paths)); i >= 0 {
+			cmd.Paths[i] = d.Path
+		}
+	}
+	if upload && d.HasMax {
+		h.setCap(cmd.Session.ID(), d.MaxBytes)
+	}
+	return nil
+}
+
+func (h *Hooks) setCap(id uint32, n int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n < 0 {
+		delete(h.caps, id)
+		return
+	}
+	if h.caps == nil {
+		h.caps = map[uint32]int64{}
+	}
+	h.caps[id] = n
+}
+
+func (h *Hooks) takeCap(id uint32) (int64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n, ok := h.caps[id]
+	delete(h.caps, id)
+	return n, ok
+}
+
+// Transfer is an engine.TransferHook: an upload under a cap moves at most
+// that many bytes; one more byte from the client ends it with 552, and
+// the file keeps what arrived within the cap.
+func (h *Hooks) Transfer(t *engine.Transfer, next engine.CopyFunc) engine.CopyFunc {
+	if t.Direction != engine.Upload {
+		return next
+	}
+	limit, ok := h.takeCap(t.Session.ID())
+	if !ok {
+		return next
+	}
+	return func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+		// io.LimitReader keeps the engine's splice path (see CopyFunc).
+		n, err := next(ctx, dst, io.LimitReader(src, limit))
+		if err != nil || n < limit {
+			return n, err
+		}
+		var probe [1]byte
+		for {
+			m, err := src.Read(probe[:])
+			if m > 0 {
+				return n, &engine.ReplyError{Code: 552, Message: "Upload exceeds the size the tenant's policy allows; transfer aborted."}
+			}
+			if err == io.EOF {
+				return n, nil
+			}
+			if err != nil {
+				return n, err
+			}
+		}
+	}
+}
+
+// Admission is an engine.AdmissionHook that admits every connection and
+// forgets the session's pending cap when it ends.
+func (h *Hooks) Admission(_ context.Context, cc engine.ClientContext) (func(), error) {
+	id := cc.ID()
+	return func() { h.setCap(id, -1) }, nil
+}
+
+// primaryPath is the index in Paths a policy's Path stands for: the target
+// of RNTO (its last path), the first path otherwise; -1 for none.
+func primaryPath(verb string, n int) int {
+	switch {
+	case n == 0:
+		return -1
+	case verb == "RNTO":
+		return n - 1
+	}
+	return 0
+}
+
+// RequestFor builds the policy request for cmd in tenant. PASS's argument
+// is never passed on.
+func RequestFor(cmd *engine.Command, tenant string) abi.Request {
+	cc := cmd.Session
+	req := abi.Request{Verb: cmd.Verb, Arg: cmd.Arg, User: cc.User(), Tenant: tenant, Session: uint64(cc.ID())}
+	if cmd.Verb == "PASS" {
+		req.Arg = ""
+	}
+	if a := cc.RemoteAddr(); a != nil {
+		req.Remote = a.String()
+	}
+	if req.Host = cc.HostName(); req.Host == "" {
+		req.Host = cc.TLSServerName()
+	}
+	if i := primaryPath(cmd.Verb, len(cmd.Paths)); i >= 0 {
+		req.Path = cmd.Paths[i]
+		for j, p := range cmd.Paths {
+			if j != i {
+				req.OtherPaths = append(req.OtherPaths, p)
+			}
+		}
+	}
+	if cc.HasTLSForControl() {
+		req.Flags |= abi.FlagTLSControl
+	}
+	if cc.HasTLSForTransfers() {
+		req.Flags |= abi.FlagTLSData
+	}
+	if cc.LoggedIn() {
+		req.Flags |= abi.FlagLoggedIn
+	}
+	return req
+}

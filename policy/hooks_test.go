@@ -1,0 +1,149 @@
+package policy
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+	"github.com/spf13/afero"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/policy/abi"
+	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
+)
+
+type memDriver struct{ fs afero.Fs }
+
+func (d *memDriver) GetSettings() (*engine.Settings, error) {
+	return &engine.Settings{ListenAddr: "127.0.0.1:0"}, nil
+}
+func (d *memDriver) ClientConnected(engine.ClientContext) (string, error) { return "hi", nil }
+func (d *memDriver) ClientDisconnected(engine.ClientContext)              {}
+func (d *memDriver) GetTLSConfig() (*tls.Config, error)                   { return nil, nil }
+func (d *memDriver) AuthUser(_ engine.ClientContext, user, pass string) (engine.ClientDriver, error) {
+	if pass == "pw" {
+		return d.fs, nil
+	}
+	return nil, errors.New("bad login")
+}
+
+// serveWithPolicy runs an engine.Server whose every session belongs to
+// tenant "t" of rt.
+func serveWithPolicy(t testing.TB, rt *Runtime, fs afero.Fs) string {
+	t.Helper()
+	h := NewHooks(rt, func(engine.ClientContext) string { return "t" })
+	srv := &engine.Server{Driver: &memDriver{fs: fs}, Logger: slog.New(slog.DiscardHandler)}
+	srv.CommandHooks = append(srv.CommandHooks, h.Command)
+	srv.TransferHooks = append(srv.TransferHooks, h.Transfer)
+	srv.AdmissionHooks = append(srv.AdmissionHooks, h.Admission)
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.ListenAndServe() }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+	})
+	return srv.Addr().String()
+}
+
+func login(t testing.TB, addr string) *ftp.ServerConn {
+	t.Helper()
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Quit() })
+	if err := c.Login("alice", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func protoCode(err error) (int, string) {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return te.Code, te.Msg
+	}
+	return 0, ""
+}
+
+// TestHooksDenyCapRewrite: through a real server, a client sees the
+// policy's code and message, an upload past the cap ends 552 with only the
+// capped bytes on disk, and a rewrite stores where the policy says.
+func TestHooksDenyCapRewrite(t *testing.T) {
+	t.Parallel()
+	rt, _ := newTestRuntime(t, Config{})
+	fs := afero.NewMemMapFs()
+	_ = afero.WriteFile(fs, "/keep.txt", []byte("x"), 0o644)
+	addr := serveWithPolicy(t, rt, fs)
+	rt.Install("t", mustCompile(t, rt, testmod.Example()), Settings{})
+	c := login(t, addr)
+
+	err := c.Delete("/keep.txt")
+	if code, msg := protoCode(err); code != 550 || msg != testmod.DenyMessage {
+		t.Fatalf("DELE: %v", err)
+	}
+	if ok, _ := afero.Exists(fs, "/keep.txt"); !ok {
+		t.Fatal("the denied DELE deleted the file")
+	}
+	small := bytes.Repeat([]byte("a"), 1000)
+	if err := c.Stor("/small.bin", bytes.NewReader(small)); err != nil {
+		t.Fatalf("STOR under the cap: %v", err)
+	}
+	big := bytes.Repeat([]byte("b"), testmod.ExampleCap+4096)
+	err = c.Stor("/big.bin", bytes.NewReader(big))
+	if code, _ := protoCode(err); code != 552 {
+		t.Fatalf("STOR over the cap: %v", err)
+	}
+	if fi, err := fs.Stat("/big.bin"); err != nil || fi.Size() > testmod.ExampleCap {
+		t.Fatalf("big.bin on disk: %v, %v", fi, err)
+	}
+	// The cap does not leak into the next upload of another verb.
+	if err := c.Append("/big.bin", bytes.NewReader(big)); err != nil {
+		t.Fatalf("APPE (not subscribed, no cap): %v", err)
+	}
+
+	// Swap to a rewriting policy under the live session.
+	resp := abi.AppendResponse(nil, &abi.Response{Action: abi.ActionRewrite, NewPath: "/quarantine/x.bin", HasNewPath: true})
+	rt.Install("t", mustCompile(t, rt, testmod.Respond(resp, "STOR")), Settings{})
+	_ = fs.MkdirAll("/quarantine", 0o755)
+	if err := c.Stor("/incoming.bin", strings.NewReader("payload")); err != nil {
+		t.Fatalf("rewritten STOR: %v", err)
+	}
+	if b, err := afero.ReadFile(fs, "/quarantine/x.bin"); err != nil || string(b) != "payload" {
+		t.Fatalf("rewritten file: %q, %v", b, err)
+	}
+	if ok, _ := afero.Exists(fs, "/incoming.bin"); ok {
+		t.Fatal("the original path was written too")
+	}
+	// DELE is no longer subscribed by the new policy.
+	if err := c.Delete("/keep.txt"); err != nil {
+		t.Fatalf("DELE after swap: %v", err)
+	}
+}
+
+// TestHooksFailingPolicy: a looping policy answers 451 within the
+// deadline and the session goes on.
+func TestHooksFailingPolicy(t *testing.T) {
+	t.Parallel()
+	rt, _ := newTestRuntime(t, Config{CallTimeout: 20 * time.Millisecond})
+	addr := serveWithPolicy(t, rt, afero.NewMemMapFs())
+	c := login(t, addr)
+	rt.Install("t", mustCompile(t, rt, testmod.Loop()), Settings{})
+	err := c.MakeDir("/d")
+	if code, msg := protoCode(err); code != 451 || !strings.Contains(msg, "local error in processing") {
+		t.Fatalf("MKD: %v", err)
+	}
+	rt.Remove("t")
+	if err := c.MakeDir("/d"); err != nil {
+		t.Fatalf("MKD after removal: %v", err)
+	}
+}

@@ -1,0 +1,267 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/ftpgate/ftpgate/policy/abi"
+)
+
+// Module is a compiled module that passed validation. It belongs to the
+// Runtime that compiled it.
+type Module struct {
+	// Hash is the hex SHA-256 of the module's bytes: its version.
+	Hash string
+	// Size is the module's length in bytes.
+	Size int
+	// ABI is the ABI version the module declares.
+	ABI int
+	// Subscriptions lists the verbs the module wants, upper case; nil
+	// means every verb.
+	Subscriptions []string
+	// Imports lists the module's imports as "module.name".
+	Imports []string
+	// Exports lists the module's exported functions.
+	Exports []string
+	// HasInit reports whether the module exports ftpp_init.
+	HasInit bool
+
+	compiled wazero.CompiledModule
+	subs     map[string]bool // nil: every verb
+}
+
+// Subscribed reports whether the module wants to see verb.
+func (m *Module) Subscribed(verb string) bool {
+	return m.subs == nil || m.subs[verb]
+}
+
+// ShortHash is the first 16 hex digits of Hash, for logs.
+func (m *Module) ShortHash() string { return m.Hash[:16] }
+
+// Close releases the compiled code of a module that was never installed.
+// Installed modules are closed by the Runtime when they are replaced.
+func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx) }
+
+// ValidationError is why a module was refused. Its message is meant for
+// the module's author.
+type ValidationError struct{ Reason string }
+
+func (e *ValidationError) Error() string { return "policy module rejected: " + e.Reason }
+
+func invalid(format string, args ...any) error {
+	return &ValidationError{Reason: fmt.Sprintf(format, args...)}
+}
+
+var wasmMagic = []byte{0x00, 'a', 's', 'm'}
+
+// The WASI functions a guest may import: what the Go, TinyGo and Rust
+// runtimes need. Instances get no preopened directories, no sockets, a
+// fake clock and a fixed random seed, so these reach nothing outside the
+// sandbox; sockets are left out all the same.
+func allowedImport(module, name string) bool {
+	switch module {
+	case "wasi_snapshot_preview1":
+		return !strings.HasPrefix(name, "sock_")
+	case abi.HostModule:
+		return name == abi.HostLog
+	}
+	return false
+}
+
+var (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+)
+
+// exportSignatures are the ABI's exports and their types.
+var exportSignatures = map[string][2][]api.ValueType{
+	abi.ExportMarker:        {nil, nil},
+	abi.ExportAlloc:         {{i32}, {i32}},
+	abi.ExportCheck:         {{i32, i32}, {i64}},
+	abi.ExportInit:          {{i32, i32}, {i32}},
+	abi.ExportSubscriptions: {nil, {i64}},
+	abi.ExportInitialize:    {nil, nil},
+}
+
+// Compile validates wasm as an ABI v1 policy and compiles it: size, magic,
+// compilation (on at most CompileWorkers at a time), exports and their
+// types, imports, then a probe instance that runs _initialize, reads the
+// subscriptions and calls ftpp_init with config. Any failure is a
+// *ValidationError with a precise reason, except a ctx that ends first.
+func (r *Runtime) Compile(ctx context.Context, wasm, config []byte) (*Module, error) {
+	if len(wasm) > r.cfg.MaxModuleSize {
+		return nil, invalid("module is %d bytes; the limit is %d", len(wasm), r.cfg.MaxModuleSize)
+	}
+	if !bytes.HasPrefix(wasm, wasmMagic) {
+		return nil, invalid("not a WebAssembly module (no \\0asm magic)")
+	}
+	if err := checkSections(wasm); err != nil {
+		return nil, err
+	}
+	select {
+	case r.compiles <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	cm, err := r.wr.CompileModule(experimental.WithCompilationWorkers(ctx, 1), wasm)
+	<-r.compiles
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, invalid("compile: %v", err)
+	}
+	sum := sha256.Sum256(wasm)
+	m := &Module{Hash: hex.EncodeToString(sum[:]), Size: len(wasm), compiled: cm}
+	if err := r.checkShape(m); err != nil {
+		_ = cm.Close(ctx)
+		return nil, err
+	}
+	if err := r.probe(ctx, m, config); err != nil {
+		_ = cm.Close(ctx)
+		return nil, err
+	}
+	return m, nil
+}
+
+// checkShape checks the module's exports and imports against the ABI.
+func (r *Runtime) checkShape(m *Module) error {
+	cm := m.compiled
+	exports := cm.ExportedFunctions()
+	for name := range exports {
+		m.Exports = append(m.Exports, name)
+	}
+	slices.Sort(m.Exports)
+	if _, ok := exports[abi.ExportMarker]; !ok {
+		for _, name := range m.Exports {
+			if v, ok := strings.CutPrefix(name, "ftpp_abi_v"); ok {
+				return invalid("module declares ABI v%s (export %s); this host supports v1 only", v, name)
+			}
+		}
+		return invalid("missing export %s: not an ftpgate policy, or built without the kit", abi.ExportMarker)
+	}
+	m.ABI = abi.Version
+	for _, name := range []string{abi.ExportCheck, abi.ExportAlloc} {
+		if _, ok := exports[name]; !ok {
+			return invalid("missing required export %s", name)
+		}
+	}
+	for name, sig := range exportSignatures {
+		def, ok := exports[name]
+		if !ok {
+			continue
+		}
+		if !slices.Equal(def.ParamTypes(), sig[0]) || !slices.Equal(def.ResultTypes(), sig[1]) {
+			return invalid("export %s has type %s; ABI v1 wants %s", name, sigString(def.ParamTypes(), def.ResultTypes()), sigString(sig[0], sig[1]))
+		}
+	}
+	if _, ok := exports["_start"]; ok {
+		if _, ok := exports[abi.ExportInitialize]; !ok {
+			return invalid("module is a WASI command (exports _start); build a reactor instead (Go: -buildmode=c-shared)")
+		}
+	}
+	_, m.HasInit = exports[abi.ExportInit]
+	if _, ok := cm.ExportedMemories()[abi.ExportMemory]; !ok {
+		return invalid("missing export \"memory\"")
+	}
+	if len(cm.ImportedMemories()) > 0 {
+		return invalid("module imports a memory; it must define and export its own")
+	}
+	for _, f := range cm.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		m.Imports = append(m.Imports, mod+"."+name)
+		if !allowedImport(mod, name) {
+			return invalid("import %s.%s is not allowed (allowed: wasi_snapshot_preview1 except sock_*, ftpp_host.log)", mod, name)
+		}
+	}
+	return nil
+}
+
+func sigString(params, results []api.ValueType) string {
+	names := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, t := range ts {
+			s[i] = api.ValueTypeName(t)
+		}
+		return strings.Join(s, ", ")
+	}
+	return "(" + names(params) + ") -> (" + names(results) + ")"
+}
+
+// probe instantiates the module once: _initialize, subscriptions and
+// ftpp_init must all succeed, within InitTimeout.
+func (r *Runtime) probe(ctx context.Context, m *Module, config []byte) error {
+	in, err := r.instantiate(ctx, m, "", config)
+	if err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return err
+		}
+		return invalid("instantiate: %v", err)
+	}
+	defer in.close(ctx)
+	fn := in.mod.ExportedFunction(abi.ExportSubscriptions)
+	if fn == nil {
+		return nil
+	}
+	ictx, cancel := context.WithTimeout(ctx, r.cfg.InitTimeout)
+	defer cancel()
+	res, err := fn.Call(ictx)
+	if err != nil {
+		return invalid("%s trapped: %v", abi.ExportSubscriptions, err)
+	}
+	ptr, n := uint32(res[0]>>32), uint32(res[0])
+	if n > 4096 {
+		return invalid("%s returned %d bytes; at most 4096", abi.ExportSubscriptions, n)
+	}
+	b, ok := in.mem.Read(ptr, n)
+	if !ok {
+		return invalid("%s returned a buffer outside memory", abi.ExportSubscriptions)
+	}
+	subs, err := ParseSubscriptions(string(b))
+	if err != nil {
+		return invalid("%s: %v", abi.ExportSubscriptions, err)
+	}
+	m.Subscriptions = subs
+	if subs != nil {
+		m.subs = make(map[string]bool, len(subs))
+		for _, v := range subs {
+			m.subs[v] = true
+		}
+	}
+	return nil
+}
+
+// ParseSubscriptions parses a comma-separated verb list: "*" means every
+// verb (nil), otherwise each verb is 3 or 4 ASCII letters (folded to
+// upper case). Spaces around verbs are ignored; an empty list is an error.
+func ParseSubscriptions(s string) ([]string, error) {
+	s = strings.TrimSpace(s)
+	if s == "*" {
+		return nil, nil
+	}
+	if s == "" {
+		return nil, errors.New(`empty subscription list; return "*" for every verb`)
+	}
+	var verbs []string
+	for v := range strings.SplitSeq(s, ",") {
+		v = strings.ToUpper(strings.TrimSpace(v))
+		if len(v) < 3 || len(v) > 4 || strings.IndexFunc(v, func(c rune) bool { return c < 'A' || c > 'Z' }) >= 0 {
+			return nil, fmt.Errorf("%q is not a verb (3 or 4 letters)", v)
+		}
+		if !slices.Contains(verbs, v) {
+			verbs = append(verbs, v)
+		}
+	}
+	return verbs, nil
+}

@@ -1,0 +1,69 @@
+package policy
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// latencyBuckets is a log-scale histogram: bucket i holds calls that took
+// about 2^(i/4) ns, so a percentile read from it is within 19 %.
+const latencyBuckets = 128
+
+// stats are one tenant's counters, updated without locks.
+type stats struct {
+	calls, allows, denies, rewrites atomic.Uint64
+	errors, timeouts, skipped       atomic.Uint64
+	breakerOpens                    atomic.Uint64
+	latency                         [latencyBuckets]atomic.Uint64
+}
+
+func bucketOf(d time.Duration) int {
+	if d <= 1 {
+		return 0
+	}
+	return min(latencyBuckets-1, int(4*math.Log2(float64(d))))
+}
+
+func (s *stats) observe(d time.Duration) { s.latency[bucketOf(d)].Add(1) }
+
+// percentile returns the upper edge of the bucket holding quantile q.
+func (s *stats) percentile(q float64) time.Duration {
+	var counts [latencyBuckets]uint64
+	var total uint64
+	for i := range s.latency {
+		counts[i] = s.latency[i].Load()
+		total += counts[i]
+	}
+	if total == 0 {
+		return 0
+	}
+	want := uint64(math.Ceil(q * float64(total)))
+	var seen uint64
+	for i, c := range counts {
+		seen += c
+		if seen >= want {
+			return time.Duration(math.Pow(2, float64(i+1)/4))
+		}
+	}
+	return 0
+}
+
+// Figures are one tenant's policy figures, as an operator reads them.
+type Figures struct {
+	Tenant        string        `json:"tenant"`
+	Module        string        `json:"module,omitempty"` // hash of the installed module
+	Calls         uint64        `json:"calls"`            // calls into the module
+	Allows        uint64        `json:"allows"`
+	Denies        uint64        `json:"denies"` // by the module, not by on_error
+	Rewrites      uint64        `json:"rewrites"`
+	Errors        uint64        `json:"errors"`   // failed calls, timeouts included
+	Timeouts      uint64        `json:"timeouts"` // calls stopped by the deadline
+	BreakerSkips  uint64        `json:"breaker_skips"`
+	BreakerOpens  uint64        `json:"breaker_opens"`
+	BreakerOpen   bool          `json:"breaker_open"`
+	P50           time.Duration `json:"p50_ns"`
+	P99           time.Duration `json:"p99_ns"`
+	LiveInstances int           `json:"live_instances"`
+	IdleInstances int           `json:"idle_instances"`
+}

@@ -1,0 +1,306 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ftpgate/ftpgate/policy/abi"
+)
+
+// Settings are a tenant's choices for its installed module.
+type Settings struct {
+	// OnError is the decision when the module fails (default deny, 451).
+	OnError OnError
+	// Config is passed to the module's ftpp_init, once per instance.
+	Config []byte
+}
+
+// tenantState is what the Runtime keeps per tenant. Its figures outlive
+// module swaps.
+type tenantState struct {
+	cur     atomic.Pointer[installation]
+	stats   stats
+	breaker breaker
+}
+
+// installation is one installed module version with its pool.
+type installation struct {
+	mod      *Module
+	pool     *pool
+	settings Settings
+}
+
+// breaker opens after too many errors in a window, so that a broken
+// module costs a map lookup rather than a deadline per command.
+type breaker struct {
+	mu        sync.Mutex
+	errs      []time.Time
+	openUntil time.Time
+}
+
+// open reports whether calls are currently skipped.
+func (b *breaker) open(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return now.Before(b.openUntil)
+}
+
+// failure records an error and reports whether the breaker just opened.
+func (b *breaker) failure(now time.Time, cfg *Config) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cut := now.Add(-cfg.BreakerWindow)
+	keep := b.errs[:0]
+	for _, t := range b.errs {
+		if t.After(cut) {
+			keep = append(keep, t)
+		}
+	}
+	b.errs = append(keep, now)
+	if len(b.errs) >= cfg.BreakerErrors && !now.Before(b.openUntil) {
+		b.openUntil = now.Add(cfg.BreakerCooldown)
+		b.errs = b.errs[:0]
+		return true
+	}
+	return false
+}
+
+func (b *breaker) reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.errs, b.openUntil = nil, time.Time{}
+}
+
+func (r *Runtime) tenant(id string, create bool) *tenantState {
+	r.mu.RLock()
+	ts := r.tenants[id]
+	r.mu.RUnlock()
+	if ts != nil || !create {
+		return ts
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ts = r.tenants[id]; ts == nil {
+		ts = &tenantState{}
+		r.tenants[id] = ts
+	}
+	return ts
+}
+
+// Install makes m tenant's policy from its next command on. Calls in
+// flight finish on the old module, whose instances are then closed; the
+// breaker starts closed. The Runtime owns m from now on.
+func (r *Runtime) Install(tenant string, m *Module, s Settings) {
+	ts := r.tenant(tenant, true)
+	in := &installation{mod: m, pool: newPool(r, m, tenant, s.Config), settings: s}
+	old := ts.cur.Swap(in)
+	ts.breaker.reset()
+	if old != nil {
+		old.pool.retire(context.Background())
+	}
+}
+
+// Remove uninstalls tenant's policy; it reports whether there was one.
+func (r *Runtime) Remove(tenant string) bool {
+	ts := r.tenant(tenant, false)
+	if ts == nil {
+		return false
+	}
+	old := ts.cur.Swap(nil)
+	if old != nil {
+		old.pool.retire(context.Background())
+	}
+	return old != nil
+}
+
+// Installed returns the module installed for tenant and its settings.
+func (r *Runtime) Installed(tenant string) (*Module, Settings, bool) {
+	if ts := r.tenant(tenant, false); ts != nil {
+		if in := ts.cur.Load(); in != nil {
+			return in.mod, in.settings, true
+		}
+	}
+	return nil, Settings{}, false
+}
+
+// Subscribed reports whether tenant has a policy that wants verb, so that
+// callers can skip building a request for the rest.
+func (r *Runtime) Subscribed(tenant, verb string) bool {
+	if ts := r.tenant(tenant, false); ts != nil {
+		if in := ts.cur.Load(); in != nil {
+			return in.mod.Subscribed(verb)
+		}
+	}
+	return false
+}
+
+// Evaluate asks tenant's policy about req. Without a policy, or for a verb
+// the policy does not subscribe to, the answer is Allow with Called false.
+// When the module fails, the answer is the tenant's OnError decision with
+// Err set; the failure is logged with the module's hash and the wasm stack.
+func (r *Runtime) Evaluate(ctx context.Context, tenant string, req *abi.Request) Decision {
+	ts := r.tenant(tenant, false)
+	if ts == nil {
+		return Decision{Action: Allow}
+	}
+	in := ts.cur.Load()
+	if in == nil || !in.mod.Subscribed(req.Verb) {
+		return Decision{Action: Allow}
+	}
+	now := r.cfg.Now()
+	if ts.breaker.open(now) {
+		ts.stats.skipped.Add(1)
+		return in.settings.OnError.decision(errBreakerOpen)
+	}
+	if req.NowMillis == 0 {
+		req.NowMillis = uint64(now.UnixMilli())
+	}
+	bp := requestBuffers.Get().(*[]byte)
+	defer requestBuffers.Put(bp)
+	buf, err := abi.AppendRequest((*bp)[:0], req)
+	*bp = buf
+	if err != nil || len(buf) > maxRequestLen {
+		// The client's command is too big to ask about; that is not the
+		// module's failure, so the breaker does not hear of it.
+		return Decision{Action: Deny, Code: 501, Message: "Command too long for the tenant's policy."}
+	}
+
+	d, err := r.run(ctx, ts, in, req, buf)
+	if err != nil {
+		if errors.Is(err, errRetired) {
+			// Swapped while waiting: ask the new module.
+			return r.Evaluate(ctx, tenant, req)
+		}
+		return r.failed(ts, in, req, err)
+	}
+	if len(d.Annotations) > 0 {
+		r.cfg.Logger.Info("policy: annotations", "tenant", tenant, "module", in.mod.ShortHash(), "verb", req.Verb,
+			"session", req.Session, "annotations", d.Annotations)
+	}
+	switch d.Action {
+	case Deny:
+		ts.stats.denies.Add(1)
+	case Rewrite:
+		ts.stats.rewrites.Add(1)
+	default:
+		ts.stats.allows.Add(1)
+	}
+	return d
+}
+
+// maxRequestLen bounds an encoded request; the ABI promises guests no
+// request is larger.
+const maxRequestLen = 64 << 10
+
+var requestBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+var errBreakerOpen = errors.New("policy: circuit breaker open")
+
+// run makes one call on a pooled instance.
+func (r *Runtime) run(ctx context.Context, ts *tenantState, in *installation, req *abi.Request, buf []byte) (Decision, error) {
+	inst, err := in.pool.get(ctx)
+	if err != nil {
+		return Decision{}, err
+	}
+	start := time.Now()
+	resp, err := inst.call(r.cfg.CallTimeout, buf)
+	elapsed := time.Since(start)
+	ts.stats.calls.Add(1)
+	ts.stats.observe(elapsed)
+	if err != nil {
+		in.pool.put(ctx, inst, false)
+		return Decision{}, err
+	}
+	d, err := decide(resp, req)
+	// A malformed answer shows the guest is confused: do not reuse it.
+	in.pool.put(ctx, inst, err == nil)
+	return d, err
+}
+
+// failed counts and logs a failure and returns the OnError decision.
+func (r *Runtime) failed(ts *tenantState, in *installation, req *abi.Request, err error) Decision {
+	var ce *callError
+	timeout := errors.As(err, &ce) && ce.timeout
+	if !errors.Is(err, errPoolBusy) {
+		ts.stats.errors.Add(1)
+		if timeout {
+			ts.stats.timeouts.Add(1)
+		}
+		if ts.breaker.failure(r.cfg.Now(), &r.cfg) {
+			ts.stats.breakerOpens.Add(1)
+			r.cfg.Logger.Error("policy: circuit breaker open", "tenant", req.Tenant, "module", in.mod.ShortHash(), "cooldown", r.cfg.BreakerCooldown)
+		}
+	}
+	r.cfg.Logger.Error("policy: module failed", "tenant", req.Tenant, "module", in.mod.ShortHash(), "verb", req.Verb,
+		"timeout", timeout, "on_error", in.settings.OnError.String(), "err", err)
+	return in.settings.OnError.decision(err)
+}
+
+// Figures returns tenant's figures.
+func (r *Runtime) Figures(tenant string) Figures {
+	f := Figures{Tenant: tenant}
+	ts := r.tenant(tenant, false)
+	if ts == nil {
+		return f
+	}
+	s := &ts.stats
+	f.Calls, f.Allows, f.Denies, f.Rewrites = s.calls.Load(), s.allows.Load(), s.denies.Load(), s.rewrites.Load()
+	f.Errors, f.Timeouts, f.BreakerSkips, f.BreakerOpens = s.errors.Load(), s.timeouts.Load(), s.skipped.Load(), s.breakerOpens.Load()
+	f.P50, f.P99 = s.percentile(0.50), s.percentile(0.99)
+	f.BreakerOpen = ts.breaker.open(r.cfg.Now())
+	if in := ts.cur.Load(); in != nil {
+		f.Module = in.mod.Hash
+		f.LiveInstances, f.IdleInstances = in.pool.size()
+	}
+	return f
+}
+
+// AllFigures returns every known tenant's figures, sorted by tenant.
+func (r *Runtime) AllFigures() []Figures {
+	r.mu.RLock()
+	ids := make([]string, 0, len(r.tenants))
+	for id := range r.tenants {
+		ids = append(ids, id)
+	}
+	r.mu.RUnlock()
+	sort.Strings(ids)
+	out := make([]Figures, len(ids))
+	for i, id := range ids {
+		out[i] = r.Figures(id)
+	}
+	return out
+}
+
+// DryRun evaluates req against m on a fresh instance, without installing
+// it and without touching any tenant's figures. It returns the decision
+// and, when the module failed, the error (the decision is then what
+// settings.OnError would give).
+func (r *Runtime) DryRun(ctx context.Context, m *Module, s Settings, req *abi.Request) (Decision, error) {
+	if !m.Subscribed(req.Verb) {
+		return Decision{Action: Allow}, nil
+	}
+	if req.NowMillis == 0 {
+		req.NowMillis = uint64(r.cfg.Now().UnixMilli())
+	}
+	buf, err := abi.AppendRequest(nil, req)
+	if err != nil {
+		return Decision{}, err
+	}
+	inst, err := r.instantiate(ctx, m, req.Tenant, s.Config)
+	if err != nil {
+		return s.OnError.decision(err), err
+	}
+	defer inst.close(ctx)
+	resp, err := inst.call(r.cfg.CallTimeout, buf)
+	if err == nil {
+		var d Decision
+		if d, err = decide(resp, req); err == nil {
+			return d, nil
+		}
+	}
+	return s.OnError.decision(err), err
+}

@@ -1,0 +1,27 @@
+package tenancy
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+)
+
+// HasTenant reports whether id names a tenant of the running
+// configuration, so that an admin API refuses to act for a tenant that
+// does not exist.
+func (d *Driver) HasTenant(id string) bool {
+	_, ok := d.state.Load().tenants[id]
+	return ok
+}
+
+// TenantTokenMatches reports whether token is the admin token of tenant
+// (admin_token_sha256 in its file), comparing the hashes in constant
+// time. A tenant without a token, an unknown tenant and an empty token
+// never match, and a tenant's token matches no other tenant.
+func (d *Driver) TenantTokenMatches(tenant, token string) bool {
+	t, ok := d.state.Load().tenants[tenant]
+	if !ok || token == "" || len(t.cfg.AdminTokenSHA256) != sha256.Size {
+		return false
+	}
+	got := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(got[:], t.cfg.AdminTokenSHA256) == 1
+}
