@@ -5,6 +5,7 @@
 //	ftpgate serve [flags]       run the server (see ftpgate serve -h)
 //	ftpgate check-config FILE   validate a server file and its tenants
 //	ftpgate hash-password       hash a password read from stdin for a tenant file
+//	ftpgate reload              make a running serve --config re-read its files
 //	ftpgate policy ...          check or inspect a WebAssembly policy offline
 //	ftpgate version             print the version
 //	ftpgate help                print this usage
@@ -28,6 +29,9 @@ Usage:
                           validate a server file and its tenant files
   ftpgate hash-password [--algo argon2id|bcrypt]
                           hash the password read from stdin for a tenant file
+  ftpgate reload --admin URL [--admin-token-file FILE]
+                          make a running serve --config re-read its files,
+                          through the admin API (as SIGHUP does)
   ftpgate policy check FILE.wasm --verb STOR --path /a.exe [--user alice]
                           run a WebAssembly policy offline on one command
   ftpgate policy inspect FILE.wasm
@@ -58,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return checkConfig(args[1:], stdout, stderr)
 	case "hash-password":
 		return hashPassword(args[1:], os.Stdin, stdout, stderr)
+	case "reload":
+		return reloadCmd(ctx, args[1:], stdout, stderr)
 	case "policy":
 		return policyCmd(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +31,7 @@ type policyTenants struct {
 	of           func(engine.ClientContext) string // a session's tenant
 	known        func(tenant string) bool          // whether the tenant exists
 	tokenMatches func(tenant, token string) bool   // a tenant's own admin token; nil: none
+	reload       func() error                      // re-reads the configuration; nil: nothing to reload
 }
 
 // singleTenant is policyTenants of single-root mode.
@@ -44,8 +46,9 @@ func singleTenant() policyTenants {
 // is the one it logged in to (none before login, so no policy runs for
 // USER and PASS), and each tenant may manage its own policy with the
 // token whose hash its file holds.
-func configTenants(d *tenancy.Driver) policyTenants {
+func configTenants(d *tenancy.Driver, reload func() error) policyTenants {
 	return policyTenants{
+		reload: reload,
 		of: func(cc engine.ClientContext) string {
 			t, _ := tenancy.Identity(cc)
 			return t
@@ -214,14 +217,18 @@ func startAdmin(c *policyConfig, tenants policyTenants, rt *policy.Runtime, stor
 	if err != nil {
 		return nil, err
 	}
+	tokens := adminTokens{operator: policy.NewStaticTokens(tok), tenant: tenants.tokenMatches}
 	h := &policy.AdminHandler{
 		Runtime:     rt,
 		Store:       store,
-		Tokens:      adminTokens{operator: policy.NewStaticTokens(tok), tenant: tenants.tokenMatches},
+		Tokens:      tokens,
 		KnownTenant: tenants.known,
 		Logger:      log,
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.Handle("POST /v1/reload", reloadHandler(tokens, tenants.reload))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	scheme := "http"
 	if c.adminTLSCert != "" {
@@ -246,4 +253,33 @@ func startAdmin(c *policyConfig, tenants policyTenants, rt *policy.Runtime, stor
 		}
 	}()
 	return hs, nil
+}
+
+// reloadHandler serves POST /v1/reload: the operator re-reads the
+// configuration as SIGHUP does. 200 means the new configuration runs; 422
+// carries the errors of a rejected one, which leaves the old one running.
+func reloadHandler(tokens adminTokens, reload func() error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		switch {
+		case !tokens.IsOperator(tok):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ftpgate"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "operator token required"})
+		case reload == nil:
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "nothing to reload: the server runs without --config"})
+		default:
+			if err := reload(); err != nil {
+				writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+		}
+	})
+}
+
+// writeJSON writes v as the response body with status code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
 }

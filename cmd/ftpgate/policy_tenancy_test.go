@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -73,5 +74,59 @@ func TestServeConfigTenantPolicies(t *testing.T) {
 	}
 	if err := deleteAs("alice@globex", "globex-pw"); err != nil {
 		t.Fatalf("DELE in globex, which has no policy: %v", err)
+	}
+}
+
+// TestReloadThroughTheAdminAPI: `ftpgate reload` makes a running serve
+// --config re-read its files: a rejected configuration is reported with
+// its errors and the old one keeps serving; a valid one applies to the
+// next login. Only the operator token may reload.
+func TestReloadThroughTheAdminAPI(t *testing.T) {
+	dir := t.TempDir()
+	writeTenantConfig(t, dir, "")
+	tokenFile := filepath.Join(dir, "operator.token")
+	if err := os.WriteFile(tokenFile, []byte("operator-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ftpAddr, admin := startServeWithAdmin(t, "--config", filepath.Join(dir, "server.toml"),
+		"--admin-listen", "127.0.0.1:0", "--admin-token-file", tokenFile, "--policy-dir", filepath.Join(dir, "policies"))
+	login := func(user, pass string) error {
+		c, err := ftp.Dial(ftpAddr, ftp.DialWithTimeout(itTimeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Quit()
+		return c.Login(user, pass)
+	}
+	reload := func() (int, string) {
+		var out, errb strings.Builder
+		code := run(context.Background(), []string{"reload", "--admin", admin, "--admin-token-file", tokenFile}, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+
+	if code, body := adminDo(t, http.MethodPost, admin+"/v1/reload", "not-the-operator", nil); code != http.StatusUnauthorized {
+		t.Fatalf("reload with a wrong token: %d %s", code, body)
+	}
+
+	bad := filepath.Join(dir, "tenants/broken.toml")
+	if err := os.WriteFile(bad, []byte("id = \"broken\"\nunknown = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := reload(); code != 1 || !strings.Contains(out, "broken.toml:2: unknown: unknown key") {
+		t.Fatalf("reload of a broken configuration: exit %d\n%s", code, out)
+	}
+	if err := login("alice@globex", "globex-pw"); err != nil {
+		t.Fatalf("the running configuration should still serve: %v", err)
+	}
+
+	if err := os.Remove(bad); err != nil {
+		t.Fatal(err)
+	}
+	writeTenantConfig(t, dir, "disabled = true\n")
+	if code, out := reload(); code != 0 || !strings.Contains(out, "configuration reloaded") {
+		t.Fatalf("reload: exit %d\n%s", code, out)
+	}
+	if err := login("alice@globex", "globex-pw"); err == nil || !strings.Contains(err.Error(), "530") {
+		t.Fatalf("a user disabled by the reload logged in: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -92,7 +93,14 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 	}
 	limiter.Logger, limiter.Identity = log, tenancy.Identity
 	limiter.Install(srv)
-	stopPolicy, err := startPolicy(ctx, &flags.policy, configTenants(d), srv, log, stdout)
+	// reloads serialises SIGHUP and the admin API's POST /v1/reload.
+	var reloads sync.Mutex
+	reload := func() error {
+		reloads.Lock()
+		defer reloads.Unlock()
+		return reloadConfig(d, limiter, cfg, flags.configFile, log)
+	}
+	stopPolicy, err := startPolicy(ctx, &flags.policy, configTenants(d, reload), srv, log, stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1
@@ -124,7 +132,7 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 			log.Error("server stopped", "err", err)
 			return 1
 		case <-hup:
-			reloadConfig(d, limiter, cfg, flags.configFile, log)
+			_ = reload() // logged by reloadConfig
 			continue
 		case sig := <-signals:
 			log.Info("shutting down", "signal", sig.String(), "grace", shutdown)
@@ -148,17 +156,17 @@ func configLimits(cfg *tenancy.Config) ratelimit.Config {
 }
 
 // reloadConfig re-reads every file; an invalid set is rejected whole and
-// the running one stays. started is the configuration the listeners were
+// the running one stays, and the error says why. started is the configuration the listeners were
 // opened with.
-func reloadConfig(d *tenancy.Driver, limiter *ratelimit.Limiter, started *tenancy.Config, file string, log *slog.Logger) {
+func reloadConfig(d *tenancy.Driver, limiter *ratelimit.Limiter, started *tenancy.Config, file string, log *slog.Logger) error {
 	next, err := tenancy.LoadConfig(file)
 	if err != nil {
 		log.Error("reload rejected: the configuration has errors; the running one stays", "errors", err.Error())
-		return
+		return err
 	}
 	if err := d.Reload(next); err != nil {
 		log.Error("reload rejected; the running configuration stays", "err", err)
-		return
+		return err
 	}
 	if err := limiter.SetConfig(configLimits(next)); err != nil {
 		log.Error("reload: the new limits were refused; the running limits stay", "err", err)
@@ -169,6 +177,7 @@ func reloadConfig(d *tenancy.Driver, limiter *ratelimit.Limiter, started *tenanc
 		a.ConnectionTimeout != b.ConnectionTimeout || a.LogFormat != b.LogFormat || a.LogLevel != b.LogLevel {
 		log.Warn("reload: listeners, passive ports, timeouts and logging only change on restart")
 	}
+	return nil
 }
 
 // configLogger returns the logger the server file asks for.
