@@ -338,17 +338,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		log.Info("shutting down", "reason", ctx.Err())
 	}
 
-	grace, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	return stopServer(srv, served, signals, cfg.shutdownTimeout, log)
+}
+
+// stopServer shuts srv down gracefully within grace; a second signal
+// closes every session at once.
+func stopServer(srv *engine.Server, served <-chan error, signals <-chan os.Signal, grace time.Duration, log *slog.Logger) int {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	go func() {
 		select {
 		case sig := <-signals:
 			log.Warn("second signal: closing every session now", "signal", sig.String())
 			cancel()
-		case <-grace.Done():
+		case <-ctx.Done():
 		}
 	}()
-	if err := srv.Shutdown(grace); err != nil {
+	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("graceful shutdown cut short", "err", err)
 		_ = srv.Close()
 	}

@@ -190,28 +190,3 @@ func configLogger(s tenancy.ServerConfig, w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-
-// stopServer shuts srv down gracefully within grace; a second signal
-// closes every session at once.
-func stopServer(srv *engine.Server, served <-chan error, signals <-chan os.Signal, grace time.Duration, log *slog.Logger) int {
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	go func() {
-		select {
-		case sig := <-signals:
-			log.Warn("second signal: closing every session now", "signal", sig.String())
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Warn("graceful shutdown cut short", "err", err)
-		_ = srv.Close()
-	}
-	if err := <-served; err != nil && !errors.Is(err, engine.ErrServerClosed) {
-		log.Error("server stopped", "err", err)
-		return 1
-	}
-	log.Info("stopped")
-	return 0
-}
