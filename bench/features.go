@@ -1,0 +1,163 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/proxyproto"
+	"github.com/ftpgate/ftpgate/policy"
+	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
+	"github.com/ftpgate/ftpgate/ratelimit"
+	pp "github.com/pires/go-proxyproto"
+)
+
+// The feature benchmarks run the same transfers against the engine alone
+// and against a server with every gateway feature on, as a deployment
+// behind a balancer with limits and a tenant policy would run it: PROXY
+// protocol v2 required on the control and the passive data connections,
+// a ratelimit.Limiter whose every limit is set (too high to bite), and a
+// WebAssembly policy subscribed to every verb. See README.md.
+
+// ProxyClientIP is the client address the feature benchmarks' PROXY
+// headers carry (TEST-NET-1): the server believes it because the header
+// comes from 127.0.0.1, a trusted balancer.
+var ProxyClientIP = net.IPv4(192, 0, 2, 1)
+
+// FeatureTenant is the tenant every session of a feature server belongs
+// to, the one whose policy applies.
+const FeatureTenant = "bench"
+
+// Limits of the feature server: every limit the limiter has is set, so
+// that its admission, login, command and bandwidth paths all run, each far
+// above what a benchmark reaches.
+const (
+	featureConnRate  = 1e6         // new connections per second per IP
+	featureConns     = 1 << 20     // connections at once, per IP and in total
+	featureCmdRate   = 1e6         // commands per second per session
+	featureByteRate  = 100e9       // bytes per second per user, tenant and IP: 100 GB/s
+	featureSessions  = 1 << 20     // logged-in sessions per user and tenant
+	featureFailures  = 1 << 20     // failed logins before a ban
+	featurePolicyCap = time.Second // a policy call's deadline, generous so a loaded machine does not fail calls
+)
+
+// Features are the gateway features of a feature server, for tests to
+// check that each one saw the traffic.
+type Features struct {
+	Proxy   *proxyproto.Wrapper
+	Limiter *ratelimit.Limiter
+	Policy  *policy.Runtime
+}
+
+// FeatureLimits returns the limiter configuration of a feature server.
+func FeatureLimits() ratelimit.Config {
+	l := ratelimit.Limits{
+		MaxSessions:  featureSessions,
+		CommandRate:  featureCmdRate,
+		CommandBurst: featureCmdRate,
+		DownloadRate: featureByteRate,
+		UploadRate:   featureByteRate,
+	}
+	return ratelimit.Config{
+		ConnRate:       featureConnRate,
+		ConnBurst:      featureConnRate,
+		MaxConnsPerIP:  featureConns,
+		MaxConns:       featureConns,
+		LoginFailures:  featureFailures,
+		IPDownloadRate: featureByteRate,
+		IPUploadRate:   featureByteRate,
+		User:           l,
+		Tenant:         l,
+	}
+}
+
+// AllowAllPolicy returns a policy module that subscribes to every verb
+// ("*") and allows every command unchanged: what it costs is the host's
+// side of a policy call (request encoding, instance pool, wasm call,
+// deadline), which any policy pays, plus the cheapest possible guest.
+func AllowAllPolicy() []byte {
+	return testmod.Policy(testmod.ReturnsForTest(0), "*").Bytes()
+}
+
+// enableFeatures switches every gateway feature on for srv, whose driver
+// and settings are set and which has not listened yet. It binds the
+// control listener itself (in st.Listener) to wrap it. close releases the
+// policy runtime.
+func enableFeatures(srv *engine.Server, st *engine.Settings, log *slog.Logger) (f *Features, close func(), err error) {
+	w, err := proxyproto.New(proxyproto.Config{Mode: proxyproto.Required, Trusted: []string{"127.0.0.1"}}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	lim, err := ratelimit.New(FeatureLimits())
+	if err != nil {
+		return nil, nil, err
+	}
+	lim.Logger = log
+	lim.Identity = func(cc engine.ClientContext) (string, string) { return FeatureTenant, User }
+
+	ctx := context.Background()
+	rt, err := policy.NewRuntime(ctx, policy.Config{CallTimeout: featurePolicyCap, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := rt.Compile(ctx, AllowAllPolicy(), nil)
+	if err != nil {
+		_ = rt.Close(ctx)
+		return nil, nil, fmt.Errorf("bench: compiling the allow-all policy: %w", err)
+	}
+	rt.Install(FeatureTenant, m, policy.Settings{})
+
+	ln, err := net.Listen("tcp", st.ListenAddr)
+	if err != nil {
+		_ = rt.Close(ctx)
+		return nil, nil, err
+	}
+	st.Listener = w.Wrap(ln)
+	srv.Driver = proxiedDriver{MainDriver: srv.Driver, w: w}
+	lim.Install(srv)
+	hooks := policy.NewHooks(rt, func(engine.ClientContext) string { return FeatureTenant })
+	srv.AdmissionHooks = append(srv.AdmissionHooks, hooks.Admission)
+	srv.CommandHooks = append(srv.CommandHooks, hooks.Command)
+	srv.TransferHooks = append(srv.TransferHooks, hooks.Transfer)
+	return &Features{Proxy: w, Limiter: lim, Policy: rt}, func() { _ = rt.Close(ctx) }, nil
+}
+
+// proxiedDriver reads PROXY headers on passive data connections too.
+type proxiedDriver struct {
+	engine.MainDriver
+	w *proxyproto.Wrapper
+}
+
+// WrapPassiveListener implements engine.MainDriverExtensionPassiveWrapper.
+func (d proxiedDriver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
+	return d.w.WrapPassiveListener(ln)
+}
+
+// DialProxied connects to addr as a balancer would: it sends a PROXY
+// protocol v2 header naming ProxyClientIP (with the socket's own port) as
+// the client before anything else. The connection returned is the bare
+// *net.TCPConn, so that uploads keep sendfile on the client side.
+func DialProxied(addr string, timeout time.Duration) (net.Conn, error) {
+	conn, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	local, ok := conn.LocalAddr().(*net.TCPAddr)
+	if !ok {
+		_ = conn.Close()
+		return nil, errors.New("bench: not a TCP connection")
+	}
+	src := &net.TCPAddr{IP: ProxyClientIP, Port: local.Port}
+	h := pp.HeaderProxyFromAddrs(2, src, conn.RemoteAddr())
+	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := h.WriteTo(conn); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("bench: writing the PROXY header: %w", err)
+	}
+	_ = conn.SetWriteDeadline(time.Time{})
+	return conn, nil
+}
