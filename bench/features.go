@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
@@ -45,16 +46,55 @@ const (
 	featurePolicyCap = time.Second // a policy call's deadline, generous so a loaded machine does not fail calls
 )
 
+// FeatureSet chooses gateway features; the benchmarks switch them on one
+// at a time and all together, to tell what costs what.
+type FeatureSet uint8
+
+// Features a server can run with.
+const (
+	// FeatureProxy requires PROXY protocol headers from 127.0.0.1 on the
+	// control listener and on every passive data listener.
+	FeatureProxy FeatureSet = 1 << iota
+	// FeatureLimits installs a ratelimit.Limiter with every limit set, to
+	// values no benchmark reaches (FeatureLimitsConfig).
+	FeatureLimits
+	// FeaturePolicy installs a WebAssembly policy subscribed to every
+	// verb that allows everything (AllowAllPolicy).
+	FeaturePolicy
+	// AllFeatures is every gateway feature at once.
+	AllFeatures = FeatureProxy | FeatureLimits | FeaturePolicy
+)
+
+// String names the set: "all", "none", or the features joined by "+".
+func (f FeatureSet) String() string {
+	switch f {
+	case AllFeatures:
+		return "all"
+	case 0:
+		return "none"
+	}
+	var names []string
+	for _, n := range []struct {
+		f    FeatureSet
+		name string
+	}{{FeatureProxy, "proxy"}, {FeatureLimits, "limits"}, {FeaturePolicy, "policy"}} {
+		if f&n.f != 0 {
+			names = append(names, n.name)
+		}
+	}
+	return strings.Join(names, "+")
+}
+
 // Features are the gateway features of a feature server, for tests to
-// check that each one saw the traffic.
+// check that each one saw the traffic; a feature not switched on is nil.
 type Features struct {
 	Proxy   *proxyproto.Wrapper
 	Limiter *ratelimit.Limiter
 	Policy  *policy.Runtime
 }
 
-// FeatureLimits returns the limiter configuration of a feature server.
-func FeatureLimits() ratelimit.Config {
+// FeatureLimitsConfig returns the limiter configuration of a feature server.
+func FeatureLimitsConfig() ratelimit.Config {
 	l := ratelimit.Limits{
 		MaxSessions:  featureSessions,
 		CommandRate:  featureCmdRate,
@@ -83,47 +123,59 @@ func AllowAllPolicy() []byte {
 	return testmod.Policy(testmod.ReturnsForTest(0), "*").Bytes()
 }
 
-// enableFeatures switches every gateway feature on for srv, whose driver
-// and settings are set and which has not listened yet. It binds the
-// control listener itself (in st.Listener) to wrap it. close releases the
-// policy runtime.
-func enableFeatures(srv *engine.Server, st *engine.Settings, log *slog.Logger) (f *Features, close func(), err error) {
-	w, err := proxyproto.New(proxyproto.Config{Mode: proxyproto.Required, Trusted: []string{"127.0.0.1"}}, log)
-	if err != nil {
-		return nil, nil, err
+// enableFeatures switches the features of set on for srv, whose driver
+// and settings are set and which has not listened yet. With PROXY headers
+// it binds the control listener itself (in st.Listener) to wrap it. close
+// releases the policy runtime.
+func enableFeatures(set FeatureSet, srv *engine.Server, st *engine.Settings, log *slog.Logger) (f *Features, close func(), err error) {
+	f, close = &Features{}, func() {}
+	if set&FeaturePolicy != 0 {
+		ctx := context.Background()
+		rt, err := policy.NewRuntime(ctx, policy.Config{CallTimeout: featurePolicyCap, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := rt.Compile(ctx, AllowAllPolicy(), nil)
+		if err != nil {
+			_ = rt.Close(ctx)
+			return nil, nil, fmt.Errorf("bench: compiling the allow-all policy: %w", err)
+		}
+		rt.Install(FeatureTenant, m, policy.Settings{})
+		f.Policy, close = rt, func() { _ = rt.Close(ctx) }
 	}
-	lim, err := ratelimit.New(FeatureLimits())
-	if err != nil {
-		return nil, nil, err
+	if set&FeatureProxy != 0 {
+		w, err := proxyproto.New(proxyproto.Config{Mode: proxyproto.Required, Trusted: []string{"127.0.0.1"}}, log)
+		if err != nil {
+			close()
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", st.ListenAddr)
+		if err != nil {
+			close()
+			return nil, nil, err
+		}
+		st.Listener = w.Wrap(ln)
+		srv.Driver = proxiedDriver{MainDriver: srv.Driver, w: w}
+		f.Proxy = w
 	}
-	lim.Logger = log
-	lim.Identity = func(cc engine.ClientContext) (string, string) { return FeatureTenant, User }
-
-	ctx := context.Background()
-	rt, err := policy.NewRuntime(ctx, policy.Config{CallTimeout: featurePolicyCap, Logger: log})
-	if err != nil {
-		return nil, nil, err
+	if set&FeatureLimits != 0 {
+		lim, err := ratelimit.New(FeatureLimitsConfig())
+		if err != nil {
+			close()
+			return nil, nil, err
+		}
+		lim.Logger = log
+		lim.Identity = func(engine.ClientContext) (string, string) { return FeatureTenant, User }
+		lim.Install(srv)
+		f.Limiter = lim
 	}
-	m, err := rt.Compile(ctx, AllowAllPolicy(), nil)
-	if err != nil {
-		_ = rt.Close(ctx)
-		return nil, nil, fmt.Errorf("bench: compiling the allow-all policy: %w", err)
+	if f.Policy != nil {
+		hooks := policy.NewHooks(f.Policy, func(engine.ClientContext) string { return FeatureTenant })
+		srv.AdmissionHooks = append(srv.AdmissionHooks, hooks.Admission)
+		srv.CommandHooks = append(srv.CommandHooks, hooks.Command)
+		srv.TransferHooks = append(srv.TransferHooks, hooks.Transfer)
 	}
-	rt.Install(FeatureTenant, m, policy.Settings{})
-
-	ln, err := net.Listen("tcp", st.ListenAddr)
-	if err != nil {
-		_ = rt.Close(ctx)
-		return nil, nil, err
-	}
-	st.Listener = w.Wrap(ln)
-	srv.Driver = proxiedDriver{MainDriver: srv.Driver, w: w}
-	lim.Install(srv)
-	hooks := policy.NewHooks(rt, func(engine.ClientContext) string { return FeatureTenant })
-	srv.AdmissionHooks = append(srv.AdmissionHooks, hooks.Admission)
-	srv.CommandHooks = append(srv.CommandHooks, hooks.Command)
-	srv.TransferHooks = append(srv.TransferHooks, hooks.Transfer)
-	return &Features{Proxy: w, Limiter: lim, Policy: rt}, func() { _ = rt.Close(ctx) }, nil
+	return f, close, nil
 }
 
 // proxiedDriver reads PROXY headers on passive data connections too.

@@ -25,22 +25,22 @@ type featurePair struct {
 	ecli, fcli *featClient
 }
 
-func newFeaturePair(tb testing.TB, fx *fixture, hooks ...engine.TransferHook) *featurePair {
+func newFeaturePair(tb testing.TB, fx *fixture, set FeatureSet, hooks ...engine.TransferHook) *featurePair {
 	tb.Helper()
 	p := &featurePair{fx: fx}
 	for _, s := range []struct {
 		srv  **Server
 		cli  **featClient
-		full bool
-	}{{&p.eng, &p.ecli, false}, {&p.full, &p.fcli, true}} {
-		srv, err := StartServer(ServerOptions{FS: OSFS, Dir: fx.dir, Features: s.full, TransferHooks: hooks})
+		feat FeatureSet
+	}{{&p.eng, &p.ecli, 0}, {&p.full, &p.fcli, set}} {
+		srv, err := StartServer(ServerOptions{FS: OSFS, Dir: fx.dir, Features: s.feat, TransferHooks: hooks})
 		if err != nil {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { _ = srv.Close() })
-		cli, err := dialFeat(srv.Addr, s.full)
+		cli, err := dialFeat(srv.Addr, s.feat&FeatureProxy != 0)
 		if err != nil {
-			tb.Fatalf("features %v: %v", s.full, err)
+			tb.Fatalf("features %v: %v", s.feat, err)
 		}
 		tb.Cleanup(cli.quit)
 		*s.srv, *s.cli = srv, cli
@@ -106,43 +106,60 @@ var featureXfers = []struct {
 		func(p *featurePair) (Measurement, error) { return p.stor(p.fcli, "up-features.bin") }},
 }
 
+// featureSets are the benchmarks' feature sets: all together (the
+// figure issue 5 asks for), then each alone, to tell what costs what.
+var featureSets = []FeatureSet{AllFeatures, FeatureProxy, FeatureLimits, FeaturePolicy}
+
 // BenchmarkFeatures runs the large transfers (FTPGATE_BENCH_SIZE, plain
 // TCP, OS filesystem) and the small-files workload against a server with
-// every gateway feature on, and reports them as a ratio to the engine
-// alone, measured interleaved in the same run: one untimed engine-alone
-// transfer (or round of files) before each timed feature one.
+// every gateway feature on (…/all) and with each alone, and reports them
+// as a ratio to the engine alone measured interleaved in the same run:
+// each iteration moves the same bytes through both servers, alternately
+// engine first and feature server first (the second of two back-to-back
+// transfers tends to run faster here), and only the feature server's
+// transfer is timed.
 func BenchmarkFeatures(b *testing.B) {
 	fx := getFixture(b, benchSize(b))
 	for _, x := range featureXfers {
-		b.Run(x.name, func(b *testing.B) {
-			p := newFeaturePair(b, fx)
-			b.SetBytes(int64(len(fx.payload)))
-			var full, eng Measurement
-			b.ResetTimer()
-			for range b.N {
-				b.StopTimer()
-				m, err := x.eng(p)
-				if err != nil {
-					b.Fatalf("engine alone: %v", err)
+		for _, set := range featureSets {
+			b.Run(x.name+"/"+set.String(), func(b *testing.B) {
+				p := newFeaturePair(b, fx, set)
+				b.SetBytes(int64(len(fx.payload)))
+				var full, eng Measurement
+				b.ResetTimer()
+				for i := range b.N {
+					b.StopTimer()
+					for k := range 2 {
+						if (i+k)%2 == 0 {
+							m, err := x.eng(p)
+							if err != nil {
+								b.Fatalf("engine alone: %v", err)
+							}
+							eng = eng.Add(m)
+							continue
+						}
+						b.StartTimer()
+						m, err := x.full(p)
+						b.StopTimer()
+						if err != nil {
+							b.Fatalf("features %v: %v", set, err)
+						}
+						full = full.Add(m)
+					}
 				}
-				eng = eng.Add(m)
-				b.StartTimer()
-				if m, err = x.full(p); err != nil {
-					b.Fatalf("every feature: %v", err)
+				b.ReportMetric(eng.MBps(), "engine-MB/s")
+				b.ReportMetric(full.MBps()/eng.MBps(), "ratio")
+				b.ReportMetric(full.CPUPerGB(), "cpu-s/GB")
+				b.ReportMetric(eng.CPUPerGB(), "engine-cpu-s/GB")
+				if c := eng.CPUPerGB(); c > 0 {
+					b.ReportMetric(full.CPUPerGB()/c, "cpu-ratio")
 				}
-				full = full.Add(m)
-			}
-			b.StopTimer()
-			b.ReportMetric(eng.MBps(), "engine-MB/s")
-			b.ReportMetric(full.MBps()/eng.MBps(), "ratio")
-			b.ReportMetric(full.CPUPerGB(), "cpu-s/GB")
-			b.ReportMetric(eng.CPUPerGB(), "engine-cpu-s/GB")
-			if c := eng.CPUPerGB(); c > 0 {
-				b.ReportMetric(full.CPUPerGB()/c, "cpu-ratio")
-			}
-		})
+			})
+		}
 	}
-	b.Run("SmallFiles", benchFeatureSmallFiles)
+	for _, set := range featureSets {
+		b.Run("SmallFiles/"+set.String(), func(b *testing.B) { benchFeatureSmallFiles(b, set) })
+	}
 }
 
 // featureSmallRounds is how many engine-alone and feature rounds of small
@@ -156,21 +173,23 @@ const featureSmallRounds = 4
 // client must send PROXY headers, which the load generator cannot).
 // Server and client share the process, so CPU per file here is the whole
 // process's, client included; its ratio still compares like with like.
-func benchFeatureSmallFiles(b *testing.B) {
+func benchFeatureSmallFiles(b *testing.B, set FeatureSet) {
 	payload := loadgen.Payload(64<<10, 5)
 	c := concurrency(b)
 	var srvs [2]*Server
-	for i, full := range []bool{false, true} {
-		s, err := StartServer(ServerOptions{FS: OSFS, Dir: b.TempDir(), Features: full})
+	for i, feat := range []FeatureSet{0, set} {
+		s, err := StartServer(ServerOptions{FS: OSFS, Dir: b.TempDir(), Features: feat})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = s.Close() })
 		srvs[i] = s
 	}
+	proxy := [2]bool{false, set&FeatureProxy != 0}
 	res := [2]*loadgen.Result{{Lat: &loadgen.Latencies{}}, {Lat: &loadgen.Latencies{}}}
 	var cpu [2]time.Duration
 	b.ResetTimer()
+	b.StopTimer()
 	for r := range featureSmallRounds {
 		ops := int64(b.N) / featureSmallRounds
 		if r == 0 {
@@ -179,22 +198,20 @@ func benchFeatureSmallFiles(b *testing.B) {
 		if ops == 0 {
 			continue
 		}
-		for i, s := range srvs {
-			if i == 0 {
-				b.StopTimer()
+		for k := range 2 {
+			i := (r + k) % 2 // alternate which server goes first
+			if i == 1 {
+				b.StartTimer()
 			}
 			cpu0 := ProcessCPU()
-			err := featSmallFiles(res[i], s.Addr, i == 1, c, ops, payload)
+			err := featSmallFiles(res[i], srvs[i].Addr, proxy[i], c, ops, payload)
 			cpu[i] += ProcessCPU() - cpu0
+			b.StopTimer()
 			if err != nil {
-				b.Fatalf("features %v: %v", i == 1, err)
-			}
-			if i == 0 {
-				b.StartTimer()
+				b.Fatalf("features %v: %v", FeatureSet(i)*set, err)
 			}
 		}
 	}
-	b.StopTimer()
 	b.SetBytes(int64(len(payload)))
 	eng, full := res[0], res[1]
 	b.ReportMetric(full.Rate(), "files/s")
@@ -296,7 +313,7 @@ func TestFeatures(t *testing.T) {
 		mu.Unlock()
 		return next
 	}
-	p := newFeaturePair(t, getFixture(t, size), seen)
+	p := newFeaturePair(t, getFixture(t, size), AllFeatures, seen)
 
 	for _, x := range featureXfers {
 		eng, err := x.eng(p)

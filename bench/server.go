@@ -57,11 +57,11 @@ type ServerOptions struct {
 	// TransferHooks are installed on the engine.Server (tests use them
 	// to corrupt transfers on purpose).
 	TransferHooks []engine.TransferHook
-	// Features switches every gateway feature on (features.go): PROXY
-	// headers required on control and data connections, a rate limiter,
-	// a policy subscribed to every verb. Clients must dial with
-	// DialProxied.
-	Features bool
+	// Features switches gateway features on (features.go): PROXY
+	// headers required on control and data connections (clients must
+	// dial with DialProxied), a rate limiter, a policy subscribed to
+	// every verb.
+	Features FeatureSet
 }
 
 // Server is an in-process ftpgate engine.Server on 127.0.0.1 for
@@ -71,7 +71,7 @@ type Server struct {
 	FS     afero.Fs    // what the users see
 	Dir    string      // the OS directory behind FS, "" for MemFS
 	Client *tls.Config // a client TLS config trusting the server, nil without TLS
-	// Features are the gateway features, nil unless ServerOptions.Features.
+	// Features are the gateway features, nil without ServerOptions.Features.
 	Features *Features
 	srv      *engine.Server
 	stopFeat func()
@@ -121,8 +121,8 @@ func StartServer(opts ServerOptions) (*Server, error) {
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TransferHooks: opts.TransferHooks,
 	}
-	if opts.Features {
-		f, stop, err := enableFeatures(s.srv, d.settings, s.srv.Logger)
+	if opts.Features != 0 {
+		f, stop, err := enableFeatures(opts.Features, s.srv, d.settings, s.srv.Logger)
 		if err != nil {
 			s.cleanup()
 			return nil, err
