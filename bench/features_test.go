@@ -3,7 +3,9 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,22 +27,60 @@ type featurePair struct {
 	ecli, fcli *featClient
 }
 
-func newFeaturePair(tb testing.TB, fx *fixture, set FeatureSet, hooks ...engine.TransferHook) *featurePair {
+// featureVariant is what the second server of a pair runs with.
+type featureVariant struct {
+	name string
+	set  FeatureSet
+	// buffered makes the server copy through its buffer as a PROXY data
+	// connection does, with no feature on: what losing sendfile and
+	// splice alone costs.
+	buffered bool
+}
+
+// featureVariants are the benchmarks' variants: every feature together
+// (the figure issue 5 asks for), then each alone, then the buffered copy
+// alone, to tell what costs what.
+var featureVariants = []featureVariant{
+	{"all", AllFeatures, false},
+	{"proxy", FeatureProxy, false},
+	{"limits", FeatureLimits, false},
+	{"policy", FeaturePolicy, false},
+	{"buffered", 0, true},
+}
+
+// options returns the server options of v over dir, with hooks.
+func (v featureVariant) options(dir string, hooks []engine.TransferHook) ServerOptions {
+	if v.buffered {
+		hooks = append(hooks[:len(hooks):len(hooks)], bufferedCopy)
+	}
+	return ServerOptions{FS: OSFS, Dir: dir, Features: v.set, TransferHooks: hooks}
+}
+
+// bufferedCopy hides the data connection's and the file's types from the
+// engine, which then copies through its pooled buffer instead of using
+// sendfile or splice.
+func bufferedCopy(_ *engine.Transfer, next engine.CopyFunc) engine.CopyFunc {
+	return func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+		return next(ctx, struct{ io.Writer }{dst}, struct{ io.Reader }{src})
+	}
+}
+
+func newFeaturePair(tb testing.TB, fx *fixture, v featureVariant, hooks ...engine.TransferHook) *featurePair {
 	tb.Helper()
 	p := &featurePair{fx: fx}
 	for _, s := range []struct {
-		srv  **Server
-		cli  **featClient
-		feat FeatureSet
-	}{{&p.eng, &p.ecli, 0}, {&p.full, &p.fcli, set}} {
-		srv, err := StartServer(ServerOptions{FS: OSFS, Dir: fx.dir, Features: s.feat, TransferHooks: hooks})
+		srv **Server
+		cli **featClient
+		v   featureVariant
+	}{{&p.eng, &p.ecli, featureVariant{}}, {&p.full, &p.fcli, v}} {
+		srv, err := StartServer(s.v.options(fx.dir, hooks))
 		if err != nil {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { _ = srv.Close() })
-		cli, err := dialFeat(srv.Addr, s.feat&FeatureProxy != 0)
+		cli, err := dialFeat(srv.Addr, s.v.set&FeatureProxy != 0)
 		if err != nil {
-			tb.Fatalf("features %v: %v", s.feat, err)
+			tb.Fatalf("%q: %v", s.v.name, err)
 		}
 		tb.Cleanup(cli.quit)
 		*s.srv, *s.cli = srv, cli
@@ -106,10 +146,6 @@ var featureXfers = []struct {
 		func(p *featurePair) (Measurement, error) { return p.stor(p.fcli, "up-features.bin") }},
 }
 
-// featureSets are the benchmarks' feature sets: all together (the
-// figure issue 5 asks for), then each alone, to tell what costs what.
-var featureSets = []FeatureSet{AllFeatures, FeatureProxy, FeatureLimits, FeaturePolicy}
-
 // BenchmarkFeatures runs the large transfers (FTPGATE_BENCH_SIZE, plain
 // TCP, OS filesystem) and the small-files workload against a server with
 // every gateway feature on (…/all) and with each alone, and reports them
@@ -121,9 +157,9 @@ var featureSets = []FeatureSet{AllFeatures, FeatureProxy, FeatureLimits, Feature
 func BenchmarkFeatures(b *testing.B) {
 	fx := getFixture(b, benchSize(b))
 	for _, x := range featureXfers {
-		for _, set := range featureSets {
-			b.Run(x.name+"/"+set.String(), func(b *testing.B) {
-				p := newFeaturePair(b, fx, set)
+		for _, v := range featureVariants {
+			b.Run(x.name+"/"+v.name, func(b *testing.B) {
+				p := newFeaturePair(b, fx, v)
 				b.SetBytes(int64(len(fx.payload)))
 				var full, eng Measurement
 				b.ResetTimer()
@@ -142,7 +178,7 @@ func BenchmarkFeatures(b *testing.B) {
 						m, err := x.full(p)
 						b.StopTimer()
 						if err != nil {
-							b.Fatalf("features %v: %v", set, err)
+							b.Fatalf("%s: %v", v.name, err)
 						}
 						full = full.Add(m)
 					}
@@ -157,8 +193,8 @@ func BenchmarkFeatures(b *testing.B) {
 			})
 		}
 	}
-	for _, set := range featureSets {
-		b.Run("SmallFiles/"+set.String(), func(b *testing.B) { benchFeatureSmallFiles(b, set) })
+	for _, v := range featureVariants {
+		b.Run("SmallFiles/"+v.name, func(b *testing.B) { benchFeatureSmallFiles(b, v) })
 	}
 }
 
@@ -173,19 +209,19 @@ const featureSmallRounds = 4
 // client must send PROXY headers, which the load generator cannot).
 // Server and client share the process, so CPU per file here is the whole
 // process's, client included; its ratio still compares like with like.
-func benchFeatureSmallFiles(b *testing.B, set FeatureSet) {
+func benchFeatureSmallFiles(b *testing.B, v featureVariant) {
 	payload := loadgen.Payload(64<<10, 5)
 	c := concurrency(b)
 	var srvs [2]*Server
-	for i, feat := range []FeatureSet{0, set} {
-		s, err := StartServer(ServerOptions{FS: OSFS, Dir: b.TempDir(), Features: feat})
+	for i, v := range []featureVariant{{name: "engine"}, v} {
+		s, err := StartServer(v.options(b.TempDir(), nil))
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = s.Close() })
 		srvs[i] = s
 	}
-	proxy := [2]bool{false, set&FeatureProxy != 0}
+	proxy := [2]bool{false, v.set&FeatureProxy != 0}
 	res := [2]*loadgen.Result{{Lat: &loadgen.Latencies{}}, {Lat: &loadgen.Latencies{}}}
 	var cpu [2]time.Duration
 	b.ResetTimer()
@@ -208,7 +244,7 @@ func benchFeatureSmallFiles(b *testing.B, set FeatureSet) {
 			cpu[i] += ProcessCPU() - cpu0
 			b.StopTimer()
 			if err != nil {
-				b.Fatalf("features %v: %v", FeatureSet(i)*set, err)
+				b.Fatalf("server %d of %q: %v", i, v.name, err)
 			}
 		}
 	}
@@ -313,7 +349,7 @@ func TestFeatures(t *testing.T) {
 		mu.Unlock()
 		return next
 	}
-	p := newFeaturePair(t, getFixture(t, size), AllFeatures, seen)
+	p := newFeaturePair(t, getFixture(t, size), featureVariants[0], seen)
 
 	for _, x := range featureXfers {
 		eng, err := x.eng(p)
