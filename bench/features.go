@@ -27,7 +27,7 @@ import (
 // ProxyClientIP is the client address the feature benchmarks' PROXY
 // headers carry (TEST-NET-1): the server believes it because the header
 // comes from 127.0.0.1, a trusted balancer.
-var ProxyClientIP = net.IPv4(192, 0, 2, 1)
+const ProxyClientIP = "192.0.2.1"
 
 // FeatureTenant is the tenant every session of a feature server belongs
 // to, the one whose policy applies.
@@ -37,13 +37,13 @@ const FeatureTenant = "bench"
 // that its admission, login, command and bandwidth paths all run, each far
 // above what a benchmark reaches.
 const (
-	featureConnRate  = 1e6         // new connections per second per IP
-	featureConns     = 1 << 20     // connections at once, per IP and in total
-	featureCmdRate   = 1e6         // commands per second per session
-	featureByteRate  = 100e9       // bytes per second per user, tenant and IP: 100 GB/s
-	featureSessions  = 1 << 20     // logged-in sessions per user and tenant
-	featureFailures  = 1 << 20     // failed logins before a ban
-	featurePolicyCap = time.Second // a policy call's deadline, generous so a loaded machine does not fail calls
+	featureConnRate      = 1e6         // new connections per second per IP
+	featureConns         = 1 << 20     // connections at once, per IP and in total
+	featureCmdRate       = 1e6         // commands per second per session
+	featureByteRate      = 100e9       // bytes per second per user, tenant and IP: 100 GB/s
+	featureSessions      = 1 << 20     // logged-in sessions per user and tenant
+	featureFailures      = 1 << 20     // failed logins before a ban
+	featurePolicyTimeout = time.Second // a policy call's deadline, generous so a loaded machine does not fail calls
 )
 
 // FeatureSet chooses gateway features; the benchmarks switch them on one
@@ -131,7 +131,7 @@ func enableFeatures(set FeatureSet, srv *engine.Server, st *engine.Settings, log
 	f, close = &Features{}, func() {}
 	if set&FeaturePolicy != 0 {
 		ctx := context.Background()
-		rt, err := policy.NewRuntime(ctx, policy.Config{CallTimeout: featurePolicyCap, Logger: log})
+		rt, err := policy.NewRuntime(ctx, policy.Config{CallTimeout: featurePolicyTimeout, Logger: log})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -203,7 +203,7 @@ func DialProxied(addr string, timeout time.Duration) (net.Conn, error) {
 		_ = conn.Close()
 		return nil, errors.New("bench: not a TCP connection")
 	}
-	src := &net.TCPAddr{IP: ProxyClientIP, Port: local.Port}
+	src := &net.TCPAddr{IP: net.ParseIP(ProxyClientIP), Port: local.Port}
 	h := pp.HeaderProxyFromAddrs(2, src, conn.RemoteAddr())
 	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := h.WriteTo(conn); err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/ftpgate/ftpgate/bench/loadgen"
@@ -85,16 +86,25 @@ func (c *featClient) openData() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	i, j := strings.Index(msg, "(|||"), strings.LastIndex(msg, "|)")
-	if i < 0 || j < i+4 {
-		return nil, fmt.Errorf("malformed EPSV reply %q", msg)
-	}
-	port, err := strconv.Atoi(msg[i+4 : j])
+	port, err := epsvPort(msg)
 	if err != nil {
-		return nil, fmt.Errorf("malformed EPSV reply %q", msg)
+		return nil, err
 	}
 	host, _, _ := net.SplitHostPort(c.addr)
 	return c.dial(net.JoinHostPort(host, strconv.Itoa(port)))
+}
+
+// epsvPort finds the port in "Entering Extended Passive Mode (|||port|)".
+func epsvPort(msg string) (int, error) {
+	i, j := strings.Index(msg, "(|||"), strings.LastIndex(msg, "|)")
+	if i < 0 || j < i+4 {
+		return 0, fmt.Errorf("malformed EPSV reply %q", msg)
+	}
+	port, err := strconv.Atoi(msg[i+4 : j])
+	if err != nil || port <= 0 || port > 65535 {
+		return 0, fmt.Errorf("malformed EPSV reply %q", msg)
+	}
+	return port, nil
 }
 
 // transfer opens a data connection, sends line, runs move on the data
@@ -156,4 +166,18 @@ func (c *featClient) stor(path string, src io.Reader) (int64, error) {
 func (c *featClient) quit() {
 	_, _ = c.cmd(221, "QUIT")
 	_ = c.conn.Close()
+}
+
+// FuzzEPSVPort checks that any EPSV reply text yields a valid port or an
+// error, never a panic.
+func FuzzEPSVPort(f *testing.F) {
+	for _, s := range []string{"Entering Extended Passive Mode (|||40123|)", "(|||", "|)(|||", "(|||-1|)", "(|||70000|)", "(||||)"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		port, err := epsvPort(msg)
+		if err == nil && (port <= 0 || port > 65535) {
+			t.Errorf("epsvPort(%q) = %d without an error", msg, port)
+		}
+	})
 }
