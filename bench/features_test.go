@@ -65,6 +65,8 @@ func bufferedCopy(_ *engine.Transfer, next engine.CopyFunc) engine.CopyFunc {
 	}
 }
 
+// newFeaturePair starts the engine alone and a server running v over fx's
+// directory, both with hooks, and logs a client in to each.
 func newFeaturePair(tb testing.TB, fx *fixture, v featureVariant, hooks ...engine.TransferHook) *featurePair {
 	tb.Helper()
 	p := &featurePair{fx: fx}

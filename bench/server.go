@@ -124,6 +124,9 @@ func StartServer(opts ServerOptions) (*Server, error) {
 	if opts.Features != 0 {
 		f, stop, err := enableFeatures(opts.Features, s.srv, d.settings, s.srv.Logger)
 		if err != nil {
+			if d.settings.Listener != nil {
+				_ = d.settings.Listener.Close()
+			}
 			s.cleanup()
 			return nil, err
 		}
