@@ -14,6 +14,7 @@ import (
 	"github.com/ftpgate/ftpgate/policy"
 	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 	"github.com/ftpgate/ftpgate/ratelimit"
+	"github.com/ftpgate/ftpgate/tenancy"
 	pp "github.com/pires/go-proxyproto"
 )
 
@@ -61,7 +62,12 @@ const (
 	// FeaturePolicy installs a WebAssembly policy subscribed to every
 	// verb that allows everything (AllowAllPolicy).
 	FeaturePolicy
-	// AllFeatures is every gateway feature at once.
+	// FeatureTenancy serves through a tenancy.Driver (os.Root storage,
+	// argon2id password with the credential cache, rights, a quota)
+	// instead of the benchmarks' plain driver.
+	FeatureTenancy
+	// AllFeatures is the features issue 5 names, at once: PROXY
+	// headers, limits, a policy. Tenancy is measured on its own.
 	AllFeatures = FeatureProxy | FeatureLimits | FeaturePolicy
 )
 
@@ -77,7 +83,7 @@ func (f FeatureSet) String() string {
 	for _, n := range []struct {
 		f    FeatureSet
 		name string
-	}{{FeatureProxy, "proxy"}, {FeatureLimits, "limits"}, {FeaturePolicy, "policy"}} {
+	}{{FeatureProxy, "proxy"}, {FeatureLimits, "limits"}, {FeaturePolicy, "policy"}, {FeatureTenancy, "tenancy"}} {
 		if f&n.f != 0 {
 			names = append(names, n.name)
 		}
@@ -91,6 +97,7 @@ type Features struct {
 	Proxy   *proxyproto.Wrapper
 	Limiter *ratelimit.Limiter
 	Policy  *policy.Runtime
+	Tenancy *tenancy.Driver
 }
 
 // FeatureLimitsConfig returns the limiter configuration of a feature server.
@@ -124,36 +131,55 @@ func AllowAllPolicy() []byte {
 }
 
 // enableFeatures switches the features of set on for srv, whose driver
-// and settings are set and which has not listened yet. With PROXY headers
-// it binds the control listener itself (in st.Listener) to wrap it. close
-// releases the policy runtime.
-func enableFeatures(set FeatureSet, srv *engine.Server, st *engine.Settings, log *slog.Logger) (f *Features, close func(), err error) {
-	f, close = &Features{}, func() {}
+// and settings st are set and which has not listened yet; dir is the
+// server's OS directory. With PROXY headers it binds the control listener
+// itself to wrap it; with tenancy it replaces the driver, and with it the
+// settings. close releases what it made.
+func enableFeatures(set FeatureSet, srv *engine.Server, st *engine.Settings, dir string, log *slog.Logger) (f *Features, close func(), err error) {
+	f = &Features{}
+	var closers []func()
+	close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			close()
+		}
+	}()
+	if set&FeatureTenancy != 0 {
+		td, stop, err := tenancyDriver(dir, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, stop)
+		srv.Driver, st, f.Tenancy = td, td.Settings, td
+	}
 	if set&FeaturePolicy != 0 {
 		ctx := context.Background()
 		rt, err := policy.NewRuntime(ctx, policy.Config{CallTimeout: featurePolicyTimeout, Logger: log})
 		if err != nil {
 			return nil, nil, err
 		}
+		closers = append(closers, func() { _ = rt.Close(ctx) })
 		m, err := rt.Compile(ctx, AllowAllPolicy(), nil)
 		if err != nil {
-			_ = rt.Close(ctx)
 			return nil, nil, fmt.Errorf("bench: compiling the allow-all policy: %w", err)
 		}
 		rt.Install(FeatureTenant, m, policy.Settings{})
-		f.Policy, close = rt, func() { _ = rt.Close(ctx) }
+		f.Policy = rt
 	}
 	if set&FeatureProxy != 0 {
 		w, err := proxyproto.New(proxyproto.Config{Mode: proxyproto.Required, Trusted: []string{"127.0.0.1"}}, log)
 		if err != nil {
-			close()
 			return nil, nil, err
 		}
 		ln, err := net.Listen("tcp", st.ListenAddr)
 		if err != nil {
-			close()
 			return nil, nil, err
 		}
+		closers = append(closers, func() { _ = ln.Close() }) // a second Close after the server's is harmless
 		st.Listener = w.Wrap(ln)
 		srv.Driver = proxiedDriver{MainDriver: srv.Driver, w: w}
 		f.Proxy = w
@@ -161,11 +187,13 @@ func enableFeatures(set FeatureSet, srv *engine.Server, st *engine.Settings, log
 	if set&FeatureLimits != 0 {
 		lim, err := ratelimit.New(FeatureLimitsConfig())
 		if err != nil {
-			close()
 			return nil, nil, err
 		}
 		lim.Logger = log
 		lim.Identity = func(engine.ClientContext) (string, string) { return FeatureTenant, User }
+		if f.Tenancy != nil {
+			lim.Identity = tenancy.Identity
+		}
 		lim.Install(srv)
 		f.Limiter = lim
 	}

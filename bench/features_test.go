@@ -46,6 +46,7 @@ var featureVariants = []featureVariant{
 	{"limits", FeatureLimits, false},
 	{"policy", FeaturePolicy, false},
 	{"buffered", 0, true},
+	{"tenancy", FeatureTenancy, false},
 }
 
 // options returns the server options of v over dir, with hooks.
@@ -411,5 +412,24 @@ func TestFeatures(t *testing.T) {
 	}
 	if line, err := bufio.NewReader(conn).ReadString('\n'); err == nil {
 		t.Errorf("a client without a PROXY header got %q, want the connection dropped", line)
+	}
+}
+
+// TestFeaturesTenancy moves the transfers' bytes through the tenancy
+// variant: a tenancy.Driver serving the same directory, with a quota.
+func TestFeaturesTenancy(t *testing.T) {
+	t.Parallel()
+	v := featureVariants[len(featureVariants)-1]
+	if v.set != FeatureTenancy {
+		t.Fatalf("the last variant is %q, want tenancy", v.name)
+	}
+	p := newFeaturePair(t, getFixture(t, 1<<20), v)
+	if p.full.Features.Tenancy == nil {
+		t.Fatal("no tenancy driver")
+	}
+	for _, x := range featureXfers {
+		if _, err := x.full(p); err != nil {
+			t.Fatalf("%s through tenancy: %v", x.name, err)
+		}
 	}
 }

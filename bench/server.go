@@ -122,20 +122,14 @@ func StartServer(opts ServerOptions) (*Server, error) {
 		TransferHooks: opts.TransferHooks,
 	}
 	if opts.Features != 0 {
-		f, stop, err := enableFeatures(opts.Features, s.srv, d.settings, s.srv.Logger)
+		f, stop, err := enableFeatures(opts.Features, s.srv, d.settings, s.Dir, s.srv.Logger)
 		if err != nil {
-			if d.settings.Listener != nil {
-				_ = d.settings.Listener.Close()
-			}
 			s.cleanup()
 			return nil, err
 		}
 		s.Features, s.stopFeat = f, stop
 	}
 	if err := s.srv.Listen(); err != nil {
-		if d.settings.Listener != nil {
-			_ = d.settings.Listener.Close()
-		}
 		s.cleanup()
 		return nil, err
 	}
