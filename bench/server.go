@@ -57,6 +57,11 @@ type ServerOptions struct {
 	// TransferHooks are installed on the engine.Server (tests use them
 	// to corrupt transfers on purpose).
 	TransferHooks []engine.TransferHook
+	// Features switches gateway features on (features.go): PROXY
+	// headers required on control and data connections (clients must
+	// dial with DialProxied), a rate limiter, a policy subscribed to
+	// every verb.
+	Features FeatureSet
 }
 
 // Server is an in-process ftpgate engine.Server on 127.0.0.1 for
@@ -66,10 +71,13 @@ type Server struct {
 	FS     afero.Fs    // what the users see
 	Dir    string      // the OS directory behind FS, "" for MemFS
 	Client *tls.Config // a client TLS config trusting the server, nil without TLS
-	srv    *engine.Server
-	done   chan error
-	tmp    string
-	closed sync.Once
+	// Features are the gateway features, nil without ServerOptions.Features.
+	Features *Features
+	srv      *engine.Server
+	stopFeat func()
+	done     chan error
+	tmp      string
+	closed   sync.Once
 }
 
 // StartServer starts an ftpgate server on a kernel-chosen loopback port.
@@ -113,6 +121,14 @@ func StartServer(opts ServerOptions) (*Server, error) {
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TransferHooks: opts.TransferHooks,
 	}
+	if opts.Features != 0 {
+		f, stop, err := enableFeatures(opts.Features, s.srv, d.settings, s.Dir, s.srv.Logger)
+		if err != nil {
+			s.cleanup()
+			return nil, err
+		}
+		s.Features, s.stopFeat = f, stop
+	}
 	if err := s.srv.Listen(); err != nil {
 		s.cleanup()
 		return nil, err
@@ -136,6 +152,9 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) cleanup() {
+	if s.stopFeat != nil {
+		s.stopFeat()
+	}
 	if s.tmp != "" {
 		_ = os.RemoveAll(s.tmp)
 	}

@@ -1,0 +1,243 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/proxyproto"
+	"github.com/ftpgate/ftpgate/policy"
+	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
+	"github.com/ftpgate/ftpgate/ratelimit"
+	"github.com/ftpgate/ftpgate/tenancy"
+	pp "github.com/pires/go-proxyproto"
+)
+
+// The feature benchmarks run the same transfers against the engine alone
+// and against a server with every gateway feature on, as a deployment
+// behind a balancer with limits and a tenant policy would run it: PROXY
+// protocol v2 required on the control and the passive data connections,
+// a ratelimit.Limiter whose every limit is set (too high to bite), and a
+// WebAssembly policy subscribed to every verb. See README.md.
+
+// ProxyClientIP is the client address the feature benchmarks' PROXY
+// headers carry (TEST-NET-1): the server believes it because the header
+// comes from 127.0.0.1, a trusted balancer.
+const ProxyClientIP = "192.0.2.1"
+
+// FeatureTenant is the tenant every session of a feature server belongs
+// to, the one whose policy applies.
+const FeatureTenant = "bench"
+
+// Limits of the feature server: every limit the limiter has is set, so
+// that its admission, login, command and bandwidth paths all run, each far
+// above what a benchmark reaches.
+const (
+	featureConnRate      = 1e6         // new connections per second per IP
+	featureConns         = 1 << 20     // connections at once, per IP and in total
+	featureCmdRate       = 1e6         // commands per second per session
+	featureByteRate      = 100e9       // bytes per second per user, tenant and IP: 100 GB/s
+	featureSessions      = 1 << 20     // logged-in sessions per user and tenant
+	featureFailures      = 1 << 20     // failed logins before a ban
+	featurePolicyTimeout = time.Second // a policy call's deadline, generous so a loaded machine does not fail calls
+)
+
+// FeatureSet chooses gateway features; the benchmarks switch them on one
+// at a time and all together, to tell what costs what.
+type FeatureSet uint8
+
+// Features a server can run with.
+const (
+	// FeatureProxy requires PROXY protocol headers from 127.0.0.1 on the
+	// control listener and on every passive data listener.
+	FeatureProxy FeatureSet = 1 << iota
+	// FeatureLimits installs a ratelimit.Limiter with every limit set, to
+	// values no benchmark reaches (FeatureLimitsConfig).
+	FeatureLimits
+	// FeaturePolicy installs a WebAssembly policy subscribed to every
+	// verb that allows everything (AllowAllPolicy).
+	FeaturePolicy
+	// FeatureTenancy serves through a tenancy.Driver (os.Root storage,
+	// argon2id password with the credential cache, rights, a quota)
+	// instead of the benchmarks' plain driver.
+	FeatureTenancy
+	// AllFeatures is the features issue 5 names, at once: PROXY
+	// headers, limits, a policy. Tenancy is measured on its own.
+	AllFeatures = FeatureProxy | FeatureLimits | FeaturePolicy
+)
+
+// String names the set: "all", "none", or the features joined by "+".
+func (f FeatureSet) String() string {
+	switch f {
+	case AllFeatures:
+		return "all"
+	case 0:
+		return "none"
+	}
+	var names []string
+	for _, n := range []struct {
+		f    FeatureSet
+		name string
+	}{{FeatureProxy, "proxy"}, {FeatureLimits, "limits"}, {FeaturePolicy, "policy"}, {FeatureTenancy, "tenancy"}} {
+		if f&n.f != 0 {
+			names = append(names, n.name)
+		}
+	}
+	return strings.Join(names, "+")
+}
+
+// Features are the gateway features of a feature server, for tests to
+// check that each one saw the traffic; a feature not switched on is nil.
+type Features struct {
+	Proxy   *proxyproto.Wrapper
+	Limiter *ratelimit.Limiter
+	Policy  *policy.Runtime
+	Tenancy *tenancy.Driver
+}
+
+// FeatureLimitsConfig returns the limiter configuration of a feature server.
+func FeatureLimitsConfig() ratelimit.Config {
+	l := ratelimit.Limits{
+		MaxSessions:  featureSessions,
+		CommandRate:  featureCmdRate,
+		CommandBurst: featureCmdRate,
+		DownloadRate: featureByteRate,
+		UploadRate:   featureByteRate,
+	}
+	return ratelimit.Config{
+		ConnRate:       featureConnRate,
+		ConnBurst:      featureConnRate,
+		MaxConnsPerIP:  featureConns,
+		MaxConns:       featureConns,
+		LoginFailures:  featureFailures,
+		IPDownloadRate: featureByteRate,
+		IPUploadRate:   featureByteRate,
+		User:           l,
+		Tenant:         l,
+	}
+}
+
+// AllowAllPolicy returns a policy module that subscribes to every verb
+// ("*") and allows every command unchanged: what it costs is the host's
+// side of a policy call (request encoding, instance pool, wasm call,
+// deadline), which any policy pays, plus the cheapest possible guest.
+func AllowAllPolicy() []byte {
+	return testmod.Policy(testmod.ReturnsForTest(0), "*").Bytes()
+}
+
+// enableFeatures switches the features of set on for srv, whose driver
+// and settings st are set and which has not listened yet; dir is the
+// server's OS directory. With PROXY headers it binds the control listener
+// itself to wrap it; with tenancy it replaces the driver, and with it the
+// settings. close releases what it made.
+func enableFeatures(set FeatureSet, srv *engine.Server, st *engine.Settings, dir string, log *slog.Logger) (f *Features, close func(), err error) {
+	f = &Features{}
+	var closers []func()
+	close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			close()
+		}
+	}()
+	if set&FeatureTenancy != 0 {
+		td, stop, err := tenancyDriver(dir, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, stop)
+		srv.Driver, st, f.Tenancy = td, td.Settings, td
+	}
+	if set&FeaturePolicy != 0 {
+		ctx := context.Background()
+		rt, err := policy.NewRuntime(ctx, policy.Config{CallTimeout: featurePolicyTimeout, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, func() { _ = rt.Close(ctx) })
+		m, err := rt.Compile(ctx, AllowAllPolicy(), nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bench: compiling the allow-all policy: %w", err)
+		}
+		rt.Install(FeatureTenant, m, policy.Settings{})
+		f.Policy = rt
+	}
+	if set&FeatureProxy != 0 {
+		w, err := proxyproto.New(proxyproto.Config{Mode: proxyproto.Required, Trusted: []string{"127.0.0.1"}}, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", st.ListenAddr)
+		if err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, func() { _ = ln.Close() }) // a second Close after the server's is harmless
+		st.Listener = w.Wrap(ln)
+		srv.Driver = proxiedDriver{MainDriver: srv.Driver, w: w}
+		f.Proxy = w
+	}
+	if set&FeatureLimits != 0 {
+		lim, err := ratelimit.New(FeatureLimitsConfig())
+		if err != nil {
+			return nil, nil, err
+		}
+		lim.Logger = log
+		lim.Identity = func(engine.ClientContext) (string, string) { return FeatureTenant, User }
+		if f.Tenancy != nil {
+			lim.Identity = tenancy.Identity
+		}
+		lim.Install(srv)
+		f.Limiter = lim
+	}
+	if f.Policy != nil {
+		hooks := policy.NewHooks(f.Policy, func(engine.ClientContext) string { return FeatureTenant })
+		srv.AdmissionHooks = append(srv.AdmissionHooks, hooks.Admission)
+		srv.CommandHooks = append(srv.CommandHooks, hooks.Command)
+		srv.TransferHooks = append(srv.TransferHooks, hooks.Transfer)
+	}
+	return f, close, nil
+}
+
+// proxiedDriver reads PROXY headers on passive data connections too.
+type proxiedDriver struct {
+	engine.MainDriver
+	w *proxyproto.Wrapper
+}
+
+// WrapPassiveListener implements engine.MainDriverExtensionPassiveWrapper.
+func (d proxiedDriver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
+	return d.w.WrapPassiveListener(ln)
+}
+
+// DialProxied connects to addr as a balancer would: it sends a PROXY
+// protocol v2 header naming ProxyClientIP (with the socket's own port) as
+// the client before anything else. The connection returned is the bare
+// *net.TCPConn, so that uploads keep sendfile on the client side.
+func DialProxied(addr string, timeout time.Duration) (net.Conn, error) {
+	conn, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	local, ok := conn.LocalAddr().(*net.TCPAddr)
+	if !ok {
+		_ = conn.Close()
+		return nil, errors.New("bench: not a TCP connection")
+	}
+	src := &net.TCPAddr{IP: net.ParseIP(ProxyClientIP), Port: local.Port}
+	h := pp.HeaderProxyFromAddrs(2, src, conn.RemoteAddr())
+	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := h.WriteTo(conn); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("bench: writing the PROXY header: %w", err)
+	}
+	_ = conn.SetWriteDeadline(time.Time{})
+	return conn, nil
+}

@@ -1,0 +1,69 @@
+package bench
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/ftpgate/ftpgate/tenancy"
+)
+
+// tenancyDriver returns a tenancy.Driver serving dir as the storage of
+// the one tenant FeatureTenant, whose user User has an argon2id password
+// hash and whose quota (far above what a benchmark stores) makes every
+// upload reserve its bytes. The configuration files go in a temp dir that
+// close removes, with the driver.
+func tenancyDriver(dir string, log *slog.Logger) (d *tenancy.Driver, close func(), err error) {
+	conf, err := os.MkdirTemp("", "ftpgate-bench-tenancy-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(conf)
+		}
+	}()
+	// Cheap hash parameters: the credential cache makes repeat logins
+	// cheap whatever they are, and the first logins of 32 clients at
+	// once should not each take 64 MiB.
+	hash, err := tenancy.HashPasswordArgon2id(Pass, tenancy.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
+	if err != nil {
+		return nil, nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	server := fmt.Sprintf("[listen]\ncontrol = %q\n[tenants]\ndir = \"tenants\"\ndefault = %q\n", "127.0.0.1:0", FeatureTenant)
+	tenant := fmt.Sprintf(`id = %q
+[storage]
+backend = "os"
+dir = %q
+[quota]
+bytes = %d
+files = %d
+[[users]]
+name = %q
+password = %q
+`, FeatureTenant, abs, int64(1)<<50, int64(1)<<30, User, hash)
+	if err := os.MkdirAll(filepath.Join(conf, "tenants"), 0o700); err != nil {
+		return nil, nil, err
+	}
+	if err := os.WriteFile(filepath.Join(conf, "server.toml"), []byte(server), 0o600); err != nil {
+		return nil, nil, err
+	}
+	if err := os.WriteFile(filepath.Join(conf, "tenants", FeatureTenant+".toml"), []byte(tenant), 0o600); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := tenancy.LoadConfig(filepath.Join(conf, "server.toml"))
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err = tenancy.New(cfg, tenancy.Options{Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	d.Settings.IdleTimeout = -1 // as the engine alone: idle sessions stay
+	return d, func() { _ = d.Close(); _ = os.RemoveAll(conf) }, nil
+}
