@@ -150,12 +150,10 @@ func (s *session) listenPassive() (*passiveListener, error) {
 	}
 	unclaimed := s.st.connectionTimeout()
 	ports := s.st.PassiveTransferPortRange
-	if ports == nil || !s.st.PassiveTransferPortMultiplexing {
+	if ports == nil {
 		if p := s.reuseSpare(unclaimed); p != nil {
 			return p, nil
 		}
-	}
-	if ports == nil {
 		ln, err := s.srv.listenEphemeral(ip)
 		if err != nil {
 			return nil, err

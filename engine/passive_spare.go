@@ -23,8 +23,17 @@ import (
 //     the listener is closed, which resets it, and a new one opened: a
 //     transfer never takes a connection made before its PASV reply. The
 //     peer check (PasvConnectionsCheck) applies as ever.
-//   - An unused kept listener is closed after the connection timeout,
-//     like an unclaimed PASV port, and when the session ends.
+//   - An unused kept listener is closed after maxSpareKeep (or the
+//     connection timeout when shorter) and when the session ends. Only
+//     ports of the ephemeral range are kept: with
+//     Settings.PassiveTransferPortRange the ports are few and shared by
+//     all sessions (often a firewall's rule), and an idle session must
+//     not hold one that another session's PASV needs.
+
+// maxSpareKeep bounds how long a kept listener waits for the session's
+// next PASV or EPSV. A client moving many files sends it within
+// milliseconds; a port held longer only takes room in the ephemeral range.
+const maxSpareKeep = 5 * time.Second
 
 // spareListener is a kept passive listener and the timer that closes it
 // when no PASV or EPSV comes for it.
@@ -35,8 +44,12 @@ type spareListener struct {
 }
 
 // keepSpare keeps ln, advertised as port, for the session's next PASV or
-// EPSV, closing it after the connection timeout.
+// EPSV, closing it after maxSpareKeep or the connection timeout.
 func (s *session) keepSpare(port int, ln *net.TCPListener) {
+	if s.st.PassiveTransferPortRange != nil {
+		_ = ln.Close() // a range's ports are few and shared
+		return
+	}
 	sp := &spareListener{ln: ln, port: port}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -46,7 +59,7 @@ func (s *session) keepSpare(port int, ln *net.TCPListener) {
 	}
 	s.spare = sp
 	// Armed under the lock: dropSpare needs it, so it finds sp in place.
-	sp.timer = time.AfterFunc(s.st.connectionTimeout(), func() { s.dropSpare(sp) })
+	sp.timer = time.AfterFunc(min(maxSpareKeep, s.st.connectionTimeout()), func() { s.dropSpare(sp) })
 }
 
 // dropSpare closes sp unless a PASV or EPSV took it first.

@@ -140,3 +140,28 @@ func TestKeptPassivePortIsClosedWhenTheSessionEnds(t *testing.T) {
 	c.expect("QUIT", 221)
 	waitPortClosed(t, port, "kept listener after QUIT")
 }
+
+// With a PortRange the ports are shared by all sessions: a session's
+// finished transfer gives its port back at once, for another session.
+func TestPortRangePortIsFreedAfterTheTransfer(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	ts := newTestServer(t, withConnTimeout(600), withSettings(func(st *Settings) {
+		st.PassiveTransferPortRange = &PortRange{Start: port, End: port}
+	}))
+	_ = afero.WriteFile(ts.driver.fs, "/f", []byte("x"), 0o644)
+	a := ts.login(t)
+	if got := a.epsvPort(); got != port {
+		t.Fatalf("EPSV port %d, want %d from the range", got, port)
+	}
+	if got := a.retrOn(port, "f"); string(got) != "x" {
+		t.Fatalf("RETR got %q", got)
+	}
+	b := ts.login(t)
+	if got := b.epsvPort(); got != port {
+		t.Fatalf("second session's EPSV port %d, want %d", got, port)
+	}
+	if got := b.retrOn(port, "f"); string(got) != "x" {
+		t.Fatalf("second session's RETR got %q", got)
+	}
+}
