@@ -72,6 +72,9 @@ func (s *session) openDataConn(ctx context.Context, x *transfer) (net.Conn, erro
 		conn, err = x.pasv.accept(deadline, s.sameClient, func(a net.Addr) {
 			s.log.Warn("ftp: refused a passive data connection from another address", "from", a.String())
 		})
+		if ln := x.pasv.kept; ln != nil {
+			s.keepSpare(x.pasv.port, ln)
+		}
 	} else {
 		conn, err = s.dialActive(ctx, x.active, deadline)
 	}

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -155,15 +156,23 @@ func (s *session) receive(verb, p string, flags int, offset int64) {
 		s.reply(553, "Cannot store onto the root directory.")
 		return
 	}
-	if fi, err := s.driver().Stat(p); err == nil && fi.IsDir() {
-		s.restOffset = 0
-		s.reply(553, p+": is a directory.")
-		return
-	}
+	// No Stat before the open: a path lookup per upload spared. The
+	// open itself refuses a directory (EISDIR) on disk; other drivers'
+	// handles are asked afterwards (uploadIsDir).
 	f, err := s.openForUpload(p, flags, offset)
 	if err != nil {
 		s.restOffset = 0
+		if s.uploadOntoDir(err, p) {
+			s.reply(553, p+": is a directory.")
+			return
+		}
 		s.fsErrorReply(err, p)
+		return
+	}
+	if s.uploadIsDir(f, p) {
+		_ = f.Close()
+		s.restOffset = 0
+		s.reply(553, p+": is a directory.")
 		return
 	}
 	s.startTransfer(&transferJob{
@@ -171,6 +180,36 @@ func (s *session) receive(verb, p string, flags int, offset int64) {
 		opening:  fmt.Sprintf("Opening %s mode data connection for %s.", s.transferType, p),
 		complete: "Transfer complete.",
 	})
+}
+
+// uploadOntoDir reports whether an upload's open failed because p is a
+// directory: EISDIR, or, for a driver that says something else, a Stat
+// after the failure (errors are rare, so the lookup costs nothing on the
+// common path).
+func (s *session) uploadOntoDir(err error, p string) bool {
+	if errors.Is(err, syscall.EISDIR) {
+		return true
+	}
+	fi, serr := s.driver().Stat(p)
+	return serr == nil && fi.IsDir()
+}
+
+// uploadIsDir reports whether a handle opened at p for an upload is a
+// directory. An OS file never is: open(2) refuses to write to one. Other
+// drivers (afero.MemMapFs, for one) may open a directory for writing, so
+// their handles are asked, or the driver when the handle cannot say.
+func (s *session) uploadIsDir(f FileTransfer, p string) bool {
+	if _, ok := unwrapFile(f).(*os.File); ok {
+		return false
+	}
+	var fi fs.FileInfo
+	var err error
+	if st, ok := f.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		fi, err = st.Stat()
+	} else {
+		fi, err = s.driver().Stat(p)
+	}
+	return err == nil && fi.IsDir()
 }
 
 // openForUpload opens p for writing at offset. A resumed upload drops

@@ -26,6 +26,11 @@ type passiveListener struct {
 	expiry  *time.Timer  // closes an unclaimed listener
 	expired atomic.Bool
 	once    sync.Once
+	// kept is the session's own listener when accept took a connection
+	// and claimed the listener for the session's next PASV or EPSV
+	// (passive_spare.go) instead of closing it. Only the goroutine that
+	// called accept reads it, after accept returns.
+	kept *net.TCPListener
 }
 
 // errPassiveExpired means no transfer command came for a passive port
@@ -65,6 +70,20 @@ func (p *passiveListener) release() {
 		if p.shared != nil {
 			p.shared.release()
 		}
+	})
+}
+
+// keepOpen claims a plain TCP listener of the session's own so that the
+// deferred close leaves it open for reuse; a listener already closed (by
+// ABOR, the session's end, or the accept deadline) stays closed.
+func (p *passiveListener) keepOpen() {
+	tl, ok := p.own.(*net.TCPListener)
+	if !ok || !spareReuse {
+		return // a driver's wrapper: it may hold state per connection
+	}
+	p.once.Do(func() {
+		p.expiry.Stop()
+		p.kept = tl
 	})
 }
 
@@ -112,6 +131,7 @@ func (p *passiveListener) accept(deadline time.Time, allowed func(net.Addr) bool
 			continue
 		}
 		if allowed(conn.RemoteAddr()) {
+			p.keepOpen()
 			return conn, nil
 		}
 		onRefused(conn.RemoteAddr())
@@ -131,6 +151,9 @@ func (s *session) listenPassive() (*passiveListener, error) {
 	unclaimed := s.st.connectionTimeout()
 	ports := s.st.PassiveTransferPortRange
 	if ports == nil {
+		if p := s.reuseSpare(unclaimed); p != nil {
+			return p, nil
+		}
 		ln, err := s.srv.listenEphemeral(ip)
 		if err != nil {
 			return nil, err

@@ -69,9 +69,10 @@ type session struct {
 	controlTLS      bool
 	transferTLS     bool
 	lastDataChannel DataChannel
-	xfer            *transfer // the running transfer, or nil
-	closing         bool      // the server shuts down: end the session once no transfer runs
-	closed          bool      // the control connection is closed
+	xfer            *transfer      // the running transfer, or nil
+	spare           *spareListener // the last transfer's passive listener, kept for the next PASV/EPSV
+	closing         bool           // the server shuts down: end the session once no transfer runs
+	closed          bool           // the control connection is closed
 
 	// Owned by the command loop.
 	tlsConfig    *tls.Config
@@ -150,6 +151,7 @@ func (s *session) serveCommands(release []func(), connected bool) {
 	s.commandLoop()
 	s.endTransfer()
 	s.closePassive()
+	s.closeSpare()
 	s.log.Debug("ftp: disconnected")
 }
 

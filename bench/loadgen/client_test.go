@@ -189,6 +189,20 @@ func TestWorkloads(t *testing.T) {
 	if res.Ops != 40 || res.Bytes != 40*64<<10 || res.Lat.Len() != 40 {
 		t.Fatalf("SmallFiles: %d ops, %d bytes, %d latencies", res.Ops, res.Bytes, res.Lat.Len())
 	}
+	srv, fcfg := startServer(t, bench.ServerOptions{FS: bench.MemFS})
+	res, err = loadgen.SmallFiles(fcfg, loadgen.Workload{Workers: 1, Ops: 6, FreshNames: true}, "", loadgen.Payload(1000, 1))
+	if err != nil || res.Ops != 6 {
+		t.Fatalf("SmallFiles with fresh names: %v, %d ops", err, res.Ops)
+	}
+	// Six operations by one worker: three uploads, each to a file of its own.
+	for i := range 3 {
+		if fi, err := srv.FS.Stat(fmt.Sprintf("/small-0-%d.bin", i)); err != nil || fi.Size() != 1000 {
+			t.Errorf("fresh name %d: %v", i, err)
+		}
+	}
+	if _, err := srv.FS.Stat("/small-0.bin"); err == nil {
+		t.Error("FreshNames still wrote the shared name")
+	}
 	res, err = loadgen.Sessions(cfg, loadgen.Workload{Workers: 3, Ops: 9}, "/")
 	if err != nil {
 		t.Fatal(err)

@@ -75,6 +75,14 @@ type Workload struct {
 	Workers  int           // concurrent clients; 0 means 32
 	Ops      int64         // total operations; 0 means no limit but Duration
 	Duration time.Duration // wall-time limit; 0 means no limit but Ops
+	// FreshNames makes SmallFiles upload every file under a name of its
+	// own (small-W-I.bin) instead of overwriting one name per worker
+	// (small-W.bin). Overwriting is the default because it is what the
+	// peers table measures; on ext4 it makes each upload free the old
+	// blocks (O_TRUNC) and start writeback at close (auto_da_alloc), which
+	// is the filesystem's cost, not the server's. Fresh names leave every
+	// file behind: Ops/2 files of the payload's size in dir.
+	FreshNames bool
 }
 
 func (w Workload) workers() int {
@@ -147,7 +155,7 @@ func runWorkers(w Workload, worker func(ctx context.Context, id int, b *budget, 
 // SmallFiles runs the small-files workload: each worker logs in (before
 // the clock starts), then in turn uploads payload to its own file in dir
 // and downloads it back, checking the bytes. Each upload and each download
-// is one operation.
+// is one operation. With w.FreshNames each upload goes to a new file.
 func SmallFiles(cfg Config, w Workload, dir string, payload []byte) (*Result, error) {
 	want := SumOf(payload)
 	clients, err := connectAll(cfg, w.workers())
@@ -164,6 +172,10 @@ func SmallFiles(cfg Config, w Workload, dir string, payload []byte) (*Result, er
 		name := fmt.Sprintf("%s/small-%d.bin", dir, id)
 		var ops, moved int64
 		for i := 0; ctx.Err() == nil && b.take(); i++ {
+			if w.FreshNames && i%2 == 0 {
+				// Named before the clock starts, like the fixed name.
+				name = fmt.Sprintf("%s/small-%d-%d.bin", dir, id, i/2)
+			}
 			t := time.Now()
 			if i%2 == 0 {
 				n, err := c.Stor(name, bytes.NewReader(payload))
