@@ -67,8 +67,12 @@ type ServerConfig struct {
 // believe. It is parsed and validated here; `ftpgate serve --config` hands
 // it to the engine/proxyproto package.
 type ProxyProtocolConfig struct {
-	// Mode is "off", "optional" or "required".
+	// Mode is "off", "optional" or "required", for the control listener
+	// and, unless overridden, the others.
 	Mode string
+	// ImplicitTLSMode and DataMode are the modes of the implicit-TLS
+	// listener and of the passive data listeners; Mode when not set.
+	ImplicitTLSMode, DataMode string
 	// Trusted are the networks whose headers are believed.
 	Trusted []netip.Prefix
 	// Untrusted is what to do with a header from outside Trusted: "reject"
@@ -185,4 +189,9 @@ func (c *Config) RateLimits() ratelimit.Config {
 		}
 	}
 	return rl
+}
+
+// anyOn reports whether some listener reads PROXY headers.
+func (pp ProxyProtocolConfig) anyOn() bool {
+	return pp.Mode != "off" || pp.ImplicitTLSMode != "off" || pp.DataMode != "off"
 }

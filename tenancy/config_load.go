@@ -54,10 +54,12 @@ type (
 			Default string `toml:"default"`
 		} `toml:"tenants"`
 		ProxyProtocol struct {
-			Mode          string   `toml:"mode"`
-			Trusted       []string `toml:"trusted"`
-			Untrusted     string   `toml:"untrusted"`
-			HeaderTimeout *string  `toml:"header_timeout"`
+			Mode            string   `toml:"mode"`
+			ImplicitTLSMode string   `toml:"implicit_tls_mode"`
+			DataMode        string   `toml:"data_mode"`
+			Trusted         []string `toml:"trusted"`
+			Untrusted       string   `toml:"untrusted"`
+			HeaderTimeout   *string  `toml:"header_timeout"`
 		} `toml:"proxy_protocol"`
 		Limits ratelimit.Config `toml:"limits"`
 	}
@@ -263,10 +265,18 @@ func parseProxyProtocol(sink *errorSink, raw rawServer) ProxyProtocolConfig {
 		Mode:      orDefault(raw.ProxyProtocol.Mode, "off"),
 		Untrusted: orDefault(raw.ProxyProtocol.Untrusted, "reject"),
 	}
-	switch pp.Mode {
-	case "off", "optional", "required":
-	default:
-		sink.add("proxy_protocol.mode", "%q: want off, optional or required", pp.Mode)
+	pp.ImplicitTLSMode = orDefault(raw.ProxyProtocol.ImplicitTLSMode, pp.Mode)
+	pp.DataMode = orDefault(raw.ProxyProtocol.DataMode, pp.Mode)
+	for _, m := range []struct{ key, mode string }{
+		{"proxy_protocol.mode", pp.Mode},
+		{"proxy_protocol.implicit_tls_mode", pp.ImplicitTLSMode},
+		{"proxy_protocol.data_mode", pp.DataMode},
+	} {
+		switch m.mode {
+		case "off", "optional", "required":
+		default:
+			sink.add(m.key, "%q: want off, optional or required", m.mode)
+		}
 	}
 	switch pp.Untrusted {
 	case "reject", "ignore":
@@ -274,8 +284,8 @@ func parseProxyProtocol(sink *errorSink, raw rawServer) ProxyProtocolConfig {
 		sink.add("proxy_protocol.untrusted", "%q: want reject or ignore", pp.Untrusted)
 	}
 	pp.Trusted = parseCIDRs(sink, "proxy_protocol.trusted", raw.ProxyProtocol.Trusted)
-	if pp.Mode != "off" && len(pp.Trusted) == 0 {
-		sink.add("proxy_protocol.trusted", "missing: with mode %q, list the load balancers' networks (CIDRs) whose headers are believed", pp.Mode)
+	if pp.anyOn() && len(pp.Trusted) == 0 {
+		sink.add("proxy_protocol.trusted", "missing: with the PROXY protocol on, list the load balancers' networks (CIDRs) whose headers are believed")
 	}
 	pp.HeaderTimeout = durationKey(sink, "proxy_protocol.header_timeout", raw.ProxyProtocol.HeaderTimeout, 5*time.Second, false)
 	return pp

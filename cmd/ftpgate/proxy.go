@@ -24,6 +24,47 @@ type proxyConfig struct {
 	// PassiveHosts are CIDR=IPv4 pairs: clients inside CIDR get IPv4 in
 	// PASV replies.
 	PassiveHosts []string `toml:"passive_hosts"`
+	// ImplicitTLSMode and DataMode override Mode for the implicit-TLS
+	// listener and for the passive data listeners; "" keeps Mode.
+	ImplicitTLSMode string `toml:"implicit_tls_mode"`
+	DataMode        string `toml:"data_mode"`
+}
+
+// listenerModes are the PROXY protocol modes of the three kinds of
+// listener.
+type listenerModes struct{ control, implicitTLS, data proxyproto.Mode }
+
+// modes resolves the per-listener overrides.
+func (p *proxyConfig) modes() (listenerModes, error) {
+	m := listenerModes{p.Mode, p.Mode, p.Mode}
+	for _, o := range []struct {
+		flag, value string
+		mode        *proxyproto.Mode
+	}{{"--proxy-protocol-implicit-tls", p.ImplicitTLSMode, &m.implicitTLS}, {"--proxy-protocol-data", p.DataMode, &m.data}} {
+		if o.value == "" {
+			continue
+		}
+		if err := o.mode.UnmarshalText([]byte(o.value)); err != nil {
+			return m, fmt.Errorf("%s: %w", o.flag, err)
+		}
+	}
+	return m, nil
+}
+
+// on reports whether any listener reads headers.
+func (m listenerModes) on() bool {
+	return m.control != proxyproto.Off || m.implicitTLS != proxyproto.Off || m.data != proxyproto.Off
+}
+
+// wrapper returns the Wrapper for one listener's mode, or nil when the
+// listener takes no headers.
+func (p *proxyConfig) wrapper(mode proxyproto.Mode, log *slog.Logger) (*proxyproto.Wrapper, error) {
+	if mode == proxyproto.Off {
+		return nil, nil
+	}
+	c := p.Config
+	c.Mode = mode
+	return proxyproto.New(c, log)
 }
 
 // stringsFlag collects a repeatable flag.
@@ -42,15 +83,25 @@ func (p *proxyConfig) register(fs *flag.FlagSet) {
 	fs.Var(stringsFlag{&p.Trusted}, "proxy-trusted", "balancer `CIDR` (or address) allowed to send PROXY headers; repeatable, needed unless off")
 	fs.TextVar(&p.Untrusted, "proxy-untrusted", proxyproto.Reject, "`action` for a PROXY header from any other peer, which is never believed: reject (drop the connection) or ignore (strip the header)")
 	fs.DurationVar(&p.HeaderTimeout, "proxy-header-timeout", proxyproto.DefaultHeaderTimeout, "how long a trusted balancer has to send the header")
+	fs.StringVar(&p.ImplicitTLSMode, "proxy-protocol-implicit-tls", "", "PROXY protocol `mode` of the implicit-TLS listener (default: --proxy-protocol's)")
+	fs.StringVar(&p.DataMode, "proxy-protocol-data", "", "PROXY protocol `mode` of the passive data listeners (default: --proxy-protocol's)")
 	fs.Var(stringsFlag{&p.PassiveHosts}, "proxy-pasv-host", "advertise this IPv4 in PASV replies to clients inside CIDR (`CIDR=IPv4`); repeatable")
 }
 
 // validate checks the PROXY protocol flags.
 func (p *proxyConfig) validate() error {
-	if err := p.Config.Validate(); err != nil {
-		return fmt.Errorf("--proxy-*: %w", err)
+	modes, err := p.modes()
+	if err != nil {
+		return err
 	}
-	if p.Mode == proxyproto.Off && (len(p.Trusted) > 0 || len(p.PassiveHosts) > 0) {
+	for _, m := range []proxyproto.Mode{modes.control, modes.implicitTLS, modes.data} {
+		c := p.Config
+		c.Mode = m
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("--proxy-*: %w", err)
+		}
+	}
+	if !modes.on() && (len(p.Trusted) > 0 || len(p.PassiveHosts) > 0) {
 		return errors.New("--proxy-trusted and --proxy-pasv-host need --proxy-protocol optional or required")
 	}
 	if _, err := p.passiveHosts(); err != nil {
@@ -116,6 +167,7 @@ func proxyFromFile(pp tenancy.ProxyProtocolConfig) (proxyConfig, error) {
 		p.Trusted = append(p.Trusted, t.String())
 	}
 	p.HeaderTimeout = pp.HeaderTimeout
+	p.ImplicitTLSMode, p.DataMode = pp.ImplicitTLSMode, pp.DataMode
 	return p, p.validate()
 }
 
@@ -125,10 +177,19 @@ func proxyFromFile(pp tenancy.ProxyProtocolConfig) (proxyConfig, error) {
 // else the address the client reached on the balancer, from the header)
 // and wraps the passive listeners through the driver.
 func (p *proxyConfig) wire(st *engine.Settings, d engine.MainDriver, log *slog.Logger) (engine.MainDriver, error) {
-	if p.Mode == proxyproto.Off {
-		return d, nil
+	modes, err := p.modes()
+	if err != nil || !modes.on() {
+		return d, err
 	}
-	w, err := proxyproto.New(p.Config, log)
+	ctl, err := p.wrapper(modes.control, log)
+	if err != nil {
+		return nil, err
+	}
+	tlsW, err := p.wrapper(modes.implicitTLS, log)
+	if err != nil {
+		return nil, err
+	}
+	data, err := p.wrapper(modes.data, log)
 	if err != nil {
 		return nil, err
 	}
@@ -140,22 +201,30 @@ func (p *proxyConfig) wire(st *engine.Settings, d engine.MainDriver, log *slog.L
 	st.PublicHost = "" // the engine asks the resolver only without it
 	st.PublicIPResolver = ph.Resolve
 
-	ln, err := net.Listen("tcp", st.ListenAddr)
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+	if ctl != nil {
+		ln, err := net.Listen("tcp", st.ListenAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		st.Listener = ctl.Wrap(ln)
 	}
-	st.Listener = w.Wrap(ln)
-	if st.ImplicitTLSListenAddr != "" {
+	if tlsW != nil && st.ImplicitTLSListenAddr != "" {
 		tln, err := net.Listen("tcp", st.ImplicitTLSListenAddr)
 		if err != nil {
-			_ = ln.Close()
+			if st.Listener != nil {
+				_ = st.Listener.Close()
+			}
 			return nil, fmt.Errorf("listen for implicit TLS: %w", err)
 		}
-		st.ImplicitTLSListener = w.Wrap(tln)
+		st.ImplicitTLSListener = tlsW.Wrap(tln)
 	}
-	log.Info("PROXY protocol on", "mode", p.Mode.String(), "trusted", strings.Join(p.Trusted, ","),
+	log.Info("PROXY protocol on", "control", modes.control.String(), "implicit_tls", modes.implicitTLS.String(),
+		"data", modes.data.String(), "trusted", strings.Join(p.Trusted, ","),
 		"untrusted", p.Untrusted.String(), "header_timeout", headerTimeout(p.HeaderTimeout))
-	return proxiedDriver{MainDriver: d, w: w}, nil
+	if data == nil {
+		return d, nil
+	}
+	return proxiedDriver{MainDriver: d, w: data}, nil
 }
 
 // headerTimeout is the timeout in effect for a configured value.

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"net"
 	"net/textproto"
 	"strings"
@@ -26,6 +29,8 @@ func TestProxyFlagErrorsExitTwo(t *testing.T) {
 		{[]string{"--proxy-trusted", "10.0.0.1"}, "need --proxy-protocol optional or required"},
 		{[]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.1", "--proxy-header-timeout", "-1s"}, "must not be negative"},
 		{[]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.1", "--proxy-pasv-host", "10.0.0.0/8=::1"}, "only advertise an IPv4"},
+		{[]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.1", "--proxy-protocol-data", "maybe"}, "--proxy-protocol-data"},
+		{[]string{"--proxy-protocol-implicit-tls", "required"}, "needs at least one trusted balancer"},
 	} {
 		var stdout, stderr bytes.Buffer
 		args := append([]string{"serve", "--root", root}, tc.args...)
@@ -122,4 +127,50 @@ func TestServeConfigProxyProtocol(t *testing.T) {
 	if n, _ := bare.Read(make([]byte, 64)); n != 0 {
 		t.Fatal("a connection without a PROXY header got a reply")
 	}
+}
+
+// TestProxyModePerListener: the control listener requires headers while
+// the passive data listeners take none (a balancer that forwards only the
+// control port with send-proxy), so a bare data connection still carries
+// the file; and the reverse, where a bare control connection is served.
+func TestProxyModePerListener(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "f.txt"), []byte("per-listener"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs := startServe(t, "--root", root, "--user", "u:p", "--proxy-protocol", "required",
+		"--proxy-protocol-data", "off", "--proxy-trusted", "127.0.0.1")
+	nc, err := net.DialTimeout("tcp", rs.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
+	c := &ftpConn{t, textproto.NewConn(nc)}
+	t.Cleanup(func() { _ = c.Close() })
+	fmt.Fprintf(nc, "PROXY TCP4 127.0.0.1 127.0.0.1 40000 21\r\n")
+	c.expect(220, "")
+	c.expect(331, "USER u")
+	c.expect(230, "PASS p")
+	msg := c.expect(229, "EPSV")
+	i, j := strings.Index(msg, "(|||"), strings.LastIndex(msg, "|)")
+	if i < 0 || j < i {
+		t.Fatalf("EPSV reply %q", msg)
+	}
+	data, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", msg[i+4:j]), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = data.SetDeadline(time.Now().Add(30 * time.Second))
+	c.expect(150, "RETR f.txt")
+	got, err := io.ReadAll(data)
+	if err != nil || string(got) != "per-listener" {
+		t.Fatalf("RETR over a bare data connection: %q %v", got, err)
+	}
+	c.expect(226, "")
+
+	bare := startServe(t, "--root", root, "--user", "u:p", "--proxy-protocol", "off",
+		"--proxy-protocol-data", "required", "--proxy-trusted", "127.0.0.1")
+	b := dialFTP(t, bare.addr) // no header on control: served
+	b.expect(331, "USER u")
+	b.expect(230, "PASS p")
 }
