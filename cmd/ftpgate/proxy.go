@@ -168,6 +168,12 @@ func proxyFromFile(pp tenancy.ProxyProtocolConfig) (proxyConfig, error) {
 	}
 	p.HeaderTimeout = pp.HeaderTimeout
 	p.ImplicitTLSMode, p.DataMode = pp.ImplicitTLSMode, pp.DataMode
+	if m, err := p.modes(); err == nil && !m.on() {
+		// A file may keep its trusted balancers while the protocol is
+		// off (the shipped example does); only the flags refuse that,
+		// where it is more likely a forgotten --proxy-protocol.
+		return proxyConfig{}, nil
+	}
 	return p, p.validate()
 }
 

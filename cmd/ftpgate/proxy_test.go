@@ -174,3 +174,13 @@ func TestProxyModePerListener(t *testing.T) {
 	b.expect(331, "USER u")
 	b.expect(230, "PASS p")
 }
+
+// TestServeConfigProxyProtocolOff: a server file that lists trusted
+// balancers with the protocol off (as the shipped example does) serves
+// plain connections.
+func TestServeConfigProxyProtocolOff(t *testing.T) {
+	s := startTenantServer(t, "[proxy_protocol]\nmode = \"off\"\ntrusted = [\"127.0.0.1/32\"]\n")
+	c := dialFTP(t, s.addr)
+	c.expect(331, "USER alice@acme")
+	c.expect(230, "PASS acme-pw")
+}
