@@ -43,16 +43,14 @@ func singleTenant() policyTenants {
 }
 
 // configTenants is policyTenants of `serve --config`: a session's tenant
-// is the one it logged in to (none before login, so no policy runs for
-// USER and PASS), and each tenant may manage its own policy with the
-// token whose hash its file holds.
+// is the one it logged in to, or before login the one HOST or SNI chose
+// (none otherwise, so no policy runs for USER without them), and each
+// tenant may manage its own policy with the token whose hash its file
+// holds.
 func configTenants(d *tenancy.Driver, reload func() error) policyTenants {
 	return policyTenants{
-		reload: reload,
-		of: func(cc engine.ClientContext) string {
-			t, _ := tenancy.Identity(cc)
-			return t
-		},
+		reload:       reload,
+		of:           d.TenantOf,
 		known:        d.HasTenant,
 		tokenMatches: d.TenantTokenMatches,
 	}

@@ -3,6 +3,8 @@ package tenancy
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+
+	"github.com/ftpgate/ftpgate/engine"
 )
 
 // HasTenant reports whether id names a tenant of the running
@@ -24,4 +26,25 @@ func (d *Driver) TenantTokenMatches(tenant, token string) bool {
 	}
 	got := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(got[:], t.cfg.AdminTokenSHA256) == 1
+}
+
+// TenantOf returns the id of the tenant a session belongs to: the one it
+// logged in to, else the one its HOST command or TLS server name selected,
+// else "". Plugins that rule on commands before login (policies on USER)
+// use it; a login suffix (user@tenant) only counts once the login
+// succeeds.
+func (d *Driver) TenantOf(cc engine.ClientContext) string {
+	if t, _ := Identity(cc); t != "" {
+		return t
+	}
+	st := d.state.Load()
+	for _, name := range []string{cc.HostName(), cc.TLSServerName()} {
+		if name == "" {
+			continue
+		}
+		if t := st.lookup(name); t != nil {
+			return t.cfg.ID
+		}
+	}
+	return ""
 }
