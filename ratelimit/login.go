@@ -47,11 +47,11 @@ func (d *limitedDriver) AuthUser(cc engine.ClientContext, user, pass string) (en
 		return nil, err
 	}
 	fs, err := d.MainDriver.AuthUser(cc, user, pass)
-	end()
 	if err != nil {
-		d.l.loginFailed(cc, user)
+		d.l.loginFailed(cc, user, end)
 		return nil, err
 	}
+	end()
 	if err := d.l.loginSucceeded(cc, user); err != nil {
 		return nil, err
 	}
@@ -71,12 +71,12 @@ func (d *limitedDriver) VerifyTLSClient(cc engine.ClientContext, user string, st
 		return nil, err
 	}
 	fs, err := v.VerifyTLSClient(cc, user, state)
-	end()
-	switch {
-	case err != nil:
-		d.l.loginFailed(cc, user)
+	if err != nil {
+		d.l.loginFailed(cc, user, end)
 		return nil, err
-	case fs == nil:
+	}
+	end()
+	if fs == nil {
 		return nil, nil
 	}
 	if err := d.l.loginSucceeded(cc, user); err != nil {
@@ -169,7 +169,11 @@ func tuneScore(lim **rate.Limiter, c *compiled, now time.Time) {
 // the address when either is past the threshold, and then waits the
 // failed-login delay. The wait holds no lock: it only delays this
 // session's answer, and ends early when the connection does.
-func (l *Limiter) loginFailed(cc engine.ClientContext, user string) {
+//
+// end gives the attempt's slot back once the failure is scored, so that
+// no other attempt sees the slot free while the score still has the token
+// this failure takes.
+func (l *Limiter) loginFailed(cc engine.ClientContext, user string, end func()) {
 	c := l.cfg.Load()
 	now := l.now()
 	ip := l.sessionIP(cc)
@@ -207,6 +211,7 @@ func (l *Limiter) loginFailed(cc engine.ClientContext, user string) {
 			return 0
 		})
 	}
+	end()
 	wait(ctx, time.Duration(c.FailedLoginDelay))
 }
 
