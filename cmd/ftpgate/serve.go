@@ -315,13 +315,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		return 1
 	}
 	defer stopPolicy(context.Background())
-	if err := srv.Listen(); err != nil {
+	if err := listenAndAnnounce(srv, stdout); err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1
-	}
-	fmt.Fprintf(stdout, "ftpgate: listening on %s\n", srv.Addr())
-	if a := srv.ImplicitTLSAddr(); a != nil {
-		fmt.Fprintf(stdout, "ftpgate: implicit TLS on %s\n", a)
 	}
 	log.Info("serving", "root", root, "users", len(users))
 
@@ -364,4 +360,17 @@ func stopServer(srv *engine.Server, served <-chan error, signals <-chan os.Signa
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// listenAndAnnounce binds srv's listeners and prints their addresses on
+// stdout, where scripts and tests read them (port 0 picks a free one).
+func listenAndAnnounce(srv *engine.Server, stdout io.Writer) error {
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ftpgate: listening on %s\n", srv.Addr())
+	if a := srv.ImplicitTLSAddr(); a != nil {
+		fmt.Fprintf(stdout, "ftpgate: implicit TLS on %s\n", a)
+	}
+	return nil
 }

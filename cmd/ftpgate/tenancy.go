@@ -106,13 +106,9 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 		return 1
 	}
 	defer stopPolicy(context.Background())
-	if err := srv.Listen(); err != nil {
+	if err := listenAndAnnounce(srv, stdout); err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1
-	}
-	fmt.Fprintf(stdout, "ftpgate: listening on %s\n", srv.Addr())
-	if a := srv.ImplicitTLSAddr(); a != nil {
-		fmt.Fprintf(stdout, "ftpgate: implicit TLS on %s\n", a)
 	}
 	log.Info("serving", "config", cfg.File, "tenants", len(cfg.Tenants))
 
