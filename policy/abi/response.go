@@ -74,16 +74,7 @@ func (r *Response) Parse(b []byte) error {
 	if len(b) > MaxResponseLen {
 		return fmt.Errorf("abi: response of %d bytes exceeds %d", len(b), MaxResponseLen)
 	}
-	for len(b) > 0 {
-		if len(b) < 3 {
-			return ErrTruncated
-		}
-		tag, n := b[0], int(b[1])|int(b[2])<<8
-		if len(b)-3 < n {
-			return ErrTruncated
-		}
-		v := b[3 : 3+n]
-		b = b[3+n:]
+	return Fields(b, func(tag byte, v []byte) error {
 		switch tag {
 		case TagAction:
 			if len(v) != 1 {
@@ -120,6 +111,6 @@ func (r *Response) Parse(b []byte) error {
 			}
 			r.Annotations = append(r.Annotations, string(v))
 		}
-	}
-	return nil
+		return nil
+	})
 }
