@@ -209,12 +209,12 @@ func (s *session) handleEPSV(c *Command) {
 		s.reply(200, "EPSV ALL OK.")
 		return
 	case "1", "2":
-		if want := addrIP(s.LocalAddr()).Is4(); want != (arg == "1") {
-			s.reply(522, "Network protocol not supported, use ("+familyNumber(s.LocalAddr())+").")
+		if want := addrIP(s.reachedAddr()).Is4(); want != (arg == "1") {
+			s.reply(522, "Network protocol not supported, use ("+familyNumber(s.reachedAddr())+").")
 			return
 		}
 	default:
-		s.reply(522, "Network protocol not supported, use ("+familyNumber(s.LocalAddr())+").")
+		s.reply(522, "Network protocol not supported, use ("+familyNumber(s.reachedAddr())+").")
 		return
 	}
 	p, err := s.listenPassive()
@@ -225,6 +225,17 @@ func (s *session) handleEPSV(c *Command) {
 	}
 	s.setPassive(p)
 	s.reply(229, fmt.Sprintf("Entering Extended Passive Mode (|||%d|).", p.port))
+}
+
+// reachedAddr is the address the client connected to: the balancer's,
+// from the PROXY header, when there is one, else the control connection's
+// local address. EPSV's protocol numbers are about the client's side,
+// which behind a balancer may be IPv6 while ours is IPv4, or the reverse.
+func (s *session) reachedAddr() net.Addr {
+	if p := s.proxy; p != nil && !p.Local && p.Destination != nil {
+		return p.Destination
+	}
+	return s.LocalAddr()
 }
 
 // familyNumber names the RFC 2428 protocol of an address: "1" for IPv4,

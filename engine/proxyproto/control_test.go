@@ -167,3 +167,22 @@ func TestAcceptNeverReads(t *testing.T) {
 		t.Fatal("Accept waited for a silent client's header")
 	}
 }
+
+// TestEPSVProtocolIsTheBalancers: behind a balancer that clients reach
+// over IPv6 while it reaches us over IPv4, EPSV's protocol numbers follow
+// the client's side (the header's destination), not our socket.
+func TestEPSVProtocolIsTheBalancers(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, "127.0.0.1", trustLoopback(Required), nil)
+	c := dial(t, "127.0.0.1", ts.addr, v1("[2001:db8::7]:40001", "[2001:db8::1]:21"))
+	c.login()
+	if msg := c.cmd("EPSV 1", 522); !strings.Contains(msg, "(2)") {
+		t.Fatalf("EPSV 1 from an IPv6 client: %q, want 522 naming (2)", msg)
+	}
+	c.cmd("EPSV 2", 229)
+
+	c4 := dial(t, "127.0.0.1", ts.addr, v1("192.0.2.10:40000", ts.addr))
+	c4.login()
+	c4.cmd("EPSV 1", 229)
+	c4.cmd("EPSV 2", 522)
+}
