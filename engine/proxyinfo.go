@@ -77,6 +77,28 @@ func ProxyInfoOf(cc ClientContext) *ProxyInfo {
 // control connection, or nil when there was none.
 func (s *session) Proxy() *ProxyInfo { return s.proxy }
 
+// DrainedConn is implemented by a data connection that wraps a socket only
+// to consume a prefix (a PROXY header) and leaves the bytes after it as
+// they are. Once the prefix is read and nothing past it is buffered,
+// Drained returns the socket, and the engine moves the transfer's bytes
+// on it directly so that sendfile and splice still apply; otherwise it
+// returns nil and the engine uses the wrapper.
+type DrainedConn interface {
+	net.Conn
+	Drained() net.Conn
+}
+
+// transferConn is the connection a transfer's bytes move on: the socket
+// under a drained wrapper, else conn itself.
+func transferConn(conn net.Conn) net.Conn {
+	if d, ok := conn.(DrainedConn); ok {
+		if sock := d.Drained(); sock != nil {
+			return sock
+		}
+	}
+	return conn
+}
+
 // proxyHandshake reads the PROXY header of a connection that may have one.
 // It must run in the connection's own goroutine.
 func proxyHandshake(conn net.Conn) (*ProxyInfo, error) {

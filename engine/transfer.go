@@ -250,6 +250,8 @@ func (s *session) copyData(ctx context.Context, x *transfer, job *transferJob, c
 	// MODE Z (modez.go) sits next to the connection: TYPE A converts
 	// what is compressed and what was decompressed.
 	var finishZ func(error) error
+	// Deadlines and closing stay on conn; only the bytes take the socket.
+	data := transferConn(conn)
 	if job.dir == Download {
 		if job.listing != nil {
 			src = job.listing
@@ -259,14 +261,14 @@ func (s *session) copyData(ctx context.Context, x *transfer, job *transferJob, c
 		if ascii {
 			src = newASCIIEncoder(src)
 		}
-		dst = conn
+		dst = data
 		if s.ext.modeZ {
-			dst, finishZ = s.modeZWriter(conn)
+			dst, finishZ = s.modeZWriter(data)
 		}
 	} else {
-		src = conn
+		src = data
 		if s.ext.modeZ {
-			src = newModeZReader(conn, s.st.maxDecompressedUpload())
+			src = newModeZReader(data, s.st.maxDecompressedUpload())
 		}
 		if ascii {
 			src = newASCIIDecoder(src)

@@ -59,6 +59,20 @@ func (w *Wrapper) newConn(conn net.Conn, data bool) *Conn {
 	return c
 }
 
+// Drained implements engine.DrainedConn: the socket, once a believed
+// header (or none) has been read and no byte past it is buffered, so that
+// transfers keep sendfile and splice; nil before that, or while an
+// untrusted peer's first bytes still need their check.
+func (c *Conn) Drained() net.Conn {
+	if _, err := c.ProxyHandshake(); err != nil || (!c.trusted && !c.sniffed) {
+		return nil
+	}
+	if c.br != nil && c.br.Buffered() > 0 {
+		return nil
+	}
+	return c.Conn
+}
+
 // NetConn returns the accepted socket, for socket options. Reading from it
 // directly would skip bytes buffered past the header.
 func (c *Conn) NetConn() net.Conn { return c.Conn }

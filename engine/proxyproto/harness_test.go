@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -70,6 +71,28 @@ type seen struct {
 	admitted []string // RemoteAddr at admission
 	commands []string // "VERB remote" per command
 	proxies  []*engine.ProxyInfo
+	conns    []string // the type of the data connection each transfer's bytes moved on
+}
+
+// transfer records the connection side of each transfer's copy.
+func (s *seen) transfer(t *engine.Transfer, next engine.CopyFunc) engine.CopyFunc {
+	return func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+		side := any(dst)
+		if t.Direction == engine.Upload {
+			side = src
+		}
+		s.mu.Lock()
+		s.conns = append(s.conns, fmt.Sprintf("%T", side))
+		s.mu.Unlock()
+		return next(ctx, dst, src)
+	}
+}
+
+// dataConns returns what transfer recorded.
+func (s *seen) dataConns() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.conns...)
 }
 
 func (s *seen) admission(_ context.Context, cc engine.ClientContext) (func(), error) {
@@ -155,6 +178,7 @@ func startServerTLS(t *testing.T, host string, cfg Config, tweak func(*engine.Se
 		Logger:         logger,
 		AdmissionHooks: []engine.AdmissionHook{ts.seen.admission},
 		CommandHooks:   []engine.CommandHook{ts.seen.command},
+		TransferHooks:  []engine.TransferHook{ts.seen.transfer},
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.ListenAndServe() }()
