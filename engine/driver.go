@@ -192,6 +192,14 @@ type ClientDriverExtensionHasher interface {
 	ComputeHash(name string, algo HASHAlgo, startOffset, endOffset int64) (string, error)
 }
 
+// ClientDriverExtensionProtectedData is implemented by a ClientDriver
+// whose user may move data only over TLS, whatever Settings.TLSRequired
+// says: while RequireProtectedData is true, every transfer and listing on
+// a clear data connection is refused with 521 before it starts.
+type ClientDriverExtensionProtectedData interface {
+	RequireProtectedData() bool
+}
+
 // ClientDriverExtensionFileTransfer is implemented by a ClientDriver that
 // opens transfer handles itself instead of through afero.Fs.OpenFile.
 type ClientDriverExtensionFileTransfer interface {

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/afero"
 )
 
 // lastContext returns the ClientContext of the driver's latest connection.
@@ -348,4 +351,29 @@ func TestGarbageInsteadOfTLSHandshake(t *testing.T) {
 		t.Fatalf("bystander RETR got %d bytes", len(got))
 	}
 	ts.login(t).expect("PWD", 257)
+}
+
+// protectedFs is a user's filesystem whose data must travel over TLS.
+type protectedFs struct{ afero.Fs }
+
+func (protectedFs) RequireProtectedData() bool { return true }
+
+// TestProtectedDataForOneUser: a ClientDriver with
+// ClientDriverExtensionProtectedData gets 521 for every transfer and
+// listing on a clear data connection, though the server allows clear data.
+func TestProtectedDataForOneUser(t *testing.T) {
+	t.Parallel()
+	fs := afero.NewMemMapFs()
+	_ = afero.WriteFile(fs, "/f", []byte("x"), 0o644)
+	ts := newTestServer(t, withFs(protectedFs{fs}))
+	c := ts.login(t)
+	for _, cmd := range []string{"LIST", "NLST", "MLSD", "RETR f", "STOR g", "APPE f"} {
+		c.expect("EPSV", 229)
+		if msg := c.expect(cmd, 521); !strings.Contains(msg, "PROT P") {
+			t.Errorf("%s: %q, want a reply that names PROT P", cmd, msg)
+		}
+	}
+	if ok, _ := afero.Exists(fs, "/g"); ok {
+		t.Error("a refused STOR created the file")
+	}
 }

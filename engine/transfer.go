@@ -113,6 +113,10 @@ func (s *session) readyForTransfer() bool {
 		s.reply(521, "Data connections must be protected: use PROT P.")
 		return false
 	}
+	if p, ok := s.fs.(ClientDriverExtensionProtectedData); ok && p.RequireProtectedData() && !s.HasTLSForTransfers() {
+		s.reply(521, "Data connections must be protected for this user: use PROT P.")
+		return false
+	}
 	return true
 }
 

@@ -90,7 +90,7 @@ func TestReadOnlyStorage(t *testing.T) {
 }
 
 // TestTLSRequiredUser: tom cannot log in in clear, and over TLS cannot
-// transfer with PROT C.
+// transfer or list with PROT C.
 func TestTLSRequiredUser(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -142,6 +142,13 @@ func TestTLSRequiredUser(t *testing.T) {
 	}
 	if code, msg := rc.cmd("RETR t.txt"); code != 521 {
 		t.Fatalf("RETR over a clear data connection: %d %s, want 521", code, msg)
+	}
+	// Listings too: a directory's names travel on the data connection.
+	if code, msg := rc.cmd("EPSV"); code != 229 {
+		t.Fatalf("EPSV: %d %s", code, msg)
+	}
+	if code, msg := rc.cmd("LIST"); code != 521 {
+		t.Fatalf("LIST over a clear data connection: %d %s, want 521", code, msg)
 	}
 }
 

@@ -143,6 +143,10 @@ func (g *guardFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File,
 	return &quotaFile{File: f, fs: g.inner, name: name, u: g.u, maxBytes: g.maxBytes, size: size, pos: pos, origSize: origSize, created: !exists}, nil
 }
 
+// RequireProtectedData implements engine.ClientDriverExtensionProtectedData:
+// a TLS-required user's listings, like its file transfers, need PROT P.
+func (g *guardFs) RequireProtectedData() bool { return g.needTLS != nil }
+
 // errNeedPROT refuses a transfer over a clear data connection for a user
 // who must use TLS.
 var errNeedPROT = &engine.ReplyError{Code: 521, Message: "Data connections must be protected for this user: send PROT P."}
