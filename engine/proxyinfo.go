@@ -109,6 +109,19 @@ func proxyHandshake(conn net.Conn) (*ProxyInfo, error) {
 	return pc.ProxyHandshake()
 }
 
+// proxyHandshake is the package function for a control connection, which
+// Shutdown and Close may end while its header is awaited.
+func (srv *Server) proxyHandshake(conn net.Conn) (*ProxyInfo, error) {
+	if _, ok := conn.(ProxiedConn); !ok {
+		return nil, nil
+	}
+	if !srv.startHandshake(conn) {
+		return nil, ErrServerClosed
+	}
+	defer srv.endHandshake(conn)
+	return proxyHandshake(conn)
+}
+
 // socketConn returns the connection below a wrapper that exposes it with a
 // NetConn method (as tls.Conn does), for socket options.
 func socketConn(conn net.Conn) net.Conn {

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -231,5 +233,34 @@ func TestProxiedConnRefusedOrLocal(t *testing.T) {
 	}
 	if ProxyInfoOf(nil) != nil {
 		t.Fatal("ProxyInfoOf(nil)")
+	}
+}
+
+// TestShutdownClosesConnectionsAwaitingTheirHeader: a peer that connects
+// and never sends its PROXY header is closed by Shutdown at once, not left
+// until a header timeout, and Shutdown does not wait for it.
+func TestShutdownClosesConnectionsAwaitingTheirHeader(t *testing.T) {
+	t.Parallel()
+	ts, srv := proxiedTestServer(t, false)
+	silent, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// A session that did send its header proves the server has accepted
+	// connections before the shutdown starts.
+	c := dialWith(t, ts.addr, "FROM 192.0.2.1:1000")
+	if code, msg := c.read(); code != 220 {
+		t.Fatalf("banner %d %s", code, msg)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	_ = silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := silent.Read(make([]byte, 1)); n != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the silent peer's connection is still open after Shutdown: %d bytes, %v", n, err)
 	}
 }

@@ -45,6 +45,7 @@ type Server struct {
 	bound        []boundListener // created by Listen, served by ListenAndServe
 	listeners    map[net.Listener]struct{}
 	sessions     map[*session]struct{}
+	handshaking  map[net.Conn]struct{} // connections whose PROXY header is still being read
 	shuttingDown bool
 	sessionsGone chan struct{} // closed once no session is left after shutdown began
 }
@@ -294,6 +295,29 @@ func (srv *Server) closeListenersLocked() {
 	}
 }
 
+// startHandshake registers a connection whose PROXY header is being
+// read, so that shutdown closes it rather than waiting for the header
+// timeout; it fails once shutdown has begun.
+func (srv *Server) startHandshake(conn net.Conn) bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.shuttingDown {
+		return false
+	}
+	if srv.handshaking == nil {
+		srv.handshaking = make(map[net.Conn]struct{})
+	}
+	srv.handshaking[conn] = struct{}{}
+	return true
+}
+
+// endHandshake forgets a connection registered by startHandshake.
+func (srv *Server) endHandshake(conn net.Conn) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	delete(srv.handshaking, conn)
+}
+
 // addSession registers a new session; it fails once shutdown has begun.
 func (srv *Server) addSession(s *session) bool {
 	srv.mu.Lock()
@@ -334,6 +358,11 @@ func (srv *Server) beginShutdown() []*session {
 		srv.sessionsGone = make(chan struct{})
 	}
 	srv.closeListenersLocked()
+	// A connection still waiting for its PROXY header has had no banner:
+	// it is closed, and its handshake fails at once.
+	for conn := range srv.handshaking {
+		_ = conn.Close()
+	}
 	sessions := make([]*session, 0, len(srv.sessions))
 	for s := range srv.sessions {
 		sessions = append(sessions, s)

@@ -115,7 +115,7 @@ func (srv *Server) serveConn(conn net.Conn, implicit bool) {
 	}
 	// The PROXY header is read here, in the connection's own goroutine,
 	// never in the accept loop (proxyinfo.go).
-	proxy, err := proxyHandshake(conn)
+	proxy, err := srv.proxyHandshake(conn)
 	if err != nil {
 		_ = conn.Close()
 		return
