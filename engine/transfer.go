@@ -179,6 +179,9 @@ func (s *session) runTransfer(ctx context.Context, x *transfer, job *transferJob
 		return
 	}
 	n, err := s.copyData(ctx, x, job, conn)
+	if job.dir == Upload && isRefusal(err) && !x.isAborted() {
+		drainRefusedUpload(conn)
+	}
 	// Closing a TLS connection sends close_notify, which tells the client
 	// that a download is complete rather than cut.
 	_ = conn.Close()
@@ -196,6 +199,31 @@ func (s *session) runTransfer(ctx context.Context, x *transfer, job *transferJob
 	}
 	s.logTransfer(x, n, nil)
 	s.reply(226, job.complete)
+}
+
+// Bounds of the drain of a refused upload.
+const (
+	refusedUploadDrainTime  = 2 * time.Second
+	refusedUploadDrainBytes = 64 << 20
+)
+
+// isRefusal reports whether an upload ended because the server refused
+// its bytes (a quota, a policy's size cap, the MODE Z bound), rather than
+// because the client, the network or ABOR ended it.
+func isRefusal(err error) bool {
+	var re *ReplyError
+	return err != nil && (errors.As(err, &re) || errors.Is(err, ErrDecompressedUploadTooLarge)) &&
+		!errors.Is(err, ErrTransferAborted) && !errors.Is(err, ErrDataConnStalled)
+}
+
+// drainRefusedUpload reads and drops what the client still sends on an
+// upload the server refused, within bounds of time and size. Closing a
+// socket with unread bytes makes the kernel reset it, and a client whose
+// send fails on the reset gives up before it reads the refusal on the
+// control connection; draining lets it finish sending and see the 552.
+func drainRefusedUpload(conn net.Conn) {
+	_ = conn.SetReadDeadline(time.Now().Add(refusedUploadDrainTime))
+	_, _ = io.CopyN(io.Discard, conn, refusedUploadDrainBytes)
 }
 
 // transferEnded clears the running transfer and, when the server is

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -626,4 +627,34 @@ func TestQUITDuringTransferWaitsForIt(t *testing.T) {
 	c.expectRead(226)
 	c.expectRead(221)
 	ptExpectClosed(t, c)
+}
+
+// TestRefusedUploadIsDrainedSoTheClientSeesTheReply: when a hook refuses
+// an upload part way (a quota or a policy cap: 552), the server reads and
+// drops what the client still sends, within bounds, so the client's send
+// completes instead of meeting a reset, and it reads the 552.
+func TestRefusedUploadIsDrainedSoTheClientSeesTheReply(t *testing.T) {
+	t.Parallel()
+	const limit = 1 << 20
+	capAt := func(_ *Transfer, next CopyFunc) CopyFunc {
+		return func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+			n, err := next(ctx, dst, io.LimitReader(src, limit))
+			if err == nil && n == limit {
+				err = Refuse(552, "Upload exceeds the cap.")
+			}
+			return n, err
+		}
+	}
+	ts := newTestServer(t, onServer(func(srv *Server) { srv.TransferHooks = []TransferHook{capAt} }))
+	c := ts.login(t)
+	for range 3 {
+		data := c.epsv()
+		c.expect("STOR big", 150)
+		_ = data.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := data.Write(pattern(8 << 20)); err != nil {
+			t.Fatalf("the client's send failed: %v (the server reset the refused upload)", err)
+		}
+		_ = data.Close()
+		c.expectRead(552)
+	}
 }
