@@ -99,13 +99,7 @@ func (s *session) handleCOMB(c *Command) {
 			s.reply(550, p+": a part cannot be the target.")
 			return
 		}
-		fi, err := drv.Stat(p)
-		if err != nil {
-			s.fsErrorReply(err, p)
-			return
-		}
-		if !fi.Mode().IsRegular() {
-			s.reply(550, p+": not a regular file.")
+		if _, ok := s.statRegular(drv, p); !ok {
 			return
 		}
 	}

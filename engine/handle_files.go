@@ -162,16 +162,26 @@ func (s *session) handleRNTO(c *Command) {
 	s.reply(250, "Renamed "+from+" to "+to+".")
 }
 
-// handleSIZE gives a file's size in bytes (RFC 3659 4).
-func (s *session) handleSIZE(c *Command) {
-	p := c.Paths[0]
-	fi, err := s.driver().Stat(p)
+// statRegular stats p and answers for the command when p is missing or
+// not a regular file; ok says whether the command may go on.
+func (s *session) statRegular(drv ClientDriver, p string) (fi os.FileInfo, ok bool) {
+	fi, err := drv.Stat(p)
 	if err != nil {
 		s.fsErrorReply(err, p)
-		return
+		return nil, false
 	}
 	if !fi.Mode().IsRegular() {
 		s.reply(550, p+": not a regular file.")
+		return nil, false
+	}
+	return fi, true
+}
+
+// handleSIZE gives a file's size in bytes (RFC 3659 4).
+func (s *session) handleSIZE(c *Command) {
+	p := c.Paths[0]
+	fi, ok := s.statRegular(s.driver(), p)
+	if !ok {
 		return
 	}
 	s.reply(213, strconv.FormatInt(fi.Size(), 10))

@@ -101,13 +101,8 @@ func (s *session) handleRETR(c *Command) {
 		return
 	}
 	p := c.Paths[0]
-	fi, err := s.driver().Stat(p)
-	if err != nil {
-		s.fsErrorReply(err, p)
-		return
-	}
-	if !fi.Mode().IsRegular() {
-		s.reply(550, p+": not a regular file.")
+	fi, ok := s.statRegular(s.driver(), p)
+	if !ok {
 		return
 	}
 	offset := s.restOffset

@@ -67,15 +67,7 @@ func TestProxyFlagsFillConfig(t *testing.T) {
 func TestServeBehindProxyHeader(t *testing.T) {
 	rs := startServe(t, "--root", t.TempDir(), "--user", "u:p",
 		"--proxy-protocol", "required", "--proxy-trusted", "127.0.0.1")
-	nc, err := net.DialTimeout("tcp", rs.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
-	c := &ftpConn{t, textproto.NewConn(nc)}
-	t.Cleanup(func() { _ = c.Close() })
-	fmt.Fprintf(nc, "PROXY TCP4 192.0.2.10 203.0.113.9 40000 21\r\n")
-	c.expect(220, "")
+	c := dialFTPWithHeader(t, rs.addr, "PROXY TCP4 192.0.2.10 203.0.113.9 40000 21\r\n")
 	c.expect(331, "USER u")
 	c.expect(230, "PASS p")
 	// With no --public-host, PASV advertises the balancer address the
@@ -85,16 +77,7 @@ func TestServeBehindProxyHeader(t *testing.T) {
 	}
 
 	// A connection without the header is dropped before the banner.
-	bare, err := net.DialTimeout("tcp", rs.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bare.Close()
-	_ = bare.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(bare, "USER u\r\n")
-	if n, _ := bare.Read(make([]byte, 64)); n != 0 {
-		t.Fatal("a connection without a PROXY header got a reply")
-	}
+	expectDroppedWithoutHeader(t, rs.addr, "USER u")
 }
 
 // TestServeConfigProxyProtocol: the server file's [proxy_protocol]
@@ -102,31 +85,14 @@ func TestServeBehindProxyHeader(t *testing.T) {
 // login sees the client of the header, and a bare connection is dropped.
 func TestServeConfigProxyProtocol(t *testing.T) {
 	s := startTenantServer(t, "[proxy_protocol]\nmode = \"required\"\ntrusted = [\"127.0.0.1/32\"]\n")
-	nc, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
-	c := &ftpConn{t, textproto.NewConn(nc)}
-	t.Cleanup(func() { _ = c.Close() })
-	fmt.Fprintf(nc, "PROXY TCP4 192.0.2.10 203.0.113.9 40000 21\r\n")
-	c.expect(220, "")
+	c := dialFTPWithHeader(t, s.addr, "PROXY TCP4 192.0.2.10 203.0.113.9 40000 21\r\n")
 	c.expect(331, "USER alice@acme")
 	c.expect(230, "PASS acme-pw")
 	if msg := c.expect(211, "STAT"); !strings.Contains(msg, "192.0.2.10") {
 		t.Fatalf("STAT %q: want the client address of the header", msg)
 	}
 
-	bare, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bare.Close()
-	_ = bare.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(bare, "USER alice@acme\r\n")
-	if n, _ := bare.Read(make([]byte, 64)); n != 0 {
-		t.Fatal("a connection without a PROXY header got a reply")
-	}
+	expectDroppedWithoutHeader(t, s.addr, "USER alice@acme")
 }
 
 // TestProxyModePerListener: the control listener requires headers while
@@ -140,15 +106,7 @@ func TestProxyModePerListener(t *testing.T) {
 	}
 	rs := startServe(t, "--root", root, "--user", "u:p", "--proxy-protocol", "required",
 		"--proxy-protocol-data", "off", "--proxy-trusted", "127.0.0.1")
-	nc, err := net.DialTimeout("tcp", rs.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
-	c := &ftpConn{t, textproto.NewConn(nc)}
-	t.Cleanup(func() { _ = c.Close() })
-	fmt.Fprintf(nc, "PROXY TCP4 127.0.0.1 127.0.0.1 40000 21\r\n")
-	c.expect(220, "")
+	c := dialFTPWithHeader(t, rs.addr, "PROXY TCP4 127.0.0.1 127.0.0.1 40000 21\r\n")
 	c.expect(331, "USER u")
 	c.expect(230, "PASS p")
 	msg := c.expect(229, "EPSV")
@@ -183,4 +141,35 @@ func TestServeConfigProxyProtocolOff(t *testing.T) {
 	c := dialFTP(t, s.addr)
 	c.expect(331, "USER alice@acme")
 	c.expect(230, "PASS acme-pw")
+}
+
+// dialFTPWithHeader connects, sends a PROXY header and reads the banner.
+func dialFTPWithHeader(t *testing.T, addr, header string) *ftpConn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
+	c := &ftpConn{t, textproto.NewConn(nc)}
+	t.Cleanup(func() { _ = c.Close() })
+	fmt.Fprint(nc, header)
+	c.expect(220, "")
+	return c
+}
+
+// expectDroppedWithoutHeader checks that a connection sending line
+// without a PROXY header is dropped before any reply.
+func expectDroppedWithoutHeader(t *testing.T, addr, line string) {
+	t.Helper()
+	bare, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	_ = bare.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(bare, "%s\r\n", line)
+	if n, _ := bare.Read(make([]byte, 64)); n != 0 {
+		t.Fatal("a connection without a PROXY header got a reply")
+	}
 }
