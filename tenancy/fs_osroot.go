@@ -172,7 +172,11 @@ func (r *rootFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, 
 	}
 	defer done()
 	if flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
-		return dir.OpenFile(base, flag, perm)
+		f, err := dir.OpenFile(base, flag, perm)
+		if err != nil {
+			return nil, err // no typed nil in the interface
+		}
+		return f, nil
 	}
 	// A name made or removed by another session between the two tries
 	// sends the loop round again; three rounds are plenty for anything
@@ -184,7 +188,10 @@ func (r *rootFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, 
 			if errors.Is(err, fs.ErrExist) {
 				continue
 			}
-			return f, err
+			if err != nil {
+				return nil, err
+			}
+			return f, nil
 		}
 		if err != nil {
 			return nil, err
