@@ -1,0 +1,163 @@
+package tenancy
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// swapFixture is a root with /pub/d/f.txt, /alice/f.txt, and a rootFs on
+// it; swap replaces /pub/d by a link to ../alice, as a user with the
+// rename and symlink rights could between a check and a use.
+func swapFixture(t *testing.T) (r *rootFs, dir string, swap func()) {
+	t.Helper()
+	dir = t.TempDir()
+	for p, content := range map[string]string{"pub/d/f.txt": "pub", "alice/f.txt": "alice"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return &rootFs{root: root}, dir, func() {
+		if err := os.Rename(filepath.Join(dir, "pub/d"), filepath.Join(dir, "pub/d-old")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("../alice", filepath.Join(dir, "pub/d")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRootFsFollowsNoLinkAfterTheCheck: a directory swapped for a link
+// after the path was resolved and checked is refused by every operation
+// of the storage layer, and the file the link leads to is untouched.
+func TestRootFsFollowsNoLinkAfterTheCheck(t *testing.T) {
+	r, dir, swap := swapFixture(t)
+	p, err := r.resolve("/pub/d/f.txt", true)
+	if err != nil || p != "/pub/d/f.txt" {
+		t.Fatalf("resolve before the swap: %q, %v", p, err)
+	}
+	swap()
+	ops := map[string]func() error{
+		"OpenFile O_TRUNC": func() error {
+			f, err := r.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		},
+		"Open": func() error {
+			f, err := r.Open(p)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		},
+		"Create new": func() error {
+			f, err := r.OpenFile("/pub/d/new.txt", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		},
+		"Stat":   func() error { _, err := r.Stat(p); return err },
+		"Remove": func() error { return r.Remove(p) },
+		"Rename": func() error { return r.Rename(p, "/pub/moved.txt") },
+		"RenameTo": func() error {
+			return r.Rename("/pub/d-old/f.txt", "/pub/d/into.txt")
+		},
+		"Chmod":    func() error { return r.Chmod(p, 0o666) },
+		"Mkdir":    func() error { return r.Mkdir("/pub/d/newdir", 0o755) },
+		"MkdirAll": func() error { return r.MkdirAll("/pub/d/x/y", 0o755) },
+		"Symlink":  func() error { return r.Symlink("/pub", "/pub/d/l") },
+	}
+	for name, op := range ops {
+		if err := op(); !errors.Is(err, errPathChanged) {
+			t.Errorf("%s after the swap: %v, want errPathChanged", name, err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "alice/f.txt"))
+	if err != nil || string(b) != "alice" {
+		t.Fatalf("alice's file: %q, %v", b, err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "alice"))
+	if len(entries) != 1 {
+		t.Fatalf("alice's directory holds %d entries", len(entries))
+	}
+	fi, _ := os.Stat(filepath.Join(dir, "alice/f.txt"))
+	if fi.Mode().Perm() != 0o644 {
+		t.Fatalf("alice's file mode %v", fi.Mode())
+	}
+	// Resolving again sees the link, and a caller then checks the new path.
+	if p, err := r.resolve("/pub/d/f.txt", true); err != nil || p != "/alice/f.txt" {
+		t.Fatalf("resolve after the swap: %q, %v", p, err)
+	}
+}
+
+// TestResolveBounds: loops, long chains, absolute targets and targets
+// above the root are errors, quickly; a missing element ends resolution.
+func TestResolveBounds(t *testing.T) {
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "a/b"), 0o755))
+	must(os.Symlink("l2", filepath.Join(dir, "l1")))
+	must(os.Symlink("l1", filepath.Join(dir, "l2")))
+	must(os.Symlink("/etc", filepath.Join(dir, "abs")))
+	must(os.Symlink("../..", filepath.Join(dir, "a/up")))
+	must(os.Symlink("b/../..", filepath.Join(dir, "a/same")))
+	// A chain of 45 links, each to the next: longer than the hop limit.
+	for i := range 45 {
+		must(os.Symlink("c"+strings.Repeat("x", i+1), filepath.Join(dir, "c"+strings.Repeat("x", i))))
+	}
+	must(os.Mkdir(filepath.Join(dir, "c"+strings.Repeat("x", 45)), 0o755))
+	root, err := os.OpenRoot(dir)
+	must(err)
+	defer root.Close()
+	r := &rootFs{root: root}
+	for _, tc := range []struct {
+		name, want string
+		follow     bool
+		fails      bool
+	}{
+		{"/l1", "", true, true},
+		{"/l1", "/l1", false, false},
+		{"/l1/x", "", false, true},
+		{"/abs/passwd", "", true, true},
+		{"/a/up/x", "", true, true},
+		{"/a/same/a/b", "/a/b", true, false},
+		{"/c", "", true, true},
+		{"/" + "c" + strings.Repeat("x", 10), "/c" + strings.Repeat("x", 45), true, false},
+		{"/a/missing/deeper/x", "/a/missing/deeper/x", true, false},
+		{"/a/b/../b", "/a/b", true, false},
+	} {
+		got, err := r.resolve(tc.name, tc.follow)
+		if (err != nil) != tc.fails || (!tc.fails && got != tc.want) {
+			t.Errorf("resolve(%q, %v) = %q, %v", tc.name, tc.follow, got, err)
+		}
+	}
+	// Reading through the jail works for a link that stays inside.
+	j := NewJailFs(root)
+	must(os.WriteFile(filepath.Join(dir, "a/b/f"), []byte("ok"), 0o644))
+	f, err := j.Open("/a/same/a/b/f")
+	must(err)
+	b, _ := io.ReadAll(f)
+	f.Close()
+	if string(b) != "ok" {
+		t.Fatalf("JailFs read %q", b)
+	}
+}
