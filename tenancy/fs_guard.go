@@ -268,7 +268,7 @@ func (g *guardFs) Rename(oldname, newname string) error {
 	if err := g.check(newname, PermRename); err != nil {
 		return err
 	}
-	if err := g.checkCreate(newname); err != nil {
+	if err := g.checkMove(oldname, newname); err != nil {
 		return err
 	}
 	replaced, err := g.lstat(newname)

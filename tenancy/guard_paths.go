@@ -1,12 +1,15 @@
 package tenancy
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"strings"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/spf13/afero"
 )
 
 // Default caps on what a user creates (MKD, SITE MKDIR, STOR, APPE, STOU,
@@ -48,17 +51,11 @@ func (g *guardFs) resolve(name string, follow bool) (string, error) {
 // not allowed".
 func (g *guardFs) checkCreate(p string) error {
 	full := path.Join(g.home, p)
-	maxDepth, maxLen := g.maxDepth, g.maxLength
-	if maxDepth <= 0 {
-		maxDepth = DefaultMaxPathDepth
-	}
-	if maxLen <= 0 {
-		maxLen = DefaultMaxPathLength
-	}
+	maxDepth, maxLen := g.caps()
 	if len(full) > maxLen {
 		return &engine.ReplyError{Code: 553, Message: fmt.Sprintf("%s: path too long: at most %d bytes from the tenant's root are allowed.", p, maxLen)}
 	}
-	if depth := strings.Count(full, "/"); full != "/" && depth > maxDepth {
+	if pathDepth(full) > maxDepth {
 		return &engine.ReplyError{Code: 553, Message: fmt.Sprintf("%s: path too deep: at most %d levels from the tenant's root are allowed.", p, maxDepth)}
 	}
 	return nil
@@ -96,4 +93,142 @@ func (g *guardFs) checkLinkTarget(target string) error {
 		return &engine.ReplyError{Code: 550, Message: cleanAbs(target) + ": permission denied: a link may only lead where you have rights."}
 	}
 	return nil
+}
+
+// maxMoveScan bounds the entries checkMove reads below a directory that a
+// rename moves deeper: a move needing more is refused, as moving it in
+// parts is always possible. Entries are read without a stat each (the
+// directory's own types, for the os backend), so the bound costs tens of
+// milliseconds at most.
+const maxMoveScan = 100_000
+
+// caps returns the tenant's depth and length caps.
+func (g *guardFs) caps() (depth, length int) {
+	depth, length = g.maxDepth, g.maxLength
+	if depth <= 0 {
+		depth = DefaultMaxPathDepth
+	}
+	if length <= 0 {
+		length = DefaultMaxPathLength
+	}
+	return depth, length
+}
+
+// pathDepth is the number of elements of a clean absolute path.
+func pathDepth(p string) int {
+	if p == "/" {
+		return 0
+	}
+	return strings.Count(p, "/")
+}
+
+// checkMove applies the caps to a rename: to the new name, and, when a
+// directory moves deeper or to a longer name, to everything below it,
+// which would otherwise let repeated moves build a tree of any depth.
+func (g *guardFs) checkMove(oldname, newname string) error {
+	if err := g.checkCreate(newname); err != nil {
+		return err
+	}
+	fi, err := g.lstat(oldname)
+	if err != nil || !fi.IsDir() {
+		return nil // the rename itself reports a missing source
+	}
+	if pathDepth(newname) <= pathDepth(oldname) && len(newname) <= len(oldname) {
+		return nil
+	}
+	maxDepth, maxLen := g.caps()
+	full := path.Join(g.home, newname)
+	fits, err := g.subtreeFits(oldname, maxDepth-pathDepth(full), maxLen-len(full))
+	if err != nil {
+		return err
+	}
+	if !fits {
+		return &engine.ReplyError{Code: 553, Message: fmt.Sprintf("%s: moving the directory there would put paths below it past the tenant's caps (%d levels, %d bytes).", newname, maxDepth, maxLen)}
+	}
+	return nil
+}
+
+// subtreeFits reports whether every path below the directory dir, taken
+// relative to it, has at most depth elements and length bytes; it stops
+// at the first that does not, and fails with 553 after maxMoveScan
+// entries.
+func (g *guardFs) subtreeFits(dir string, depth, length int) (bool, error) {
+	type pending struct {
+		rel   string
+		depth int
+	}
+	stack := []pending{{"", 0}}
+	scanned := 0
+	for len(stack) > 0 {
+		cur := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		f, err := g.inner.Open(dir + cur.rel)
+		if err != nil {
+			return false, err
+		}
+		var subdirs []string
+		err = eachEntry(f, func(name string, isDir bool) error {
+			if scanned++; scanned > maxMoveScan {
+				return &engine.ReplyError{Code: 553, Message: fmt.Sprintf("%s: too large to move deeper in one go (more than %d entries to check): move it in parts.", dir, maxMoveScan)}
+			}
+			rel := cur.rel + "/" + name
+			if cur.depth+1 > depth || len(rel) > length {
+				return errDoesNotFit
+			}
+			if isDir {
+				subdirs = append(subdirs, rel)
+			}
+			return nil
+		})
+		_ = f.Close()
+		if err == errDoesNotFit {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, s := range subdirs {
+			stack = append(stack, pending{s, cur.depth + 1})
+		}
+	}
+	return true, nil
+}
+
+// errDoesNotFit ends subtreeFits' walk early.
+var errDoesNotFit = errors.New("does not fit")
+
+// eachEntry calls fn for each entry of the open directory f, in batches;
+// an *os.File is read with ReadDir, which needs no stat per entry.
+func eachEntry(f afero.File, fn func(name string, isDir bool) error) error {
+	for {
+		var names []string
+		var dirs []bool
+		if osf, ok := f.(*os.File); ok {
+			ents, err := osf.ReadDir(256)
+			for _, e := range ents {
+				names = append(names, e.Name())
+				dirs = append(dirs, e.IsDir())
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+		} else {
+			fis, err := f.Readdir(256)
+			for _, fi := range fis {
+				names = append(names, fi.Name())
+				dirs = append(dirs, fi.IsDir())
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+		}
+		if len(names) == 0 {
+			return nil
+		}
+		for i, n := range names {
+			if err := fn(n, dirs[i]); err != nil {
+				return err
+			}
+		}
+	}
 }

@@ -474,6 +474,27 @@ func TestPathCaps(t *testing.T) {
 	if code, msg := d.cmd("RNTO /a/b/c/d/f"); code != 553 {
 		t.Errorf("RNTO one level too deep: %d %s, want 553", code, msg)
 	}
+	// A directory moved deeper takes its tree along: the tree must fit.
+	for _, line := range []string{"MKD /m", "MKD /m/n", "MKD /m/n/o", "MKD /q", "MKD /r", "MKD /r/s"} {
+		if code, msg := d.cmd("%s", line); code != 257 {
+			t.Fatalf("%s: %d %s", line, code, msg)
+		}
+	}
+	if code, msg := d.cmd("RNFR /m"); code != 350 {
+		t.Fatalf("RNFR /m: %d %s", code, msg)
+	}
+	if code, msg := d.cmd("RNTO /q/m"); code != 250 {
+		t.Errorf("RNTO /q/m (its tree reaches depth 4): %d %s, want 250", code, msg)
+	}
+	if code, msg := d.cmd("RNFR /q/m"); code != 350 {
+		t.Fatalf("RNFR /q/m: %d %s", code, msg)
+	}
+	if code, msg := d.cmd("RNTO /r/s/m"); code != 553 {
+		t.Errorf("RNTO /r/s/m (its tree would reach depth 5): %d %s, want 553", code, msg)
+	}
+	if _, err := os.Stat(filepath.Join(acme, "q/m/n/o")); err != nil {
+		t.Errorf("the refused move moved: %v", err)
+	}
 	// The home counts: /alice/p/q/r is at the cap.
 	a := f.dialRaw()
 	a.login("alice@acme", "acme-alice")
