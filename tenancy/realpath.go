@@ -57,7 +57,9 @@ func (r *rootFs) resolve(name string, follow bool) (string, error) {
 		}
 	}()
 	partial := func() string {
-		return "/" + strings.Join(append(append([]string(nil), done...), todo...), "/")
+		// Clean drops the empty and "." elements a link's text may
+		// hold; a ".." still in todo only reaches here with an error.
+		return path.Clean("/" + strings.Join(append(append([]string(nil), done...), todo...), "/"))
 	}
 	hops, steps := 0, 0
 	for len(todo) > 0 {

@@ -202,3 +202,63 @@ func BenchmarkGuardOpen(b *testing.B) {
 		})
 	}
 }
+
+// FuzzResolveLinkTarget: whatever a link planted in the root says, and
+// whatever path is asked for through it, resolution gives a clean path
+// inside the root or an error, and the jail opens nothing outside it.
+func FuzzResolveLinkTarget(f *testing.F) {
+	for _, s := range []string{"..", "../..", "/etc", "a/../../x", "a/b", "./a", "a//b/", "l", "../outside/secret", strings.Repeat("../", 50)} {
+		f.Add(s, "/l/b")
+	}
+	f.Add("a", "/l/../l/b/../..")
+	base := f.TempDir()
+	dir := filepath.Join(base, "root")
+	if err := os.MkdirAll(filepath.Join(dir, "a/b"), 0o755); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(base, "outside"), 0o755); err != nil {
+		f.Fatal(err)
+	}
+	secret := filepath.Join(base, "outside/secret")
+	if err := os.WriteFile(secret, []byte("s"), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	secretFi, err := os.Stat(secret)
+	if err != nil {
+		f.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { root.Close() })
+	r := &rootFs{root: root}
+	j := NewJailFs(root)
+	link := filepath.Join(dir, "l")
+	f.Fuzz(func(t *testing.T, target, name string) {
+		if target == "" || strings.ContainsRune(target, 0) || len(target) > 4000 || strings.ContainsRune(name, 0) {
+			return
+		}
+		_ = os.Remove(link)
+		if err := os.Symlink(target, link); err != nil {
+			return
+		}
+		defer os.Remove(link)
+		for _, follow := range []bool{true, false} {
+			p, err := r.resolve(cleanAbs(name), follow)
+			if err != nil {
+				continue
+			}
+			if !strings.HasPrefix(p, "/") || cleanAbs(p) != p {
+				t.Fatalf("resolve(%q) with l -> %q = %q: not clean", name, target, p)
+			}
+		}
+		if fh, err := j.Open(cleanAbs(name)); err == nil {
+			fi, serr := fh.Stat()
+			fh.Close()
+			if serr == nil && os.SameFile(fi, secretFi) {
+				t.Fatalf("%q with l -> %q opened a file outside the root", name, target)
+			}
+		}
+	})
+}
