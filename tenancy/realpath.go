@@ -45,23 +45,30 @@ type pathResolver interface {
 // error the path returned is as far as resolution got, for the caller's
 // rights check, so that a refusal says no more than the user may know.
 //
-// The walk holds a handle on each directory it passed, so ".." in a link
-// target goes back to the directory it came from in one step.
+// The walk holds one directory handle at a time; ".." in a link target
+// walks down again from the root, each element counted in the steps.
 func (r *rootFs) resolve(name string, follow bool) (string, error) {
 	todo := elements(name)
 	var done []string
-	dirs := []*os.Root{r.root}
-	defer func() {
-		for _, d := range dirs[1:] {
-			_ = d.Close()
+	// cur is the directory of done's last element; only it is held, so
+	// one resolution holds at most two descriptors whatever the depth.
+	cur := r.root
+	setCur := func(d *os.Root) {
+		if cur != r.root {
+			_ = cur.Close()
 		}
-	}()
+		cur = d
+	}
+	defer setCur(r.root)
 	partial := func() string {
 		// Clean drops the empty and "." elements a link's text may
 		// hold; a ".." still in todo only reaches here with an error.
 		return path.Clean("/" + strings.Join(append(append([]string(nil), done...), todo...), "/"))
 	}
 	hops, steps := 0, 0
+	tooMany := func() error {
+		return &engine.ReplyError{Code: 550, Message: fmt.Sprintf("%s: the path has too many elements once its links are followed (more than %d).", name, maxResolveSteps)}
+	}
 	for len(todo) > 0 {
 		c := todo[0]
 		todo = todo[1:]
@@ -73,14 +80,24 @@ func (r *rootFs) resolve(name string, follow bool) (string, error) {
 				return partial(), linkEscapes(name)
 			}
 			done = done[:len(done)-1]
-			_ = dirs[len(dirs)-1].Close()
-			dirs = dirs[:len(dirs)-1]
+			// Walk down again from the root (".." of a handle could
+			// be anywhere once its directory moved); each step counts.
+			setCur(r.root)
+			for _, d := range done {
+				if steps++; steps > maxResolveSteps {
+					return partial(), tooMany()
+				}
+				next, err := openDirNoFollow(cur, d)
+				if err != nil {
+					return partial(), err
+				}
+				setCur(next)
+			}
 			continue
 		}
 		if steps++; steps > maxResolveSteps {
-			return partial(), &engine.ReplyError{Code: 550, Message: fmt.Sprintf("%s: the path has too many elements once its links are followed (more than %d).", name, maxResolveSteps)}
+			return partial(), tooMany()
 		}
-		cur := dirs[len(dirs)-1]
 		fi, err := cur.Lstat(c)
 		if errors.Is(err, fs.ErrNotExist) {
 			done = append(done, c)
@@ -124,7 +141,7 @@ func (r *rootFs) resolve(name string, follow bool) (string, error) {
 		if err != nil {
 			return partial(), err
 		}
-		dirs = append(dirs, next)
+		setCur(next)
 	}
 	return partial(), nil
 }
