@@ -262,3 +262,32 @@ func FuzzResolveLinkTarget(f *testing.F) {
 		}
 	})
 }
+
+// TestRootFsChmodUnreadable: a file the server cannot open for reading
+// (as a non-root service account) still gets its mode changed, by name
+// after a check that it is no link; as root the handle path does it.
+func TestRootFsChmodUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "w")
+	if err := os.WriteFile(p, []byte("x"), 0o200); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o200); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	r := &rootFs{root: root}
+	if err := r.Chmod("/w", 0o644); err != nil {
+		t.Fatalf("Chmod: %v", err)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+	if err := r.Chmod("/w", 0o400); err == nil {
+		t.Fatal("Chmod 400 (no owner write) accepted")
+	}
+}
