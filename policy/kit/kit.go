@@ -234,9 +234,9 @@ func (d Decision) Annotate(key, value string) Decision {
 type Handler func(*Request) Decision
 
 var (
-	handler       Handler = func(*Request) Decision { return Allow() }
-	initFn        func(config []byte) error
-	subscriptions = []byte("*")
+	handler          Handler = func(*Request) Decision { return Allow() }
+	initFn           func(config []byte) error
+	subscriptions    = []byte("*")
 	request          Request
 	otherPaths       [8]string
 	otherTenantPaths [8]string
