@@ -65,9 +65,8 @@ func (h *Hooks) Command(ctx context.Context, cmd *engine.Command) error {
 	// A subscription to an operation's canonical verb covers its aliases
 	// (RMD: XRMD; MFMT: MDTM with a time), so that a policy never misses
 	// a command because the client spelled it another way.
-	op := abi.OpOf(cmd.Verb, cmd.Arg)
 	if !h.Runtime.Subscribed(tenant, cmd.Verb) {
-		if v := abi.OpVerb(op); v == cmd.Verb || !h.Runtime.Subscribed(tenant, v) {
+		if v := abi.OpVerb(abi.OpOf(cmd.Verb, cmd.Arg)); v == cmd.Verb || !h.Runtime.Subscribed(tenant, v) {
 			return nil
 		}
 	}
@@ -146,6 +145,21 @@ func (h *Hooks) Transfer(t *engine.Transfer, next engine.CopyFunc) engine.CopyFu
 func (h *Hooks) Admission(_ context.Context, cc engine.ClientContext) (func(), error) {
 	id := cc.ID()
 	return func() { h.setCap(id, -1) }, nil
+}
+
+// wants reports whether m subscribes to req: to its verb, or to the verb
+// of its operation, so that a subscription to RMD covers XRMD and one to
+// MFMT covers MDTM with a time (ABI 1.1).
+func wants(m *Module, req *abi.Request) bool {
+	if m.Subscribed(req.Verb) {
+		return true
+	}
+	op := req.Op
+	if op == "" {
+		op = abi.OpOf(req.Verb, req.Arg)
+	}
+	v := abi.OpVerb(op)
+	return v != req.Verb && m.Subscribed(v)
 }
 
 // primaryPath is the index in Paths a policy's Path stands for: the target

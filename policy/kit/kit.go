@@ -181,16 +181,36 @@ func (r *Request) Changes() bool {
 }
 
 // ChangeVerbs returns the verbs to Subscribe to for a rule on every
-// command for which Changes may be true (aliases are covered by the
-// host: subscribing to RMD also delivers XRMD, and MFMT delivers MDTM
-// with a time).
+// command for which Changes may be true. A 1.1 host delivers aliases to
+// a subscription of the canonical verb (XRMD to RMD, MDTM with a time to
+// MFMT); the list names them anyway, so that it is complete on a 1.0
+// host too.
 func ChangeVerbs() []string {
-	return []string{"STOR", "STOU", "APPE", "DELE", "RNFR", "RNTO", "MKD", "RMD", "MFMT", "COMB", "SITE"}
+	return []string{"STOR", "STOU", "APPE", "DELE", "RNFR", "RNTO", "MKD", "XMKD", "RMD", "XRMD", "MFMT", "MDTM", "COMB", "SITE"}
 }
 
 // DeleteVerbs returns the verbs to Subscribe to for a rule on every
-// command for which Deletes may be true.
-func DeleteVerbs() []string { return []string{"DELE", "RMD", "COMB", "SITE"} }
+// command for which Deletes may be true (aliases named, as in
+// ChangeVerbs).
+func DeleteVerbs() []string { return []string{"DELE", "RMD", "XRMD", "COMB", "SITE"} }
+
+// SessionPath turns a path inside the tenant's storage into the session
+// path that reaches it, for a Rewrite decided on tenant paths: the path
+// with the home cut off. ok is false when the home is unknown or the
+// path lies outside it (no session path reaches it).
+func (r *Request) SessionPath(tenantPath string) (p string, ok bool) {
+	switch {
+	case r.Home == "":
+		return "", false
+	case r.Home == "/":
+		return tenantPath, true
+	case tenantPath == r.Home:
+		return "/", true
+	case strings.HasPrefix(tenantPath, r.Home) && tenantPath[len(r.Home)] == '/':
+		return tenantPath[len(r.Home):], true
+	}
+	return "", false
+}
 
 // Decision is a handler's answer; make one with Allow, Deny, Rewrite or
 // AllowMax.

@@ -190,3 +190,21 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestSessionPath(t *testing.T) {
+	cases := []struct{ home, in, want string }{
+		{"/", "/a/b", "/a/b"},
+		{"/h", "/h", "/"},
+		{"/h", "/h/a", "/a"},
+		{"/h", "/hx/a", ""},
+		{"/h", "/other", ""},
+		{"", "/a", ""},
+	}
+	for _, c := range cases {
+		r := Request{Home: c.home}
+		got, ok := r.SessionPath(c.in)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("home %q, %q: got %q %v, want %q", c.home, c.in, got, ok, c.want)
+		}
+	}
+}
