@@ -147,3 +147,48 @@ func TestHooksFailingPolicy(t *testing.T) {
 		t.Fatalf("MKD after removal: %v", err)
 	}
 }
+
+// TestHooksAliasesReachSubscriptions: a policy subscribed to RMD and
+// MFMT also rules on XRMD and on MDTM with a time (which sets it), and on
+// SITE RMDIR once subscribed to SITE; a client cannot step around it by
+// spelling the command another way.
+func TestHooksAliasesReachSubscriptions(t *testing.T) {
+	t.Parallel()
+	rt, _ := newTestRuntime(t, Config{})
+	fs := afero.NewMemMapFs()
+	_ = fs.MkdirAll("/d", 0o755)
+	_ = afero.WriteFile(fs, "/f", []byte("x"), 0o644)
+	addr := serveWithPolicy(t, rt, fs)
+	rt.Install("t", mustCompile(t, rt, testmod.Respond(testmod.DenyResponse(550, "no"), "RMD,MFMT")), Settings{})
+
+	c, err := textproto.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	expect := func(line string, want int) {
+		t.Helper()
+		if err := c.PrintfLine("%s", line); err != nil {
+			t.Fatal(err)
+		}
+		code, msg, err := c.ReadResponse(0)
+		if code != want {
+			t.Fatalf("%s: %d %s %v, want %d", line, code, msg, err, want)
+		}
+	}
+	if _, _, err := c.ReadResponse(220); err != nil {
+		t.Fatal(err)
+	}
+	expect("USER alice", 331)
+	expect("PASS pw", 230)
+	expect("XRMD /d", 550)
+	expect("RMD /d", 550)
+	expect("MDTM 20200101000000 /f", 550)
+	expect("MDTM /f", 213) // reading the time is not MFMT
+	if ok, _ := afero.DirExists(fs, "/d"); !ok {
+		t.Fatal("the directory went")
+	}
+	rt.Install("t", mustCompile(t, rt, testmod.Respond(testmod.DenyResponse(550, "no"), "SITE")), Settings{})
+	expect("SITE RMDIR /d", 550)
+	expect("XRMD /d", 250) // no longer subscribed
+}
