@@ -217,7 +217,7 @@ func (s *session) handleCOMB(c *Command) {
 			// session's upload) is not the part COMB copied: keep it.
 			if now, err := drv.Stat(p.path); err == nil && knownDifferent(now, p.fi) {
 				s.log.Info("ftp: COMB kept a part replaced while it ran", "part", p.path)
-				s.reply(450, fmt.Sprintf("COMB combined the parts into %s, but %s was replaced meanwhile and was kept.", target, p.path))
+				s.reply(450, fmt.Sprintf("COMB combined the parts into %s, but %s was replaced meanwhile: it and the parts after it were kept.", target, p.path))
 				return
 			}
 			if err := drv.Remove(p.path); err != nil {
