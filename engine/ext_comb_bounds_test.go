@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,5 +150,47 @@ func TestExtCOMBMaxBytes(t *testing.T) {
 	c.expect("COMB t a c", 200)
 	if got := string(extRead(t, fs, "/t")); got != "1234563456" {
 		t.Fatalf("combined %q", got)
+	}
+}
+
+// replacingFs replaces /part with another file (as another session's
+// completed upload would, by rename) right after COMB opens it to copy.
+type replacingFs struct {
+	afero.Fs
+	root  string
+	opens *atomic.Int32
+}
+
+func (fs replacingFs) Open(name string) (afero.File, error) {
+	f, err := fs.Fs.Open(name)
+	if err == nil && name == "/part" && fs.opens.Add(1) == 2 {
+		tmp := filepath.Join(fs.root, ".upload")
+		err = os.WriteFile(tmp, []byte("acknowledged elsewhere"), 0o644)
+		if err == nil {
+			err = os.Rename(tmp, filepath.Join(fs.root, "part"))
+		}
+		if err != nil {
+			_ = f.Close()
+			return nil, err
+		}
+	}
+	return f, err
+}
+
+// TestExtCOMBKeepsAPartReplacedMeanwhile: a part replaced under its name
+// while COMB copies it is not deleted; the target holds what COMB read.
+func TestExtCOMBKeepsAPartReplacedMeanwhile(t *testing.T) {
+	fs, dir := extOSFs(t)
+	extWrite(t, fs, "/part", []byte("original"))
+	ts := newTestServer(t, withFs(replacingFs{Fs: fs, root: dir, opens: new(atomic.Int32)}), withCOMB())
+	c := ts.login(t)
+	if text := c.expect("COMB t part", 450); !strings.Contains(text, "replaced") {
+		t.Fatalf("450 text %q", text)
+	}
+	if got := string(extRead(t, fs, "/t")); got != "original" {
+		t.Fatalf("target holds %q", got)
+	}
+	if got := string(extRead(t, fs, "/part")); got != "acknowledged elsewhere" {
+		t.Fatalf("the replacing file holds %q", got)
 	}
 }
