@@ -55,12 +55,10 @@ func singleTenant() policyTenants {
 // holds.
 func configTenants(d *tenancy.Driver, reload func() error) policyTenants {
 	return policyTenants{
-		reload:   reload,
-		of:       d.TenantOf,
-		identity: tenancy.Identity,
-		// TODO(merge): drv.TenantPath. Until then policies get no tenant
-		// paths and fall back to the session paths.
-		tenantPath:   nil,
+		reload:       reload,
+		of:           d.TenantOf,
+		identity:     tenancy.Identity,
+		tenantPath:   d.TenantPath,
 		known:        d.HasTenant,
 		tokenMatches: d.TenantTokenMatches,
 	}

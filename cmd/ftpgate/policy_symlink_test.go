@@ -26,6 +26,15 @@ var symlinkPolicyBuilder policytest.Builder
 // operation reaches through tenancy.Driver.TenantPath.)
 func TestReadOnlyPathsPolicyAndLinks(t *testing.T) {
 	t.Parallel()
+	t.Run("all", func(t *testing.T) { t.Parallel(); readOnlyPathsThroughLinks(t, false) })
+	// With the symlink right the link is made, and the policy judges the
+	// path an operation reaches (tenancy.Driver.TenantPath): /archive.
+	t.Run("symlink-right", func(t *testing.T) { t.Parallel(); readOnlyPathsThroughLinks(t, true) })
+}
+
+// readOnlyPathsThroughLinks runs the attack of issue 11 item 3 with or
+// without the symlink right granted to alice.
+func readOnlyPathsThroughLinks(t *testing.T, symlinkRight bool) {
 	dir := t.TempDir()
 	writeTenantConfig(t, dir, "")
 	const token = "acme-admin-token-for-links-0123"
@@ -35,7 +44,11 @@ func TestReadOnlyPathsPolicyAndLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256([]byte(token))
-	if err := os.WriteFile(acmeFile, append([]byte("admin_token_sha256 = \""+hex.EncodeToString(sum[:])+"\"\n"), old...), 0o644); err != nil {
+	content := append([]byte("admin_token_sha256 = \""+hex.EncodeToString(sum[:])+"\"\n"), old...)
+	if symlinkRight {
+		content = append(content, "[[users.permissions]]\nprefix = \"/\"\nallow = [\"all\", \"symlink\"]\n"...)
+	}
+	if err := os.WriteFile(acmeFile, content, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	archived := filepath.Join(dir, "data/acme/archive/record.txt")
@@ -51,6 +64,14 @@ func TestReadOnlyPathsPolicyAndLinks(t *testing.T) {
 	}
 	ftpAddr, admin := startServeWithAdmin(t, "--config", filepath.Join(dir, "server.toml"),
 		"--admin-listen", "127.0.0.1:0", "--admin-token-file", tokenFile, "--policy-dir", filepath.Join(dir, "policies"))
+	if symlinkRight {
+		// The link is made before the policy is installed (the policy
+		// would refuse it): what it guards must still hold through it.
+		pre := dialFTP(t, ftpAddr)
+		pre.expect(331, "USER alice@acme")
+		pre.expect(230, "PASS acme-pw")
+		pre.expect(200, "SITE SYMLINK / /r")
+	}
 	wasm := symlinkPolicyBuilder.Build(t, "../../examples/policies/read-only-paths")
 	if code, body := adminDo(t, http.MethodPut, admin+"/v1/tenants/acme/policy", token, wasm); code/100 != 2 {
 		t.Fatalf("upload of read-only-paths: %d %s", code, body)
@@ -71,7 +92,7 @@ func TestReadOnlyPathsPolicyAndLinks(t *testing.T) {
 	raw := dialFTP(t, ftpAddr)
 	raw.expect(331, "USER alice@acme")
 	raw.expect(230, "PASS acme-pw")
-	raw.expect(550, "SITE SYMLINK / /r")
+	raw.expect(550, "SITE SYMLINK / /r2")
 	raw.expect(550, "SITE SYMLINK /archive /a2")
 	if err := c.Stor("/r/archive/record.txt", strings.NewReader("overwritten")); err == nil {
 		t.Error("STOR /r/archive/record.txt succeeded")
@@ -82,7 +103,7 @@ func TestReadOnlyPathsPolicyAndLinks(t *testing.T) {
 	if b, err := os.ReadFile(archived); err != nil || string(b) != "the record" {
 		t.Fatalf("archived file: %q, %v", b, err)
 	}
-	if _, err := os.Lstat(filepath.Join(dir, "data/acme/r")); !os.IsNotExist(err) {
+	if _, err := os.Lstat(filepath.Join(dir, "data/acme/r")); !symlinkRight && !os.IsNotExist(err) {
 		t.Fatalf("a link /r exists: %v", err)
 	}
 	r, err := c.Retr("/archive/record.txt")
