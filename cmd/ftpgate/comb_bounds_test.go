@@ -15,7 +15,7 @@ import (
 func TestServeConfigCOMBBounds(t *testing.T) {
 	python := requireTool(t, "python3")
 	dir := t.TempDir()
-	writeTenantConfig(t, dir, "[quota]\nbytes = 100000\n")
+	writeTenantConfig(t, dir, "[quota]\nbytes = 100000\n[[users.permissions]]\nprefix = \"/\"\nallow = [\"all\", \"symlink\"]\n")
 	ftpAddr, _ := startServeWithAdmin(t, "--config", filepath.Join(dir, "server.toml"), "--enable-comb")
 	script, err := filepath.Abs(filepath.Join("testdata", "ftplib_comb_bounds.py"))
 	if err != nil {
