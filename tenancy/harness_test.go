@@ -119,6 +119,13 @@ password = %q
 // newFixture writes the given files, loads them and serves on 127.0.0.1.
 func newFixture(t *testing.T, files map[string]string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, files, nil)
+}
+
+// newFixtureWith is newFixture with a change to the engine settings
+// before serving (may be nil).
+func newFixtureWith(t *testing.T, files map[string]string, adjust func(*engine.Settings)) *fixture {
+	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir()}
 	for name, content := range files {
 		f.writeFile(name, content)
@@ -133,6 +140,9 @@ func newFixture(t *testing.T, files map[string]string) *fixture {
 	}
 	f.driver = d
 	waitCounts(t, d)
+	if adjust != nil {
+		adjust(d.Settings)
+	}
 	f.srv = &engine.Server{Driver: d, Logger: slog.New(slog.DiscardHandler)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
