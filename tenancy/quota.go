@@ -40,6 +40,11 @@ type usage struct {
 	// rename into place, RNTO, DELE), so that two of them never give
 	// back the same file twice.
 	ns sync.Mutex
+	// unique holds the names STOU uploads are running for (under ns):
+	// a name is taken when its STOU starts, as O_EXCL would take it, so
+	// two STOUs never pick the same one. At most one entry per running
+	// upload.
+	unique map[string]struct{}
 }
 
 // newUsage returns a usage that is not being counted.
@@ -77,6 +82,10 @@ func (u *usage) endCount(bytes, files int64) {
 func (u *usage) done() <-chan struct{} {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.counted == nil {
+		u.counted = make(chan struct{})
+		close(u.counted)
+	}
 	return u.counted
 }
 
@@ -92,6 +101,20 @@ func (u *usage) admit(limited bool) error {
 		return errCounting
 	}
 	return nil
+}
+
+// takeUnique takes name for a STOU, unless another running STOU has it.
+func (u *usage) takeUnique(name string) bool {
+	u.ns.Lock()
+	defer u.ns.Unlock()
+	if _, taken := u.unique[name]; taken {
+		return false
+	}
+	if u.unique == nil {
+		u.unique = map[string]struct{}{}
+	}
+	u.unique[name] = struct{}{}
+	return true
 }
 
 // snapshot returns the current counts.

@@ -143,8 +143,8 @@ func openStorageRoot(dir string, log *slog.Logger) (*os.Root, error) {
 // is used when the server file names no certificate. On error, the
 // storages it opened are closed again. The usage counts it needs are in
 // the state's toCount, for startCounts.
-func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate, log *slog.Logger) (s *state, err error) {
-	s = &state{cfg: cfg, tenants: map[string]*tenant{}, byHost: map[string]*tenant{}, hostTLS: map[string]*tls.Config{}}
+func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate, log *slog.Logger) (_ *state, err error) {
+	s := &state{cfg: cfg, tenants: map[string]*tenant{}, byHost: map[string]*tenant{}, hostTLS: map[string]*tls.Config{}}
 	defer func() {
 		if err != nil {
 			closeUnused(s, prev)

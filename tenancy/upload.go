@@ -84,17 +84,19 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 		return nil, err
 	}
 	exists := fi != nil
-	if exists && flag&os.O_EXCL != 0 {
+	excl := flag&os.O_EXCL != 0
+	if excl && (exists || !g.u.takeUnique(cleanAbs(name))) {
 		return nil, &os.PathError{Op: "open", Path: name, Err: fs.ErrExist}
 	}
 	newFiles := int64(0)
 	if !exists {
 		newFiles = 1
 	}
+	c := &uploadCore{g: g, name: cleanAbs(name), files: newFiles, excl: excl}
 	if err := g.reserveEntries(newFiles); err != nil {
+		c.dropUnique()
 		return nil, err
 	}
-	c := &uploadCore{g: g, name: cleanAbs(name), files: newFiles, excl: flag&os.O_EXCL != 0}
 	var f afero.File
 	var err error
 	size := int64(0)
@@ -109,6 +111,7 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 	}
 	if err != nil {
 		g.u.release(0, newFiles)
+		c.dropUnique()
 		return nil, err
 	}
 	if g.maxBytes == 0 {
@@ -204,6 +207,7 @@ type uploadCore struct {
 // the engine turns into 451 instead of 226.
 func (c *uploadCore) finish(f afero.File) error {
 	c.once.Do(func() {
+		defer c.dropUnique()
 		if c.temp == "" {
 			c.err = c.finishInPlace(f)
 			return
@@ -230,6 +234,15 @@ func (c *uploadCore) finishInPlace(f afero.File) error {
 		return errReplacedMeanwhile(c.name)
 	}
 	return nil
+}
+
+// dropUnique gives back the name a STOU took.
+func (c *uploadCore) dropUnique() {
+	if c.excl {
+		c.g.u.ns.Lock()
+		delete(c.g.u.unique, c.name)
+		c.g.u.ns.Unlock()
+	}
 }
 
 // written is what the upload reserved for its bytes (0 without a byte

@@ -451,3 +451,46 @@ func TestResumptionsWriteInPlace(t *testing.T) {
 		t.Fatalf("bytes counted: %d, want %d", used, len(content))
 	}
 }
+
+// TestSTOUNamesStayUnique: a running STOU holds its name, so a second
+// STOU picks another, and a STOR that takes the name meanwhile wins: the
+// STOU gets 451 and replaces nothing.
+func TestSTOUNamesStayUnique(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, map[string]string{
+		"server.toml":       serverTOML(""),
+		"tenants/acme.toml": acmeTOML(t, ""),
+	})
+	dir := filepath.Join(f.dir, "data/acme/alice")
+	c := f.rawLogin()
+	data := c.epsv()
+	code, msg := c.cmd("STOU report.txt")
+	if code != 150 || !strings.Contains(msg, "report.txt") {
+		t.Fatalf("STOU report.txt: %d %s", code, msg)
+	}
+	a := &rawUpload{t: t, c: c, data: data}
+	a.send([]byte("stou's"))
+
+	c2 := f.rawLogin()
+	data2 := c2.epsv()
+	code, msg = c2.cmd("STOU report.txt")
+	if code != 150 || strings.HasSuffix(msg, " report.txt") {
+		t.Fatalf("second STOU report.txt while the first runs: %d %s, want another name", code, msg)
+	}
+	_ = data2.Close()
+	if code, msg := c2.read(); code != 226 {
+		t.Fatalf("second STOU: %d %s", code, msg)
+	}
+
+	b := f.mustLogin("alice@acme", "acme-alice")
+	if err := b.Stor("report.txt", strings.NewReader("stor's")); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := a.finish(); code != 451 {
+		t.Fatalf("STOU whose name a STOR took: %d %s, want 451", code, msg)
+	}
+	assertFile(t, "report.txt", filepath.Join(dir, "report.txt"), []byte("stor's"))
+	if left := tempFiles(t, dir); len(left) != 0 {
+		t.Fatalf("temporary files left: %v", left)
+	}
+}
