@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -384,7 +385,7 @@ func countTree(fsys afero.Fs, name string) (treeCount, error) {
 			return self, err
 		}
 		defer sub.Close()
-		st, err := walkTree(nil, sub, false, nil)
+		st, err := walkTree(context.Background(), sub, false, nil)
 		return treeCount{bytes: self.bytes + st.bytes, files: self.files + st.files}, err
 	}
 	t, err := walkAfero(afero.NewBasePathFs(fsys, name))

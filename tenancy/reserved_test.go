@@ -119,7 +119,7 @@ func TestFilesQuotaCountsDirectoriesAndLinks(t *testing.T) {
 		"tenants/acme.toml": acmeTOML(t, "[quota]\nfiles = 5\n"),
 	})
 	c := f.mustLogin("alice@acme", "acme-alice") // alice's home: 1
-	if err := c.MakeDir("a"); err != nil {        // 2
+	if err := c.MakeDir("a"); err != nil {       // 2
 		t.Fatal(err)
 	}
 	if err := c.MakeDir("b"); err != nil { // 3

@@ -50,14 +50,11 @@ type walkFrame struct {
 // handle (so it takes time linear in the entries, whatever the depth), and
 // keeps the bounds above. Entries it cannot read are passed to skip (may
 // be nil) and left out. With clean, temporary upload files that no
-// running upload holds (uploadLocked) are removed and not counted;
+// running upload holds (tryLockFile) are removed and not counted;
 // temporary files of running uploads count their bytes, not an entry,
-// since their upload counted the entry it will become. ctx (may be nil)
-// stops the walk.
+// since their upload counted the entry it will become. ctx stops the
+// walk.
 func walkTree(ctx context.Context, root *os.Root, clean bool, skip func(path string, err error)) (walkStats, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if skip == nil {
 		skip = func(string, error) {}
 	}
