@@ -91,6 +91,7 @@ func New(cfg *Config, opts Options) (*Driver, error) {
 	}
 	d.counter = newCounter(d.Logger)
 	startCounts(st, d.counter)
+	awaitCounts(st, startCountGrace)
 	// Unknown users are checked against this hash of a random password,
 	// so that they cost what a known user costs.
 	d.dummyHash, err = HashPasswordArgon2id(randomString(), DefaultArgon2Params())

@@ -201,6 +201,25 @@ func removeOrphan(dir *os.Root, name string, fi os.FileInfo) bool {
 	return dir.Remove(name) == nil
 }
 
+// startCountGrace is how long New waits for the first usage counts, so
+// that a usual start serves with them done (no 450 for the first
+// uploads); a tree that takes longer goes on being counted in the
+// background while the server serves.
+const startCountGrace = 2 * time.Second
+
+// awaitCounts waits until s's storages are counted or wait has passed.
+func awaitCounts(s *state, wait time.Duration) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for _, st := range s.storages {
+		select {
+		case <-st.usage.done():
+		case <-t.C:
+			return
+		}
+	}
+}
+
 // counter runs a Driver's usage counts in the background: start-up and
 // reloads never wait for what a tenant has stored. It bounds the counts
 // running at once (slots) and stops them when the driver closes.
