@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 )
@@ -70,21 +71,68 @@ func combPaths(s *session, c *Command) string {
 	return ""
 }
 
+// errCOMBSelf and errCOMBPartChanged end a COMB that would append a
+// file to itself, or whose part grew while it was copied.
+var (
+	errCOMBSelf        = &ReplyError{Code: 550, Message: "COMB cannot append a file to itself (a part is the target, or a link to it)."}
+	errCOMBPartChanged = &ReplyError{Code: 450, Message: "A part changed while COMB copied it; nothing was deleted, try again."}
+)
+
+// combPart is one part as COMB measured it when it opened it.
+type combPart struct {
+	path string
+	fi   os.FileInfo // from the opened handle
+}
+
+// handleStat returns the FileInfo of an opened handle, or nil when the
+// handle cannot tell.
+func handleStat(f any) os.FileInfo {
+	st, ok := f.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		return nil
+	}
+	fi, err := st.Stat()
+	if err != nil {
+		return nil
+	}
+	return fi
+}
+
+// sameFile reports whether a and b are known to be one file: os.SameFile
+// compares device and inode, so it knows only FileInfos of the operating
+// system (for others, such as a memory filesystem without links, it
+// answers false, and COMB's byte bound is what stops a loop).
+func sameFile(a, b os.FileInfo) bool { return a != nil && b != nil && os.SameFile(a, b) }
+
+// knownDifferent reports whether a and b are known to be different files:
+// both are FileInfos os.SameFile can compare, and they differ.
+func knownDifferent(a, b os.FileInfo) bool {
+	return a != nil && b != nil && os.SameFile(a, a) && os.SameFile(b, b) && !os.SameFile(a, b)
+}
+
 // handleCOMB appends the parts, in order, to the target (created when
 // missing), then deletes the parts: 200 on success, 550 otherwise. On a
 // failure the target is cut back to its old size where the driver allows,
 // and no part is deleted. It runs as a job, so ABOR interrupts a long one.
+//
+// Bounds: COMB appends at most the bytes its parts held when it opened
+// them (a part that grew meanwhile fails it with 450, keeping every part),
+// at most Settings.MaxCOMBBytes when that is set (552 before anything is
+// written), and whatever the storage refuses (a quota's 552) ends it.
+// A part that is the target itself, by name or through a link, is refused
+// (550) by comparing the opened files, before and while it copies.
 func (s *session) handleCOMB(c *Command) {
-	target, parts := c.Paths[0], c.Paths[1:]
+	target, paths := c.Paths[0], c.Paths[1:]
 	drv := s.driver()
 	if target == "/" {
 		s.reply(553, "Cannot combine onto the root directory.")
 		return
 	}
 	var oldSize int64
+	var targetFI os.FileInfo
 	existed := false
 	if fi, err := drv.Stat(target); err == nil {
-		existed = true
+		existed, targetFI = true, fi
 		if !fi.Mode().IsRegular() {
 			s.reply(550, target+": not a regular file.")
 			return
@@ -94,22 +142,48 @@ func (s *session) handleCOMB(c *Command) {
 		s.fsErrorReply(err, target)
 		return
 	}
-	for _, p := range parts {
+	parts := make([]combPart, len(paths))
+	var total int64
+	for i, p := range paths {
 		if p == target {
-			s.reply(550, p+": a part cannot be the target.")
+			s.replyError(errCOMBSelf, 550, "")
 			return
 		}
-		if _, ok := s.statRegular(drv, p); !ok {
+		fi, ok := s.measurePart(drv, p)
+		if !ok {
 			return
 		}
+		if sameFile(fi, targetFI) {
+			s.replyError(errCOMBSelf, 550, "")
+			return
+		}
+		parts[i] = combPart{path: p, fi: fi}
+		total = addSaturating(total, fi.Size())
+	}
+	if limit := s.st.MaxCOMBBytes; limit > 0 && total > limit {
+		s.reply(552, fmt.Sprintf("COMB would append %d bytes; this server allows at most %d.", total, limit))
+		return
 	}
 	f, err := s.openHandle(target, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0)
 	if err != nil {
 		s.fsErrorReply(err, target)
 		return
 	}
+	// The target as opened: a link or a swap since the Stat above may
+	// have made it one of the parts.
+	openedFI := handleStat(f)
+	for _, p := range parts {
+		if sameFile(p.fi, openedFI) {
+			_ = f.Close()
+			if !existed {
+				_ = drv.Remove(target)
+			}
+			s.replyError(errCOMBSelf, 550, "")
+			return
+		}
+	}
 	s.startJob("COMB", target, func(ctx context.Context, x *transfer) {
-		err := s.appendParts(ctx, x, f, parts)
+		err := s.appendParts(ctx, x, f, openedFI, parts)
 		if err != nil {
 			if fte, ok := f.(FileTransferError); ok {
 				fte.TransferError(err)
@@ -135,14 +209,21 @@ func (s *session) handleCOMB(c *Command) {
 		}
 		removed := map[string]bool{}
 		for _, p := range parts {
-			if removed[p] {
+			if removed[p.path] {
 				continue
 			}
-			removed[p] = true
-			if err := drv.Remove(p); err != nil {
+			removed[p.path] = true
+			// A part replaced under its name since COMB read it (another
+			// session's upload) is not the part COMB copied: keep it.
+			if now, err := drv.Stat(p.path); err == nil && knownDifferent(now, p.fi) {
+				s.log.Info("ftp: COMB kept a part replaced while it ran", "part", p.path)
+				s.reply(450, fmt.Sprintf("COMB combined the parts into %s, but %s was replaced meanwhile: it and the parts after it were kept.", target, p.path))
+				return
+			}
+			if err := drv.Remove(p.path); err != nil {
 				// The target is complete; say which part remains.
-				s.log.Info("ftp: COMB could not delete a part", "part", p, "err", err)
-				s.fsErrorReply(err, p)
+				s.log.Info("ftp: COMB could not delete a part", "part", p.path, "err", err)
+				s.fsErrorReply(err, p.path)
 				return
 			}
 		}
@@ -150,30 +231,81 @@ func (s *session) handleCOMB(c *Command) {
 	})
 }
 
-// appendParts copies each part to f in order, checking ctx between
-// chunks.
-func (s *session) appendParts(ctx context.Context, x *transfer, f io.Writer, parts []string) error {
+// measurePart opens a part to learn what it is: a regular file, its size
+// and identity from the opened handle (which a link resolves to). It
+// replies and reports false when the part is unusable.
+func (s *session) measurePart(drv ClientDriver, p string) (os.FileInfo, bool) {
+	in, err := drv.Open(p)
+	if err != nil {
+		s.fsErrorReply(err, p)
+		return nil, false
+	}
+	fi, err := in.Stat()
+	_ = in.Close()
+	if err != nil {
+		s.fsErrorReply(err, p)
+		return nil, false
+	}
+	if !fi.Mode().IsRegular() {
+		s.reply(550, p+": not a regular file.")
+		return nil, false
+	}
+	return fi, true
+}
+
+// addSaturating adds two non-negative sizes without overflowing.
+func addSaturating(a, b int64) int64 {
+	if b > math.MaxInt64-a {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// appendParts copies each part to f in order, at most the size measured
+// when COMB opened it, checking ctx between chunks. A part that is now
+// the target (swapped for a link since it was measured) fails with
+// errCOMBSelf, one that grew past its size with errCOMBPartChanged.
+func (s *session) appendParts(ctx context.Context, x *transfer, f io.Writer, targetFI os.FileInfo, parts []combPart) error {
 	drv := s.driver()
 	buf := make([]byte, 64<<10)
-	for _, p := range parts {
-		in, err := drv.Open(p)
+	for i := range parts {
+		p := &parts[i]
+		in, err := drv.Open(p.path)
 		if err != nil {
 			return err
 		}
-		for {
+		fi := handleStat(in)
+		if sameFile(fi, targetFI) {
+			_ = in.Close()
+			return errCOMBSelf
+		}
+		if knownDifferent(fi, p.fi) {
+			// Another file now has the name: copying it would delete it
+			// afterwards, unread by this check.
+			_ = in.Close()
+			return errCOMBPartChanged
+		}
+		left := p.fi.Size()
+		for left > 0 {
 			if err := ctx.Err(); err != nil {
 				_ = in.Close()
 				return ErrTransferAborted
 			}
-			n, err := io.CopyBuffer(writerOnly{f}, io.LimitReader(readerOnly{in}, hashReadChunk), buf)
+			n, err := io.CopyBuffer(writerOnly{f}, io.LimitReader(readerOnly{in}, min(left, hashReadChunk)), buf)
 			x.bytes.Add(n)
+			left -= n
 			if err != nil {
 				_ = in.Close()
 				return err
 			}
-			if n < hashReadChunk {
-				break
+			if n == 0 {
+				break // the part shrank: what it holds is all copied
 			}
+		}
+		var probe [1]byte
+		if m, _ := io.ReadFull(in, probe[:]); m > 0 {
+			_ = in.Close()
+			return errCOMBPartChanged
 		}
 		if err := in.Close(); err != nil {
 			return err

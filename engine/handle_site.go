@@ -22,7 +22,7 @@ const maxSiteIdle = 24 * time.Hour
 
 // siteHelp lists the built-in subcommands for SITE HELP.
 var siteHelp = []string{
-	"CHMOD <octal mode> <path>",
+	"CHMOD <octal mode 000-777> <path>",
 	"CHOWN <user>[:<group>] <path>",
 	"SYMLINK <target> <link>",
 	"MKDIR <path>",
@@ -155,8 +155,16 @@ func (s *session) siteCustom(c *Command) {
 	s.reply(504, "SITE "+sanitizeMessage(sub)+" is not implemented; see SITE HELP.")
 }
 
+// siteCHMOD sets permission bits. Setuid, setgid and sticky are refused
+// (504) whatever the driver: through FTP they serve no file-transfer
+// purpose, and on a server running as root they would let a user make
+// setuid programs (SITE CHOWN 0 then CHMOD 4755).
 func (s *session) siteCHMOD(word, p string) {
 	mode, _ := parseOctalMode(word)
+	if mode&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != 0 {
+		s.reply(504, "SITE CHMOD "+word+": only permission bits (000 to 777) may be set; setuid, setgid and sticky are refused.")
+		return
+	}
 	if err := s.driver().Chmod(p, mode); err != nil {
 		s.fsErrorReply(err, p)
 		return

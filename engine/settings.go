@@ -85,6 +85,13 @@ type Settings struct {
 	DisableSYST bool
 	// EnableCOMB turns on COMB.
 	EnableCOMB bool
+	// MaxCOMBBytes caps the bytes one COMB may append: a COMB whose parts
+	// hold more, measured when it opens them, is refused with 552 before
+	// it writes anything. 0 sets no fixed cap. Either way COMB never
+	// writes more than its parts held when it opened them, and the
+	// storage's own limits (a tenant's quota) still refuse writes past
+	// them with their reply.
+	MaxCOMBBytes int64
 	// DefaultTransferType is the type used until the client sends TYPE.
 	DefaultTransferType TransferType
 	// ActiveConnectionsCheck says whether PORT and EPRT may name an address

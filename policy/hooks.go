@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"io"
+	"path"
 	"sync"
 
 	"github.com/ftpgate/ftpgate/engine"
@@ -25,6 +26,20 @@ type Hooks struct {
 	Runtime *Runtime
 	Tenant  TenantFunc
 
+	// Identity gives the tenant and user a session's login resolved to
+	// (tenancy.Identity), so that a policy sees "bob" whether bob logged
+	// in as bob@acme or as bob after HOST. Nil means the login name is
+	// the user (single-user mode); with Identity set, a logged-in session
+	// it names no user for has no user in the request.
+	Identity func(cc engine.ClientContext) (tenant, user string)
+	// TenantPath maps a session path to the path it reaches inside the
+	// tenant's storage: the user's home joined with it, links resolved as
+	// the session's operations resolve them (tenancy's Driver.TenantPath).
+	// Nil, or an error for any of a command's paths, means the tenant
+	// paths are unknown: the request then carries none of them (and no
+	// home), and policies fall back to the session paths.
+	TenantPath func(cc engine.ClientContext, name string) (string, error)
+
 	mu   sync.Mutex
 	caps map[uint32]int64 // session ID → cap of its next upload
 }
@@ -44,10 +59,18 @@ func (h *Hooks) Command(ctx context.Context, cmd *engine.Command) error {
 		h.setCap(cmd.Session.ID(), -1)
 	}
 	tenant := h.Tenant(cmd.Session)
-	if tenant == "" || !h.Runtime.Subscribed(tenant, cmd.Verb) {
+	if tenant == "" {
 		return nil
 	}
-	req := RequestFor(cmd, tenant)
+	// A subscription to an operation's canonical verb covers its aliases
+	// (RMD: XRMD; MFMT: MDTM with a time), so that a policy never misses
+	// a command because the client spelled it another way.
+	if !h.Runtime.Subscribed(tenant, cmd.Verb) {
+		if v := abi.OpVerb(abi.OpOf(cmd.Verb, cmd.Arg)); v == cmd.Verb || !h.Runtime.Subscribed(tenant, v) {
+			return nil
+		}
+	}
+	req := h.Request(cmd, tenant)
 	d := h.Runtime.Evaluate(ctx, tenant, &req)
 	switch d.Action {
 	case Deny:
@@ -124,6 +147,21 @@ func (h *Hooks) Admission(_ context.Context, cc engine.ClientContext) (func(), e
 	return func() { h.setCap(id, -1) }, nil
 }
 
+// wants reports whether m subscribes to req: to its verb, or to the verb
+// of its operation, so that a subscription to RMD covers XRMD and one to
+// MFMT covers MDTM with a time (ABI 1.1).
+func wants(m *Module, req *abi.Request) bool {
+	if m.Subscribed(req.Verb) {
+		return true
+	}
+	op := req.Op
+	if op == "" {
+		op = abi.OpOf(req.Verb, req.Arg)
+	}
+	v := abi.OpVerb(op)
+	return v != req.Verb && m.Subscribed(v)
+}
+
 // primaryPath is the index in Paths a policy's Path stands for: the target
 // of RNTO (its last path), the first path otherwise; -1 for none.
 func primaryPath(verb string, n int) int {
@@ -136,11 +174,31 @@ func primaryPath(verb string, n int) int {
 	return 0
 }
 
-// RequestFor builds the policy request for cmd in tenant. PASS's argument
-// is never passed on.
+// RequestFor builds the policy request for cmd in tenant for Hooks
+// without Identity and TenantPath: the user is the login name and the
+// tenant paths are unknown. PASS's argument is never passed on.
 func RequestFor(cmd *engine.Command, tenant string) abi.Request {
+	return (&Hooks{}).Request(cmd, tenant)
+}
+
+// Request builds the policy request for cmd in tenant: the login name as
+// typed, the resolved user once logged in (before login tag 5 keeps the
+// name as typed, as ABI 1.0 sent it), the operation, the session paths
+// and, when TenantPath knows them, the home and the tenant paths. PASS's
+// argument is never passed on.
+func (h *Hooks) Request(cmd *engine.Command, tenant string) abi.Request {
 	cc := cmd.Session
-	req := abi.Request{Verb: cmd.Verb, Arg: cmd.Arg, User: cc.User(), Tenant: tenant, Session: uint64(cc.ID())}
+	loggedIn := cc.LoggedIn()
+	req := abi.Request{Verb: cmd.Verb, Arg: cmd.Arg, Login: cc.User(), Tenant: tenant, Session: uint64(cc.ID()),
+		Op: abi.OpOf(cmd.Verb, cmd.Arg)}
+	switch {
+	case !loggedIn:
+		req.User = req.Login
+	case h.Identity != nil:
+		_, req.User = h.Identity(cc)
+	default:
+		req.User = req.Login
+	}
 	if cmd.Verb == "PASS" {
 		req.Arg = ""
 	}
@@ -164,8 +222,38 @@ func RequestFor(cmd *engine.Command, tenant string) abi.Request {
 	if cc.HasTLSForTransfers() {
 		req.Flags |= abi.FlagTLSData
 	}
-	if cc.LoggedIn() {
+	if loggedIn {
 		req.Flags |= abi.FlagLoggedIn
+		h.addTenantPaths(cc, &req)
 	}
 	return req
+}
+
+// addTenantPaths fills the home and the tenant paths of req, all or
+// nothing: a policy never sees a tenant path beside a path whose tenant
+// path is unknown, so the two lists stay in step.
+func (h *Hooks) addTenantPaths(cc engine.ClientContext, req *abi.Request) {
+	if h.TenantPath == nil {
+		return
+	}
+	home, err := h.TenantPath(cc, "/")
+	if err != nil || !path.IsAbs(home) {
+		return
+	}
+	var primary string
+	var others []string
+	if req.Path != "" {
+		if primary, err = h.TenantPath(cc, req.Path); err != nil || !path.IsAbs(primary) {
+			return
+		}
+		if len(req.OtherPaths) > 0 {
+			others = make([]string, len(req.OtherPaths))
+		}
+		for i, p := range req.OtherPaths {
+			if others[i], err = h.TenantPath(cc, p); err != nil || !path.IsAbs(others[i]) {
+				return
+			}
+		}
+	}
+	req.Home, req.TenantPath, req.OtherTenantPaths = home, primary, others
 }

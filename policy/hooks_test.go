@@ -147,3 +147,96 @@ func TestHooksFailingPolicy(t *testing.T) {
 		t.Fatalf("MKD after removal: %v", err)
 	}
 }
+
+// TestHooksAliasesReachSubscriptions: a policy subscribed to RMD and
+// MFMT also rules on XRMD and on MDTM with a time (which sets it), and on
+// SITE RMDIR once subscribed to SITE; a client cannot step around it by
+// spelling the command another way.
+func TestHooksAliasesReachSubscriptions(t *testing.T) {
+	t.Parallel()
+	rt, _ := newTestRuntime(t, Config{})
+	fs := afero.NewMemMapFs()
+	_ = fs.MkdirAll("/d", 0o755)
+	_ = afero.WriteFile(fs, "/f", []byte("x"), 0o644)
+	addr := serveWithPolicy(t, rt, fs)
+	rt.Install("t", mustCompile(t, rt, testmod.Respond(testmod.DenyResponse(550, "no"), "RMD,MFMT")), Settings{})
+
+	c, err := textproto.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	expect := func(line string, want int) {
+		t.Helper()
+		if err := c.PrintfLine("%s", line); err != nil {
+			t.Fatal(err)
+		}
+		code, msg, err := c.ReadResponse(0)
+		if code != want {
+			t.Fatalf("%s: %d %s %v, want %d", line, code, msg, err, want)
+		}
+	}
+	if _, _, err := c.ReadResponse(220); err != nil {
+		t.Fatal(err)
+	}
+	expect("USER alice", 331)
+	expect("PASS pw", 230)
+	expect("XRMD /d", 550)
+	expect("RMD /d", 550)
+	expect("MDTM 20200101000000 /f", 550)
+	expect("MDTM /f", 213) // reading the time is not MFMT
+	if ok, _ := afero.DirExists(fs, "/d"); !ok {
+		t.Fatal("the directory went")
+	}
+	rt.Install("t", mustCompile(t, rt, testmod.Respond(testmod.DenyResponse(550, "no"), "SITE")), Settings{})
+	expect("SITE RMDIR /d", 550)
+	expect("XRMD /d", 250) // no longer subscribed
+}
+
+// TestHooksTenantPathsReachThePolicy: with TenantPath set, the shipped
+// read-only-paths policy judges where a command lands: a path through a
+// link (stubbed: /r is a link to the tenant's /archive) is refused like
+// the direct one, through a real client. Without TenantPath the policy
+// falls back to the session path.
+func TestHooksTenantPathsReachThePolicy(t *testing.T) {
+	t.Parallel()
+	wasm := builder.Build(t, "../examples/policies/read-only-paths")
+	for _, mapped := range []bool{true, false} {
+		rt, _ := newTestRuntime(t, Config{})
+		rt.Install("t", mustCompile(t, rt, wasm), Settings{})
+		h := NewHooks(rt, func(engine.ClientContext) string { return "t" })
+		h.Identity = func(engine.ClientContext) (string, string) { return "t", "alice" }
+		if mapped {
+			h.TenantPath = func(_ engine.ClientContext, name string) (string, error) {
+				if rest, ok := strings.CutPrefix(name, "/r/"); ok {
+					return "/archive/" + rest, nil
+				}
+				return name, nil
+			}
+		}
+		fs := afero.NewMemMapFs()
+		_ = fs.MkdirAll("/r", 0o755)
+		srv := &engine.Server{Driver: &memDriver{fs: fs}, Logger: slog.New(slog.DiscardHandler)}
+		srv.CommandHooks = append(srv.CommandHooks, h.Command)
+		if err := srv.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.ListenAndServe() }()
+		c := login(t, srv.Addr().String())
+		err := c.Stor("/r/x", strings.NewReader("x"))
+		code, msg := protoCode(err)
+		switch {
+		case mapped && (code != 550 || msg != "/archive is read-only."):
+			t.Errorf("STOR through the link: %v, want 550 /archive is read-only.", err)
+		case !mapped && err != nil:
+			t.Errorf("STOR without tenant paths: %v, want the session path judged (allowed)", err)
+		}
+		if err := c.Stor("/elsewhere", strings.NewReader("x")); err != nil {
+			t.Errorf("STOR elsewhere: %v", err)
+		}
+		_ = c.Quit()
+		_ = srv.Close()
+		<-done
+	}
+}

@@ -148,7 +148,7 @@ func (r *Runtime) Evaluate(ctx context.Context, tenant string, req *abi.Request)
 		return Decision{Action: Allow}
 	}
 	in := ts.cur.Load()
-	if in == nil || !in.mod.Subscribed(req.Verb) {
+	if in == nil || !wants(in.mod, req) {
 		return Decision{Action: Allow}
 	}
 	now := r.cfg.Now()
@@ -280,7 +280,7 @@ func (r *Runtime) AllFigures() []Figures {
 // and, when the module failed, the error (the decision is then what
 // settings.OnError would give).
 func (r *Runtime) DryRun(ctx context.Context, m *Module, s Settings, req *abi.Request) (Decision, error) {
-	if !m.Subscribed(req.Verb) {
+	if !wants(m, req) {
 		return Decision{Action: Allow}, nil
 	}
 	if req.NowMillis == 0 {

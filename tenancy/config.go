@@ -132,6 +132,10 @@ type StorageConfig struct {
 	Dir string
 	// ReadOnly refuses every change for every user.
 	ReadOnly bool
+	// MaxPathDepth and MaxPathLength cap the tenant-absolute path of
+	// everything a user creates, in elements and bytes; 0 means
+	// DefaultMaxPathDepth and DefaultMaxPathLength.
+	MaxPathDepth, MaxPathLength int
 }
 
 // UserConfig is one user of a tenant.
@@ -144,7 +148,8 @@ type UserConfig struct {
 	// Home is the user's root directory within the tenant's storage.
 	Home string
 	// Permissions are the user's rights by path prefix (relative to Home);
-	// the longest matching prefix decides. None means every right.
+	// the longest matching prefix decides. None means PermAll (every right
+	// but symlink and chown).
 	Permissions []PermissionConfig
 	// AllowedCIDRs are the networks the user may log in from; none means
 	// any.

@@ -76,6 +76,8 @@ type (
 			Backend  string `toml:"backend"`
 			Dir      string `toml:"dir"`
 			ReadOnly bool   `toml:"read_only"`
+			MaxDepth int    `toml:"max_path_depth"`
+			MaxLen   int    `toml:"max_path_length"`
 		} `toml:"storage"`
 		Quota struct {
 			Bytes int64 `toml:"bytes"`
@@ -374,7 +376,13 @@ func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *Tenan
 			Key:      checkReadable(sink, key+".key", dir, c.Key),
 		})
 	}
-	t.Storage = StorageConfig{Backend: raw.Storage.Backend, ReadOnly: raw.Storage.ReadOnly}
+	t.Storage = StorageConfig{Backend: raw.Storage.Backend, ReadOnly: raw.Storage.ReadOnly, MaxPathDepth: raw.Storage.MaxDepth, MaxPathLength: raw.Storage.MaxLen}
+	if d := raw.Storage.MaxDepth; d < 0 || d > maxPathDepthLimit {
+		sink.add("storage.max_path_depth", "%d: want 1 to %d path elements (0: the default, %d)", d, maxPathDepthLimit, DefaultMaxPathDepth)
+	}
+	if n := raw.Storage.MaxLen; n < 0 || n > maxPathLengthLimit {
+		sink.add("storage.max_path_length", "%d: want 1 to %d bytes (0: the default, %d)", n, maxPathLengthLimit, DefaultMaxPathLength)
+	}
 	switch raw.Storage.Backend {
 	case BackendOS:
 		if raw.Storage.Dir == "" {

@@ -5,7 +5,10 @@
 // checks argon2id and bcrypt password hashes, and gives each session the
 // user's home in the tenant's storage: a host directory jailed with
 // os.Root, or memory. One afero.Fs wrapper enforces the user's rights by
-// path prefix and the tenant's quota. Driver.Reload swaps in a new
+// path prefix, judged on the path an operation reaches with symbolic links
+// resolved (Driver.TenantPath tells plugins that path), and the tenant's
+// quota. NewJailFs serves a directory with the same jail and no rights.
+// Driver.Reload swaps in a new
 // configuration without dropping sessions, closing only those of disabled
 // or removed accounts. Other plugins learn a session's tenant and user
 // with SessionInfo.

@@ -268,6 +268,9 @@ func (d *Driver) AuthUser(cc engine.ClientContext, login, pass string) (engine.C
 		d.sessions[cc.ID()] = s
 		d.mu.Unlock()
 	}
+	if g, ok := fs.(*guardFs); ok {
+		s.setGuard(g)
+	}
 	s.login(t.cfg.ID, name, root)
 	// A reload that swapped the state while this login was being checked
 	// may have disabled the account; closeRevoked has either seen this
@@ -399,12 +402,13 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext) (engine.ClientD
 	var root *os.Root
 	switch st.backend {
 	case BackendOS:
+		tree := &rootFs{root: st.root}
 		if u.Home != "/" {
 			if err := makeHome(st, u.Home); err != nil {
 				return nil, nil, err
 			}
 		}
-		r, err := st.root.OpenRoot(rel(u.Home))
+		r, err := tree.openRoot(u.Home)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -426,6 +430,10 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext) (engine.ClientD
 		u:        st.usage,
 		maxBytes: t.cfg.QuotaBytes,
 		maxFiles: t.cfg.QuotaFiles,
+
+		home:      u.Home,
+		maxDepth:  t.cfg.Storage.MaxPathDepth,
+		maxLength: t.cfg.Storage.MaxPathLength,
 	}
 	if u.TLSRequired {
 		g.needTLS = func() bool { return !cc.HasTLSForTransfers() }

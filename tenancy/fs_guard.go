@@ -15,6 +15,11 @@ import (
 // by path prefix before every call and the tenant's quota counted on every
 // change. A refusal is a 550 *engine.ReplyError that names the right that
 // is missing.
+//
+// Every name is first resolved (guard_paths.go resolve): rights are
+// checked on the path the operation really reaches, links followed, and
+// that link-free path is what inner is given; inner (rootFs) follows no
+// link itself, so what was checked is what is touched.
 type guardFs struct {
 	inner    afero.Fs
 	rules    []PermissionConfig
@@ -24,6 +29,12 @@ type guardFs struct {
 	maxFiles int64 // 0: no file quota
 	// needTLS refuses transfers over clear data connections.
 	needTLS func() bool
+
+	// home is the user's home in the tenant's storage, for the caps on
+	// new paths (checkCreate); maxDepth and maxLength are those caps (0:
+	// the defaults).
+	home                string
+	maxDepth, maxLength int
 }
 
 // check returns a 550 unless the user has right at name; a name with a
@@ -65,15 +76,26 @@ func (g *guardFs) Create(name string) (afero.File, error) {
 
 // Mkdir needs the mkdir right.
 func (g *guardFs) Mkdir(name string, perm os.FileMode) error {
+	name, err := g.resolve(name, false)
+	if err != nil {
+		return err
+	}
 	if err := g.check(name, PermMkdir); err != nil {
+		return err
+	}
+	if err := g.checkCreate(name); err != nil {
 		return err
 	}
 	return g.mkdirCounted(name, perm)
 }
 
-// MkdirAll needs the mkdir right.
+// MkdirAll needs the mkdir right where it makes directories.
 func (g *guardFs) MkdirAll(name string, perm os.FileMode) error {
-	if err := g.check(name, PermMkdir); err != nil {
+	name, err := g.resolve(name, true)
+	if err != nil {
+		return err
+	}
+	if err := g.checkMkdirAll(name); err != nil {
 		return err
 	}
 	return g.mkdirAllCounted(name, perm)
@@ -88,6 +110,10 @@ func (g *guardFs) Open(name string) (afero.File, error) {
 // through openUpload (upload.go: a temporary file renamed into place, or
 // in place for a resumption, counted against the quota).
 func (g *guardFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	name, err := g.resolve(name, true)
+	if err != nil {
+		return nil, err
+	}
 	if flag&(os.O_WRONLY|os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC) == 0 {
 		return g.openRead(name)
 	}
@@ -116,6 +142,11 @@ func (g *guardFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File,
 	}
 	if !exists && flag&os.O_CREATE == 0 {
 		return nil, os.ErrNotExist
+	}
+	if !exists {
+		if err := g.checkCreate(name); err != nil {
+			return nil, err
+		}
 	}
 	if !exists {
 		fi = nil
@@ -154,8 +185,12 @@ func (g *guardFs) openRead(name string) (afero.File, error) {
 }
 
 // Remove needs rmdir for a directory and delete for a file, and gives
-// back to the quota what it removes.
+// back to the quota what it removes. A link goes itself, not its target.
 func (g *guardFs) Remove(name string) error {
+	name, err := g.resolve(name, false)
+	if err != nil {
+		return err
+	}
 	fi, err := g.lstat(name)
 	if err != nil {
 		return err
@@ -172,6 +207,10 @@ func (g *guardFs) Remove(name string) error {
 
 // RemoveAll needs both rmdir and delete, and recounts what it removed.
 func (g *guardFs) RemoveAll(name string) error {
+	name, err := g.resolve(name, false)
+	if err != nil {
+		return err
+	}
 	if err := g.check(name, PermRmdir|PermDelete); err != nil {
 		return err
 	}
@@ -182,12 +221,23 @@ func (g *guardFs) RemoveAll(name string) error {
 }
 
 // Rename needs the rename right at both ends; an entry it replaces is
-// given back.
+// given back. Links at either end are renamed or replaced themselves.
 func (g *guardFs) Rename(oldname, newname string) error {
+	oldname, err := g.resolve(oldname, false)
+	if err != nil {
+		return err
+	}
+	newname, err = g.resolve(newname, false)
+	if err != nil {
+		return err
+	}
 	if err := g.check(oldname, PermRename); err != nil {
 		return err
 	}
 	if err := g.check(newname, PermRename); err != nil {
+		return err
+	}
+	if err := g.checkMove(oldname, newname); err != nil {
 		return err
 	}
 	return g.renameCounted(oldname, newname)
@@ -195,6 +245,10 @@ func (g *guardFs) Rename(oldname, newname string) error {
 
 // Stat needs some right at name.
 func (g *guardFs) Stat(name string) (os.FileInfo, error) {
+	name, err := g.resolve(name, true)
+	if err != nil {
+		return nil, err
+	}
 	if err := g.checkAny(name); err != nil {
 		return nil, err
 	}
@@ -212,6 +266,10 @@ func (g *guardFs) lstat(name string) (os.FileInfo, error) {
 
 // LstatIfPossible needs some right at name.
 func (g *guardFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	name, err := g.resolve(name, false)
+	if err != nil {
+		return nil, false, err
+	}
 	if err := g.checkAny(name); err != nil {
 		return nil, false, err
 	}
@@ -224,6 +282,10 @@ func (g *guardFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 
 // ReadlinkIfPossible needs the list right.
 func (g *guardFs) ReadlinkIfPossible(name string) (string, error) {
+	name, err := g.resolve(name, false)
+	if err != nil {
+		return "", err
+	}
 	if err := g.check(name, PermList); err != nil {
 		return "", err
 	}
@@ -233,34 +295,65 @@ func (g *guardFs) ReadlinkIfPossible(name string) (string, error) {
 	return "", &os.PathError{Op: "readlink", Path: name, Err: afero.ErrNoReadlink}
 }
 
-// Chmod needs the chmod right.
+// Chmod needs the chmod right, and a mode that keeps the owner's bits
+// (checkChmod); the user's root keeps its mode.
 func (g *guardFs) Chmod(name string, mode os.FileMode) error {
+	name, err := g.resolve(name, true)
+	if err != nil {
+		return err
+	}
 	if err := g.check(name, PermChmod); err != nil {
+		return err
+	}
+	if err := g.checkChmod(name, mode); err != nil {
 		return err
 	}
 	return g.inner.Chmod(name, mode)
 }
 
-// Chown needs the chmod right.
+// Chown needs the chown right, which "all" does not grant; the user's
+// root keeps its owner.
 func (g *guardFs) Chown(name string, uid, gid int) error {
-	if err := g.check(name, PermChmod); err != nil {
+	name, err := g.resolve(name, true)
+	if err != nil {
 		return err
+	}
+	if err := g.check(name, PermChown); err != nil {
+		return err
+	}
+	if name == "/" {
+		return errRootMode("owner")
 	}
 	return g.inner.Chown(name, uid, gid)
 }
 
 // Chtimes needs the chmod right.
 func (g *guardFs) Chtimes(name string, atime, mtime time.Time) error {
+	name, err := g.resolve(name, true)
+	if err != nil {
+		return err
+	}
 	if err := g.check(name, PermChmod); err != nil {
 		return err
 	}
 	return g.inner.Chtimes(name, atime, mtime)
 }
 
-// Symlink needs the symlink right at the new name, and a backend that has
-// links (os).
+// Symlink needs the symlink right at the new name (which "all" does not
+// grant), some right where the link leads, and a backend that has links
+// (os).
 func (g *guardFs) Symlink(oldname, newname string) error {
+	newname, err := g.resolve(newname, false)
+	if err != nil {
+		return err
+	}
 	if err := g.check(newname, PermSymlink); err != nil {
+		return err
+	}
+	if err := g.checkCreate(newname); err != nil {
+		return err
+	}
+	if err := g.checkLinkTarget(oldname); err != nil {
 		return err
 	}
 	return g.symlinkCounted(oldname, newname)

@@ -21,12 +21,18 @@ const (
 	PermRmdir                      // remove directories
 	PermChmod                      // change modes and times
 	PermSymlink                    // create symbolic links
+	PermChown                      // change owners (SITE CHOWN)
 
-	// PermAll is every right.
+	// PermAll is what "all" grants, and what a user without permission
+	// rules has: every right except symlink and chown. Those two must be
+	// named: a link lets its maker change what a checked path leads to
+	// between the check and the use (see resolve), and an owner change
+	// hands files to other host accounts.
 	PermAll = PermList | PermDownload | PermUpload | PermOverwrite | PermAppend |
-		PermDelete | PermRename | PermMkdir | PermRmdir | PermChmod | PermSymlink
+		PermDelete | PermRename | PermMkdir | PermRmdir | PermChmod
 	// permWrite is every right that changes the storage.
-	permWrite = PermAll &^ (PermList | PermDownload)
+	permWrite = PermUpload | PermOverwrite | PermAppend | PermDelete | PermRename |
+		PermMkdir | PermRmdir | PermChmod | PermSymlink | PermChown
 )
 
 // permNames maps tenant-file names to rights, in display order.
@@ -37,10 +43,11 @@ var permNames = []struct {
 	{"list", PermList}, {"download", PermDownload}, {"upload", PermUpload},
 	{"overwrite", PermOverwrite}, {"append", PermAppend}, {"delete", PermDelete},
 	{"rename", PermRename}, {"mkdir", PermMkdir}, {"rmdir", PermRmdir},
-	{"chmod", PermChmod}, {"symlink", PermSymlink},
+	{"chmod", PermChmod}, {"symlink", PermSymlink}, {"chown", PermChown},
 }
 
-// parsePerm returns the right called name ("all" is every right).
+// parsePerm returns the right called name ("all" is PermAll: every right
+// but symlink and chown).
 func parsePerm(name string) (Perm, bool) {
 	if name == "all" {
 		return PermAll, true

@@ -380,7 +380,7 @@ func countTree(fsys afero.Fs, name string) (treeCount, error) {
 		return self, nil
 	}
 	if r, ok := fsys.(*rootFs); ok {
-		sub, err := r.root.OpenRoot(rel(name))
+		sub, err := r.openRoot(name)
 		if err != nil {
 			return self, err
 		}

@@ -16,7 +16,7 @@ func TestReservedNamesUnreachable(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, map[string]string{
 		"server.toml":       serverTOML(""),
-		"tenants/acme.toml": acmeTOML(t, ""),
+		"tenants/acme.toml": acmeTOML(t, linker(t)),
 	})
 	home := filepath.Join(f.dir, "data/acme/alice")
 	f.writeFile("data/acme/alice/a.txt", "visible")
@@ -76,7 +76,7 @@ func TestReservedNamesUnreachable(t *testing.T) {
 		t.Errorf("CWD into a reserved directory: %v, want 553", err)
 	}
 
-	r := f.rawLogin()
+	r := f.rawLoginAs("sam@acme", "acme-sam")
 	for _, cmd := range []string{
 		"SITE SYMLINK " + tempPrefix + "planted link",
 		"SITE SYMLINK a.txt " + tempPrefix + "link",
@@ -116,7 +116,7 @@ func TestFilesQuotaCountsDirectoriesAndLinks(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, map[string]string{
 		"server.toml":       serverTOML(""),
-		"tenants/acme.toml": acmeTOML(t, "[quota]\nfiles = 5\n"),
+		"tenants/acme.toml": acmeTOML(t, linker(t)+"[quota]\nfiles = 5\n"),
 	})
 	c := f.mustLogin("alice@acme", "acme-alice") // alice's home: 1
 	if err := c.MakeDir("a"); err != nil {       // 2
@@ -125,7 +125,7 @@ func TestFilesQuotaCountsDirectoriesAndLinks(t *testing.T) {
 	if err := c.MakeDir("b"); err != nil { // 3
 		t.Fatal(err)
 	}
-	r := f.rawLogin()
+	r := f.rawLoginAs("sam@acme", "acme-sam")
 	if code, msg := r.cmd("SITE SYMLINK a l"); code != 200 { // 4
 		t.Fatalf("SITE SYMLINK: %d %s", code, msg)
 	}

@@ -19,6 +19,7 @@ type session struct {
 	user     string
 	loggedIn bool
 	root     *os.Root // the home's root, closed when the session ends
+	guard    *guardFs // the logged-in user's filesystem, for TenantPath
 }
 
 // login records a successful login, closing the home of an earlier one

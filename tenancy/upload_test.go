@@ -38,12 +38,32 @@ type rawUpload struct {
 	data net.Conn
 }
 
+// linker is a user of acme (append to acmeTOML) who shares alice's home
+// and also has the symlink right, which "all" leaves out.
+func linker(t testing.TB) string {
+	return fmt.Sprintf(`
+[[users]]
+name = "sam"
+password = %q
+home = "/alice"
+  [[users.permissions]]
+  prefix = "/"
+  allow = ["all", "symlink"]
+`, testHash(t, "acme-sam"))
+}
+
 // rawLogin logs alice in on a raw session in binary mode.
 func (f *fixture) rawLogin() *raw {
 	f.t.Helper()
+	return f.rawLoginAs("alice@acme", "acme-alice")
+}
+
+// rawLoginAs logs user in on a raw session in binary mode.
+func (f *fixture) rawLoginAs(user, pass string) *raw {
+	f.t.Helper()
 	c := f.dialRaw()
-	c.cmd("USER alice@acme")
-	if code, msg := c.cmd("PASS acme-alice"); code != 230 {
+	c.cmd("USER %s", user)
+	if code, msg := c.cmd("PASS %s", pass); code != 230 {
 		f.t.Fatalf("PASS: %d %s", code, msg)
 	}
 	if code, msg := c.cmd("TYPE I"); code != 200 {

@@ -13,14 +13,15 @@ import (
 
 // Bounds of a usage walk. A walk holds two descriptors (the directory's
 // os.Root and the open directory it reads) and at most walkBatch names per
-// level it is in, so maxWalkDepth bounds one walk to about 2*128+1
-// descriptors and, with Go's 8 KiB directory buffer, about 1.5 MiB.
-// Directories deeper than maxWalkDepth (which no path made through ftpgate
-// reaches: new paths are capped far below) are not entered; they are
-// logged and their contents not counted. maxConcurrentWalks walks run at
-// once per Driver, whatever the number of tenants.
+// level it is in, so maxWalkDepth bounds one walk to about 2*256+1
+// descriptors and, with Go's 8 KiB directory buffer, about 3 MiB.
+// Directories deeper than maxWalkDepth, the most any tenant may allow new
+// paths (maxPathDepthLimit), so only trees made before the cap or behind
+// ftpgate's back, are not entered; they are logged and their contents not
+// counted. maxConcurrentWalks walks run at once per Driver, whatever the
+// number of tenants.
 const (
-	maxWalkDepth       = 128
+	maxWalkDepth       = maxPathDepthLimit
 	walkBatch          = 64
 	maxConcurrentWalks = 2
 	maxLoggedSkips     = 8

@@ -16,11 +16,11 @@ func TestChangesWaitForTheCount(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, map[string]string{
 		"server.toml":       serverTOML(""),
-		"tenants/acme.toml": quotaTenant(t, ""),
+		"tenants/acme.toml": quotaTenant(t, linker(t)),
 	})
 	f.writeFile("data/acme/alice/a.txt", "a")
 	c := f.mustLogin("alice@acme", "acme-alice")
-	r := f.rawLogin()
+	r := f.rawLoginAs("sam@acme", "acme-sam")
 	u := f.driver.state.Load().tenants["acme"].storage.usage
 	if !u.beginCount() {
 		t.Fatal("a count was already running")

@@ -5,10 +5,9 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"errors"
-	"os"
-	"path/filepath"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/tenancy"
 	"github.com/spf13/afero"
 )
 
@@ -60,22 +59,10 @@ func (d *singleRootDriver) AuthUser(_ engine.ClientContext, user, pass string) (
 // GetTLSConfig returns the certificate loaded or made at start.
 func (d *singleRootDriver) GetTLSConfig() (*tls.Config, error) { return d.tls, nil }
 
-// rootFs is the served directory with what an OS directory can offer
-// beyond afero.Fs: symbolic links for SITE SYMLINK.
+// rootFs is the served directory, jailed as tenants' directories are
+// (tenancy.JailFs on an os.Root: links inside it work, none leads out of
+// it), with AVBL (avbl_unix.go). JailFs already has Symlink for SITE
+// SYMLINK, and its files are *os.File, so sendfile and splice apply.
 type rootFs struct {
-	afero.Fs
-	root string // absolute host path of "/"
-}
-
-// Symlink makes newname a link to oldname. The engine gives both as clean
-// paths below "/"; the link stores the target relative to the link's
-// directory, so it resolves inside the root and LIST never shows the
-// host path.
-func (r rootFs) Symlink(oldname, newname string) error {
-	link := filepath.FromSlash(newname)
-	target, err := filepath.Rel(filepath.Dir(link), filepath.FromSlash(oldname))
-	if err != nil {
-		return err
-	}
-	return os.Symlink(target, filepath.Join(r.root, link))
+	*tenancy.JailFs
 }

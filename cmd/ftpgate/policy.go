@@ -89,7 +89,12 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var others multiFlag
 	fs.Var(&others, "other-path", "another `path` of the command (RNTO: the source); repeatable")
 	arg := fs.String("arg", "", "the command's raw `argument` (default: the path)")
-	user := fs.String("user", "", "user `name`")
+	user := fs.String("user", "", "the resolved user `name`")
+	login := fs.String("login", "", "the login `name` as typed, e.g. bob@acme (default: --user)")
+	home := fs.String("home", "", "the user's home `directory` inside the tenant's storage")
+	tenantPath := fs.String("tenant-path", "", "the primary path inside the tenant's storage (`path`)")
+	var otherTenant multiFlag
+	fs.Var(&otherTenant, "other-tenant-path", "an --other-path inside the tenant's storage (`path`), in the same order; repeatable")
 	tenant := fs.String("tenant", "default", "tenant `id`")
 	remote := fs.String("remote", "127.0.0.1:50000", "client `address`")
 	now := fs.String("now", "", "request clock, RFC 3339 `time` (default: now)")
@@ -108,8 +113,15 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err == nil {
 		err = oeErr
 	}
-	req := abi.Request{Verb: strings.ToUpper(*verb), Arg: *arg, User: *user, Tenant: *tenant, Remote: *remote, Session: 1,
-		OtherPaths: others, Flags: abi.FlagLoggedIn}
+	req := abi.Request{Verb: strings.ToUpper(*verb), Arg: *arg, User: *user, Login: *login, Tenant: *tenant, Remote: *remote, Session: 1,
+		OtherPaths: others, Flags: abi.FlagLoggedIn, Home: *home, TenantPath: *tenantPath, OtherTenantPaths: otherTenant}
+	if req.Login == "" {
+		req.Login = req.User
+	}
+	if err == nil && (req.TenantPath != "" || len(req.OtherTenantPaths) > 0) &&
+		(req.TenantPath == "" || *p == "" || len(req.OtherTenantPaths) != len(req.OtherPaths)) {
+		err = errors.New("--tenant-path and --other-tenant-path go with --path and --other-path, one for one")
+	}
 	if err == nil && *p != "" {
 		if req.Path, err = policy.CleanRewrite(*p); err != nil {
 			err = fmt.Errorf("--path: %w", err)
@@ -176,7 +188,7 @@ func describeDecision(d policy.Decision, m *policy.Module, verb string) string {
 		s = "rewrite " + d.Path
 	default:
 		s = "allow"
-		if !m.Subscribed(verb) {
+		if !d.Called && d.Err == nil && !m.Subscribed(verb) {
 			s += " (not subscribed to " + verb + "; the module is not called)"
 		}
 	}

@@ -28,10 +28,16 @@ const defaultTenant = "default"
 // tenants: one "default" tenant in single-root mode, tenancy's tenants
 // with --config.
 type policyTenants struct {
-	of           func(engine.ClientContext) string // a session's tenant
-	known        func(tenant string) bool          // whether the tenant exists
-	tokenMatches func(tenant, token string) bool   // a tenant's own admin token; nil: none
-	reload       func() error                      // re-reads the configuration; nil: nothing to reload
+	of func(engine.ClientContext) string // a session's tenant
+	// identity is the tenant and user a session's login resolved to;
+	// nil: the login name is the user (single-root mode).
+	identity func(engine.ClientContext) (tenant, user string)
+	// tenantPath maps a session path to the path it reaches in the
+	// tenant's storage; nil: unknown, and requests carry no tenant paths.
+	tenantPath   func(cc engine.ClientContext, name string) (string, error)
+	known        func(tenant string) bool        // whether the tenant exists
+	tokenMatches func(tenant, token string) bool // a tenant's own admin token; nil: none
+	reload       func() error                    // re-reads the configuration; nil: nothing to reload
 }
 
 // singleTenant is policyTenants of single-root mode.
@@ -51,6 +57,8 @@ func configTenants(d *tenancy.Driver, reload func() error) policyTenants {
 	return policyTenants{
 		reload:       reload,
 		of:           d.TenantOf,
+		identity:     tenancy.Identity,
+		tenantPath:   d.TenantPath,
 		known:        d.HasTenant,
 		tokenMatches: d.TenantTokenMatches,
 	}
@@ -175,6 +183,7 @@ func startPolicy(ctx context.Context, c *policyConfig, tenants policyTenants, sr
 		}
 	}
 	hooks := policy.NewHooks(rt, tenants.of)
+	hooks.Identity, hooks.TenantPath = tenants.identity, tenants.tenantPath
 	srv.AdmissionHooks = append(srv.AdmissionHooks, hooks.Admission)
 	srv.CommandHooks = append(srv.CommandHooks, hooks.Command)
 	srv.TransferHooks = append(srv.TransferHooks, hooks.Transfer)

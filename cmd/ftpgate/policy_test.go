@@ -35,6 +35,9 @@ func TestPolicyCheck(t *testing.T) {
 		{[]string{"check", "--verb", "stor", "--path", "/a", exampleWasm}, 0, "allow (uploads capped at 1048576 bytes)\n"},
 		{[]string{"check", exampleWasm, "--verb", "RETR", "--path", "/a"}, 0, "allow (not subscribed to RETR; the module is not called)\n"},
 		{[]string{"check", exampleWasm, "--verb", "DELE", "--json"}, 0, `"code": 550`},
+		{[]string{"check", exampleWasm, "--verb", "DELE", "--path", "/a", "--user", "bob", "--login", "bob@acme", "--home", "/bob",
+			"--tenant-path", "/bob/a", "--json"}, 0, `"code": 550`},
+		{[]string{"check", exampleWasm, "--verb", "RNTO", "--path", "/a", "--other-path", "/b", "--tenant-path", "/h/a"}, 2, ""},
 		{[]string{"check", trap, "--verb", "DELE"}, 1, "deny 451 Requested action aborted"},
 		{[]string{"check", trap, "--verb", "DELE", "--on-error", "allow"}, 1, "allow\npolicy error: wasm error: unreachable"},
 	} {

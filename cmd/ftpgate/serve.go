@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
-	"github.com/spf13/afero"
+	"github.com/ftpgate/ftpgate/tenancy"
 )
 
 // serveConfig is what the flags of `ftpgate serve` ask for.
@@ -294,7 +294,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		fmt.Fprintf(stdout, "ftpgate: user %q password: %s (shown once)\n", "demo", users["demo"])
 	}
 
-	fs := rootFs{Fs: afero.NewBasePathFs(afero.NewOsFs(), root), root: root}
+	jail, err := os.OpenRoot(root)
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpgate serve: --root: %v\n", err)
+		return 1
+	}
+	defer jail.Close()
+	fs := rootFs{JailFs: tenancy.NewJailFs(jail)}
 	st := cfg.settings()
 	driver, err := cfg.proxy.wire(st, newSingleRootDriver(st, tlsConfig, fs, users), log)
 	if err != nil {

@@ -3,13 +3,16 @@ package abi
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
 func TestRequestRoundTrip(t *testing.T) {
 	t.Parallel()
 	in := &Request{Verb: "RNTO", Arg: "b.txt", Path: "/d/b.txt", OtherPaths: []string{"/d/a.txt"}, User: "alice",
-		Tenant: "acme", Remote: "127.0.0.1:4000", Host: "ftp.acme", Session: 7, NowMillis: 1700000000123, Flags: FlagTLSControl}
+		Tenant: "acme", Remote: "127.0.0.1:4000", Host: "ftp.acme", Session: 7, NowMillis: 1700000000123, Flags: FlagTLSControl,
+		Minor: Minor, Login: "alice@acme", Op: "RNTO", Home: "/home/alice", TenantPath: "/home/alice/d/b.txt",
+		OtherTenantPaths: []string{"/home/alice/d/a.txt"}}
 	b, err := AppendRequest(nil, in)
 	if err != nil {
 		t.Fatal(err)
@@ -23,6 +26,103 @@ func TestRequestRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(in, out) {
 		t.Fatalf("round trip: got %+v, want %+v", out, in)
 	}
+}
+
+// TestRequestOfAOneZeroGuestsView: a request of 1.1 is still a valid 1.0
+// request: a parser that knows only the tags of 1.0 and skips others (as
+// the ABI requires) reads the same verb, paths and user.
+func TestRequestOfAOneZeroGuestsView(t *testing.T) {
+	t.Parallel()
+	b, err := AppendRequest(nil, &Request{Verb: "SITE", Arg: "RMDIR d", Path: "/d", User: "bob", Login: "bob@acme",
+		TenantPath: "/bob/d", Home: "/bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[byte]string{}
+	if err := Fields(b, func(tag byte, v []byte) error {
+		if tag <= TagHost {
+			got[tag] = string(v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got[TagVerb] != "SITE" || got[TagPath] != "/d" || got[TagUser] != "bob" || got[TagArg] != "RMDIR d" {
+		t.Fatalf("1.0 fields: %q", got)
+	}
+	r, err := ParseRequest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Minor != Minor || r.Op != "SITE RMDIR" {
+		t.Fatalf("minor %d op %q", r.Minor, r.Op)
+	}
+}
+
+func TestOpOf(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ verb, arg, want string }{
+		{"STOR", "a", "STOR"},
+		{"XMKD", "d", "MKD"},
+		{"XRMD", "d", "RMD"},
+		{"XCWD", "d", "CWD"},
+		{"XCUP", "", "CDUP"},
+		{"XPWD", "", "PWD"},
+		{"SITE", "rmdir /d", "SITE RMDIR"},
+		{"SITE", "  Symlink a b", "SITE SYMLINK"},
+		{"SITE", "CHMOD 777 x", "SITE CHMOD"},
+		{"SITE", "", "SITE"},
+		{"MDTM", "20260102030405 f", "MFMT"},
+		{"MDTM", "20260102030405.123 f", "MFMT"},
+		{"MDTM", "20260102030405", "MDTM"},
+		{"MDTM", "2026010203040 f", "MDTM"},
+		{"MDTM", "20260102030405. f", "MDTM"},
+		{"MDTM", "f", "MDTM"},
+	}
+	for _, c := range cases {
+		if got := OpOf(c.verb, c.arg); got != c.want {
+			t.Errorf("OpOf(%q, %q) = %q, want %q", c.verb, c.arg, got, c.want)
+		}
+	}
+	// ToUpper as the server applies it: the dotless i folds to I.
+	if got := OpOf("SITE", "rmdır x"); got != "SITE RMDIR" {
+		t.Errorf("dotless i: %q, want SITE RMDIR, as the server's ToUpper reads it", got)
+	}
+	if OpVerb("SITE RMDIR") != "SITE" || OpVerb("MKD") != "MKD" {
+		t.Error("OpVerb")
+	}
+}
+
+// FuzzOpOf: any verb and argument give an operation whose verb part is
+// the verb itself or the canonical name of an alias, and SITE's
+// subcommand is the upper-cased first word of the trimmed argument.
+func FuzzOpOf(f *testing.F) {
+	f.Add("SITE", "RMDIR x")
+	f.Add("MDTM", "20260102030405.5 x")
+	f.Add("XRMD", "x")
+	f.Fuzz(func(t *testing.T, verb, arg string) {
+		op := OpOf(verb, arg)
+		switch v := OpVerb(op); {
+		case verb == "MDTM" && v == "MFMT":
+		case verb == "SITE":
+			if op == "SITE" {
+				if strings.TrimSpace(arg) != "" {
+					t.Fatalf("SITE %q: no subcommand", arg)
+				}
+				break
+			}
+			sub, _, _ := strings.Cut(strings.TrimSpace(arg), " ")
+			if op != "SITE "+strings.ToUpper(sub) {
+				t.Fatalf("SITE %q: op %q", arg, op)
+			}
+		case len(verb) == 4 && verb[0] == 'X' && v == verb[1:]:
+		case verb == "XCUP" && v == "CDUP":
+		default:
+			if op != verb {
+				t.Fatalf("OpOf(%q, %q) = %q", verb, arg, op)
+			}
+		}
+	})
 }
 
 func TestRequestTooLong(t *testing.T) {
@@ -93,7 +193,9 @@ func FuzzParseRequest(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-parse: %v", err)
 		}
-		if r.Verb != r2.Verb || r.Path != r2.Path || r.User != r2.User || len(r.OtherPaths) != len(r2.OtherPaths) {
+		if r.Verb != r2.Verb || r.Path != r2.Path || r.User != r2.User || len(r.OtherPaths) != len(r2.OtherPaths) ||
+			r.TenantPath != r2.TenantPath || len(r.OtherTenantPaths) != len(r2.OtherTenantPaths) || r.Login != r2.Login ||
+			r.Home != r2.Home || r2.Minor != Minor || r2.Op == "" && r2.Verb != "" {
 			t.Fatalf("round trip changed the request: %+v vs %+v", r, r2)
 		}
 	})

@@ -84,3 +84,127 @@ func TestRunInit(t *testing.T) {
 		t.Fatalf("RunInit: %v, config %q", err, got)
 	}
 }
+
+// decoded runs one request through Check and returns what the handler saw.
+func decoded(t *testing.T, req *abi.Request) Request {
+	t.Helper()
+	var seen Request
+	Handle(func(r *Request) Decision {
+		seen = *r
+		seen.OtherPaths = append([]string(nil), r.OtherPaths...)
+		seen.OtherTenantPaths = append([]string(nil), r.OtherTenantPaths...)
+		return Allow()
+	})
+	defer Handle(func(*Request) Decision { return Allow() })
+	b, err := abi.AppendRequest(nil, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Check(b)
+	return seen
+}
+
+// TestDecodeOneOne: the fields of ABI 1.1 reach the handler; the user is
+// the resolved one only once logged in, and a request from a 1.0 host
+// (no minor tag) still gives an operation and a login.
+func TestDecodeOneOne(t *testing.T) {
+	r := decoded(t, &abi.Request{Verb: "SITE", Arg: "symlink /a /b", Path: "/a", OtherPaths: []string{"/b"},
+		TenantPath: "/h/a", OtherTenantPaths: []string{"/h/b"}, Home: "/h", User: "bob", Login: "bob@acme", Flags: abi.FlagLoggedIn})
+	if r.Op != "SITE SYMLINK" || r.User != "bob" || r.Login != "bob@acme" || r.Home != "/h" || r.Minor != abi.Minor ||
+		!r.TenantPathsKnown() || len(r.Reached()) != 2 || r.Reached()[1] != "/h/b" {
+		t.Fatalf("decoded %+v", r)
+	}
+	if s, tp := r.Target(); s != "/b" || tp != "/h/b" {
+		t.Fatalf("SITE SYMLINK target %q %q, want the link", s, tp)
+	}
+	r = decoded(t, &abi.Request{Verb: "PASS", User: "bob@acme", Login: "bob@acme"})
+	if r.User != "" || r.Login != "bob@acme" {
+		t.Fatalf("before login: user %q login %q", r.User, r.Login)
+	}
+	// A 1.0 host: strip the tags of 1.1.
+	b, _ := abi.AppendRequest(nil, &abi.Request{Verb: "XRMD", Path: "/d", User: "bob@acme", Flags: abi.FlagLoggedIn})
+	var old []byte
+	_ = abi.Fields(b, func(tag byte, v []byte) error {
+		if tag <= abi.TagHost {
+			old = abi.AppendField(old, tag, string(v))
+		}
+		return nil
+	})
+	var seen Request
+	Handle(func(r *Request) Decision { seen = *r; return Allow() })
+	Check(old)
+	if seen.Op != "RMD" || seen.Minor != 0 || seen.Login != "bob@acme" || seen.User != "bob@acme" || seen.TenantPaths() != nil ||
+		len(seen.Reached()) != 1 || seen.Reached()[0] != "/d" || !seen.Deletes() {
+		t.Fatalf("1.0 request decoded as %+v", seen)
+	}
+	// Half a mapping is dropped.
+	r = decoded(t, &abi.Request{Verb: "RNTO", Path: "/b", OtherPaths: []string{"/a"}, TenantPath: "/h/b", Flags: abi.FlagLoggedIn})
+	if r.TenantPath != "" || r.TenantPaths() != nil || r.Reached()[0] != "/b" {
+		t.Fatalf("half a mapping: %+v", r)
+	}
+}
+
+func TestClassification(t *testing.T) {
+	cases := []struct {
+		verb, arg        string
+		deletes, changes bool
+	}{
+		{"DELE", "x", true, true},
+		{"XRMD", "x", true, true},
+		{"SITE", "RMDIR x", true, true},
+		{"COMB", "t a b", true, true},
+		{"SITE", "chmod 600 x", false, true},
+		{"SITE", "SYMLINK a b", false, true},
+		{"SITE", "MKDIR x", false, true},
+		{"SITE", "WHATEVER x", false, true},
+		{"SITE", "HELP", false, false},
+		{"SITE", "idle 60", false, false},
+		{"MDTM", "20260102030405 x", false, true},
+		{"MDTM", "x", false, false},
+		{"MFMT", "20260102030405 x", false, true},
+		{"RNFR", "x", false, true},
+		{"XMKD", "x", false, true},
+		{"STOU", "", false, true},
+		{"RETR", "x", false, false},
+		{"LIST", "", false, false},
+	}
+	for _, c := range cases {
+		r := Request{Verb: c.verb, Arg: c.arg, Op: abi.OpOf(c.verb, c.arg)}
+		if r.Deletes() != c.deletes || r.Changes() != c.changes {
+			t.Errorf("%s %s: deletes %v changes %v", c.verb, c.arg, r.Deletes(), r.Changes())
+		}
+		if c.changes && !contains(ChangeVerbs(), abi.OpVerb(r.Op)) {
+			t.Errorf("%s: %s missing from ChangeVerbs", c.verb, abi.OpVerb(r.Op))
+		}
+		if c.deletes && !contains(DeleteVerbs(), abi.OpVerb(r.Op)) {
+			t.Errorf("%s: %s missing from DeleteVerbs", c.verb, abi.OpVerb(r.Op))
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSessionPath(t *testing.T) {
+	cases := []struct{ home, in, want string }{
+		{"/", "/a/b", "/a/b"},
+		{"/h", "/h", "/"},
+		{"/h", "/h/a", "/a"},
+		{"/h", "/hx/a", ""},
+		{"/h", "/other", ""},
+		{"", "/a", ""},
+	}
+	for _, c := range cases {
+		r := Request{Home: c.home}
+		got, ok := r.SessionPath(c.in)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("home %q, %q: got %q %v, want %q", c.home, c.in, got, ok, c.want)
+		}
+	}
+}
