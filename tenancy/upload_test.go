@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/spf13/afero"
 )
 
 // quotaTenant is acme with a byte quota, the case the findings were made
@@ -548,5 +549,52 @@ func BenchmarkGuardUpload(b *testing.B) {
 				i++
 			}
 		})
+	}
+}
+
+// TestMemoryBackendUploads: the memory backend renames into place too:
+// an aborted overwrite leaves the old file, a completed one replaces it,
+// and an APPE whose file was replaced gets 451.
+func TestMemoryBackendUploads(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, map[string]string{
+		"server.toml":      serverTOML("default = \"mem\"\n"),
+		"tenants/mem.toml": memoryTenant(t, "[quota]\nbytes = 10000000\n"),
+	})
+	st := f.driver.state.Load().tenants["mem"].storage
+	read := func() string {
+		b, err := afero.ReadFile(st.fs, "/ann/r.bin")
+		if err != nil {
+			return err.Error()
+		}
+		return string(b)
+	}
+	ann := f.mustLogin("ann", "ann-pw")
+	if err := ann.Stor("r.bin", strings.NewReader("old")); err != nil {
+		t.Fatal(err)
+	}
+	a := f.startUpload(f.rawLoginAs("ann", "ann-pw"), "STOR", "r.bin")
+	a.send([]byte("partial"))
+	if x, _ := a.abort(); x != 426 {
+		t.Fatalf("ABOR: %d", x)
+	}
+	if got := read(); got != "old" {
+		t.Fatalf("after an aborted overwrite: %q", got)
+	}
+	a = f.startUpload(f.rawLoginAs("ann", "ann-pw"), "APPE", "r.bin")
+	a.send([]byte("+more"))
+	waitFor(t, "the appended bytes", func() bool { return read() == "old+more" })
+	if err := ann.Stor("r.bin", strings.NewReader("new")); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := a.finish(); code != 451 {
+		t.Fatalf("APPE whose file was replaced: %d %s, want 451", code, msg)
+	}
+	if got := read(); got != "new" {
+		t.Fatalf("after the overwrite: %q", got)
+	}
+	names, err := afero.ReadDir(st.fs, "/ann")
+	if err != nil || len(names) != 1 {
+		t.Fatalf("ann's directory: %v, %v", names, err)
 	}
 }
