@@ -225,3 +225,14 @@ type FileTransfer interface {
 type FileTransferError interface {
 	TransferError(err error)
 }
+
+// FileTransferDirect is implemented by a handle that wraps a file without
+// changing its bytes: it acts only on Seek, TransferError or Close (an
+// upload written to a temporary file and renamed into place by Close, for
+// one). The engine then copies to and from DirectFile itself, so that
+// sendfile and splice still apply, and still calls the handle's own
+// Seek, TransferError and Close. A handle that must see the bytes (to
+// count them against a quota, say) must not implement it.
+type FileTransferDirect interface {
+	DirectFile() afero.File
+}

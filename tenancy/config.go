@@ -97,7 +97,8 @@ type TenantConfig struct {
 	Disabled bool
 	// Storage is where the tenant's files live.
 	Storage StorageConfig
-	// QuotaBytes and QuotaFiles bound the tenant's usage; 0 means no limit.
+	// QuotaBytes and QuotaFiles bound the tenant's usage (QuotaFiles
+	// counts entries: files, directories and links); 0 means no limit.
 	QuotaBytes, QuotaFiles int64
 	// AdminTokenSHA256 is the SHA-256 of the token with which the tenant
 	// manages its own policy through the admin API, or nil for none. Only

@@ -44,6 +44,9 @@ type Driver struct {
 	mu       sync.Mutex
 	sessions map[uint32]*session
 
+	// counter runs the tenants' usage counts in the background.
+	counter *counter
+
 	done      chan struct{}
 	closeOnce sync.Once
 }
@@ -82,10 +85,13 @@ func New(cfg *Config, opts Options) (*Driver, error) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	st, err := buildState(cfg, nil, d.defaultCert)
+	st, err := buildState(cfg, nil, d.defaultCert, d.Logger)
 	if err != nil {
 		return nil, err
 	}
+	d.counter = newCounter(d.Logger)
+	startCounts(st, d.counter)
+	awaitCounts(st, startCountGrace)
 	// Unknown users are checked against this hash of a random password,
 	// so that they cost what a known user costs.
 	d.dummyHash, err = HashPasswordArgon2id(randomString(), DefaultArgon2Params())
@@ -105,10 +111,11 @@ func (d *Driver) Reload(cfg *Config) error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	old := d.state.Load()
-	st, err := buildState(cfg, old, d.defaultCert)
+	st, err := buildState(cfg, old, d.defaultCert, d.Logger)
 	if err != nil {
 		return err
 	}
+	startCounts(st, d.counter)
 	d.state.Store(st)
 	d.cache.Store(newCredCache(credCacheSize, credCacheTTL))
 	closeUnused(old, st)
@@ -121,11 +128,12 @@ func (d *Driver) Reload(cfg *Config) error {
 // server should be stopped first.
 func (d *Driver) Close() error {
 	d.closeOnce.Do(func() { close(d.done) })
+	if d.counter != nil {
+		d.counter.close()
+	}
 	if st := d.state.Load(); st != nil {
 		for _, s := range st.storages {
-			if s.root != nil {
-				_ = s.root.Close()
-			}
+			s.close()
 		}
 	}
 	return nil
@@ -396,7 +404,7 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext) (engine.ClientD
 	case BackendOS:
 		tree := &rootFs{root: st.root}
 		if u.Home != "/" {
-			if err := tree.MkdirAll(u.Home, 0o750); err != nil {
+			if err := makeHome(st, u.Home); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -407,7 +415,7 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext) (engine.ClientD
 		root, inner = r, &rootFs{root: r}
 	default:
 		if u.Home != "/" {
-			if err := st.fs.MkdirAll(u.Home, 0o750); err != nil {
+			if err := makeHome(st, u.Home); err != nil {
 				return nil, nil, err
 			}
 			inner = afero.NewBasePathFs(st.fs, u.Home)
@@ -471,5 +479,4 @@ var (
 	_ engine.MainDriverExtensionHost             = (*Driver)(nil)
 	_ engine.ClientDriverExtensionSymlink        = (*guardFs)(nil)
 	_ engine.ClientDriverExtensionAvailableSpace = (*guardFs)(nil)
-	_ engine.FileTransferError                   = (*quotaFile)(nil)
 )

@@ -3,6 +3,7 @@ package tenancy
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -246,23 +247,25 @@ func TestQuotaAtTheEdge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d2, err := New(cfg, Options{})
+	d2, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d2.Close()
+	waitCounts(t, d2)
 	used, files := d2.state.Load().tenants["acme"].storage.usage.snapshot()
-	if used != 999 || files != 2 {
-		t.Fatalf("usage after restart: %d bytes, %d files; want 999, 2", used, files)
+	if used != 999 || files != 3 {
+		t.Fatalf("usage after restart: %d bytes, %d entries; want 999, 3 (alice's home and two files)", used, files)
 	}
 }
 
-// TestQuotaFiles: the file count is enforced too.
+// TestQuotaFiles: the file count is enforced too (alice's home is one of
+// the three entries).
 func TestQuotaFiles(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, map[string]string{
 		"server.toml":       serverTOML(""),
-		"tenants/acme.toml": acmeTOML(t, "[quota]\nfiles = 2\n"),
+		"tenants/acme.toml": acmeTOML(t, "[quota]\nfiles = 3\n"),
 	})
 	a := f.mustLogin("alice@acme", "acme-alice")
 	for _, n := range []string{"1", "2"} {

@@ -37,8 +37,12 @@ type guardFs struct {
 	maxDepth, maxLength int
 }
 
-// check returns a 550 unless the user has right at name.
+// check returns a 550 unless the user has right at name; a name with a
+// reserved element (the server's own files) gets 553 whatever the rights.
 func (g *guardFs) check(name string, right Perm) error {
+	if err := checkReserved(name); err != nil {
+		return err
+	}
 	name = cleanAbs(name)
 	if g.readOnly && right&permWrite != 0 {
 		return &engine.ReplyError{Code: 550, Message: name + ": permission denied: this storage is read-only."}
@@ -49,8 +53,12 @@ func (g *guardFs) check(name string, right Perm) error {
 	return nil
 }
 
-// checkAny returns a 550 unless the user has some right at name.
+// checkAny returns a 550 unless the user has some right at name, and 553
+// for a reserved name.
 func (g *guardFs) checkAny(name string) error {
+	if err := checkReserved(name); err != nil {
+		return err
+	}
 	name = cleanAbs(name)
 	if permissionsFor(g.rules, name) == 0 {
 		return &engine.ReplyError{Code: 550, Message: name + ": permission denied: you have no rights here."}
@@ -78,7 +86,7 @@ func (g *guardFs) Mkdir(name string, perm os.FileMode) error {
 	if err := g.checkCreate(name); err != nil {
 		return err
 	}
-	return g.inner.Mkdir(name, perm)
+	return g.mkdirCounted(name, perm)
 }
 
 // MkdirAll needs the mkdir right where it makes directories.
@@ -90,7 +98,7 @@ func (g *guardFs) MkdirAll(name string, perm os.FileMode) error {
 	if err := g.checkMkdirAll(name); err != nil {
 		return err
 	}
-	return g.inner.MkdirAll(name, perm)
+	return g.mkdirAllCounted(name, perm)
 }
 
 // Open opens for reading: a directory needs list, a file download.
@@ -98,9 +106,9 @@ func (g *guardFs) Open(name string) (afero.File, error) {
 	return g.OpenFile(name, os.O_RDONLY, 0)
 }
 
-// OpenFile checks the rights the flags call for, counts a new file against
-// the file quota, and wraps the handle to count bytes against the byte
-// quota.
+// OpenFile checks the rights the flags call for; an upload then goes
+// through openUpload (upload.go: a temporary file renamed into place, or
+// in place for a resumption, counted against the quota).
 func (g *guardFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
 	name, err := g.resolve(name, true)
 	if err != nil {
@@ -140,38 +148,10 @@ func (g *guardFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File,
 			return nil, err
 		}
 	}
-	var origSize int64
-	if exists {
-		origSize = fi.Size()
-	}
-	newFiles := int64(0)
 	if !exists {
-		newFiles = 1
+		fi = nil
 	}
-	if err := g.u.reserve(0, newFiles, g.maxBytes, g.maxFiles); err != nil {
-		return nil, err
-	}
-	f, err := g.inner.OpenFile(name, flag, perm)
-	if err != nil {
-		g.u.release(0, newFiles)
-		return nil, err
-	}
-	size := origSize
-	if exists && flag&os.O_TRUNC != 0 {
-		g.u.release(origSize, 0)
-		size, origSize = 0, 0
-	}
-	if g.maxBytes == 0 {
-		// Without a byte quota the *os.File goes to the engine as it is,
-		// so uploads keep splice. Byte usage is then not tracked; a reload
-		// that adds a byte quota recounts it.
-		return f, nil
-	}
-	pos := int64(0)
-	if flag&os.O_APPEND != 0 {
-		pos = size
-	}
-	return &quotaFile{File: f, fs: g.inner, name: name, u: g.u, maxBytes: g.maxBytes, size: size, pos: pos, origSize: origSize, created: !exists}, nil
+	return g.openUpload(name, flag, perm, fi)
 }
 
 // RequireProtectedData implements engine.ClientDriverExtensionProtectedData:
@@ -201,11 +181,11 @@ func (g *guardFs) openRead(name string) (afero.File, error) {
 	if !fi.IsDir() && g.needTLS != nil && g.needTLS() {
 		return nil, errNeedPROT
 	}
-	return g.inner.Open(name)
+	return hideReserved(g.inner.Open(name))
 }
 
-// Remove needs rmdir for a directory and delete for a file, and gives a
-// file's bytes back to the quota. A link goes itself, not its target.
+// Remove needs rmdir for a directory and delete for a file, and gives
+// back to the quota what it removes. A link goes itself, not its target.
 func (g *guardFs) Remove(name string) error {
 	name, err := g.resolve(name, false)
 	if err != nil {
@@ -222,13 +202,7 @@ func (g *guardFs) Remove(name string) error {
 	if err := g.check(name, right); err != nil {
 		return err
 	}
-	if err := g.inner.Remove(name); err != nil {
-		return err
-	}
-	if fi.Mode().IsRegular() {
-		g.u.release(fi.Size(), 1)
-	}
-	return nil
+	return g.removeCounted(name)
 }
 
 // RemoveAll needs both rmdir and delete, and recounts what it removed.
@@ -243,16 +217,11 @@ func (g *guardFs) RemoveAll(name string) error {
 	if permissionsFor(g.rules, cleanAbs(name))&(PermRmdir|PermDelete) != PermRmdir|PermDelete {
 		return &engine.ReplyError{Code: 550, Message: cleanAbs(name) + ": permission denied: removing a tree needs both the delete and rmdir rights."}
 	}
-	bytes, files, _ := walkUsage(afero.NewBasePathFs(g.inner, name))
-	if err := g.inner.RemoveAll(name); err != nil {
-		return err
-	}
-	g.u.release(bytes, files)
-	return nil
+	return g.removeAllCounted(name)
 }
 
-// Rename needs the rename right at both ends; a file it replaces gives its
-// bytes back. Links at either end are renamed or replaced themselves.
+// Rename needs the rename right at both ends; an entry it replaces is
+// given back. Links at either end are renamed or replaced themselves.
 func (g *guardFs) Rename(oldname, newname string) error {
 	oldname, err := g.resolve(oldname, false)
 	if err != nil {
@@ -271,14 +240,7 @@ func (g *guardFs) Rename(oldname, newname string) error {
 	if err := g.checkMove(oldname, newname); err != nil {
 		return err
 	}
-	replaced, err := g.lstat(newname)
-	if err := g.inner.Rename(oldname, newname); err != nil {
-		return err
-	}
-	if err == nil && replaced.Mode().IsRegular() {
-		g.u.release(replaced.Size(), 1)
-	}
-	return nil
+	return g.renameCounted(oldname, newname)
 }
 
 // Stat needs some right at name.
@@ -394,16 +356,16 @@ func (g *guardFs) Symlink(oldname, newname string) error {
 	if err := g.checkLinkTarget(oldname); err != nil {
 		return err
 	}
-	if sl, ok := g.inner.(interface{ Symlink(string, string) error }); ok {
-		return sl.Symlink(oldname, newname)
-	}
-	return &engine.ReplyError{Code: 502, Message: "This storage has no symbolic links."}
+	return g.symlinkCounted(oldname, newname)
 }
 
 // GetAvailableSpace answers AVBL with what the tenant's byte quota leaves.
 func (g *guardFs) GetAvailableSpace(string) (int64, error) {
 	if g.maxBytes == 0 {
 		return 0, &engine.ReplyError{Code: 550, Message: "No quota is set: the space available is unknown."}
+	}
+	if err := g.u.admit(true); err != nil {
+		return 0, err
 	}
 	used, _ := g.u.snapshot()
 	return max(g.maxBytes-used, 0), nil

@@ -119,6 +119,13 @@ password = %q
 // newFixture writes the given files, loads them and serves on 127.0.0.1.
 func newFixture(t *testing.T, files map[string]string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, files, nil)
+}
+
+// newFixtureWith is newFixture with a change to the engine settings
+// before serving (may be nil).
+func newFixtureWith(t *testing.T, files map[string]string, adjust func(*engine.Settings)) *fixture {
+	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir()}
 	for name, content := range files {
 		f.writeFile(name, content)
@@ -132,6 +139,10 @@ func newFixture(t *testing.T, files map[string]string) *fixture {
 		t.Fatalf("New: %v", err)
 	}
 	f.driver = d
+	waitCounts(t, d)
+	if adjust != nil {
+		adjust(d.Settings)
+	}
 	f.srv = &engine.Server{Driver: d, Logger: slog.New(slog.DiscardHandler)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -161,13 +172,32 @@ func standardFixture(t *testing.T) *fixture {
 	})
 }
 
-// reload reloads the fixture from its files.
+// reload reloads the fixture from its files and waits for the usage
+// counts it starts.
 func (f *fixture) reload() error {
 	cfg, err := LoadConfig(filepath.Join(f.dir, "server.toml"))
 	if err != nil {
 		return err
 	}
-	return f.driver.Reload(cfg)
+	if err := f.driver.Reload(cfg); err != nil {
+		return err
+	}
+	waitCounts(f.t, f.driver)
+	return nil
+}
+
+// waitCounts waits (boundedly) until no usage count of d is running.
+func waitCounts(t testing.TB, d *Driver) {
+	t.Helper()
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for _, st := range d.state.Load().storages {
+		select {
+		case <-st.usage.done():
+		case <-deadline.C:
+			t.Fatal("usage counts did not end within 30s")
+		}
+	}
 }
 
 // login connects with jlaffaye/ftp and logs in.

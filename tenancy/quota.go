@@ -1,9 +1,11 @@
 package tenancy
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"sync"
 
 	"github.com/ftpgate/ftpgate/engine"
@@ -11,39 +13,109 @@ import (
 )
 
 // errQuotaBytes and errQuotaFiles refuse what would pass a tenant's quota;
-// 552 is RFC 959's "exceeded storage allocation".
+// 552 is RFC 959's "exceeded storage allocation". errCounting is the
+// transient refusal of a change while the tenant's usage is being counted.
 var (
 	errQuotaBytes = &engine.ReplyError{Code: 552, Message: "Quota exceeded: the tenant's storage allowance is used up."}
 	errQuotaFiles = &engine.ReplyError{Code: 552, Message: "Quota exceeded: the tenant may not store more files."}
+	errCounting   = &engine.ReplyError{Code: 450, Message: "The tenant's storage use is being counted after a start or reload; try again in a moment."}
 )
 
-// usage is a tenant's storage use, shared by all its sessions. It is not
-// stored anywhere: it is recomputed by walking the tenant's tree whenever
-// the storage is opened (at start and when a reload changes it), so it
-// cannot disagree with what is on disk after a crash.
+// usage is a tenant's storage use, shared by all its sessions: bytes of
+// regular files, and entries (files, directories, links) for the files
+// quota. It is not stored anywhere: it is counted by walking the tenant's
+// tree (usagewalk.go) in the background whenever the storage is opened,
+// and when a reload gives the tenant a quota, so it cannot disagree with
+// what is on disk after a crash. While a count runs, a tenant with a
+// quota is refused every change with a transient 450 (admit), so that the
+// count is exact; reading goes on.
 type usage struct {
-	mu    sync.Mutex
-	bytes int64
-	files int64
+	mu       sync.Mutex
+	bytes    int64
+	files    int64
+	counting bool
+	counted  chan struct{} // closed when the running count ends
+
+	// ns serialises, across the storage's sessions, each sequence that
+	// looks at a name and then replaces or removes it (an upload's
+	// rename into place, RNTO, DELE), so that two of them never give
+	// back the same file twice.
+	ns sync.Mutex
+	// unique holds the names STOU uploads are running for (under ns):
+	// a name is taken when its STOU starts, as O_EXCL would take it, so
+	// two STOUs never pick the same one. At most one entry per running
+	// upload.
+	unique map[string]struct{}
 }
 
-// walkUsage counts the regular files below the root of fsys and their
-// bytes, without following links.
-func walkUsage(fsys afero.Fs) (bytes, files int64, err error) {
-	err = afero.Walk(fsys, "/", func(_ string, fi os.FileInfo, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			bytes += fi.Size()
-			files++
-		}
+// newUsage returns a usage that is not being counted.
+func newUsage() *usage {
+	c := make(chan struct{})
+	close(c)
+	return &usage{counted: c}
+}
+
+// beginCount marks a count as running; it reports false when one already
+// is (that one's result will do).
+func (u *usage) beginCount() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.counting {
+		return false
+	}
+	u.counting = true
+	u.counted = make(chan struct{})
+	return true
+}
+
+// endCount stores a count's result and lets changes through again.
+func (u *usage) endCount(bytes, files int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.bytes, u.files = bytes, files
+	if u.counting {
+		u.counting = false
+		close(u.counted)
+	}
+}
+
+// done returns a channel closed once no count is running.
+func (u *usage) done() <-chan struct{} {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.counted == nil {
+		u.counted = make(chan struct{})
+		close(u.counted)
+	}
+	return u.counted
+}
+
+// admit refuses a change with 450 while a count runs, for a tenant with a
+// quota (limited); without one nothing is enforced, so nothing waits.
+func (u *usage) admit(limited bool) error {
+	if !limited {
 		return nil
-	})
-	return bytes, files, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.counting {
+		return errCounting
+	}
+	return nil
+}
+
+// takeUnique takes name for a STOU, unless another running STOU has it.
+func (u *usage) takeUnique(name string) bool {
+	u.ns.Lock()
+	defer u.ns.Unlock()
+	if _, taken := u.unique[name]; taken {
+		return false
+	}
+	if u.unique == nil {
+		u.unique = map[string]struct{}{}
+	}
+	u.unique[name] = struct{}{}
+	return true
 }
 
 // snapshot returns the current counts.
@@ -77,109 +149,271 @@ func (u *usage) release(n, f int64) {
 	u.files = max(u.files-f, 0)
 }
 
-// quotaFile is an upload handle of a tenant with a byte quota: each write
-// first reserves the bytes by which it grows the file, and one that would
-// pass the quota fails with 552. On a failed transfer (FileTransferError),
-// a file the upload created is removed and a file it appended to is cut
-// back to its old length, so a refused upload leaves no partial data and
-// frees what it used.
-type quotaFile struct {
-	afero.File
-	fs        afero.Fs // the tenant-side filesystem the file is in
-	name      string   // path within fs
-	u         *usage
-	maxBytes  int64
-	size      int64 // current length as far as this handle knows
-	pos       int64
-	origSize  int64 // length at open, to cut back to
-	created   bool  // the upload created the file
-	failed    bool
-	closeOnce sync.Once
+// regularBytes is what a removed or replaced entry gives back to the byte
+// count: a regular file's size, nothing for anything else.
+func regularBytes(fi os.FileInfo) int64 {
+	if fi != nil && fi.Mode().IsRegular() {
+		return fi.Size()
+	}
+	return 0
 }
 
-// grow reserves what a write of n bytes at off adds to the file.
-func (q *quotaFile) grow(off int64, n int) error {
-	end := off + int64(n)
-	if end <= q.size {
-		return nil
-	}
-	if err := q.u.reserve(end-q.size, 0, q.maxBytes, 0); err != nil {
+// limited reports whether the session's tenant has a quota.
+func (g *guardFs) limited() bool { return g.maxBytes > 0 || g.maxFiles > 0 }
+
+// reserveEntries counts n new entries against the files quota.
+func (g *guardFs) reserveEntries(n int64) error {
+	return g.u.reserve(0, n, 0, g.maxFiles)
+}
+
+// mkdirCounted makes a directory, counted as one entry of the files
+// quota.
+func (g *guardFs) mkdirCounted(name string, perm os.FileMode) error {
+	if err := g.u.admit(g.limited()); err != nil {
 		return err
 	}
-	q.size = end
+	if err := g.reserveEntries(1); err != nil {
+		return err
+	}
+	if err := g.inner.Mkdir(name, perm); err != nil {
+		g.u.release(0, 1)
+		return err
+	}
 	return nil
 }
 
-// Write writes at the current offset within the quota.
-func (q *quotaFile) Write(p []byte) (int, error) {
-	if err := q.grow(q.pos, len(p)); err != nil {
-		return 0, err
+// mkdirAllCounted makes name and its missing parents, each counted as an
+// entry. The missing ones are found from the bottom up, so the search
+// stops at the first that exists, and a files quota refuses the lot before
+// anything is made when they would not fit.
+func (g *guardFs) mkdirAllCounted(name string, perm os.FileMode) error {
+	if err := g.u.admit(g.limited()); err != nil {
+		return err
 	}
-	n, err := q.File.Write(p)
-	q.pos += int64(n)
-	return n, err
-}
-
-// WriteAt writes at off within the quota.
-func (q *quotaFile) WriteAt(p []byte, off int64) (int, error) {
-	if err := q.grow(off, len(p)); err != nil {
-		return 0, err
-	}
-	return q.File.WriteAt(p, off)
-}
-
-// WriteString writes s within the quota.
-func (q *quotaFile) WriteString(s string) (int, error) { return q.Write([]byte(s)) }
-
-// Seek moves the offset writes go to.
-func (q *quotaFile) Seek(offset int64, whence int) (int64, error) {
-	n, err := q.File.Seek(offset, whence)
-	if err == nil {
-		q.pos = n
-	}
-	return n, err
-}
-
-// Truncate changes the length, counting it against the quota.
-func (q *quotaFile) Truncate(size int64) error {
-	if size > q.size {
-		if err := q.u.reserve(size-q.size, 0, q.maxBytes, 0); err != nil {
+	name = cleanAbs(name)
+	var missing []string // deepest first
+	for p := name; p != "/"; p = path.Dir(p) {
+		fi, err := g.inner.Stat(p)
+		if err == nil {
+			if !fi.IsDir() {
+				return &os.PathError{Op: "mkdir", Path: p, Err: errNotDir}
+			}
+			break
+		}
+		if !isNotExist(err) {
 			return err
 		}
-	} else {
-		q.u.release(q.size-size, 0)
+		missing = append(missing, p)
+		if g.maxFiles > 0 {
+			if _, used := g.u.snapshot(); used+int64(len(missing)) > g.maxFiles {
+				return errQuotaFiles
+			}
+		}
 	}
-	q.size = size
-	return q.File.Truncate(size)
+	if len(missing) == 0 {
+		return nil
+	}
+	n := int64(len(missing))
+	if err := g.reserveEntries(n); err != nil {
+		return err
+	}
+	made := int64(0)
+	for i := len(missing) - 1; i >= 0; i-- {
+		err := g.inner.Mkdir(missing[i], perm)
+		if err == nil {
+			made++
+			continue
+		}
+		if errors.Is(err, fs.ErrExist) {
+			if fi, serr := g.inner.Stat(missing[i]); serr == nil && fi.IsDir() {
+				continue // made meanwhile by someone else, who counted it
+			}
+		}
+		g.u.release(0, n-made)
+		return err
+	}
+	g.u.release(0, n-made)
+	return nil
 }
 
-// TransferError marks the upload failed, so Close undoes it.
-func (q *quotaFile) TransferError(error) { q.failed = true }
+// makeHome makes a user's home and its missing parents in st, counting
+// each directory it makes as an entry (beyond any quota: the home is the
+// administrator's).
+func makeHome(st *storage, home string) error {
+	missing := int64(0)
+	for p := cleanAbs(home); p != "/"; p = path.Dir(p) {
+		if _, err := st.fs.Stat(p); err == nil || !isNotExist(err) {
+			break
+		}
+		missing++
+	}
+	if missing == 0 {
+		return nil
+	}
+	if err := st.fs.MkdirAll(cleanAbs(home), 0o750); err != nil {
+		return err
+	}
+	_ = st.usage.reserve(0, missing, 0, 0)
+	return nil
+}
 
-// Close closes the file and, after a failed upload, removes it or cuts it
-// back and gives its bytes back to the quota.
-func (q *quotaFile) Close() error {
-	err := q.File.Close()
-	q.closeOnce.Do(func() {
-		if !q.failed {
-			return
+// errNotDir is MkdirAll's refusal of a path through a file.
+var errNotDir = errors.New("not a directory")
+
+// symlinkCounted makes a link, counted as one entry. The link's target may
+// not name a reserved name either, or a link would reach another
+// session's partial upload.
+func (g *guardFs) symlinkCounted(oldname, newname string) error {
+	if err := checkReserved(oldname); err != nil {
+		return err
+	}
+	sl, ok := g.inner.(interface{ Symlink(string, string) error })
+	if !ok {
+		return &engine.ReplyError{Code: 502, Message: "This storage has no symbolic links."}
+	}
+	if err := g.u.admit(g.limited()); err != nil {
+		return err
+	}
+	if err := g.reserveEntries(1); err != nil {
+		return err
+	}
+	if err := sl.Symlink(oldname, newname); err != nil {
+		g.u.release(0, 1)
+		return err
+	}
+	return nil
+}
+
+// removeCounted removes a file, link or empty directory and gives back
+// what it counted, as found just before the removal.
+func (g *guardFs) removeCounted(name string) error {
+	if err := g.u.admit(g.limited()); err != nil {
+		return err
+	}
+	g.u.ns.Lock()
+	defer g.u.ns.Unlock()
+	fi, err := g.lstat(name)
+	if err != nil {
+		return err
+	}
+	if err := g.inner.Remove(name); err != nil {
+		return err
+	}
+	g.u.release(regularBytes(fi), 1)
+	return nil
+}
+
+// removeAllCounted removes a tree and gives back what it held; when the
+// removal stops half-way, what is left is counted again so that only the
+// part removed is given back.
+func (g *guardFs) removeAllCounted(name string) error {
+	if err := g.u.admit(g.limited()); err != nil {
+		return err
+	}
+	g.u.ns.Lock()
+	defer g.u.ns.Unlock()
+	before, err := countTree(g.inner, name)
+	if err != nil {
+		return err
+	}
+	rerr := g.inner.RemoveAll(name)
+	after := treeCount{}
+	if rerr != nil {
+		after, _ = countTree(g.inner, name)
+	}
+	g.u.release(max(before.bytes-after.bytes, 0), max(before.files-after.files, 0))
+	return rerr
+}
+
+// renameCounted renames, giving back the entry a rename replaces.
+func (g *guardFs) renameCounted(oldname, newname string) error {
+	if err := g.u.admit(g.limited()); err != nil {
+		return err
+	}
+	g.u.ns.Lock()
+	defer g.u.ns.Unlock()
+	replaced, lerr := g.lstat(newname)
+	if lerr == nil {
+		if src, err := g.lstat(oldname); err == nil && sameFile(src, replaced) {
+			replaced = nil // the same file under two names: nothing goes
 		}
-		if q.created {
-			if rerr := q.fs.Remove(q.name); rerr == nil || isNotExist(rerr) {
-				q.u.release(q.size, 1)
+	} else {
+		replaced = nil
+	}
+	if err := g.inner.Rename(oldname, newname); err != nil {
+		return err
+	}
+	if replaced != nil {
+		g.u.release(regularBytes(replaced), 1)
+	}
+	return nil
+}
+
+// treeCount is what a tree holds: bytes of regular files and entries.
+type treeCount struct {
+	bytes, files int64
+}
+
+// countTree counts name and everything below it in fsys, following no
+// link: on the os backend with directory handles (walkTree), elsewhere
+// with afero.Walk. Temporary upload files count their bytes only: they
+// are no entries of their own.
+func countTree(fsys afero.Fs, name string) (treeCount, error) {
+	var fi os.FileInfo
+	var err error
+	if ls, ok := fsys.(afero.Lstater); ok {
+		fi, _, err = ls.LstatIfPossible(name)
+	} else {
+		fi, err = fsys.Stat(name)
+	}
+	if err != nil {
+		if isNotExist(err) {
+			return treeCount{}, nil
+		}
+		return treeCount{}, err
+	}
+	self := treeCount{bytes: regularBytes(fi), files: 1}
+	if isTempName(path.Base(name)) {
+		self.files = 0
+	}
+	if !fi.IsDir() {
+		return self, nil
+	}
+	if r, ok := fsys.(*rootFs); ok {
+		sub, err := r.openRoot(name)
+		if err != nil {
+			return self, err
+		}
+		defer sub.Close()
+		st, err := walkTree(context.Background(), sub, false, nil)
+		return treeCount{bytes: self.bytes + st.bytes, files: self.files + st.files}, err
+	}
+	t, err := walkAfero(afero.NewBasePathFs(fsys, name))
+	return treeCount{bytes: self.bytes + t.bytes, files: self.files + t.files}, err
+}
+
+// walkAfero counts the entries below the root of fsys (not the root
+// itself) and the bytes of its regular files, without following links.
+// It is for the memory backend, whose lookups cost nothing.
+func walkAfero(fsys afero.Fs) (treeCount, error) {
+	var t treeCount
+	err := afero.Walk(fsys, "/", func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
 			}
-			return
+			return err
 		}
-		if q.size > q.origSize {
-			if f, oerr := q.fs.OpenFile(q.name, os.O_WRONLY, 0); oerr == nil {
-				if f.Truncate(q.origSize) == nil {
-					q.u.release(q.size-q.origSize, 0)
-				}
-				_ = f.Close()
-			}
+		if p == "/" || p == "" {
+			return nil
 		}
+		t.bytes += regularBytes(fi)
+		if !isTempName(path.Base(p)) {
+			t.files++
+		}
+		return nil
 	})
-	return err
+	return t, err
 }
 
 // isNotExist reports a missing file.

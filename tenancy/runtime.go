@@ -1,10 +1,15 @@
 package tenancy
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/spf13/afero"
 )
@@ -25,6 +30,23 @@ type storage struct {
 	root         *os.Root // BackendOS only
 	fs           afero.Fs // the tenant's whole tree
 	usage        *usage
+
+	mu        sync.Mutex
+	stopCount context.CancelFunc // ends a running usage count
+}
+
+// close stops the storage's count and closes its root. Files that live
+// sessions opened stay usable.
+func (st *storage) close() {
+	st.mu.Lock()
+	stop := st.stopCount
+	st.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if st.root != nil {
+		_ = st.root.Close()
+	}
 }
 
 // state is one loaded configuration: what a login is checked against. A
@@ -36,6 +58,15 @@ type state struct {
 	tls      *tls.Config        // nil: no TLS
 	hostTLS  map[string]*tls.Config
 	storages []*storage
+	// toCount are the storages whose usage must be counted once the
+	// state is in use (startCounts), with their tenants' ids.
+	toCount []countJob
+}
+
+// countJob is a usage count to start.
+type countJob struct {
+	st       *storage
+	tenantID string
 }
 
 // lookup returns the tenant named by id or host name.
@@ -48,12 +79,15 @@ func (s *state) lookup(name string) *tenant {
 }
 
 // openStorage opens a tenant's storage, or returns old's when it is the
-// same.
-func openStorage(c StorageConfig, old *storage) (*storage, error) {
+// same. What the tenant stored is not looked at here: a new os storage is
+// counted in the background (startCounts; the count also removes orphaned
+// temporary upload files), so no tree, however deep, large or unreadable,
+// delays or stops the start.
+func openStorage(c StorageConfig, old *storage, log *slog.Logger) (*storage, error) {
 	if old != nil && old.backend == c.Backend && old.dir == c.Dir {
 		return old, nil
 	}
-	st := &storage{backend: c.Backend, dir: c.Dir, usage: &usage{}}
+	st := &storage{backend: c.Backend, dir: c.Dir, usage: newUsage()}
 	switch c.Backend {
 	case BackendMemory:
 		st.fs = afero.NewMemMapFs()
@@ -62,27 +96,60 @@ func openStorage(c StorageConfig, old *storage) (*storage, error) {
 		if err := os.MkdirAll(c.Dir, 0o750); err != nil {
 			return nil, err
 		}
-		root, err := os.OpenRoot(c.Dir)
+		root, err := openStorageRoot(c.Dir, log)
 		if err != nil {
 			return nil, err
 		}
 		st.root, st.fs = root, &rootFs{root: root}
-		b, f, err := walkUsage(st.fs)
-		if err != nil {
-			_ = root.Close()
-			return nil, fmt.Errorf("counting usage: %w", err)
-		}
-		st.usage.bytes, st.usage.files = b, f
 		return st, nil
 	}
 	return nil, fmt.Errorf("unknown storage backend %q", c.Backend)
 }
 
+// openStorageRoot opens a tenant's directory. A directory that lost its
+// owner's permissions (a tenant's CHMOD from before they were kept) gets
+// them back, with a warning, rather than keep the tenant from being
+// served: the server owns that directory and needs them.
+func openStorageRoot(dir string, log *slog.Logger) (*os.Root, error) {
+	root, err := os.OpenRoot(dir)
+	if err == nil {
+		if _, err = root.Stat("."); err == nil {
+			if f, ferr := root.Open("."); ferr == nil {
+				_ = f.Close()
+				return root, nil
+			} else {
+				err = ferr
+			}
+		}
+		_ = root.Close()
+	}
+	if !errors.Is(err, fs.ErrPermission) {
+		return nil, err
+	}
+	fi, serr := os.Stat(dir)
+	if serr != nil {
+		return nil, err
+	}
+	mode := fi.Mode().Perm() | 0o700
+	if cerr := os.Chmod(dir, mode); cerr != nil {
+		return nil, err
+	}
+	log.Warn("tenancy: the storage directory had lost its owner's permissions; they are restored", "dir", dir, "mode", fmt.Sprintf("%#o", mode))
+	return os.OpenRoot(dir)
+}
+
 // buildState opens everything cfg names. prev, when not nil, is the state
 // being replaced, whose storages are reused where unchanged. defaultCert
-// is used when the server file names no certificate.
-func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate) (*state, error) {
+// is used when the server file names no certificate. On error, the
+// storages it opened are closed again. The usage counts it needs are in
+// the state's toCount, for startCounts.
+func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate, log *slog.Logger) (_ *state, err error) {
 	s := &state{cfg: cfg, tenants: map[string]*tenant{}, byHost: map[string]*tenant{}, hostTLS: map[string]*tls.Config{}}
+	defer func() {
+		if err != nil {
+			closeUnused(s, prev)
+		}
+	}()
 	cert := defaultCert
 	if cfg.Server.TLSCert != "" {
 		c, err := tls.LoadX509KeyPair(cfg.Server.TLSCert, cfg.Server.TLSKey)
@@ -96,24 +163,27 @@ func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate) (*state,
 	}
 	for _, tc := range cfg.Tenants {
 		var old *storage
+		recount := false
 		if prev != nil {
 			if pt := prev.tenants[tc.ID]; pt != nil {
 				old = pt.storage
-				if old.backend == tc.Storage.Backend && old.dir == tc.Storage.Dir && pt.cfg.QuotaBytes == 0 && tc.QuotaBytes > 0 {
-					// Bytes were not counted without a byte quota.
-					if b, f, err := walkUsage(old.fs); err == nil {
-						old.usage.mu.Lock()
-						old.usage.bytes, old.usage.files = b, f
-						old.usage.mu.Unlock()
-					}
-				}
+				// Without a quota, bytes were not counted and entries
+				// may have drifted: a quota that appears recounts.
+				recount = (pt.cfg.QuotaBytes == 0 && tc.QuotaBytes > 0) || (pt.cfg.QuotaFiles == 0 && tc.QuotaFiles > 0)
 			}
 		}
-		st, err := openStorage(tc.Storage, old)
+		st, err := openStorage(tc.Storage, old, log)
 		if err != nil {
 			return nil, fmt.Errorf("%s: storage: %w", tc.File, err)
 		}
 		s.storages = append(s.storages, st)
+		if st != old {
+			if st.root != nil {
+				s.toCount = append(s.toCount, countJob{st: st, tenantID: tc.ID})
+			}
+		} else if recount {
+			s.toCount = append(s.toCount, countJob{st: st, tenantID: tc.ID})
+		}
 		t := &tenant{cfg: tc, storage: st, users: map[string]*UserConfig{}}
 		for _, u := range tc.Users {
 			t.users[u.Name] = u
@@ -136,20 +206,35 @@ func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate) (*state,
 	return s, nil
 }
 
-// closeUnused closes the roots of old that next no longer uses. Files that
-// live sessions opened stay usable; new operations through a closed root
-// fail, which only happens to sessions of a tenant whose storage moved.
+// closeUnused closes the storages of old that next (may be nil) no longer
+// uses. Files that live sessions opened stay usable; new operations
+// through a closed root fail, which only happens to sessions of a tenant
+// whose storage moved.
 func closeUnused(old, next *state) {
 	if old == nil {
 		return
 	}
 	keep := map[*storage]bool{}
-	for _, st := range next.storages {
-		keep[st] = true
-	}
-	for _, st := range old.storages {
-		if !keep[st] && st.root != nil {
-			_ = st.root.Close()
+	if next != nil {
+		for _, st := range next.storages {
+			keep[st] = true
 		}
 	}
+	for _, st := range old.storages {
+		if !keep[st] {
+			st.close()
+		}
+	}
+}
+
+// startCounts starts the usage counts s needs; call it before s is in
+// use, so that a tenant with a quota takes no change before its count
+// (usage.admit). A reused storage already being counted keeps that count.
+func startCounts(s *state, c *counter) {
+	for _, j := range s.toCount {
+		if j.st.usage.beginCount() {
+			c.start(j.st, j.tenantID)
+		}
+	}
+	s.toCount = nil
 }

@@ -3,7 +3,6 @@ package tenancy
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,46 +13,6 @@ import (
 
 	"github.com/ftpgate/ftpgate/engine"
 )
-
-// newFixtureWith is newFixture with the engine settings adjusted before
-// the server starts (HASH and COMB are off by default).
-func newFixtureWith(t *testing.T, files map[string]string, adjust func(*engine.Settings)) *fixture {
-	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir()}
-	for name, content := range files {
-		f.writeFile(name, content)
-	}
-	cfg, err := LoadConfig(filepath.Join(f.dir, "server.toml"))
-	if err != nil {
-		t.Fatalf("LoadConfig: %v", err)
-	}
-	d, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	if adjust != nil {
-		adjust(d.Settings)
-	}
-	f.driver = d
-	f.srv = &engine.Server{Driver: d, Logger: slog.New(slog.DiscardHandler)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.addr = ln.Addr().String()
-	done := make(chan error, 1)
-	go func() { done <- f.srv.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = f.srv.Close()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Serve did not return after Close")
-		}
-		_ = d.Close()
-	})
-	return f
-}
 
 // carolTOML adds carol (list and download everywhere, every right and
 // links in /pub, nothing in /private) and dave (every right including

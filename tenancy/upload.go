@@ -1,0 +1,429 @@
+package tenancy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"sync"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/spf13/afero"
+	"github.com/spf13/afero/mem"
+)
+
+// Uploads in a tenant's storage (every backend, with or without a quota).
+//
+// A plain upload (STOR without REST, STOU: the engine opens with O_TRUNC
+// or O_EXCL) writes to a temporary file with a reserved name (tempPrefix)
+// in the target's directory and renames it over the target when its
+// handle is closed after a transfer that reported no error
+// (engine.FileTransferError); a failed transfer removes the temporary
+// file. The engine answers 226 only once that Close has succeeded, so the
+// target is either the old file or the complete new one, whatever ABOR, a
+// stall, a refused MODE Z stream, another session, SIGTERM or kill -9 do.
+//
+// APPE and REST+STOR (and COMB's target) are resumptions: they write in
+// place, so what arrived stays whatever happens next and a client can
+// resume again from SIZE; a failure truncates nothing. Their Close checks
+// that the name still leads to the file they wrote: when it was replaced
+// or removed meanwhile the bytes went nowhere, and the transfer gets 451.
+
+// tempPrefix starts the names of temporary upload files; it is within
+// reservedPrefix, so no user can reach, list or make such a name.
+const tempPrefix = reservedPrefix + "upload-"
+
+// tempAttempts bounds the names tried for a temporary file.
+const tempAttempts = 4
+
+// isTempName reports whether a directory entry is a temporary upload file.
+func isTempName(name string) bool {
+	return len(name) >= len(tempPrefix) && equalFoldASCII(name[:len(tempPrefix)], tempPrefix)
+}
+
+// equalFoldASCII compares two strings without ASCII case.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// errReplacedMeanwhile answers an APPE or REST+STOR whose file was
+// replaced, moved or removed while it ran.
+func errReplacedMeanwhile(name string) error {
+	return &engine.ReplyError{Code: 451, Message: name + ": the file was replaced, moved or removed during the upload; the bytes did not reach it."}
+}
+
+// errTakenMeanwhile answers a STOU whose name another upload took while
+// it ran.
+func errTakenMeanwhile(name string) error {
+	return &engine.ReplyError{Code: 451, Message: name + ": the name was taken during the upload; the file was not stored."}
+}
+
+// openUpload opens name (whose rights were checked; fi is what is there,
+// nil for nothing) for an upload with the engine's flags, counting a new
+// entry against the files quota and, with a byte quota, every byte
+// written.
+func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.FileInfo) (afero.File, error) {
+	if err := g.u.admit(g.limited()); err != nil {
+		return nil, err
+	}
+	exists := fi != nil
+	excl := flag&os.O_EXCL != 0
+	if excl && (exists || !g.u.takeUnique(cleanAbs(name))) {
+		return nil, &os.PathError{Op: "open", Path: name, Err: fs.ErrExist}
+	}
+	newFiles := int64(0)
+	if !exists {
+		newFiles = 1
+	}
+	c := &uploadCore{g: g, name: cleanAbs(name), files: newFiles, excl: excl}
+	if err := g.reserveEntries(newFiles); err != nil {
+		c.dropUnique()
+		return nil, err
+	}
+	var f afero.File
+	var err error
+	size := int64(0)
+	if flag&(os.O_TRUNC|os.O_EXCL) != 0 {
+		access := flag & (os.O_WRONLY | os.O_RDWR)
+		f, c.temp, err = createTemp(g.inner, c.name, access, perm)
+	} else {
+		f, err = g.inner.OpenFile(name, flag, perm)
+		if exists {
+			size = fi.Size()
+		}
+	}
+	if err != nil {
+		g.u.release(0, newFiles)
+		c.dropUnique()
+		return nil, err
+	}
+	if g.maxBytes == 0 {
+		// Without a byte quota the bytes need not be seen: the engine
+		// copies to the file itself (DirectFile), keeping splice.
+		return &directUpload{File: f, c: c}, nil
+	}
+	pos := int64(0)
+	if flag&os.O_APPEND != 0 {
+		pos = size
+	}
+	q := &quotaUpload{File: f, c: c, size: size, pos: pos}
+	c.bytes = func() int64 { return q.size }
+	return q, nil
+}
+
+// createTemp creates a temporary upload file next to name, locked
+// (tryLockFile) so that no usage walk takes it for an orphan. A walk that
+// removed the new file before the lock was taken is noticed (the name no
+// longer leads to it) and another name is tried.
+func createTemp(fsys afero.Fs, name string, access int, perm os.FileMode) (afero.File, string, error) {
+	dir := path.Dir(name)
+	var lastErr error
+	for range tempAttempts {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		tmp := path.Join(dir, tempPrefix+hex.EncodeToString(b[:]))
+		f, err := fsys.OpenFile(tmp, access|os.O_CREATE|os.O_EXCL, perm)
+		if err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				lastErr = err
+				continue
+			}
+			return nil, "", err
+		}
+		of, isOS := f.(*os.File)
+		if !isOS {
+			return f, tmp, nil
+		}
+		if tryLockFile(of) {
+			mine, serr := of.Stat()
+			there, lerr := lstatOf(fsys, tmp)
+			if serr == nil && lerr == nil && os.SameFile(mine, there) {
+				return f, tmp, nil
+			}
+		}
+		// A walk holds it or removed it: leave it to the walk.
+		_ = f.Close()
+		lastErr = &os.PathError{Op: "create", Path: tmp, Err: fs.ErrExist}
+	}
+	return nil, "", lastErr
+}
+
+// lstatOf returns name's own information in fsys.
+func lstatOf(fsys afero.Fs, name string) (os.FileInfo, error) {
+	if ls, ok := fsys.(afero.Lstater); ok {
+		fi, _, err := ls.LstatIfPossible(name)
+		return fi, err
+	}
+	return fsys.Stat(name)
+}
+
+// sameFile reports whether two FileInfos describe the same file: the same
+// inode on disk, the same node of a memory filesystem.
+func sameFile(a, b os.FileInfo) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	if os.SameFile(a, b) {
+		return true
+	}
+	ma, ok1 := a.(*mem.FileInfo)
+	mb, ok2 := b.(*mem.FileInfo)
+	return ok1 && ok2 && ma.FileData == mb.FileData
+}
+
+// uploadCore is what every upload handle does at its end.
+type uploadCore struct {
+	g      *guardFs
+	name   string // the target, clean, inside the session's root
+	temp   string // the temporary file, or "" for an upload in place
+	excl   bool   // STOU: the rename may not replace anything
+	files  int64  // entries reserved at open
+	bytes  func() int64
+	failed bool
+	once   sync.Once
+	err    error
+}
+
+// finish ends the upload on f: a temporary file is renamed into place or,
+// after a failure, removed and its reservations given back; a file
+// written in place is checked to still be at its name. The error is what
+// the engine turns into 451 instead of 226.
+func (c *uploadCore) finish(f afero.File) error {
+	c.once.Do(func() {
+		defer c.dropUnique()
+		if c.temp == "" {
+			c.err = c.finishInPlace(f)
+			return
+		}
+		if c.failed {
+			c.discard(f)
+			return
+		}
+		c.err = c.commit(f)
+	})
+	return c.err
+}
+
+// finishInPlace closes f; after a success it checks that the name still
+// leads to the file written. Nothing is undone after a failure: the bytes
+// that arrived stay, for the next resumption.
+func (c *uploadCore) finishInPlace(f afero.File) error {
+	mine, serr := f.Stat()
+	if err := f.Close(); err != nil || c.failed {
+		return err
+	}
+	there, lerr := lstatOf(c.g.inner, c.name)
+	if serr != nil || lerr != nil || !sameFile(mine, there) {
+		return errReplacedMeanwhile(c.name)
+	}
+	return nil
+}
+
+// dropUnique gives back the name a STOU took.
+func (c *uploadCore) dropUnique() {
+	if c.excl {
+		c.g.u.ns.Lock()
+		delete(c.g.u.unique, c.name)
+		c.g.u.ns.Unlock()
+	}
+}
+
+// written is what the upload reserved for its bytes (0 without a byte
+// quota).
+func (c *uploadCore) written() int64 {
+	if c.bytes == nil {
+		return 0
+	}
+	return c.bytes()
+}
+
+// discard removes the temporary file (still locked) and gives back what
+// the upload reserved; a file that cannot be removed keeps its count and
+// is an orphan for the next walk.
+func (c *uploadCore) discard(f afero.File) {
+	err := c.g.inner.Remove(c.temp)
+	_ = f.Close()
+	if err == nil || isNotExist(err) {
+		c.g.u.release(c.written(), c.files)
+	}
+}
+
+// commit renames the temporary file over the target while it is still
+// locked, then closes it, and settles the counts: the replaced entry is
+// given back at the rename, and the new one counts once whether or not
+// its name existed when the upload began.
+func (c *uploadCore) commit(f afero.File) error {
+	g := c.g
+	g.u.ns.Lock()
+	replaced, lerr := lstatOf(g.inner, c.name)
+	if lerr != nil && !isNotExist(lerr) {
+		g.u.ns.Unlock()
+		c.discard(f)
+		return lerr
+	}
+	if lerr != nil {
+		replaced = nil
+	}
+	if c.excl && replaced != nil {
+		g.u.ns.Unlock()
+		c.discard(f)
+		return errTakenMeanwhile(c.name)
+	}
+	if err := g.inner.Rename(c.temp, c.name); err != nil {
+		g.u.ns.Unlock()
+		c.discard(f)
+		return err
+	}
+	gone := int64(0)
+	if replaced != nil {
+		gone = 1
+		g.u.release(regularBytes(replaced), 0)
+	}
+	// The new entry counts once: 1 - gone, of which c.files is reserved.
+	if d := 1 - gone - c.files; d > 0 {
+		_ = g.u.reserve(0, d, 0, 0)
+	} else if d < 0 {
+		g.u.release(0, -d)
+	}
+	g.u.ns.Unlock()
+	if err := f.Close(); err != nil {
+		// The rename is done; a late write error (NFS) still fails
+		// the transfer rather than acknowledge bytes that may be lost.
+		return err
+	}
+	return nil
+}
+
+// directUpload is an upload handle for a tenant without a byte quota: the
+// engine reads and writes the file it wraps directly (DirectFile), so
+// splice still applies, and calls its TransferError and Close.
+type directUpload struct {
+	afero.File
+	c *uploadCore
+}
+
+// DirectFile implements engine.FileTransferDirect.
+func (d *directUpload) DirectFile() afero.File { return d.File }
+
+// TransferError marks the upload failed, so Close discards it.
+func (d *directUpload) TransferError(error) { d.c.failed = true }
+
+// Close ends the upload (uploadCore.finish).
+func (d *directUpload) Close() error { return d.c.finish(d.File) }
+
+// quotaUpload is an upload handle for a tenant with a byte quota: each
+// write first reserves the bytes by which it grows the file, and one that
+// would pass the quota fails with 552. What a failed temporary upload
+// reserved is given back when its file is removed; an upload in place
+// keeps what it wrote, and gives back only what it reserved and did not
+// write.
+type quotaUpload struct {
+	afero.File
+	c    *uploadCore
+	size int64 // the file's length as far as this handle knows
+	pos  int64
+}
+
+// grow reserves what a write of n bytes at off adds to the file.
+func (q *quotaUpload) grow(off int64, n int) error {
+	end := off + int64(n)
+	if end <= q.size {
+		return nil
+	}
+	if err := q.c.g.u.reserve(end-q.size, 0, q.c.g.maxBytes, 0); err != nil {
+		return err
+	}
+	q.size = end
+	return nil
+}
+
+// shrink gives back what a write reserved past the bytes it wrote.
+func (q *quotaUpload) shrink(reservedEnd, writtenEnd, before int64) {
+	if writtenEnd >= reservedEnd || reservedEnd <= before {
+		return
+	}
+	keep := max(writtenEnd, before)
+	q.c.g.u.release(reservedEnd-keep, 0)
+	q.size = keep
+}
+
+// Write writes at the current offset within the quota.
+func (q *quotaUpload) Write(p []byte) (int, error) {
+	before := q.size
+	if err := q.grow(q.pos, len(p)); err != nil {
+		return 0, err
+	}
+	reservedEnd := q.size
+	n, err := q.File.Write(p)
+	q.shrink(reservedEnd, q.pos+int64(n), before)
+	q.pos += int64(n)
+	return n, err
+}
+
+// WriteAt writes at off within the quota.
+func (q *quotaUpload) WriteAt(p []byte, off int64) (int, error) {
+	before := q.size
+	if err := q.grow(off, len(p)); err != nil {
+		return 0, err
+	}
+	reservedEnd := q.size
+	n, err := q.File.WriteAt(p, off)
+	q.shrink(reservedEnd, off+int64(n), before)
+	return n, err
+}
+
+// WriteString writes s within the quota.
+func (q *quotaUpload) WriteString(s string) (int, error) { return q.Write([]byte(s)) }
+
+// Seek moves the offset writes go to.
+func (q *quotaUpload) Seek(offset int64, whence int) (int64, error) {
+	n, err := q.File.Seek(offset, whence)
+	if err == nil {
+		q.pos = n
+	}
+	return n, err
+}
+
+// Truncate changes the length, counting it against the quota (REST+STOR
+// drops the tail past its offset when it starts).
+func (q *quotaUpload) Truncate(size int64) error {
+	if size > q.size {
+		if err := q.c.g.u.reserve(size-q.size, 0, q.c.g.maxBytes, 0); err != nil {
+			return err
+		}
+	} else {
+		q.c.g.u.release(q.size-size, 0)
+	}
+	q.size = size
+	return q.File.Truncate(size)
+}
+
+// TransferError marks the upload failed, so Close discards it.
+func (q *quotaUpload) TransferError(error) { q.c.failed = true }
+
+// Close ends the upload (uploadCore.finish).
+func (q *quotaUpload) Close() error { return q.c.finish(q.File) }
+
+// The engine interfaces the upload handles implement.
+var (
+	_ engine.FileTransferError  = (*directUpload)(nil)
+	_ engine.FileTransferError  = (*quotaUpload)(nil)
+	_ engine.FileTransferDirect = (*directUpload)(nil)
+)
