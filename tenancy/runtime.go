@@ -31,20 +31,63 @@ type storage struct {
 // reload builds a new one and swaps it in whole.
 type state struct {
 	cfg      *Config
-	tenants  map[string]*tenant // by id
+	tenants  map[string]*tenant // by id as configured
+	byID     map[string]*tenant // by id in ASCII lower case, for logins
 	byHost   map[string]*tenant // by lower-case host name
 	tls      *tls.Config        // nil: no TLS
 	hostTLS  map[string]*tls.Config
 	storages []*storage
 }
 
-// lookup returns the tenant named by id or host name.
+// lookup returns the tenant named by id or host name. Both compare
+// without regard to ASCII case (host names are DNS names; ids are matched
+// the same way, and no two may differ only in case), a trailing dot is
+// ignored, and a name with any byte outside printable ASCII names no
+// tenant: Unicode case folding would let "İnitech" or "Kcme" (Kelvin
+// sign) stand for "initech" or "kcme", one account under many spellings.
 func (s *state) lookup(name string) *tenant {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	if t, ok := s.byHost[name]; ok {
+	key, ok := asciiLower(strings.TrimSuffix(name, "."))
+	if !ok {
+		return nil
+	}
+	if t, ok := s.byHost[key]; ok {
 		return t
 	}
-	return s.tenants[name]
+	return s.byID[key]
+}
+
+// lookupHost returns the tenant a HOST argument names; an IPv6 literal
+// comes in brackets.
+func (s *state) lookupHost(host string) *tenant {
+	if t := s.lookup(strings.Trim(host, "[]")); t != nil {
+		return t
+	}
+	return s.lookup(host)
+}
+
+// asciiLower returns s with ASCII letters in lower case, or false when s
+// is empty or holds a byte that is not printable ASCII.
+func asciiLower(s string) (string, bool) {
+	if s == "" {
+		return "", false
+	}
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c <= ' ' || c >= 0x7f:
+			return "", false
+		case 'A' <= c && c <= 'Z':
+			if b == nil {
+				b = []byte(s)
+			}
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	if b == nil {
+		return s, true
+	}
+	return string(b), true
 }
 
 // openStorage opens a tenant's storage, or returns old's when it is the
@@ -82,7 +125,7 @@ func openStorage(c StorageConfig, old *storage) (*storage, error) {
 // being replaced, whose storages are reused where unchanged. defaultCert
 // is used when the server file names no certificate.
 func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate) (*state, error) {
-	s := &state{cfg: cfg, tenants: map[string]*tenant{}, byHost: map[string]*tenant{}, hostTLS: map[string]*tls.Config{}}
+	s := &state{cfg: cfg, tenants: map[string]*tenant{}, byID: map[string]*tenant{}, byHost: map[string]*tenant{}, hostTLS: map[string]*tls.Config{}}
 	cert := defaultCert
 	if cfg.Server.TLSCert != "" {
 		c, err := tls.LoadX509KeyPair(cfg.Server.TLSCert, cfg.Server.TLSKey)
@@ -119,6 +162,9 @@ func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate) (*state,
 			t.users[u.Name] = u
 		}
 		s.tenants[tc.ID] = t
+		if id, ok := asciiLower(tc.ID); ok { // ids are ASCII (validID)
+			s.byID[id] = t
+		}
 		for _, h := range tc.Hostnames {
 			s.byHost[h] = t
 		}
