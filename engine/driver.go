@@ -149,6 +149,17 @@ type ClientContext interface {
 	Extra() any
 }
 
+// ReplyCloser is implemented by the engine's ClientContext. A driver or
+// hook that ends a session from outside its command loop (a reload that
+// disables the account, say) uses it so that the client reads why before
+// the connection closes, instead of a bare end of file.
+type ReplyCloser interface {
+	// CloseWithReply sends code and text as the session's last reply and
+	// closes it as Close does. The reply is skipped, never waited for,
+	// when another reply is being written at that moment.
+	CloseWithReply(code int, text string) error
+}
+
 // ClientDriverExtensionAllocate is implemented by a ClientDriver that can
 // reserve space before an upload (ALLO). Without it, ALLO is answered 202.
 type ClientDriverExtensionAllocate interface {

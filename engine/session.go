@@ -557,6 +557,14 @@ func (s *session) Close() error {
 	return nil
 }
 
+var _ ReplyCloser = (*session)(nil)
+
+// CloseWithReply ends the session after a last reply (ReplyCloser).
+func (s *session) CloseWithReply(code int, text string) error {
+	s.forceClose(code, text)
+	return nil
+}
+
 // HasTLSForControl reports whether the control connection uses TLS.
 func (s *session) HasTLSForControl() bool {
 	s.mu.Lock()

@@ -10,16 +10,18 @@ import (
 // Admit is the limiter's engine.AdmissionHook. It refuses, with 421 and a
 // reason, a connection from a banned address, one over the server's or
 // the address's number of connections, and one over the address's rate of
-// new connections. An admitted connection is tracked until the returned
+// new connections. "The address" is the client's prefix
+// (Config.IPv6Prefix, Config.IPv4Prefix). An admitted connection is tracked until the returned
 // done runs, which the engine does when the connection ends.
 func (l *Limiter) Admit(ctx context.Context, cc engine.ClientContext) (func(), error) {
 	l.setup()
 	c := l.cfg.Load()
 	now := l.now()
 	ip := clientIP(cc.RemoteAddr())
+	key := c.addrKey(ip)
 
 	if !c.isSafe(ip) {
-		if until, banned := l.bannedUntil(ip, now); banned {
+		if until, banned := l.bannedUntil(key, now); banned {
 			return nil, l.refuse(ctx, ruleBanned, cc, ip,
 				"Too many failed logins from your address; try again later.",
 				"until", until.UTC().Format("2006-01-02T15:04:05Z"))
@@ -30,7 +32,7 @@ func (l *Limiter) Admit(ctx context.Context, cc engine.ClientContext) (func(), e
 		return nil, l.refuse(ctx, ruleMaxConns, cc, ip, "Too many connections; try again later.", "limit", c.MaxConns)
 	}
 	refused := numRules
-	l.ips.with(ip, now, idleTTL, func(s *ipState, _ bool) int {
+	l.ips.with(key, now, idleTTL, func(s *ipState, _ bool) int {
 		if c.MaxConnsPerIP > 0 && s.conns >= c.MaxConnsPerIP {
 			refused = ruleConnPerIP
 			return 0
@@ -50,13 +52,14 @@ func (l *Limiter) Admit(ctx context.Context, cc engine.ClientContext) (func(), e
 		}
 		return nil, l.refuse(ctx, refused, cc, ip, "Too many new connections from your address; slow down.", "rate", c.ConnRate)
 	}
-	l.addSession(cc, &sessionState{ctx: ctx, ip: ip})
-	return func() { l.release(cc, ip) }, nil
+	l.addSession(cc, &sessionState{ctx: ctx, ip: ip, key: key})
+	return func() { l.release(cc, key) }, nil
 }
 
-// release forgets an ended connection: its slot on its address, and the
+// release forgets an ended connection: its slot on its address (key, the
+// prefix it was admitted under, whatever the config says now), and the
 // session slots of its login.
-func (l *Limiter) release(cc engine.ClientContext, ip netip.Addr) {
+func (l *Limiter) release(cc engine.ClientContext, key netip.Addr) {
 	now := l.now()
 	if s := l.removeSession(cc); s != nil {
 		s.mu.Lock()
@@ -65,7 +68,7 @@ func (l *Limiter) release(cc engine.ClientContext, ip netip.Addr) {
 		s.mu.Unlock()
 		l.logout(lg, now)
 	}
-	l.ips.with(ip, now, idleTTL, func(s *ipState, _ bool) int {
+	l.ips.with(key, now, idleTTL, func(s *ipState, _ bool) int {
 		s.conns = max(s.conns-1, 0)
 		return -1
 	})

@@ -112,7 +112,7 @@ func (l *Limiter) transferBuckets(t *engine.Transfer) []*rate.Limiter {
 		}
 	}
 	if c.IPDownloadRate > 0 || c.IPUploadRate > 0 {
-		l.ips.with(s.ip, now, idleTTL, func(a *ipState, _ bool) int {
+		l.ips.with(s.key, now, idleTTL, func(a *ipState, _ bool) int {
 			pick(&ipOrAccount{&a.down, &a.up}, c.IPDownloadRate, c.IPUploadRate)
 			return 0
 		})

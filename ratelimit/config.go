@@ -21,6 +21,7 @@ import (
 //	login_failures = 5
 //	ban = "15m"
 //	safe = ["10.0.0.0/8"]
+//	ipv6_prefix = 64
 //	[limits.user]
 //	max_sessions = 4
 //	download_rate = 1048576
@@ -39,9 +40,14 @@ type Config struct {
 	MaxConns int `toml:"max_conns"`
 
 	// LoginFailures is how many failed logins within LoginWindow get
-	// an IP address banned: the one that reaches it bans. A user name
-	// that reaches it (from any addresses) gets the address of every
-	// further failure for it banned. 0 never bans.
+	// an IP address (prefix) banned: the one that reaches it bans. It
+	// also bounds each account, counted on the account a login resolves
+	// to (Limiter.ResolveLogin) from whatever addresses: once its
+	// failures with its logins in flight reach it, further logins for it
+	// are refused before any password check until the score refills
+	// (one attempt per LoginWindow/LoginFailures), and the address of a
+	// further failure is banned. Addresses on Safe are never refused or
+	// banned. 0 never bans or refuses.
 	LoginFailures int `toml:"login_failures"`
 	// LoginWindow is the time over which failures are forgotten; 0 means
 	// 10 minutes.
@@ -60,6 +66,15 @@ type Config struct {
 	// Safe lists addresses and CIDR prefixes that are never banned (an
 	// office, a monitoring probe).
 	Safe []string `toml:"safe"`
+	// IPv4Prefix and IPv6Prefix are how many leading bits of a client's
+	// address name it for every per-address limit: bans, failure scores,
+	// logins in flight, connections at once and per second, and
+	// per-address bandwidth. A single IPv6 host is routinely given a /64,
+	// so counting its addresses one by one would let it try passwords
+	// without end. 0 means 32 (one IPv4 address) and 64 (one IPv6
+	// subnet); IPv4Prefix may be 16 to 32, IPv6Prefix 32 to 128.
+	IPv4Prefix int `toml:"ipv4_prefix"`
+	IPv6Prefix int `toml:"ipv6_prefix"`
 
 	// CommandDelay is the longest a command over its rate waits before
 	// it runs; a command that would have to wait longer is refused with
@@ -184,6 +199,8 @@ const (
 	defaultCommandDelay     = time.Second
 	defaultCommandStrikes   = 10
 	defaultMaxTracked       = 1 << 16
+	defaultIPv4Prefix       = 32
+	defaultIPv6Prefix       = 64
 	// idleTTL is how long the state of an address or user nobody uses
 	// is kept; long enough for every rate above to have refilled.
 	idleTTL = 30 * time.Minute
@@ -221,6 +238,12 @@ func compile(c Config) (*compiled, error) {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
+	}
+	if c.IPv4Prefix != 0 && (c.IPv4Prefix < 16 || c.IPv4Prefix > 32) {
+		errs = append(errs, fmt.Errorf("ipv4_prefix: %d: want 16 to 32 (0: 32, one address)", c.IPv4Prefix))
+	}
+	if c.IPv6Prefix != 0 && (c.IPv6Prefix < 32 || c.IPv6Prefix > 128) {
+		errs = append(errs, fmt.Errorf("ipv6_prefix: %d: want 32 to 128 (0: 64, one subnet)", c.IPv6Prefix))
 	}
 	errs = append(errs, c.User.validate("user"), c.Tenant.validate("tenant"))
 	for name, l := range c.Users {
@@ -265,6 +288,12 @@ func compile(c Config) (*compiled, error) {
 			*n = defaultMaxTracked
 		}
 	}
+	if c.IPv4Prefix == 0 {
+		c.IPv4Prefix = defaultIPv4Prefix
+	}
+	if c.IPv6Prefix == 0 {
+		c.IPv6Prefix = defaultIPv6Prefix
+	}
 	return &compiled{Config: c, safe: safe}, nil
 }
 
@@ -305,6 +334,21 @@ func ParseSafeList(entries []string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, errors.Join(errs...)
+}
+
+// addrKey returns the key ip's per-address state is kept under: ip with
+// all but its first IPv4Prefix or IPv6Prefix bits cleared, so that every
+// address of one subnet is one client.
+func (c *compiled) addrKey(ip netip.Addr) netip.Addr {
+	bits := c.IPv6Prefix
+	if ip.Is4() {
+		bits = c.IPv4Prefix
+	}
+	p, err := ip.Prefix(bits)
+	if err != nil { // the invalid address of a session without one
+		return ip
+	}
+	return p.Addr()
 }
 
 // isSafe reports whether ip is on the safe list.

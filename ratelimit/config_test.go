@@ -21,6 +21,8 @@ login_failures = 5
 ban = "15m"
 max_ban = "6h"
 safe = ["10.0.0.0/8", "192.0.2.7"]
+ipv4_prefix = 24
+ipv6_prefix = 56
 [user]
 max_sessions = 4
 download_rate = 1048576
@@ -46,6 +48,11 @@ download_rate = 10485760
 	c := l.cfg.Load()
 	if time.Duration(c.BanTime) != 15*time.Minute || time.Duration(c.MaxBanTime) != 6*time.Hour {
 		t.Fatalf("durations: ban %v, max_ban %v", c.BanTime, c.MaxBanTime)
+	}
+	if c.IPv4Prefix != 24 || c.IPv6Prefix != 56 ||
+		c.addrKey(netip.MustParseAddr("2001:db8:1:ff::1")) != netip.MustParseAddr("2001:db8:1::") ||
+		c.addrKey(netip.MustParseAddr("192.0.2.77")) != netip.MustParseAddr("192.0.2.0") {
+		t.Fatalf("prefixes: %d and %d", c.IPv4Prefix, c.IPv6Prefix)
 	}
 	if !c.isSafe(netip.MustParseAddr("10.1.2.3")) || !c.isSafe(netip.MustParseAddr("192.0.2.7")) || c.isSafe(netip.MustParseAddr("192.0.2.8")) {
 		t.Fatal("safe list not as written")
@@ -89,6 +96,10 @@ func TestConfigRejectsNonsense(t *testing.T) {
 		{Config{Safe: []string{"10.0.0.0/33"}}, "safe"},
 		{Config{Safe: []string{"example.com"}}, "safe"},
 		{Config{User: Limits{DownloadRate: -5}}, "user"},
+		{Config{IPv4Prefix: 8}, "ipv4_prefix"},
+		{Config{IPv4Prefix: 33}, "ipv4_prefix"},
+		{Config{IPv6Prefix: 16}, "ipv6_prefix"},
+		{Config{IPv6Prefix: 129}, "ipv6_prefix"},
 	} {
 		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want one about %s", tc.cfg, err, tc.want)

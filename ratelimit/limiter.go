@@ -17,6 +17,21 @@ import (
 // "" on a server without tenants.
 type IdentityFunc func(cc engine.ClientContext) (tenant, user string)
 
+// ResolveFunc names the account a login text means, before any password
+// is checked: the tenant (or "") and the user name as the account store
+// spells it. Failures are counted per resolved account, so that the
+// spellings of one account ("bob@ACME", "bob@ftp.acme.test", "bob" under
+// a default tenant) share one count. A login that names no account may
+// come back as ("", login).
+type ResolveFunc func(cc engine.ClientContext, login string) (tenant, user string)
+
+// LoginResolver is implemented by a MainDriver that can resolve logins
+// (tenancy.Driver does); WrapDriver uses it when Limiter.ResolveLogin is
+// nil.
+type LoginResolver interface {
+	ResolveLogin(cc engine.ClientContext, login string) (tenant, user string)
+}
+
 // OverrideFunc returns overrides for a tenant's limits and for a user's,
 // on top of Config.Tenants and Config.Users, with the same rules (0 keeps,
 // negative clears). It is asked with user "" for the tenant's limits. A
@@ -33,6 +48,10 @@ type Limiter struct {
 	Identity IdentityFunc
 	// Overrides, when not nil, adds per-tenant and per-user limits.
 	Overrides OverrideFunc
+	// ResolveLogin names the account a USER argument means, for the
+	// per-user failure count. Nil uses the wrapped driver's ResolveLogin
+	// when it is a LoginResolver, else the login text as typed.
+	ResolveLogin ResolveFunc
 	// Logger receives a line for every refusal; slog.Default() when nil.
 	Logger *slog.Logger
 	// Now returns the current time; time.Now when nil. Tests move it.
@@ -50,21 +69,25 @@ type Limiter struct {
 	counters counters
 }
 
-// ipState is what is kept per client address.
+// ipState is what is kept per client address (per prefix: see
+// Config.IPv6Prefix).
 type ipState struct {
-	conns    int           // connections open now
-	connRate *rate.Limiter // new connections; nil without ConnRate
-	failures *rate.Limiter // failed logins; nil until the first
-	attempts int           // logins being checked now
-	down, up *rate.Limiter // bytes; nil without IP rates
+	conns       int           // connections open now
+	connRate    *rate.Limiter // new connections; nil without ConnRate
+	failures    *rate.Limiter // failed logins; nil until the first
+	attempts    int           // logins being checked now
+	lastFailure int64         // unix nanoseconds of the last failed login, 0: none
+	down, up    *rate.Limiter // bytes; nil without IP rates
 }
 
 // accountState is what is kept per user and per tenant.
 type accountState struct {
-	sessions int           // logged-in sessions now
-	failures *rate.Limiter // failed logins (users only)
-	commands *rate.Limiter // tenants only: commands of all sessions
-	down, up *rate.Limiter // bytes of all sessions
+	sessions    int           // logged-in sessions now
+	failures    *rate.Limiter // failed logins (users only)
+	attempts    int           // users only: logins being checked now
+	lastFailure int64         // users only: unix nanoseconds of the last failed login
+	commands    *rate.Limiter // tenants only: commands of all sessions
+	down, up    *rate.Limiter // bytes of all sessions
 }
 
 // banState is one address's ban and its offences.
@@ -171,8 +194,9 @@ func (l *Limiter) identity(cc engine.ClientContext, user string) (string, string
 	return t, u
 }
 
-// clientIP returns the address limits key on: the client's IP, IPv4-mapped
-// forms folded to IPv4 and zones dropped, so that one host has one key.
+// clientIP returns the client's IP as limits see it: IPv4-mapped forms
+// folded to IPv4 and zones dropped, so that one host has one address.
+// The per-address tables key on its prefix (compiled.addrKey).
 func clientIP(a net.Addr) netip.Addr {
 	var ip netip.Addr
 	switch a := a.(type) {
@@ -198,7 +222,8 @@ type sessionShard struct {
 // sessionState is what the limiter knows of one admitted connection.
 type sessionState struct {
 	ctx context.Context // ends with the connection
-	ip  netip.Addr
+	ip  netip.Addr      // the client's address, for logs
+	key netip.Addr      // its prefix: the key of the per-address tables
 
 	mu       sync.Mutex
 	gen      uint64        // the config generation commands was tuned for

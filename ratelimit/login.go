@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"math"
 	"net"
 	"net/netip"
@@ -13,20 +14,35 @@ import (
 )
 
 // WrapDriver returns a MainDriver that passes everything to next and adds
-// the login limits: a banned address cannot try passwords; failed logins
-// count towards a ban and are answered late; a user or tenant at its
-// number of sessions cannot log in again. The wrapper implements every
-// MainDriver extension of the engine and, where next does not, behaves as
-// the engine does without it, so wrapping changes nothing else.
+// the login limits: a banned address cannot try passwords; an address or
+// an account whose failures (with the logins of it still being checked)
+// reach the threshold cannot start another attempt; failed logins count
+// towards a ban and are answered late; a user or tenant at its number of
+// sessions cannot log in again. Failures count against the account the
+// login resolves to (Limiter.ResolveLogin, or next's ResolveLogin when it
+// is a LoginResolver), not the text as typed.
+//
+// An error from next that is a *engine.ReplyError with code 421 is not a
+// failure: next declined to judge the credentials (it is overloaded, say),
+// so nothing is scored and the reply is not delayed.
+//
+// The wrapper implements every MainDriver extension of the engine and,
+// where next does not, behaves as the engine does without it, so
+// wrapping changes nothing else.
 func (l *Limiter) WrapDriver(next engine.MainDriver) engine.MainDriver {
 	l.setup()
-	return &limitedDriver{MainDriver: next, l: l}
+	d := &limitedDriver{MainDriver: next, l: l}
+	if r, ok := next.(LoginResolver); ok {
+		d.resolve = r.ResolveLogin
+	}
+	return d
 }
 
 // limitedDriver is the MainDriver WrapDriver returns.
 type limitedDriver struct {
 	engine.MainDriver
-	l *Limiter
+	l       *Limiter
+	resolve ResolveFunc // next's, when it is a LoginResolver
 }
 
 var (
@@ -39,19 +55,24 @@ var (
 // driver type through wrappers.
 func (d *limitedDriver) Unwrap() engine.MainDriver { return d.MainDriver }
 
-// AuthUser refuses a banned address before next sees the password, and
-// accounts for the outcome.
+// AuthUser refuses a banned address, and an address or account with no
+// attempt left, before next sees the password, and accounts for the
+// outcome.
 func (d *limitedDriver) AuthUser(cc engine.ClientContext, user, pass string) (engine.ClientDriver, error) {
-	end, err := d.l.beginLogin(cc)
+	a, err := d.l.beginLogin(cc, user, d.resolve)
 	if err != nil {
 		return nil, err
 	}
 	fs, err := d.MainDriver.AuthUser(cc, user, pass)
 	if err != nil {
-		d.l.loginFailed(cc, user, end)
+		if notJudged(err) {
+			d.l.endLogin(a)
+		} else {
+			d.l.loginFailed(cc, a)
+		}
 		return nil, err
 	}
-	end()
+	d.l.endLogin(a)
 	if err := d.l.loginSucceeded(cc, user); err != nil {
 		return nil, err
 	}
@@ -66,16 +87,20 @@ func (d *limitedDriver) VerifyTLSClient(cc engine.ClientContext, user string, st
 	if !ok {
 		return nil, nil
 	}
-	end, err := d.l.beginLogin(cc)
+	a, err := d.l.beginLogin(cc, user, d.resolve)
 	if err != nil {
 		return nil, err
 	}
 	fs, err := v.VerifyTLSClient(cc, user, state)
 	if err != nil {
-		d.l.loginFailed(cc, user, end)
+		if notJudged(err) {
+			d.l.endLogin(a)
+		} else {
+			d.l.loginFailed(cc, a)
+		}
 		return nil, err
 	}
-	end()
+	d.l.endLogin(a)
 	if fs == nil {
 		return nil, nil
 	}
@@ -83,6 +108,13 @@ func (d *limitedDriver) VerifyTLSClient(cc engine.ClientContext, user string, st
 		return nil, err
 	}
 	return fs, nil
+}
+
+// notJudged reports whether a driver's error says it did not check the
+// credentials at all (421: not available now).
+func notJudged(err error) bool {
+	var re *engine.ReplyError
+	return errors.As(err, &re) && re.Code == 421
 }
 
 // CheckHost passes HOST to next; without the extension in next every
@@ -103,47 +135,133 @@ func (d *limitedDriver) WrapPassiveListener(ln net.Listener) (net.Listener, erro
 	return ln, nil
 }
 
+// attempt is one login being checked: the address and account it counts
+// against, and the slots it holds among their logins in flight.
+type attempt struct {
+	ip, key          netip.Addr // the client's address and its prefix
+	tenant, user     string     // the account the login resolved to
+	ipSlot, userSlot bool
+}
+
+// resolve names the account a login means: Limiter.ResolveLogin, else
+// the wrapped driver's, else the login as typed.
+func (l *Limiter) resolve(cc engine.ClientContext, login string, fallback ResolveFunc) (tenant, user string) {
+	f := l.ResolveLogin
+	if f == nil {
+		f = fallback
+	}
+	if f == nil {
+		return "", login
+	}
+	tenant, user = f(cc, login)
+	if user == "" {
+		return "", login
+	}
+	return tenant, user
+}
+
 // beginLogin refuses a login from a banned address (the engine closes the
-// session on a 421), and one that would bring the address's failures in
-// flight past the threshold, so that parallel connections cannot
-// try more passwords than the threshold allows. end gives the attempt's
-// slot back.
-func (l *Limiter) beginLogin(cc engine.ClientContext) (end func(), err error) {
+// session on a 421); one that would bring the address's failures with
+// its logins in flight past the threshold; and, likewise, one that would
+// bring the account's past it, so that parallel connections, from one
+// address or from many, cannot try more passwords on an account than the
+// threshold allows. endLogin gives the attempt's slots back.
+func (l *Limiter) beginLogin(cc engine.ClientContext, login string, fallback ResolveFunc) (*attempt, error) {
 	c := l.cfg.Load()
-	ip := l.sessionIP(cc)
-	if c.isSafe(ip) {
-		return func() {}, nil
+	a := &attempt{}
+	a.ip, a.key = l.sessionAddr(cc, c)
+	a.tenant, a.user = l.resolve(cc, login, fallback)
+	if c.isSafe(a.ip) {
+		return a, nil
 	}
 	now := l.now()
 	ctx := l.sessionCtx(cc)
-	if until, banned := l.bannedUntil(ip, now); banned {
-		return nil, l.refuse(ctx, ruleBanned, cc, ip,
+	if until, banned := l.bannedUntil(a.key, now); banned {
+		return nil, l.refuse(ctx, ruleBanned, cc, a.ip,
 			"Too many failed logins from your address; try again later.",
-			"user", cc.User(), "until", until.UTC().Format(time.RFC3339))
+			"user", login, "until", until.UTC().Format(time.RFC3339))
 	}
 	if c.LoginFailures == 0 {
-		return func() {}, nil
+		return a, nil
 	}
 	busy := false
-	l.ips.with(ip, now, idleTTL, func(s *ipState, _ bool) int {
+	l.ips.with(a.key, now, idleTTL, func(s *ipState, _ bool) int {
 		tuneScore(&s.failures, c, now)
 		if s.failures.TokensAt(now)-float64(s.attempts) < 1 {
 			busy = true
 			return 0
 		}
 		s.attempts++
+		a.ipSlot = true
 		return 1 // pinned while the password is checked
 	})
 	if busy {
-		return nil, l.refuse(ctx, ruleLoginAttempts, cc, ip,
-			"Too many login attempts from your address; try again later.", "user", cc.User())
+		return nil, l.refuse(ctx, ruleLoginAttempts, cc, a.ip,
+			"Too many login attempts from your address; try again later.", "user", login)
 	}
-	return func() {
-		l.ips.with(ip, l.now(), idleTTL, func(s *ipState, _ bool) int {
+	l.users.with(userKey(a.tenant, a.user), now, idleTTL, func(s *accountState, _ bool) int {
+		tuneScore(&s.failures, c, now)
+		if s.failures.TokensAt(now)-float64(s.attempts) < 1 {
+			busy = true
+			return 0
+		}
+		s.attempts++
+		a.userSlot = true
+		return 1
+	})
+	if busy {
+		l.endLogin(a)
+		// Unknown accounts are counted the same way, so this reply says
+		// nothing about whether the account exists.
+		return nil, l.refuse(ctx, ruleUserLoginAttempts, cc, a.ip,
+			"Too many failed logins for this account; try again later.",
+			"login", login, "tenant", a.tenant, "user", a.user)
+	}
+	return a, nil
+}
+
+// endLogin gives back the slots an attempt holds among the logins in
+// flight of its address and its account.
+func (l *Limiter) endLogin(a *attempt) {
+	now := l.now()
+	if a.ipSlot {
+		a.ipSlot = false
+		l.ips.with(a.key, now, idleTTL, func(s *ipState, _ bool) int {
 			s.attempts = max(s.attempts-1, 0)
 			return -1
 		})
-	}, nil
+	}
+	if a.userSlot {
+		a.userSlot = false
+		l.users.with(userKey(a.tenant, a.user), now, idleTTL, func(s *accountState, _ bool) int {
+			s.attempts = max(s.attempts-1, 0)
+			return -1
+		})
+	}
+}
+
+// Suspect reports whether a login for tenant's user from cc's address
+// should count as suspect: its address prefix or the account had a
+// failed login within LoginWindow. A password checker with more logins
+// than workers serves suspect ones from a smaller, separate share
+// (tenancy.Driver.LoginSuspect), so that a flood of failing logins does
+// not queue the others. Addresses on the safe list are never suspect.
+// It changes nothing and creates no state.
+func (l *Limiter) Suspect(cc engine.ClientContext, tenant, user string) bool {
+	l.setup()
+	c := l.cfg.Load()
+	ip, key := l.sessionAddr(cc, c)
+	if c.isSafe(ip) {
+		return false
+	}
+	now := l.now()
+	since := now.Add(-time.Duration(c.LoginWindow)).UnixNano()
+	suspect := false
+	l.ips.peek(key, now, func(s *ipState) { suspect = s.lastFailure > since })
+	if !suspect {
+		l.users.peek(userKey(tenant, user), now, func(s *accountState) { suspect = s.lastFailure > since })
+	}
+	return suspect
 }
 
 // tuneScore makes *lim a failure score: LoginFailures tokens, refilled
@@ -165,62 +283,61 @@ func tuneScore(lim **rate.Limiter, c *compiled, now time.Time) {
 	}
 }
 
-// loginFailed adds a failure to the address's and the user's scores, bans
-// the address when either is past the threshold, and then waits the
+// loginFailed adds a failure to the address's and the account's scores,
+// bans the address when either is past the threshold, and then waits the
 // failed-login delay. The wait holds no lock: it only delays this
 // session's answer, and ends early when the connection does.
 //
-// end gives the attempt's slot back once the failure is scored, so that
-// no other attempt sees the slot free while the score still has the token
+// The attempt's slots are given back once the failure is scored, so that
+// no other attempt sees a slot free while the score still has the token
 // this failure takes.
-func (l *Limiter) loginFailed(cc engine.ClientContext, user string, end func()) {
+func (l *Limiter) loginFailed(cc engine.ClientContext, a *attempt) {
 	c := l.cfg.Load()
 	now := l.now()
-	ip := l.sessionIP(cc)
 	ctx := l.sessionCtx(cc)
 	l.counters.add(ruleLoginFailures)
-	tenant, user := l.identity(cc, user)
 	over := false
-	if c.LoginFailures > 0 {
-		// The failure that takes the last token is the one that bans.
-		score := func(lim **rate.Limiter) {
-			tuneScore(lim, c, now)
-			if !(*lim).AllowN(now, 1) || (*lim).TokensAt(now) < 1 {
-				over = true
-			}
+	// The failure that takes the last token is the one that bans.
+	score := func(lim **rate.Limiter) {
+		if c.LoginFailures == 0 {
+			return
 		}
-		l.ips.with(ip, now, idleTTL, func(s *ipState, _ bool) int {
-			score(&s.failures)
-			return 0
-		})
-		if user != "" {
-			l.users.with(userKey(tenant, user), now, idleTTL, func(s *accountState, _ bool) int {
-				score(&s.failures)
-				return 0
-			})
+		tuneScore(lim, c, now)
+		if !(*lim).AllowN(now, 1) || (*lim).TokensAt(now) < 1 {
+			over = true
 		}
 	}
+	l.ips.with(a.key, now, idleTTL, func(s *ipState, _ bool) int {
+		s.lastFailure = now.UnixNano()
+		score(&s.failures)
+		return 0
+	})
+	l.users.with(userKey(a.tenant, a.user), now, idleTTL, func(s *accountState, _ bool) int {
+		s.lastFailure = now.UnixNano()
+		score(&s.failures)
+		return 0
+	})
 	l.logger().InfoContext(ctx, "ratelimit: login failed", "rule", ruleLoginFailures.String(),
-		"remote", ip.String(), "session", cc.ID(), "tenant", tenant, "user", user)
-	if over && !c.isSafe(ip) {
-		l.ban(ctx, c, cc, ip, now)
+		"remote", a.ip.String(), "session", cc.ID(), "tenant", a.tenant, "user", a.user)
+	if over && !c.isSafe(a.ip) {
+		l.ban(ctx, c, cc, a.ip, a.key, now)
 		// The ban is the penalty; once it ends the address starts
 		// with a full score, and a new offence doubles the next ban.
-		l.ips.with(ip, now, idleTTL, func(s *ipState, _ bool) int {
+		l.ips.with(a.key, now, idleTTL, func(s *ipState, _ bool) int {
 			s.failures = nil
 			return 0
 		})
 	}
-	end()
+	l.endLogin(a)
 	wait(ctx, time.Duration(c.FailedLoginDelay))
 }
 
-// ban bans ip for BanTime doubled for every earlier offence it is
-// remembered for, at most MaxBanTime.
-func (l *Limiter) ban(ctx context.Context, c *compiled, cc engine.ClientContext, ip netip.Addr, now time.Time) {
+// ban bans key, ip's prefix, for BanTime doubled for every earlier
+// offence it is remembered for, at most MaxBanTime.
+func (l *Limiter) ban(ctx context.Context, c *compiled, cc engine.ClientContext, ip, key netip.Addr, now time.Time) {
 	var until time.Time
 	var offences int
-	l.bans.with(ip, now, time.Duration(c.MaxBanTime+c.BanMemory), func(b *banState, _ bool) int {
+	l.bans.with(key, now, time.Duration(c.MaxBanTime+c.BanMemory), func(b *banState, _ bool) int {
 		if b.until > now.UnixNano() {
 			until, offences = time.Unix(0, b.until), b.offences // already banned
 			return 0
@@ -240,27 +357,29 @@ func (l *Limiter) ban(ctx context.Context, c *compiled, cc engine.ClientContext,
 	}
 	l.counters.add(ruleBan)
 	l.logger().WarnContext(ctx, "ratelimit: address banned", "rule", ruleBan.String(),
-		"remote", ip.String(), "session", cc.ID(), "until", until.UTC().Format(time.RFC3339),
-		"offences", offences)
+		"remote", ip.String(), "prefix", prefixString(c, ip), "session", cc.ID(),
+		"until", until.UTC().Format(time.RFC3339), "offences", offences)
 }
 
-// bannedUntil reports whether ip is banned at now, and until when.
-func (l *Limiter) bannedUntil(ip netip.Addr, now time.Time) (time.Time, bool) {
+// bannedUntil reports whether key, an address prefix, is banned at now,
+// and until when.
+func (l *Limiter) bannedUntil(key netip.Addr, now time.Time) (time.Time, bool) {
 	var until int64
-	l.bans.peek(ip, now, func(b *banState) { until = b.until })
+	l.bans.peek(key, now, func(b *banState) { until = b.until })
 	return time.Unix(0, until), until > now.UnixNano()
 }
 
-// Banned reports whether ip is banned now, and until when.
+// Banned reports whether ip is banned now, and until when. A ban covers
+// ip's whole prefix (Config.IPv6Prefix, Config.IPv4Prefix).
 func (l *Limiter) Banned(ip netip.Addr) (until time.Time, banned bool) {
 	l.setup()
-	return l.bannedUntil(ip.Unmap().WithZone(""), l.now())
+	return l.bannedUntil(l.cfg.Load().addrKey(ip.Unmap().WithZone("")), l.now())
 }
 
-// Unban lifts ip's ban and forgets its offences.
+// Unban lifts the ban of ip's prefix and forgets its offences.
 func (l *Limiter) Unban(ip netip.Addr) {
 	l.setup()
-	l.bans.with(ip.Unmap().WithZone(""), l.now(), 0, func(b *banState, _ bool) int {
+	l.bans.with(l.cfg.Load().addrKey(ip.Unmap().WithZone("")), l.now(), 0, func(b *banState, _ bool) int {
 		*b = banState{}
 		return 0
 	})
@@ -286,7 +405,7 @@ func (l *Limiter) loginSucceeded(cc engine.ClientContext, user string) error {
 		lg.userPinned = true
 		return 1
 	})
-	ip := l.sessionIP(cc)
+	ip, _ := l.sessionAddr(cc, c)
 	ctx := l.sessionCtx(cc)
 	if full {
 		return l.refuse(ctx, ruleUserSessions, cc, ip, "Too many sessions for this user; try again later.",
@@ -342,13 +461,28 @@ func (l *Limiter) logout(lg *login, now time.Time) {
 	}
 }
 
-// sessionIP returns the address a session was admitted from, or the
-// connection's address when the admission hook did not see it.
-func (l *Limiter) sessionIP(cc engine.ClientContext) netip.Addr {
+// sessionAddr returns the address a session was admitted from and the
+// prefix it was admitted under, or the connection's when the admission
+// hook did not see it.
+func (l *Limiter) sessionAddr(cc engine.ClientContext, c *compiled) (ip, key netip.Addr) {
 	if s := l.session(cc); s != nil {
-		return s.ip
+		return s.ip, s.key
 	}
-	return clientIP(cc.RemoteAddr())
+	ip = clientIP(cc.RemoteAddr())
+	return ip, c.addrKey(ip)
+}
+
+// prefixString names the prefix an address is counted under, for logs.
+func prefixString(c *compiled, ip netip.Addr) string {
+	bits := c.IPv6Prefix
+	if ip.Is4() {
+		bits = c.IPv4Prefix
+	}
+	p, err := ip.Prefix(bits)
+	if err != nil {
+		return ip.String()
+	}
+	return p.String()
 }
 
 // sessionCtx returns the context that ends with a session's connection.

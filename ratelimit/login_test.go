@@ -13,9 +13,10 @@ import (
 )
 
 // TestBruteForceBansAddress: 100 parallel wrong-password attempts from one
-// address end in a ban; a correct login from another address works
-// meanwhile; the banned address is refused at once, and logs in after the
-// ban ends.
+// address end in a ban; another user's correct login from another address
+// works meanwhile; the banned address is refused at once, and logs in
+// after the ban ends. The attacked account refuses attempts from every
+// address until its score refills.
 func TestBruteForceBansAddress(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
@@ -37,8 +38,8 @@ func TestBruteForceBansAddress(t *testing.T) {
 		})
 	}
 	close(start)
-	// Meanwhile a correct login from another address.
-	good := ts.ftpClient(t, "127.0.0.2", "alice")
+	// Meanwhile another user's correct login from another address.
+	good := ts.ftpClient(t, "127.0.0.2", "bob")
 	wg.Wait()
 	if err := good.NoOp(); err != nil {
 		t.Fatalf("the other address's session during the attack: %v", err)
@@ -67,6 +68,12 @@ func TestBruteForceBansAddress(t *testing.T) {
 	other.expect("PASS wrong", 530)
 	other.expect("USER bob", 331)
 	other.expect("PASS secret", 230)
+	// The attacked account has no attempt left, from any address.
+	locked, _, _ := ts.dialRaw(t, "127.0.0.3")
+	locked.expect("USER alice", 331)
+	if code, text := locked.cmd("PASS secret"); code != 421 || !strings.Contains(text, "account") {
+		t.Fatalf("alice from another address during the lockout: %d %s, want 421", code, text)
+	}
 
 	clock.Add(time.Hour + time.Second)
 	if _, banned := ts.l.Banned(netip.MustParseAddr("127.0.0.1")); banned {
@@ -79,7 +86,7 @@ func TestBruteForceBansAddress(t *testing.T) {
 	st := ts.l.Stats()
 	// A 421 comes from the ban, or from the check that refuses attempts
 	// beyond the failures still allowed while others are in flight.
-	if st.Bans != 1 || st.RefusedBanned+st.RefusedLoginAttempts < uint64(outcomes[421]) || st.LoginFailures < uint64(outcomes[530]) {
+	if st.Bans != 1 || st.RefusedBanned+st.RefusedLoginAttempts+st.RefusedUserLoginAttempts < uint64(outcomes[421]) || st.LoginFailures < uint64(outcomes[530]) {
 		t.Fatalf("Stats %+v do not match the outcomes %v", st, outcomes)
 	}
 }
@@ -216,7 +223,7 @@ func TestBanGrowsWithOffences(t *testing.T) {
 	}
 	l.Now = clock.Now
 	l.Logger = discardLogger()
-	drv := l.WrapDriver(&passwordDriver{users: map[string]string{"alice": "secret"}})
+	drv := l.WrapDriver(&passwordDriver{users: map[string]string{"alice": "secret", "bob": "secret"}})
 	cc := &fakeSession{id: 1, remote: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 1}}
 	done, err := l.Admit(context.Background(), cc)
 	if err != nil {
@@ -233,11 +240,12 @@ func TestBanGrowsWithOffences(t *testing.T) {
 		if !banned || until.Sub(clock.Now()) != want {
 			t.Fatalf("ban: %v for %v, want %v", banned, until.Sub(clock.Now()), want)
 		}
-		if _, err := drv.AuthUser(cc, "alice", "secret"); err == nil {
+		// bob: alice's own score stays spent for longer than the ban.
+		if _, err := drv.AuthUser(cc, "bob", "secret"); err == nil {
 			t.Fatal("a banned address logged in")
 		}
 		clock.Add(want + time.Second)
-		if _, err := drv.AuthUser(cc, "alice", "secret"); err != nil {
+		if _, err := drv.AuthUser(cc, "bob", "secret"); err != nil {
 			t.Fatalf("after the ban: %v", err)
 		}
 		clock.Add(time.Hour) // the failure score refills; offences are remembered

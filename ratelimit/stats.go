@@ -10,23 +10,24 @@ import (
 type rule int
 
 const (
-	ruleConnRate       rule = iota // new connections per second per IP
-	ruleConnPerIP                  // connections at once per IP
-	ruleMaxConns                   // connections at once in total
-	ruleBanned                     // a connection or login from a banned IP
-	ruleLoginAttempts              // a login while the IP's failures in flight reach the threshold
-	ruleUserSessions               // logged-in sessions at once per user
-	ruleTenantSessions             // logged-in sessions at once per tenant
-	ruleCommandRate                // commands per second, session or tenant
-	ruleLoginFailures              // a failed login (not a refusal)
-	ruleBan                        // an IP got banned (not a refusal)
-	ruleCommandDelayed             // a command was slowed (not a refusal)
-	ruleTransferWait               // a transfer waited for its rate (not a refusal)
+	ruleConnRate          rule = iota // new connections per second per IP
+	ruleConnPerIP                     // connections at once per IP
+	ruleMaxConns                      // connections at once in total
+	ruleBanned                        // a connection or login from a banned IP
+	ruleLoginAttempts                 // a login while the IP's failures in flight reach the threshold
+	ruleUserLoginAttempts             // a login while the account's failures and logins in flight reach the threshold
+	ruleUserSessions                  // logged-in sessions at once per user
+	ruleTenantSessions                // logged-in sessions at once per tenant
+	ruleCommandRate                   // commands per second, session or tenant
+	ruleLoginFailures                 // a failed login (not a refusal)
+	ruleBan                           // an IP got banned (not a refusal)
+	ruleCommandDelayed                // a command was slowed (not a refusal)
+	ruleTransferWait                  // a transfer waited for its rate (not a refusal)
 	numRules
 )
 
 var ruleNames = [numRules]string{
-	"conn_rate", "conn_per_ip", "max_conns", "banned", "login_attempts", "user_sessions",
+	"conn_rate", "conn_per_ip", "max_conns", "banned", "login_attempts", "user_login_attempts", "user_sessions",
 	"tenant_sessions", "command_rate", "login_failure", "ban", "command_delayed",
 	"transfer_wait",
 }
@@ -53,6 +54,9 @@ type Stats struct {
 	// Logins refused before the password was checked because the
 	// address's logins in flight could already reach the ban threshold.
 	RefusedLoginAttempts uint64 // login_attempts
+	// Logins refused before the password was checked because the
+	// account's failures with its logins in flight reach the threshold.
+	RefusedUserLoginAttempts uint64 // user_login_attempts
 
 	// Logins refused after the password was right, by rule.
 	RefusedUserSessions   uint64 // user_sessions
@@ -82,23 +86,24 @@ func (l *Limiter) Stats() Stats {
 	l.setup()
 	c := &l.counters
 	return Stats{
-		RefusedConnRate:       c.n[ruleConnRate].Load(),
-		RefusedConnPerIP:      c.n[ruleConnPerIP].Load(),
-		RefusedMaxConns:       c.n[ruleMaxConns].Load(),
-		RefusedBanned:         c.n[ruleBanned].Load(),
-		RefusedLoginAttempts:  c.n[ruleLoginAttempts].Load(),
-		RefusedUserSessions:   c.n[ruleUserSessions].Load(),
-		RefusedTenantSessions: c.n[ruleTenantSessions].Load(),
-		RefusedCommands:       c.n[ruleCommandRate].Load(),
-		DelayedCommands:       c.n[ruleCommandDelayed].Load(),
-		LoginFailures:         c.n[ruleLoginFailures].Load(),
-		Bans:                  c.n[ruleBan].Load(),
-		TransferWaits:         c.n[ruleTransferWait].Load(),
-		TransferWaitTime:      time.Duration(c.waitedNano.Load()),
-		Connections:           l.conns.Load(),
-		TrackedIPs:            l.ips.len(),
-		TrackedUsers:          l.users.len(),
-		TrackedTenants:        l.tenants.len(),
-		BanList:               l.bans.len(),
+		RefusedConnRate:          c.n[ruleConnRate].Load(),
+		RefusedConnPerIP:         c.n[ruleConnPerIP].Load(),
+		RefusedMaxConns:          c.n[ruleMaxConns].Load(),
+		RefusedBanned:            c.n[ruleBanned].Load(),
+		RefusedLoginAttempts:     c.n[ruleLoginAttempts].Load(),
+		RefusedUserLoginAttempts: c.n[ruleUserLoginAttempts].Load(),
+		RefusedUserSessions:      c.n[ruleUserSessions].Load(),
+		RefusedTenantSessions:    c.n[ruleTenantSessions].Load(),
+		RefusedCommands:          c.n[ruleCommandRate].Load(),
+		DelayedCommands:          c.n[ruleCommandDelayed].Load(),
+		LoginFailures:            c.n[ruleLoginFailures].Load(),
+		Bans:                     c.n[ruleBan].Load(),
+		TransferWaits:            c.n[ruleTransferWait].Load(),
+		TransferWaitTime:         time.Duration(c.waitedNano.Load()),
+		Connections:              l.conns.Load(),
+		TrackedIPs:               l.ips.len(),
+		TrackedUsers:             l.users.len(),
+		TrackedTenants:           l.tenants.len(),
+		BanList:                  l.bans.len(),
 	}
 }

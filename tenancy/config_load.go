@@ -450,14 +450,17 @@ func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *Tenan
 // names, and a default tenant that exists.
 func checkTenantSet(cfg *Config, errs *ConfigErrors) {
 	ids := map[string]string{}
+	folded := map[string]string{}
 	hosts := map[string]string{}
 	dirs := map[string]string{}
 	for _, t := range cfg.Tenants {
 		lines := scanKeyLinesOfFile(t.File)
-		if other, dup := ids[t.ID]; dup {
-			*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("id"), Key: "id", Msg: fmt.Sprintf("tenant id %q is also used by %s", t.ID, other)})
+		// Logins match ids without regard to ASCII case (ids are ASCII).
+		if other, dup := folded[strings.ToLower(t.ID)]; dup {
+			*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("id"), Key: "id", Msg: fmt.Sprintf("tenant id %q is also used by %s (ids are compared without regard to case)", t.ID, other)})
 		}
 		ids[t.ID] = t.File
+		folded[strings.ToLower(t.ID)] = t.File
 		for _, h := range t.Hostnames {
 			if other, dup := hosts[h]; dup {
 				*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("hostnames"), Key: "hostnames", Msg: fmt.Sprintf("host name %q is also claimed by %s", h, other)})

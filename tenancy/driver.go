@@ -30,16 +30,28 @@ type Driver struct {
 	Settings *engine.Settings
 	// Logger receives login and reload events; never passwords or hashes.
 	Logger *slog.Logger
+	// LoginSuspect, when set, says whether a login of tenant's user on cc
+	// is suspect (ratelimit.Limiter.Suspect: its address or account
+	// failed lately); suspect logins have their passwords checked in the
+	// smaller lane of the hash workers (see hashPool). tenant and user are
+	// what ResolveLogin returns. Nil: every login is clean. Set it before
+	// serving.
+	LoginSuspect func(cc engine.ClientContext, tenant, user string) bool
 
 	defaultCert *tls.Certificate
 	state       atomic.Pointer[state]
 	cache       atomic.Pointer[credCache]
 	dummyHash   string
 	reloadMu    sync.Mutex
-	// hashSlots bounds the password checks running at once: each argon2id
+	// hashes bounds the password checks running at once: each argon2id
 	// check holds its memory cost (19 MiB by default), so a flood of
-	// logins must queue rather than exhaust memory.
-	hashSlots chan struct{}
+	// logins must queue rather than exhaust memory; and it keeps a share
+	// of its workers for logins that are not suspect.
+	hashes *hashPool
+	// now and waitUntil are the clock and the wait of a refused login:
+	// time.Now and Driver.wait, replaced by tests.
+	now       func() time.Time
+	waitUntil func(deadline time.Time)
 
 	mu       sync.Mutex
 	sessions map[uint32]*session
@@ -67,10 +79,23 @@ const (
 	credCacheTTL  = 10 * time.Minute
 )
 
-// errLoginIncorrect is the one reply to an unknown tenant, an unknown user,
-// a wrong password and a disabled account, so that none can be told from
-// another.
-var errLoginIncorrect = &engine.ReplyError{Code: 530, Message: "Login incorrect."}
+// errLoginIncorrect is the one reply to every refused login: an unknown
+// tenant or user, a wrong password, a disabled account, a user refused
+// for the network it comes from or for not using TLS, tenant choices
+// that disagree. None can be told from another, nor a right password
+// from a wrong one. Over a control connection in clear, when the server
+// offers TLS, the reply says that some accounts need it
+// (errLoginIncorrectClear): that depends on the connection only.
+var (
+	errLoginIncorrect      = &engine.ReplyError{Code: 530, Message: "Login incorrect."}
+	errLoginIncorrectClear = &engine.ReplyError{Code: 530, Message: "Login incorrect. Accounts that require TLS must send AUTH TLS before logging in."}
+)
+
+// errLoginsBusy refuses a suspect login when the suspect lane's queue is
+// full (and any login while the driver closes). It is decided before any
+// password is looked at; 421 closes the session, and tells the rate
+// limiter that the credentials were not judged.
+var errLoginsBusy = &engine.ReplyError{Code: 421, Message: "Too many logins are being checked; try again later."}
 
 // New opens the storage of every tenant of cfg and returns the driver.
 func New(cfg *Config, opts Options) (*Driver, error) {
@@ -80,8 +105,10 @@ func New(cfg *Config, opts Options) (*Driver, error) {
 		defaultCert: opts.DefaultCertificate,
 		sessions:    map[uint32]*session{},
 		done:        make(chan struct{}),
-		hashSlots:   make(chan struct{}, max(2, runtime.NumCPU())),
+		now:         time.Now,
 	}
+	d.waitUntil = d.wait
+	d.hashes = newHashPool(runtime.NumCPU(), d.done)
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
@@ -173,8 +200,10 @@ func (d *Driver) GetTLSConfig() (*tls.Config, error) {
 	cfg := st.tls.Clone()
 	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		cur := d.state.Load()
-		if c := cur.hostTLS[strings.ToLower(hello.ServerName)]; c != nil {
-			return c, nil
+		if name, ok := asciiLower(hello.ServerName); ok {
+			if c := cur.hostTLS[name]; c != nil {
+				return c, nil
+			}
 		}
 		return nil, nil
 	}
@@ -182,12 +211,15 @@ func (d *Driver) GetTLSConfig() (*tls.Config, error) {
 }
 
 // CheckHost accepts a HOST naming a served tenant (RFC 7151), unless the
-// TLS server name already chose another one.
+// TLS server name already chose another one. An IP address literal that
+// no tenant claims is accepted too and chooses no tenant: RFC 7151 lets a
+// client that knows no name send the address it connected to (lftp
+// does), which is no reason to refuse or to log.
 func (d *Driver) CheckHost(cc engine.ClientContext, host string) error {
 	st := d.state.Load()
-	t := st.lookup(strings.Trim(host, "[]"))
-	if t == nil {
-		t = st.lookup(host)
+	t := st.lookupHost(host)
+	if t == nil && isAddressLiteral(host) {
+		return nil
 	}
 	if t == nil || t.cfg.Disabled {
 		return &engine.ReplyError{Code: 504, Message: "Unknown host " + host + "."}
@@ -200,61 +232,87 @@ func (d *Driver) CheckHost(cc engine.ClientContext, host string) error {
 	return nil
 }
 
-// AuthUser logs a user in. Every failure that could tell whether a tenant
-// or user exists gets errLoginIncorrect once LoginFailureDelay has passed
-// since the attempt began, and unknown users are checked against a dummy
-// hash, so neither the reply nor its timing says which part was wrong.
+// isAddressLiteral reports whether a HOST argument is an IP address, an
+// IPv6 one in brackets.
+func isAddressLiteral(host string) bool {
+	_, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil
+}
+
+// ResolveLogin names the account a USER argument means on cc, as AuthUser
+// resolves it, without looking at any password: the tenant id and the
+// user name as the tenant file spells it. A login that names no tenant,
+// or tenants that disagree, comes back as ("", login). The rate limiter
+// counts failures on what it returns (ratelimit.Limiter.ResolveLogin), so
+// that every spelling of an account ("bob@ACME", "bob@ftp.acme.test",
+// "bob" under HOST or a default tenant) shares one count.
+func (d *Driver) ResolveLogin(cc engine.ClientContext, login string) (tenant, user string) {
+	t, name, err := resolveTenant(d.state.Load(), cc, login)
+	return accountOf(t, name, err, login)
+}
+
+// accountOf is ResolveLogin's answer for one resolution.
+func accountOf(t *tenant, name string, err error, login string) (tenant, user string) {
+	if err != nil || t == nil {
+		return "", login
+	}
+	return t.cfg.ID, name
+}
+
+// AuthUser logs a user in. Every refusal gets the same reply
+// (errLoginIncorrect) through the same wait, until LoginFailureDelay has
+// passed since the attempt began. A refusal that does not depend on the
+// password (unknown tenant or user, disabled account, wrong network,
+// TLS required) is decided before the password is looked at, which is
+// then checked against a dummy hash only: so it costs what a wrong
+// password costs, and neither its reply nor its timing can depend on
+// whether the password was right.
 func (d *Driver) AuthUser(cc engine.ClientContext, login, pass string) (engine.ClientDriver, error) {
-	start := time.Now()
+	start := d.now()
 	st := d.state.Load()
 	deadline := start.Add(st.cfg.Server.LoginFailureDelay)
-	t, name, err := resolveTenant(st, cc, login)
-	if err != nil {
-		d.Logger.Info("tenancy: login refused", "session", cc.ID(), "login", login, "reason", err)
-		return nil, err
-	}
+	t, name, rerr := resolveTenant(st, cc, login)
+	tid, user := accountOf(t, name, rerr, login)
 	var u *UserConfig
-	if t != nil && !t.cfg.Disabled {
+	reason := ""
+	switch {
+	case rerr != nil:
+		reason = rerr.Error()
+	case t == nil:
+		reason = "no tenant"
+	case t.cfg.Disabled:
+		reason = "tenant disabled"
+	default:
 		u = t.users[name]
-	}
-	ok := false
-	if u != nil {
-		ok = d.verify(t.cfg.ID, u, pass, start)
-	} else {
-		d.slowVerify(d.dummyHash, pass)
-	}
-	if !ok || u.Disabled {
-		reason := "wrong password"
 		switch {
-		case t == nil:
-			reason = "no tenant"
-		case t.cfg.Disabled:
-			reason = "tenant disabled"
 		case u == nil:
 			reason = "unknown user"
 		case u.Disabled:
 			reason = "user disabled"
+		case !addrAllowed(u.AllowedCIDRs, cc.RemoteAddr()):
+			reason = "address outside the user's allowed_cidrs"
+		case (u.TLSRequired || st.cfg.Server.TLSRequired) && !cc.HasTLSForControl():
+			reason = "the account requires TLS"
 		}
-		tid := ""
-		if t != nil {
-			tid = t.cfg.ID
+	}
+	suspect := d.LoginSuspect != nil && d.LoginSuspect(cc, tid, user)
+	if reason != "" {
+		if _, ok := d.slowVerify(d.dummyHash, pass, suspect); !ok {
+			return nil, d.busy(cc, tid, user)
 		}
-		d.Logger.Info("tenancy: login failed", "session", cc.ID(), "tenant", tid, "user", name, "remote", cc.RemoteAddr().String(), "reason", reason)
-		d.wait(deadline)
-		return nil, errLoginIncorrect
+		return nil, d.refuse(cc, st, deadline, tid, user, reason)
 	}
-	if !addrAllowed(u.AllowedCIDRs, cc.RemoteAddr()) {
-		d.Logger.Info("tenancy: login from a network the user may not use", "session", cc.ID(), "tenant", t.cfg.ID, "user", name, "remote", cc.RemoteAddr().String())
-		d.wait(deadline)
-		return nil, &engine.ReplyError{Code: 530, Message: "Login not allowed from your address."}
+	ok, checked := d.verify(t.cfg.ID, u, pass, start, suspect)
+	if !checked {
+		return nil, d.busy(cc, tid, user)
 	}
-	if (u.TLSRequired || st.cfg.Server.TLSRequired) && !cc.HasTLSForControl() {
-		return nil, &engine.ReplyError{Code: 530, Message: "This account requires TLS: send AUTH TLS first."}
+	if !ok {
+		return nil, d.refuse(cc, st, deadline, tid, user, "wrong password")
 	}
 	fs, root, err := openHome(t, u, cc)
 	if err != nil {
 		d.Logger.Warn("tenancy: cannot open home", "tenant", t.cfg.ID, "user", name, "err", err)
-		return nil, &engine.ReplyError{Code: 530, Message: "Home directory unavailable."}
+		return nil, d.refuse(cc, st, deadline, tid, user, "home directory unavailable")
 	}
 	d.mu.Lock()
 	s := d.sessions[cc.ID()]
@@ -277,36 +335,57 @@ func (d *Driver) AuthUser(cc engine.ClientContext, login, pass string) (engine.C
 	// session as logged in, or the new state is visible here.
 	if cur := d.state.Load(); cur != st && revoked(cur, t.cfg.ID, name) {
 		s.logout()
-		d.wait(deadline)
-		return nil, errLoginIncorrect
+		return nil, d.refuse(cc, st, deadline, tid, user, "disabled during login")
 	}
 	d.Logger.Info("tenancy: logged in", "session", cc.ID(), "tenant", t.cfg.ID, "user", name)
 	return fs, nil
 }
 
-// verify checks a password, through the credential cache.
-func (d *Driver) verify(tenantID string, u *UserConfig, pass string, now time.Time) bool {
+// refuse logs why a login was refused, waits until deadline and returns
+// the one reply every refused login gets.
+func (d *Driver) refuse(cc engine.ClientContext, st *state, deadline time.Time, tenant, user, reason string) error {
+	d.Logger.Info("tenancy: login failed", "session", cc.ID(), "tenant", tenant, "user", user,
+		"remote", cc.RemoteAddr().String(), "reason", reason)
+	d.waitUntil(deadline)
+	if st.tls != nil && !cc.HasTLSForControl() {
+		return errLoginIncorrectClear
+	}
+	return errLoginIncorrect
+}
+
+// busy logs and returns the refusal of a login whose password could not
+// be checked now.
+func (d *Driver) busy(cc engine.ClientContext, tenant, user string) error {
+	d.Logger.Info("tenancy: login refused: too many suspect logins waiting for a password check",
+		"session", cc.ID(), "tenant", tenant, "user", user, "remote", cc.RemoteAddr().String())
+	return errLoginsBusy
+}
+
+// verify checks a password, through the credential cache. checked is
+// false when the check could not be made (see slowVerify).
+func (d *Driver) verify(tenantID string, u *UserConfig, pass string, now time.Time, suspect bool) (ok, checked bool) {
 	cache := d.cache.Load()
 	id := cache.id(tenantID, u.Name, u.PasswordHash, pass)
 	if cache.has(id, now) {
-		return true
+		return true, true
 	}
-	if !d.slowVerify(u.PasswordHash, pass) {
-		return false
+	ok, checked = d.slowVerify(u.PasswordHash, pass, suspect)
+	if ok {
+		cache.add(id, now)
 	}
-	cache.add(id, now)
-	return true
+	return ok, checked
 }
 
-// slowVerify checks a password against a hash in one of hashSlots.
-func (d *Driver) slowVerify(hash, pass string) bool {
-	select {
-	case d.hashSlots <- struct{}{}:
-	case <-d.done:
-		return false
+// slowVerify checks a password against a hash on one of the hash workers,
+// in the lane suspect says. checked is false, and nothing was checked,
+// when the suspect lane's queue is full or the driver is closing.
+func (d *Driver) slowVerify(hash, pass string, suspect bool) (ok, checked bool) {
+	release, ok := d.hashes.acquire(suspect)
+	if !ok {
+		return false, false
 	}
-	defer func() { <-d.hashSlots }()
-	return verifyPassword(hash, pass)
+	defer release()
+	return verifyPassword(hash, pass), true
 }
 
 // wait sleeps until deadline, or until the driver is closed. It holds no
@@ -324,24 +403,24 @@ func (d *Driver) wait(deadline time.Time) {
 	}
 }
 
-// errTenantMismatch and errHostGone refuse logins whose tenant choices
-// disagree; they say nothing about users, so they need no delay.
+// Why resolveTenant refuses a login whose tenant choices disagree; only
+// logged: the client gets errLoginIncorrect like every refused login, so
+// that the reply does not confirm which tenants exist.
 var (
-	errTenantMismatch  = &engine.ReplyError{Code: 530, Message: "The tenant in the login does not match the one chosen by HOST or TLS."}
-	errHostSNIMismatch = &engine.ReplyError{Code: 530, Message: "HOST and the TLS server name choose different tenants."}
-	errHostGone        = &engine.ReplyError{Code: 530, Message: "The host chosen with HOST is no longer served."}
+	errTenantMismatch  = errors.New("the tenant in the login does not match the one chosen by HOST or TLS")
+	errHostSNIMismatch = errors.New("HOST and the TLS server name choose different tenants")
+	errHostGone        = errors.New("the host chosen with HOST is no longer served")
 )
 
 // resolveTenant finds a login's tenant and user name: HOST first, then the
 // TLS server name, then a user@tenant login, then the default tenant. A
-// nil tenant with no error means none applies (a failed login).
+// nil tenant with no error means none applies (a failed login). A HOST
+// that was an address literal no tenant claims chooses nothing.
 func resolveTenant(st *state, cc engine.ClientContext, login string) (*tenant, string, error) {
 	var chosen *tenant
 	if h := cc.HostName(); h != "" {
-		if chosen = st.lookup(strings.Trim(h, "[]")); chosen == nil {
-			if chosen = st.lookup(h); chosen == nil {
-				return nil, "", errHostGone
-			}
+		if chosen = st.lookupHost(h); chosen == nil && !isAddressLiteral(h) {
+			return nil, "", errHostGone
 		}
 	}
 	if sni := cc.TLSServerName(); sni != "" {
@@ -467,7 +546,14 @@ func (d *Driver) closeRevoked(st *state) {
 	for _, s := range victims {
 		tid, user, _ := s.info()
 		d.Logger.Info("tenancy: closing a session of a disabled or removed account", "session", s.cc.ID(), "tenant", tid, "user", user)
-		if err := s.cc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		// The client reads why before the connection closes.
+		var err error
+		if rc, ok := s.cc.(engine.ReplyCloser); ok {
+			err = rc.CloseWithReply(421, "Your account has been disabled or removed; closing control connection.")
+		} else {
+			err = s.cc.Close()
+		}
+		if err != nil && !errors.Is(err, net.ErrClosed) {
 			d.Logger.Warn("tenancy: closing session", "session", s.cc.ID(), "err", err)
 		}
 	}

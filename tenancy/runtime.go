@@ -53,7 +53,8 @@ func (st *storage) close() {
 // reload builds a new one and swaps it in whole.
 type state struct {
 	cfg      *Config
-	tenants  map[string]*tenant // by id
+	tenants  map[string]*tenant // by id as configured
+	byID     map[string]*tenant // by id in ASCII lower case, for logins
 	byHost   map[string]*tenant // by lower-case host name
 	tls      *tls.Config        // nil: no TLS
 	hostTLS  map[string]*tls.Config
@@ -69,13 +70,55 @@ type countJob struct {
 	tenantID string
 }
 
-// lookup returns the tenant named by id or host name.
+// lookup returns the tenant named by id or host name. Both compare
+// without regard to ASCII case (host names are DNS names; ids are matched
+// the same way, and no two may differ only in case), a trailing dot is
+// ignored, and a name with any byte outside printable ASCII names no
+// tenant: Unicode case folding would let "İnitech" or "Kcme" (Kelvin
+// sign) stand for "initech" or "kcme", one account under many spellings.
 func (s *state) lookup(name string) *tenant {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	if t, ok := s.byHost[name]; ok {
+	key, ok := asciiLower(strings.TrimSuffix(name, "."))
+	if !ok {
+		return nil
+	}
+	if t, ok := s.byHost[key]; ok {
 		return t
 	}
-	return s.tenants[name]
+	return s.byID[key]
+}
+
+// lookupHost returns the tenant a HOST argument names; an IPv6 literal
+// comes in brackets.
+func (s *state) lookupHost(host string) *tenant {
+	if t := s.lookup(strings.Trim(host, "[]")); t != nil {
+		return t
+	}
+	return s.lookup(host)
+}
+
+// asciiLower returns s with ASCII letters in lower case, or false when s
+// is empty or holds a byte that is not printable ASCII.
+func asciiLower(s string) (string, bool) {
+	if s == "" {
+		return "", false
+	}
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c <= ' ' || c >= 0x7f:
+			return "", false
+		case 'A' <= c && c <= 'Z':
+			if b == nil {
+				b = []byte(s)
+			}
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	if b == nil {
+		return s, true
+	}
+	return string(b), true
 }
 
 // openStorage opens a tenant's storage, or returns old's when it is the
@@ -144,7 +187,7 @@ func openStorageRoot(dir string, log *slog.Logger) (*os.Root, error) {
 // storages it opened are closed again. The usage counts it needs are in
 // the state's toCount, for startCounts.
 func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate, log *slog.Logger) (_ *state, err error) {
-	s := &state{cfg: cfg, tenants: map[string]*tenant{}, byHost: map[string]*tenant{}, hostTLS: map[string]*tls.Config{}}
+	s := &state{cfg: cfg, tenants: map[string]*tenant{}, byID: map[string]*tenant{}, byHost: map[string]*tenant{}, hostTLS: map[string]*tls.Config{}}
 	defer func() {
 		if err != nil {
 			closeUnused(s, prev)
@@ -189,6 +232,9 @@ func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate, log *slo
 			t.users[u.Name] = u
 		}
 		s.tenants[tc.ID] = t
+		if id, ok := asciiLower(tc.ID); ok { // ids are ASCII (validID)
+			s.byID[id] = t
+		}
 		for _, h := range tc.Hostnames {
 			s.byHost[h] = t
 		}

@@ -33,6 +33,8 @@ type limitFlags struct {
 	down, up      byteRate
 	ipDown, ipUp  byteRate
 	safe          safeList
+	ipv4Prefix    int
+	ipv6Prefix    int
 }
 
 // addLimitFlags defines the --limit-* flags on fs.
@@ -54,6 +56,8 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 	fs.Var(&f.ipDown, "limit-bandwidth-down-ip", "download `rate` per IP address (0: no limit)")
 	fs.Var(&f.ipUp, "limit-bandwidth-up-ip", "upload `rate` per IP address (0: no limit)")
 	fs.Var(&f.safe, "limit-safe", "`CIDR` or address never banned; repeatable")
+	fs.IntVar(&f.ipv4Prefix, "limit-ipv4-prefix", 32, "leading `bits` of an IPv4 address that make one client for the per-address limits (16 to 32)")
+	fs.IntVar(&f.ipv6Prefix, "limit-ipv6-prefix", 64, "leading `bits` of an IPv6 address that make one client for the per-address limits (32 to 128)")
 	return f
 }
 
@@ -74,6 +78,8 @@ func (f *limitFlags) config() ratelimit.Config {
 		MaxBanTime:       ratelimit.Duration(f.maxBan),
 		FailedLoginDelay: delay,
 		Safe:             f.safe,
+		IPv4Prefix:       f.ipv4Prefix,
+		IPv6Prefix:       f.ipv6Prefix,
 		IPDownloadRate:   int64(f.ipDown),
 		IPUploadRate:     int64(f.ipUp),
 		User: ratelimit.Limits{

@@ -16,7 +16,7 @@ func TestLimitFlags(t *testing.T) {
 		"--limit-login-failures", "5", "--limit-ban", "10m", "--limit-max-ban", "2h", "--limit-login-delay", "0",
 		"--limit-user-sessions", "3", "--limit-command-rate", "20",
 		"--limit-bandwidth-down", "1.5M", "--limit-bandwidth-up", "512K", "--limit-bandwidth-down-ip", "10MiB",
-		"--limit-safe", "10.0.0.0/8", "--limit-safe", "192.0.2.7",
+		"--limit-safe", "10.0.0.0/8", "--limit-safe", "192.0.2.7", "--limit-ipv6-prefix", "56",
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +35,8 @@ func TestLimitFlags(t *testing.T) {
 		t.Errorf("bandwidth: %+v, ip %d/%d", c.User, c.IPDownloadRate, c.IPUploadRate)
 	case strings.Join(c.Safe, ",") != "10.0.0.0/8,192.0.2.7":
 		t.Errorf("safe list %v", c.Safe)
+	case c.IPv4Prefix != 32 || c.IPv6Prefix != 56:
+		t.Errorf("prefixes: /%d and /%d, want /32 and /56", c.IPv4Prefix, c.IPv6Prefix)
 	}
 }
 
@@ -49,6 +51,7 @@ func TestLimitFlagErrors(t *testing.T) {
 		{[]string{"--limit-safe", "10.0.0.0/99"}, "CIDR"},
 		{[]string{"--limit-conn-rate", "-3"}, "conn_rate"},
 		{[]string{"--limit-ban", "0s"}, "--limit-ban"},
+		{[]string{"--limit-ipv6-prefix", "8"}, "ipv6_prefix"},
 	} {
 		var stderr bytes.Buffer
 		_, err := parseServeFlags(tc.args, &stderr)

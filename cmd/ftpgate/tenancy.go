@@ -91,7 +91,11 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 		fmt.Fprintf(stderr, "ftpgate serve: [limits]: %v\n", err)
 		return 1
 	}
-	limiter.Logger, limiter.Identity = log, tenancy.Identity
+	// Failures count on the account a login resolves to, and logins
+	// from addresses or for accounts that failed lately get the smaller
+	// share of the password-hash workers.
+	limiter.Logger, limiter.Identity, limiter.ResolveLogin = log, tenancy.Identity, d.ResolveLogin
+	d.LoginSuspect = limiter.Suspect
 	limiter.Install(srv)
 	// reloads serialises SIGHUP and the admin API's POST /v1/reload.
 	var reloads sync.Mutex
