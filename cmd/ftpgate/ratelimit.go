@@ -33,6 +33,8 @@ type limitFlags struct {
 	down, up      byteRate
 	ipDown, ipUp  byteRate
 	safe          safeList
+	passiveIP     int
+	passiveUser   int
 }
 
 // addLimitFlags defines the --limit-* flags on fs.
@@ -54,6 +56,8 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 	fs.Var(&f.ipDown, "limit-bandwidth-down-ip", "download `rate` per IP address (0: no limit)")
 	fs.Var(&f.ipUp, "limit-bandwidth-up-ip", "upload `rate` per IP address (0: no limit)")
 	fs.Var(&f.safe, "limit-safe", "`CIDR` or address never banned; repeatable")
+	fs.IntVar(&f.passiveIP, "limit-passive-per-ip", 0, "passive ports one IP address (IPv6: one /64) may hold at once (0: min(16, half the passive ports), -1: no limit)")
+	fs.IntVar(&f.passiveUser, "limit-passive-per-user", 0, "passive ports one user may hold at once (0: min(8, a quarter of the passive ports), -1: no limit)")
 	return f
 }
 
@@ -76,6 +80,8 @@ func (f *limitFlags) config() ratelimit.Config {
 		Safe:             f.safe,
 		IPDownloadRate:   int64(f.ipDown),
 		IPUploadRate:     int64(f.ipUp),
+		PassivePerIP:     f.passiveIP,
+		PassivePerUser:   f.passiveUser,
 		User: ratelimit.Limits{
 			MaxSessions:  f.userSessions,
 			CommandRate:  f.commandRate,
@@ -89,6 +95,9 @@ func (f *limitFlags) config() ratelimit.Config {
 func (f *limitFlags) validate() error {
 	if f.loginWindow <= 0 || f.ban <= 0 || f.maxBan <= 0 || f.loginDelay < 0 {
 		return errors.New("--limit-login-window, --limit-ban and --limit-max-ban must be > 0, --limit-login-delay >= 0")
+	}
+	if f.passiveIP < -1 || f.passiveUser < -1 {
+		return errors.New("--limit-passive-per-ip and --limit-passive-per-user: want a number of ports, 0 (the default) or -1 (no limit)")
 	}
 	if _, err := ratelimit.New(f.config()); err != nil {
 		return fmt.Errorf("--limit-*: %w", err)
