@@ -100,8 +100,8 @@ type Config struct {
 	// open and not yet consumed by a data connection, kept listeners
 	// included. Each bounds the ports of one client address (IPv6 by its
 	// /64), one user, or one tenant. 0 means the default, which depends
-	// on the size N of the passive port pool: min(16, N/2) per address,
-	// min(8, N/4) per user, min(1024, N/2) per tenant, each at least 1;
+	// on the size N of the passive port pool: min(32, N/2) per address,
+	// min(16, N/4) per user, min(1024, N/2) per tenant, each at least 1;
 	// a negative value means no limit.
 	PassivePerIP     int `toml:"passive_per_ip"`
 	PassivePerUser   int `toml:"passive_per_user"`

@@ -24,7 +24,7 @@ import (
 // room for everyone else whatever the size of the pool N the ports come
 // from (engine.PassivePort.Ports):
 //
-//	per address: min(16, N/2)    per user: min(8, N/4)    per tenant: min(1024, N/2)
+//	per address: min(32, N/2)    per user: min(16, N/4)    per tenant: min(1024, N/2)
 //
 // each at least 1. A refused PASV or EPSV gets 425 with the reason and
 // the session goes on. The counts live in bounded tables: an entry exists
@@ -33,8 +33,8 @@ import (
 
 // Defaults of the passive caps; see above.
 const (
-	defaultPassivePerIP      = 16
-	defaultPassivePerUser    = 8
+	defaultPassivePerIP      = 32
+	defaultPassivePerUser    = 16
 	defaultPassivePerTenant  = 1024
 	passiveIPv6Prefix        = 64
 	passiveIdleEntriesPerMap = tableShards // entries at 0 are dropped at once

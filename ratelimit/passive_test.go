@@ -185,8 +185,8 @@ func TestPassiveCapsDefaults(t *testing.T) {
 		{1, 1, 1, 1},
 		{8, 4, 2, 4},
 		{10, 5, 2, 5},
-		{100, 16, 8, 50},
-		{14117, 16, 8, 1024},
+		{100, 32, 16, 50},
+		{14117, 32, 16, 1024},
 	} {
 		ip, user, tenant := c.passiveCaps(tc.pool)
 		if ip != tc.ip || user != tc.user || tenant != tc.tenant {

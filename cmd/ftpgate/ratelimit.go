@@ -56,8 +56,8 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 	fs.Var(&f.ipDown, "limit-bandwidth-down-ip", "download `rate` per IP address (0: no limit)")
 	fs.Var(&f.ipUp, "limit-bandwidth-up-ip", "upload `rate` per IP address (0: no limit)")
 	fs.Var(&f.safe, "limit-safe", "`CIDR` or address never banned; repeatable")
-	fs.IntVar(&f.passiveIP, "limit-passive-per-ip", 0, "passive ports one IP address (IPv6: one /64) may hold at once (0: min(16, half the passive ports), -1: no limit)")
-	fs.IntVar(&f.passiveUser, "limit-passive-per-user", 0, "passive ports one user may hold at once (0: min(8, a quarter of the passive ports), -1: no limit)")
+	fs.IntVar(&f.passiveIP, "limit-passive-per-ip", 0, "passive ports one IP address (IPv6: one /64) may hold at once (0: min(32, half the passive ports), -1: no limit)")
+	fs.IntVar(&f.passiveUser, "limit-passive-per-user", 0, "passive ports one user may hold at once (0: min(16, a quarter of the passive ports), -1: no limit)")
 	return f
 }
 
