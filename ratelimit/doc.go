@@ -22,5 +22,7 @@
 // bans) cost at most some 80 MB, and far less in practice.
 //
 // Every refusal is a 421 reply with a reason (the engine then closes the
-// connection), a log line with rule=..., and a count in Stats.
+// connection), a log line with rule=..., and a count in Stats; a passive
+// port over its cap is the exception: 425 with the reason, the session
+// goes on, and the count is in PassiveStats.
 package ratelimit
