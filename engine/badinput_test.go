@@ -37,6 +37,8 @@ func TestHostileLinesGetAClearReplyAndTheSessionGoesOn(t *testing.T) {
 		{"bare LF line ending", "NOOP\n", 200},
 		{"lower case verb", "noop\r\n", 200},
 		{"telnet IP and DM before ABOR", "\xff\xf4\xff\xf2ABOR\r\n", 225},
+		{"telnet IP and Synch whose DM a balancer dropped", "\xff\xf4\xffABOR\r\n", 225},
+		{"lone IAC before a verb", "\xffNOOP\r\n", 200},
 		{"telnet option negotiation", "\xff\xfb\x01NOOP\r\n", 200},
 		{"telnet IAC at the end", "NOOP\xff\r\n", 200},
 		{"very many arguments", manyArgs, 200},

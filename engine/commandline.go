@@ -11,6 +11,9 @@ const (
 	telnetIAC  = 0xff
 	telnetWILL = 0xfb
 	telnetDONT = 0xfe
+	// telnetSE is the lowest Telnet command byte (SE, 240); 241-254 are
+	// the other commands. A byte below it after IAC is no command.
+	telnetSE = 0xf0
 )
 
 // maxVerbLength bounds a verb; the longest real one, XSHA256, has seven
@@ -78,7 +81,11 @@ func trimLineEnding(b []byte) []byte {
 // stripTelnet removes Telnet commands in place: IAC followed by a command
 // byte, or by WILL/WONT/DO/DONT and an option byte. IAC IAC stands for a
 // 0xff byte, which no valid UTF-8 line contains, so it is kept and later
-// rejected.
+// rejected. An IAC followed by a byte that is no Telnet command (below SE)
+// is dropped and the byte kept as data: a client's Synch before ABOR is
+// IAC IP IAC DM with DM sent as TCP urgent data, and a balancer that does
+// not forward urgent data (HAProxy) passes on IAC IP IAC ABOR, which must
+// still read as ABOR.
 func stripTelnet(b []byte) []byte {
 	i := 0
 	for i < len(b) && b[i] != telnetIAC {
@@ -103,8 +110,10 @@ func stripTelnet(b []byte) []byte {
 			i += 2
 		case b[i+1] >= telnetWILL && b[i+1] <= telnetDONT:
 			i += 3
-		default:
+		case b[i+1] >= telnetSE:
 			i += 2
+		default:
+			i++ // a lone IAC: the byte after it is data
 		}
 	}
 	return out

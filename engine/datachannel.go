@@ -73,7 +73,7 @@ func (s *session) openDataConn(ctx context.Context, x *transfer) (net.Conn, erro
 			s.log.Warn("ftp: refused a passive data connection from another address", "from", a.String())
 		})
 		if ln := x.pasv.kept; ln != nil {
-			s.keepSpare(x.pasv.port, ln)
+			s.keepSpare(x.pasv.port, ln, x.pasv.hold)
 		}
 	} else {
 		conn, err = s.dialActive(ctx, x.active, deadline)
@@ -164,10 +164,9 @@ func (s *session) handlePASV(*Command) {
 		s.reply(425, "PASV needs an IPv4 address; use EPSV.")
 		return
 	}
-	p, err := s.listenPassive()
+	p, err := s.listenPassive("PASV")
 	if err != nil {
-		s.log.Warn("ftp: cannot open passive listener", "err", err)
-		s.reply(425, "Cannot open a passive data port.")
+		s.passiveFailed(err)
 		return
 	}
 	s.setPassive(p)
@@ -217,10 +216,9 @@ func (s *session) handleEPSV(c *Command) {
 		s.reply(522, "Network protocol not supported, use ("+familyNumber(s.reachedAddr())+").")
 		return
 	}
-	p, err := s.listenPassive()
+	p, err := s.listenPassive("EPSV")
 	if err != nil {
-		s.log.Warn("ftp: cannot open passive listener", "err", err)
-		s.reply(425, "Cannot open a passive data port.")
+		s.passiveFailed(err)
 		return
 	}
 	s.setPassive(p)

@@ -8,10 +8,11 @@
 // resolves every path to a clean absolute path below "/", and moves file
 // data between the ClientDriver and the client's data connections.
 //
-// Other concerns plug into three interception points on the Server:
+// Other concerns plug into four interception points on the Server:
 // AdmissionHooks see each new connection before the banner, CommandHooks
-// see each command before its handler runs, and TransferHooks wrap the copy
-// of every transfer. The engine knows nothing of tenants, limits or
+// see each command before its handler runs, TransferHooks wrap the copy
+// of every transfer, and PassiveHooks may refuse each passive port a
+// session is about to take and learn when it is given back. The engine knows nothing of tenants, limits or
 // policies; the packages that implement them only use these hooks and the
 // driver interfaces.
 //

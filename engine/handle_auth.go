@@ -109,6 +109,7 @@ func (s *session) handleACCT(*Command) {
 func (s *session) handleREIN(*Command) {
 	s.endTransfer()
 	s.closePassive()
+	s.closeSpare() // held for the user who logs out
 	s.mu.Lock()
 	s.user, s.loggedIn, s.fs = "", false, nil
 	s.path = "/"

@@ -115,3 +115,32 @@ type CopyFunc func(ctx context.Context, dst io.Writer, src io.Reader) (int64, er
 // (ErrTransferAborted and ErrDataConnStalled among the errors). Hooks are
 // applied in order, so the first hook of Server.TransferHooks is outermost.
 type TransferHook func(t *Transfer, next CopyFunc) CopyFunc
+
+// PassivePort describes, to the passive hooks, the passive port a session
+// is about to take.
+type PassivePort struct {
+	Session ClientContext
+	Verb    string // PASV or EPSV
+	// Ports is how many ports passive listeners are taken from: the size
+	// of Settings.PassiveTransferPortRange, or of the part of the
+	// system's ephemeral range the Server uses when there is none. A
+	// hook can bound a share of it.
+	Ports int
+}
+
+// PassiveHook runs before a logged-in session takes a passive port for
+// PASV or EPSV, so that a plugin can bound the ports one address, user or
+// tenant holds. A nil error lets the session take the port; release, when
+// not nil, is then called exactly once when the port is given back. Any
+// error refuses the port: the client gets 425 (or the code and text of a
+// *ReplyError; 421 also closes the session), and the release functions of
+// the hooks that ran before are called at once.
+//
+// A port is held while its listener is open and no data connection has
+// consumed it: from the hook until a data connection arrives, the port
+// expires unclaimed (Settings.ConnectionTimeout), another PASV, EPSV,
+// PORT or EPRT replaces it, ABOR, REIN or a failed transfer command drops
+// it, or the session ends. A listener the session keeps for its next PASV
+// or EPSV (passive_spare.go) stays held until it is closed; the PASV or
+// EPSV that reuses it takes no new port and runs no hook.
+type PassiveHook func(ctx context.Context, p *PassivePort) (release func(), err error)

@@ -14,11 +14,23 @@ func FuzzParseCommandLine(f *testing.F) {
 		"USER test\r\n", "RETR file name with spaces\r\n", "\xff\xf4\xff\xf2ABOR\r\n",
 		"", "\r\n", " \r\n", "NOOP", "noop\n", "X\x00Y\r\n", "\xc3\x28\r\n",
 		"STOR a\rb\r\n", "XSHA256 f\r\n", "1ABC\r\n", "\xff\xfb\x01\r\n",
+		"\xff\xf4\xffABOR\r\n", "\xffNOOP\r\n", "RETR a\xffb\r\n", "\xff\xfa\x18\xff\xf0NOOP\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		verb, arg, err := parseCommandLine(append([]byte(nil), raw...))
+		// A Synch before the line, whole or with its urgent DM dropped
+		// by a balancer, changes nothing, unless the line itself starts
+		// with a byte that reads as a Telnet command after an IAC.
+		if len(raw) == 0 || raw[0] < telnetSE {
+			for _, synch := range []string{"\xff\xf4\xff\xf2", "\xff\xf4\xff"} {
+				v, a, e := parseCommandLine(append([]byte(synch), raw...))
+				if v != verb || a != arg || (e == nil) != (err == nil) || e != nil && e.Error() != err.Error() {
+					t.Fatalf("%q after %q: got %q %q %v, without it %q %q %v", raw, synch, v, a, e, verb, arg, err)
+				}
+			}
+		}
 		if err != nil {
 			var re *ReplyError
 			if !errors.As(err, &re) || (re.Code != 500 && re.Code != 501) {

@@ -24,6 +24,7 @@ type passiveListener struct {
 	own     net.Listener // the session's own listener, or nil
 	shared  *reservation // a reservation on a shared listener, or nil
 	expiry  *time.Timer  // closes an unclaimed listener
+	hold    *portHold    // the passive hooks' claim, given back with the port
 	expired atomic.Bool
 	once    sync.Once
 	// kept is the session's own listener when accept took a connection
@@ -44,9 +45,10 @@ func (acceptTimeout) Error() string   { return "no data connection arrived in ti
 func (acceptTimeout) Timeout() bool   { return true }
 func (acceptTimeout) Temporary() bool { return false }
 
-// newPassiveListener arms the expiry of an unclaimed port.
-func newPassiveListener(port int, own net.Listener, shared *reservation, unclaimed time.Duration) *passiveListener {
-	p := &passiveListener{port: port, own: own, shared: shared}
+// newPassiveListener arms the expiry of an unclaimed port. hold is given
+// back with the port.
+func newPassiveListener(port int, own net.Listener, shared *reservation, hold *portHold, unclaimed time.Duration) *passiveListener {
+	p := &passiveListener{port: port, own: own, shared: shared, hold: hold}
 	// The expiry callback calls release, not close: it must not read
 	// p.expiry, which is assigned only after AfterFunc returns.
 	p.expiry = time.AfterFunc(unclaimed, func() {
@@ -61,7 +63,7 @@ func (p *passiveListener) close() {
 	p.release()
 }
 
-// release gives the port back, once.
+// release gives the port back, once, and with it the hooks' hold.
 func (p *passiveListener) release() {
 	p.once.Do(func() {
 		if p.own != nil {
@@ -70,12 +72,14 @@ func (p *passiveListener) release() {
 		if p.shared != nil {
 			p.shared.release()
 		}
+		p.hold.release()
 	})
 }
 
 // keepOpen claims a plain TCP listener of the session's own so that the
 // deferred close leaves it open for reuse; a listener already closed (by
-// ABOR, the session's end, or the accept deadline) stays closed.
+// ABOR, the session's end, or the accept deadline) stays closed. The
+// hooks' hold stays with the kept listener (keepSpare).
 func (p *passiveListener) keepOpen() {
 	tl, ok := p.own.(*net.TCPListener)
 	if !ok || !spareReuse {
@@ -142,8 +146,12 @@ func (p *passiveListener) accept(deadline time.Time, allowed func(net.Addr) bool
 // listenPassive opens a passive listener on the control connection's local
 // address (never the wildcard, so that it is not exposed on other
 // interfaces), with a port from Settings.PassiveTransferPortRange when set
-// and from the ephemeral range otherwise (passive_ephemeral.go).
-func (s *session) listenPassive() (*passiveListener, error) {
+// and from the ephemeral range otherwise (passive_ephemeral.go). The
+// session's earlier passive listener is closed first, so that it never
+// counts against the passive hooks' bounds beside its replacement. An
+// error from a passive hook comes back as a *passiveRefusal.
+func (s *session) listenPassive(verb string) (*passiveListener, error) {
+	s.closePassive()
 	ip := addrIP(s.LocalAddr())
 	if !ip.IsValid() {
 		return nil, errors.New("unknown local address")
@@ -154,11 +162,28 @@ func (s *session) listenPassive() (*passiveListener, error) {
 		if p := s.reuseSpare(unclaimed); p != nil {
 			return p, nil
 		}
+	}
+	hold, err := s.holdPassivePort(verb)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.openPassive(ip, hold, unclaimed)
+	if err != nil {
+		hold.release()
+		return nil, err
+	}
+	return p, nil
+}
+
+// openPassive binds the listener for listenPassive.
+func (s *session) openPassive(ip netip.Addr, hold *portHold, unclaimed time.Duration) (*passiveListener, error) {
+	ports := s.st.PassiveTransferPortRange
+	if ports == nil {
 		ln, err := s.srv.listenEphemeral(ip)
 		if err != nil {
 			return nil, err
 		}
-		return newPassiveListener(ln.Addr().(*net.TCPAddr).Port, ln, nil, unclaimed), nil
+		return newPassiveListener(ln.Addr().(*net.TCPAddr).Port, ln, nil, hold, unclaimed), nil
 	}
 	client := addrIP(s.RemoteAddr())
 	var lastErr error = errors.New("the passive port range is empty")
@@ -171,7 +196,7 @@ func (s *session) listenPassive() (*passiveListener, error) {
 		if s.st.PassiveTransferPortMultiplexing {
 			r, err := s.srv.sharedPorts.reserve(s.srv, local, client, s.log)
 			if err == nil {
-				return newPassiveListener(exposed, nil, r, unclaimed), nil
+				return newPassiveListener(exposed, nil, r, hold, unclaimed), nil
 			}
 			lastErr = err
 			if errors.Is(err, errPortTaken) || errors.Is(err, syscall.EADDRINUSE) {
@@ -181,7 +206,7 @@ func (s *session) listenPassive() (*passiveListener, error) {
 		}
 		ln, err := s.srv.listenData(local)
 		if err == nil {
-			return newPassiveListener(exposed, ln, nil, unclaimed), nil
+			return newPassiveListener(exposed, ln, nil, hold, unclaimed), nil
 		}
 		lastErr = err
 		if !errors.Is(err, syscall.EADDRINUSE) {

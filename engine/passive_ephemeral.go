@@ -69,6 +69,12 @@ func (e *ephemeralPorts) port() uint16 {
 	return uint16(e.low + 2*((e.next.Add(1)-1)%e.n))
 }
 
+// size returns how many ports port hands out in turn.
+func (e *ephemeralPorts) size() int {
+	e.once.Do(e.init)
+	return int(e.n)
+}
+
 // readEphemeralRange returns the range in name ("low\thigh\n"), or Linux's
 // default when it cannot be read or makes no sense.
 func readEphemeralRange(name string) (low, high uint32) {

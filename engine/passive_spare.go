@@ -39,22 +39,30 @@ const maxSpareKeep = 5 * time.Second
 // when no PASV or EPSV comes for it.
 type spareListener struct {
 	ln    *net.TCPListener
-	port  int // the port the client was given
+	port  int       // the port the client was given
+	hold  *portHold // the passive hooks' claim: a kept port is still held
 	timer *time.Timer
 }
 
+// close closes the listener and gives the hooks' hold back.
+func (sp *spareListener) close() {
+	_ = sp.ln.Close()
+	sp.hold.release()
+}
+
 // keepSpare keeps ln, advertised as port, for the session's next PASV or
-// EPSV, closing it after maxSpareKeep or the connection timeout.
-func (s *session) keepSpare(port int, ln *net.TCPListener) {
+// EPSV, closing it after maxSpareKeep or the connection timeout. hold
+// stays taken while ln is kept, and is given back when it is closed.
+func (s *session) keepSpare(port int, ln *net.TCPListener, hold *portHold) {
+	sp := &spareListener{ln: ln, port: port, hold: hold}
 	if s.st.PassiveTransferPortRange != nil {
-		_ = ln.Close() // a range's ports are few and shared
+		sp.close() // a range's ports are few and shared
 		return
 	}
-	sp := &spareListener{ln: ln, port: port}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.spare != nil {
-		_ = ln.Close()
+		sp.close()
 		return
 	}
 	s.spare = sp
@@ -71,7 +79,7 @@ func (s *session) dropSpare(sp *spareListener) {
 	}
 	s.mu.Unlock()
 	if mine {
-		_ = sp.ln.Close()
+		sp.close()
 	}
 }
 
@@ -90,7 +98,7 @@ func (s *session) takeSpare() *spareListener {
 // closeSpare closes the kept listener, if any.
 func (s *session) closeSpare() {
 	if sp := s.takeSpare(); sp != nil {
-		_ = sp.ln.Close()
+		sp.close()
 	}
 }
 
@@ -102,8 +110,8 @@ func (s *session) reuseSpare(unclaimed time.Duration) *passiveListener {
 		return nil
 	}
 	if !spareIsIdle(sp.ln) {
-		_ = sp.ln.Close()
+		sp.close()
 		return nil
 	}
-	return newPassiveListener(sp.port, sp.ln, nil, unclaimed)
+	return newPassiveListener(sp.port, sp.ln, nil, sp.hold, unclaimed)
 }

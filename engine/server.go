@@ -33,6 +33,9 @@ type Server struct {
 	CommandHooks []CommandHook
 	// TransferHooks wrap, first outermost, the copy of every transfer.
 	TransferHooks []TransferHook
+	// PassiveHooks run, in order, before a session takes a passive port;
+	// each may refuse it (passive_hold.go).
+	PassiveHooks []PassiveHook
 
 	nextID      atomic.Uint32
 	noPort20    atomic.Bool    // binding port 20 for active mode was refused once

@@ -110,6 +110,17 @@ type Config struct {
 	// MaxBans bounds the ban list; when it is full the oldest entry goes.
 	// 0 means 65536.
 	MaxBans int `toml:"max_bans"`
+
+	// Passive ports held at once (passive.go): a PASV or EPSV listener
+	// open and not yet consumed by a data connection, kept listeners
+	// included. Each bounds the ports of one client address (IPv6 by its
+	// /64), one user, or one tenant. 0 means the default, which depends
+	// on the size N of the passive port pool: min(32, N/2) per address,
+	// min(16, N/4) per user, min(1024, N/2) per tenant, each at least 1;
+	// a negative value means no limit.
+	PassivePerIP     int `toml:"passive_per_ip"`
+	PassivePerUser   int `toml:"passive_per_user"`
+	PassivePerTenant int `toml:"passive_per_tenant"`
 }
 
 // Validate reports the first setting of c that New or SetConfig would

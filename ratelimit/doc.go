@@ -1,11 +1,13 @@
 // Package ratelimit keeps one client from hurting the others on an
 // engine.Server: admission limits on new connections, a ban for addresses
 // that fail to log in, command rates, and bandwidth shared by all the
-// sessions of a user, a tenant or an address. It is built on
+// sessions of a user, a tenant or an address, and caps on the passive
+// ports an address, a user or a tenant holds. It is built on
 // golang.org/x/time/rate and plugs into the engine the way the other
 // plugins do: an AdmissionHook (Limiter.Admit), a CommandHook
-// (Limiter.CheckCommand), a TransferHook (Limiter.LimitTransfer) and a
-// MainDriver wrapper (Limiter.WrapDriver); Limiter.Install adds them all.
+// (Limiter.CheckCommand), a TransferHook (Limiter.LimitTransfer), a
+// PassiveHook (Limiter.HoldPassivePort) and a MainDriver wrapper
+// (Limiter.WrapDriver); Limiter.Install adds them all.
 //
 // Limits key on the client's IP address as ClientContext.RemoteAddr gives
 // it (behind a load balancer, the PROXY protocol makes that the real
@@ -20,5 +22,7 @@
 // bans) cost at most some 80 MB, and far less in practice.
 //
 // Every refusal is a 421 reply with a reason (the engine then closes the
-// connection), a log line with rule=..., and a count in Stats.
+// connection), a log line with rule=..., and a count in Stats; a passive
+// port over its cap is the exception: 425 with the reason, the session
+// goes on, and the count is in PassiveStats.
 package ratelimit

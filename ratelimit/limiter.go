@@ -67,6 +67,7 @@ type Limiter struct {
 	sessions [sessionShards]sessionShard
 	conns    atomic.Int64 // connections admitted and not yet ended
 	counters counters
+	passive  passiveState // passive ports held (passive.go)
 }
 
 // ipState is what is kept per client address (per prefix: see
@@ -152,7 +153,8 @@ func (l *Limiter) Config() Config {
 }
 
 // Install plugs the limiter into srv: it wraps srv.Driver (call it after
-// setting the driver) and adds its admission, command and transfer hooks.
+// setting the driver) and adds its admission, command, transfer and
+// passive hooks.
 // The admission hook goes first, so that refused connections cost the
 // hooks after it nothing, and the transfer hook outermost, so that it
 // meters the bytes that reach the network.
@@ -162,6 +164,7 @@ func (l *Limiter) Install(srv *engine.Server) {
 	srv.AdmissionHooks = append([]engine.AdmissionHook{l.Admit}, srv.AdmissionHooks...)
 	srv.CommandHooks = append([]engine.CommandHook{l.CheckCommand}, srv.CommandHooks...)
 	srv.TransferHooks = append([]engine.TransferHook{l.LimitTransfer}, srv.TransferHooks...)
+	srv.PassiveHooks = append([]engine.PassiveHook{l.HoldPassivePort}, srv.PassiveHooks...)
 }
 
 func (l *Limiter) now() time.Time {

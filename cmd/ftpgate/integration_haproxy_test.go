@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -255,6 +258,29 @@ func TestIntegrationHAProxy(t *testing.T) {
 		}
 	})
 
+	// ABOR with the Telnet Synch (IAC IP, then IAC DM with DM as TCP
+	// urgent data, as RFC 959 4.1.3 asks and lftp sends it): HAProxy does
+	// not forward urgent data, so the server reads IAC IP IAC ABOR.
+	big := filepath.Join(root, "abor-big.bin")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 1<<30); err != nil { // sparse: costs no disk
+		t.Fatal(err)
+	}
+	t.Run("abor-synch-raw", func(t *testing.T) {
+		for range 2 { // round robin: once through each instance
+			haAbortWithSynch(t, front, "abor-big.bin")
+		}
+	})
+	t.Run("abor-synch-ftplib", func(t *testing.T) {
+		out := runClient(t, python, filepath.Join("testdata", "ftplib_abort_synch.py"),
+			haBalancer, strconv.Itoa(ports.control), itUser, itPassword, haClient, "abor-big.bin")
+		if strings.Count(out, "ok abort") != 2 {
+			t.Fatalf("ftplib:\n%s", out)
+		}
+	})
+
 	t.Run("servers-saw-the-client", func(t *testing.T) {
 		for _, s := range []*itServer{a, b} {
 			logs := s.stderr.String()
@@ -301,5 +327,68 @@ func TestIntegrationHAProxy(t *testing.T) {
 
 	if t.Failed() {
 		t.Logf("haproxy log:\n%s", haLog)
+	}
+}
+
+// haAbortWithSynch logs in through the balancer at front from haClient,
+// starts a download of name that it does not read (so the transfer is
+// still running), and aborts it with IAC IP, IAC DM (DM as urgent data)
+// and ABOR: the transfer gets 426, ABOR 226, and the session goes on.
+func haAbortWithSynch(t *testing.T, front, name string) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(haClient)}}
+	nc, err := d.Dial("tcp", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Well below the server's 30 s stall timeout, which would otherwise
+	// end a transfer the ABOR failed to stop.
+	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
+	c := &ftpConn{t, textproto.NewConn(nc)}
+	defer c.Close()
+	c.expect(220, "")
+	c.expect(331, "USER "+itUser)
+	c.expect(230, "PASS "+itPassword)
+	c.expect(200, "TYPE I")
+	msg := c.expect(229, "EPSV")
+	port := msg[strings.Index(msg, "|||")+3 : strings.LastIndex(msg, "|")]
+	data, err := d.Dial("tcp", net.JoinHostPort(haBalancer, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close()
+	c.expect(150, "RETR "+name)
+	// The transfer runs: some bytes arrive, and the rest (1 GiB) waits.
+	_ = data.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(data, make([]byte, 64<<10)); err != nil {
+		t.Fatalf("download before ABOR: %v", err)
+	}
+	if _, err := nc.Write([]byte{0xff, 0xf4, 0xff}); err != nil { // IAC IP IAC
+		t.Fatal(err)
+	}
+	sendUrgent(t, nc.(*net.TCPConn), 0xf2) // DM, as urgent data
+	if err := c.PrintfLine("ABOR"); err != nil {
+		t.Fatal(err)
+	}
+	c.expect(426, "")
+	c.expect(226, "")
+	c.expect(200, "NOOP")
+	c.expect(221, "QUIT")
+}
+
+// sendUrgent sends b as TCP urgent data (MSG_OOB) on conn.
+func sendUrgent(t *testing.T, conn *net.TCPConn, b byte) {
+	t.Helper()
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	err = rc.Write(func(fd uintptr) bool {
+		serr = syscall.Sendto(int(fd), []byte{b}, syscall.MSG_OOB, nil)
+		return !errors.Is(serr, syscall.EAGAIN)
+	})
+	if err != nil || serr != nil {
+		t.Fatalf("sending urgent data: %v %v", err, serr)
 	}
 }

@@ -81,6 +81,7 @@ type itServer struct {
 	addr     string // control address, host:port
 	implicit string // implicit TLS address, or ""
 	stderr   *lockedBuffer
+	proc     *os.Process // for tests that signal it
 }
 
 // lockedBuffer collects a process's stderr for failure messages.
@@ -126,6 +127,7 @@ func startServer(t *testing.T, host string, extra ...string) *itServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	s.proc = cmd.Process
 	exited := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {

@@ -35,6 +35,8 @@ type limitFlags struct {
 	safe          safeList
 	ipv4Prefix    int
 	ipv6Prefix    int
+	passiveIP     int
+	passiveUser   int
 }
 
 // addLimitFlags defines the --limit-* flags on fs.
@@ -58,6 +60,8 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 	fs.Var(&f.safe, "limit-safe", "`CIDR` or address never banned; repeatable")
 	fs.IntVar(&f.ipv4Prefix, "limit-ipv4-prefix", 32, "leading `bits` of an IPv4 address that make one client for the per-address limits (16 to 32)")
 	fs.IntVar(&f.ipv6Prefix, "limit-ipv6-prefix", 64, "leading `bits` of an IPv6 address that make one client for the per-address limits (32 to 128)")
+	fs.IntVar(&f.passiveIP, "limit-passive-per-ip", 0, "passive ports one IP address (IPv6: one /64) may hold at once (0: min(32, half the passive ports), -1: no limit)")
+	fs.IntVar(&f.passiveUser, "limit-passive-per-user", 0, "passive ports one user may hold at once (0: min(16, a quarter of the passive ports), -1: no limit)")
 	return f
 }
 
@@ -82,6 +86,8 @@ func (f *limitFlags) config() ratelimit.Config {
 		IPv6Prefix:       f.ipv6Prefix,
 		IPDownloadRate:   int64(f.ipDown),
 		IPUploadRate:     int64(f.ipUp),
+		PassivePerIP:     f.passiveIP,
+		PassivePerUser:   f.passiveUser,
 		User: ratelimit.Limits{
 			MaxSessions:  f.userSessions,
 			CommandRate:  f.commandRate,
@@ -95,6 +101,9 @@ func (f *limitFlags) config() ratelimit.Config {
 func (f *limitFlags) validate() error {
 	if f.loginWindow <= 0 || f.ban <= 0 || f.maxBan <= 0 || f.loginDelay < 0 {
 		return errors.New("--limit-login-window, --limit-ban and --limit-max-ban must be > 0, --limit-login-delay >= 0")
+	}
+	if f.passiveIP < -1 || f.passiveUser < -1 {
+		return errors.New("--limit-passive-per-ip and --limit-passive-per-user: want a number of ports, 0 (the default) or -1 (no limit)")
 	}
 	if _, err := ratelimit.New(f.config()); err != nil {
 		return fmt.Errorf("--limit-*: %w", err)

@@ -17,6 +17,7 @@ func TestLimitFlags(t *testing.T) {
 		"--limit-user-sessions", "3", "--limit-command-rate", "20",
 		"--limit-bandwidth-down", "1.5M", "--limit-bandwidth-up", "512K", "--limit-bandwidth-down-ip", "10MiB",
 		"--limit-safe", "10.0.0.0/8", "--limit-safe", "192.0.2.7", "--limit-ipv6-prefix", "56",
+		"--limit-passive-per-ip", "6", "--limit-passive-per-user", "-1",
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +38,8 @@ func TestLimitFlags(t *testing.T) {
 		t.Errorf("safe list %v", c.Safe)
 	case c.IPv4Prefix != 32 || c.IPv6Prefix != 56:
 		t.Errorf("prefixes: /%d and /%d, want /32 and /56", c.IPv4Prefix, c.IPv6Prefix)
+	case c.PassivePerIP != 6 || c.PassivePerUser != -1 || c.PassivePerTenant != 0:
+		t.Errorf("passive caps: %d/%d/%d", c.PassivePerIP, c.PassivePerUser, c.PassivePerTenant)
 	}
 }
 
@@ -52,6 +55,7 @@ func TestLimitFlagErrors(t *testing.T) {
 		{[]string{"--limit-conn-rate", "-3"}, "conn_rate"},
 		{[]string{"--limit-ban", "0s"}, "--limit-ban"},
 		{[]string{"--limit-ipv6-prefix", "8"}, "ipv6_prefix"},
+		{[]string{"--limit-passive-per-user", "-2"}, "--limit-passive-per-user"},
 	} {
 		var stderr bytes.Buffer
 		_, err := parseServeFlags(tc.args, &stderr)

@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
@@ -273,6 +275,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	if cfg.configFile != "" {
 		return serveConfigFile(ctx, cfg, stdout, stderr, signals)
 	}
+	// SIGHUP's default action ends the process; logrotate's postrotate
+	// and service managers send it to mean "reload". Caught before
+	// anything slow runs, so that a HUP during start-up is no crash.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log := cfg.logger(stderr)
 
 	root, err := filepath.Abs(cfg.root)
@@ -330,14 +338,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	served := make(chan error, 1)
 	go func() { served <- srv.ListenAndServe() }()
 
-	select {
-	case err := <-served:
-		log.Error("server stopped", "err", err)
-		return 1
-	case sig := <-signals:
-		log.Info("shutting down", "signal", sig.String(), "grace", cfg.shutdownTimeout)
-	case <-ctx.Done():
-		log.Info("shutting down", "reason", ctx.Err())
+	for {
+		select {
+		case err := <-served:
+			log.Error("server stopped", "err", err)
+			return 1
+		case <-hup:
+			// Flags are read once: the --user list, the root and the
+			// limits stay as they were. Logs go to stderr, which the
+			// process does not reopen; nothing else holds a file.
+			log.Info("SIGHUP: nothing to reload without --config; the flags stay in force and serving goes on")
+			continue
+		case sig := <-signals:
+			log.Info("shutting down", "signal", sig.String(), "grace", cfg.shutdownTimeout)
+		case <-ctx.Done():
+			log.Info("shutting down", "reason", ctx.Err())
+		}
+		break
 	}
 
 	return stopServer(srv, served, signals, cfg.shutdownTimeout, log)
