@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"strings"
 )
 
@@ -27,11 +26,10 @@ func (s *session) handleUSER(c *Command) {
 }
 
 // loginByCertificate lets a MainDriverExtensionTLSVerifier log the user in
-// with the control connection's TLS client certificate. It reports whether
-// it answered USER.
+// with the control connection's TLS client certificate, through the login
+// hooks. It reports whether it answered USER.
 func (s *session) loginByCertificate(user string) bool {
-	v, ok := s.srv.Driver.(MainDriverExtensionTLSVerifier)
-	if !ok || !s.HasTLSForControl() {
+	if s.srv.mainExt().verifier == nil || !s.HasTLSForControl() {
 		return false
 	}
 	s.mu.Lock()
@@ -40,14 +38,15 @@ func (s *session) loginByCertificate(user string) bool {
 		state = *s.tlsState
 	}
 	s.mu.Unlock()
-	fs, err := v.VerifyTLSClient(s, user, state)
+	l := &Login{Session: s, User: user, Method: LoginCertificate, user: user, state: &state}
+	fs, err := s.runLogin(l)
 	switch {
 	case err != nil:
 		s.failLogin(user, err)
 	case fs == nil:
 		return false
 	default:
-		s.completeLogin(user, fs)
+		s.completeLogin(l, fs)
 		s.reply(232, "User "+user+" logged in, authorized by TLS client certificate.")
 	}
 	return true
@@ -67,13 +66,19 @@ func (s *session) failLogin(user string, err error) {
 	s.reply(code, msg)
 }
 
-// completeLogin makes fs the session's filesystem.
-func (s *session) completeLogin(user string, fs ClientDriver) {
+// completeLogin makes fs the session's filesystem, and keeps l until the
+// login ends when a hook waits for that.
+func (s *session) completeLogin(l *Login, fs ClientDriver) {
+	protected, _ := clientDriverExt[ClientDriverExtensionProtectedData](fs)
 	s.mu.Lock()
 	s.fs = fs
+	s.protected = protected
 	s.loggedIn = true
+	if l.hasEnds() {
+		s.login = l
+	}
 	s.mu.Unlock()
-	s.log.Info("ftp: logged in", "user", user)
+	s.log.Info("ftp: logged in", "user", l.user)
 }
 
 // handlePASS completes a login through the driver.
@@ -87,15 +92,13 @@ func (s *session) handlePASS(c *Command) {
 		s.reply(503, "Send USER first.")
 		return
 	}
-	fs, err := s.srv.Driver.AuthUser(s, user, c.Arg)
-	if err == nil && fs == nil {
-		err = errors.New("driver returned no filesystem")
-	}
+	l := &Login{Session: s, User: user, Method: LoginPassword, user: user, pass: c.Arg}
+	fs, err := s.runLogin(l)
 	if err != nil {
 		s.failLogin(user, err)
 		return
 	}
-	s.completeLogin(user, fs)
+	s.completeLogin(l, fs)
 	s.reply(230, "User "+user+" logged in.")
 }
 
@@ -109,8 +112,9 @@ func (s *session) handleACCT(*Command) {
 func (s *session) handleREIN(*Command) {
 	s.endTransfer()
 	s.closePassive()
+	s.endLogin()
 	s.mu.Lock()
-	s.user, s.loggedIn, s.fs = "", false, nil
+	s.user, s.loggedIn, s.fs, s.protected = "", false, nil, nil
 	s.path = "/"
 	s.hostName = ""
 	s.mu.Unlock()
@@ -153,7 +157,7 @@ func (s *session) handleHOST(c *Command) {
 		s.reply(501, "Syntax error in host name.")
 		return
 	}
-	if ext, ok := s.srv.Driver.(MainDriverExtensionHost); ok {
+	if ext := s.srv.mainExt().host; ext != nil {
 		if err := ext.CheckHost(s, host); err != nil {
 			s.log.Info("ftp: HOST refused", "host", host, "err", err)
 			code, msg := replyFor(err, 504, "Unknown host "+host+".")

@@ -33,12 +33,15 @@ type Server struct {
 	CommandHooks []CommandHook
 	// TransferHooks wrap, first outermost, the copy of every transfer.
 	TransferHooks []TransferHook
+	// LoginHooks wrap, first outermost, every login attempt.
+	LoginHooks []LoginHook
 
 	nextID      atomic.Uint32
 	noPort20    atomic.Bool    // binding port 20 for active mode was refused once
 	bufferPool  sync.Pool      // *[]byte copy buffers for transfers that cannot use sendfile/splice
 	sharedPorts sharedPorts    // passive listeners shared by client IPs (PassiveTransferPortMultiplexing)
 	ephemeral   ephemeralPorts // passive ports when Settings.PassiveTransferPortRange is nil
+	exts        mainExtCache   // the Driver's extensions, looked up once (unwrap.go)
 
 	mu           sync.Mutex
 	settings     *Settings
