@@ -65,9 +65,10 @@ func (k *SessionKey[T]) Delete(cc ClientContext) {
 
 // SessionValues holds one session's values for SessionKey. The engine's
 // sessions have one; a ClientContext of another kind (a test double, a
-// wrapper) can take part by embedding one and returning it from a method
-// SessionValues() *SessionValues. The zero value is empty and ready; it is
-// safe for concurrent use and must not be copied after first use.
+// wrapper) takes part by keeping one in a field and returning its address
+// from a method SessionValues() *SessionValues. The zero value is empty
+// and ready; it is safe for concurrent use and must not be copied after
+// first use.
 type SessionValues struct {
 	// p is nil while no value was ever set, so that a session without
 	// plugins pays one word; a published list is never changed.
@@ -143,13 +144,15 @@ func sessionValuesOf(cc ClientContext) *SessionValues {
 // SessionValues returns the session's values, for SessionKey.
 func (s *session) SessionValues() *SessionValues { return &s.values }
 
-// SessionContext returns the context of cc's session: it is cancelled when
-// the session ends (QUIT, a dropped connection, Server.Shutdown or Close),
-// so that a driver can end a wait of its own early, as the hooks can with
-// the context they are given. It is context.Background() for a
-// ClientContext that is not the engine's. It is a function rather than a
-// ClientContext method so that ClientContext implementations outside the
-// engine need no change.
+// SessionContext returns the context of cc's session, so that a driver
+// can end a wait of its own (a failed-login delay) early, as the hooks can
+// with the context they are given. It is cancelled when the session ends:
+// QUIT, ClientContext.Close, Server.Shutdown or Close, or a dropped
+// connection once the engine reads from it again (a drop while a driver
+// or hook holds the command loop is seen when it returns). It is
+// context.Background() for a ClientContext that is not the engine's. It
+// is a function rather than a ClientContext method so that ClientContext
+// implementations outside the engine need no change.
 func SessionContext(cc ClientContext) context.Context {
 	if s, ok := cc.(interface{ sessionContext() context.Context }); ok {
 		return s.sessionContext()
