@@ -66,15 +66,15 @@ func (s *session) failLogin(user string, err error) {
 	s.reply(code, msg)
 }
 
-// completeLogin makes fs the session's filesystem, and keeps l until the
-// login ends when a hook waits for that.
+// completeLogin makes fs the session's filesystem, and keeps l, whose
+// releases wait for the login's end, when there are login hooks.
 func (s *session) completeLogin(l *Login, fs ClientDriver) {
 	protected, _ := clientDriverExt[ClientDriverExtensionProtectedData](fs)
 	s.mu.Lock()
 	s.fs = fs
 	s.protected = protected
 	s.loggedIn = true
-	if l.hasEnds() {
+	if len(s.srv.LoginHooks) > 0 {
 		s.login = l
 	}
 	s.mu.Unlock()

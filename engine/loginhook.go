@@ -58,7 +58,8 @@ type Login struct {
 // Releases run last registered first. So a hook that takes something for
 // a login (a session slot) and registers its release gets it back on
 // every path, also when a hook outside it refuses a login the driver
-// accepted. Once the login has ended, OnEnd calls release at once.
+// accepted. OnEnd is meant to be called while the hook runs; once the
+// login has ended, it calls release at once.
 func (l *Login) OnEnd(release func()) {
 	if release == nil {
 		return
@@ -82,13 +83,6 @@ func (l *Login) end() {
 	for i := len(ends) - 1; i >= 0; i-- {
 		ends[i]()
 	}
-}
-
-// hasEnds reports whether a release waits for the login's end.
-func (l *Login) hasEnds() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.ends) > 0
 }
 
 // LoginFunc checks a login attempt: the login hooks after the caller's,
@@ -130,7 +124,7 @@ var errNoFilesystem = errors.New("driver returned no filesystem")
 // it unless it logged the session in.
 func (s *session) runLogin(l *Login) (ClientDriver, error) {
 	fs, err := s.loginStep(0)(s.ctx, l)
-	l.pass = ""
+	l.pass, l.state = "", nil // a kept Login holds no secret or certificate
 	if err == nil && fs == nil && l.Method == LoginPassword {
 		err = errNoFilesystem
 	}

@@ -10,7 +10,9 @@ import (
 // AdmissionHook) or logs in, and read it in their other hooks, instead of
 // keeping a map keyed by session ID that must be cleaned up. Keys are
 // compared by identity, so each NewSessionKey call makes a key no other
-// package can read or overwrite. A value is gone when its session ends.
+// package can read or overwrite. A value is gone when its session ends,
+// after the admission hooks' done functions ran; REIN keeps it, so a value
+// that belongs to one login is deleted by a Login.OnEnd release.
 //
 // Values are meant for a few pointers per session, set rarely and read
 // often: a Get takes no lock and does not allocate, a Set copies the
