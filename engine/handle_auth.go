@@ -33,20 +33,16 @@ func (s *session) loginByCertificate(user string) bool {
 		return false
 	}
 	s.mu.Lock()
-	var state tls.ConnectionState
-	if s.tlsState != nil {
-		state = *s.tlsState
-	}
+	state := s.tlsState // set once by the handshake, never changed
 	s.mu.Unlock()
-	l := &Login{Session: s, User: user, Method: LoginCertificate, user: user, state: &state}
-	fs, err := s.runLogin(l)
+	fs, l, err := s.runLogin(LoginCertificate, user, "", state)
 	switch {
 	case err != nil:
 		s.failLogin(user, err)
 	case fs == nil:
 		return false
 	default:
-		s.completeLogin(l, fs)
+		s.completeLogin(user, fs, l)
 		s.reply(232, "User "+user+" logged in, authorized by TLS client certificate.")
 	}
 	return true
@@ -66,19 +62,17 @@ func (s *session) failLogin(user string, err error) {
 	s.reply(code, msg)
 }
 
-// completeLogin makes fs the session's filesystem, and keeps l, whose
-// releases wait for the login's end, when there are login hooks.
-func (s *session) completeLogin(l *Login, fs ClientDriver) {
+// completeLogin makes fs the session's filesystem, and keeps l (nil
+// without login hooks), whose releases wait for the login's end.
+func (s *session) completeLogin(user string, fs ClientDriver, l *Login) {
 	protected, _ := clientDriverExt[ClientDriverExtensionProtectedData](fs)
 	s.mu.Lock()
 	s.fs = fs
 	s.protected = protected
 	s.loggedIn = true
-	if len(s.srv.LoginHooks) > 0 {
-		s.login = l
-	}
+	s.login = l
 	s.mu.Unlock()
-	s.log.Info("ftp: logged in", "user", l.user)
+	s.log.Info("ftp: logged in", "user", user)
 }
 
 // handlePASS completes a login through the driver.
@@ -92,13 +86,12 @@ func (s *session) handlePASS(c *Command) {
 		s.reply(503, "Send USER first.")
 		return
 	}
-	l := &Login{Session: s, User: user, Method: LoginPassword, user: user, pass: c.Arg}
-	fs, err := s.runLogin(l)
+	fs, l, err := s.runLogin(LoginPassword, user, c.Arg, nil)
 	if err != nil {
 		s.failLogin(user, err)
 		return
 	}
-	s.completeLogin(l, fs)
+	s.completeLogin(user, fs, l)
 	s.reply(230, "User "+user+" logged in.")
 }
 

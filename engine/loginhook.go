@@ -121,20 +121,36 @@ type LoginHook func(ctx context.Context, l *Login, next LoginFunc) (ClientDriver
 var errNoFilesystem = errors.New("driver returned no filesystem")
 
 // runLogin runs an attempt through the login hooks to the driver, and ends
-// it unless it logged the session in.
-func (s *session) runLogin(l *Login) (ClientDriver, error) {
+// it unless it logged the session in. It returns the Login to keep until
+// the login ends, nil without hooks: a server without login hooks
+// allocates nothing for a login (short-lived objects between the long-lived
+// ones of idle sessions would cost heap too).
+func (s *session) runLogin(method LoginMethod, user, pass string, state *tls.ConnectionState) (ClientDriver, *Login, error) {
+	if len(s.srv.LoginHooks) == 0 {
+		fs, err := s.askDriver(method, user, pass, state)
+		fs, err = loginResult(method, fs, err)
+		return fs, nil, err
+	}
+	l := &Login{Session: s, User: user, Method: method, user: user, pass: pass, state: state}
 	fs, err := s.loginStep(0)(s.ctx, l)
 	l.pass, l.state = "", nil // a kept Login holds no secret or certificate
-	if err == nil && fs == nil && l.Method == LoginPassword {
-		err = errNoFilesystem
-	}
-	if err != nil {
-		fs = nil
-	}
+	fs, err = loginResult(method, fs, err)
 	if fs == nil {
 		l.end()
 	}
-	return fs, err
+	return fs, l, err
+}
+
+// loginResult is the outcome of an attempt: a filesystem, or an error, or
+// neither for a certificate attempt that asks for a password.
+func loginResult(method LoginMethod, fs ClientDriver, err error) (ClientDriver, error) {
+	if err == nil && fs == nil && method == LoginPassword {
+		err = errNoFilesystem
+	}
+	if err != nil {
+		return nil, err
+	}
+	return fs, nil
 }
 
 // loginStep returns the LoginFunc that runs the login hooks from the i-th
@@ -142,23 +158,29 @@ func (s *session) runLogin(l *Login) (ClientDriver, error) {
 func (s *session) loginStep(i int) LoginFunc {
 	hooks := s.srv.LoginHooks
 	if i >= len(hooks) {
-		return s.driverLogin
+		return func(_ context.Context, l *Login) (ClientDriver, error) {
+			return s.askDriver(l.Method, l.user, l.pass, l.state)
+		}
 	}
 	return func(ctx context.Context, l *Login) (ClientDriver, error) {
 		return hooks[i](ctx, l, s.loginStep(i+1))
 	}
 }
 
-// driverLogin asks the driver, with what the engine received.
-func (s *session) driverLogin(_ context.Context, l *Login) (ClientDriver, error) {
-	if l.Method == LoginCertificate {
+// askDriver asks the driver, with what the engine received.
+func (s *session) askDriver(method LoginMethod, user, pass string, state *tls.ConnectionState) (ClientDriver, error) {
+	if method == LoginCertificate {
 		v := s.srv.mainExt().verifier
-		if v == nil || l.state == nil {
+		if v == nil {
 			return nil, nil
 		}
-		return v.VerifyTLSClient(s, l.user, *l.state)
+		var st tls.ConnectionState
+		if state != nil {
+			st = *state
+		}
+		return v.VerifyTLSClient(s, user, st)
 	}
-	return s.srv.Driver.AuthUser(s, l.user, l.pass)
+	return s.srv.Driver.AuthUser(s, user, pass)
 }
 
 // endLogin ends the session's login, if one waits for its end: REIN and
