@@ -40,10 +40,9 @@ type Login struct {
 	// Method says which of the driver's methods checks the attempt.
 	Method LoginMethod
 
-	user  string               // what the driver is given
-	pass  string               // cleared once the driver has checked it
-	state *tls.ConnectionState // the control connection's, for LoginCertificate
-
+	// What the driver is given (the name as received, the password, the
+	// TLS state) is held by the innermost LoginFunc, not here: a Login is
+	// kept while its session is logged in.
 	mu    sync.Mutex
 	ends  []func() // OnEnd's functions, run last first
 	ended bool
@@ -131,9 +130,11 @@ func (s *session) runLogin(method LoginMethod, user, pass string, state *tls.Con
 		fs, err = loginResult(method, fs, err)
 		return fs, nil, err
 	}
-	l := &Login{Session: s, User: user, Method: method, user: user, pass: pass, state: state}
-	fs, err := s.loginStep(0)(s.ctx, l)
-	l.pass, l.state = "", nil // a kept Login holds no secret or certificate
+	l := &Login{Session: s, User: user, Method: method}
+	driver := func(context.Context, *Login) (ClientDriver, error) {
+		return s.askDriver(method, user, pass, state)
+	}
+	fs, err := s.loginStep(0, driver)(s.ctx, l)
 	fs, err = loginResult(method, fs, err)
 	if fs == nil {
 		l.end()
@@ -154,16 +155,14 @@ func loginResult(method LoginMethod, fs ClientDriver, err error) (ClientDriver, 
 }
 
 // loginStep returns the LoginFunc that runs the login hooks from the i-th
-// on, then the driver.
-func (s *session) loginStep(i int) LoginFunc {
+// on, then driver.
+func (s *session) loginStep(i int, driver LoginFunc) LoginFunc {
 	hooks := s.srv.LoginHooks
 	if i >= len(hooks) {
-		return func(_ context.Context, l *Login) (ClientDriver, error) {
-			return s.askDriver(l.Method, l.user, l.pass, l.state)
-		}
+		return driver
 	}
 	return func(ctx context.Context, l *Login) (ClientDriver, error) {
-		return hooks[i](ctx, l, s.loginStep(i+1))
+		return hooks[i](ctx, l, s.loginStep(i+1, driver))
 	}
 }
 

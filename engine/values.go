@@ -79,16 +79,16 @@ type SessionValues struct {
 
 // valueList is an immutable set of values.
 type valueList struct {
-	kv    []keyValue
-	ended bool // the session ended: the list stays empty
+	kv []keyValue
 }
 
 type keyValue struct {
 	key, val any
 }
 
-// endedValues is the list of every ended session.
-var endedValues = &valueList{ended: true}
+// endedValues is the list of every ended session, known by its address:
+// Set stores nothing once a session has it.
+var endedValues = &valueList{}
 
 func (vs *SessionValues) get(key any) (any, bool) {
 	l := vs.p.Load()
@@ -113,7 +113,7 @@ func (vs *SessionValues) set(key, val any, store bool) bool {
 		}
 		var kv []keyValue
 		if old != nil {
-			if old.ended {
+			if old == endedValues {
 				return false
 			}
 			kv = make([]keyValue, 0, len(old.kv)+1)
