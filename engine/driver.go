@@ -11,6 +11,9 @@ import (
 // MainDriver is what a program gives the Server: settings, TLS
 // configuration, the welcome message and authentication. Its methods are
 // called from many sessions at once and must be safe for concurrent use.
+// A MainDriver that wraps another may offer Unwrap() MainDriver, and the
+// engine then finds the wrapped driver's extensions (see "Driver wrappers"
+// in the package documentation).
 type MainDriver interface {
 	// GetSettings returns the server's settings. The Server calls it once,
 	// when it starts listening or serving.
@@ -27,7 +30,10 @@ type MainDriver interface {
 
 	// AuthUser checks a user's credentials and returns the filesystem the
 	// session will use. An error refuses the login with 530 (or with the
-	// code of a *ReplyError; 421 also closes the session).
+	// code of a *ReplyError; 421 also closes the session). It runs
+	// inside the Server's LoginHooks, which see the values it gives the
+	// session with a SessionKey (the account it resolved the name to)
+	// once it returns.
 	AuthUser(cc ClientContext, user, pass string) (ClientDriver, error)
 
 	// GetTLSConfig returns the TLS configuration for AUTH TLS, PROT P and
@@ -73,7 +79,10 @@ type MainDriverExtensionTLSVerifier interface {
 
 // ClientDriver is the filesystem of one logged-in session. The engine only
 // ever passes it clean absolute paths ("/", "/dir/file"), never a path that
-// climbs above "/".
+// climbs above "/". A ClientDriver that wraps another may offer
+// Unwrap() afero.Fs or Unwrap() ClientDriver, and the engine then finds the
+// wrapped filesystem's extensions, except GetHandle and ComputeHash (see
+// "Driver wrappers" in the package documentation).
 type ClientDriver interface {
 	afero.Fs
 }
@@ -228,9 +237,11 @@ type FileTransfer interface {
 }
 
 // FileTransferError is implemented by a file handle (from OpenFile, Create
-// or GetHandle) that wants to know when its transfer failed: ABOR, a broken
-// or stalled data connection, or an I/O error. TransferError is always
-// called before Close, on the same handle, and only for failed transfers.
+// or GetHandle), or by one that a handle wraps and returns from
+// Unwrap() afero.File or Unwrap() FileTransfer, that wants to know when its
+// transfer failed: ABOR, a broken or stalled data connection, or an I/O
+// error. TransferError is always called before Close, on the handle the
+// engine holds, and only for failed transfers.
 // A client that drops the data connection in the middle of an upload
 // without ABOR looks like a complete upload: FTP cannot tell the two apart.
 type FileTransferError interface {

@@ -18,10 +18,10 @@ type directWrapper struct {
 func (d *directWrapper) DirectFile() afero.File { return d.File }
 func (d *directWrapper) Close() error           { d.closed = true; return d.File.Close() }
 
-// selfWrapper claims to wrap itself.
-type selfWrapper struct{ afero.File }
+// selfDirectFile claims to wrap itself.
+type selfDirectFile struct{ afero.File }
 
-func (s *selfWrapper) DirectFile() afero.File { return s }
+func (s *selfDirectFile) DirectFile() afero.File { return s }
 
 // TestUnwrapFileDirect: a FileTransferDirect handle is looked through to
 // its *os.File (so uploads keep splice) and the engine still closes the
@@ -44,9 +44,9 @@ func TestUnwrapFileDirect(t *testing.T) {
 	if err := job.finish(nil); err != nil || !w.closed {
 		t.Fatalf("finish: %v, handle closed: %v", err, w.closed)
 	}
-	s := &selfWrapper{}
+	s := &selfDirectFile{}
 	if got := unwrapFile(s); got != FileTransfer(s) {
-		t.Fatalf("unwrapFile(selfWrapper) = %T", got)
+		t.Fatalf("unwrapFile(selfDirectFile) = %T", got)
 	}
 	if got := unwrapFile(&directWrapper{}); got == nil {
 		t.Fatal("a wrapper without a file must be returned as it is")

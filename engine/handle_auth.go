@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"strings"
 )
 
@@ -27,27 +26,23 @@ func (s *session) handleUSER(c *Command) {
 }
 
 // loginByCertificate lets a MainDriverExtensionTLSVerifier log the user in
-// with the control connection's TLS client certificate. It reports whether
-// it answered USER.
+// with the control connection's TLS client certificate, through the login
+// hooks. It reports whether it answered USER.
 func (s *session) loginByCertificate(user string) bool {
-	v, ok := s.srv.Driver.(MainDriverExtensionTLSVerifier)
-	if !ok || !s.HasTLSForControl() {
+	if s.srv.mainExt().verifier == nil || !s.HasTLSForControl() {
 		return false
 	}
 	s.mu.Lock()
-	var state tls.ConnectionState
-	if s.tlsState != nil {
-		state = *s.tlsState
-	}
+	state := s.tlsState // set once by the handshake, never changed
 	s.mu.Unlock()
-	fs, err := v.VerifyTLSClient(s, user, state)
+	fs, l, err := s.runLogin(LoginCertificate, user, "", state)
 	switch {
 	case err != nil:
 		s.failLogin(user, err)
 	case fs == nil:
 		return false
 	default:
-		s.completeLogin(user, fs)
+		s.completeLogin(user, fs, l)
 		s.reply(232, "User "+user+" logged in, authorized by TLS client certificate.")
 	}
 	return true
@@ -67,11 +62,15 @@ func (s *session) failLogin(user string, err error) {
 	s.reply(code, msg)
 }
 
-// completeLogin makes fs the session's filesystem.
-func (s *session) completeLogin(user string, fs ClientDriver) {
+// completeLogin makes fs the session's filesystem, and keeps l (nil
+// without login hooks), whose releases wait for the login's end.
+func (s *session) completeLogin(user string, fs ClientDriver, l *Login) {
+	protected, _ := clientDriverExt[ClientDriverExtensionProtectedData](fs)
 	s.mu.Lock()
 	s.fs = fs
+	s.protected = protected
 	s.loggedIn = true
+	s.login = l
 	s.mu.Unlock()
 	s.log.Info("ftp: logged in", "user", user)
 }
@@ -87,15 +86,12 @@ func (s *session) handlePASS(c *Command) {
 		s.reply(503, "Send USER first.")
 		return
 	}
-	fs, err := s.srv.Driver.AuthUser(s, user, c.Arg)
-	if err == nil && fs == nil {
-		err = errors.New("driver returned no filesystem")
-	}
+	fs, l, err := s.runLogin(LoginPassword, user, c.Arg, nil)
 	if err != nil {
 		s.failLogin(user, err)
 		return
 	}
-	s.completeLogin(user, fs)
+	s.completeLogin(user, fs, l)
 	s.reply(230, "User "+user+" logged in.")
 }
 
@@ -110,8 +106,9 @@ func (s *session) handleREIN(*Command) {
 	s.endTransfer()
 	s.closePassive()
 	s.closeSpare() // held for the user who logs out
+	s.endLogin()
 	s.mu.Lock()
-	s.user, s.loggedIn, s.fs = "", false, nil
+	s.user, s.loggedIn, s.fs, s.protected = "", false, nil, nil
 	s.path = "/"
 	s.hostName = ""
 	s.mu.Unlock()
@@ -154,7 +151,7 @@ func (s *session) handleHOST(c *Command) {
 		s.reply(501, "Syntax error in host name.")
 		return
 	}
-	if ext, ok := s.srv.Driver.(MainDriverExtensionHost); ok {
+	if ext := s.srv.mainExt().host; ext != nil {
 		if err := ext.CheckHost(s, host); err != nil {
 			s.log.Info("ftp: HOST refused", "host", host, "err", err)
 			code, msg := replyFor(err, 504, "Unknown host "+host+".")

@@ -8,7 +8,7 @@ import "strconv"
 // ClientDriverExtensionAvailableSpace can tell, so the others get 502 and
 // FEAT does not list AVBL for them.
 func (s *session) handleAVBL(c *Command) {
-	ext, ok := s.driver().(ClientDriverExtensionAvailableSpace)
+	ext, ok := clientDriverExt[ClientDriverExtensionAvailableSpace](s.driver())
 	if !ok {
 		s.reply(502, "Command not implemented: AVBL.")
 		return
@@ -24,6 +24,6 @@ func (s *session) handleAVBL(c *Command) {
 
 // hasAVBL reports whether the logged-in session's driver can answer AVBL.
 func (s *session) hasAVBL() bool {
-	_, ok := s.driver().(ClientDriverExtensionAvailableSpace)
+	_, ok := clientDriverExt[ClientDriverExtensionAvailableSpace](s.driver())
 	return ok
 }

@@ -185,7 +185,7 @@ func (s *session) handleCOMB(c *Command) {
 	s.startJob("COMB", target, func(ctx context.Context, x *transfer) {
 		err := s.appendParts(ctx, x, f, openedFI, parts)
 		if err != nil {
-			if fte, ok := f.(FileTransferError); ok {
+			if fte, ok := fileExt[FileTransferError](f); ok {
 				fte.TransferError(err)
 			}
 			if t, ok := f.(interface{ Truncate(int64) error }); ok {

@@ -281,6 +281,7 @@ func (s *session) runHash(verb string, req hashRequest, ok func(first, last int6
 // so on ABOR its result is dropped rather than waited for.
 func (s *session) computeHash(ctx context.Context, x *transfer, req hashRequest, size int64) (string, error) {
 	drv := s.driver()
+	// Not through Unwrap: a read beside the wrapper's Open (doc.go).
 	if h, ok := drv.(ClientDriverExtensionHasher); ok {
 		end := req.end
 		if req.start == 0 && end == size {

@@ -137,7 +137,7 @@ func (s *session) handleSITE(c *Command) {
 func (s *session) siteCustom(c *Command) {
 	sub, arg, _ := strings.Cut(strings.TrimSpace(c.Arg), " ")
 	sub = strings.ToUpper(sub)
-	if ext, ok := s.driver().(ClientDriverExtensionSite); ok {
+	if ext, ok := clientDriverExt[ClientDriverExtensionSite](s.driver()); ok {
 		code, msg, handled := ext.Site(s, sub, strings.TrimSpace(arg))
 		if handled {
 			if code < 200 || code > 599 {
@@ -238,7 +238,7 @@ func (s *session) siteCHOWN(owner, p string) {
 // inside the session's root, so a driver that stores them relative to
 // its root cannot be led outside it.
 func (s *session) siteSYMLINK(target, link string) {
-	ext, ok := s.driver().(ClientDriverExtensionSymlink)
+	ext, ok := clientDriverExt[ClientDriverExtensionSymlink](s.driver())
 	if !ok {
 		s.reply(502, "SITE SYMLINK is not supported by this server's storage.")
 		return

@@ -48,7 +48,7 @@ func (s *session) handleALLO(c *Command) {
 		s.reply(501, "ALLO needs a number of bytes.")
 		return
 	}
-	ext, ok := s.driver().(ClientDriverExtensionAllocate)
+	ext, ok := clientDriverExt[ClientDriverExtensionAllocate](s.driver())
 	if !ok {
 		s.reply(202, "ALLO is not needed on this server.")
 		return
@@ -78,6 +78,7 @@ func (s *session) openHandle(p string, flags int, offset int64) (FileTransfer, e
 	drv := s.driver()
 	var f FileTransfer
 	var err error
+	// Not through Unwrap: an open beside the wrapper's OpenFile (doc.go).
 	if ext, ok := drv.(ClientDriverExtensionFileTransfer); ok {
 		f, err = ext.GetHandle(p, flags, offset)
 	} else {

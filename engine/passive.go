@@ -233,8 +233,8 @@ func (srv *Server) listenData(local netip.AddrPort) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, ok := srv.Driver.(MainDriverExtensionPassiveWrapper)
-	if !ok {
+	w := srv.mainExt().passive
+	if w == nil {
 		return ln, nil
 	}
 	wrapped, err := w.WrapPassiveListener(ln)

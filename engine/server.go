@@ -36,12 +36,15 @@ type Server struct {
 	// PassiveHooks run, in order, before a session takes a passive port;
 	// each may refuse it (passive_hold.go).
 	PassiveHooks []PassiveHook
+	// LoginHooks wrap, first outermost, every login attempt.
+	LoginHooks []LoginHook
 
 	nextID      atomic.Uint32
 	noPort20    atomic.Bool    // binding port 20 for active mode was refused once
 	bufferPool  sync.Pool      // *[]byte copy buffers for transfers that cannot use sendfile/splice
 	sharedPorts sharedPorts    // passive listeners shared by client IPs (PassiveTransferPortMultiplexing)
 	ephemeral   ephemeralPorts // passive ports when Settings.PassiveTransferPortRange is nil
+	exts        mainExtCache   // the Driver's extensions, looked up once (unwrap.go)
 
 	mu           sync.Mutex
 	settings     *Settings

@@ -42,37 +42,40 @@ type session struct {
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
+	values SessionValues // plugins' values (values.go)
 
 	rawConn net.Conn      // the accepted connection
 	proxy   *ProxyInfo    // what a load balancer's PROXY header said, or nil
 	reader  *bufio.Reader // reads s.conn; only the command loop uses it
 	line    []byte        // the command line being assembled
-	discard bool          // the current line is too long and is being skipped
-	partial bool          // s.line holds the start of a line cut by a read deadline
 	queued  []heldLine    // lines held until the running transfer ends (commandqueue.go)
 
 	writeMu sync.Mutex // serialises replies from the command loop and the transfer goroutine
 	conn    net.Conn   // the control connection, a *tls.Conn after AUTH TLS; guarded by writeMu
 
+	// The bool fields of each group come last in it, so that they share
+	// words: the session stays in the 512-byte size class.
 	mu              sync.Mutex // guards what other goroutines may read, below
 	path            string
 	user            string
-	loggedIn        bool
 	fs              ClientDriver
+	protected       ClientDriverExtensionProtectedData // fs's, found once per login (unwrap.go)
+	login           *Login                             // the login, while a login hook waits for its end
 	clientVersion   string
 	lastCommand     string
-	debug           bool
 	extra           any
 	hostName        string
 	tlsServerName   string
 	tlsState        *tls.ConnectionState // of the control connection, once TLS; a pointer keeps plain sessions small
-	controlTLS      bool
-	transferTLS     bool
 	lastDataChannel DataChannel
 	xfer            *transfer      // the running transfer, or nil
 	spare           *spareListener // the last transfer's passive listener, kept for the next PASV/EPSV
-	closing         bool           // the server shuts down: end the session once no transfer runs
-	closed          bool           // the control connection is closed
+	loggedIn        bool
+	debug           bool
+	controlTLS      bool
+	transferTLS     bool
+	closing         bool // the server shuts down: end the session once no transfer runs
+	closed          bool // the control connection is closed
 
 	// Owned by the command loop.
 	tlsConfig    *tls.Config
@@ -81,11 +84,13 @@ type session struct {
 	renameFrom   string
 	pasv         *passiveListener
 	activeAddr   *net.TCPAddr
+	badLines     int
+	ext          extState // the command extensions' state (extensions.go)
+	mlstFacts    factSet
 	epsvAll      bool
 	pbsz         bool
-	badLines     int
-	mlstFacts    factSet
-	ext          extState // the command extensions' state (extensions.go)
+	discard      bool // the current line is too long and is being skipped
+	partial      bool // s.line holds the start of a line cut by a read deadline
 }
 
 func newSession(srv *Server, st *Settings, conn net.Conn, proxy *ProxyInfo) *session {
@@ -155,16 +160,19 @@ func (s *session) serveCommands(release []func(), connected bool) {
 	s.log.Debug("ftp: disconnected")
 }
 
-// finish ends a session: the driver's ClientDisconnected once
-// ClientConnected was called, the admission hooks' done functions (last
-// first), then the connection, the context and the server's record.
+// finish ends a session, undoing its start in reverse: the login hooks'
+// releases, the driver's ClientDisconnected once ClientConnected was
+// called, the admission hooks' done functions (last first); then the
+// plugins' values, the connection, the context and the server's record.
 func (s *session) finish(release []func(), connected bool) {
+	s.endLogin()
 	if connected {
 		s.srv.Driver.ClientDisconnected(s)
 	}
 	for i := len(release) - 1; i >= 0; i-- {
 		release[i]()
 	}
+	s.values.end()
 	s.closeConn()
 	s.cancel()
 	s.srv.removeSession(s)

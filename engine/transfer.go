@@ -95,7 +95,7 @@ func (j *transferJob) finish(failure error) error {
 		return nil
 	}
 	if failure != nil {
-		if fte, ok := j.file.(FileTransferError); ok {
+		if fte, ok := fileExt[FileTransferError](j.file); ok {
 			fte.TransferError(failure)
 		}
 	}
@@ -113,7 +113,7 @@ func (s *session) readyForTransfer() bool {
 		s.reply(521, "Data connections must be protected: use PROT P.")
 		return false
 	}
-	if p, ok := s.fs.(ClientDriverExtensionProtectedData); ok && p.RequireProtectedData() && !s.HasTLSForTransfers() {
+	if p := s.protected; p != nil && p.RequireProtectedData() && !s.HasTLSForTransfers() {
 		s.reply(521, "Data connections must be protected for this user: use PROT P.")
 		return false
 	}
