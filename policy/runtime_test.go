@@ -111,7 +111,10 @@ func TestInstallSwapAndRemove(t *testing.T) {
 
 func TestRecycleOnMemoryGrowth(t *testing.T) {
 	t.Parallel()
-	r, _ := newTestRuntime(t, Config{MemoryLimitPages: 16, PoolSize: 1})
+	// The call deadline is far above the 50 ms default: the test is about
+	// recycling, and a memory.grow under -race on a loaded machine took
+	// longer than 50 ms (a deadline error here was a flake, not a bug).
+	r, _ := newTestRuntime(t, Config{MemoryLimitPages: 16, PoolSize: 1, CallTimeout: 10 * time.Second})
 	r.Install("t", mustCompile(t, r, testmod.Grow(5)), Settings{})
 	// Each call grows memory by 5 pages: after the third the instance is
 	// past 75 % of 16 pages and must be replaced, so the fourth call does
