@@ -8,6 +8,8 @@ import (
 	"math"
 	"os"
 	"strings"
+
+	"github.com/spf13/afero/mem"
 )
 
 // COMB joins uploaded parts into one file, the Serv-U extension that
@@ -112,8 +114,10 @@ func knownDifferent(a, b os.FileInfo) bool {
 
 // handleCOMB appends the parts, in order, to the target (created when
 // missing), then deletes the parts: 200 on success, 550 otherwise. On a
-// failure the target is cut back to its old size where the driver allows,
-// and no part is deleted. It runs as a job, so ABOR interrupts a long one.
+// failure no part is deleted and COMB undoes only its own bytes: the
+// target is cut back to its old size when it holds nothing but those
+// bytes besides, and a target COMB created is removed only while the
+// name still leads to that file (never another session's upload). It runs as a job, so ABOR interrupts a long one.
 //
 // Bounds: COMB appends at most the bytes its parts held when it opened
 // them (a part that grew meanwhile fails it with 450, keeping every part),
@@ -175,7 +179,7 @@ func (s *session) handleCOMB(c *Command) {
 	for _, p := range parts {
 		if sameFile(p.fi, openedFI) {
 			_ = f.Close()
-			if !existed {
+			if now, err := drv.Stat(target); err == nil && !existed && identical(now, openedFI) {
 				_ = drv.Remove(target)
 			}
 			s.replyError(errCOMBSelf, 550, "")
@@ -188,15 +192,18 @@ func (s *session) handleCOMB(c *Command) {
 			if fte, ok := fileExt[FileTransferError](f); ok {
 				fte.TransferError(err)
 			}
-			if t, ok := f.(interface{ Truncate(int64) error }); ok {
-				_ = t.Truncate(oldSize)
-			}
+			undoOwnBytes(f, oldSize, x.bytes.Load())
 		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil && !existed {
-			_ = drv.Remove(target) // leave no half-made file behind
+			// Leave no half-made file behind, but only if the name still
+			// leads to the file COMB made: another session may have
+			// stored its own (226) file there meanwhile.
+			if now, serr := drv.Stat(target); serr == nil && identical(now, openedFI) {
+				_ = drv.Remove(target)
+			}
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -251,6 +258,34 @@ func (s *session) measurePart(drv ClientDriver, p string) (os.FileInfo, bool) {
 		return nil, false
 	}
 	return fi, true
+}
+
+// undoOwnBytes cuts f back to oldSize after a failed COMB that appended
+// written bytes, only when the file holds exactly oldSize+written bytes:
+// otherwise another session appended to it meanwhile, and cutting would
+// undo bytes COMB did not write (COMB's partial bytes then stay).
+func undoOwnBytes(f any, oldSize, written int64) {
+	t, ok := f.(interface{ Truncate(int64) error })
+	if !ok {
+		return
+	}
+	if fi := handleStat(f); fi == nil || fi.Size() != oldSize+written {
+		return
+	}
+	_ = t.Truncate(oldSize)
+}
+
+// identical reports whether a and b are known to be one file: an
+// operating system's file (os.SameFile) or one node of afero's memory
+// filesystem. Unknown kinds are never identical, so an undo that depends
+// on it does nothing rather than remove another file.
+func identical(a, b os.FileInfo) bool {
+	if sameFile(a, b) {
+		return true
+	}
+	ma, ok1 := a.(*mem.FileInfo)
+	mb, ok2 := b.(*mem.FileInfo)
+	return ok1 && ok2 && ma.FileData == mb.FileData
 }
 
 // addSaturating adds two non-negative sizes without overflowing.
