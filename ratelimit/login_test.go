@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -223,7 +224,7 @@ func TestBanGrowsWithOffences(t *testing.T) {
 	}
 	l.Now = clock.Now
 	l.Logger = discardLogger()
-	drv := l.WrapDriver(&passwordDriver{users: map[string]string{"alice": "secret", "bob": "secret"}})
+	drv := loginVia(l, &passwordDriver{users: map[string]string{"alice": "secret", "bob": "secret"}})
 	cc := &fakeSession{id: 1, remote: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 1}}
 	done, err := l.Admit(context.Background(), cc)
 	if err != nil {
@@ -271,4 +272,61 @@ func TestREINGivesBackTheSessionSlot(t *testing.T) {
 	b.expect("PASS secret", 230)
 	a.expect("USER bob", 331)
 	a.expect("PASS secret", 230)
+}
+
+// resolvingDriver is a passwordDriver that resolves every login to
+// "acme"/"alice", behind a wrapper that only has Unwrap.
+type resolvingDriver struct{ *passwordDriver }
+
+func (resolvingDriver) ResolveLogin(engine.ClientContext, string) (string, string) {
+	return "acme", "alice"
+}
+
+type unwrapOnly struct{ engine.MainDriver }
+
+func (u unwrapOnly) Unwrap() engine.MainDriver { return u.MainDriver }
+
+// TestInstallKeepsTheDriver: Install adds a login hook and leaves
+// srv.Driver as it was; the hook finds the driver's ResolveLogin through
+// an Unwrap chain, so that spellings resolved to one account share its
+// failure count.
+func TestInstallKeepsTheDriver(t *testing.T) {
+	t.Parallel()
+	l, err := New(Config{LoginFailures: 2, FailedLoginDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Logger = discardLogger()
+	drv := unwrapOnly{resolvingDriver{&passwordDriver{users: map[string]string{"alice": "secret"}}}}
+	srv := &engine.Server{Driver: drv}
+	l.Install(srv)
+	if srv.Driver != engine.MainDriver(drv) {
+		t.Fatalf("Install replaced the driver with %T", srv.Driver)
+	}
+	if len(srv.LoginHooks) != 1 {
+		t.Fatalf("%d login hooks, want 1", len(srv.LoginHooks))
+	}
+	if l.drv.resolve == nil {
+		t.Fatal("the driver's ResolveLogin was not found through Unwrap")
+	}
+	// Two spellings, two addresses: one account, so the third attempt
+	// is refused before the driver sees it.
+	for i, login := range []string{"alice", "ALICE@acme"} {
+		cc := &fakeSession{id: uint32(i + 1), remote: &net.TCPAddr{IP: net.IPv4(192, 0, 2, byte(10+i)), Port: 1}}
+		lg := &engine.Login{Session: cc, User: login, Method: engine.LoginPassword}
+		_, _ = srv.LoginHooks[0](context.Background(), lg, func(context.Context, *engine.Login) (engine.ClientDriver, error) {
+			return drv.AuthUser(cc, login, "wrong")
+		})
+	}
+	cc := &fakeSession{id: 3, remote: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 30), Port: 1}}
+	asked := false
+	lg := &engine.Login{Session: cc, User: "Alice", Method: engine.LoginPassword}
+	_, err = srv.LoginHooks[0](context.Background(), lg, func(context.Context, *engine.Login) (engine.ClientDriver, error) {
+		asked = true
+		return drv.AuthUser(cc, "alice", "secret")
+	})
+	var re *engine.ReplyError
+	if !errors.As(err, &re) || re.Code != 421 || asked {
+		t.Fatalf("third attempt on the account: %v (driver asked: %v), want 421 before the driver", err, asked)
+	}
 }

@@ -49,7 +49,7 @@ func passiveServer(t *testing.T, n int, cfg Config) *testServer {
 	return newTestServerWith(t, cfg, func(l *Limiter) {
 		l.Identity = tenantsOf(map[string]string{"alice": "acme", "carol": "acme", "dave": "acme", "bob": "globex"})
 	}, func(srv *engine.Server) {
-		d := srv.Driver.(*limitedDriver).MainDriver.(*passwordDriver)
+		d := srv.Driver.(*passwordDriver)
 		d.users["carol"], d.users["dave"] = "secret", "secret"
 		d.settings.PassiveTransferPortRange = &engine.PortRange{Start: start, End: start + n - 1}
 	})
