@@ -205,9 +205,7 @@ func enableFeatures(set FeatureSet, srv *engine.Server, st *engine.Settings, dir
 	}
 	if f.Policy != nil {
 		hooks := policy.NewHooks(f.Policy, func(engine.ClientContext) string { return FeatureTenant })
-		srv.AdmissionHooks = append(srv.AdmissionHooks, hooks.Admission)
-		srv.CommandHooks = append(srv.CommandHooks, hooks.Command)
-		srv.TransferHooks = append(srv.TransferHooks, hooks.Transfer)
+		hooks.Install(srv)
 	}
 	return f, close, nil
 }
