@@ -246,3 +246,10 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 		}
 	}
 }
+
+// NewConn wraps conn, already open (through a PROXY header, say), as a
+// Conn; it reads nothing. conn is closed when the test ends.
+func NewConn(t testing.TB, conn net.Conn) *Conn {
+	t.Cleanup(func() { _ = conn.Close() })
+	return &Conn{t: t, conn: conn, r: bufio.NewReader(conn)}
+}
