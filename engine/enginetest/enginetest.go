@@ -204,16 +204,32 @@ func Login(t testing.TB, addr, ip, user, pass string, opts ...ftp.DialOption) *f
 }
 
 // TLSConfig returns a server TLS config (TLS 1.2 at least) with a fresh
-// self-signed ECDSA certificate for 127.0.0.1, valid for an hour.
+// self-signed certificate from Certificate for "localhost" and 127.0.0.1.
 func TLSConfig(t testing.TB) *tls.Config {
+	t.Helper()
+	return &tls.Config{
+		Certificates: []tls.Certificate{Certificate(t, "localhost")},
+		MinVersion:   tls.VersionTLS12,
+	}
+}
+
+// Certificate returns a fresh self-signed ECDSA P-256 server certificate,
+// valid for an hour, for 127.0.0.1 and the DNS names given (the first is
+// also its common name), with its Leaf set.
+func Certificate(t testing.TB, names ...string) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cn := "enginetest"
+	if len(names) > 0 {
+		cn = names[0]
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "enginetest"},
+		Subject:      pkix.Name{CommonName: cn},
+		DNSNames:     names,
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
@@ -224,10 +240,11 @@ func TLSConfig(t testing.TB) *tls.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		MinVersion:   tls.VersionTLS12,
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
 
 // Eventually polls cond until it holds, for at most Timeout. Only for
