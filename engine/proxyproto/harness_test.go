@@ -116,7 +116,6 @@ func (s *seen) snapshot() ([]string, []string, []*engine.ProxyInfo) {
 type testDriver struct {
 	st  *engine.Settings
 	fs  afero.Fs
-	w   *Wrapper
 	tls *tls.Config
 }
 
@@ -132,9 +131,6 @@ func (d *testDriver) AuthUser(_ engine.ClientContext, user, pass string) (engine
 	return nil, errors.New("bad login")
 }
 func (d *testDriver) GetTLSConfig() (*tls.Config, error) { return d.tls, nil }
-func (d *testDriver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
-	return d.w.WrapPassiveListener(ln)
-}
 
 // testServer is an engine.Server behind a Wrapper on a loopback address.
 type testServer struct {
@@ -169,12 +165,13 @@ func startServerTLS(t *testing.T, host string, cfg Config, tweak func(*engine.Se
 	}
 	ts := &testServer{addr: ln.Addr().String(), fs: afero.NewMemMapFs(), log: logs, seen: &seen{}}
 	srv := &engine.Server{
-		Driver:         &testDriver{st: st, fs: ts.fs, w: w, tls: tlsConfig},
+		Driver:         &testDriver{st: st, fs: ts.fs, tls: tlsConfig},
 		Logger:         logger,
 		AdmissionHooks: []engine.AdmissionHook{ts.seen.admission},
 		CommandHooks:   []engine.CommandHook{ts.seen.command},
 		TransferHooks:  []engine.TransferHook{ts.seen.transfer},
 	}
+	w.Install(srv) // passive data listeners
 	done := make(chan error, 1)
 	go func() { done <- srv.ListenAndServe() }()
 	t.Cleanup(func() {
