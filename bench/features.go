@@ -187,7 +187,7 @@ func enableFeatures(set FeatureSet, srv *engine.Server, st *engine.Settings, dir
 		}
 		closers = append(closers, func() { _ = ln.Close() }) // a second Close after the server's is harmless
 		st.Listener = w.Wrap(ln)
-		srv.Driver = proxiedDriver{MainDriver: srv.Driver, w: w}
+		w.Install(srv)
 		f.Proxy = w
 	}
 	if set&FeatureLimits != 0 {
@@ -205,22 +205,9 @@ func enableFeatures(set FeatureSet, srv *engine.Server, st *engine.Settings, dir
 	}
 	if f.Policy != nil {
 		hooks := policy.NewHooks(f.Policy, func(engine.ClientContext) string { return FeatureTenant })
-		srv.AdmissionHooks = append(srv.AdmissionHooks, hooks.Admission)
-		srv.CommandHooks = append(srv.CommandHooks, hooks.Command)
-		srv.TransferHooks = append(srv.TransferHooks, hooks.Transfer)
+		hooks.Install(srv)
 	}
 	return f, close, nil
-}
-
-// proxiedDriver reads PROXY headers on passive data connections too.
-type proxiedDriver struct {
-	engine.MainDriver
-	w *proxyproto.Wrapper
-}
-
-// WrapPassiveListener implements engine.MainDriverExtensionPassiveWrapper.
-func (d proxiedDriver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
-	return d.w.WrapPassiveListener(ln)
 }
 
 // DialProxied connects to addr as a balancer would: it sends a PROXY

@@ -216,9 +216,9 @@ func (s *session) openPassive(ip netip.Addr, hold *portHold, unclaimed time.Dura
 	return nil, fmt.Errorf("no free passive port: %w", lastErr)
 }
 
-// listenData binds a passive data listener and lets the driver wrap it
-// (MainDriverExtensionPassiveWrapper), for example to read PROXY protocol
-// headers.
+// listenData binds a passive data listener and lets the Server
+// (PassiveListenerWrapper), then the driver (MainDriverExtensionPassiveWrapper),
+// wrap it, for example to read PROXY protocol headers.
 func (srv *Server) listenData(local netip.AddrPort) (net.Listener, error) {
 	// A data listener takes one connection for one transfer, so it is
 	// made as cheap as the kernel allows: no TCP keepalive (the transfer
@@ -232,6 +232,14 @@ func (srv *Server) listenData(local netip.AddrPort) (net.Listener, error) {
 	ln, err := lc.Listen(context.Background(), "tcp", local.String())
 	if err != nil {
 		return nil, err
+	}
+	if f := srv.PassiveListenerWrapper; f != nil {
+		wrapped, err := f(ln)
+		if err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("wrapping the passive listener: %w", err)
+		}
+		ln = wrapped
 	}
 	w := srv.mainExt().passive
 	if w == nil {

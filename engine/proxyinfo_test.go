@@ -79,25 +79,36 @@ func (l lineProxyListener) Accept() (net.Conn, error) {
 }
 
 // proxiedTestServer serves a lineProxyListener and wraps passive listeners
-// the same way.
-func proxiedTestServer(t *testing.T, shared bool) (*testServer, *Server) {
+// the same way: through the driver's MainDriverExtensionPassiveWrapper, or
+// with serverLevel through Server.PassiveListenerWrapper.
+func proxiedTestServer(t *testing.T, shared bool, serverLevel ...bool) (*testServer, *Server) {
 	t.Helper()
-	d := &proxyWrapDriver{testDriver: &testDriver{
+	td := &testDriver{
 		fs:       afero.NewMemMapFs(),
 		settings: &Settings{ConnectionTimeout: 5},
 		users:    map[string]string{"test": "test"},
-	}}
+	}
+	var d interface {
+		MainDriver
+		test() *testDriver
+	} = &proxyWrapDriver{testDriver: td}
+	if len(serverLevel) > 0 && serverLevel[0] {
+		d = plainDriver{td}
+	}
 	if shared {
 		port := freeTestPort(t)
-		d.settings.PassiveTransferPortRange = &PortRange{Start: port, End: port}
-		d.settings.PassiveTransferPortMultiplexing = true
+		td.settings.PassiveTransferPortRange = &PortRange{Start: port, End: port}
+		td.settings.PassiveTransferPortMultiplexing = true
 	}
 	srv := &Server{Driver: d, Logger: slog.New(slog.DiscardHandler)}
+	if _, ok := d.(plainDriver); ok {
+		srv.PassiveListenerWrapper = func(ln net.Listener) (net.Listener, error) { return lineProxyListener{ln}, nil }
+	}
 	ln, err := net.Listen("tcp", "127.0.0.6:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{srv: srv, driver: d.testDriver, addr: ln.Addr().String(), done: make(chan error, 1)}
+	ts := &testServer{srv: srv, driver: d.test(), addr: ln.Addr().String(), done: make(chan error, 1)}
 	go func() { ts.done <- srv.Serve(lineProxyListener{ln}) }()
 	t.Cleanup(func() {
 		_ = srv.Close()
@@ -112,6 +123,13 @@ func proxiedTestServer(t *testing.T, shared bool) (*testServer, *Server) {
 
 // proxyWrapDriver is the test driver plus MainDriverExtensionPassiveWrapper.
 type proxyWrapDriver struct{ *testDriver }
+
+func (d *proxyWrapDriver) test() *testDriver { return d.testDriver }
+
+// plainDriver is the test driver without the extension.
+type plainDriver struct{ *testDriver }
+
+func (d plainDriver) test() *testDriver { return d.testDriver }
 
 func (d *proxyWrapDriver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
 	return lineProxyListener{ln}, nil
@@ -147,13 +165,18 @@ func dialWith(t *testing.T, addr, header string) *rawClient {
 
 func TestProxiedConnContract(t *testing.T) {
 	t.Parallel()
-	for _, shared := range []bool{false, true} {
-		name := "own-passive-port"
-		if shared {
-			name = "shared-passive-port"
-		}
-		t.Run(name, func(t *testing.T) {
-			ts, _ := proxiedTestServer(t, shared)
+	for _, c := range []struct {
+		name                string
+		shared, serverLevel bool
+	}{
+		{"own-passive-port", false, false},
+		{"shared-passive-port", true, false},
+		{"own-passive-port/server-wrapper", false, true},
+		{"shared-passive-port/server-wrapper", true, true},
+	} {
+		shared := c.shared
+		t.Run(c.name, func(t *testing.T) {
+			ts, _ := proxiedTestServer(t, shared, c.serverLevel)
 			// A silent client first: the accept loop must not wait on it.
 			silent := dialWith(t, ts.addr, "")
 			_ = silent

@@ -38,6 +38,16 @@ type Server struct {
 	PassiveHooks []PassiveHook
 	// LoginHooks wrap, first outermost, every login attempt.
 	LoginHooks []LoginHook
+	// PassiveListenerWrapper, when not nil, wraps every passive data
+	// listener the server binds (a session's own and the shared ones of
+	// PassiveTransferPortMultiplexing), the way Settings.Listener stands
+	// for the control listener: a plugin that reads from the raw socket
+	// (the PROXY protocol) plugs in here instead of wrapping the driver.
+	// It is applied before the driver's MainDriverExtensionPassiveWrapper,
+	// so it is the innermost. An error refuses the port (425) and closes
+	// the listener. A wrapped listener is never kept for the session's
+	// next PASV (passive_spare.go). Nil costs nothing.
+	PassiveListenerWrapper func(ln net.Listener) (net.Listener, error)
 
 	nextID      atomic.Uint32
 	noPort20    atomic.Bool    // binding port 20 for active mode was refused once

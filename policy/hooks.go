@@ -5,6 +5,7 @@ import (
 	"io"
 	"path"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/policy/abi"
@@ -16,12 +17,9 @@ import (
 type TenantFunc func(cc engine.ClientContext) string
 
 // Hooks adapts a Runtime to engine.Server: Command rules on commands,
-// Transfer enforces upload caps while bytes stream, Admission forgets a
-// session's pending cap when it ends. Add all three:
-//
-//	srv.CommandHooks = append(srv.CommandHooks, h.Command)
-//	srv.TransferHooks = append(srv.TransferHooks, h.Transfer)
-//	srv.AdmissionHooks = append(srv.AdmissionHooks, h.Admission)
+// Transfer enforces upload caps while bytes stream. Install adds both; a
+// session's pending upload cap is one of its engine.SessionValues, so it
+// goes with the session and needs no cleanup hook.
 type Hooks struct {
 	Runtime *Runtime
 	Tenant  TenantFunc
@@ -40,8 +38,26 @@ type Hooks struct {
 	// home), and policies fall back to the session paths.
 	TenantPath func(cc engine.ClientContext, name string) (string, error)
 
-	mu   sync.Mutex
-	caps map[uint32]int64 // session ID → cap of its next upload
+	once sync.Once
+	caps *engine.SessionKey[*pendingCap] // the cap of a session's next upload
+}
+
+// pendingCap is the cap of a session's next upload, -1 for none. It is
+// set once per session and then changed in place: the command hook sets
+// it in the session's goroutine, the transfer hook takes it.
+type pendingCap struct{ n atomic.Int64 }
+
+// Install adds h's command and transfer hooks to srv, after the hooks
+// already there (so that a limiter installed before refuses a flood
+// before it costs a policy call). It is the one way to install Hooks.
+func (h *Hooks) Install(srv *engine.Server) {
+	srv.CommandHooks = append(srv.CommandHooks, h.Command)
+	srv.TransferHooks = append(srv.TransferHooks, h.Transfer)
+}
+
+func (h *Hooks) key() *engine.SessionKey[*pendingCap] {
+	h.once.Do(func() { h.caps = engine.NewSessionKey[*pendingCap]("policy upload cap") })
+	return h.caps
 }
 
 // NewHooks returns Hooks for r with tenant resolution t.
@@ -56,7 +72,7 @@ func isUpload(verb string) bool { return verb == "STOR" || verb == "APPE" || ver
 func (h *Hooks) Command(ctx context.Context, cmd *engine.Command) error {
 	upload := isUpload(cmd.Verb)
 	if upload {
-		h.setCap(cmd.Session.ID(), -1)
+		h.setCap(cmd.Session, -1)
 	}
 	tenant := h.Tenant(cmd.Session)
 	if tenant == "" {
@@ -81,30 +97,36 @@ func (h *Hooks) Command(ctx context.Context, cmd *engine.Command) error {
 		}
 	}
 	if upload && d.HasMax {
-		h.setCap(cmd.Session.ID(), d.MaxBytes)
+		h.setCap(cmd.Session, d.MaxBytes)
 	}
 	return nil
 }
 
-func (h *Hooks) setCap(id uint32, n int64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if n < 0 {
-		delete(h.caps, id)
-		return
+// setCap sets the cap of cc's next upload; n < 0 clears it. A session
+// that keeps no values (a ClientContext not the engine's) gets no cap.
+func (h *Hooks) setCap(cc engine.ClientContext, n int64) {
+	k := h.key()
+	p, ok := k.Get(cc)
+	if !ok {
+		if n < 0 {
+			return
+		}
+		p = &pendingCap{}
+		if !k.Set(cc, p) {
+			return
+		}
 	}
-	if h.caps == nil {
-		h.caps = map[uint32]int64{}
-	}
-	h.caps[id] = n
+	p.n.Store(n)
 }
 
-func (h *Hooks) takeCap(id uint32) (int64, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n, ok := h.caps[id]
-	delete(h.caps, id)
-	return n, ok
+// takeCap returns and clears the cap of cc's next upload.
+func (h *Hooks) takeCap(cc engine.ClientContext) (int64, bool) {
+	p, ok := h.key().Get(cc)
+	if !ok {
+		return 0, false
+	}
+	n := p.n.Swap(-1)
+	return n, n >= 0
 }
 
 // Transfer is an engine.TransferHook: an upload under a cap moves at most
@@ -114,7 +136,7 @@ func (h *Hooks) Transfer(t *engine.Transfer, next engine.CopyFunc) engine.CopyFu
 	if t.Direction != engine.Upload {
 		return next
 	}
-	limit, ok := h.takeCap(t.Session.ID())
+	limit, ok := h.takeCap(t.Session)
 	if !ok {
 		return next
 	}
@@ -140,11 +162,12 @@ func (h *Hooks) Transfer(t *engine.Transfer, next engine.CopyFunc) engine.CopyFu
 	}
 }
 
-// Admission is an engine.AdmissionHook that admits every connection and
-// forgets the session's pending cap when it ends.
-func (h *Hooks) Admission(_ context.Context, cc engine.ClientContext) (func(), error) {
-	id := cc.ID()
-	return func() { h.setCap(id, -1) }, nil
+// Admission is an engine.AdmissionHook that admits every connection.
+//
+// Deprecated: the pending cap is a session value now and needs no
+// cleanup; use Install. Admission is kept so that existing wiring builds.
+func (h *Hooks) Admission(context.Context, engine.ClientContext) (func(), error) {
+	return nil, nil
 }
 
 // wants reports whether m subscribes to req: to its verb, or to the verb

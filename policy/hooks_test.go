@@ -39,9 +39,7 @@ func serveWithPolicy(t testing.TB, rt *Runtime, fs afero.Fs) string {
 	t.Helper()
 	h := NewHooks(rt, func(engine.ClientContext) string { return "t" })
 	srv := &engine.Server{Driver: &memDriver{fs: fs}, Logger: slog.New(slog.DiscardHandler)}
-	srv.CommandHooks = append(srv.CommandHooks, h.Command)
-	srv.TransferHooks = append(srv.TransferHooks, h.Transfer)
-	srv.AdmissionHooks = append(srv.AdmissionHooks, h.Admission)
+	h.Install(srv)
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -238,5 +236,17 @@ func TestHooksTenantPathsReachThePolicy(t *testing.T) {
 		_ = c.Quit()
 		_ = srv.Close()
 		<-done
+	}
+}
+
+// TestHooksInstall: Install adds the command and transfer hooks and no
+// admission hook: the pending cap is a session value, gone with the session.
+func TestHooksInstall(t *testing.T) {
+	t.Parallel()
+	srv := &engine.Server{}
+	NewHooks(nil, nil).Install(srv)
+	if len(srv.CommandHooks) != 1 || len(srv.TransferHooks) != 1 || len(srv.AdmissionHooks) != 0 {
+		t.Fatalf("hooks: %d command, %d transfer, %d admission; want 1, 1, 0",
+			len(srv.CommandHooks), len(srv.TransferHooks), len(srv.AdmissionHooks))
 	}
 }

@@ -52,22 +52,21 @@ func (l *Limiter) Admit(ctx context.Context, cc engine.ClientContext) (func(), e
 		}
 		return nil, l.refuse(ctx, refused, cc, ip, "Too many new connections from your address; slow down.", "rate", c.ConnRate)
 	}
-	l.addSession(cc, &sessionState{ctx: ctx, ip: ip, key: key})
-	return func() { l.release(cc, key) }, nil
+	s := &sessionState{ctx: ctx, ip: ip, key: key}
+	l.sessions.Set(cc, s)
+	return func() { l.release(s, key) }, nil
 }
 
 // release forgets an ended connection: its slot on its address (key, the
 // prefix it was admitted under, whatever the config says now), and the
 // session slots of its login.
-func (l *Limiter) release(cc engine.ClientContext, key netip.Addr) {
+func (l *Limiter) release(s *sessionState, key netip.Addr) {
 	now := l.now()
-	if s := l.removeSession(cc); s != nil {
-		s.mu.Lock()
-		lg := s.login
-		s.login = nil
-		s.mu.Unlock()
-		l.logout(lg, now)
-	}
+	s.mu.Lock()
+	lg := s.login
+	s.login = nil
+	s.mu.Unlock()
+	l.logout(lg, now)
 	l.ips.with(key, now, idleTTL, func(s *ipState, _ bool) int {
 		s.conns = max(s.conns-1, 0)
 		return -1

@@ -23,15 +23,15 @@ func TestConnectionFloodRefusedOthersServed(t *testing.T) {
 		if code != 421 || !strings.Contains(text, "new connections") {
 			t.Fatalf("connection over the rate: got %d %s, want 421", code, text)
 		}
-		c.expectClosed()
+		c.ExpectClosed()
 		refused++
 	}
 	other, code, text := ts.dialRaw(t, "127.0.0.2")
 	if code != 220 {
 		t.Fatalf("other address during the flood: %d %s", code, text)
 	}
-	other.expect("USER alice", 331)
-	other.expect("PASS secret", 230)
+	other.Expect("USER alice", 331)
+	other.Expect("PASS secret", 230)
 	if got := ts.l.Stats().RefusedConnRate; got != uint64(refused) {
 		t.Fatalf("Stats counts %d rate refusals, want %d", got, refused)
 	}
@@ -54,7 +54,7 @@ func TestConcurrentConnectionsPerIPAndTotal(t *testing.T) {
 	if code != 421 || !strings.Contains(text, "from your address") {
 		t.Fatalf("third connection: got %d %s, want 421", code, text)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 	if _, code, _ := ts.dialRaw(t, "127.0.0.2"); code != 220 {
 		t.Fatalf("third connection in total: %d, want 220", code)
 	}
@@ -62,10 +62,10 @@ func TestConcurrentConnectionsPerIPAndTotal(t *testing.T) {
 	if code != 421 || !strings.Contains(text, "Too many connections") {
 		t.Fatalf("fourth connection in total: got %d %s, want 421", code, text)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 
-	first.expect("QUIT", 221)
-	first.expectClosed()
+	first.Expect("QUIT", 221)
+	first.ExpectClosed()
 	eventually(t, "the closed connection's slot", func() bool { return ts.l.Stats().Connections == 2 })
 	if _, code, text := ts.dialRaw(t, "127.0.0.1"); code != 220 {
 		t.Fatalf("after one left: %d %s, want 220", code, text)

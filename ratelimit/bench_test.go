@@ -46,8 +46,8 @@ func BenchmarkLimitedDownload(b *testing.B) {
 	const size = 64 << 20
 	limited := newTestServer(b, Config{User: Limits{DownloadRate: 1 << 40}}, nil)
 	plain := newTestServerWith(b, Config{}, nil, func(srv *engine.Server) {
-		srv.Driver = srv.Driver.(*limitedDriver).MainDriver
 		srv.AdmissionHooks, srv.CommandHooks, srv.TransferHooks = nil, nil, nil
+		srv.LoginHooks, srv.PassiveHooks = nil, nil
 	})
 	limited.writeFile(b, "f.bin", size)
 	plain.writeFile(b, "f.bin", size)

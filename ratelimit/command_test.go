@@ -25,13 +25,13 @@ func TestCommandFloodSlowedThenClosed(t *testing.T) {
 		CommandStrikes: strikes,
 	}, nil)
 	c, _, _ := ts.dialRaw(t, "127.0.0.1")
-	c.expect("USER alice", 331) // the default user's rate applies before login
-	c.expect("PASS secret", 230)
+	c.Expect("USER alice", 331) // the default user's rate applies before login
+	c.Expect("PASS secret", 230)
 	start := time.Now()
 	sent := 2
 	for {
 		sent++
-		code, text := c.cmd("NOOP")
+		code, text := c.Cmd("NOOP")
 		if code == 421 {
 			if !strings.Contains(text, "Too many commands") {
 				t.Fatalf("refusal text %q", text)
@@ -42,7 +42,7 @@ func TestCommandFloodSlowedThenClosed(t *testing.T) {
 			t.Fatalf("command %d: %d %s; want 200 until a 421", sent, code, text)
 		}
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 	elapsed := time.Since(start)
 	// The burst goes at once; each slowed command waits about 1/rate.
 	least := time.Duration(sent-burst-2) * time.Second / rate * 8 / 10
@@ -71,12 +71,12 @@ func TestPacedClientNotClosed(t *testing.T) {
 	ts := newTestServer(t, Config{User: Limits{CommandRate: 10, CommandBurst: 2}, CommandStrikes: -1},
 		func(l *Limiter) { l.Now = clock.Now })
 	c, _, _ := ts.dialRaw(t, "127.0.0.1")
-	c.expect("USER alice", 331)
+	c.Expect("USER alice", 331)
 	clock.Add(time.Second)
-	c.expect("PASS secret", 230)
+	c.Expect("PASS secret", 230)
 	for range 50 {
 		clock.Add(100 * time.Millisecond) // exactly the rate
-		c.expect("NOOP", 200)
+		c.Expect("NOOP", 200)
 	}
 	if st := ts.l.Stats(); st.DelayedCommands != 0 || st.RefusedCommands != 0 {
 		t.Fatalf("a paced client was delayed %d and refused %d times", st.DelayedCommands, st.RefusedCommands)
@@ -102,20 +102,20 @@ func TestTenantCommandRateShared(t *testing.T) {
 		}
 	})
 	a, _, _ := ts.dialRaw(t, "127.0.0.1")
-	a.expect("USER alice", 331)
-	a.expect("PASS secret", 230)
+	a.Expect("USER alice", 331)
+	a.Expect("PASS secret", 230)
 	for range 6 {
-		a.expect("NOOP", 200)
+		a.Expect("NOOP", 200)
 	}
 	a2, _, _ := ts.dialRaw(t, "127.0.0.2")
-	a2.expect("USER alice", 331)
-	a2.expect("PASS secret", 230) // the tenant is known only after login
-	if code, _ := a2.cmd("NOOP"); code != 421 {
+	a2.Expect("USER alice", 331)
+	a2.Expect("PASS secret", 230) // the tenant is known only after login
+	if code, _ := a2.Cmd("NOOP"); code != 421 {
 		t.Fatalf("second session of the tenant over the shared rate: %d, want 421", code)
 	}
-	a2.expectClosed()
+	a2.ExpectClosed()
 	b, _, _ := ts.dialRaw(t, "127.0.0.2")
-	b.expect("USER bob", 331)
-	b.expect("PASS secret", 230)
-	b.expect("NOOP", 200)
+	b.Expect("USER bob", 331)
+	b.Expect("PASS secret", 230)
+	b.Expect("NOOP", 200)
 }

@@ -6,8 +6,10 @@
 // golang.org/x/time/rate and plugs into the engine the way the other
 // plugins do: an AdmissionHook (Limiter.Admit), a CommandHook
 // (Limiter.CheckCommand), a TransferHook (Limiter.LimitTransfer), a
-// PassiveHook (Limiter.HoldPassivePort) and a MainDriver wrapper
-// (Limiter.WrapDriver); Limiter.Install adds them all.
+// PassiveHook (Limiter.HoldPassivePort) and a LoginHook
+// (Limiter.CheckLogin); Limiter.Install adds them all, and is the one way
+// to install it. Its state per connection is an engine.SessionKey value,
+// gone with the session.
 //
 // Limits key on the client's IP address as ClientContext.RemoteAddr gives
 // it (behind a load balancer, the PROXY protocol makes that the real

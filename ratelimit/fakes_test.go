@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"net"
 	"sync"
 	"time"
@@ -16,6 +17,33 @@ type fakeSession struct {
 
 	mu   sync.Mutex
 	user string
+	vals engine.SessionValues
+}
+
+// SessionValues lets the limiter keep its per-session state on the fake.
+func (f *fakeSession) SessionValues() *engine.SessionValues { return &f.vals }
+
+// hookedLogin calls a Limiter's login hook around a driver's AuthUser, as
+// the engine does for USER and PASS.
+type hookedLogin struct {
+	l   *Limiter
+	drv engine.MainDriver
+}
+
+// loginVia returns a hookedLogin of l around drv, installed as Install
+// would (drv's ResolveLogin found).
+func loginVia(l *Limiter, drv engine.MainDriver) *hookedLogin {
+	l.setup()
+	l.drv = inspectDriver(drv)
+	return &hookedLogin{l: l, drv: drv}
+}
+
+// AuthUser runs one password login through the hook.
+func (h *hookedLogin) AuthUser(cc engine.ClientContext, user, pass string) (engine.ClientDriver, error) {
+	lg := &engine.Login{Session: cc, User: user, Method: engine.LoginPassword}
+	return h.l.CheckLogin(context.Background(), lg, func(context.Context, *engine.Login) (engine.ClientDriver, error) {
+		return h.drv.AuthUser(cc, user, pass)
+	})
 }
 
 func (f *fakeSession) Path() string                           { return "/" }

@@ -34,7 +34,7 @@ func TestFloodOfAddressesStaysBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Logger = slog.New(slog.DiscardHandler)
-	drv := l.WrapDriver(&passwordDriver{users: map[string]string{"alice": "secret"}})
+	drv := loginVia(l, &passwordDriver{users: map[string]string{"alice": "secret"}})
 	ctx := context.Background()
 
 	var before runtime.MemStats

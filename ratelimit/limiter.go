@@ -26,8 +26,9 @@ type IdentityFunc func(cc engine.ClientContext) (tenant, user string)
 type ResolveFunc func(cc engine.ClientContext, login string) (tenant, user string)
 
 // LoginResolver is implemented by a MainDriver that can resolve logins
-// (tenancy.Driver does); WrapDriver uses it when Limiter.ResolveLogin is
-// nil.
+// (tenancy.Driver does, also behind wrappers that have an Unwrap()
+// engine.MainDriver method); the limiter uses it when
+// Limiter.ResolveLogin is nil.
 type LoginResolver interface {
 	ResolveLogin(cc engine.ClientContext, login string) (tenant, user string)
 }
@@ -49,7 +50,7 @@ type Limiter struct {
 	// Overrides, when not nil, adds per-tenant and per-user limits.
 	Overrides OverrideFunc
 	// ResolveLogin names the account a USER argument means, for the
-	// per-user failure count. Nil uses the wrapped driver's ResolveLogin
+	// per-user failure count. Nil uses the server driver's ResolveLogin
 	// when it is a LoginResolver, else the login text as typed.
 	ResolveLogin ResolveFunc
 	// Logger receives a line for every refusal; slog.Default() when nil.
@@ -64,8 +65,9 @@ type Limiter struct {
 	users    *table[string, accountState] // by userKey(tenant, user)
 	tenants  *table[string, accountState]
 	bans     *table[netip.Addr, banState]
-	sessions [sessionShards]sessionShard
-	conns    atomic.Int64 // connections admitted and not yet ended
+	sessions *engine.SessionKey[*sessionState] // per admitted connection
+	drv      driverInfo                        // set by Install
+	conns    atomic.Int64                      // connections admitted and not yet ended
 	counters counters
 	passive  passiveState // passive ports held (passive.go)
 }
@@ -121,9 +123,7 @@ func (l *Limiter) setup() {
 		l.users = newTable[string, accountState](c.MaxTrackedUsers, nil)
 		l.tenants = newTable[string, accountState](c.MaxTrackedUsers, nil)
 		l.bans = newTable[netip.Addr, banState](c.MaxBans, nil)
-		for i := range l.sessions {
-			l.sessions[i].m = make(map[engine.ClientContext]*sessionState)
-		}
+		l.sessions = engine.NewSessionKey[*sessionState]("ratelimit session")
 	})
 }
 
@@ -152,15 +152,20 @@ func (l *Limiter) Config() Config {
 	return l.cfg.Load().Config
 }
 
-// Install plugs the limiter into srv: it wraps srv.Driver (call it after
-// setting the driver) and adds its admission, command, transfer and
-// passive hooks.
-// The admission hook goes first, so that refused connections cost the
-// hooks after it nothing, and the transfer hook outermost, so that it
+// Install plugs the limiter into srv, its one way in: it adds its
+// admission, login, command, transfer and passive hooks, each first in
+// its list, and leaves srv.Driver as it is. Call it after setting
+// srv.Driver: the login hook takes the driver's ResolveLogin (when it is
+// a LoginResolver and Limiter.ResolveLogin is nil) and learns whether it
+// checks client certificates. The admission hook goes first, so that
+// refused connections cost the hooks after it nothing, the login hook
+// outermost, so that a banned address reaches no other plugin's login
+// hook nor the driver, and the transfer hook outermost, so that it
 // meters the bytes that reach the network.
 func (l *Limiter) Install(srv *engine.Server) {
 	l.setup()
-	srv.Driver = l.WrapDriver(srv.Driver)
+	l.drv = inspectDriver(srv.Driver)
+	srv.LoginHooks = append([]engine.LoginHook{l.CheckLogin}, srv.LoginHooks...)
 	srv.AdmissionHooks = append([]engine.AdmissionHook{l.Admit}, srv.AdmissionHooks...)
 	srv.CommandHooks = append([]engine.CommandHook{l.CheckCommand}, srv.CommandHooks...)
 	srv.TransferHooks = append([]engine.TransferHook{l.LimitTransfer}, srv.TransferHooks...)
@@ -214,14 +219,6 @@ func clientIP(a net.Addr) netip.Addr {
 	return ip.Unmap().WithZone("")
 }
 
-// sessionShards spreads the session registry over locks.
-const sessionShards = 32
-
-type sessionShard struct {
-	mu sync.Mutex
-	m  map[engine.ClientContext]*sessionState
-}
-
 // sessionState is what the limiter knows of one admitted connection.
 type sessionState struct {
 	ctx context.Context // ends with the connection
@@ -242,33 +239,13 @@ type login struct {
 	tenantPinned bool
 }
 
-func (l *Limiter) sessionShard(cc engine.ClientContext) *sessionShard {
-	return &l.sessions[cc.ID()%sessionShards]
-}
-
-func (l *Limiter) addSession(cc engine.ClientContext, s *sessionState) {
-	sh := l.sessionShard(cc)
-	sh.mu.Lock()
-	sh.m[cc] = s
-	sh.mu.Unlock()
-}
-
-func (l *Limiter) removeSession(cc engine.ClientContext) *sessionState {
-	sh := l.sessionShard(cc)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	s := sh.m[cc]
-	delete(sh.m, cc)
-	return s
-}
-
-// session returns the state of an admitted connection, or nil when the
-// admission hook never saw it (the limiter is then partly installed).
+// session returns the state of an admitted connection, kept as one of
+// its engine.SessionValues, or nil when the admission hook never saw it
+// (the limiter is then partly installed). The value goes with the
+// session, so nothing here needs cleaning up.
 func (l *Limiter) session(cc engine.ClientContext) *sessionState {
-	sh := l.sessionShard(cc)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.m[cc]
+	s, _ := l.sessions.Get(cc)
+	return s
 }
 
 // tune makes *lim a bucket of r tokens per second holding burst, or nil

@@ -2,10 +2,8 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"math"
-	"net"
 	"net/netip"
 	"time"
 
@@ -13,101 +11,81 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// WrapDriver returns a MainDriver that passes everything to next and adds
-// the login limits: a banned address cannot try passwords; an address or
-// an account whose failures (with the logins of it still being checked)
-// reach the threshold cannot start another attempt; failed logins count
-// towards a ban and are answered late; a user or tenant at its number of
-// sessions cannot log in again. Failures count against the account the
-// login resolves to (Limiter.ResolveLogin, or next's ResolveLogin when it
-// is a LoginResolver), not the text as typed.
+// CheckLogin is the limiter's engine.LoginHook, which Install adds first
+// to Server.LoginHooks. It adds the login limits: a banned address cannot
+// try passwords; an address or an account whose failures (with the
+// logins of it still being checked) reach the threshold cannot start
+// another attempt; failed logins count towards a ban and are answered
+// late; a user or tenant at its number of sessions cannot log in again.
+// Failures count against the account the login resolves to
+// (Limiter.ResolveLogin, or the server's driver's ResolveLogin when it is
+// a LoginResolver), not the text as typed.
 //
-// An error from next that is a *engine.ReplyError with code 421 is not a
-// failure: next declined to judge the credentials (it is overloaded, say),
-// so nothing is scored and the reply is not delayed.
-//
-// The wrapper implements every MainDriver extension of the engine and,
-// where next does not, behaves as the engine does without it, so
-// wrapping changes nothing else.
-func (l *Limiter) WrapDriver(next engine.MainDriver) engine.MainDriver {
+// An error from the driver that is a *engine.ReplyError with code 421 is
+// not a failure: it declined to judge the credentials (it is overloaded,
+// say), so nothing is scored and the reply is not delayed. A certificate
+// login on a server whose driver checks no certificates is passed on
+// untouched: the engine asks for a password, and the PASS that follows
+// is limited.
+func (l *Limiter) CheckLogin(ctx context.Context, lg *engine.Login, next engine.LoginFunc) (engine.ClientDriver, error) {
 	l.setup()
-	d := &limitedDriver{MainDriver: next, l: l}
-	if r, ok := next.(LoginResolver); ok {
-		d.resolve = r.ResolveLogin
+	if lg.Method == engine.LoginCertificate && !l.drv.certificates {
+		return next(ctx, lg)
 	}
-	return d
-}
-
-// limitedDriver is the MainDriver WrapDriver returns.
-type limitedDriver struct {
-	engine.MainDriver
-	l       *Limiter
-	resolve ResolveFunc // next's, when it is a LoginResolver
-}
-
-var (
-	_ engine.MainDriverExtensionHost           = (*limitedDriver)(nil)
-	_ engine.MainDriverExtensionPassiveWrapper = (*limitedDriver)(nil)
-	_ engine.MainDriverExtensionTLSVerifier    = (*limitedDriver)(nil)
-)
-
-// Unwrap returns the wrapped driver, for callers that look for their own
-// driver type through wrappers.
-func (d *limitedDriver) Unwrap() engine.MainDriver { return d.MainDriver }
-
-// AuthUser refuses a banned address, and an address or account with no
-// attempt left, before next sees the password, and accounts for the
-// outcome.
-func (d *limitedDriver) AuthUser(cc engine.ClientContext, user, pass string) (engine.ClientDriver, error) {
-	a, err := d.l.beginLogin(cc, user, d.resolve)
+	cc := lg.Session
+	a, err := l.beginLogin(cc, lg.User, l.drv.resolve)
 	if err != nil {
 		return nil, err
 	}
-	fs, err := d.MainDriver.AuthUser(cc, user, pass)
+	fs, err := next(ctx, lg)
 	if err != nil {
 		if notJudged(err) {
-			d.l.endLogin(a)
+			l.endLogin(a)
 		} else {
-			d.l.loginFailed(cc, a)
+			l.loginFailed(cc, a)
 		}
 		return nil, err
 	}
-	d.l.endLogin(a)
-	if err := d.l.loginSucceeded(cc, user); err != nil {
-		return nil, err
-	}
-	return fs, nil
-}
-
-// VerifyTLSClient passes certificate logins to next, with the same
-// accounting as AuthUser; without the extension in next it asks for a
-// password, as the engine does.
-func (d *limitedDriver) VerifyTLSClient(cc engine.ClientContext, user string, state tls.ConnectionState) (engine.ClientDriver, error) {
-	v, ok := d.MainDriver.(engine.MainDriverExtensionTLSVerifier)
-	if !ok {
-		return nil, nil
-	}
-	a, err := d.l.beginLogin(cc, user, d.resolve)
-	if err != nil {
-		return nil, err
-	}
-	fs, err := v.VerifyTLSClient(cc, user, state)
-	if err != nil {
-		if notJudged(err) {
-			d.l.endLogin(a)
-		} else {
-			d.l.loginFailed(cc, a)
-		}
-		return nil, err
-	}
-	d.l.endLogin(a)
+	l.endLogin(a)
 	if fs == nil {
-		return nil, nil
+		return nil, nil // a certificate the driver left undecided
 	}
-	if err := d.l.loginSucceeded(cc, user); err != nil {
+	if err := l.loginSucceeded(cc, lg.User); err != nil {
 		return nil, err
 	}
 	return fs, nil
+}
+
+// driverInfo is what CheckLogin learns of the server's driver at Install.
+type driverInfo struct {
+	resolve      ResolveFunc // the driver's, when it is a LoginResolver
+	certificates bool        // the driver checks client certificates
+}
+
+// maxUnwrap bounds the walk through driver wrappers, as the engine's.
+const maxUnwrap = 16
+
+// inspectDriver finds d's ResolveLogin through its Unwrap() chain, and
+// whether d (the outermost driver, as the engine asks) verifies TLS
+// clients.
+func inspectDriver(d engine.MainDriver) driverInfo {
+	var info driverInfo
+	_, info.certificates = d.(engine.MainDriverExtensionTLSVerifier)
+	for range maxUnwrap {
+		if d == nil {
+			break
+		}
+		if r, ok := d.(LoginResolver); ok {
+			info.resolve = r.ResolveLogin
+			break
+		}
+		u, ok := d.(interface{ Unwrap() engine.MainDriver })
+		if !ok {
+			break
+		}
+		d = u.Unwrap()
+	}
+	return info
 }
 
 // notJudged reports whether a driver's error says it did not check the
@@ -115,24 +93,6 @@ func (d *limitedDriver) VerifyTLSClient(cc engine.ClientContext, user string, st
 func notJudged(err error) bool {
 	var re *engine.ReplyError
 	return errors.As(err, &re) && re.Code == 421
-}
-
-// CheckHost passes HOST to next; without the extension in next every
-// name is accepted, as the engine does.
-func (d *limitedDriver) CheckHost(cc engine.ClientContext, host string) error {
-	if h, ok := d.MainDriver.(engine.MainDriverExtensionHost); ok {
-		return h.CheckHost(cc, host)
-	}
-	return nil
-}
-
-// WrapPassiveListener passes to next; without the extension in next the
-// listener is used as it is.
-func (d *limitedDriver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
-	if w, ok := d.MainDriver.(engine.MainDriverExtensionPassiveWrapper); ok {
-		return w.WrapPassiveListener(ln)
-	}
-	return ln, nil
 }
 
 // attempt is one login being checked: the address and account it counts

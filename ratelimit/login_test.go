@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/enginetest"
 )
 
 // TestBruteForceBansAddress: 100 parallel wrong-password attempts from one
@@ -61,17 +63,17 @@ func TestBruteForceBansAddress(t *testing.T) {
 	if code != 421 || !strings.Contains(text, "failed logins") {
 		t.Fatalf("banned address: got %d %s, want 421", code, text)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 	// Still fine from elsewhere, even with a wrong password first.
 	other, _, _ := ts.dialRaw(t, "127.0.0.2")
-	other.expect("USER bob", 331)
-	other.expect("PASS wrong", 530)
-	other.expect("USER bob", 331)
-	other.expect("PASS secret", 230)
+	other.Expect("USER bob", 331)
+	other.Expect("PASS wrong", 530)
+	other.Expect("USER bob", 331)
+	other.Expect("PASS secret", 230)
 	// The attacked account has no attempt left, from any address.
 	locked, _, _ := ts.dialRaw(t, "127.0.0.3")
-	locked.expect("USER alice", 331)
-	if code, text := locked.cmd("PASS secret"); code != 421 || !strings.Contains(text, "account") {
+	locked.Expect("USER alice", 331)
+	if code, text := locked.Cmd("PASS secret"); code != 421 || !strings.Contains(text, "account") {
 		t.Fatalf("alice from another address during the lockout: %d %s, want 421", code, text)
 	}
 
@@ -102,14 +104,14 @@ func bruteAttempt(t *testing.T, addr string) int {
 		return 0
 	}
 	defer conn.Close()
-	c := &rawClient{t: t, conn: conn, r: newReader(conn)}
-	if code, _ := c.read(); code != 220 {
+	c := enginetest.NewConn(t, conn)
+	if code, _ := c.Read(); code != 220 {
 		return code
 	}
-	if code, _ := c.cmd("USER alice"); code != 331 {
+	if code, _ := c.Cmd("USER alice"); code != 331 {
 		return code
 	}
-	code, _ := c.cmd("PASS wrong")
+	code, _ := c.Cmd("PASS wrong")
 	return code
 }
 
@@ -120,17 +122,17 @@ func TestFailedLoginDelayHoldsNothing(t *testing.T) {
 	const delay = 2 * time.Second
 	ts := newTestServer(t, Config{FailedLoginDelay: Duration(delay)}, nil)
 	slow, _, _ := ts.dialRaw(t, "127.0.0.3")
-	slow.expect("USER alice", 331)
+	slow.Expect("USER alice", 331)
 	sent := time.Now()
-	slow.send("PASS wrong")
+	slow.Send("PASS wrong")
 	// The same user from another address, during the delay.
 	fast, _, _ := ts.dialRaw(t, "127.0.0.2")
-	fast.expect("USER alice", 331)
-	fast.expect("PASS secret", 230)
+	fast.Expect("USER alice", 331)
+	fast.Expect("PASS secret", 230)
 	if d := time.Since(sent); d >= delay {
 		t.Fatalf("the other login took %v, as long as the delay: something waited on the failed login", d)
 	}
-	if code, _ := slow.read(); code != 530 {
+	if code, _ := slow.Read(); code != 530 {
 		t.Fatalf("failed login answered %d", code)
 	}
 	if d := time.Since(sent); d < delay {
@@ -145,11 +147,11 @@ func TestSafeListNeverBanned(t *testing.T) {
 	ts := newTestServer(t, Config{LoginFailures: 2, FailedLoginDelay: -1, Safe: []string{"127.0.0.4/32"}}, nil)
 	c, _, _ := ts.dialRaw(t, "127.0.0.4")
 	for range 10 {
-		c.expect("USER alice", 331)
-		c.expect("PASS wrong", 530)
+		c.Expect("USER alice", 331)
+		c.Expect("PASS wrong", 530)
 	}
-	c.expect("USER alice", 331)
-	c.expect("PASS secret", 230)
+	c.Expect("USER alice", 331)
+	c.Expect("PASS secret", 230)
 	if _, banned := ts.l.Banned(netip.MustParseAddr("127.0.0.4")); banned {
 		t.Fatal("a safe address was banned")
 	}
@@ -172,8 +174,8 @@ func TestMaxSessionsPerUserAndTenant(t *testing.T) {
 	})
 	login := func(user string) (*rawClient, int, string) {
 		c, _, _ := ts.dialRaw(t, "127.0.0.1")
-		c.expect("USER "+user, 331)
-		code, text := c.cmd("PASS secret")
+		c.Expect("USER "+user, 331)
+		code, text := c.Cmd("PASS secret")
 		return c, code, text
 	}
 	a1, code, _ := login("alice")
@@ -187,7 +189,7 @@ func TestMaxSessionsPerUserAndTenant(t *testing.T) {
 	if code != 421 || !strings.Contains(text, "this user") {
 		t.Fatalf("third alice: %d %s, want 421", code, text)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 	if _, code, _ := login("bob"); code != 230 {
 		t.Fatalf("bob, third of the tenant: %d", code)
 	}
@@ -195,9 +197,9 @@ func TestMaxSessionsPerUserAndTenant(t *testing.T) {
 	if code != 421 || !strings.Contains(text, "this tenant") {
 		t.Fatalf("second bob, fourth of the tenant: %d %s, want 421", code, text)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 
-	a1.expect("QUIT", 221)
+	a1.Expect("QUIT", 221)
 	eventually(t, "alice's session slot", func() bool {
 		var n int
 		ts.l.users.peek(userKey("acme", "alice"), time.Now(), func(s *accountState) { n = s.sessions })
@@ -223,7 +225,7 @@ func TestBanGrowsWithOffences(t *testing.T) {
 	}
 	l.Now = clock.Now
 	l.Logger = discardLogger()
-	drv := l.WrapDriver(&passwordDriver{users: map[string]string{"alice": "secret", "bob": "secret"}})
+	drv := loginVia(l, &passwordDriver{users: map[string]string{"alice": "secret", "bob": "secret"}})
 	cc := &fakeSession{id: 1, remote: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 1}}
 	done, err := l.Admit(context.Background(), cc)
 	if err != nil {
@@ -258,17 +260,74 @@ func TestREINGivesBackTheSessionSlot(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{User: Limits{MaxSessions: 1}}, nil)
 	a, _, _ := ts.dialRaw(t, "127.0.0.1")
-	a.expect("USER alice", 331)
-	a.expect("PASS secret", 230)
+	a.Expect("USER alice", 331)
+	a.Expect("PASS secret", 230)
 	b, _, _ := ts.dialRaw(t, "127.0.0.2")
-	b.expect("USER alice", 331)
-	if code, _ := b.cmd("PASS secret"); code != 421 {
+	b.Expect("USER alice", 331)
+	if code, _ := b.Cmd("PASS secret"); code != 421 {
 		t.Fatalf("second alice while the first holds the slot: %d, want 421", code)
 	}
-	a.expect("REIN", 220)
+	a.Expect("REIN", 220)
 	b, _, _ = ts.dialRaw(t, "127.0.0.2")
-	b.expect("USER alice", 331)
-	b.expect("PASS secret", 230)
-	a.expect("USER bob", 331)
-	a.expect("PASS secret", 230)
+	b.Expect("USER alice", 331)
+	b.Expect("PASS secret", 230)
+	a.Expect("USER bob", 331)
+	a.Expect("PASS secret", 230)
+}
+
+// resolvingDriver is a passwordDriver that resolves every login to
+// "acme"/"alice", behind a wrapper that only has Unwrap.
+type resolvingDriver struct{ *passwordDriver }
+
+func (resolvingDriver) ResolveLogin(engine.ClientContext, string) (string, string) {
+	return "acme", "alice"
+}
+
+type unwrapOnly struct{ engine.MainDriver }
+
+func (u unwrapOnly) Unwrap() engine.MainDriver { return u.MainDriver }
+
+// TestInstallKeepsTheDriver: Install adds a login hook and leaves
+// srv.Driver as it was; the hook finds the driver's ResolveLogin through
+// an Unwrap chain, so that spellings resolved to one account share its
+// failure count.
+func TestInstallKeepsTheDriver(t *testing.T) {
+	t.Parallel()
+	l, err := New(Config{LoginFailures: 2, FailedLoginDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Logger = discardLogger()
+	drv := unwrapOnly{resolvingDriver{&passwordDriver{users: map[string]string{"alice": "secret"}}}}
+	srv := &engine.Server{Driver: drv}
+	l.Install(srv)
+	if srv.Driver != engine.MainDriver(drv) {
+		t.Fatalf("Install replaced the driver with %T", srv.Driver)
+	}
+	if len(srv.LoginHooks) != 1 {
+		t.Fatalf("%d login hooks, want 1", len(srv.LoginHooks))
+	}
+	if l.drv.resolve == nil {
+		t.Fatal("the driver's ResolveLogin was not found through Unwrap")
+	}
+	// Two spellings, two addresses: one account, so the third attempt
+	// is refused before the driver sees it.
+	for i, login := range []string{"alice", "ALICE@acme"} {
+		cc := &fakeSession{id: uint32(i + 1), remote: &net.TCPAddr{IP: net.IPv4(192, 0, 2, byte(10+i)), Port: 1}}
+		lg := &engine.Login{Session: cc, User: login, Method: engine.LoginPassword}
+		_, _ = srv.LoginHooks[0](context.Background(), lg, func(context.Context, *engine.Login) (engine.ClientDriver, error) {
+			return drv.AuthUser(cc, login, "wrong")
+		})
+	}
+	cc := &fakeSession{id: 3, remote: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 30), Port: 1}}
+	asked := false
+	lg := &engine.Login{Session: cc, User: "Alice", Method: engine.LoginPassword}
+	_, err = srv.LoginHooks[0](context.Background(), lg, func(context.Context, *engine.Login) (engine.ClientDriver, error) {
+		asked = true
+		return drv.AuthUser(cc, "alice", "secret")
+	})
+	var re *engine.ReplyError
+	if !errors.As(err, &re) || re.Code != 421 || asked {
+		t.Fatalf("third attempt on the account: %v (driver asked: %v), want 421 before the driver", err, asked)
+	}
 }

@@ -49,7 +49,7 @@ func passiveServer(t *testing.T, n int, cfg Config) *testServer {
 	return newTestServerWith(t, cfg, func(l *Limiter) {
 		l.Identity = tenantsOf(map[string]string{"alice": "acme", "carol": "acme", "dave": "acme", "bob": "globex"})
 	}, func(srv *engine.Server) {
-		d := srv.Driver.(*limitedDriver).MainDriver.(*passwordDriver)
+		d := srv.Driver.(*passwordDriver)
 		d.users["carol"], d.users["dave"] = "secret", "secret"
 		d.settings.PassiveTransferPortRange = &engine.PortRange{Start: start, End: start + n - 1}
 	})
@@ -65,9 +65,9 @@ func grabPassive(t *testing.T, ts *testServer, ip, user string, max int) (int, s
 		if code != 220 {
 			t.Fatalf("banner: %d %s", code, text)
 		}
-		c.expect("USER "+user, 331)
-		c.expect("PASS secret", 230)
-		switch code, text := c.cmd("EPSV"); code {
+		c.Expect("USER "+user, 331)
+		c.Expect("PASS secret", 230)
+		switch code, text := c.Cmd("EPSV"); code {
 		case 229:
 		case 425:
 			return i, text
@@ -133,21 +133,21 @@ func TestPassivePortsGivenBack(t *testing.T) {
 	l := ts.l
 
 	c, _, _ := ts.dialRaw(t, "127.0.0.2")
-	c.expect("USER alice", 331)
-	c.expect("PASS secret", 230)
-	c.expect("EPSV", 229)
-	c.expect("EPSV", 229) // replaces the first: still one held
+	c.Expect("USER alice", 331)
+	c.Expect("PASS secret", 230)
+	c.Expect("EPSV", 229)
+	c.Expect("EPSV", 229) // replaces the first: still one held
 	if got := l.PassiveStats().Held; got != 1 {
 		t.Fatalf("held %d after two EPSV in one session", got)
 	}
 	other, _, _ := ts.dialRaw(t, "127.0.0.2")
-	other.expect("USER alice", 331)
-	other.expect("PASS secret", 230)
-	other.expect("PASV", 425)
-	c.expect("REIN", 220)
+	other.Expect("USER alice", 331)
+	other.Expect("PASS secret", 230)
+	other.Expect("PASV", 425)
+	c.Expect("REIN", 220)
 	eventually(t, "REIN gives the port back", func() bool { return l.PassiveStats().Held == 0 })
-	other.expect("PASV", 227)
-	other.expect("QUIT", 221)
+	other.Expect("PASV", 227)
+	other.Expect("QUIT", 221)
 	eventually(t, "QUIT gives the port back", func() bool { return l.PassiveStats().Held == 0 })
 
 	// A real client's transfers: each port is given back when its data

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 	"github.com/jlaffaye/ftp"
 	"github.com/spf13/afero"
@@ -91,8 +92,8 @@ func (ps *proxiedServer) rawAs(t *testing.T, src string) (*rawClient, int, strin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	c := &rawClient{t: t, conn: conn, r: bufio.NewReader(conn)}
-	code, text := c.read()
+	c := enginetest.NewConn(t, conn)
+	code, text := c.Read()
 	return c, code, text
 }
 
@@ -129,14 +130,14 @@ func TestIPv6SubnetIsOneClient(t *testing.T) {
 	if code != 421 || !strings.Contains(text, "connections from your address") {
 		t.Fatalf("a third address of the same /64 with two connections open: %d %s, want 421", code, text)
 	}
-	a3.expectClosed()
+	a3.ExpectClosed()
 	if c, code, text := ps.rawAs(t, "2001:db8:1:2::1"); code != 220 {
 		t.Fatalf("another /64: %d %s, want 220", code, text)
 	} else {
-		c.expect("QUIT", 221)
+		c.Expect("QUIT", 221)
 	}
-	a1.expect("QUIT", 221)
-	a2.expect("QUIT", 221)
+	a1.Expect("QUIT", 221)
+	a2.Expect("QUIT", 221)
 	freed := func() {
 		eventually(t, "the /64's connection slots", func() bool {
 			n := -1
@@ -153,10 +154,10 @@ func TestIPv6SubnetIsOneClient(t *testing.T) {
 		if code != 220 {
 			t.Fatalf("attempt %d: banner %d", i, code)
 		}
-		c.expect("USER "+user, 331)
-		c.expect("PASS wrong", 530)
+		c.Expect("USER "+user, 331)
+		c.Expect("PASS wrong", 530)
 		if i < 2 {
-			c.expect("QUIT", 221)
+			c.Expect("QUIT", 221)
 			freed()
 		}
 	}
@@ -164,7 +165,7 @@ func TestIPv6SubnetIsOneClient(t *testing.T) {
 	if code != 421 || !strings.Contains(text, "failed logins") {
 		t.Fatalf("a fresh address of the banned /64: %d %s, want 421", code, text)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 	if _, banned := ps.l.Banned(netip.MustParseAddr("2001:db8:1:1:ffff::1")); !banned {
 		t.Fatal("Banned: the /64 is not banned")
 	}
@@ -184,8 +185,8 @@ func TestIPv4Prefix(t *testing.T) {
 		ps := newProxiedServer(t, Config{LoginFailures: 2, IPv4Prefix: tc.prefix, FailedLoginDelay: -1}, nil)
 		for i, user := range []string{"u1", "u2"} {
 			c, _, _ := ps.rawAs(t, fmt.Sprintf("192.0.2.%d", 10+i))
-			c.expect("USER "+user, 331)
-			c.expect("PASS wrong", 530)
+			c.Expect("USER "+user, 331)
+			c.Expect("PASS wrong", 530)
 		}
 		_, code, _ := ps.rawAs(t, "192.0.2.200")
 		if banned := code == 421; banned != tc.banned {
@@ -227,8 +228,8 @@ func TestParallelAttemptsOnOneAccount(t *testing.T) {
 	// Two failures on alice, each from an address of its own.
 	for _, src := range []string{"192.0.2.1", "192.0.2.2"} {
 		c, _, _ := ps.rawAs(t, src)
-		c.expect("USER alice", 331)
-		c.expect("PASS wrong", 530)
+		c.Expect("USER alice", 331)
+		c.Expect("PASS wrong", 530)
 	}
 	// Ten parallel attempts from a fresh address: it may have four in
 	// flight, the account only two.
@@ -281,8 +282,8 @@ func TestParallelAttemptsOnOneAccount(t *testing.T) {
 	}
 	// alice has no attempt left, whatever the address; bob is unaffected.
 	c, _, _ := ps.rawAs(t, "198.51.100.7")
-	c.expect("USER alice", 331)
-	if code, text := c.cmd("PASS secret"); code != 421 || !strings.Contains(text, "account") {
+	c.Expect("USER alice", 331)
+	if code, text := c.Cmd("PASS secret"); code != 421 || !strings.Contains(text, "account") {
 		t.Fatalf("alice from a fresh address: %d %s, want 421", code, text)
 	}
 	if _, err := ps.ftpAs(t, "198.51.100.8", "bob", "secret"); err != nil {

@@ -15,8 +15,8 @@ func TestReloadKeepsSessions(t *testing.T) {
 	want := ts.writeFile(t, "f.bin", testSize/2)
 	a := ts.ftpClient(t, "127.0.0.1", "alice")
 	b, _, _ := ts.dialRaw(t, "127.0.0.1")
-	b.expect("USER bob", 331)
-	b.expect("PASS wrong", 530) // one failure on the score
+	b.Expect("USER bob", 331)
+	b.Expect("PASS wrong", 530) // one failure on the score
 
 	if err := ts.l.SetConfig(Config{MaxConnsPerIP: 2, LoginFailures: 2, FailedLoginDelay: -1,
 		User: Limits{DownloadRate: testRate}}); err != nil {
@@ -30,10 +30,10 @@ func TestReloadKeepsSessions(t *testing.T) {
 	if code != 421 || !strings.Contains(text, "from your address") {
 		t.Fatalf("third connection after lowering the limit to 2: %d %s", code, text)
 	}
-	c.expectClosed()
+	c.ExpectClosed()
 	// The failure score survived the reload: the second failure bans.
-	b.expect("USER bob", 331)
-	b.expect("PASS wrong", 530)
+	b.Expect("USER bob", 331)
+	b.Expect("PASS wrong", 530)
 	if ts.l.Stats().Bans != 1 {
 		t.Fatal("the failure before the reload was forgotten")
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/jlaffaye/ftp"
 )
 
@@ -143,23 +144,10 @@ func newFixtureWith(t *testing.T, files map[string]string, adjust func(*engine.S
 	if adjust != nil {
 		adjust(d.Settings)
 	}
+	// Cleanups run last first: the server closes before the driver.
+	t.Cleanup(func() { _ = d.Close() })
 	f.srv = &engine.Server{Driver: d, Logger: slog.New(slog.DiscardHandler)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.addr = ln.Addr().String()
-	done := make(chan error, 1)
-	go func() { done <- f.srv.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = f.srv.Close()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Serve did not return after Close")
-		}
-		_ = d.Close()
-	})
+	f.addr = enginetest.Start(t, f.srv).Addr
 	return f
 }
 

@@ -184,9 +184,7 @@ func startPolicy(ctx context.Context, c *policyConfig, tenants policyTenants, sr
 	}
 	hooks := policy.NewHooks(rt, tenants.of)
 	hooks.Identity, hooks.TenantPath = tenants.identity, tenants.tenantPath
-	srv.AdmissionHooks = append(srv.AdmissionHooks, hooks.Admission)
-	srv.CommandHooks = append(srv.CommandHooks, hooks.Command)
-	srv.TransferHooks = append(srv.TransferHooks, hooks.Transfer)
+	hooks.Install(srv)
 
 	var admin *http.Server
 	if c.adminListen != "" {

@@ -4,17 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"strconv"
 	"strings"
@@ -23,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/enginetest"
 	pp "github.com/pires/go-proxyproto"
 	"github.com/spf13/afero"
 )
@@ -121,7 +116,6 @@ func (s *seen) snapshot() ([]string, []string, []*engine.ProxyInfo) {
 type testDriver struct {
 	st  *engine.Settings
 	fs  afero.Fs
-	w   *Wrapper
 	tls *tls.Config
 }
 
@@ -137,9 +131,6 @@ func (d *testDriver) AuthUser(_ engine.ClientContext, user, pass string) (engine
 	return nil, errors.New("bad login")
 }
 func (d *testDriver) GetTLSConfig() (*tls.Config, error) { return d.tls, nil }
-func (d *testDriver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
-	return d.w.WrapPassiveListener(ln)
-}
 
 // testServer is an engine.Server behind a Wrapper on a loopback address.
 type testServer struct {
@@ -174,12 +165,13 @@ func startServerTLS(t *testing.T, host string, cfg Config, tweak func(*engine.Se
 	}
 	ts := &testServer{addr: ln.Addr().String(), fs: afero.NewMemMapFs(), log: logs, seen: &seen{}}
 	srv := &engine.Server{
-		Driver:         &testDriver{st: st, fs: ts.fs, w: w, tls: tlsConfig},
+		Driver:         &testDriver{st: st, fs: ts.fs, tls: tlsConfig},
 		Logger:         logger,
 		AdmissionHooks: []engine.AdmissionHook{ts.seen.admission},
 		CommandHooks:   []engine.CommandHook{ts.seen.command},
 		TransferHooks:  []engine.TransferHook{ts.seen.transfer},
 	}
+	w.Install(srv) // passive data listeners
 	done := make(chan error, 1)
 	go func() { done <- srv.ListenAndServe() }()
 	t.Cleanup(func() {
@@ -315,29 +307,7 @@ func netAddr(s string) *net.TCPAddr {
 func timeAfter() <-chan time.Time { return time.After(testWait) }
 
 // selfSigned returns a certificate for "localhost" with its Leaf set.
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
+func selfSigned(t *testing.T) tls.Certificate { return enginetest.Certificate(t, "localhost") }
 
 // trustLoopback is the usual config: headers from 127.0.0.0/8.
 func trustLoopback(mode Mode) Config {
