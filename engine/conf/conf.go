@@ -24,7 +24,7 @@ import (
 
 // Errors ParsePrefix returns; callers wrap them with the key or entry.
 var (
-	ErrPrefix       = errors.New("want a CIDR prefix like \"10.0.0.0/8\" or an address")
+	ErrPrefix       = errors.New("want a CIDR prefix or an address")
 	ErrPrefixZone   = errors.New("zones are not supported")
 	ErrMappedPrefix = errors.New("an IPv4-mapped prefix needs at least 96 bits")
 )
