@@ -7,23 +7,18 @@
 package bench
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/spf13/afero"
 )
 
@@ -189,33 +184,15 @@ var (
 // it and caches sessions. The certificate is made once per process.
 func SelfSignedTLS() (server, client *tls.Config, err error) {
 	tlsOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		cert, err := conf.SelfSigned(time.Now(), "ftpgate bench", 24*time.Hour)
 		if err != nil {
 			tlsErr = err
 			return
 		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1),
-			Subject:      pkix.Name{CommonName: "ftpgate bench"},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			tlsErr = err
-			return
-		}
-		leaf, err := x509.ParseCertificate(der)
-		if err != nil {
-			tlsErr = err
-			return
-		}
+		leaf := cert.Leaf
 		pool := x509.NewCertPool()
 		pool.AddCert(leaf)
-		tlsSrv = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}, MinVersion: tls.VersionTLS12}
+		tlsSrv = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		tlsCli = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", ClientSessionCache: tls.NewLRUClientSessionCache(64), MinVersion: tls.VersionTLS12}
 	})
 	if tlsErr != nil {

@@ -2,7 +2,8 @@ package policy
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
+
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
 // TokenChecker authorises the admin API. Tenancy implements it with the
@@ -37,11 +38,7 @@ func NewStaticTokens(operator string) *StaticTokens {
 }
 
 func matches(want *TokenHash, token string) bool {
-	if want == nil || token == "" {
-		return false
-	}
-	got := HashToken(token)
-	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+	return want != nil && conf.TokenMatches(want[:], token)
 }
 
 // IsOperator implements TokenChecker.

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
 // Config is the whole set of limits. Its zero value limits nothing (apart
@@ -315,34 +317,12 @@ func ParseSafeList(entries []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	var errs []error
 	for _, s := range entries {
-		s = strings.TrimSpace(s)
-		var p netip.Prefix
-		var err error
-		if strings.Contains(s, "/") {
-			p, err = netip.ParsePrefix(s)
-		} else {
-			var a netip.Addr
-			if a, err = netip.ParseAddr(s); err == nil {
-				p = netip.PrefixFrom(a, a.BitLen())
-			}
-		}
+		p, err := conf.ParsePrefix(s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("safe %q: want an IP address or a CIDR prefix", s))
+			errs = append(errs, fmt.Errorf("safe %q: %w", strings.TrimSpace(s), err))
 			continue
 		}
-		if p.Addr().Zone() != "" {
-			errs = append(errs, fmt.Errorf("safe %q: zones are not supported", s))
-			continue
-		}
-		if a := p.Addr(); a.Is4In6() {
-			bits := p.Bits() - 96
-			if bits < 0 {
-				errs = append(errs, fmt.Errorf("safe %q: an IPv4-mapped prefix needs at least 96 bits", s))
-				continue
-			}
-			p = netip.PrefixFrom(a.Unmap(), bits)
-		}
-		out = append(out, p.Masked())
+		out = append(out, p)
 	}
 	return out, errors.Join(errs...)
 }

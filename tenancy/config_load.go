@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/ratelimit"
 )
 
@@ -604,20 +605,18 @@ func durationKey(sink *errorSink, key string, v *string, def time.Duration, zero
 	return d
 }
 
-// parseCIDRs parses a list of networks; a bare address is a /32 or /128.
+// parseCIDRs parses a list of networks with the grammar every ftpgate
+// prefix list shares (conf.ParsePrefix): a bare address is a /32 or /128,
+// IPv4-mapped forms fold to IPv4, zones are refused.
 func parseCIDRs(sink *errorSink, key string, vs []string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, v := range vs {
-		p, err := netip.ParsePrefix(v)
+		p, err := conf.ParsePrefix(v)
 		if err != nil {
-			a, aerr := netip.ParseAddr(v)
-			if aerr != nil {
-				sink.add(key, "%q: want a CIDR like \"10.0.0.0/8\" or an address", v)
-				continue
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+			sink.add(key, "%q: %v", v, err)
+			continue
 		}
-		out = append(out, p.Masked())
+		out = append(out, p)
 	}
 	return out
 }

@@ -123,3 +123,24 @@ func TestAddrAllowed(t *testing.T) {
 		t.Error("no CIDRs must allow every address")
 	}
 }
+
+// TestCIDRsSharedGrammar: allowed_cidrs take the grammar of every prefix
+// list: an IPv4-mapped prefix names its IPv4 network, and a zone or a
+// mapped prefix shorter than 96 bits is an error rather than a silently
+// different network.
+func TestCIDRsSharedGrammar(t *testing.T) {
+	t.Parallel()
+	var errs ConfigErrors
+	sink := &errorSink{file: "x", lines: keyLines{}, errs: &errs}
+	nets := parseCIDRs(sink, "k", []string{"::ffff:10.0.0.0/104"})
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	if !addrAllowed(nets, &net.TCPAddr{IP: net.ParseIP("10.1.2.3"), Port: 21}) {
+		t.Errorf("::ffff:10.0.0.0/104 = %v does not allow 10.1.2.3", nets)
+	}
+	parseCIDRs(sink, "k", []string{"fe80::1%eth0", "::ffff:10.0.0.0/8"})
+	if len(errs) != 2 {
+		t.Errorf("want 2 errors for a zone and a short mapped prefix, got %v", errs)
+	}
+}

@@ -1,10 +1,8 @@
 package tenancy
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
 // HasTenant reports whether id names a tenant of the running
@@ -21,11 +19,7 @@ func (d *Driver) HasTenant(id string) bool {
 // never match, and a tenant's token matches no other tenant.
 func (d *Driver) TenantTokenMatches(tenant, token string) bool {
 	t, ok := d.state.Load().tenants[tenant]
-	if !ok || token == "" || len(t.cfg.AdminTokenSHA256) != sha256.Size {
-		return false
-	}
-	got := sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(got[:], t.cfg.AdminTokenSHA256) == 1
+	return ok && conf.TokenMatches(t.cfg.AdminTokenSHA256, token)
 }
 
 // TenantOf returns the id of the tenant a session belongs to: the one it

@@ -2,11 +2,11 @@ package main
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/tenancy"
 	"github.com/spf13/afero"
 )
@@ -49,8 +49,7 @@ func (d *singleRootDriver) ClientDisconnected(engine.ClientContext) {}
 // for an unknown user, so that timing tells nothing about which names exist.
 func (d *singleRootDriver) AuthUser(_ engine.ClientContext, user, pass string) (engine.ClientDriver, error) {
 	want, known := d.users[user]
-	got := sha256.Sum256([]byte(pass))
-	if subtle.ConstantTimeCompare(got[:], want[:]) == 1 && known {
+	if conf.TokenMatches(want[:], pass) && known {
 		return d.fs, nil
 	}
 	return nil, errBadLogin

@@ -220,3 +220,14 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePrefixShortMapped: an IPv4-mapped prefix shorter than 96 bits
+// has no IPv4 equivalent; it is an error, not an invalid prefix that
+// matches nothing.
+func TestParsePrefixShortMapped(t *testing.T) {
+	for _, in := range []string{"::ffff:10.0.0.0/8", "fe80::1%eth0"} {
+		if p, err := ParsePrefix(in); err == nil {
+			t.Errorf("ParsePrefix(%q) = %v, nil; want an error", in, p)
+		}
+	}
+}

@@ -19,6 +19,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
 // Mode says whether connections from trusted peers carry a PROXY header.
@@ -124,34 +126,14 @@ type Config struct {
 	HeaderTimeout time.Duration `toml:"header_timeout"`
 }
 
-// ParsePrefix parses a CIDR prefix or a single address (as a /32 or /128).
+// ParsePrefix parses a CIDR prefix or a single address (as a /32 or
+// /128) with the grammar every ftpgate prefix list shares (conf.ParsePrefix).
 func ParsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("trusted balancer %q: want a CIDR prefix or an address", s)
-		}
-		if p.Addr().Zone() != "" {
-			return netip.Prefix{}, fmt.Errorf("trusted balancer %q: zones are not supported", s)
-		}
-		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p.Addr())).Masked(), nil
+	p, err := conf.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("trusted balancer %q: %w", strings.TrimSpace(s), err)
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("trusted balancer %q: want a CIDR prefix or an address", s)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-// unmapBits is how many prefix bits an IPv4-mapped IPv6 prefix loses when
-// it is unmapped.
-func unmapBits(a netip.Addr) int {
-	if a.Is4In6() {
-		return 96
-	}
-	return 0
+	return p, nil
 }
 
 // Validate checks the config without building anything.
