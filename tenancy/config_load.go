@@ -104,16 +104,16 @@ type (
 
 // LoadConfig reads and validates the server file at path and every tenant
 // file of its tenants directory. The error, when not nil, is a
-// ConfigErrors listing every problem found.
+// conf.Errors listing every problem found.
 func LoadConfig(path string) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, ConfigErrors{{File: path, Msg: err.Error()}}
+		return nil, conf.Errors{{File: path, Msg: err.Error()}}
 	}
-	var errs ConfigErrors
+	var errs conf.Errors
 	data, err := readConfigFile(abs)
 	if err != nil {
-		return nil, ConfigErrors{{File: abs, Msg: err.Error()}}
+		return nil, conf.Errors{{File: abs, Msg: err.Error()}}
 	}
 	cfg := &Config{File: abs}
 	srv, _ := ParseServerConfig(abs, data, &errs)
@@ -153,19 +153,19 @@ func readConfigFile(path string) ([]byte, error) {
 
 // decodeTOML decodes data into v and reports syntax errors, type errors
 // and unknown keys to sink. It reports whether v may be validated further.
-func decodeTOML(sink *errorSink, data []byte, v any) bool {
+func decodeTOML(sink *conf.Sink, data []byte, v any) bool {
 	md, err := toml.Decode(string(data), v)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			*sink.errs = append(*sink.errs, &ConfigError{File: sink.file, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message})
+			*sink.Errs = append(*sink.Errs, &conf.Error{File: sink.File, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message})
 		} else {
-			*sink.errs = append(*sink.errs, &ConfigError{File: sink.file, Line: lineFromMessage(err.Error()), Msg: strings.TrimPrefix(err.Error(), "toml: ")})
+			*sink.Errs = append(*sink.Errs, &conf.Error{File: sink.File, Line: lineFromMessage(err.Error()), Msg: strings.TrimPrefix(err.Error(), "toml: ")})
 		}
 		return false
 	}
 	for _, k := range md.Undecoded() {
-		sink.add(sink.lines.indexed(undecodedKeyPath(k)), "unknown key (check its spelling and the table it is in)")
+		sink.Add(sink.Lines.Indexed(undecodedKeyPath(k)), "unknown key (check its spelling and the table it is in)")
 	}
 	return true
 }
@@ -182,7 +182,7 @@ func lineFromMessage(msg string) int {
 	return n
 }
 
-// undecodedKeyPath renders a toml.Key as keyLines spells it. MetaData does
+// undecodedKeyPath renders a toml.Key as conf.KeyLines spells it. MetaData does
 // not say which entry of an array of tables a key is in, so the first
 // entry's line is the best guess; the message still names the key.
 func undecodedKeyPath(k toml.Key) string {
@@ -192,9 +192,9 @@ func undecodedKeyPath(k toml.Key) string {
 // ParseServerConfig parses the server file's content; file names it in
 // errors and anchors relative paths. Problems are appended to errs; ok is
 // false when there was any. cfg is nil only when the file is not TOML.
-func ParseServerConfig(file string, data []byte, errs *ConfigErrors) (cfg *ServerConfig, ok bool) {
+func ParseServerConfig(file string, data []byte, errs *conf.Errors) (cfg *ServerConfig, ok bool) {
 	before := len(*errs)
-	sink := &errorSink{file: file, lines: scanKeyLines(string(data)), errs: errs}
+	sink := &conf.Sink{File: file, Lines: conf.ScanKeyLines(string(data)), Errs: errs}
 	var raw rawServer
 	if !decodeTOML(sink, data, &raw) {
 		return nil, false
@@ -214,20 +214,20 @@ func ParseServerConfig(file string, data []byte, errs *ConfigErrors) (cfg *Serve
 		checkAddr(sink, "listen.implicit_tls", c.ImplicitTLSListen)
 	}
 	if (raw.TLS.Cert == "") != (raw.TLS.Key == "") {
-		sink.add("tls", "cert and key go together: give both PEM files or neither (a self-signed certificate)")
+		sink.Add("tls", "cert and key go together: give both PEM files or neither (a self-signed certificate)")
 	}
 	c.TLSCert = checkReadable(sink, "tls.cert", dir, raw.TLS.Cert)
 	c.TLSKey = checkReadable(sink, "tls.key", dir, raw.TLS.Key)
 	if raw.Passive.Ports != "" {
 		lo, hi, err := parsePortRange(raw.Passive.Ports)
 		if err != nil {
-			sink.add("passive.ports", "%v", err)
+			sink.Add("passive.ports", "%v", err)
 		}
 		c.PassivePortLow, c.PassivePortHigh = lo, hi
 	}
 	if c.PublicHost != "" {
 		if a, err := netip.ParseAddr(c.PublicHost); err != nil || !a.Is4() {
-			sink.add("passive.public_host", "%q is not an IPv4 address: PASV can only advertise IPv4", c.PublicHost)
+			sink.Add("passive.public_host", "%q is not an IPv4 address: PASV can only advertise IPv4", c.PublicHost)
 		}
 	}
 	c.IdleTimeout = durationKey(sink, "timeouts.idle", raw.Timeouts.Idle, 15*time.Minute, true)
@@ -235,35 +235,35 @@ func ParseServerConfig(file string, data []byte, errs *ConfigErrors) (cfg *Serve
 	c.ShutdownTimeout = durationKey(sink, "timeouts.shutdown", raw.Timeouts.Shutdown, 30*time.Second, true)
 	c.LoginFailureDelay = durationKey(sink, "timeouts.login_failure_delay", raw.Timeouts.LoginFailureDelay, time.Second, true)
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		sink.add("log.format", "%q: want text or json", c.LogFormat)
+		sink.Add("log.format", "%q: want text or json", c.LogFormat)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		sink.add("log.level", "%q: want debug, info, warn or error", c.LogLevel)
+		sink.Add("log.level", "%q: want debug, info, warn or error", c.LogLevel)
 	}
 	if raw.Tenants.Dir == "" {
-		sink.add("tenants.dir", "missing: want the directory holding one TOML file per tenant")
+		sink.Add("tenants.dir", "missing: want the directory holding one TOML file per tenant")
 	} else {
 		c.TenantsDir = absUnder(dir, raw.Tenants.Dir)
 		if fi, err := os.Stat(c.TenantsDir); err != nil || !fi.IsDir() {
-			sink.add("tenants.dir", "%q is not a readable directory", raw.Tenants.Dir)
+			sink.Add("tenants.dir", "%q is not a readable directory", raw.Tenants.Dir)
 			c.TenantsDir = ""
 		}
 	}
 	if c.DefaultTenant != "" && !validID(c.DefaultTenant) {
-		sink.add("tenants.default", "%q is not a tenant id (letters, digits, '-', '_', '.')", c.DefaultTenant)
+		sink.Add("tenants.default", "%q is not a tenant id (letters, digits, '-', '_', '.')", c.DefaultTenant)
 	}
 	c.ProxyProtocol = parseProxyProtocol(sink, raw)
 	c.Limits = raw.Limits
 	if err := c.Limits.Validate(); err != nil {
-		sink.add("limits", "%v", err)
+		sink.Add("limits", "%v", err)
 	}
 	return c, len(*errs) == before
 }
 
 // parseProxyProtocol validates the [proxy_protocol] section.
-func parseProxyProtocol(sink *errorSink, raw rawServer) ProxyProtocolConfig {
+func parseProxyProtocol(sink *conf.Sink, raw rawServer) ProxyProtocolConfig {
 	pp := ProxyProtocolConfig{
 		Mode:      orDefault(raw.ProxyProtocol.Mode, "off"),
 		Untrusted: orDefault(raw.ProxyProtocol.Untrusted, "reject"),
@@ -278,27 +278,27 @@ func parseProxyProtocol(sink *errorSink, raw rawServer) ProxyProtocolConfig {
 		switch m.mode {
 		case "off", "optional", "required":
 		default:
-			sink.add(m.key, "%q: want off, optional or required", m.mode)
+			sink.Add(m.key, "%q: want off, optional or required", m.mode)
 		}
 	}
 	switch pp.Untrusted {
 	case "reject", "ignore":
 	default:
-		sink.add("proxy_protocol.untrusted", "%q: want reject or ignore", pp.Untrusted)
+		sink.Add("proxy_protocol.untrusted", "%q: want reject or ignore", pp.Untrusted)
 	}
 	pp.Trusted = parseCIDRs(sink, "proxy_protocol.trusted", raw.ProxyProtocol.Trusted)
 	if pp.anyOn() && len(pp.Trusted) == 0 {
-		sink.add("proxy_protocol.trusted", "missing: with the PROXY protocol on, list the load balancers' networks (CIDRs) whose headers are believed")
+		sink.Add("proxy_protocol.trusted", "missing: with the PROXY protocol on, list the load balancers' networks (CIDRs) whose headers are believed")
 	}
 	pp.HeaderTimeout = durationKey(sink, "proxy_protocol.header_timeout", raw.ProxyProtocol.HeaderTimeout, 5*time.Second, false)
 	return pp
 }
 
 // loadTenantDir parses every *.toml file of dir, in name order.
-func loadTenantDir(dir, serverFile string, errs *ConfigErrors) []*TenantConfig {
+func loadTenantDir(dir, serverFile string, errs *conf.Errors) []*TenantConfig {
 	names, err := filepath.Glob(filepath.Join(dir, "*.toml"))
 	if err != nil {
-		*errs = append(*errs, &ConfigError{File: serverFile, Key: "tenants.dir", Msg: err.Error()})
+		*errs = append(*errs, &conf.Error{File: serverFile, Key: "tenants.dir", Msg: err.Error()})
 		return nil
 	}
 	sort.Strings(names)
@@ -309,7 +309,7 @@ func loadTenantDir(dir, serverFile string, errs *ConfigErrors) []*TenantConfig {
 		}
 		data, err := readConfigFile(name)
 		if err != nil {
-			*errs = append(*errs, &ConfigError{File: name, Msg: err.Error()})
+			*errs = append(*errs, &conf.Error{File: name, Msg: err.Error()})
 			continue
 		}
 		if t, ok := ParseTenantConfig(name, data, errs); ok {
@@ -327,9 +327,9 @@ func validID(id string) bool { return idRE.MatchString(id) }
 // ParseTenantConfig parses one tenant file's content; file names it in
 // errors and anchors relative paths. Problems are appended to errs; ok is
 // false when there was any.
-func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *TenantConfig, ok bool) {
+func ParseTenantConfig(file string, data []byte, errs *conf.Errors) (cfg *TenantConfig, ok bool) {
 	before := len(*errs)
-	sink := &errorSink{file: file, lines: scanKeyLines(string(data)), errs: errs}
+	sink := &conf.Sink{File: file, Lines: conf.ScanKeyLines(string(data)), Errs: errs}
 	var raw rawTenant
 	if !decodeTOML(sink, data, &raw) {
 		return nil, false
@@ -339,13 +339,13 @@ func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *Tenan
 	if raw.AdminTokenSHA256 != "" {
 		h, err := hex.DecodeString(raw.AdminTokenSHA256)
 		if err != nil || len(h) != sha256.Size {
-			sink.add("admin_token_sha256", "want the 64 hex digits of the SHA-256 of the tenant's admin API token (printf %%s TOKEN | sha256sum)")
+			sink.Add("admin_token_sha256", "want the 64 hex digits of the SHA-256 of the tenant's admin API token (printf %%s TOKEN | sha256sum)")
 		} else {
 			t.AdminTokenSHA256 = h
 		}
 	}
 	if !validID(t.ID) {
-		sink.add("id", "%q: want 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit", t.ID)
+		sink.Add("id", "%q: want 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit", t.ID)
 	}
 	seenHost := map[string]bool{}
 	for i, h := range raw.Hostnames {
@@ -353,9 +353,9 @@ func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *Tenan
 		key := "hostnames"
 		switch {
 		case !validHostname(h):
-			sink.add(key, "entry %d %q is not a host name", i+1, raw.Hostnames[i])
+			sink.Add(key, "entry %d %q is not a host name", i+1, raw.Hostnames[i])
 		case seenHost[h]:
-			sink.add(key, "%q is listed twice", h)
+			sink.Add(key, "%q is listed twice", h)
 		default:
 			seenHost[h] = true
 			t.Hostnames = append(t.Hostnames, h)
@@ -365,10 +365,10 @@ func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *Tenan
 		key := fmt.Sprintf("certificates[%d]", i)
 		h := strings.ToLower(c.Hostname)
 		if !seenHost[h] {
-			sink.add(key+".hostname", "%q is not one of the tenant's hostnames", c.Hostname)
+			sink.Add(key+".hostname", "%q is not one of the tenant's hostnames", c.Hostname)
 		}
 		if c.Cert == "" || c.Key == "" {
-			sink.add(key, "want both cert and key (PEM files)")
+			sink.Add(key, "want both cert and key (PEM files)")
 			continue
 		}
 		t.Certificates = append(t.Certificates, CertificateConfig{
@@ -379,30 +379,30 @@ func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *Tenan
 	}
 	t.Storage = StorageConfig{Backend: raw.Storage.Backend, ReadOnly: raw.Storage.ReadOnly, MaxPathDepth: raw.Storage.MaxDepth, MaxPathLength: raw.Storage.MaxLen}
 	if d := raw.Storage.MaxDepth; d < 0 || d > maxPathDepthLimit {
-		sink.add("storage.max_path_depth", "%d: want 1 to %d path elements (0: the default, %d)", d, maxPathDepthLimit, DefaultMaxPathDepth)
+		sink.Add("storage.max_path_depth", "%d: want 1 to %d path elements (0: the default, %d)", d, maxPathDepthLimit, DefaultMaxPathDepth)
 	}
 	if n := raw.Storage.MaxLen; n < 0 || n > maxPathLengthLimit {
-		sink.add("storage.max_path_length", "%d: want 1 to %d bytes (0: the default, %d)", n, maxPathLengthLimit, DefaultMaxPathLength)
+		sink.Add("storage.max_path_length", "%d: want 1 to %d bytes (0: the default, %d)", n, maxPathLengthLimit, DefaultMaxPathLength)
 	}
 	switch raw.Storage.Backend {
 	case BackendOS:
 		if raw.Storage.Dir == "" {
-			sink.add("storage.dir", "missing: the os backend needs the tenant's host directory")
+			sink.Add("storage.dir", "missing: the os backend needs the tenant's host directory")
 		} else {
 			t.Storage.Dir = absUnder(dir, raw.Storage.Dir)
 		}
 	case BackendMemory:
 		if raw.Storage.Dir != "" {
-			sink.add("storage.dir", "the memory backend has no directory; remove dir or use backend = \"os\"")
+			sink.Add("storage.dir", "the memory backend has no directory; remove dir or use backend = \"os\"")
 		}
 	default:
-		sink.add("storage.backend", "%q: want \"os\" (with dir) or \"memory\"", raw.Storage.Backend)
+		sink.Add("storage.backend", "%q: want \"os\" (with dir) or \"memory\"", raw.Storage.Backend)
 	}
 	if t.QuotaBytes < 0 {
-		sink.add("quota.bytes", "%d: want a number of bytes >= 0 (0: no limit)", t.QuotaBytes)
+		sink.Add("quota.bytes", "%d: want a number of bytes >= 0 (0: no limit)", t.QuotaBytes)
 	}
 	if t.QuotaFiles < 0 {
-		sink.add("quota.files", "%d: want a number of files >= 0 (0: no limit)", t.QuotaFiles)
+		sink.Add("quota.files", "%d: want a number of files >= 0 (0: no limit)", t.QuotaFiles)
 	}
 	seenUser := map[string]bool{}
 	for i, ru := range raw.Users {
@@ -410,19 +410,19 @@ func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *Tenan
 		u := &UserConfig{Name: ru.Name, PasswordHash: ru.Password, Disabled: ru.Disabled, TLSRequired: ru.TLSRequired, Limits: ru.Limits}
 		switch {
 		case !validUserName(u.Name):
-			sink.add(key+".name", "%q: want 1 to 128 printable characters without spaces", u.Name)
+			sink.Add(key+".name", "%q: want 1 to 128 printable characters without spaces", u.Name)
 		case seenUser[u.Name]:
-			sink.add(key+".name", "user %q is defined twice", u.Name)
+			sink.Add(key+".name", "user %q is defined twice", u.Name)
 		}
 		seenUser[u.Name] = true
 		if err := checkPasswordHash(u.PasswordHash); err != nil {
 			// The hash itself is never echoed: it is a secret too.
-			sink.add(key+".password", "%v; make one with `ftpgate hash-password`", err)
+			sink.Add(key+".password", "%v; make one with `ftpgate hash-password`", err)
 		}
 		u.Home = "/"
 		if ru.Home != "" {
 			if !strings.HasPrefix(ru.Home, "/") || cleanAbs(ru.Home) != ru.Home {
-				sink.add(key+".home", "%q: want a clean absolute path inside the tenant's storage, like \"/alice\"", ru.Home)
+				sink.Add(key+".home", "%q: want a clean absolute path inside the tenant's storage, like \"/alice\"", ru.Home)
 			}
 			u.Home = cleanAbs(ru.Home)
 		}
@@ -430,13 +430,13 @@ func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *Tenan
 		for j, rp := range ru.Permissions {
 			pkey := fmt.Sprintf("%s.permissions[%d]", key, j)
 			if !strings.HasPrefix(rp.Prefix, "/") || cleanAbs(rp.Prefix) != rp.Prefix {
-				sink.add(pkey+".prefix", "%q: want a clean absolute path as the user sees it (relative to home), like \"/\" or \"/incoming\"", rp.Prefix)
+				sink.Add(pkey+".prefix", "%q: want a clean absolute path as the user sees it (relative to home), like \"/\" or \"/incoming\"", rp.Prefix)
 			}
 			var allow Perm
 			for _, name := range rp.Allow {
 				p, ok := parsePerm(name)
 				if !ok {
-					sink.add(pkey+".allow", "unknown right %q: want some of %s", name, permNameList())
+					sink.Add(pkey+".allow", "unknown right %q: want some of %s", name, permNameList())
 				}
 				allow |= p
 			}
@@ -449,7 +449,7 @@ func ParseTenantConfig(file string, data []byte, errs *ConfigErrors) (cfg *Tenan
 
 // checkTenantSet checks what no single file can: unique ids and host
 // names, and a default tenant that exists.
-func checkTenantSet(cfg *Config, errs *ConfigErrors) {
+func checkTenantSet(cfg *Config, errs *conf.Errors) {
 	ids := map[string]string{}
 	folded := map[string]string{}
 	hosts := map[string]string{}
@@ -458,32 +458,32 @@ func checkTenantSet(cfg *Config, errs *ConfigErrors) {
 		lines := scanKeyLinesOfFile(t.File)
 		// Logins match ids without regard to ASCII case (ids are ASCII).
 		if other, dup := folded[strings.ToLower(t.ID)]; dup {
-			*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("id"), Key: "id", Msg: fmt.Sprintf("tenant id %q is also used by %s (ids are compared without regard to case)", t.ID, other)})
+			*errs = append(*errs, &conf.Error{File: t.File, Line: lines.Line("id"), Key: "id", Msg: fmt.Sprintf("tenant id %q is also used by %s (ids are compared without regard to case)", t.ID, other)})
 		}
 		ids[t.ID] = t.File
 		folded[strings.ToLower(t.ID)] = t.File
 		for _, h := range t.Hostnames {
 			if other, dup := hosts[h]; dup {
-				*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("hostnames"), Key: "hostnames", Msg: fmt.Sprintf("host name %q is also claimed by %s", h, other)})
+				*errs = append(*errs, &conf.Error{File: t.File, Line: lines.Line("hostnames"), Key: "hostnames", Msg: fmt.Sprintf("host name %q is also claimed by %s", h, other)})
 			}
 			hosts[h] = t.File
 		}
 		if t.Storage.Dir != "" {
 			for dir, other := range dirs {
 				if dir == t.Storage.Dir || within(dir, t.Storage.Dir) || within(t.Storage.Dir, dir) {
-					*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("storage.dir"), Key: "storage.dir", Msg: fmt.Sprintf("directory is also used by %s (the same, inside or around it): tenants must not share storage", other)})
+					*errs = append(*errs, &conf.Error{File: t.File, Line: lines.Line("storage.dir"), Key: "storage.dir", Msg: fmt.Sprintf("directory is also used by %s (the same, inside or around it): tenants must not share storage", other)})
 				}
 			}
 			dirs[t.Storage.Dir] = t.File
 			if within(cfg.File, t.Storage.Dir) || t.Storage.Dir == cfg.Server.TenantsDir || within(cfg.Server.TenantsDir, t.Storage.Dir) {
-				*errs = append(*errs, &ConfigError{File: t.File, Line: lines.line("storage.dir"), Key: "storage.dir", Msg: "directory holds the configuration files (and their password hashes): give the tenant a directory of its own"})
+				*errs = append(*errs, &conf.Error{File: t.File, Line: lines.Line("storage.dir"), Key: "storage.dir", Msg: "directory holds the configuration files (and their password hashes): give the tenant a directory of its own"})
 			}
 		}
 	}
 	if d := cfg.Server.DefaultTenant; d != "" {
 		if _, ok := ids[d]; !ok {
 			lines := scanKeyLinesOfFile(cfg.File)
-			*errs = append(*errs, &ConfigError{File: cfg.File, Line: lines.line("tenants.default"), Key: "tenants.default", Msg: fmt.Sprintf("no tenant has id %q", d)})
+			*errs = append(*errs, &conf.Error{File: cfg.File, Line: lines.Line("tenants.default"), Key: "tenants.default", Msg: fmt.Sprintf("no tenant has id %q", d)})
 		}
 	}
 }
@@ -495,12 +495,12 @@ func within(dir, parent string) bool {
 }
 
 // scanKeyLinesOfFile reads a file again for the lines of set-wide errors.
-func scanKeyLinesOfFile(path string) keyLines {
+func scanKeyLinesOfFile(path string) conf.KeyLines {
 	data, err := readConfigFile(path)
 	if err != nil {
-		return keyLines{}
+		return conf.KeyLines{}
 	}
-	return scanKeyLines(string(data))
+	return conf.ScanKeyLines(string(data))
 }
 
 // validHostname accepts DNS names and IP literals as HOST and SNI send them.
@@ -547,26 +547,26 @@ func absUnder(dir, p string) string {
 }
 
 // checkAddr checks a HOST:PORT address.
-func checkAddr(sink *errorSink, key, addr string) {
+func checkAddr(sink *conf.Sink, key, addr string) {
 	_, port, err := net.SplitHostPort(addr)
 	if err == nil {
 		_, err = strconv.ParseUint(port, 10, 16)
 	}
 	if err != nil {
-		sink.add(key, "%q: want HOST:PORT, like \"0.0.0.0:21\"", addr)
+		sink.Add(key, "%q: want HOST:PORT, like \"0.0.0.0:21\"", addr)
 	}
 }
 
 // checkReadable returns p made absolute against dir, after checking that
 // the file can be read; "" stays "".
-func checkReadable(sink *errorSink, key, dir, p string) string {
+func checkReadable(sink *conf.Sink, key, dir, p string) string {
 	if p == "" {
 		return ""
 	}
 	abs := absUnder(dir, p)
 	f, err := os.Open(abs)
 	if err != nil {
-		sink.add(key, "cannot read %q: want a readable PEM file (relative paths start at the file's directory)", p)
+		sink.Add(key, "cannot read %q: want a readable PEM file (relative paths start at the file's directory)", p)
 		return abs
 	}
 	f.Close()
@@ -589,18 +589,18 @@ func parsePortRange(v string) (lo, hi int, err error) {
 
 // durationKey parses an optional duration ("30s", "15m"); zeroOK allows
 // "0" (meaning none).
-func durationKey(sink *errorSink, key string, v *string, def time.Duration, zeroOK bool) time.Duration {
+func durationKey(sink *conf.Sink, key string, v *string, def time.Duration, zeroOK bool) time.Duration {
 	if v == nil {
 		return def
 	}
 	d, err := time.ParseDuration(*v)
 	switch {
 	case err != nil:
-		sink.add(key, "%q: want a duration like \"30s\" or \"15m\"", *v)
+		sink.Add(key, "%q: want a duration like \"30s\" or \"15m\"", *v)
 	case d < 0 || (d == 0 && !zeroOK):
-		sink.add(key, "%q: want a positive duration", *v)
+		sink.Add(key, "%q: want a positive duration", *v)
 	case d > 24*time.Hour:
-		sink.add(key, "%q: want at most 24h", *v)
+		sink.Add(key, "%q: want at most 24h", *v)
 	}
 	return d
 }
@@ -608,12 +608,12 @@ func durationKey(sink *errorSink, key string, v *string, def time.Duration, zero
 // parseCIDRs parses a list of networks with the grammar every ftpgate
 // prefix list shares (conf.ParsePrefix): a bare address is a /32 or /128,
 // IPv4-mapped forms fold to IPv4, zones are refused.
-func parseCIDRs(sink *errorSink, key string, vs []string) []netip.Prefix {
+func parseCIDRs(sink *conf.Sink, key string, vs []string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, v := range vs {
 		p, err := conf.ParsePrefix(v)
 		if err != nil {
-			sink.add(key, "%q: %v", v, err)
+			sink.Add(key, "%q: %v", v, err)
 			continue
 		}
 		out = append(out, p)

@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,7 +75,7 @@ password = "`+hash+`"
 // misspelt key, are reported with the file, line and key.
 func TestBadLimitsAreConfigErrors(t *testing.T) {
 	t.Parallel()
-	var errs ConfigErrors
+	var errs conf.Errors
 	ParseServerConfig("s.toml", []byte("[tenants]\ndir = \"/nonexistent-dir\"\n[limits]\nconn_per_ip = -3\nconn_rat = 5\n"), &errs)
 	got := errs.Error()
 	for _, want := range []string{"s.toml:3: limits:", "s.toml:5: limits.conn_rat: unknown key"} {
@@ -88,7 +89,7 @@ func TestBadLimitsAreConfigErrors(t *testing.T) {
 // is a config error naming the key.
 func TestAdminTokenHashMustBeSHA256(t *testing.T) {
 	t.Parallel()
-	var errs ConfigErrors
+	var errs conf.Errors
 	ParseTenantConfig("t.toml", []byte("id = \"x\"\nadmin_token_sha256 = \"secret\"\n[storage]\nbackend = \"memory\"\n"), &errs)
 	if got := errs.Error(); !strings.Contains(got, "t.toml:2: admin_token_sha256: want the 64 hex digits") {
 		t.Fatalf("got %s", got)
@@ -102,7 +103,7 @@ func TestProxyProtocolModesPerListener(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	parse := func(section string) (*ServerConfig, string) {
-		var errs ConfigErrors
+		var errs conf.Errors
 		cfg, _ := ParseServerConfig(filepath.Join(dir, "s.toml"), []byte("[tenants]\ndir = \".\"\n[proxy_protocol]\n"+section), &errs)
 		if len(errs) == 0 {
 			return cfg, ""

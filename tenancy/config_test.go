@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ name = "b"
   prefix = "/bad/../x"
   allow = ["fly"]
 `
-	var errs ConfigErrors
+	var errs conf.Errors
 	ParseTenantConfig("t.toml", []byte(doc), &errs)
 	got := errs.Error()
 	for _, want := range []string{
@@ -102,8 +103,8 @@ func TestSplitLogin(t *testing.T) {
 // CIDRs.
 func TestAddrAllowed(t *testing.T) {
 	t.Parallel()
-	var errs ConfigErrors
-	nets := parseCIDRs(&errorSink{file: "x", lines: keyLines{}, errs: &errs}, "k", []string{"10.0.0.0/8", "::1", "2001:db8::/32"})
+	var errs conf.Errors
+	nets := parseCIDRs(&conf.Sink{File: "x", Lines: conf.KeyLines{}, Errs: &errs}, "k", []string{"10.0.0.0/8", "::1", "2001:db8::/32"})
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
@@ -130,8 +131,8 @@ func TestAddrAllowed(t *testing.T) {
 // different network.
 func TestCIDRsSharedGrammar(t *testing.T) {
 	t.Parallel()
-	var errs ConfigErrors
-	sink := &errorSink{file: "x", lines: keyLines{}, errs: &errs}
+	var errs conf.Errors
+	sink := &conf.Sink{File: "x", Lines: conf.KeyLines{}, Errs: &errs}
 	nets := parseCIDRs(sink, "k", []string{"::ffff:10.0.0.0/104"})
 	if len(errs) != 0 {
 		t.Fatal(errs)

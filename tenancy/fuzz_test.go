@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,7 @@ func FuzzParseTenantConfig(f *testing.F) {
 	f.Add([]byte("[[users]]\n[[users]]\nname = \"\"\"\nx = 1\n\"\"\"\n"))
 	f.Add([]byte("id = 'a\nb'\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var errs ConfigErrors
+		var errs conf.Errors
 		cfg, ok := ParseTenantConfig("/t/x.toml", data, &errs)
 		if ok != (len(errs) == 0) {
 			t.Fatalf("ok %v with %d errors", ok, len(errs))
@@ -42,7 +43,7 @@ func FuzzParseServerConfig(f *testing.F) {
 	f.Add([]byte(serverTOML("default = \"acme\"\n[proxy_protocol]\nmode = \"required\"\ntrusted = [\"10.0.0.0/8\", \"::1\"]\n")))
 	f.Add([]byte("[passive]\nports = \"1-2\"\n[timeouts]\nidle = \"-1s\"\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var errs ConfigErrors
+		var errs conf.Errors
 		_, ok := ParseServerConfig("/t/server.toml", data, &errs)
 		if ok != (len(errs) == 0) {
 			t.Fatalf("ok %v with %d errors", ok, len(errs))

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"io"
 
 	"github.com/ftpgate/ftpgate/tenancy"
@@ -18,7 +19,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := tenancy.LoadConfig(args[0])
 	if err != nil {
-		var errs tenancy.ConfigErrors
+		var errs conf.Errors
 		if errors.As(err, &errs) {
 			for _, e := range errs {
 				fmt.Fprintln(stderr, e)

@@ -1,4 +1,4 @@
-package tenancy
+package conf
 
 import (
 	"regexp"
@@ -6,18 +6,18 @@ import (
 	"strings"
 )
 
-// keyLines maps the dotted keys of a TOML document ("tls.cert",
+// KeyLines maps the dotted keys of a TOML document ("tls.cert",
 // "users[1].permissions[0].allow") to the lines that set them, so that
 // semantic errors can name a line. The TOML library keeps key positions
 // private, so this is a small scan of its own: table headers, array-table
 // headers (counted per parent) and `key =` lines. A line that only looks
 // like a key inside a multi-line string may be mistaken for one; the
 // result is then a wrong line number in a message, never a wrong decision.
-type keyLines map[string]int
+type KeyLines map[string]int
 
-// scanKeyLines returns the key lines of a TOML document.
-func scanKeyLines(doc string) keyLines {
-	kl := keyLines{}
+// ScanKeyLines returns the key lines of a TOML document.
+func ScanKeyLines(doc string) KeyLines {
+	kl := KeyLines{}
 	counts := map[string]int{} // array-table path → entries so far
 	table := ""
 	inMultiline := false
@@ -104,15 +104,15 @@ func normalizeKey(k string) string {
 }
 
 // set records the first line of a key.
-func (kl keyLines) set(key string, line int) {
+func (kl KeyLines) set(key string, line int) {
 	if _, ok := kl[key]; !ok {
 		kl[key] = line
 	}
 }
 
-// line returns the line of key, else of its closest enclosing table that
+// Line returns the line of key, else of its closest enclosing table that
 // has one, else 0.
-func (kl keyLines) line(key string) int {
+func (kl KeyLines) Line(key string) int {
 	for key != "" {
 		if n, ok := kl[key]; ok {
 			return n
@@ -128,11 +128,11 @@ func (kl keyLines) line(key string) int {
 
 var indexRE = regexp.MustCompile(`\[\d+\]`)
 
-// indexed returns the key as scanned, with array-of-tables indices, for a
+// Indexed returns the key as scanned, with array-of-tables indices, for a
 // key given without them ("users.homedir" → "users[2].homedir"): the
 // TOML library reports unknown keys without saying which entry they are
 // in. The first occurrence wins; without one, key is returned as given.
-func (kl keyLines) indexed(key string) string {
+func (kl KeyLines) Indexed(key string) string {
 	best, bestLine := key, 0
 	for k, line := range kl {
 		if indexRE.ReplaceAllString(k, "") == key && (bestLine == 0 || line < bestLine) {
