@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 	"github.com/ftpgate/ftpgate/policy"
@@ -95,7 +97,7 @@ func (f FeatureSet) String() string {
 // Features are the gateway features of a feature server, for tests to
 // check that each one saw the traffic; a feature not switched on is nil.
 type Features struct {
-	Proxy   *proxyproto.Wrapper
+	Proxy   bool // PROXY headers are required
 	Limiter *ratelimit.Limiter
 	Policy  *policy.Runtime
 	Tenancy *tenancy.Driver
@@ -136,12 +138,13 @@ func AllowAllPolicy() []byte {
 	return testmod.Policy(testmod.ReturnsForTest(0), "*").Bytes()
 }
 
-// enableFeatures switches the features of set on for srv, whose driver
-// and settings st are set and which has not listened yet; dir is the
-// server's OS directory. With PROXY headers it binds the control listener
-// itself to wrap it; with tenancy it replaces the driver, and with it the
-// settings. close releases what it made.
-func enableFeatures(set FeatureSet, srv *engine.Server, st *engine.Settings, dir string, log *slog.Logger) (f *Features, close func(), err error) {
+// enableFeatures builds the feature server through the gateway, as
+// `ftpgate serve` builds it: d (the benchmarks' plain driver, whose
+// settings say where to listen) unless set asks for tenancy, and the
+// plugins set asks for, in the gateway's order. hooks go first among the
+// transfer hooks. The server returned is listening; close releases what
+// was made, after the server is closed.
+func enableFeatures(set FeatureSet, d *driver, hooks []engine.TransferHook, dir string, log *slog.Logger) (srv *engine.Server, f *Features, close func(), err error) {
 	f = &Features{}
 	var closers []func()
 	close = func() {
@@ -154,60 +157,58 @@ func enableFeatures(set FeatureSet, srv *engine.Server, st *engine.Settings, dir
 			close()
 		}
 	}()
+	cfg := gateway.Default()
+	opts := gateway.Options{
+		Logger:        log,
+		WithoutLimits: set&FeatureLimits == 0,
+	}
 	if set&FeatureTenancy != 0 {
-		td, stop, err := tenancyDriver(dir, log)
+		tc, stop, err := tenancyConfig(dir)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		closers = append(closers, stop)
-		srv.Driver, st, f.Tenancy = td, td.Settings, td
+		cfg = tc
+	} else {
+		cfg.Listen.Control = d.settings.ListenAddr
+		opts.Driver, opts.Settings = d, d.settings
+		opts.Identity = func(engine.ClientContext) (string, string) { return FeatureTenant, User }
 	}
 	if set&FeaturePolicy != 0 {
 		ctx := context.Background()
 		rt, err := policy.NewRuntime(ctx, policy.Config{CallTimeout: featurePolicyTimeout, Logger: log})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		closers = append(closers, func() { _ = rt.Close(ctx) })
 		m, err := rt.Compile(ctx, AllowAllPolicy(), nil)
 		if err != nil {
-			return nil, nil, fmt.Errorf("bench: compiling the allow-all policy: %w", err)
+			return nil, nil, nil, fmt.Errorf("bench: compiling the allow-all policy: %w", err)
 		}
 		rt.Install(FeatureTenant, m, policy.Settings{})
 		f.Policy = rt
+		opts.Policy = gateway.PolicyHooks(rt)
 	}
 	if set&FeatureProxy != 0 {
-		w, err := proxyproto.New(proxyproto.Config{Mode: proxyproto.Required, Trusted: []string{"127.0.0.1"}}, log)
-		if err != nil {
-			return nil, nil, err
-		}
-		ln, err := net.Listen("tcp", st.ListenAddr)
-		if err != nil {
-			return nil, nil, err
-		}
-		closers = append(closers, func() { _ = ln.Close() }) // a second Close after the server's is harmless
-		st.Listener = w.Wrap(ln)
-		w.Install(srv)
-		f.Proxy = w
+		cfg.ProxyProtocol = proxyproto.Section{Config: proxyproto.Config{Mode: proxyproto.Required, Trusted: []string{"127.0.0.1"}}}
+		f.Proxy = true
 	}
 	if set&FeatureLimits != 0 {
-		lim, err := ratelimit.New(FeatureLimitsConfig())
-		if err != nil {
-			return nil, nil, err
-		}
-		lim.Logger = log
-		lim.Identity = func(engine.ClientContext) (string, string) { return FeatureTenant, User }
-		if f.Tenancy != nil {
-			lim.Identity = tenancy.Identity
-		}
-		lim.Install(srv)
-		f.Limiter = lim
+		cfg.Limits = FeatureLimitsConfig()
 	}
-	if f.Policy != nil {
-		hooks := policy.NewHooks(f.Policy, func(engine.ClientContext) string { return FeatureTenant })
-		hooks.Install(srv)
+	g, err := gateway.New(cfg, opts)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	return f, close, nil
+	closers = append(closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = g.Shutdown(ctx)
+	})
+	f.Limiter, f.Tenancy = g.Limiter(), g.Tenancy()
+	srv = g.Server()
+	srv.TransferHooks = append(slices.Clone(hooks), srv.TransferHooks...)
+	return srv, f, close, nil
 }
 
 // DialProxied connects to addr as a balancer would: it sends a PROXY

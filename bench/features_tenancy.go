@@ -2,22 +2,23 @@ package bench
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/tenancy"
 )
 
-// tenancyDriver returns a tenancy.Driver serving dir as the storage of
-// the one tenant FeatureTenant, whose user User has an argon2id password
-// hash and whose quota (far above what a benchmark stores) makes every
-// upload reserve its bytes. The configuration files go in a temp dir that
-// close removes, with the driver.
-func tenancyDriver(dir string, log *slog.Logger) (d *tenancy.Driver, close func(), err error) {
+// tenancyConfig returns the gateway configuration of a server whose
+// tenancy.Driver serves dir as the storage of the one tenant
+// FeatureTenant, whose user User has an argon2id password hash and whose
+// quota (far above what a benchmark stores) makes every upload reserve its
+// bytes. Idle sessions stay, as with the engine alone. The configuration
+// files go in a temp dir that close removes.
+func tenancyConfig(dir string) (cfg gateway.Config, close func(), err error) {
 	conf, err := os.MkdirTemp("", "ftpgate-bench-tenancy-")
 	if err != nil {
-		return nil, nil, err
+		return cfg, nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -29,13 +30,13 @@ func tenancyDriver(dir string, log *slog.Logger) (d *tenancy.Driver, close func(
 	// once should not each take 64 MiB.
 	hash, err := tenancy.HashPasswordArgon2id(Pass, tenancy.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
 	if err != nil {
-		return nil, nil, err
+		return cfg, nil, err
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, nil, err
+		return cfg, nil, err
 	}
-	server := fmt.Sprintf("[listen]\ncontrol = %q\n[tenants]\ndir = \"tenants\"\ndefault = %q\n", "127.0.0.1:0", FeatureTenant)
+	server := fmt.Sprintf("[listen]\ncontrol = %q\n[timeouts]\nidle = \"0s\"\n[tenants]\ndir = \"tenants\"\ndefault = %q\n", "127.0.0.1:0", FeatureTenant)
 	tenant := fmt.Sprintf(`id = %q
 [storage]
 backend = "os"
@@ -48,22 +49,17 @@ name = %q
 password = %q
 `, FeatureTenant, abs, int64(1)<<50, int64(1)<<30, User, hash)
 	if err := os.MkdirAll(filepath.Join(conf, "tenants"), 0o700); err != nil {
-		return nil, nil, err
+		return cfg, nil, err
 	}
 	if err := os.WriteFile(filepath.Join(conf, "server.toml"), []byte(server), 0o600); err != nil {
-		return nil, nil, err
+		return cfg, nil, err
 	}
 	if err := os.WriteFile(filepath.Join(conf, "tenants", FeatureTenant+".toml"), []byte(tenant), 0o600); err != nil {
-		return nil, nil, err
+		return cfg, nil, err
 	}
-	cfg, err := tenancy.LoadConfig(filepath.Join(conf, "server.toml"))
+	cfg, err = gateway.Load(filepath.Join(conf, "server.toml"))
 	if err != nil {
-		return nil, nil, err
+		return cfg, nil, err
 	}
-	d, err = tenancy.New(cfg, tenancy.Options{Logger: log})
-	if err != nil {
-		return nil, nil, err
-	}
-	d.Settings.IdleTimeout = -1 // as the engine alone: idle sessions stay
-	return d, func() { _ = d.Close(); _ = os.RemoveAll(conf) }, nil
+	return cfg, func() { _ = os.RemoveAll(conf) }, nil
 }

@@ -117,14 +117,13 @@ func StartServer(opts ServerOptions) (*Server, error) {
 		TransferHooks: opts.TransferHooks,
 	}
 	if opts.Features != 0 {
-		f, stop, err := enableFeatures(opts.Features, s.srv, d.settings, s.Dir, s.srv.Logger)
+		srv, f, stop, err := enableFeatures(opts.Features, d, opts.TransferHooks, s.Dir, s.srv.Logger)
 		if err != nil {
 			s.cleanup()
 			return nil, err
 		}
-		s.Features, s.stopFeat = f, stop
-	}
-	if err := s.srv.Listen(); err != nil {
+		s.srv, s.Features, s.stopFeat = srv, f, stop
+	} else if err := s.srv.Listen(); err != nil {
 		s.cleanup()
 		return nil, err
 	}

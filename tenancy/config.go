@@ -8,8 +8,9 @@ import (
 	"github.com/ftpgate/ftpgate/ratelimit"
 )
 
-// Config is everything ftpgate serve --config reads: the server file and
-// the tenant files of its tenants directory, parsed and validated. Paths in
+// Config is everything the driver serves from: the server file's settings
+// that tenancy uses (read by the gateway, which owns that file) and the
+// tenant files of its tenants directory (LoadTenants), parsed and validated. Paths in
 // it are absolute, resolved against the directory of the file naming them.
 type Config struct {
 	// File is the absolute path of the server file.
@@ -20,7 +21,8 @@ type Config struct {
 	Tenants []*TenantConfig
 }
 
-// ServerConfig is the server file.
+// ServerConfig is what tenancy uses of the server file; the gateway
+// (cmd/ftpgate/gateway) reads that file and fills it.
 type ServerConfig struct {
 	// Listen is the control connection address, "127.0.0.1:2121" by default.
 	Listen string
@@ -31,6 +33,9 @@ type ServerConfig struct {
 	TLSCert, TLSKey string
 	// TLSRequired refuses login before AUTH TLS for every tenant.
 	TLSRequired bool
+	// TLSCipherSuites are the TLS 1.2 cipher suites offered, for every
+	// certificate; nil means Go's defaults.
+	TLSCipherSuites []uint16
 	// PassivePortLow and PassivePortHigh bound the passive ports; 0 and 0
 	// let the kernel pick.
 	PassivePortLow, PassivePortHigh int
@@ -55,31 +60,9 @@ type ServerConfig struct {
 	// DefaultTenant is the id of the tenant used when neither HOST, SNI nor
 	// the login names one, or "" to refuse such logins.
 	DefaultTenant string
-	// ProxyProtocol is the [proxy_protocol] section.
-	ProxyProtocol ProxyProtocolConfig
 	// Limits is the [limits] section: server-wide rate limits and the
 	// defaults for every tenant and user (see ratelimit.Config).
 	Limits ratelimit.Config
-}
-
-// ProxyProtocolConfig is the [proxy_protocol] section of the server file:
-// whether connections start with a PROXY protocol header and whom to
-// believe. It is parsed and validated here; `ftpgate serve --config` hands
-// it to the engine/proxyproto package.
-type ProxyProtocolConfig struct {
-	// Mode is "off", "optional" or "required", for the control listener
-	// and, unless overridden, the others.
-	Mode string
-	// ImplicitTLSMode and DataMode are the modes of the implicit-TLS
-	// listener and of the passive data listeners; Mode when not set.
-	ImplicitTLSMode, DataMode string
-	// Trusted are the networks whose headers are believed.
-	Trusted []netip.Prefix
-	// Untrusted is what to do with a header from outside Trusted: "reject"
-	// the connection or "ignore" the header.
-	Untrusted string
-	// HeaderTimeout bounds the wait for the header.
-	HeaderTimeout time.Duration
 }
 
 // TenantConfig is one tenant file.
@@ -195,9 +178,4 @@ func (c *Config) RateLimits() ratelimit.Config {
 		}
 	}
 	return rl
-}
-
-// anyOn reports whether some listener reads PROXY headers.
-func (pp ProxyProtocolConfig) anyOn() bool {
-	return pp.Mode != "off" || pp.ImplicitTLSMode != "off" || pp.DataMode != "off"
 }

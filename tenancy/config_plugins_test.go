@@ -95,29 +95,3 @@ func TestAdminTokenHashMustBeSHA256(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
-
-// TestProxyProtocolModesPerListener: the implicit-TLS and data listeners
-// inherit mode unless set, each mode is checked, and any listener with
-// the protocol on needs trusted balancers.
-func TestProxyProtocolModesPerListener(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	parse := func(section string) (*ServerConfig, string) {
-		var errs conf.Errors
-		cfg, _ := ParseServerConfig(filepath.Join(dir, "s.toml"), []byte("[tenants]\ndir = \".\"\n[proxy_protocol]\n"+section), &errs)
-		if len(errs) == 0 {
-			return cfg, ""
-		}
-		return cfg, errs.Error()
-	}
-	cfg, msg := parse("mode = \"required\"\ndata_mode = \"off\"\ntrusted = [\"10.0.0.0/8\"]\n")
-	if msg != "" || cfg.ProxyProtocol.ImplicitTLSMode != "required" || cfg.ProxyProtocol.DataMode != "off" {
-		t.Fatalf("modes %+v, errors %s", cfg.ProxyProtocol, msg)
-	}
-	if _, msg := parse("data_mode = \"required\"\n"); !strings.Contains(msg, "proxy_protocol.trusted: missing") {
-		t.Fatalf("data listeners on without trusted balancers: %q", msg)
-	}
-	if _, msg := parse("implicit_tls_mode = \"always\"\ntrusted = [\"10.0.0.1/32\"]\n"); !strings.Contains(msg, "s.toml:4: proxy_protocol.implicit_tls_mode: \"always\"") {
-		t.Fatalf("bad implicit_tls_mode: %q", msg)
-	}
-}

@@ -38,19 +38,6 @@ func FuzzParseTenantConfig(f *testing.F) {
 	})
 }
 
-// FuzzParseServerConfig: any bytes give a config or positioned errors.
-func FuzzParseServerConfig(f *testing.F) {
-	f.Add([]byte(serverTOML("default = \"acme\"\n[proxy_protocol]\nmode = \"required\"\ntrusted = [\"10.0.0.0/8\", \"::1\"]\n")))
-	f.Add([]byte("[passive]\nports = \"1-2\"\n[timeouts]\nidle = \"-1s\"\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var errs conf.Errors
-		_, ok := ParseServerConfig("/t/server.toml", data, &errs)
-		if ok != (len(errs) == 0) {
-			t.Fatalf("ok %v with %d errors", ok, len(errs))
-		}
-	})
-}
-
 // FuzzSplitLogin: the parts join back to the login, and a split never
 // leaves an empty side or an '@' in the tenant.
 func FuzzSplitLogin(f *testing.F) {

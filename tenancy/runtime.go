@@ -202,7 +202,7 @@ func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate, log *slo
 		cert = &c
 	}
 	if cert != nil {
-		s.tls = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12, CipherSuites: cfg.Server.TLSCipherSuites}
 	}
 	for _, tc := range cfg.Tenants {
 		var old *storage
@@ -243,7 +243,7 @@ func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate, log *slo
 			if err != nil {
 				return nil, fmt.Errorf("%s: certificate for %s: %w", tc.File, cc.Hostname, err)
 			}
-			s.hostTLS[cc.Hostname] = &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}
+			s.hostTLS[cc.Hostname] = &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12, CipherSuites: cfg.Server.TLSCipherSuites}
 		}
 	}
 	if s.tls == nil && len(s.hostTLS) > 0 {

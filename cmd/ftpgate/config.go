@@ -6,7 +6,7 @@ import (
 	"github.com/ftpgate/ftpgate/engine/conf"
 	"io"
 
-	"github.com/ftpgate/ftpgate/tenancy"
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 )
 
 // checkConfig runs `ftpgate check-config FILE`: it loads the server file
@@ -17,7 +17,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: ftpgate check-config FILE")
 		return 2
 	}
-	cfg, err := tenancy.LoadConfig(args[0])
+	cfg, err := gateway.Load(args[0])
 	if err != nil {
 		var errs conf.Errors
 		if errors.As(err, &errs) {
@@ -31,9 +31,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	users := 0
-	for _, t := range cfg.Tenants {
+	for _, t := range cfg.Tenancy.Tenants {
 		users += len(t.Users)
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d tenants, %d users)\n", cfg.File, len(cfg.Tenants), users)
+	fmt.Fprintf(stdout, "%s: OK (%d tenants, %d users)\n", cfg.File, len(cfg.Tenancy.Tenants), users)
 	return 0
 }

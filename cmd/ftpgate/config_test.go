@@ -44,7 +44,7 @@ func TestCheckConfigListsEveryError(t *testing.T) {
 	}
 	for _, want := range []string{
 		`server.toml:2: listen.control: "nope": want HOST:PORT`,
-		`server.toml:7: proxy_protocol.mode: "sometimes": want off, optional or required`,
+		`server.toml:7: proxy_protocol.mode: PROXY protocol mode "sometimes": want off, optional or required`,
 		`a.toml:3: storage.backend: "disk": want "os"`,
 		`a.toml:6: users[0].password: not a password hash`,
 		`a.toml:7: users[0].homedir: unknown key`,

@@ -1,33 +1,25 @@
 package main
 
 import (
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net"
-	"strings"
-	"time"
 
-	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
-	"github.com/ftpgate/ftpgate/tenancy"
 )
 
-// proxyConfig is the PROXY protocol part of `ftpgate serve`: the
-// proxyproto.Config (whose toml tags mode, trusted, untrusted and
-// header_timeout a configuration file can use) and the per-network PASV
-// addresses.
+// proxyConfig is what the --proxy-* flags of `ftpgate serve` ask for;
+// section turns it into the proxyproto.Section of the server file's
+// [proxy_protocol].
 type proxyConfig struct {
 	proxyproto.Config
 	// PassiveHosts are CIDR=IPv4 pairs: clients inside CIDR get IPv4 in
 	// PASV replies.
-	PassiveHosts []string `toml:"passive_hosts"`
+	PassiveHosts []string
 	// ImplicitTLSMode and DataMode override Mode for the implicit-TLS
 	// listener and for the passive data listeners; "" keeps Mode.
-	ImplicitTLSMode string `toml:"implicit_tls_mode"`
-	DataMode        string `toml:"data_mode"`
+	ImplicitTLSMode string
+	DataMode        string
 }
 
 // listenerModes are the PROXY protocol modes of the three kinds of
@@ -54,17 +46,6 @@ func (p *proxyConfig) modes() (listenerModes, error) {
 // on reports whether any listener reads headers.
 func (m listenerModes) on() bool {
 	return m.control != proxyproto.Off || m.implicitTLS != proxyproto.Off || m.data != proxyproto.Off
-}
-
-// wrapper returns the Wrapper for one listener's mode, or nil when the
-// listener takes no headers.
-func (p *proxyConfig) wrapper(mode proxyproto.Mode, log *slog.Logger) (*proxyproto.Wrapper, error) {
-	if mode == proxyproto.Off {
-		return nil, nil
-	}
-	c := p.Config
-	c.Mode = mode
-	return proxyproto.New(c, log)
 }
 
 // stringsFlag collects a repeatable flag.
@@ -122,121 +103,11 @@ func (p *proxyConfig) passiveHosts() ([]proxyproto.NetworkHost, error) {
 	return hosts, nil
 }
 
-// proxiedDriver adds PROXY header reading on passive data listeners to
-// the embedded driver. It forwards the extensions the engine looks for,
-// so wrapping hides none of them.
-type proxiedDriver struct {
-	engine.MainDriver
-	w *proxyproto.Wrapper
-}
-
-// WrapPassiveListener implements engine.MainDriverExtensionPassiveWrapper.
-func (d proxiedDriver) WrapPassiveListener(ln net.Listener) (net.Listener, error) {
-	return d.w.WrapPassiveListener(ln)
-}
-
-// CheckHost passes HOST to the embedded driver; without the extension
-// every name is accepted, as the engine does.
-func (d proxiedDriver) CheckHost(cc engine.ClientContext, host string) error {
-	if h, ok := d.MainDriver.(engine.MainDriverExtensionHost); ok {
-		return h.CheckHost(cc, host)
-	}
-	return nil
-}
-
-// VerifyTLSClient passes certificate logins to the embedded driver;
-// without the extension it asks for a password, as the engine does.
-func (d proxiedDriver) VerifyTLSClient(cc engine.ClientContext, user string, state tls.ConnectionState) (engine.ClientDriver, error) {
-	if v, ok := d.MainDriver.(engine.MainDriverExtensionTLSVerifier); ok {
-		return v.VerifyTLSClient(cc, user, state)
-	}
-	return nil, nil
-}
-
-// proxyFromFile turns the server file's [proxy_protocol] section, which
-// tenancy has validated, into the settings of the proxy package.
-func proxyFromFile(pp tenancy.ProxyProtocolConfig) (proxyConfig, error) {
-	var p proxyConfig
-	if err := p.Mode.UnmarshalText([]byte(pp.Mode)); err != nil {
-		return p, fmt.Errorf("proxy_protocol.mode: %w", err)
-	}
-	if err := p.Untrusted.UnmarshalText([]byte(pp.Untrusted)); err != nil {
-		return p, fmt.Errorf("proxy_protocol.untrusted: %w", err)
-	}
-	for _, t := range pp.Trusted {
-		p.Trusted = append(p.Trusted, t.String())
-	}
-	p.HeaderTimeout = pp.HeaderTimeout
-	p.ImplicitTLSMode, p.DataMode = pp.ImplicitTLSMode, pp.DataMode
-	if m, err := p.modes(); err == nil && !m.on() {
-		// A file may keep its trusted balancers while the protocol is
-		// off (the shipped example does); only the flags refuse that,
-		// where it is more likely a forgotten --proxy-protocol.
-		return proxyConfig{}, nil
-	}
-	return p, p.validate()
-}
-
-// wire returns the driver to serve with. With the PROXY protocol on, it
-// binds the control and implicit-TLS listeners itself to wrap them, makes
-// PASV advertise the balancer (per-network override, else --public-host,
-// else the address the client reached on the balancer, from the header)
-// and wraps the passive listeners through the driver.
-func (p *proxyConfig) wire(st *engine.Settings, d engine.MainDriver, log *slog.Logger) (engine.MainDriver, error) {
-	modes, err := p.modes()
-	if err != nil || !modes.on() {
-		return d, err
-	}
-	ctl, err := p.wrapper(modes.control, log)
-	if err != nil {
-		return nil, err
-	}
-	tlsW, err := p.wrapper(modes.implicitTLS, log)
-	if err != nil {
-		return nil, err
-	}
-	data, err := p.wrapper(modes.data, log)
-	if err != nil {
-		return nil, err
-	}
-	hosts, err := p.passiveHosts()
-	if err != nil {
-		return nil, err
-	}
-	ph := &proxyproto.PassiveHost{Default: st.PublicHost, Networks: hosts, UseDestination: st.PublicHost == ""}
-	st.PublicHost = "" // the engine asks the resolver only without it
-	st.PublicIPResolver = ph.Resolve
-
-	if ctl != nil {
-		ln, err := net.Listen("tcp", st.ListenAddr)
-		if err != nil {
-			return nil, fmt.Errorf("listen: %w", err)
-		}
-		st.Listener = ctl.Wrap(ln)
-	}
-	if tlsW != nil && st.ImplicitTLSListenAddr != "" {
-		tln, err := net.Listen("tcp", st.ImplicitTLSListenAddr)
-		if err != nil {
-			if st.Listener != nil {
-				_ = st.Listener.Close()
-			}
-			return nil, fmt.Errorf("listen for implicit TLS: %w", err)
-		}
-		st.ImplicitTLSListener = tlsW.Wrap(tln)
-	}
-	log.Info("PROXY protocol on", "control", modes.control.String(), "implicit_tls", modes.implicitTLS.String(),
-		"data", modes.data.String(), "trusted", strings.Join(p.Trusted, ","),
-		"untrusted", p.Untrusted.String(), "header_timeout", headerTimeout(p.HeaderTimeout))
-	if data == nil {
-		return d, nil
-	}
-	return proxiedDriver{MainDriver: d, w: data}, nil
-}
-
-// headerTimeout is the timeout in effect for a configured value.
-func headerTimeout(d time.Duration) time.Duration {
-	if d == 0 {
-		return proxyproto.DefaultHeaderTimeout
-	}
-	return d
+// section returns the flags as the PROXY protocol section the gateway
+// and the server file share; validate has checked them.
+func (p *proxyConfig) section() proxyproto.Section {
+	m, _ := p.modes()
+	sec := proxyproto.Section{Config: p.Config, PassiveHosts: p.PassiveHosts}
+	sec.ImplicitTLSMode, sec.DataMode = &m.implicitTLS, &m.data
+	return sec
 }

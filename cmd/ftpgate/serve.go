@@ -310,14 +310,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	defer jail.Close()
 	fs := rootFs{JailFs: tenancy.NewJailFs(jail)}
 	st := cfg.settings()
-	driver, err := cfg.proxy.wire(st, newSingleRootDriver(st, tlsConfig, fs, users), log)
-	if err != nil {
+	srv := &engine.Server{
+		Driver: newSingleRootDriver(st, tlsConfig, fs, users),
+		Logger: log,
+	}
+	if err := cfg.proxy.section().Install(srv, st, log); err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1
-	}
-	srv := &engine.Server{
-		Driver: driver,
-		Logger: log,
 	}
 	if _, err := cfg.limits.install(srv, log); err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
@@ -391,9 +390,15 @@ func listenAndAnnounce(srv *engine.Server, stdout io.Writer) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ftpgate: listening on %s\n", srv.Addr())
-	if a := srv.ImplicitTLSAddr(); a != nil {
-		fmt.Fprintf(stdout, "ftpgate: implicit TLS on %s\n", a)
-	}
+	announce(srv.Addr(), srv.ImplicitTLSAddr(), stdout)
 	return nil
+}
+
+// announce prints the listeners' addresses on stdout, where scripts and
+// tests read them.
+func announce(addr, implicitTLS net.Addr, stdout io.Writer) {
+	fmt.Fprintf(stdout, "ftpgate: listening on %s\n", addr)
+	if implicitTLS != nil {
+		fmt.Fprintf(stdout, "ftpgate: implicit TLS on %s\n", implicitTLS)
+	}
 }

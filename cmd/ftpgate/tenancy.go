@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,18 +10,17 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/engine"
-	"github.com/ftpgate/ftpgate/ratelimit"
-	"github.com/ftpgate/ftpgate/tenancy"
 )
 
-// flagsWithConfig (and the --policy-* and --admin-* flags) are the serve flags that still apply with --config;
-// every other setting comes from the file.
-var flagsWithConfig = []string{"config", "shutdown-timeout", "enable-hash", "enable-comb", "mode-z-level", "max-decompressed-upload"}
+// flagsWithConfig (and the --policy-* and --admin-* flags) are the serve
+// flags that still apply with --config, over the file's value; every other
+// setting comes from the file.
+var flagsWithConfig = []string{"config", "shutdown-timeout", "enable-hash", "enable-comb", "mode-z-level", "max-decompressed-upload", "log-format", "log-level"}
 
 // checkConfigExclusive refuses flags that --config replaces, so that no
 // one wonders which of the two wins.
@@ -47,146 +45,110 @@ func (c *serveConfig) checkConfigExclusive() error {
 	return nil
 }
 
-// serveConfigFile runs `ftpgate serve --config FILE`: tenancy.Driver over
-// the server file's tenants, reloaded on SIGHUP, stopped like the
-// embedded default.
+// loadConfigFile reads the server file and puts the flags given with it
+// over its values.
+func (c *serveConfig) loadConfigFile() (gateway.Config, error) {
+	cfg, err := gateway.Load(c.configFile)
+	if err != nil {
+		return cfg, err
+	}
+	for _, name := range c.setFlags {
+		switch name {
+		case "shutdown-timeout":
+			cfg.Timeouts.Shutdown = c.shutdownTimeout
+		case "enable-hash":
+			cfg.Commands.HASH = c.enableHASH
+		case "enable-comb":
+			cfg.Commands.COMB = c.enableCOMB
+		case "mode-z-level":
+			cfg.Commands.ModeZLevel = c.modeZLevel
+		case "max-decompressed-upload":
+			cfg.Commands.MaxDecompressedUpload = c.maxDecompressed
+		case "log-format":
+			cfg.Log.Format = c.logFormat
+		case "log-level":
+			cfg.Log.Level = strings.ToLower(c.logLevel.String())
+		}
+	}
+	return cfg, nil
+}
+
+// serveConfigFile runs `ftpgate serve --config FILE` through the gateway:
+// reloaded on SIGHUP and by the admin API, stopped like the flags mode.
 func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.Writer, signals <-chan os.Signal) int {
-	cfg, err := tenancy.LoadConfig(flags.configFile)
+	// Caught before anything slow runs, so that a HUP during start-up is
+	// no crash.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	cfg, err := flags.loadConfigFile()
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: --config:\n%v\n", err)
 		return 1
 	}
-	log := configLogger(cfg.Server, stderr)
-	var defaultCert *tls.Certificate
-	if cfg.Server.TLSCert == "" {
-		c, err := selfSignedCertificate(time.Now())
-		if err != nil {
-			fmt.Fprintf(stderr, "ftpgate serve: making a self-signed certificate: %v\n", err)
-			return 1
-		}
-		defaultCert = &c
-	}
-	d, err := tenancy.New(cfg, tenancy.Options{Logger: log, DefaultCertificate: defaultCert})
-	if err != nil {
-		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
-		return 1
-	}
-	defer d.Close()
-	st := d.Settings
-	st.EnableHASH, st.EnableCOMB = flags.enableHASH, flags.enableCOMB
-	st.ModeZLevel, st.MaxDecompressedUploadSize = flags.modeZLevel, flags.maxDecompressed
-	pc, err := proxyFromFile(cfg.Server.ProxyProtocol)
-	if err != nil {
-		fmt.Fprintf(stderr, "ftpgate serve: %s: %v\n", cfg.File, err)
-		return 1
-	}
-	driver, err := pc.wire(st, d, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
-		return 1
-	}
-	srv := &engine.Server{Driver: driver, Logger: log}
-	limiter, err := ratelimit.New(configLimits(cfg))
-	if err != nil { // LoadConfig validated the section; this is a bug
-		fmt.Fprintf(stderr, "ftpgate serve: [limits]: %v\n", err)
-		return 1
-	}
-	// Failures count on the account a login resolves to, and logins
-	// from addresses or for accounts that failed lately get the smaller
-	// share of the password-hash workers.
-	limiter.Logger, limiter.Identity, limiter.ResolveLogin = log, tenancy.Identity, d.ResolveLogin
-	d.LoginSuspect = limiter.Suspect
-	limiter.Install(srv)
-	// reloads serialises SIGHUP and the admin API's POST /v1/reload.
-	var reloads sync.Mutex
+	log := cfg.Logger(stderr)
+	var g *gateway.Gateway
+	// reload re-reads every file; an invalid set is rejected whole and
+	// the running one stays, and the error says why. The gateway
+	// serialises reloads (SIGHUP, POST /v1/reload).
 	reload := func() error {
-		reloads.Lock()
-		defer reloads.Unlock()
-		return reloadConfig(d, limiter, cfg, flags.configFile, log)
+		next, err := flags.loadConfigFile()
+		if err != nil {
+			log.Error("reload rejected: the configuration has errors; the running one stays", "errors", err.Error())
+			return err
+		}
+		return g.Reload(next)
 	}
-	stopPolicy, err := startPolicy(ctx, &flags.policy, configTenants(d, reload), srv, log, stdout)
+	g, err = gateway.New(cfg, gateway.Options{Logger: log, Policy: func(srv *engine.Server, env gateway.Env) (func(context.Context), error) {
+		return startPolicy(ctx, &flags.policy, configTenants(env.Tenancy, reload), srv, log, stdout)
+	}})
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1
 	}
-	defer stopPolicy(context.Background())
-	if err := listenAndAnnounce(srv, stdout); err != nil {
-		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
-		return 1
-	}
-	log.Info("serving", "config", cfg.File, "tenants", len(cfg.Tenants))
+	announce(g.Addr(), g.ImplicitTLSAddr(), stdout)
+	log.Info("serving", "config", cfg.File, "tenants", len(cfg.Tenancy.Tenants))
+	return runGateway(ctx, g, hup, signals, reload, cfg.Timeouts.Shutdown, log)
+}
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
+// runGateway serves g until ctx ends or a signal arrives: SIGHUP calls
+// reload, the first other signal shuts down gracefully within grace, a
+// second one closes every session at once.
+func runGateway(ctx context.Context, g *gateway.Gateway, hup, signals <-chan os.Signal, reload func() error, grace time.Duration, log *slog.Logger) int {
 	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-	shutdown := cfg.Server.ShutdownTimeout
-	if slices.Contains(flags.setFlags, "shutdown-timeout") {
-		shutdown = flags.shutdownTimeout
-	}
+	go func() { served <- g.Run(context.Background()) }()
 	for {
 		select {
 		case err := <-served:
 			log.Error("server stopped", "err", err)
 			return 1
 		case <-hup:
-			_ = reload() // logged by reloadConfig
+			_ = reload() // logged
 			continue
 		case sig := <-signals:
-			log.Info("shutting down", "signal", sig.String(), "grace", shutdown)
+			log.Info("shutting down", "signal", sig.String(), "grace", grace)
 		case <-ctx.Done():
 			log.Info("shutting down", "reason", ctx.Err())
 		}
 		break
 	}
-	return stopServer(srv, served, signals, shutdown, log)
-}
-
-// configLimits is the configuration's rate limits. tenancy delays failed
-// logins itself (timeouts.login_failure_delay), so the limiter adds no
-// delay of its own unless [limits] asks for one.
-func configLimits(cfg *tenancy.Config) ratelimit.Config {
-	rl := cfg.RateLimits()
-	if rl.FailedLoginDelay == 0 {
-		rl.FailedLoginDelay = -1
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	go func() {
+		select {
+		case sig := <-signals:
+			log.Warn("second signal: closing every session now", "signal", sig.String())
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	if err := g.Shutdown(sctx); err != nil {
+		log.Warn("graceful shutdown cut short", "err", err)
 	}
-	return rl
-}
-
-// reloadConfig re-reads every file; an invalid set is rejected whole and
-// the running one stays, and the error says why. started is the configuration the listeners were
-// opened with.
-func reloadConfig(d *tenancy.Driver, limiter *ratelimit.Limiter, started *tenancy.Config, file string, log *slog.Logger) error {
-	next, err := tenancy.LoadConfig(file)
-	if err != nil {
-		log.Error("reload rejected: the configuration has errors; the running one stays", "errors", err.Error())
-		return err
+	if err := <-served; err != nil {
+		log.Error("server stopped", "err", err)
+		return 1
 	}
-	if err := d.Reload(next); err != nil {
-		log.Error("reload rejected; the running configuration stays", "err", err)
-		return err
-	}
-	if err := limiter.SetConfig(configLimits(next)); err != nil {
-		log.Error("reload: the new limits were refused; the running limits stay", "err", err)
-	}
-	a, b := started.Server, next.Server
-	if a.Listen != b.Listen || a.ImplicitTLSListen != b.ImplicitTLSListen || a.PassivePortLow != b.PassivePortLow ||
-		a.PassivePortHigh != b.PassivePortHigh || a.PublicHost != b.PublicHost || a.IdleTimeout != b.IdleTimeout ||
-		a.ConnectionTimeout != b.ConnectionTimeout || a.LogFormat != b.LogFormat || a.LogLevel != b.LogLevel {
-		log.Warn("reload: listeners, passive ports, timeouts and logging only change on restart")
-	}
-	return nil
-}
-
-// configLogger returns the logger the server file asks for.
-func configLogger(s tenancy.ServerConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(s.LogLevel)) // validated by LoadConfig
-	opts := &slog.HandlerOptions{Level: level}
-	if s.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	log.Info("stopped")
+	return 0
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -10,8 +8,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/engine"
 )
 
@@ -64,8 +62,8 @@ func (h *hardening) apply(st *engine.Settings) {
 // without one still logs in with a password.
 func (h *hardening) configure(cfg *tls.Config) error {
 	cfg.CipherSuites = h.cipherIDs
-	if err := ciphersFitKey(h.cipherIDs, cfg.Certificates); err != nil {
-		return err
+	if err := gateway.CiphersFitKey(h.cipherIDs, cfg.Certificates); err != nil {
+		return fmt.Errorf("--tls-ciphers: %w", err)
 	}
 	if h.clientCA == "" {
 		return nil
@@ -83,72 +81,9 @@ func (h *hardening) configure(cfg *tls.Config) error {
 	return nil
 }
 
-// parseCipherList turns "NAME,NAME" into cipher suite IDs. Only the suites
-// Go deems secure and that TLS 1.2 uses are accepted: TLS 1.3's suites
-// are not configurable in Go, and the insecure ones (RC4, 3DES, CBC with
-// SHA-256, RSA key exchange without forward secrecy listed by
-// tls.InsecureCipherSuites) are refused by name.
-func parseCipherList(list string) ([]uint16, error) {
-	var ids []uint16
-	for name := range strings.SplitSeq(list, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			return nil, errors.New("empty name in the list")
-		}
-		id, err := cipherSuiteID(name)
-		if err != nil {
-			return nil, err
-		}
-		if slices.Contains(ids, id) {
-			return nil, fmt.Errorf("%s listed twice", name)
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
-}
-
-// ciphersFitKey fails when no listed suite can use the certificate's key:
-// TLS 1.2 clients would all fail their handshake, with no hint why.
-func ciphersFitKey(ids []uint16, certs []tls.Certificate) error {
-	if len(ids) == 0 || len(certs) == 0 {
-		return nil
-	}
-	var kind string
-	switch certs[0].PrivateKey.(type) {
-	case *ecdsa.PrivateKey:
-		kind = "_ECDSA_"
-	case *rsa.PrivateKey:
-		kind = "_RSA_"
-	default:
-		return nil
-	}
-	for _, id := range ids {
-		if strings.Contains(tls.CipherSuiteName(id), kind) {
-			return nil
-		}
-	}
-	return fmt.Errorf("--tls-ciphers: no suite in the list fits the certificate's %s key (want a name with %s)",
-		strings.Trim(strings.ToLower(kind), "_"), kind)
-}
-
-// cipherSuiteID looks one suite up by its Go name.
-func cipherSuiteID(name string) (uint16, error) {
-	for _, cs := range tls.InsecureCipherSuites() {
-		if cs.Name == name {
-			return 0, fmt.Errorf("%s is insecure and not allowed", name)
-		}
-	}
-	for _, cs := range tls.CipherSuites() {
-		if cs.Name != name {
-			continue
-		}
-		if !slices.Contains(cs.SupportedVersions, tls.VersionTLS12) {
-			return 0, fmt.Errorf("%s is a TLS 1.3 suite, which Go always enables and does not let you choose", name)
-		}
-		return cs.ID, nil
-	}
-	return 0, fmt.Errorf("unknown cipher suite %q (Go names, e.g. TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)", name)
-}
+// parseCipherList is gateway.ParseCipherList: the flag and the server
+// file's tls.ciphers take one grammar.
+func parseCipherList(list string) ([]uint16, error) { return gateway.ParseCipherList(list) }
 
 // VerifyTLSClient logs a user in by client certificate: the certificate
 // must have been verified against --tls-client-ca (the TLS handshake did
