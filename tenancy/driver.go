@@ -517,6 +517,16 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext) (engine.ClientD
 	if u.TLSRequired {
 		g.needTLS = func() bool { return !cc.HasTLSForTransfers() }
 	}
+	if root != nil {
+		g.free = func() (int64, error) {
+			f, err := root.Open(".")
+			if err != nil {
+				return 0, err
+			}
+			defer f.Close()
+			return FreeSpace(f)
+		}
+	}
 	return g, root, nil
 }
 

@@ -27,6 +27,9 @@ type guardFs struct {
 	u        *usage
 	maxBytes int64 // 0: no byte quota
 	maxFiles int64 // 0: no file quota
+	// free is the space left on the filesystem holding the user's home
+	// (os backend), AVBL's answer without a byte quota; nil: unknown.
+	free func() (int64, error)
 	// needTLS refuses transfers over clear data connections.
 	needTLS func() bool
 
@@ -372,9 +375,16 @@ func (g *guardFs) Symlink(oldname, newname string) error {
 	return g.symlinkCounted(oldname, newname)
 }
 
-// GetAvailableSpace answers AVBL with what the tenant's byte quota leaves.
+// GetAvailableSpace answers AVBL with what the tenant's byte quota
+// leaves; without a byte quota, with the space left on the filesystem of
+// an os-backed home, as `ftpgate serve --root` answers.
 func (g *guardFs) GetAvailableSpace(string) (int64, error) {
 	if g.maxBytes == 0 {
+		if g.free != nil {
+			if n, err := g.free(); err == nil {
+				return n, nil
+			}
+		}
 		return 0, &engine.ReplyError{Code: 550, Message: "No quota is set: the space available is unknown."}
 	}
 	if err := g.u.admit(true); err != nil {

@@ -5,6 +5,8 @@ package main
 import (
 	"os"
 	"syscall"
+
+	"github.com/ftpgate/ftpgate/tenancy"
 )
 
 // GetAvailableSpace answers AVBL with the bytes an unprivileged process
@@ -20,17 +22,5 @@ func (r rootFs) GetAvailableSpace(dir string) (int64, error) {
 	if !ok {
 		return 0, syscall.ENOTSUP
 	}
-	conn, err := osf.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var st syscall.Statfs_t
-	var serr error
-	if err := conn.Control(func(fd uintptr) { serr = syscall.Fstatfs(int(fd), &st) }); err != nil {
-		return 0, err
-	}
-	if serr != nil {
-		return 0, serr
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
+	return tenancy.FreeSpace(osf)
 }
