@@ -27,6 +27,9 @@ func TestAVBLWithoutQuota(t *testing.T) {
 	if n, err := strconv.ParseInt(strings.Fields(msg)[0], 10, 64); err != nil || n <= 0 {
 		t.Fatalf("AVBL %q: want a byte count", msg)
 	}
+	if code, msg := r.cmd("AVBL missing-dir"); code != 550 {
+		t.Fatalf("AVBL of a missing directory: %d %s, want 550", code, msg)
+	}
 	m := f.rawLoginAs("m@mem", "mem-m")
 	if code, msg := m.cmd("AVBL"); code != 550 {
 		t.Fatalf("AVBL in memory without quota: %d %s, want 550", code, msg)

@@ -518,13 +518,17 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext) (engine.ClientD
 		g.needTLS = func() bool { return !cc.HasTLSForTransfers() }
 	}
 	if root != nil {
-		g.free = func() (int64, error) {
-			f, err := root.Open(".")
+		g.free = func(dir string) (int64, error) {
+			f, err := inner.Open(dir)
 			if err != nil {
 				return 0, err
 			}
 			defer f.Close()
-			return FreeSpace(f)
+			osf, ok := f.(*os.File)
+			if !ok {
+				return 0, errors.ErrUnsupported
+			}
+			return FreeSpace(osf)
 		}
 	}
 	return g, root, nil

@@ -27,9 +27,10 @@ type guardFs struct {
 	u        *usage
 	maxBytes int64 // 0: no byte quota
 	maxFiles int64 // 0: no file quota
-	// free is the space left on the filesystem holding the user's home
-	// (os backend), AVBL's answer without a byte quota; nil: unknown.
-	free func() (int64, error)
+	// free is the space left on the filesystem holding a directory of
+	// the user's home (os backend), AVBL's answer without a byte quota;
+	// nil: unknown.
+	free func(dir string) (int64, error)
 	// needTLS refuses transfers over clear data connections.
 	needTLS func() bool
 
@@ -378,14 +379,16 @@ func (g *guardFs) Symlink(oldname, newname string) error {
 // GetAvailableSpace answers AVBL with what the tenant's byte quota
 // leaves; without a byte quota, with the space left on the filesystem of
 // an os-backed home, as `ftpgate serve --root` answers.
-func (g *guardFs) GetAvailableSpace(string) (int64, error) {
+func (g *guardFs) GetAvailableSpace(dir string) (int64, error) {
 	if g.maxBytes == 0 {
-		if g.free != nil {
-			if n, err := g.free(); err == nil {
-				return n, nil
-			}
+		if g.free == nil {
+			return 0, &engine.ReplyError{Code: 550, Message: "No quota is set: the space available is unknown."}
 		}
-		return 0, &engine.ReplyError{Code: 550, Message: "No quota is set: the space available is unknown."}
+		p, err := g.resolve(dir, true)
+		if err != nil {
+			return 0, err
+		}
+		return g.free(p)
 	}
 	if err := g.u.admit(true); err != nil {
 		return 0, err
