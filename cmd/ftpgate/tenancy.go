@@ -67,7 +67,7 @@ func (c *serveConfig) loadConfigFile() (gateway.Config, error) {
 		case "log-format":
 			cfg.Log.Format = c.logFormat
 		case "log-level":
-			cfg.Log.Level = strings.ToLower(c.logLevel.String())
+			cfg.Log.Level = levelName(c)
 		}
 	}
 	return cfg, nil

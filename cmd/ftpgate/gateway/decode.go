@@ -225,3 +225,39 @@ func badUnder(bad map[string]bool, key string) bool {
 	}
 	return false
 }
+
+// Keys returns every dotted key of the server file's schema, in the order
+// of Config's fields; a map of tables shows its entries' keys under "*"
+// ("limits.tenants.*.max_sessions"). A config reference and the test
+// that ties the serve flags to keys walk it.
+func Keys() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if tag == "-" || !f.IsExported() {
+				continue
+			}
+			if f.Anonymous && tag == "" && isTable(f.Type) {
+				walk(f.Type, prefix)
+				continue
+			}
+			if tag == "" {
+				tag = f.Name
+			}
+			key := join(prefix, tag)
+			switch ft := f.Type; {
+			case isTable(ft):
+				walk(ft, key)
+			case ft.Kind() == reflect.Map && isTable(ft.Elem()):
+				walk(ft.Elem(), key+".*")
+			default:
+				out = append(out, key)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	return out
+}
