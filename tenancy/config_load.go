@@ -10,11 +10,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
-	"github.com/BurntSushi/toml"
 	"github.com/ftpgate/ftpgate/engine/conf"
+	"github.com/ftpgate/ftpgate/engine/conf/conftoml"
 	"github.com/ftpgate/ftpgate/ratelimit"
 )
 
@@ -103,44 +102,6 @@ func readConfigFile(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-// decodeTOML decodes data into v and reports syntax errors, type errors
-// and unknown keys to sink. It reports whether v may be validated further.
-func decodeTOML(sink *conf.Sink, data []byte, v any) bool {
-	md, err := toml.Decode(string(data), v)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			*sink.Errs = append(*sink.Errs, &conf.Error{File: sink.File, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message})
-		} else {
-			*sink.Errs = append(*sink.Errs, &conf.Error{File: sink.File, Line: lineFromMessage(err.Error()), Msg: strings.TrimPrefix(err.Error(), "toml: ")})
-		}
-		return false
-	}
-	for _, k := range md.Undecoded() {
-		sink.Add(sink.Lines.Indexed(undecodedKeyPath(k)), "unknown key (check its spelling and the table it is in)")
-	}
-	return true
-}
-
-var lineRE = regexp.MustCompile(`line (\d+)`)
-
-// lineFromMessage finds "line N" in one of the TOML library's messages.
-func lineFromMessage(msg string) int {
-	m := lineRE.FindStringSubmatch(msg)
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
-
-// undecodedKeyPath renders a toml.Key as conf.KeyLines spells it. MetaData does
-// not say which entry of an array of tables a key is in, so the first
-// entry's line is the best guess; the message still names the key.
-func undecodedKeyPath(k toml.Key) string {
-	return strings.Join(k, ".")
-}
-
 // loadTenantDir parses every *.toml file of dir, in name order.
 func loadTenantDir(dir, serverFile string, errs *conf.Errors) []*TenantConfig {
 	names, err := filepath.Glob(filepath.Join(dir, "*.toml"))
@@ -178,7 +139,7 @@ func ParseTenantConfig(file string, data []byte, errs *conf.Errors) (cfg *Tenant
 	before := len(*errs)
 	sink := &conf.Sink{File: file, Lines: conf.ScanKeyLines(string(data)), Errs: errs}
 	var raw rawTenant
-	if !decodeTOML(sink, data, &raw) {
+	if !conftoml.Decode(sink, string(data), &raw) {
 		return nil, false
 	}
 	dir := filepath.Dir(file)

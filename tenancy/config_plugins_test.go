@@ -71,17 +71,17 @@ password = "`+hash+`"
 	}
 }
 
-// TestBadLimitsAreConfigErrors: a limit the limiter would refuse, and a
-// misspelt key, are reported with the file, line and key.
-func TestBadLimitsAreConfigErrors(t *testing.T) {
+// TestTenantFileTypeErrors: every value of the wrong type in a tenant
+// file is reported with its line and key, in one run, and none of them
+// gives a second error from the checks that follow (an id of the wrong
+// type is not also "not a valid id").
+func TestTenantFileTypeErrors(t *testing.T) {
 	t.Parallel()
 	var errs conf.Errors
-	ParseServerConfig("s.toml", []byte("[tenants]\ndir = \"/nonexistent-dir\"\n[limits]\nconn_per_ip = -3\nconn_rat = 5\n"), &errs)
-	got := errs.Error()
-	for _, want := range []string{"s.toml:3: limits:", "s.toml:5: limits.conn_rat: unknown key"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("missing %q in\n%s", want, got)
-		}
+	ParseTenantConfig("t.toml", []byte("id = 5\n[storage]\nbackend = \"memory\"\n[[users]]\nname = \"u\"\npassword = 7\nhomedir = \"/u\"\n"), &errs)
+	want := "t.toml:1: id: want a string\nt.toml:6: users[0].password: want a string\nt.toml:7: users[0].homedir: unknown key (check its spelling and the table it is in)"
+	if got := errs.Error(); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
 }
 

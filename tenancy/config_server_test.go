@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine/conf"
+	"github.com/ftpgate/ftpgate/engine/conf/conftoml"
 	"github.com/ftpgate/ftpgate/ratelimit"
 )
 
@@ -86,7 +87,7 @@ func ParseServerConfig(file string, data []byte, errs *conf.Errors) (cfg *Server
 	before := len(*errs)
 	sink := &conf.Sink{File: file, Lines: conf.ScanKeyLines(string(data)), Errs: errs}
 	var raw rawServer
-	if !decodeTOML(sink, data, &raw) {
+	if !conftoml.Decode(sink, string(data), &raw) {
 		return nil, false
 	}
 	dir := filepath.Dir(file)

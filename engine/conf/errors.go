@@ -49,9 +49,33 @@ type Sink struct {
 	File  string
 	Lines KeyLines
 	Errs  *Errors
+	// Bad are the keys whose values could not be decoded (conftoml); Add
+	// drops further problems of a bad key, of the keys below it and of
+	// the tables above it, which would only follow from the first one.
+	Bad map[string]bool
 }
 
-// Add records a problem with key (a dotted path as KeyLines knows it).
+// Add records a problem with key (a dotted path as KeyLines knows it),
+// unless Failed(key).
 func (s *Sink) Add(key, format string, args ...any) {
+	if s.Failed(key) {
+		return
+	}
 	*s.Errs = append(*s.Errs, &Error{File: s.File, Line: s.Lines.Line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Failed reports whether key, a key below it or a table above it is Bad.
+func (s *Sink) Failed(key string) bool {
+	for k := range s.Bad {
+		if k == key || under(k, key) || under(key, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// under reports whether key lies below table ("a.b" and "a[0].b" lie
+// below "a").
+func under(key, table string) bool {
+	return table == "" || len(key) > len(table) && key[:len(table)] == table && (key[len(table)] == '.' || key[len(table)] == '[')
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
+	"github.com/ftpgate/ftpgate/engine/conf/conftoml"
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 	"github.com/ftpgate/ftpgate/ratelimit"
 	"github.com/ftpgate/ftpgate/tenancy"
@@ -140,9 +142,6 @@ func Default() Config {
 	}
 }
 
-// maxFileSize bounds what is read of a server file.
-const maxFileSize = 4 << 20
-
 // Load reads the server file at path and the tenant files of its tenants
 // directory. The error, when not nil, is a conf.Errors listing every
 // problem found, each as FILE:LINE: key: what is expected.
@@ -204,8 +203,7 @@ func parse(file string, data []byte) (*Config, conf.Errors) {
 	sink := &conf.Sink{File: file, Lines: conf.ScanKeyLines(string(data)), Errs: &errs}
 	cfg := Default()
 	cfg.File = file
-	bad, ok := decodeStrict(sink, string(data), &cfg)
-	if !ok {
+	if !conftoml.Decode(sink, string(data), &cfg) {
 		return nil, errs
 	}
 	dir := filepath.Dir(file)
@@ -214,7 +212,7 @@ func parse(file string, data []byte) (*Config, conf.Errors) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
-	cfg.check(sink, bad, true)
+	cfg.check(sink, true)
 	slices.SortStableFunc(errs, func(a, b *conf.Error) int { return a.Line - b.Line })
 	return &cfg, errs
 }
@@ -223,18 +221,19 @@ func parse(file string, data []byte) (*Config, conf.Errors) {
 // Go (by flags or a program); errors carry keys but no file or lines.
 func (c *Config) Validate() error {
 	var errs conf.Errors
-	c.check(&conf.Sink{File: c.File, Errs: &errs}, nil, c.File != "")
+	c.check(&conf.Sink{File: c.File, Errs: &errs}, c.File != "")
 	if len(errs) > 0 {
 		return errs
 	}
 	return nil
 }
 
-// check validates every key not in bad; needTenants asks for
+// check validates every key that did not fail to decode (sink.Bad);
+// needTenants asks for
 // tenants.dir (a file has to name its tenants; a Config built in Go may
 // carry them in Tenancy).
-func (c *Config) check(sink *conf.Sink, bad map[string]bool, needTenants bool) {
-	ok := func(key string) bool { return !badUnder(bad, key) }
+func (c *Config) check(sink *conf.Sink, needTenants bool) {
+	ok := func(key string) bool { return !sink.Failed(key) }
 	if ok("listen.control") {
 		checkAddr(sink, "listen.control", c.Listen.Control)
 	}
@@ -373,6 +372,12 @@ func ParsePortRange(v string) (engine.PortRange, error) {
 	return engine.PortRange{Start: lo, End: hi}, nil
 }
 
+// Keys returns every dotted key of the server file's schema, in the order
+// of Config's fields ("limits.tenants.*.max_sessions" for the entries of
+// a map). CONFIG.md and the test that ties the serve flags to keys walk
+// it.
+func Keys() []string { return conftoml.Keys(reflect.TypeFor[Config]()) }
+
 // TenancyServer returns the server settings tenancy uses.
 func (c *Config) TenancyServer() tenancy.ServerConfig {
 	s := tenancy.ServerConfig{
@@ -410,4 +415,12 @@ func (c *Config) Logger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// join joins a dotted key and a name.
+func join(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
 }

@@ -1,4 +1,10 @@
-package gateway
+// Package conftoml decodes TOML configuration files strictly, one key at
+// a time, onto a struct holding the defaults: every unknown key and every
+// value of the wrong type is reported as a conf.Error with its line, in one
+// run, and a key that failed keeps its default and is recorded in the
+// Sink's Bad set, so that later checks of it are dropped (no follow-on
+// errors). The gateway's server file and tenancy's tenant files share it.
+package conftoml
 
 import (
 	"encoding"
@@ -31,9 +37,15 @@ var (
 	durationType    = reflect.TypeFor[time.Duration]()
 )
 
-// decodeStrict decodes data onto v (a pointer to a struct holding its
-// defaults). It reports whether the document was TOML at all.
-func decodeStrict(sink *conf.Sink, data string, v any) (bad map[string]bool, ok bool) {
+// Decode decodes data onto v (a pointer to a struct holding its
+// defaults), reporting problems to sink and the keys that failed in
+// sink.Bad. It reports whether the document was TOML at all; when not,
+// nothing was decoded. Struct fields are matched by their toml tags;
+// embedded structs without a tag are flattened; structs that implement
+// encoding.TextUnmarshaler are values, not tables; slices and string-keyed
+// maps of structs are walked entry by entry. A time.Duration must be a
+// quoted string: the TOML library would take an integer as nanoseconds.
+func Decode(sink *conf.Sink, data string, v any) (ok bool) {
 	var top map[string]toml.Primitive
 	md, err := toml.Decode(data, &top)
 	if err != nil {
@@ -44,11 +56,16 @@ func decodeStrict(sink *conf.Sink, data string, v any) (bad map[string]bool, ok 
 			line, msg := splitTOMLError(err)
 			*sink.Errs = append(*sink.Errs, &conf.Error{File: sink.File, Line: line, Msg: msg})
 		}
-		return nil, false
+		return false
 	}
-	d := &decoder{md: md, sink: sink, bad: map[string]bool{}}
+	if sink.Bad == nil {
+		sink.Bad = map[string]bool{}
+	}
+	d := &decoder{md: md, sink: sink, bad: sink.Bad}
+	before := len(*sink.Errs)
 	d.table(top, reflect.ValueOf(v).Elem(), "")
-	return d.bad, true
+	slices.SortStableFunc((*sink.Errs)[before:], func(a, b *conf.Error) int { return a.Line - b.Line })
+	return true
 }
 
 // isTable reports whether values of t are TOML tables the decoder walks
@@ -112,6 +129,22 @@ func (d *decoder) table(prims map[string]toml.Primitive, rv reflect.Value, prefi
 // entry by entry, anything else at once.
 func (d *decoder) value(p toml.Primitive, fv reflect.Value, key string) {
 	t := fv.Type()
+	if t.Kind() == reflect.Slice && isTable(t.Elem()) {
+		var raw any
+		_ = d.md.PrimitiveDecode(p, &raw)
+		var subs []map[string]toml.Primitive
+		_, rawArray := raw.([]map[string]any)
+		if err := d.md.PrimitiveDecode(p, &subs); err != nil || !rawArray {
+			d.fail(key, 0, "want an array of tables ([[%s]])", key)
+			return
+		}
+		out := reflect.MakeSlice(t, len(subs), len(subs))
+		for i, sub := range subs {
+			d.table(sub, out.Index(i), fmt.Sprintf("%s[%d]", key, i))
+		}
+		fv.Set(out)
+		return
+	}
 	if isTable(t) || (t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && isTable(t.Elem())) {
 		var raw any
 		_ = d.md.PrimitiveDecode(p, &raw)
@@ -216,21 +249,10 @@ func join(prefix, name string) string {
 	return prefix + "." + name
 }
 
-// badUnder reports whether key or a key below it failed to decode.
-func badUnder(bad map[string]bool, key string) bool {
-	for k := range bad {
-		if k == key || strings.HasPrefix(k, key+".") {
-			return true
-		}
-	}
-	return false
-}
-
-// Keys returns every dotted key of the server file's schema, in the order
-// of Config's fields; a map of tables shows its entries' keys under "*"
-// ("limits.tenants.*.max_sessions"). A config reference and the test
-// that ties the serve flags to keys walk it.
-func Keys() []string {
+// Keys returns every dotted key of the schema of struct type t, in the
+// order of its fields; a map of tables shows its entries' keys under "*"
+// ("limits.tenants.*.max_sessions"), an array of tables under "[]".
+func Keys(t reflect.Type) []string {
 	var out []string
 	var walk func(t reflect.Type, prefix string)
 	walk = func(t reflect.Type, prefix string) {
@@ -253,11 +275,13 @@ func Keys() []string {
 				walk(ft, key)
 			case ft.Kind() == reflect.Map && isTable(ft.Elem()):
 				walk(ft.Elem(), key+".*")
+			case ft.Kind() == reflect.Slice && isTable(ft.Elem()):
+				walk(ft.Elem(), key+"[]")
 			default:
 				out = append(out, key)
 			}
 		}
 	}
-	walk(reflect.TypeFor[Config](), "")
+	walk(t, "")
 	return out
 }
