@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
-	"github.com/ftpgate/ftpgate/engine/proxyproto"
 	"github.com/ftpgate/ftpgate/tenancy"
 )
 
@@ -90,13 +89,10 @@ var keysWithoutFlag = map[string]string{
 	"tenants.default": "flag mode's one tenant is the default",
 }
 
-// gatewayConfig maps the serve flags onto a gateway.Config: one tenant
-// (flagTenant) whose storage is --root on the os backend, the jail every
-// tenant has, with users (password hashed with argon2id here: each costs
-// one hash at start) and every other flag on its key (flagKeys). It is the
-// start of flag mode through the gateway (issue 12): serve does not use it
-// yet.
-func (c *serveConfig) gatewayConfig(users userList) (gateway.Config, error) {
+// serverConfig maps the serve flags but --root and --user onto a
+// gateway.Config without tenants: what `ftpgate serve` runs the gateway
+// with, over its single-directory driver.
+func (c *serveConfig) serverConfig() (gateway.Config, error) {
 	cfg := gateway.Default()
 	cfg.Listen = gateway.ListenConfig{Control: c.listen, ImplicitTLS: c.implicitListen}
 	cfg.TLS = gateway.TLSConfig{Cert: c.tlsCert, Key: c.tlsKey, Required: c.tlsRequired, SessionReuse: c.hardening.sessionReuse}
@@ -114,15 +110,29 @@ func (c *serveConfig) gatewayConfig(users userList) (gateway.Config, error) {
 	}
 	cfg.Log = gateway.LogConfig{Format: c.logFormat, Level: levelName(c)}
 	cfg.Commands = gateway.CommandsConfig{HASH: c.enableHASH, COMB: c.enableCOMB, ModeZLevel: c.modeZLevel, MaxDecompressedUpload: c.maxDecompressed}
-	cfg.ProxyProtocol = c.proxy.section()
-	if cfg.ProxyProtocol.Mode == proxyproto.Off && !cfg.ProxyProtocol.On() {
-		cfg.ProxyProtocol = proxyproto.Section{}
+	if c.proxy.section().On() {
+		cfg.ProxyProtocol = c.proxy.section()
 	}
 	if c.limits != nil {
 		cfg.Limits = c.limits.config()
 		cfg.Timeouts.LoginFailureDelay = c.limits.loginDelay
-		cfg.Limits.FailedLoginDelay = -1 // tenancy delays failed logins (timeouts.login_failure_delay)
 	}
+	return cfg, cfg.Validate()
+}
+
+// gatewayConfig maps the serve flags onto a gateway.Config: one tenant
+// (flagTenant) whose storage is --root on the os backend, the jail every
+// tenant has, with users (password hashed with argon2id here: each costs
+// one hash at start) and every other flag on its key (flagKeys). It is the
+// start of flag mode through the gateway (issue 12): serve does not use it
+// yet: it serves through its single-directory driver (serverConfig).
+func (c *serveConfig) gatewayConfig(users userList) (gateway.Config, error) {
+	cfg, err := c.serverConfig()
+	if err != nil {
+		return cfg, err
+	}
+	// tenancy delays failed logins (timeouts.login_failure_delay).
+	cfg.Limits.FailedLoginDelay = -1
 	root, err := filepath.Abs(c.root)
 	if err != nil {
 		return cfg, err

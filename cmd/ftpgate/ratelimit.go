@@ -4,13 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/ratelimit"
 )
 
@@ -109,21 +107,6 @@ func (f *limitFlags) validate() error {
 		return fmt.Errorf("--limit-*: %w", err)
 	}
 	return nil
-}
-
-// install puts a limiter with the flags' limits into srv, after its
-// driver is set.
-func (f *limitFlags) install(srv *engine.Server, log *slog.Logger) (*ratelimit.Limiter, error) {
-	if f == nil {
-		return nil, nil
-	}
-	l, err := ratelimit.New(f.config())
-	if err != nil {
-		return nil, err
-	}
-	l.Logger = log
-	l.Install(srv)
-	return l, nil
 }
 
 // byteRate is a flag of bytes per second: a number with an optional

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/tenancy"
 )
@@ -309,89 +310,34 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	}
 	defer jail.Close()
 	fs := rootFs{JailFs: tenancy.NewJailFs(jail)}
-	st := cfg.settings()
-	srv := &engine.Server{
-		Driver: newSingleRootDriver(st, tlsConfig, fs, users),
-		Logger: log,
-	}
-	if err := cfg.proxy.section().Install(srv, st, log); err != nil {
-		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
-		return 1
-	}
-	if _, err := cfg.limits.install(srv, log); err != nil {
+	gcfg, err := cfg.serverConfig()
+	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 2
 	}
-	stopPolicy, err := startPolicy(ctx, &cfg.policy, singleTenant(), srv, log, stdout)
+	st := cfg.settings()
+	g, err := gateway.New(gcfg, gateway.Options{
+		Logger:   log,
+		Driver:   newSingleRootDriver(st, tlsConfig, fs, users),
+		Settings: st,
+		Policy: func(srv *engine.Server, _ gateway.Env) (func(context.Context), error) {
+			return startPolicy(ctx, &cfg.policy, singleTenant(), srv, log, stdout)
+		},
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1
 	}
-	defer stopPolicy(context.Background())
-	if err := listenAndAnnounce(srv, stdout); err != nil {
-		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
-		return 1
-	}
+	announce(g.Addr(), g.ImplicitTLSAddr(), stdout)
 	log.Info("serving", "root", root, "users", len(users))
-
-	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-
-	for {
-		select {
-		case err := <-served:
-			log.Error("server stopped", "err", err)
-			return 1
-		case <-hup:
-			// Flags are read once: the --user list, the root and the
-			// limits stay as they were. Logs go to stderr, which the
-			// process does not reopen; nothing else holds a file.
-			log.Info("SIGHUP: nothing to reload without --config; the flags stay in force and serving goes on")
-			continue
-		case sig := <-signals:
-			log.Info("shutting down", "signal", sig.String(), "grace", cfg.shutdownTimeout)
-		case <-ctx.Done():
-			log.Info("shutting down", "reason", ctx.Err())
-		}
-		break
+	// Flags are read once: the --user list, the root and the limits stay
+	// as they were. Logs go to stderr, which the process does not reopen;
+	// nothing else holds a file.
+	reload := func() error {
+		log.Info("SIGHUP: nothing to reload without --config; the flags stay in force and serving goes on")
+		return nil
 	}
-
-	return stopServer(srv, served, signals, cfg.shutdownTimeout, log)
-}
-
-// stopServer shuts srv down gracefully within grace; a second signal
-// closes every session at once.
-func stopServer(srv *engine.Server, served <-chan error, signals <-chan os.Signal, grace time.Duration, log *slog.Logger) int {
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	go func() {
-		select {
-		case sig := <-signals:
-			log.Warn("second signal: closing every session now", "signal", sig.String())
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Warn("graceful shutdown cut short", "err", err)
-		_ = srv.Close()
-	}
-	if err := <-served; err != nil && !errors.Is(err, engine.ErrServerClosed) {
-		log.Error("server stopped", "err", err)
-		return 1
-	}
-	log.Info("stopped")
-	return 0
-}
-
-// listenAndAnnounce binds srv's listeners and prints their addresses on
-// stdout, where scripts and tests read them (port 0 picks a free one).
-func listenAndAnnounce(srv *engine.Server, stdout io.Writer) error {
-	if err := srv.Listen(); err != nil {
-		return err
-	}
-	announce(srv.Addr(), srv.ImplicitTLSAddr(), stdout)
-	return nil
+	return runGateway(ctx, g, hup, signals, reload, cfg.shutdownTimeout, log)
 }
 
 // announce prints the listeners' addresses on stdout, where scripts and
