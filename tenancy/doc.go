@@ -1,5 +1,6 @@
 // Package tenancy turns the engine into a multi-tenant gateway. It reads a
-// TOML server file and a directory of tenant files (LoadConfig), and its
+// directory of TOML tenant files (LoadTenants; the server file that names
+// it belongs to cmd/ftpgate/gateway, which fills ServerConfig), and its
 // Driver, an engine.MainDriver, finds each login's tenant (the HOST
 // command, the TLS server name, a user@tenant login, or a default tenant),
 // checks argon2id and bcrypt password hashes, and gives each session the
