@@ -98,11 +98,16 @@ var (
 // startServe runs serve with args and waits for its listening line.
 func startServe(t *testing.T, args ...string) *runningServe {
 	t.Helper()
+	return startServeArgs(t, append([]string{"--listen", "127.0.0.1:0", "--log-level", "error"}, args...)...)
+}
+
+// startServeArgs is startServe without the default flags.
+func startServeArgs(t *testing.T, args ...string) *runningServe {
+	t.Helper()
 	pr, pw := io.Pipe()
 	rs := &runningServe{signals: make(chan os.Signal, 2), exit: make(chan int, 1), stderr: &bytes.Buffer{}}
 	go func() {
-		rs.exit <- serve(context.Background(), append([]string{"--listen", "127.0.0.1:0", "--log-level", "error"}, args...),
-			pw, io.Discard, rs.signals)
+		rs.exit <- serve(context.Background(), args, pw, io.Discard, rs.signals)
 		_ = pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
