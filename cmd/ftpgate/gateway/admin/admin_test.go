@@ -95,6 +95,16 @@ func newFixture(t *testing.T, withReload bool) *fixture {
 		id, ok := admin.Caller(r.Context())
 		admin.WriteJSON(w, http.StatusOK, map[string]any{"ok": ok, "operator": id.Operator, "tenant": id.Tenant})
 	}))
+	// A route that reads whatever it is given, bounded only by the server.
+	srv.Mount(admin.Route{Pattern: "POST /v1/tenants/{tenant}/echo", Scope: admin.ScopeTenant, MaxBody: 100,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, err := io.ReadAll(r.Body)
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				admin.WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", err.Error())
+				return
+			}
+			admin.WriteJSON(w, http.StatusOK, map[string]int{"read": len(b)})
+		})})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -304,6 +314,11 @@ func TestBodyBound(t *testing.T) {
 	}
 	if _, _, ok := f.rt.Installed("acme"); ok {
 		t.Error("an oversized module was installed")
+	}
+	// A handler that reads a chunked body to the end stops at the bound.
+	checkError(t, "chunked oversized echo", f.do("POST", "/v1/tenants/acme/echo", acmeToken, io.MultiReader(bytes.NewReader(make([]byte, 1000)))), 413, "body_too_large")
+	if r := f.do("POST", "/v1/tenants/acme/echo", acmeToken, io.MultiReader(bytes.NewReader(make([]byte, 100)))); r.body != `{"read":100}`+"\n" {
+		t.Errorf("echo within the bound: %d %s", r.code, r.body)
 	}
 	// Routes without a bound of their own take DefaultMaxBody.
 	checkError(t, "oversized reload", f.do("POST", "/v1/reload", opToken, bytes.NewReader(make([]byte, admin.DefaultMaxBody+1))), 413, "body_too_large")
