@@ -139,7 +139,8 @@ type Server struct {
 	// text, and the old configuration keeps running. Without it the
 	// route answers 404.
 	Reload func(ctx context.Context) error
-	// MaxConns bounds the connections served at once (0: DefaultMaxConns).
+	// MaxConns bounds the connections served at once (0: DefaultMaxConns);
+	// the server speaks HTTP/1.1 only, so it bounds requests in flight too.
 	MaxConns int
 
 	once sync.Once
@@ -408,7 +409,12 @@ func (s *Server) httpServer() *http.Server {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.hs == nil {
+		// HTTP/1.1 only: one request at a time per connection, so that
+		// MaxConns also bounds the requests in flight.
+		var protocols http.Protocols
+		protocols.SetHTTP1(true)
 		s.hs = &http.Server{
+			Protocols:         &protocols,
 			Handler:           s,
 			TLSConfig:         s.TLSConfig,
 			ReadHeaderTimeout: readHeaderTimeout,

@@ -3,6 +3,8 @@ package admin_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/admin"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/policy"
 	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 )
@@ -411,4 +414,47 @@ func TestNoTokens(t *testing.T) {
 	defer srv.Shutdown(context.Background())
 	f := &fixture{t: t, url: "http://" + ln.Addr().String()}
 	checkError(t, "no Tokens", f.do("GET", "/v1/x", opToken, nil), 401, "unauthorized")
+}
+
+// TestTLS: with TLSConfig the server speaks HTTPS, HTTP/1.1 only (so that
+// MaxConns bounds requests in flight), and refuses plain HTTP.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	cert, err := conf.SelfSigned(time.Now(), "ftpgate-admin-test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &admin.Server{Tokens: admin.NewStaticTokens(opToken),
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+	srv.Handle("GET /v1/x", admin.ScopeOperator, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		admin.WriteJSON(w, http.StatusOK, map[string]string{"proto": r.Proto})
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Shutdown(context.Background())
+	pool := x509.NewCertPool()
+	pool.AddCert(cert.Leaf)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", "https://"+ln.Addr().String()+"/v1/x", nil)
+	req.Header.Set("Authorization", "Bearer "+opToken)
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != `{"proto":"HTTP/1.1"}`+"\n" {
+		t.Fatalf("HTTPS: %d %s", resp.StatusCode, b)
+	}
+	plain, err := (&http.Client{Timeout: 30 * time.Second}).Get("http://" + ln.Addr().String() + "/v1/x")
+	if err == nil {
+		plain.Body.Close()
+		if plain.StatusCode == 200 {
+			t.Fatal("plain HTTP was served")
+		}
+	}
 }
