@@ -15,7 +15,10 @@
 //   - put the caller's Identity in the request context (see Caller).
 //
 // Every reply carries Cache-Control: no-store, and every error, 404 and 405
-// included, is JSON {"error": "...", "code": "..."}.
+// included, is JSON {"error": "...", "code": "..."} (net/http's own
+// replies to malformed requests, before routing, stay plain text). The
+// server speaks HTTP/1.1 only and bounds connections (MaxConns), header
+// size and every connection's read, write and idle time.
 package admin
 
 import (
