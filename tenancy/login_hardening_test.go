@@ -1,7 +1,6 @@
 package tenancy
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/ratelimit"
 	"github.com/jlaffaye/ftp"
 )
@@ -123,31 +123,19 @@ func newStack(t *testing.T, files map[string]string, rl ratelimit.Config, setup 
 	return &stack{fixture: f, l: l, logs: logs}
 }
 
-// dialer returns a dialer whose connections come from ip (a loopback
-// address).
-func dialer(ip string) net.Dialer {
-	return net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-}
-
 // rawFrom connects from ip and reads the banner.
 func (s *stack) rawFrom(ip string) *raw {
 	s.t.Helper()
-	d := dialer(ip)
-	conn, err := d.Dial("tcp", s.addr)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Cleanup(func() { conn.Close() })
-	c := &raw{t: s.t, conn: conn, r: bufio.NewReader(conn)}
-	if code, msg := c.read(); code != 220 {
+	c, code, msg := enginetest.Dial(s.t, s.addr, ip)
+	if code != 220 {
 		s.t.Fatalf("banner from %s: %d %s", ip, code, msg)
 	}
-	return c
+	return &raw{Conn: c, t: s.t}
 }
 
 // loginFrom logs in with jlaffaye/ftp from ip.
 func (s *stack) loginFrom(ip, user, pass string) (*ftp.ServerConn, error) {
-	c, err := ftp.Dial(s.addr, ftp.DialWithTimeout(5*time.Second), ftp.DialWithDialer(dialer(ip)))
+	c, err := ftp.Dial(s.addr, ftp.DialWithTimeout(5*time.Second), ftp.DialWithDialer(*enginetest.Dialer(ip)))
 	if err != nil {
 		return nil, err
 	}
@@ -414,7 +402,7 @@ func TestSuspectLoginsHaveTheirOwnLane(t *testing.T) {
 	results := make(chan error, queued)
 	for range queued {
 		go func() {
-			c, err := ftp.Dial(s.addr, ftp.DialWithTimeout(10*time.Second), ftp.DialWithDialer(dialer("127.0.0.2")))
+			c, err := ftp.Dial(s.addr, ftp.DialWithTimeout(10*time.Second), ftp.DialWithDialer(*enginetest.Dialer("127.0.0.2")))
 			if err != nil {
 				results <- err
 				return
