@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/ratelimit"
 	"github.com/jlaffaye/ftp"
@@ -153,7 +154,7 @@ func TestFailuresCountOnTheAccount(t *testing.T) {
 	s := newStack(t, map[string]string{
 		"server.toml":       serverTOML("default = \"acme\"\n"),
 		"tenants/acme.toml": strings.Replace(acmeTOML(t, ""), `hostnames = ["ftp.acme.test"]`, `hostnames = ["ftp.acme.test", "acme.test"]`, 1),
-	}, ratelimit.Config{LoginFailures: 5, BanTime: ratelimit.Duration(time.Hour), FailedLoginDelay: -1}, nil)
+	}, ratelimit.Config{LoginFailures: 5, BanTime: conf.Duration(time.Hour), FailedLoginDelay: -1}, nil)
 
 	for i, host := range []string{"", "", "", "", "FTP.ACME.TEST"} {
 		login := []string{"bob@ACME", "bob@acme.test", "bob@ftp.acme.test", "bob", "bob"}[i]

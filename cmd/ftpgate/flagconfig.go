@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -100,16 +101,16 @@ func (c *serveConfig) serverConfig() (gateway.Config, error) {
 		cfg.TLS.Ciphers = []string{c.hardening.ciphers}
 	}
 	cfg.Passive = gateway.PassiveConfig{PublicHost: c.publicHost, Multiplex: c.hardening.multiplex}
-	if c.passivePorts != nil {
-		cfg.Passive.Ports = fmt.Sprintf("%d-%d", c.passivePorts.Start, c.passivePorts.End)
+	if r := c.portRange(); r != nil {
+		cfg.Passive.Ports = fmt.Sprintf("%d-%d", r.Start, r.End)
 	}
 	cfg.Timeouts = gateway.TimeoutsConfig{
-		Idle:       time.Duration(c.idleTimeout) * time.Second,
-		Connection: time.Duration(c.connectionTimeout) * time.Second,
-		Shutdown:   c.shutdownTimeout,
+		Idle:       conf.Duration(time.Duration(c.idleTimeout) * time.Second),
+		Connection: conf.Duration(time.Duration(c.connectionTimeout) * time.Second),
+		Shutdown:   conf.Duration(c.shutdownTimeout),
 	}
 	cfg.Log = gateway.LogConfig{Format: c.logFormat, Level: levelName(c)}
-	cfg.Commands = gateway.CommandsConfig{HASH: c.enableHASH, COMB: c.enableCOMB, ModeZLevel: c.modeZLevel, MaxDecompressedUpload: c.maxDecompressed}
+	cfg.Commands = gateway.CommandsConfig{HASH: c.enableHASH, COMB: c.enableCOMB, ModeZLevel: c.modeZLevel, MaxDecompressedUpload: int64(c.maxDecompressed)}
 	if c.proxy.section().On() {
 		cfg.ProxyProtocol = c.proxy.section()
 	}

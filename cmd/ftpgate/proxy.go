@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 )
 
@@ -63,7 +64,7 @@ func (p *proxyConfig) register(fs *flag.FlagSet) {
 	fs.TextVar(&p.Mode, "proxy-protocol", proxyproto.Off, "PROXY protocol `mode` on every listener: off, optional or required")
 	fs.Var(stringsFlag{&p.Trusted}, "proxy-trusted", "balancer `CIDR` (or address) allowed to send PROXY headers; repeatable, needed unless off")
 	fs.TextVar(&p.Untrusted, "proxy-untrusted", proxyproto.Reject, "`action` for a PROXY header from any other peer, which is never believed: reject (drop the connection) or ignore (strip the header)")
-	fs.DurationVar(&p.HeaderTimeout, "proxy-header-timeout", proxyproto.DefaultHeaderTimeout, "how long a trusted balancer has to send the header")
+	fs.TextVar(&p.HeaderTimeout, "proxy-header-timeout", conf.Duration(proxyproto.DefaultHeaderTimeout), "how long (a `duration`) a trusted balancer has to send the header")
 	fs.StringVar(&p.ImplicitTLSMode, "proxy-protocol-implicit-tls", "", "PROXY protocol `mode` of the implicit-TLS listener (default: --proxy-protocol's)")
 	fs.StringVar(&p.DataMode, "proxy-protocol-data", "", "PROXY protocol `mode` of the passive data listeners (default: --proxy-protocol's)")
 	fs.Var(stringsFlag{&p.PassiveHosts}, "proxy-pasv-host", "advertise this IPv4 in PASV replies to clients inside CIDR (`CIDR=IPv4`); repeatable")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
 // flagsWithConfig (and the --policy-* and --admin-* flags) are the serve
@@ -55,7 +56,7 @@ func (c *serveConfig) loadConfigFile() (gateway.Config, error) {
 	for _, name := range c.setFlags {
 		switch name {
 		case "shutdown-timeout":
-			cfg.Timeouts.Shutdown = c.shutdownTimeout
+			cfg.Timeouts.Shutdown = conf.Duration(c.shutdownTimeout)
 		case "enable-hash":
 			cfg.Commands.HASH = c.enableHASH
 		case "enable-comb":
@@ -63,7 +64,7 @@ func (c *serveConfig) loadConfigFile() (gateway.Config, error) {
 		case "mode-z-level":
 			cfg.Commands.ModeZLevel = c.modeZLevel
 		case "max-decompressed-upload":
-			cfg.Commands.MaxDecompressedUpload = c.maxDecompressed
+			cfg.Commands.MaxDecompressedUpload = int64(c.maxDecompressed)
 		case "log-format":
 			cfg.Log.Format = c.logFormat
 		case "log-level":
@@ -108,7 +109,7 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 	}
 	announce(g.Addr(), g.ImplicitTLSAddr(), stdout)
 	log.Info("serving", "config", cfg.File, "tenants", len(cfg.Tenancy.Tenants))
-	return runGateway(ctx, g, hup, signals, reload, cfg.Timeouts.Shutdown, log)
+	return runGateway(ctx, g, hup, signals, reload, time.Duration(cfg.Timeouts.Shutdown), log)
 }
 
 // runGateway serves g until ctx ends or a signal arrives: SIGHUP calls

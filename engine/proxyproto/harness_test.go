@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	pp "github.com/pires/go-proxyproto"
 	"github.com/spf13/afero"
@@ -303,5 +304,5 @@ func selfSigned(t *testing.T) tls.Certificate { return enginetest.Certificate(t,
 
 // trustLoopback is the usual config: headers from 127.0.0.0/8.
 func trustLoopback(mode Mode) Config {
-	return Config{Mode: mode, Trusted: []string{"127.0.0.0/8"}, HeaderTimeout: testWait}
+	return Config{Mode: mode, Trusted: []string{"127.0.0.0/8"}, HeaderTimeout: conf.Duration(testWait)}
 }

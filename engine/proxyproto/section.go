@@ -66,7 +66,7 @@ func (s Section) Validate() error {
 	if s.On() && len(s.Trusted) == 0 {
 		add("trusted", "missing: with the PROXY protocol on, list the load balancers' networks (CIDRs) whose headers are believed")
 	}
-	if s.HeaderTimeout < 0 || s.HeaderTimeout > maxHeaderTimeout {
+	if t := time.Duration(s.HeaderTimeout); t < 0 || t > maxHeaderTimeout {
 		add("header_timeout", "%s: want a duration from 0 (the default, %s) to %s", s.HeaderTimeout, DefaultHeaderTimeout, maxHeaderTimeout)
 	}
 	for _, h := range s.PassiveHosts {
@@ -143,7 +143,7 @@ func (s Section) Install(srv *engine.Server, st *engine.Settings, log *slog.Logg
 	st.PublicHost = "" // the engine asks the resolver only without it
 	st.PublicIPResolver = ph.Resolve
 	wrapper(data).Install(srv)
-	timeout := s.HeaderTimeout
+	timeout := time.Duration(s.HeaderTimeout)
 	if timeout == 0 {
 		timeout = DefaultHeaderTimeout
 	}

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -89,14 +88,14 @@ type PassiveConfig struct {
 // TimeoutsConfig is [timeouts]. Each is at most maxTimeout.
 type TimeoutsConfig struct {
 	// Idle is how long a control connection may stay idle; 0: no limit.
-	Idle time.Duration `toml:"idle"`
+	Idle conf.Duration `toml:"idle"`
 	// Connection bounds opening a data connection and a stalled transfer.
-	Connection time.Duration `toml:"connection"`
+	Connection conf.Duration `toml:"connection"`
 	// Shutdown is how long running transfers may finish at shutdown.
-	Shutdown time.Duration `toml:"shutdown"`
+	Shutdown conf.Duration `toml:"shutdown"`
 	// LoginFailureDelay is how long every failed login waits before its
 	// 530 (tenancy), whatever the reason, so that timing tells nothing.
-	LoginFailureDelay time.Duration `toml:"login_failure_delay"`
+	LoginFailureDelay conf.Duration `toml:"login_failure_delay"`
 }
 
 // LogConfig is [log].
@@ -137,7 +136,7 @@ const maxTimeout = 24 * time.Hour
 func Default() Config {
 	return Config{
 		Listen:   ListenConfig{Control: "127.0.0.1:2121"},
-		Timeouts: TimeoutsConfig{Idle: 15 * time.Minute, Connection: 30 * time.Second, Shutdown: 30 * time.Second, LoginFailureDelay: time.Second},
+		Timeouts: TimeoutsConfig{Idle: conf.Duration(15 * time.Minute), Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), LoginFailureDelay: conf.Duration(time.Second)},
 		Log:      LogConfig{Format: "text", Level: "info"},
 	}
 }
@@ -253,7 +252,7 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 		}
 	}
 	if ok("passive.ports") && c.Passive.Ports != "" {
-		if _, err := ParsePortRange(c.Passive.Ports); err != nil {
+		if _, _, err := ParsePortRange(c.Passive.Ports); err != nil {
 			sink.Add("passive.ports", "%v", err)
 		}
 	}
@@ -267,7 +266,7 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 	}
 	for _, t := range []struct {
 		key    string
-		d      time.Duration
+		d      conf.Duration
 		zeroOK bool
 	}{
 		{"timeouts.idle", c.Timeouts.Idle, true},
@@ -279,7 +278,7 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 		case !ok(t.key):
 		case t.d < 0 || (t.d == 0 && !t.zeroOK):
 			sink.Add(t.key, "%q: want a positive duration", t.d.String())
-		case t.d > maxTimeout:
+		case time.Duration(t.d) > maxTimeout:
 			sink.Add(t.key, "%q: want at most 24h", t.d.String())
 		}
 	}
@@ -357,19 +356,12 @@ func checkReadable(sink *conf.Sink, key, p string) {
 	_ = f.Close()
 }
 
-// ParsePortRange parses a passive port range "LOW-HIGH", with
-// 1024 <= LOW <= HIGH <= 65535.
-func ParsePortRange(v string) (engine.PortRange, error) {
-	a, b, ok := strings.Cut(v, "-")
-	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
-	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
-	if !ok || err1 != nil || err2 != nil {
-		return engine.PortRange{}, fmt.Errorf("%q: want LOW-HIGH, like \"50000-50100\"", v)
-	}
-	if lo < 1024 || hi > 65535 || lo > hi {
-		return engine.PortRange{}, fmt.Errorf("%q: want 1024 <= LOW <= HIGH <= 65535", v)
-	}
-	return engine.PortRange{Start: lo, End: hi}, nil
+// ParsePortRange parses a passive port range "LOW-HIGH" with
+// engine.PortRange's grammar, which the --passive-ports flag shares.
+func ParsePortRange(v string) (start, end int, err error) {
+	var r engine.PortRange
+	err = r.UnmarshalText([]byte(v))
+	return r.Start, r.End, err
 }
 
 // Keys returns every dotted key of the server file's schema, in the order
@@ -387,10 +379,10 @@ func (c *Config) TenancyServer() tenancy.ServerConfig {
 		TLSKey:            c.TLS.Key,
 		TLSRequired:       c.TLS.Required,
 		PublicHost:        c.Passive.PublicHost,
-		IdleTimeout:       c.Timeouts.Idle,
-		ConnectionTimeout: c.Timeouts.Connection,
-		ShutdownTimeout:   c.Timeouts.Shutdown,
-		LoginFailureDelay: c.Timeouts.LoginFailureDelay,
+		IdleTimeout:       time.Duration(c.Timeouts.Idle),
+		ConnectionTimeout: time.Duration(c.Timeouts.Connection),
+		ShutdownTimeout:   time.Duration(c.Timeouts.Shutdown),
+		LoginFailureDelay: time.Duration(c.Timeouts.LoginFailureDelay),
 		LogFormat:         c.Log.Format,
 		LogLevel:          c.Log.Level,
 		TenantsDir:        c.Tenants.Dir,
@@ -400,8 +392,8 @@ func (c *Config) TenancyServer() tenancy.ServerConfig {
 	if len(c.TLS.Ciphers) > 0 {
 		s.TLSCipherSuites, _ = ParseCipherList(strings.Join(c.TLS.Ciphers, ",")) // validated
 	}
-	if r, err := ParsePortRange(c.Passive.Ports); err == nil {
-		s.PassivePortLow, s.PassivePortHigh = r.Start, r.End
+	if lo, hi, err := ParsePortRange(c.Passive.Ports); err == nil {
+		s.PassivePortLow, s.PassivePortHigh = lo, hi
 	}
 	return s
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 )
 
@@ -30,7 +31,7 @@ func TestParseErrors(t *testing.T) {
 		{"types", tenants + "[listen]\ncontrol = 21\n[tls]\nrequired = \"yes\"\n[timeouts]\nidle = 5\n[passive]\nports = 50000\n", []string{
 			"server.toml:4: listen.control: want a string",
 			"server.toml:6: tls.required: want true or false",
-			"server.toml:8: timeouts.idle: want a duration in quotes, like \"30s\" or \"15m\"",
+			"server.toml:8: timeouts.idle: \"5\": want a duration with a unit, such as \"30s\", \"15m\" or \"1h30m\"",
 			"server.toml:10: passive.ports: want a string",
 		}},
 		{"a section that is not a table", "listen = \"127.0.0.1:21\"\n" + tenants, []string{
@@ -38,7 +39,7 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{"values", tenants + "[listen]\ncontrol = \"nowhere\"\n[passive]\nports = \"10-20\"\nmultiplex = true\npublic_host = \"::1\"\n[log]\nlevel = \"loud\"\n[timeouts]\nconnection = \"0s\"\n[commands]\nmode_z_level = 10\n", []string{
 			"server.toml:4: listen.control: \"nowhere\": want HOST:PORT, like \"0.0.0.0:21\"",
-			"server.toml:6: passive.ports: \"10-20\": want 1024 <= LOW <= HIGH <= 65535",
+			"server.toml:6: passive.ports: \"10-20\": want ports from 1024 to 65535",
 			"server.toml:8: passive.public_host: \"::1\" is not an IPv4 address: PASV can only advertise IPv4",
 			"server.toml:10: log.level: \"loud\": want debug, info, warn or error",
 			"server.toml:12: timeouts.connection: \"0s\": want a positive duration",
@@ -142,7 +143,7 @@ max_sessions = 8
 		t.Errorf("tls %+v", cfg.TLS)
 	case cfg.Passive != PassiveConfig{Ports: "50000-50100", PublicHost: "203.0.113.10", Multiplex: true}:
 		t.Errorf("passive %+v", cfg.Passive)
-	case cfg.Timeouts != TimeoutsConfig{Idle: 0, Connection: 30 * time.Second, Shutdown: 30 * time.Second, LoginFailureDelay: time.Second}:
+	case cfg.Timeouts != TimeoutsConfig{Idle: 0, Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), LoginFailureDelay: conf.Duration(time.Second)}:
 		t.Errorf("timeouts %+v", cfg.Timeouts)
 	case cfg.Log != LogConfig{Format: "json", Level: "info"}:
 		t.Errorf("log %+v", cfg.Log)
@@ -151,7 +152,7 @@ max_sessions = 8
 	case cfg.Tenants != TenantsConfig{Dir: filepath.Join(dir, "t"), Default: "acme"}:
 		t.Errorf("tenants %+v", cfg.Tenants)
 	case c != proxyproto.Optional || i != proxyproto.Optional || d != proxyproto.Off || pp.Untrusted != proxyproto.Ignore ||
-		pp.HeaderTimeout != 2*time.Second || len(pp.PassiveHosts) != 1 || len(pp.Trusted) != 1:
+		pp.HeaderTimeout != conf.Duration(2*time.Second) || len(pp.PassiveHosts) != 1 || len(pp.Trusted) != 1:
 		t.Errorf("proxy_protocol %+v", pp)
 	case cfg.Limits.ConnRate != 20 || cfg.Limits.User.MaxSessions != 8:
 		t.Errorf("limits %+v", cfg.Limits)
