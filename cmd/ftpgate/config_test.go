@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCheckConfigAcceptsExamples(t *testing.T) {
@@ -95,5 +97,31 @@ func TestServeConfigRefusesLimitFlags(t *testing.T) {
 	code := run(context.Background(), []string{"serve", "--config", "x.toml", "--limit-conn-rate", "5"}, &out, &errb)
 	if code != 2 || !strings.Contains(errb.String(), "set limits in the server file's [limits] section") {
 		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+// TestServeConfigFlagsOverTheFile: with --config, the logging and
+// [commands] flags and --shutdown-timeout are accepted and win over the
+// file's values; flags not given leave the file's.
+func TestServeConfigFlagsOverTheFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "t"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "server.toml")
+	if err := os.WriteFile(file, []byte("[tenants]\ndir = \"t\"\n[log]\nformat = \"json\"\nlevel = \"error\"\n[commands]\ncomb = true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags, err := parseServeFlags([]string{"--config", file, "--log-level", "debug", "--enable-hash", "--shutdown-timeout", "3s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := flags.loadConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Log.Level != "debug" || cfg.Log.Format != "json" || !cfg.Commands.HASH || !cfg.Commands.COMB || time.Duration(cfg.Timeouts.Shutdown) != 3*time.Second {
+		t.Fatalf("log %+v, commands %+v, shutdown %v", cfg.Log, cfg.Commands, cfg.Timeouts.Shutdown)
 	}
 }
