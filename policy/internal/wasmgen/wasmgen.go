@@ -136,17 +136,23 @@ func ManyLocals(funcs int, locals uint32) []byte {
 // each label 0 (a target costs one byte):
 //
 //	(block (br_table 0 0 … 0 (i32.const 0)))
-func WideBrTable(targets uint32) []byte {
-	head := []byte{0, opBlock, blockVoid, opI32Const, 0, opBrTable}
-	head = append(head, uleb(targets)...)
-	tail := []byte{0, opEnd, opEnd} // default label 0, end block, end function
-	n := len(head) + int(targets) + len(tail)
-	return Module(1, func(int) int { return n }, func(_ int, b []byte) []byte {
-		b = append(b, head...)
-		for range targets {
-			b = append(b, 0)
+func WideBrTable(targets uint32) []byte { return BrTables(1, 1, targets) }
+
+// BrTables has funcs functions that each hold tables br_tables of targets
+// targets (each label 0), one after the other in one block.
+func BrTables(funcs, tables int, targets uint32) []byte {
+	one := []byte{opI32Const, 0, opBrTable}
+	one = append(one, uleb(targets)...)
+	n := 3 + tables*(len(one)+int(targets)+1) + 2
+	return Module(funcs, func(int) int { return n }, func(_ int, b []byte) []byte {
+		b = append(b, 0, opBlock, blockVoid)
+		for range tables {
+			b = append(b, one...)
+			for range targets + 1 { // the targets, then the default label
+				b = append(b, 0)
+			}
 		}
-		return append(b, tail...)
+		return append(b, opEnd, opEnd) // end block, end function
 	})
 }
 
@@ -155,13 +161,16 @@ func NestedBlocks(depth int) []byte { return Nested(Block, depth) }
 
 // Nested has one function of depth nested empty constructs of kind Block,
 // Loop or If (an if takes an i32.const 0 condition).
-func Nested(kind byte, depth int) []byte {
+func Nested(kind byte, depth int) []byte { return NestedFuncs(1, kind, depth) }
+
+// NestedFuncs has funcs functions like Nested's one.
+func NestedFuncs(funcs int, kind byte, depth int) []byte {
 	open := []byte{kind, blockVoid}
 	if kind == If {
 		open = []byte{opI32Const, 0, If, blockVoid}
 	}
 	n := 1 + depth*(len(open)+1) + 1
-	return Module(1, func(int) int { return n }, func(_ int, b []byte) []byte {
+	return Module(funcs, func(int) int { return n }, func(_ int, b []byte) []byte {
 		b = append(b, 0)
 		for range depth {
 			b = append(b, open...)
@@ -232,4 +241,78 @@ func appendSection(b []byte, id byte, body []byte) []byte {
 	b = append(b, id)
 	b = append(b, uleb(uint32(len(body)))...)
 	return append(b, body...)
+}
+
+// LoopedLocals has funcs functions that each declare locals i32 locals
+// and nest depth loops; the innermost adds one to every local, so every
+// loop header needs a phi for every local and all of them stay live:
+// compile cost grows with locals × depth in each function.
+//
+//	(loop … (loop (local.set $i (i32.add (local.get $i) (i32.const 1))) …) …)
+func LoopedLocals(funcs int, locals uint32, depth int) []byte {
+	var body []byte
+	body = append(body, 1)
+	body = append(body, uleb(locals)...)
+	body = append(body, i32)
+	for range depth {
+		body = append(body, opLoop, blockVoid)
+	}
+	for i := range locals {
+		body = append(body, opLocalGet)
+		body = append(body, uleb(i)...)
+		body = append(body, opI32Const, 1, opI32Add, opLocalSet)
+		body = append(body, uleb(i)...)
+	}
+	for range depth {
+		body = append(body, opEnd)
+	}
+	body = append(body, opEnd)
+	return uniform(funcs, body)
+}
+
+// LiveAcrossBranches has funcs functions that each declare locals i32
+// locals, set them all, run branches sibling (block (br_if 0 (local.get 0)))
+// and then store the sum of all locals: every local is live across every
+// branch, so a register allocator's work grows with locals × branches.
+func LiveAcrossBranches(funcs int, locals uint32, branches int) []byte {
+	var body []byte
+	body = append(body, 1)
+	body = append(body, uleb(locals)...)
+	body = append(body, i32)
+	for i := range locals {
+		body = append(body, opI32Const, byte(i&0x3f), opLocalSet)
+		body = append(body, uleb(i)...)
+	}
+	for range branches {
+		body = append(body, opBlock, blockVoid, opLocalGet, 0, w.OpBrIf, 0, opEnd)
+	}
+	body = append(body, opI32Const, 0, opI32Const, 0)
+	for i := range locals {
+		body = append(body, opLocalGet)
+		body = append(body, uleb(i)...)
+		body = append(body, opI32Add)
+	}
+	body = append(body, 0x36, 2, 0, opEnd) // i32.store align=2 offset=0
+	return uniform(funcs, body)
+}
+
+// StackAcrossBranches is LiveAcrossBranches with the live values on the
+// operand stack instead of in locals: each function pushes values copies
+// of its one local (an i32 param would do as well), runs branches sibling
+// (block (br_if 0 (local.get 0))), adds everything up and stores it.
+// Declared locals do not bound the values live across a branch.
+func StackAcrossBranches(funcs, values, branches int) []byte {
+	var body []byte
+	body = append(body, 1, 1, i32, opI32Const, 7, opLocalSet, 0)
+	for range values {
+		body = append(body, opI32Const, 0, w.OpI32Load, 2, 0) // distinct values: loads
+	}
+	for range branches {
+		body = append(body, opBlock, blockVoid, opLocalGet, 0, w.OpBrIf, 0, opEnd)
+	}
+	for range values - 1 {
+		body = append(body, opI32Add)
+	}
+	body = append(body, opLocalSet, 0, opI32Const, 0, opLocalGet, 0, 0x36, 2, 0, opEnd) // i32.store align=2 offset=0
+	return uniform(funcs, body)
 }

@@ -21,6 +21,11 @@ func small() map[string][]byte {
 		"BigFunction":   BigFunction(10000),
 		"BigCode":       BigCode(20000, 3000),
 		"NoExtra":       ManyFunctions(0),
+		"BrTables":      BrTables(3, 2, 100),
+		"NestedFuncs":   NestedFuncs(3, Loop, 20),
+		"LoopedLocals":  LoopedLocals(2, 50, 10),
+		"LiveLocals":    LiveAcrossBranches(2, 50, 10),
+		"LiveStack":     StackAcrossBranches(2, 50, 10),
 	}
 }
 
