@@ -37,7 +37,7 @@ func BenchmarkCompileAtCaps(b *testing.B) {
 	d := Default()
 	// Functions of n nested constructs each, enough to fill the code cap.
 	fill := func(kind byte, depth, perLevel int) []byte {
-		return wasmgen.NestedFuncs(d.CodeBytes/(depth*(perLevel+1)+3), kind, depth)
+		return wasmgen.NestedFuncs((d.CodeBytes-4096)/(depth*(perLevel+1)+5), kind, depth)
 	}
 	type shape struct {
 		name string
@@ -46,7 +46,7 @@ func BenchmarkCompileAtCaps(b *testing.B) {
 	shapes := []shape{
 		{"functions", func() []byte { return wasmgen.ManyFunctions(d.Functions - wasmgen.Functions(0)) }},
 		{"locals", func() []byte { return wasmgen.ManyLocals(d.TotalLocals/d.FunctionLocals, uint32(d.FunctionLocals)) }},
-		{"code", func() []byte { return wasmgen.BigCode(d.CodeBytes-64, d.FunctionBytes) }},
+		{"code", func() []byte { return wasmgen.BigCode(d.CodeBytes-4096, d.FunctionBytes) }},
 		{"depth-blocks", func() []byte { return fill(wasmgen.Block, d.Depth, 2) }},
 		{"depth-loops", func() []byte { return fill(wasmgen.Loop, d.Depth, 2) }},
 		{"depth-ifs", func() []byte { return fill(wasmgen.If, d.Depth, 4) }},
