@@ -98,5 +98,6 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.Code = c.Code.WithDefaults()
 	return c
 }

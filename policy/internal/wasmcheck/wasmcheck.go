@@ -97,15 +97,15 @@ func (l Limits) WithDefaults() Limits {
 
 // Stats is what Scan measured: the module's figure for each cap.
 type Stats struct {
-	Functions           int // defined functions: the larger of the function and code sections' counts
-	ImportedFunctions   int
-	MaxFunctionLocals   uint64
-	TotalLocals         uint64
-	CodeBytes           int
-	MaxFunctionBytes    int
-	MaxDepth            int
-	MaxBrTableTargets   uint64
-	TotalBrTableTargets uint64
+	Functions           int    // defined functions: the larger of the function and code sections' counts
+	ImportedFunctions   int    // imported functions, which come first in the index space
+	MaxFunctionLocals   uint64 // the most locals one function declares
+	TotalLocals         uint64 // locals all functions declare
+	CodeBytes           int    // the code section's size
+	MaxFunctionBytes    int    // the largest function body
+	MaxDepth            int    // the deepest nesting of block, loop, if, try, try_table
+	MaxBrTableTargets   uint64 // the widest br_table, default label included
+	TotalBrTableTargets uint64 // br_table targets in all
 }
 
 // LimitError is a module over one of the caps.
