@@ -93,11 +93,16 @@ func TestCodeCapsRefuse(t *testing.T) {
 	}
 }
 
-// TestCodeCapsConfigured: Config.Code replaces a default.
+// TestCodeCapsConfigured: Config.Code replaces a default; the code-size
+// cap refuses ten times its size (at the default, that is 80 MiB, more
+// than the module size limit lets through).
 func TestCodeCapsConfigured(t *testing.T) {
 	t.Parallel()
 	r, _ := newTestRuntime(t, Config{Code: CodeLimits{CodeBytes: 100_000}})
-	_, err := r.Compile(context.Background(), wasmgen.BigCode(200_000, 10_000), nil)
+	if got := r.Config().Code; got.CodeBytes != 100_000 || got.Depth != wasmcheck.Default().Depth {
+		t.Fatalf("Config().Code = %+v", got)
+	}
+	_, err := r.Compile(context.Background(), wasmgen.BigCode(1_000_000, 10_000), nil)
 	var ve *ValidationError
 	if !errors.As(err, &ve) || !strings.Contains(ve.Reason, "code section is") || !strings.Contains(ve.Reason, "the limit is 100000") {
 		t.Fatalf("got %v", err)
