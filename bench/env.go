@@ -4,46 +4,26 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
+
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
-// ParseSize parses a byte count such as "536870912", "512MiB", "64M",
-// "1GiB" or "64k" (k, M, G are powers of 1024 here, with or without "iB").
-func ParseSize(s string) (int64, error) {
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "B"), "i")
-	mult := int64(1)
-	if t != "" {
-		switch t[len(t)-1] {
-		case 'k', 'K':
-			mult = 1 << 10
-		case 'm', 'M':
-			mult = 1 << 20
-		case 'g', 'G':
-			mult = 1 << 30
-		}
-		if mult > 1 {
-			t = t[:len(t)-1]
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("bench: bad size %q", s)
-	}
-	return n * mult, nil
-}
-
 // EnvSize returns the size in the environment variable name, or def when
-// it is unset.
+// it is unset. The value has conf.Size's grammar ("536870912", "64M",
+// "1GiB"; K = 1024) and must be above 0.
 func EnvSize(name string, def int64) (int64, error) {
 	v := os.Getenv(name)
 	if v == "" {
 		return def, nil
 	}
-	n, err := ParseSize(v)
-	if err != nil {
+	var n conf.Size
+	if err := n.UnmarshalText([]byte(v)); err != nil {
 		return 0, fmt.Errorf("%s: %w", name, err)
 	}
-	return n, nil
+	if n <= 0 {
+		return 0, fmt.Errorf("%s: want a size above 0", name)
+	}
+	return int64(n), nil
 }
 
 // EnvInt returns the positive integer in the environment variable name, or

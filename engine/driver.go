@@ -190,6 +190,17 @@ type ClientDriverExtensionSymlink interface {
 	Symlink(oldname, newname string) error
 }
 
+// ClientDriverExtensionRemoveCheck is implemented by a ClientDriver that
+// can say whether Remove would be refused without removing anything. COMB
+// removes its parts once the target is written; asking first lets it
+// refuse before writing a byte, instead of leaving a new target beside
+// parts it was not allowed to remove.
+type ClientDriverExtensionRemoveCheck interface {
+	// CheckRemove returns the error Remove(name) would return for reasons
+	// of rights or policy, or nil when Remove may go ahead.
+	CheckRemove(name string) error
+}
+
 // ClientDriverExtensionSite is implemented by a ClientDriver with SITE
 // subcommands of its own. The engine's built-in subcommands (CHMOD, CHOWN,
 // SYMLINK, MKDIR, RMDIR, IDLE, HELP) come first, because they already call

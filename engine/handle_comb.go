@@ -168,6 +168,16 @@ func (s *session) handleCOMB(c *Command) {
 		s.reply(552, fmt.Sprintf("COMB would append %d bytes; this server allows at most %d.", total, limit))
 		return
 	}
+	// COMB ends by removing the parts: a part the user may not remove is
+	// refused now, before the target is written.
+	if rc, ok := clientDriverExt[ClientDriverExtensionRemoveCheck](drv); ok {
+		for _, p := range parts {
+			if err := rc.CheckRemove(p.path); err != nil {
+				s.fsErrorReply(err, p.path)
+				return
+			}
+		}
+	}
 	f, err := s.openHandle(target, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0)
 	if err != nil {
 		s.fsErrorReply(err, target)

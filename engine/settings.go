@@ -1,7 +1,11 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -169,6 +173,38 @@ func (r *PortRange) FetchNext() (exposedPort, listenedPort int, ok bool) {
 // NumberAttempts returns the size of the range.
 func (r *PortRange) NumberAttempts() int {
 	return max(r.End-r.Start+1, 0)
+}
+
+// UnmarshalText parses "LOW-HIGH" (spaces around either number ignored)
+// with 1024 <= LOW <= HIGH <= 65535, so that a flag (flag.TextVar) and a
+// configuration file read a passive port range the same way. Ports below
+// 1024 are refused: they are privileged and belong to other services.
+func (r *PortRange) UnmarshalText(b []byte) error {
+	s := string(b)
+	lo, hi, ok := strings.Cut(s, "-")
+	start, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	end, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	switch {
+	case strings.TrimSpace(s) == "":
+		return errors.New(`empty value: want LOW-HIGH, such as "50000-50100"`)
+	case !ok || err1 != nil || err2 != nil:
+		return fmt.Errorf("%q: want LOW-HIGH, such as \"50000-50100\"", s)
+	case start < 1024 || end > 65535:
+		return fmt.Errorf("%q: want ports from 1024 to 65535", s)
+	case start > end:
+		return fmt.Errorf("%q: LOW must not be above HIGH", s)
+	}
+	r.Start, r.End = start, end
+	return nil
+}
+
+// MarshalText writes the range as "LOW-HIGH", and the zero PortRange
+// (no range set) as the empty string.
+func (r *PortRange) MarshalText() ([]byte, error) {
+	if r.Start == 0 && r.End == 0 {
+		return nil, nil
+	}
+	return fmt.Appendf(nil, "%d-%d", r.Start, r.End), nil
 }
 
 // TLSRequirement says how much TLS a server demands.

@@ -25,22 +25,18 @@ import (
 //	GET    /v1/tenants/{tenant}/policy/stats    the tenant's figures
 //	GET    /v1/stats                            every tenant's figures (operator only)
 //
-// Requests carry "Authorization: Bearer TOKEN": an operator token, or the
-// tenant's own token for its own paths. Errors are JSON {"error": "..."}.
+// It does not authenticate: Routes hands the endpoints, with who may call
+// each, to an admin server that checks the caller's token, the tenant in
+// the path and the body's size before a handler runs (ftpgate's is
+// cmd/ftpgate/gateway/admin). Errors are JSON {"error": "..."}.
 type AdminHandler struct {
 	Runtime *Runtime
 	// Store persists uploads; nil keeps them in memory only.
 	Store *Store
-	// Tokens authorises requests.
-	Tokens TokenChecker
-	// KnownTenant reports whether a tenant exists; nil accepts any valid id.
-	KnownTenant func(tenant string) bool
 	// Logger records uploads and refusals (default slog.Default()).
 	Logger *slog.Logger
 
-	once sync.Once
-	mux  *http.ServeMux
-	mu   sync.Mutex // serialises changes, so that store and runtime agree
+	mu sync.Mutex // serialises changes, so that store and runtime agree
 }
 
 func (h *AdminHandler) logger() *slog.Logger {
@@ -50,21 +46,38 @@ func (h *AdminHandler) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// ServeHTTP implements http.Handler.
-func (h *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.once.Do(func() {
-		mux := http.NewServeMux()
-		mux.HandleFunc("PUT /v1/tenants/{tenant}/policy", h.tenantOnly(h.put))
-		mux.HandleFunc("GET /v1/tenants/{tenant}/policy", h.tenantOnly(h.get))
-		mux.HandleFunc("DELETE /v1/tenants/{tenant}/policy", h.tenantOnly(h.delete))
-		mux.HandleFunc("POST /v1/tenants/{tenant}/policy/check", h.tenantOnly(h.check))
-		mux.HandleFunc("GET /v1/tenants/{tenant}/policy/stats", h.tenantOnly(h.stats))
-		mux.HandleFunc("GET /v1/stats", h.allStats)
-		h.mux = mux
-	})
-	w.Header().Set("Cache-Control", "no-store")
-	h.mux.ServeHTTP(w, r)
+// AdminRoute is one endpoint of the policy API, as plain data for an admin
+// server to mount.
+type AdminRoute struct {
+	// Pattern is a net/http ServeMux pattern with a method.
+	Pattern string
+	// Tenant is set when the tenant named by the pattern's {tenant} may
+	// call the route with its own token; otherwise it is operator only.
+	Tenant bool
+	// MaxBody is the largest request body the route reads, in bytes
+	// (0: the admin server's default).
+	MaxBody int64
+	// Handler serves an authorised request. A tenant route reads the
+	// tenant from the {tenant} path value, which it checks again with
+	// ValidTenant (400).
+	Handler http.Handler
 }
+
+// Routes returns the endpoints of the API. The upload's body bound is the
+// runtime's MaxModuleSize; the dry run's is its 64 KiB request.
+func (h *AdminHandler) Routes() []AdminRoute {
+	return []AdminRoute{
+		{"PUT /v1/tenants/{tenant}/policy", true, int64(h.Runtime.cfg.MaxModuleSize), h.tenantRoute(h.put)},
+		{"GET /v1/tenants/{tenant}/policy", true, 0, h.tenantRoute(h.get)},
+		{"DELETE /v1/tenants/{tenant}/policy", true, 0, h.tenantRoute(h.delete)},
+		{"POST /v1/tenants/{tenant}/policy/check", true, maxCheckRequest, h.tenantRoute(h.check)},
+		{"GET /v1/tenants/{tenant}/policy/stats", true, 0, h.tenantRoute(h.stats)},
+		{"GET /v1/stats", false, 0, http.HandlerFunc(h.allStats)},
+	}
+}
+
+// maxCheckRequest bounds the JSON body of a dry run.
+const maxCheckRequest = 64 << 10
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -76,33 +89,14 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-func bearer(r *http.Request) string {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return ""
-	}
-	return strings.TrimSpace(tok)
-}
-
-// tenantOnly checks the tenant id and the token before next runs. An
-// unknown tenant and a wrong token get the same 401 unless the caller is
-// the operator, so that tokens cannot probe for tenant names.
-func (h *AdminHandler) tenantOnly(next func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+// tenantRoute passes the {tenant} path value to next. The admin server
+// has checked it; it is checked again here because it names files in the
+// store.
+func (h *AdminHandler) tenantRoute(next func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tenant := r.PathValue("tenant")
-		tok := bearer(r)
-		op := h.Tokens != nil && h.Tokens.IsOperator(tok)
-		if !op && (h.Tokens == nil || !ValidTenant(tenant) || !h.Tokens.IsTenant(tenant, tok)) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ftpgate"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong token for this tenant")
-			return
-		}
 		if !ValidTenant(tenant) {
 			writeError(w, http.StatusBadRequest, "invalid tenant id")
-			return
-		}
-		if h.KnownTenant != nil && !h.KnownTenant(tenant) {
-			writeError(w, http.StatusNotFound, "no such tenant")
 			return
 		}
 		next(w, r, tenant)
@@ -272,7 +266,7 @@ func (h *AdminHandler) check(w http.ResponseWriter, r *http.Request, tenant stri
 		return
 	}
 	var cr checkRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxCheckRequest))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cr); err != nil {
 		writeError(w, http.StatusBadRequest, "body: "+err.Error())
@@ -331,11 +325,6 @@ func (h *AdminHandler) stats(w http.ResponseWriter, _ *http.Request, tenant stri
 	writeJSON(w, http.StatusOK, h.Runtime.Figures(tenant))
 }
 
-func (h *AdminHandler) allStats(w http.ResponseWriter, r *http.Request) {
-	if h.Tokens == nil || !h.Tokens.IsOperator(bearer(r)) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ftpgate"`)
-		writeError(w, http.StatusUnauthorized, "operator token required")
-		return
-	}
+func (h *AdminHandler) allStats(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, h.Runtime.AllFigures())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -144,18 +145,21 @@ func TestGoPoliciesWithinCaps(t *testing.T) {
 	}
 }
 
-// TestAdminRefusesLocalsBomb: the upload through the real admin
-// API gets a 400 whose JSON names the cap, and nothing is installed or
-// stored.
+// TestAdminRefusesLocalsBomb: the upload through the admin API's
+// routes (mounted as admin_test.go mounts them; the admin server in
+// cmd/ftpgate/gateway/admin adds only authentication) gets a 400 whose
+// JSON names the cap, and nothing is installed or stored.
 func TestAdminRefusesLocalsBomb(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	rt, _ := newTestRuntime(t, Config{})
-	tokens := NewStaticTokens("op-secret")
-	tokens.Tenants = map[string]TokenHash{"acme": HashToken("acme-secret")}
+	rt, _ := newTestRuntime(t, Config{}) // the default 16 MiB module limit
 	store := &Store{Dir: dir}
 	store.Restore(context.Background(), rt)
-	srv := httptest.NewServer(&AdminHandler{Runtime: rt, Store: store, Tokens: tokens})
+	mux := http.NewServeMux()
+	for _, r := range (&AdminHandler{Runtime: rt, Store: store}).Routes() {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	f := &adminFixture{t: t, srv: srv, rt: rt, dir: dir}
 

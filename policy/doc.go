@@ -12,5 +12,6 @@
 // tenant's OnError decision; a circuit breaker stops calling a module that
 // keeps failing. Hooks adapts a Runtime to engine.Server's CommandHooks,
 // TransferHooks and AdmissionHooks; Store keeps accepted modules on disk;
-// AdminHandler is the HTTP API that uploads them.
+// AdminHandler is the HTTP API that uploads them, as routes for an admin
+// server that checks the tokens.
 package policy

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"golang.org/x/time/rate"
 )
 
@@ -79,7 +80,7 @@ func (l *Limiter) transferBuckets(t *engine.Transfer) []*rate.Limiter {
 	s.mu.Unlock()
 
 	var out []*rate.Limiter
-	pick := func(a *ipOrAccount, down, up int64) {
+	pick := func(a *ipOrAccount, down, up conf.Rate) {
 		r := down
 		lim := a.down
 		if t.Direction == engine.Upload {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
 // TestCommandFloodSlowedThenClosed: a session sending commands faster than
@@ -21,7 +22,7 @@ func TestCommandFloodSlowedThenClosed(t *testing.T) {
 	const rate, burst, strikes = 4, 5, 4
 	ts := newTestServer(t, Config{
 		User:           Limits{CommandRate: rate, CommandBurst: burst},
-		CommandDelay:   Duration(time.Second),
+		CommandDelay:   conf.Duration(time.Second),
 		CommandStrikes: strikes,
 	}, nil)
 	c, _, _ := ts.dialRaw(t, "127.0.0.1")

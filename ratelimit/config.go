@@ -26,9 +26,13 @@ import (
 //	ipv6_prefix = 64
 //	[limits.user]
 //	max_sessions = 4
-//	download_rate = 1048576
+//	download_rate = "1M"
 //	[limits.tenants.acme]
 //	download_rate = 10485760
+//
+// Rates are conf.Rate (bytes per second: "512K", "10M", K = 1024, or a
+// TOML integer of bytes) and durations conf.Duration ("15m"), the grammar
+// of the --limit-* flags of `ftpgate serve`.
 type Config struct {
 	// ConnRate is how many new connections per second one IP address may
 	// open, on average; 0 is no limit.
@@ -53,18 +57,18 @@ type Config struct {
 	LoginFailures int `toml:"login_failures"`
 	// LoginWindow is the time over which failures are forgotten; 0 means
 	// 10 minutes.
-	LoginWindow Duration `toml:"login_window"`
+	LoginWindow conf.Duration `toml:"login_window"`
 	// BanTime is how long the first ban of an address lasts; each repeat
 	// offence doubles it, up to MaxBanTime. 0 means 15 minutes.
-	BanTime Duration `toml:"ban"`
+	BanTime conf.Duration `toml:"ban"`
 	// MaxBanTime bounds a ban; 0 means 24 hours.
-	MaxBanTime Duration `toml:"max_ban"`
+	MaxBanTime conf.Duration `toml:"max_ban"`
 	// BanMemory is how long an address's offences are remembered after
 	// its ban ends, for the doubling; 0 means 24 hours.
-	BanMemory Duration `toml:"ban_memory"`
+	BanMemory conf.Duration `toml:"ban_memory"`
 	// FailedLoginDelay is how long a failed login waits before its
 	// answer; 0 means 1 second, negative means no delay.
-	FailedLoginDelay Duration `toml:"failed_login_delay"`
+	FailedLoginDelay conf.Duration `toml:"failed_login_delay"`
 	// Safe lists addresses and CIDR prefixes that are never banned (an
 	// office, a monitoring probe).
 	Safe []string `toml:"safe"`
@@ -81,7 +85,7 @@ type Config struct {
 	// CommandDelay is the longest a command over its rate waits before
 	// it runs; a command that would have to wait longer is refused with
 	// 421 and the session closed. 0 means 1 second.
-	CommandDelay Duration `toml:"command_delay"`
+	CommandDelay conf.Duration `toml:"command_delay"`
 	// CommandStrikes is how many commands in a row may be slowed down
 	// to their rate before the session is refused with 421 and closed;
 	// 0 means 10, negative means the first slowed command is refused.
@@ -89,8 +93,8 @@ type Config struct {
 
 	// IPDownloadRate and IPUploadRate bound the bytes per second of all
 	// transfers from one IP address; 0 is no limit.
-	IPDownloadRate int64 `toml:"ip_download_rate"`
-	IPUploadRate   int64 `toml:"ip_upload_rate"`
+	IPDownloadRate conf.Rate `toml:"ip_download_rate"`
+	IPUploadRate   conf.Rate `toml:"ip_upload_rate"`
 
 	// User is every user's limits unless Users says otherwise.
 	User Limits `toml:"user"`
@@ -135,7 +139,8 @@ func (c Config) Validate() error {
 // Limits are the limits that can differ per user and per tenant. In
 // Config.User and Config.Tenant, 0 means no limit. In an override (Users,
 // Tenants, Limiter.Overrides) 0 keeps the value it overrides and a
-// negative number means no limit.
+// negative number means no limit (for a rate in TOML, the integer -1: the
+// text grammar of conf.Rate has no negatives).
 type Limits struct {
 	// MaxSessions bounds the logged-in sessions at once: of one user, or
 	// of all the users of one tenant.
@@ -148,8 +153,8 @@ type Limits struct {
 	CommandBurst int `toml:"command_burst"`
 	// DownloadRate and UploadRate are bytes per second shared by all the
 	// sessions of the user, or of the tenant.
-	DownloadRate int64 `toml:"download_rate"`
-	UploadRate   int64 `toml:"upload_rate"`
+	DownloadRate conf.Rate `toml:"download_rate"`
+	UploadRate   conf.Rate `toml:"upload_rate"`
 }
 
 // over returns l with every non-zero field of o put in its place; a
@@ -167,8 +172,8 @@ func (l Limits) over(o Limits) Limits {
 	l.MaxSessions = int(pick(float64(l.MaxSessions), float64(o.MaxSessions)))
 	l.CommandRate = pick(l.CommandRate, o.CommandRate)
 	l.CommandBurst = int(pick(float64(l.CommandBurst), float64(o.CommandBurst)))
-	l.DownloadRate = int64(pick(float64(l.DownloadRate), float64(o.DownloadRate)))
-	l.UploadRate = int64(pick(float64(l.UploadRate), float64(o.UploadRate)))
+	l.DownloadRate = conf.Rate(pick(float64(l.DownloadRate), float64(o.DownloadRate)))
+	l.UploadRate = conf.Rate(pick(float64(l.UploadRate), float64(o.UploadRate)))
 	return l
 }
 
@@ -181,25 +186,6 @@ func (l Limits) validate(name string) error {
 		return fmt.Errorf("%s: limits must not be negative (0 is no limit)", name)
 	}
 	return nil
-}
-
-// Duration is a time.Duration that reads from and writes to text such as
-// "15m" or "1h30m", as configuration files spell durations.
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes the duration as time.Duration.String does.
-func (d Duration) MarshalText() ([]byte, error) {
-	return []byte(time.Duration(d).String()), nil
 }
 
 // Defaults for the zero fields of Config.
@@ -244,7 +230,7 @@ func compile(c Config) (*compiled, error) {
 	num("max_tracked_ips", float64(c.MaxTrackedIPs))
 	num("max_tracked_users", float64(c.MaxTrackedUsers))
 	num("max_bans", float64(c.MaxBans))
-	for name, d := range map[string]Duration{
+	for name, d := range map[string]conf.Duration{
 		"login_window": c.LoginWindow, "ban": c.BanTime, "max_ban": c.MaxBanTime,
 		"ban_memory": c.BanMemory, "command_delay": c.CommandDelay,
 	} {
@@ -275,9 +261,9 @@ func compile(c Config) (*compiled, error) {
 		return nil, err
 	}
 
-	def := func(d *Duration, v time.Duration) {
+	def := func(d *conf.Duration, v time.Duration) {
 		if *d == 0 {
-			*d = Duration(v)
+			*d = conf.Duration(v)
 		}
 	}
 	def(&c.LoginWindow, defaultLoginWindow)

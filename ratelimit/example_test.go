@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/ratelimit"
 )
 
@@ -17,7 +18,7 @@ func ExampleLimiter_Install() {
 		ConnRate:      2,
 		ConnBurst:     5,
 		LoginFailures: 5,
-		LoginWindow:   ratelimit.Duration(10 * time.Minute),
+		LoginWindow:   conf.Duration(10 * time.Minute),
 		Safe:          []string{"10.0.0.0/8"},
 		Tenant:        ratelimit.Limits{DownloadRate: 10 << 20},
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 )
 
@@ -22,7 +23,7 @@ import (
 func TestBruteForceBansAddress(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
-	cfg := Config{LoginFailures: 5, BanTime: Duration(time.Hour), FailedLoginDelay: Duration(20 * time.Millisecond)}
+	cfg := Config{LoginFailures: 5, BanTime: conf.Duration(time.Hour), FailedLoginDelay: conf.Duration(20 * time.Millisecond)}
 	ts := newTestServer(t, cfg, func(l *Limiter) { l.Now = clock.Now })
 
 	const attempts = 100
@@ -120,7 +121,7 @@ func bruteAttempt(t *testing.T, addr string) int {
 func TestFailedLoginDelayHoldsNothing(t *testing.T) {
 	t.Parallel()
 	const delay = 2 * time.Second
-	ts := newTestServer(t, Config{FailedLoginDelay: Duration(delay)}, nil)
+	ts := newTestServer(t, Config{FailedLoginDelay: conf.Duration(delay)}, nil)
 	slow, _, _ := ts.dialRaw(t, "127.0.0.3")
 	slow.Expect("USER alice", 331)
 	sent := time.Now()
@@ -219,7 +220,7 @@ func TestMaxSessionsPerUserAndTenant(t *testing.T) {
 func TestBanGrowsWithOffences(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
-	l, err := New(Config{LoginFailures: 2, BanTime: Duration(time.Minute), MaxBanTime: Duration(5 * time.Minute), FailedLoginDelay: -1})
+	l, err := New(Config{LoginFailures: 2, BanTime: conf.Duration(time.Minute), MaxBanTime: conf.Duration(5 * time.Minute), FailedLoginDelay: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 	"github.com/jlaffaye/ftp"
@@ -115,7 +116,7 @@ func (ps *proxiedServer) ftpAs(t *testing.T, src, user, pass string) (*ftp.Serve
 // the next /64 is another client.
 func TestIPv6SubnetIsOneClient(t *testing.T) {
 	t.Parallel()
-	ps := newProxiedServer(t, Config{LoginFailures: 3, MaxConnsPerIP: 2, BanTime: Duration(time.Hour), FailedLoginDelay: -1}, nil)
+	ps := newProxiedServer(t, Config{LoginFailures: 3, MaxConnsPerIP: 2, BanTime: conf.Duration(time.Hour), FailedLoginDelay: -1}, nil)
 
 	// Connections at once: two addresses of the /64 hold its two slots.
 	a1, code, _ := ps.rawAs(t, "2001:db8:1:1::1")
@@ -223,7 +224,7 @@ func TestParallelAttemptsOnOneAccount(t *testing.T) {
 	var once sync.Once
 	open := func() { once.Do(func() { close(drv.release) }) }
 	t.Cleanup(open)
-	ps := newProxiedServer(t, Config{LoginFailures: 4, BanTime: Duration(time.Hour), FailedLoginDelay: -1}, drv)
+	ps := newProxiedServer(t, Config{LoginFailures: 4, BanTime: conf.Duration(time.Hour), FailedLoginDelay: -1}, drv)
 
 	// Two failures on alice, each from an address of its own.
 	for _, src := range []string{"192.0.2.1", "192.0.2.2"} {

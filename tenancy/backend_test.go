@@ -117,11 +117,7 @@ func TestTLSRequiredUser(t *testing.T) {
 	// Over a raw session: AUTH TLS, login, PROT C, then RETR is refused.
 	rc := f.dialRaw()
 	rc.cmd("AUTH TLS")
-	tc := tls.Client(rc.conn, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	rc.conn, rc.r = tc, newReader(tc)
+	rc.startTLS(&tls.Config{InsecureSkipVerify: true})
 	rc.cmd("USER tom")
 	if code, msg := rc.cmd("PASS tom-pw"); code != 230 {
 		t.Fatalf("PASS: %d %s", code, msg)

@@ -565,4 +565,5 @@ var (
 	_ engine.MainDriverExtensionHost             = (*Driver)(nil)
 	_ engine.ClientDriverExtensionSymlink        = (*guardFs)(nil)
 	_ engine.ClientDriverExtensionAvailableSpace = (*guardFs)(nil)
+	_ engine.ClientDriverExtensionRemoveCheck    = (*guardFs)(nil)
 )

@@ -187,22 +187,35 @@ func (g *guardFs) openRead(name string) (afero.File, error) {
 // Remove needs rmdir for a directory and delete for a file, and gives
 // back to the quota what it removes. A link goes itself, not its target.
 func (g *guardFs) Remove(name string) error {
-	name, err := g.resolve(name, false)
+	p, err := g.removable(name)
 	if err != nil {
 		return err
 	}
+	return g.removeCounted(p)
+}
+
+// CheckRemove implements engine.ClientDriverExtensionRemoveCheck.
+func (g *guardFs) CheckRemove(name string) error {
+	_, err := g.removable(name)
+	return err
+}
+
+// removable resolves name as Remove does and checks the right removing it
+// needs, returning the resolved path.
+func (g *guardFs) removable(name string) (string, error) {
+	name, err := g.resolve(name, false)
+	if err != nil {
+		return "", err
+	}
 	fi, err := g.lstat(name)
 	if err != nil {
-		return err
+		return "", err
 	}
 	right := PermDelete
 	if fi.IsDir() {
 		right = PermRmdir
 	}
-	if err := g.check(name, right); err != nil {
-		return err
-	}
-	return g.removeCounted(name)
+	return name, g.check(name, right)
 }
 
 // RemoveAll needs both rmdir and delete, and recounts what it removed.

@@ -1,16 +1,13 @@
 package tenancy
 
 import (
-	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/textproto"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -221,55 +218,42 @@ func replyCode(err error) int {
 	return 0
 }
 
-// raw is a line-by-line client for exact replies.
+// raw is a line-by-line client for exact replies: enginetest's, with
+// cmd taking a format as the tests here write them.
 type raw struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
+	*enginetest.Conn
+	t *testing.T
 }
 
 // dialRaw connects and reads the banner.
 func (f *fixture) dialRaw() *raw {
 	f.t.Helper()
-	conn, err := net.DialTimeout("tcp", f.addr, 5*time.Second)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.t.Cleanup(func() { conn.Close() })
-	c := &raw{t: f.t, conn: conn, r: bufio.NewReader(conn)}
-	if code, msg := c.read(); code != 220 {
+	c, code, msg := enginetest.Dial(f.t, f.addr, "")
+	if code != 220 {
 		f.t.Fatalf("banner %d %s", code, msg)
 	}
-	return c
+	return &raw{Conn: c, t: f.t}
 }
 
-// read returns the code and text of the next reply (last line of a
-// multi-line one).
+// read returns the code and text of the next reply; code 0 means the
+// connection ended.
 func (c *raw) read() (int, string) {
 	c.t.Helper()
-	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		line, err := c.r.ReadString('\n')
-		if err != nil {
-			return 0, err.Error()
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if len(line) >= 4 && line[3] == ' ' {
-			var code int
-			fmt.Sscanf(line[:3], "%d", &code)
-			return code, line[4:]
-		}
-	}
+	return c.Read()
 }
 
 // cmd sends a command and returns its reply.
 func (c *raw) cmd(format string, args ...any) (int, string) {
 	c.t.Helper()
-	if _, err := fmt.Fprintf(c.conn, format+"\r\n", args...); err != nil {
-		return 0, err.Error()
-	}
-	return c.read()
+	return c.Cmd(fmt.Sprintf(format, args...))
 }
 
-// newReader returns a buffered reader over r.
-func newReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+// startTLS upgrades the connection after AUTH TLS's 234.
+func (c *raw) startTLS(cfg *tls.Config) {
+	c.t.Helper()
+	tc := tls.Client(c.NetConn(), cfg)
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.SetConn(tc)
+}

@@ -1,7 +1,6 @@
 package tenancy
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
+	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/ratelimit"
 	"github.com/jlaffaye/ftp"
 )
@@ -123,31 +124,19 @@ func newStack(t *testing.T, files map[string]string, rl ratelimit.Config, setup 
 	return &stack{fixture: f, l: l, logs: logs}
 }
 
-// dialer returns a dialer whose connections come from ip (a loopback
-// address).
-func dialer(ip string) net.Dialer {
-	return net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-}
-
 // rawFrom connects from ip and reads the banner.
 func (s *stack) rawFrom(ip string) *raw {
 	s.t.Helper()
-	d := dialer(ip)
-	conn, err := d.Dial("tcp", s.addr)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Cleanup(func() { conn.Close() })
-	c := &raw{t: s.t, conn: conn, r: bufio.NewReader(conn)}
-	if code, msg := c.read(); code != 220 {
+	c, code, msg := enginetest.Dial(s.t, s.addr, ip)
+	if code != 220 {
 		s.t.Fatalf("banner from %s: %d %s", ip, code, msg)
 	}
-	return c
+	return &raw{Conn: c, t: s.t}
 }
 
 // loginFrom logs in with jlaffaye/ftp from ip.
 func (s *stack) loginFrom(ip, user, pass string) (*ftp.ServerConn, error) {
-	c, err := ftp.Dial(s.addr, ftp.DialWithTimeout(5*time.Second), ftp.DialWithDialer(dialer(ip)))
+	c, err := ftp.Dial(s.addr, ftp.DialWithTimeout(5*time.Second), ftp.DialWithDialer(*enginetest.Dialer(ip)))
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +154,7 @@ func TestFailuresCountOnTheAccount(t *testing.T) {
 	s := newStack(t, map[string]string{
 		"server.toml":       serverTOML("default = \"acme\"\n"),
 		"tenants/acme.toml": strings.Replace(acmeTOML(t, ""), `hostnames = ["ftp.acme.test"]`, `hostnames = ["ftp.acme.test", "acme.test"]`, 1),
-	}, ratelimit.Config{LoginFailures: 5, BanTime: ratelimit.Duration(time.Hour), FailedLoginDelay: -1}, nil)
+	}, ratelimit.Config{LoginFailures: 5, BanTime: conf.Duration(time.Hour), FailedLoginDelay: -1}, nil)
 
 	for i, host := range []string{"", "", "", "", "FTP.ACME.TEST"} {
 		login := []string{"bob@ACME", "bob@acme.test", "bob@ftp.acme.test", "bob", "bob"}[i]
@@ -414,7 +403,7 @@ func TestSuspectLoginsHaveTheirOwnLane(t *testing.T) {
 	results := make(chan error, queued)
 	for range queued {
 		go func() {
-			c, err := ftp.Dial(s.addr, ftp.DialWithTimeout(10*time.Second), ftp.DialWithDialer(dialer("127.0.0.2")))
+			c, err := ftp.Dial(s.addr, ftp.DialWithTimeout(10*time.Second), ftp.DialWithDialer(*enginetest.Dialer("127.0.0.2")))
 			if err != nil {
 				results <- err
 				return

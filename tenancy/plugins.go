@@ -1,6 +1,8 @@
 package tenancy
 
 import (
+	"crypto/sha256"
+
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
 )
@@ -16,11 +18,23 @@ func (d *Driver) HasTenant(id string) bool {
 // TenantTokenMatches reports whether token is the admin token of tenant
 // (admin_token_sha256 in its file), comparing the hashes in constant
 // time. A tenant without a token, an unknown tenant and an empty token
-// never match, and a tenant's token matches no other tenant.
+// never match, and a tenant's token matches no other tenant. The
+// comparison runs in every case, so the time taken does not tell an
+// unknown tenant or one without a token from a wrong token.
 func (d *Driver) TenantTokenMatches(tenant, token string) bool {
 	t, ok := d.state.Load().tenants[tenant]
-	return ok && conf.TokenMatches(t.cfg.AdminTokenSHA256, token)
+	want := noTokenDigest[:]
+	if ok && len(t.cfg.AdminTokenSHA256) == len(noTokenDigest) {
+		want = t.cfg.AdminTokenSHA256
+	} else {
+		ok = false
+	}
+	return conf.TokenMatches(want, token) && ok
 }
+
+// noTokenDigest stands in for the digest of a tenant that is unknown or
+// has no admin token; its match is discarded.
+var noTokenDigest [sha256.Size]byte
 
 // TenantOf returns the id of the tenant a session belongs to: the one it
 // logged in to, else the one its HOST command or TLS server name selected,

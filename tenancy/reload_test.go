@@ -212,12 +212,7 @@ func TestSNI(t *testing.T) {
 	if code, msg := c.cmd("AUTH TLS"); code != 234 {
 		t.Fatalf("AUTH TLS: %d %s", code, msg)
 	}
-	tc := tls.Client(c.conn, &tls.Config{ServerName: "ftp.acme.test", InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.conn = tc
-	c.r.Reset(tc)
+	c.startTLS(&tls.Config{ServerName: "ftp.acme.test", InsecureSkipVerify: true})
 	if code, msg := c.cmd("HOST ftp.globex.test"); code != 504 {
 		t.Fatalf("HOST globex under SNI acme: %d %s, want 504", code, msg)
 	}

@@ -85,7 +85,7 @@ func (c *raw) dataCmd(line string) (int, string) {
 	if i < 0 || j < i {
 		c.t.Fatalf("EPSV reply %q", msg)
 	}
-	host, _, _ := net.SplitHostPort(c.conn.RemoteAddr().String())
+	host, _, _ := net.SplitHostPort(c.NetConn().RemoteAddr().String())
 	dc, err := net.DialTimeout("tcp", net.JoinHostPort(host, msg[i+4:j]), 5*time.Second)
 	if err != nil {
 		c.t.Fatal(err)

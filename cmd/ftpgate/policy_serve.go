@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/admin"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/policy"
 	"github.com/ftpgate/ftpgate/tenancy"
@@ -64,19 +64,23 @@ func configTenants(d *tenancy.Driver, reload func() error) policyTenants {
 	}
 }
 
-// adminTokens is the admin API's policy.TokenChecker: the operator token,
-// and the tenants' own tokens where the tenants have any.
+// adminTokens is the admin API's admin.Tokens: the operator token, and
+// the tenants' own tokens where the tenants have any (tenancy compares in
+// every case, as admin.Tokens asks).
 type adminTokens struct {
-	operator *policy.StaticTokens
+	operator *admin.StaticTokens
 	tenant   func(tenant, token string) bool
 }
 
-// IsOperator implements policy.TokenChecker.
+// IsOperator implements admin.Tokens.
 func (a adminTokens) IsOperator(token string) bool { return a.operator.IsOperator(token) }
 
-// IsTenant implements policy.TokenChecker.
+// IsTenant implements admin.Tokens.
 func (a adminTokens) IsTenant(tenant, token string) bool {
-	return a.tenant != nil && a.tenant(tenant, token)
+	if a.tenant == nil {
+		return admin.DigestMatches(nil, token)
+	}
+	return a.tenant(tenant, token)
 }
 
 // policyConfig is what the policy and admin flags of `ftpgate serve` ask for.
@@ -186,16 +190,16 @@ func startPolicy(ctx context.Context, c *policyConfig, tenants policyTenants, sr
 	hooks.Identity, hooks.TenantPath = tenants.identity, tenants.tenantPath
 	hooks.Install(srv)
 
-	var admin *http.Server
+	var adminSrv *admin.Server
 	if c.adminListen != "" {
-		if admin, err = startAdmin(c, tenants, rt, store, log, stdout); err != nil {
+		if adminSrv, err = startAdmin(c, tenants, rt, store, log, stdout); err != nil {
 			_ = rt.Close(ctx)
 			return nil, err
 		}
 	}
 	return func(ctx context.Context) {
-		if admin != nil {
-			_ = admin.Shutdown(ctx)
+		if adminSrv != nil {
+			_ = adminSrv.Shutdown(ctx)
 		}
 		_ = rt.Close(ctx)
 	}, nil
@@ -216,75 +220,51 @@ func installPolicyFile(ctx context.Context, rt *policy.Runtime, c *policyConfig)
 	return nil
 }
 
-// startAdmin serves the admin API on its own listener.
-func startAdmin(c *policyConfig, tenants policyTenants, rt *policy.Runtime, store *policy.Store, log *slog.Logger, stdout io.Writer) (*http.Server, error) {
+// startAdmin serves the admin API on its own listener: the policy routes
+// and, with --config, POST /v1/reload, behind admin.Server's token checks.
+func startAdmin(c *policyConfig, tenants policyTenants, rt *policy.Runtime, store *policy.Store, log *slog.Logger, stdout io.Writer) (*admin.Server, error) {
 	tok, err := c.operatorToken()
 	if err != nil {
 		return nil, err
 	}
-	tokens := adminTokens{operator: policy.NewStaticTokens(tok), tenant: tenants.tokenMatches}
-	h := &policy.AdminHandler{
-		Runtime:     rt,
-		Store:       store,
-		Tokens:      tokens,
+	srv := &admin.Server{
+		Tokens:      adminTokens{operator: admin.NewStaticTokens(tok), tenant: tenants.tokenMatches},
 		KnownTenant: tenants.known,
 		Logger:      log,
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", h)
-	mux.Handle("POST /v1/reload", reloadHandler(tokens, tenants.reload))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if reload := tenants.reload; reload != nil {
+		srv.Reload = func(context.Context) error { return reload() }
+	}
+	mountPolicy(srv, &policy.AdminHandler{Runtime: rt, Store: store, Logger: log})
 	scheme := "http"
 	if c.adminTLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(c.adminTLSCert, c.adminTLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("--admin-tls-cert/--admin-tls-key: %w", err)
 		}
-		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		scheme = "https"
 	}
 	ln, err := net.Listen("tcp", c.adminListen)
 	if err != nil {
 		return nil, fmt.Errorf("--admin-listen: %w", err)
 	}
-	if hs.TLSConfig != nil {
-		ln = tls.NewListener(ln, hs.TLSConfig)
-	}
 	fmt.Fprintf(stdout, "ftpgate: admin API on %s://%s\n", scheme, ln.Addr())
 	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin API stopped", "err", err)
 		}
 	}()
-	return hs, nil
+	return srv, nil
 }
 
-// reloadHandler serves POST /v1/reload: the operator re-reads the
-// configuration as SIGHUP does. 200 means the new configuration runs; 422
-// carries the errors of a rejected one, which leaves the old one running.
-func reloadHandler(tokens adminTokens, reload func() error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		switch {
-		case !tokens.IsOperator(tok):
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ftpgate"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "operator token required"})
-		case reload == nil:
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "nothing to reload: the server runs without --config"})
-		default:
-			if err := reload(); err != nil {
-				writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
-				return
-			}
-			writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+// mountPolicy mounts the policy API's routes on srv with their scopes.
+func mountPolicy(srv *admin.Server, h *policy.AdminHandler) {
+	for _, r := range h.Routes() {
+		scope := admin.ScopeOperator
+		if r.Tenant {
+			scope = admin.ScopeTenant
 		}
-	})
-}
-
-// writeJSON writes v as the response body with status code.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+		srv.Mount(admin.Route{Pattern: r.Pattern, Scope: scope, MaxBody: r.MaxBody, Handler: r.Handler})
+	}
 }

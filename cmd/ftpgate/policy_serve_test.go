@@ -126,6 +126,21 @@ func TestServePolicyAdmin(t *testing.T) {
 	if code, body := adminDo(t, "PUT", policyURL, token, wasm); code != 200 {
 		t.Fatalf("PUT: %d %s", code, body)
 	}
+	// The wiring of the admin server: the one tenant is known, there is no
+	// configuration file to reload, and unknown paths answer JSON.
+	for _, c := range []struct {
+		method, path string
+		code         int
+		body         string
+	}{
+		{"GET", "/v1/tenants/other/policy", 404, `{"error":"no such tenant","code":"no_tenant"}`},
+		{"POST", "/v1/reload", 404, `{"error":"nothing to reload: the server runs without --config","code":"nothing_to_reload"}`},
+		{"GET", "/v1/nothing", 404, `{"error":"no such endpoint","code":"not_found"}`},
+	} {
+		if code, body := adminDo(t, c.method, adminURL+c.path, token, nil); code != c.code || body != c.body+"\n" {
+			t.Errorf("%s %s: %d %s", c.method, c.path, code, body)
+		}
+	}
 	// Same session, next command.
 	err = c.Delete("/b.txt")
 	var te *textproto.Error

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 	"github.com/ftpgate/ftpgate/tenancy"
 )
@@ -82,7 +83,7 @@ func (p *proxyConfig) register(fs *flag.FlagSet) {
 	fs.TextVar(&p.Mode, "proxy-protocol", proxyproto.Off, "PROXY protocol `mode` on every listener: off, optional or required")
 	fs.Var(stringsFlag{&p.Trusted}, "proxy-trusted", "balancer `CIDR` (or address) allowed to send PROXY headers; repeatable, needed unless off")
 	fs.TextVar(&p.Untrusted, "proxy-untrusted", proxyproto.Reject, "`action` for a PROXY header from any other peer, which is never believed: reject (drop the connection) or ignore (strip the header)")
-	fs.DurationVar(&p.HeaderTimeout, "proxy-header-timeout", proxyproto.DefaultHeaderTimeout, "how long a trusted balancer has to send the header")
+	fs.TextVar(&p.HeaderTimeout, "proxy-header-timeout", conf.Duration(proxyproto.DefaultHeaderTimeout), "how long (a `duration`) a trusted balancer has to send the header")
 	fs.StringVar(&p.ImplicitTLSMode, "proxy-protocol-implicit-tls", "", "PROXY protocol `mode` of the implicit-TLS listener (default: --proxy-protocol's)")
 	fs.StringVar(&p.DataMode, "proxy-protocol-data", "", "PROXY protocol `mode` of the passive data listeners (default: --proxy-protocol's)")
 	fs.Var(stringsFlag{&p.PassiveHosts}, "proxy-pasv-host", "advertise this IPv4 in PASV replies to clients inside CIDR (`CIDR=IPv4`); repeatable")
@@ -166,7 +167,7 @@ func proxyFromFile(pp tenancy.ProxyProtocolConfig) (proxyConfig, error) {
 	for _, t := range pp.Trusted {
 		p.Trusted = append(p.Trusted, t.String())
 	}
-	p.HeaderTimeout = pp.HeaderTimeout
+	p.HeaderTimeout = conf.Duration(pp.HeaderTimeout)
 	p.ImplicitTLSMode, p.DataMode = pp.ImplicitTLSMode, pp.DataMode
 	if m, err := p.modes(); err == nil && !m.on() {
 		// A file may keep its trusted balancers while the protocol is
@@ -226,7 +227,7 @@ func (p *proxyConfig) wire(st *engine.Settings, d engine.MainDriver, log *slog.L
 	}
 	log.Info("PROXY protocol on", "control", modes.control.String(), "implicit_tls", modes.implicitTLS.String(),
 		"data", modes.data.String(), "trusted", strings.Join(p.Trusted, ","),
-		"untrusted", p.Untrusted.String(), "header_timeout", headerTimeout(p.HeaderTimeout))
+		"untrusted", p.Untrusted.String(), "header_timeout", headerTimeout(time.Duration(p.HeaderTimeout)))
 	if data == nil {
 		return d, nil
 	}

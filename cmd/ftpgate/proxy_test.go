@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 )
 
@@ -52,7 +53,7 @@ func TestProxyFlagsFillConfig(t *testing.T) {
 	}
 	p := cfg.proxy
 	if p.Mode != proxyproto.Required || strings.Join(p.Trusted, " ") != "10.0.0.0/8 192.0.2.7" ||
-		p.Untrusted != proxyproto.Ignore || p.HeaderTimeout != 2*time.Second || len(p.PassiveHosts) != 1 {
+		p.Untrusted != proxyproto.Ignore || p.HeaderTimeout != conf.Duration(2*time.Second) || len(p.PassiveHosts) != 1 {
 		t.Fatalf("config %+v", p)
 	}
 	def, err := parseServeFlags(nil, &bytes.Buffer{})

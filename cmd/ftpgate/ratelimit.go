@@ -5,12 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/ratelimit"
 )
 
@@ -24,14 +23,14 @@ type limitFlags struct {
 	connPerIP     int
 	conns         int
 	loginFailures int
-	loginWindow   time.Duration
-	ban           time.Duration
-	maxBan        time.Duration
-	loginDelay    time.Duration
+	loginWindow   conf.Duration
+	ban           conf.Duration
+	maxBan        conf.Duration
+	loginDelay    conf.Duration
 	userSessions  int
 	commandRate   float64
-	down, up      byteRate
-	ipDown, ipUp  byteRate
+	down, up      conf.Rate
+	ipDown, ipUp  conf.Rate
 	safe          safeList
 	ipv4Prefix    int
 	ipv6Prefix    int
@@ -47,16 +46,16 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 	fs.IntVar(&f.connPerIP, "limit-conn-per-ip", 0, "connections one IP address may hold at once (0: no limit)")
 	fs.IntVar(&f.conns, "limit-conns", 0, "connections the server holds at once (0: no limit)")
 	fs.IntVar(&f.loginFailures, "limit-login-failures", 0, "failed logins within --limit-login-window that get an IP address banned (0: never ban)")
-	fs.DurationVar(&f.loginWindow, "limit-login-window", 10*time.Minute, "time over which failed logins are forgotten")
-	fs.DurationVar(&f.ban, "limit-ban", 15*time.Minute, "first ban of an address; each repeat doubles it")
-	fs.DurationVar(&f.maxBan, "limit-max-ban", 24*time.Hour, "longest ban")
-	fs.DurationVar(&f.loginDelay, "limit-login-delay", time.Second, "delay before a failed login is answered (0: none)")
+	fs.TextVar(&f.loginWindow, "limit-login-window", conf.Duration(10*time.Minute), "`duration` over which failed logins are forgotten")
+	fs.TextVar(&f.ban, "limit-ban", conf.Duration(15*time.Minute), "`duration` of an address's first ban; each repeat doubles it")
+	fs.TextVar(&f.maxBan, "limit-max-ban", conf.Duration(24*time.Hour), "longest ban (a `duration`)")
+	fs.TextVar(&f.loginDelay, "limit-login-delay", conf.Duration(time.Second), "delay (a `duration`) before a failed login is answered (0: none)")
 	fs.IntVar(&f.userSessions, "limit-user-sessions", 0, "logged-in sessions one user may hold at once (0: no limit)")
 	fs.Float64Var(&f.commandRate, "limit-command-rate", 0, "commands per `second` one session may send; faster clients are slowed, then disconnected (0: no limit)")
-	fs.Var(&f.down, "limit-bandwidth-down", "download `rate` per user, shared by the user's sessions, e.g. 512K or 10M bytes/s (0: no limit)")
-	fs.Var(&f.up, "limit-bandwidth-up", "upload `rate` per user, shared by the user's sessions (0: no limit)")
-	fs.Var(&f.ipDown, "limit-bandwidth-down-ip", "download `rate` per IP address (0: no limit)")
-	fs.Var(&f.ipUp, "limit-bandwidth-up-ip", "upload `rate` per IP address (0: no limit)")
+	fs.TextVar(&f.down, "limit-bandwidth-down", conf.Rate(0), "download `rate` per user, shared by the user's sessions, e.g. 512K or 10M bytes/s, K = 1024 (0: no limit)")
+	fs.TextVar(&f.up, "limit-bandwidth-up", conf.Rate(0), "upload `rate` per user, shared by the user's sessions (0: no limit)")
+	fs.TextVar(&f.ipDown, "limit-bandwidth-down-ip", conf.Rate(0), "download `rate` per IP address (0: no limit)")
+	fs.TextVar(&f.ipUp, "limit-bandwidth-up-ip", conf.Rate(0), "upload `rate` per IP address (0: no limit)")
 	fs.Var(&f.safe, "limit-safe", "`CIDR` or address never banned; repeatable")
 	fs.IntVar(&f.ipv4Prefix, "limit-ipv4-prefix", 32, "leading `bits` of an IPv4 address that make one client for the per-address limits (16 to 32)")
 	fs.IntVar(&f.ipv6Prefix, "limit-ipv6-prefix", 64, "leading `bits` of an IPv6 address that make one client for the per-address limits (32 to 128)")
@@ -67,7 +66,7 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 
 // config returns the ratelimit.Config the flags ask for.
 func (f *limitFlags) config() ratelimit.Config {
-	delay := ratelimit.Duration(f.loginDelay)
+	delay := f.loginDelay
 	if f.loginDelay == 0 {
 		delay = -1 // the flag's 0 means none; the Config's 0 means the default
 	}
@@ -77,22 +76,22 @@ func (f *limitFlags) config() ratelimit.Config {
 		MaxConnsPerIP:    f.connPerIP,
 		MaxConns:         f.conns,
 		LoginFailures:    f.loginFailures,
-		LoginWindow:      ratelimit.Duration(f.loginWindow),
-		BanTime:          ratelimit.Duration(f.ban),
-		MaxBanTime:       ratelimit.Duration(f.maxBan),
+		LoginWindow:      f.loginWindow,
+		BanTime:          f.ban,
+		MaxBanTime:       f.maxBan,
 		FailedLoginDelay: delay,
 		Safe:             f.safe,
 		IPv4Prefix:       f.ipv4Prefix,
 		IPv6Prefix:       f.ipv6Prefix,
-		IPDownloadRate:   int64(f.ipDown),
-		IPUploadRate:     int64(f.ipUp),
+		IPDownloadRate:   f.ipDown,
+		IPUploadRate:     f.ipUp,
 		PassivePerIP:     f.passiveIP,
 		PassivePerUser:   f.passiveUser,
 		User: ratelimit.Limits{
 			MaxSessions:  f.userSessions,
 			CommandRate:  f.commandRate,
-			DownloadRate: int64(f.down),
-			UploadRate:   int64(f.up),
+			DownloadRate: f.down,
+			UploadRate:   f.up,
 		},
 	}
 }
@@ -124,59 +123,6 @@ func (f *limitFlags) install(srv *engine.Server, log *slog.Logger) (*ratelimit.L
 	l.Logger = log
 	l.Install(srv)
 	return l, nil
-}
-
-// byteRate is a flag of bytes per second: a number with an optional
-// binary suffix K, M, G or T (KiB/s and so on), e.g. 512K or 1.5M.
-type byteRate int64
-
-func (b *byteRate) String() string {
-	if b == nil || *b == 0 {
-		return ""
-	}
-	return strconv.FormatInt(int64(*b), 10)
-}
-
-func (b *byteRate) Set(s string) error {
-	v, err := parseByteRate(s)
-	if err != nil {
-		return err
-	}
-	*b = byteRate(v)
-	return nil
-}
-
-// parseByteRate parses a byte count such as "1048576", "512K", "1.5M",
-// "10MiB" or "2G". Suffixes are powers of 1024.
-func parseByteRate(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "/s"), "B")
-	t = strings.TrimSuffix(t, "i")
-	mult := 1.0
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'k', 'K':
-			mult = 1 << 10
-		case 'm', 'M':
-			mult = 1 << 20
-		case 'g', 'G':
-			mult = 1 << 30
-		case 't', 'T':
-			mult = 1 << 40
-		}
-		if mult != 1 {
-			t = t[:n-1]
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || t == "" || strings.ContainsAny(t, "eExXpP_") || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("%q: want bytes per second such as 1048576, 512K or 10M", s)
-	}
-	v *= mult
-	if v < 0 || v >= 1<<62 {
-		return 0, fmt.Errorf("%q: want a rate from 0 to 4 EiB/s", s)
-	}
-	return int64(v), nil
 }
 
 // safeList collects repeated --limit-safe flags.

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftpgate/ftpgate/tenancy"
 )
 
 // TestLimitFlags: the --limit-* flags become the ratelimit.Config they
@@ -50,7 +54,9 @@ func TestLimitFlagErrors(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"--limit-bandwidth-down", "fast"}, "want bytes per second"},
-		{[]string{"--limit-bandwidth-up", "-1M"}, "want a rate from 0"},
+		{[]string{"--limit-bandwidth-up", "-1M"}, "must not be negative"},
+		{[]string{"--limit-bandwidth-up", "9999999T"}, "too large"},
+		{[]string{"--limit-ban", "15"}, "with a unit"},
 		{[]string{"--limit-safe", "10.0.0.0/99"}, "CIDR"},
 		{[]string{"--limit-conn-rate", "-3"}, "conn_rate"},
 		{[]string{"--limit-ban", "0s"}, "--limit-ban"},
@@ -65,31 +71,69 @@ func TestLimitFlagErrors(t *testing.T) {
 	}
 }
 
-func TestParseByteRate(t *testing.T) {
-	for in, want := range map[string]int64{
-		"0": 0, "1048576": 1 << 20, "512K": 512 << 10, "512k": 512 << 10, "1.5M": 3 << 19,
-		"10MiB": 10 << 20, "2G": 2 << 30, "1T": 1 << 40, " 64KB/s ": 64 << 10,
-	} {
-		if got, err := parseByteRate(in); err != nil || got != want {
-			t.Errorf("%q: %d %v, want %d", in, got, err, want)
-		}
+// TestLimitsFileMatchesFlags: a server file's [limits] spelled as the
+// --limit-* flags are ("10M", "512K", "10m") reads to the same limits as
+// the flags, through tenancy's server-file parser; a bad rate is an error
+// on its line.
+func TestLimitsFileMatchesFlags(t *testing.T) {
+	cfg, err := parseServeFlags([]string{
+		"--limit-bandwidth-down", "10M", "--limit-bandwidth-up", "512K",
+		"--limit-bandwidth-down-ip", "1.5G", "--limit-bandwidth-up-ip", "64KiB/s",
+		"--limit-ban", "10m", "--limit-max-ban", "2h", "--limit-login-window", "5m",
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, in := range []string{"", "K", "fast", "1e6", "0x10", "NaN", "Inf", "-1", "1_000", "9999999T"} {
-		if got, err := parseByteRate(in); err == nil {
-			t.Errorf("%q: accepted as %d", in, got)
-		}
+	flags := cfg.limits.config()
+	const file = `[tenants]
+dir = "tenants.d"
+[limits]
+ip_download_rate = "1.5G"
+ip_upload_rate = "64KiB/s"
+ban = "10m"
+max_ban = "2h"
+login_window = "5m"
+[limits.user]
+download_rate = "10M"
+upload_rate = "512K"
+`
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "tenants.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var errs tenancy.ConfigErrors
+	sc, ok := tenancy.ParseServerConfig(filepath.Join(dir, "server.toml"), []byte(file), &errs)
+	if !ok {
+		t.Fatal(errs.Error())
+	}
+	got := sc.Limits
+	if got.User != flags.User || got.IPDownloadRate != flags.IPDownloadRate || got.IPUploadRate != flags.IPUploadRate ||
+		got.BanTime != flags.BanTime || got.MaxBanTime != flags.MaxBanTime || got.LoginWindow != flags.LoginWindow {
+		t.Fatalf("server file limits %+v\nflags' limits %+v", got, flags)
+	}
+	if flags.User.DownloadRate != 10<<20 || flags.User.UploadRate != 512<<10 || flags.IPDownloadRate != 3<<29 {
+		t.Fatalf("rates %+v, ip %d: want K = 1024", flags.User, flags.IPDownloadRate)
+	}
+
+	errs = nil
+	if _, ok := tenancy.ParseServerConfig("server.toml", []byte("[tenants]\ndir = \"t\"\n[limits.user]\ndownload_rate = \"10 M\"\n"), &errs); ok ||
+		!strings.Contains(errs.Error(), "server.toml:4") || !strings.Contains(errs.Error(), "want bytes per second") {
+		t.Fatalf("a bad rate: %v", errs)
 	}
 }
 
-// FuzzParseByteRate: any text is a rate from 0 up, or an error.
-func FuzzParseByteRate(f *testing.F) {
-	for _, s := range []string{"0", "512K", "1.5M", "10MiB", "2G/s", "-1", "1e9", "NaN", "9999999T"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		v, err := parseByteRate(s)
-		if err == nil && v < 0 {
-			t.Fatalf("%q → %d", s, v)
+// TestMaxDecompressedUploadFlag: --max-decompressed-upload takes a size
+// ("64M", K = 1024) or -1 for no limit, and nothing below -1.
+func TestMaxDecompressedUploadFlag(t *testing.T) {
+	for in, want := range map[string]int64{"64M": 64 << 20, "1048576": 1 << 20, "-1": -1, "0": 0} {
+		cfg, err := parseServeFlags([]string{"--max-decompressed-upload", in}, io.Discard)
+		if err != nil || cfg.settings().MaxDecompressedUploadSize != want {
+			t.Errorf("%q: %v; want %d", in, err, want)
 		}
-	})
+	}
+	for _, in := range []string{"-2", "lots", "-64M"} {
+		if _, err := parseServeFlags([]string{"--max-decompressed-upload", in}, io.Discard); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
 }

@@ -13,12 +13,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/tenancy"
 )
 
@@ -27,7 +27,7 @@ type serveConfig struct {
 	listen            string
 	root              string
 	users             userList
-	passivePorts      *engine.PortRange
+	passivePorts      engine.PortRange // zero: not set
 	publicHost        string
 	tlsCert, tlsKey   string
 	implicitListen    string
@@ -40,7 +40,7 @@ type serveConfig struct {
 	enableHASH        bool
 	enableCOMB        bool
 	modeZLevel        int
-	maxDecompressed   int64
+	maxDecompressed   sizeOrNoLimit
 	limits            *limitFlags // --limit-*, ratelimit.go
 	configFile        string      // --config: run tenancy.Driver from this server file
 	setFlags          []string    // flags given explicitly, checked against --config
@@ -69,23 +69,29 @@ func (u userList) Set(v string) error {
 	return nil
 }
 
-// portRangeFlag parses --passive-ports LOW-HIGH.
-type portRangeFlag struct{ r **engine.PortRange }
+// sizeOrNoLimit is a conf.Size flag that also takes -1 for "no limit",
+// as --max-decompressed-upload always has.
+type sizeOrNoLimit conf.Size
 
-func (p portRangeFlag) String() string { return "" }
+// UnmarshalText reads -1 or conf.Size's grammar ("64M", "1G").
+func (s *sizeOrNoLimit) UnmarshalText(b []byte) error {
+	if strings.TrimSpace(string(b)) == "-1" {
+		*s = -1
+		return nil
+	}
+	return (*conf.Size)(s).UnmarshalText(b)
+}
 
-func (p portRangeFlag) Set(v string) error {
-	lo, hi, ok := strings.Cut(v, "-")
-	start, err1 := strconv.Atoi(lo)
-	end, err2 := strconv.Atoi(hi)
-	if !ok || err1 != nil || err2 != nil {
-		return errors.New("want LOW-HIGH, e.g. 50000-50100")
+// MarshalText writes the size as conf.Size does, -1 as "-1".
+func (s sizeOrNoLimit) MarshalText() ([]byte, error) { return conf.Size(s).MarshalText() }
+
+// portRange returns the --passive-ports range, or nil when it was not
+// given.
+func (c *serveConfig) portRange() *engine.PortRange {
+	if c.passivePorts.Start == 0 {
+		return nil
 	}
-	if start < 1024 || end > 65535 || start > end {
-		return errors.New("want 1024 <= LOW <= HIGH <= 65535")
-	}
-	*p.r = &engine.PortRange{Start: start, End: end}
-	return nil
+	return &c.passivePorts
 }
 
 // levelFlag parses --log-level.
@@ -108,7 +114,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:2121", "control connection `address`")
 	fs.StringVar(&cfg.root, "root", "ftpgate-data", "`directory` served to every user, created when missing")
 	fs.Var(cfg.users, "user", "a user as `NAME:PASSWORD`; repeatable; when given, no demo user is made")
-	fs.Var(portRangeFlag{&cfg.passivePorts}, "passive-ports", "passive data port `range` LOW-HIGH (default: any port of the ephemeral range)")
+	fs.TextVar(&cfg.passivePorts, "passive-ports", &engine.PortRange{}, "passive data port `range` LOW-HIGH, 1024 to 65535 (default: any port of the ephemeral range)")
 	fs.StringVar(&cfg.publicHost, "public-host", "", "IPv4 `address` advertised in PASV replies")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate `file` (default: a self-signed one made at start)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` for --tls-cert")
@@ -122,7 +128,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.BoolVar(&cfg.enableHASH, "enable-hash", false, "offer HASH, RANG and the XCRC/XMD5/XSHA* digest commands")
 	fs.BoolVar(&cfg.enableCOMB, "enable-comb", false, "offer COMB, which joins uploaded parts into one file")
 	fs.IntVar(&cfg.modeZLevel, "mode-z-level", 0, "MODE Z compression `level` 1-9 for clients that choose none (0: zlib's default, 6)")
-	fs.Int64Var(&cfg.maxDecompressed, "max-decompressed-upload", 0, "`bytes` one MODE Z upload may expand to (0: 1 GiB, -1: no limit)")
+	fs.TextVar(&cfg.maxDecompressed, "max-decompressed-upload", sizeOrNoLimit(0), "`bytes` one MODE Z upload may expand to, e.g. 64M, K = 1024 (0: 1 GiB, -1: no limit)")
 	cfg.limits = addLimitFlags(fs)
 	fs.StringVar(&cfg.configFile, "config", "", "server config `file` (TOML) with a tenants directory; replaces the flags above")
 	cfg.hardening.register(fs)
@@ -180,7 +186,7 @@ func (c *serveConfig) validate() error {
 	if c.root == "" {
 		return errors.New("--root must not be empty")
 	}
-	if err := c.hardening.validate(c.passivePorts != nil); err != nil {
+	if err := c.hardening.validate(c.portRange() != nil); err != nil {
 		return err
 	}
 	if c.limits != nil {
@@ -206,13 +212,13 @@ func (c *serveConfig) settings() *engine.Settings {
 		EnableHASH:                c.enableHASH,
 		EnableCOMB:                c.enableCOMB,
 		ModeZLevel:                c.modeZLevel,
-		MaxDecompressedUploadSize: c.maxDecompressed,
+		MaxDecompressedUploadSize: int64(c.maxDecompressed),
 	}
 	if c.idleTimeout == 0 {
 		st.IdleTimeout = -1
 	}
-	if c.passivePorts != nil {
-		st.PassiveTransferPortRange = c.passivePorts
+	if r := c.portRange(); r != nil {
+		st.PassiveTransferPortRange = r
 	}
 	if c.tlsRequired {
 		st.TLSRequired = engine.MandatoryEncryption

@@ -74,7 +74,7 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 	defer d.Close()
 	st := d.Settings
 	st.EnableHASH, st.EnableCOMB = flags.enableHASH, flags.enableCOMB
-	st.ModeZLevel, st.MaxDecompressedUploadSize = flags.modeZLevel, flags.maxDecompressed
+	st.ModeZLevel, st.MaxDecompressedUploadSize = flags.modeZLevel, int64(flags.maxDecompressed)
 	pc, err := proxyFromFile(cfg.Server.ProxyProtocol)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %s: %v\n", cfg.File, err)

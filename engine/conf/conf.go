@@ -1,7 +1,9 @@
 // Package conf holds the small value parsers and checks that the engine,
 // its plugins and the command share, so that each kind of value has one
-// grammar and one implementation: network prefixes, secret-token digests
-// and the throwaway self-signed certificate. It imports only the standard
+// grammar and one implementation: network prefixes, secret-token digests,
+// the throwaway self-signed certificate, and the typed configuration
+// values Size, Rate and Duration, which flags (flag.TextVar) and TOML files
+// decode through the same UnmarshalText. It imports only the standard
 // library, and the engine does not import it.
 package conf
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/engine/conf"
 	pp "github.com/pires/go-proxyproto"
 )
 
@@ -72,7 +73,7 @@ func TestTruncatedHeaderThenCloseIsDropped(t *testing.T) {
 func TestSlowHeaderTimesOut(t *testing.T) {
 	t.Parallel()
 	cfg := trustLoopback(Required)
-	cfg.HeaderTimeout = 100 * time.Millisecond
+	cfg.HeaderTimeout = conf.Duration(100 * time.Millisecond)
 	for _, tc := range []struct {
 		name   string
 		prefix func(dst string) []byte
@@ -97,7 +98,7 @@ func TestSlowHeaderTimesOut(t *testing.T) {
 func TestOptionalWithoutHeader(t *testing.T) {
 	t.Parallel()
 	cfg := trustLoopback(Optional)
-	cfg.HeaderTimeout = 50 * time.Millisecond
+	cfg.HeaderTimeout = conf.Duration(50 * time.Millisecond)
 	ts := startServer(t, "127.0.0.1", cfg, nil)
 
 	t.Run("silent-client-gets-banner-after-timeout", func(t *testing.T) {
@@ -124,7 +125,7 @@ func TestUntrustedPeers(t *testing.T) {
 	t.Parallel()
 	// Only 192.0.2.0/24 may send headers, so 127.0.0.1 is untrusted.
 	for _, action := range []UntrustedAction{Reject, Ignore} {
-		cfg := Config{Mode: Required, Trusted: []string{"192.0.2.0/24"}, Untrusted: action, HeaderTimeout: testWait}
+		cfg := Config{Mode: Required, Trusted: []string{"192.0.2.0/24"}, Untrusted: action, HeaderTimeout: conf.Duration(testWait)}
 		ts := startServer(t, "127.0.0.1", cfg, nil)
 		t.Run(action.String()+"/no-header-served-at-once", func(t *testing.T) {
 			c := dial(t, "127.0.0.1", ts.addr, nil)

@@ -122,8 +122,10 @@ type Config struct {
 	// Untrusted is what happens to a header from any other peer.
 	Untrusted UntrustedAction `toml:"untrusted"`
 	// HeaderTimeout bounds the wait for a trusted peer's header;
-	// DefaultHeaderTimeout when zero.
-	HeaderTimeout time.Duration `toml:"header_timeout"`
+	// DefaultHeaderTimeout when zero. In TOML it is a duration string
+	// ("5s"), the grammar of --proxy-header-timeout (conf.Duration); a
+	// bare integer is refused rather than read as nanoseconds.
+	HeaderTimeout conf.Duration `toml:"header_timeout"`
 }
 
 // ParsePrefix parses a CIDR prefix or a single address (as a /32 or
@@ -171,7 +173,7 @@ func (c Config) compile(log *slog.Logger) (*Wrapper, error) {
 	if c.HeaderTimeout < 0 {
 		return nil, errors.New("the PROXY header timeout must not be negative")
 	}
-	w := &Wrapper{mode: c.Mode, untrusted: c.Untrusted, timeout: c.HeaderTimeout, log: log}
+	w := &Wrapper{mode: c.Mode, untrusted: c.Untrusted, timeout: time.Duration(c.HeaderTimeout), log: log}
 	if w.timeout == 0 {
 		w.timeout = DefaultHeaderTimeout
 	}

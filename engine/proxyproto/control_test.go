@@ -1,7 +1,6 @@
 package proxyproto
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"net"
@@ -9,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/enginetest"
 	pp "github.com/pires/go-proxyproto"
 	"github.com/pires/go-proxyproto/tlvparse"
 )
@@ -130,7 +130,7 @@ func TestImplicitTLSAfterHeader(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert.Leaf)
 	conn := tls.Client(raw.conn, &tls.Config{RootCAs: pool, ServerName: "localhost"})
-	c := &client{t: t, conn: conn, r: bufio.NewReader(conn)}
+	c := &client{Conn: enginetest.NewConn(t, conn), t: t, conn: conn}
 	c.login()
 	admitted, _, _ := ts.seen.snapshot()
 	if admitted[0] != "192.0.2.40:7000" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/spf13/afero"
 )
 
@@ -193,7 +194,7 @@ func TestPASVOverIPv6BalancerLink(t *testing.T) {
 		_ = ln.Close()
 	}
 	ph := &PassiveHost{UseDestination: true}
-	ts := startServer(t, "::1", Config{Mode: Required, Trusted: []string{"::1"}, HeaderTimeout: testWait}, func(st *engine.Settings) {
+	ts := startServer(t, "::1", Config{Mode: Required, Trusted: []string{"::1"}, HeaderTimeout: conf.Duration(testWait)}, func(st *engine.Settings) {
 		st.PublicIPResolver = ph.Resolve
 	})
 	// The balancer reaches ftpgate over IPv6, the client reached the
@@ -269,7 +270,7 @@ func freePort(t *testing.T, host string) int {
 func TestSilentClientsDoNotDelayLogin(t *testing.T) {
 	t.Parallel()
 	cfg := trustLoopback(Required)
-	cfg.HeaderTimeout = 10 * time.Minute
+	cfg.HeaderTimeout = conf.Duration(10 * time.Minute)
 	ts := startServer(t, "127.0.0.1", cfg, nil)
 	const silent = 1000
 	conns := make([]net.Conn, 0, silent)

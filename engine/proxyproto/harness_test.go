@@ -1,7 +1,6 @@
 package proxyproto
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -10,13 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	pp "github.com/pires/go-proxyproto"
 	"github.com/spf13/afero"
@@ -185,49 +184,43 @@ func startServerTLS(t *testing.T, host string, cfg Config, tweak func(*engine.Se
 	return ts
 }
 
-// client is a raw FTP client that can send a PROXY header first.
+// client is a raw FTP client that can send a PROXY header first: an
+// enginetest.Conn whose replies read as whole last lines ("229 ...").
 type client struct {
+	*enginetest.Conn
 	t    *testing.T
 	conn net.Conn
-	r    *bufio.Reader
 }
 
 // dial connects from the local address from ("" for any) and writes
 // prefix (a header, or nothing) before anything else.
 func dial(t *testing.T, from, addr string, prefix []byte) *client {
 	t.Helper()
-	d := net.Dialer{Timeout: testWait}
-	if from != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
-	}
-	conn, err := d.Dial("tcp", addr)
+	conn, err := enginetest.Dialer(from).Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = conn.Close() })
-	_ = conn.SetDeadline(time.Now().Add(testWait))
 	if len(prefix) > 0 {
+		_ = conn.SetWriteDeadline(time.Now().Add(testWait))
 		if _, err := conn.Write(prefix); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
+	return &client{Conn: enginetest.NewConn(t, conn), t: t, conn: conn}
 }
 
-// read returns the next reply's code and last line; code 0 with the error
-// text when the connection ends instead.
+// read returns the next reply's code and its last line, code first; code
+// 0 with the error text when the connection ends instead.
 func (c *client) read() (int, string) {
-	for {
-		line, err := c.r.ReadString('\n')
-		if err != nil {
-			return 0, err.Error()
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if len(line) >= 4 && line[3] == ' ' {
-			code, _ := strconv.Atoi(line[:3])
-			return code, line
-		}
+	c.t.Helper()
+	code, text := c.Read()
+	if code == 0 {
+		return 0, text
 	}
+	if i := strings.LastIndexByte(text, '\n'); i >= 0 {
+		text = text[i+1:]
+	}
+	return code, fmt.Sprintf("%d %s", code, text)
 }
 
 func (c *client) expect(code int) string {
@@ -311,5 +304,5 @@ func selfSigned(t *testing.T) tls.Certificate { return enginetest.Certificate(t,
 
 // trustLoopback is the usual config: headers from 127.0.0.0/8.
 func trustLoopback(mode Mode) Config {
-	return Config{Mode: mode, Trusted: []string{"127.0.0.0/8"}, HeaderTimeout: testWait}
+	return Config{Mode: mode, Trusted: []string{"127.0.0.0/8"}, HeaderTimeout: conf.Duration(testWait)}
 }

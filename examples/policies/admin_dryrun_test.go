@@ -26,9 +26,13 @@ func TestAdminDryRunTenantPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close(ctx)
-	tokens := policy.NewStaticTokens("op-secret")
-	tokens.Tenants = map[string]policy.TokenHash{"acme": policy.HashToken("acme-secret")}
-	srv := httptest.NewServer(&policy.AdminHandler{Runtime: rt, Store: &policy.Store{Dir: t.TempDir()}, Tokens: tokens})
+	// The policy routes alone: tokens are the admin server's business
+	// (cmd/ftpgate/gateway/admin), and this test is about the dry run.
+	mux := http.NewServeMux()
+	for _, r := range (&policy.AdminHandler{Runtime: rt, Store: &policy.Store{Dir: t.TempDir()}}).Routes() {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	do := func(method, path string, body []byte) (int, string) {
 		t.Helper()

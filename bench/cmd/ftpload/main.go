@@ -27,6 +27,7 @@ import (
 
 	"github.com/ftpgate/ftpgate/bench"
 	"github.com/ftpgate/ftpgate/bench/loadgen"
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
 type options struct {
@@ -47,7 +48,7 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	var o options
-	var size string
+	size := conf.Size(512 << 20)
 	fs := flag.NewFlagSet("ftpload", flag.ContinueOnError)
 	fs.StringVar(&o.name, "name", "server", "label of the server in the result line")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:2121", "control `address`")
@@ -55,7 +56,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.StringVar(&o.pass, "pass", "ftpload@", "password")
 	fs.StringVar(&o.mode, "mode", "retr", "retr, stor, small, sessions, latency or idle")
 	fs.StringVar(&o.dir, "dir", "/", "remote `directory` for files and LIST")
-	fs.StringVar(&size, "size", "512MiB", "file size of retr and stor")
+	fs.TextVar(&size, "size", size, "file `size` of retr and stor, e.g. 64M (K = 1024)")
 	fs.IntVar(&o.c, "c", 32, "concurrent clients (small, sessions), or idle sessions (idle)")
 	fs.IntVar(&o.n, "n", 0, "operations: transfers for retr/stor (default 3), files for small, sessions, round trips for latency (default: -duration)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "time limit of small and sessions when -n is 0")
@@ -65,10 +66,11 @@ func run(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var err error
-	if o.size, err = bench.ParseSize(size); err != nil {
-		return err
+	if size <= 0 {
+		return errors.New("-size: want a size above 0")
 	}
+	o.size = int64(size)
+	var err error
 	cfg := loadgen.Config{Addr: o.addr, User: o.user, Pass: o.pass, PASV: o.pasv}
 	if o.tls {
 		cfg.TLS = &tls.Config{InsecureSkipVerify: true, ClientSessionCache: tls.NewLRUClientSessionCache(64)} //nolint:gosec // a benchmark of loopback servers with throwaway certificates

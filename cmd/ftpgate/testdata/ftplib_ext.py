@@ -12,7 +12,7 @@ import hashlib
 import io
 import sys
 
-TIMEOUT = 20
+TIMEOUT = 60  # an upper bound only: CI machines are loaded
 
 
 def expect(ftp, line, code, text=None):

@@ -13,7 +13,7 @@ import hashlib
 import io
 import sys
 
-TIMEOUT = 20
+TIMEOUT = 60  # an upper bound only: CI machines are loaded
 
 
 class EPSVFTP(ftplib.FTP):

@@ -1,0 +1,487 @@
+// Package admin is ftpgate's admin HTTP plane: one server on its own
+// listener that every admin endpoint is mounted on (the policy API,
+// POST /v1/reload, and what comes next: sessions, bans), with
+// authentication, authorisation and the error shape done here once.
+//
+// Plugins hand their endpoints over as routes: a net/http ServeMux pattern,
+// a Scope and an http.Handler. Before a handler runs the server has
+//   - read the bearer token and compared it, in constant time, with the
+//     operator's and, on a tenant route, with the {tenant}'s own token, both
+//     comparisons always made, so that an unknown tenant and a wrong token
+//     get the same 401 in the same time;
+//   - refused a tenant's token on another tenant's path and on operator
+//     routes (401, the reply a wrong token gets);
+//   - bounded the request body (Route.MaxBody, else DefaultMaxBody);
+//   - put the caller's Identity in the request context (see Caller).
+//
+// Every reply carries Cache-Control: no-store, and every error, 404 and 405
+// included, is JSON {"error": "...", "code": "..."} (net/http's own
+// replies to malformed requests, before routing, stay plain text). The
+// server speaks HTTP/1.1 only and bounds connections (MaxConns), header
+// size and every connection's read, write and idle time.
+package admin
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Bounds of the server; each request and connection stays within them.
+const (
+	// DefaultMaxBody bounds a request body when its route sets no MaxBody.
+	DefaultMaxBody = 64 << 10
+	// DefaultMaxConns bounds the connections served at once when
+	// Server.MaxConns is 0; further connections wait in the kernel's
+	// accept queue.
+	DefaultMaxConns = 64
+	// maxHeaderBytes bounds a request's header lines.
+	maxHeaderBytes = 32 << 10
+	// The timeouts bound how long one connection can hold the server.
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute
+	writeTimeout      = time.Minute
+	idleTimeout       = 2 * time.Minute
+)
+
+// Scope says who may call a route.
+type Scope int
+
+const (
+	// ScopeOperator routes take the operator token only.
+	ScopeOperator Scope = iota + 1
+	// ScopeTenant routes have a {tenant} wildcard in their pattern and take
+	// the operator token or that tenant's own token.
+	ScopeTenant
+)
+
+// String returns "operator" or "tenant".
+func (s Scope) String() string {
+	switch s {
+	case ScopeOperator:
+		return "operator"
+	case ScopeTenant:
+		return "tenant"
+	}
+	return "Scope(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Tokens checks the admin tokens. Implementations compare in constant time
+// and take the same time for a tenant that does not exist as for a wrong
+// token (compare against a fixed digest), as StaticTokens does; the
+// server calls both methods on every tenant route whatever the first
+// answered.
+type Tokens interface {
+	// IsOperator reports whether token is the operator's, which may call
+	// every route for every tenant.
+	IsOperator(token string) bool
+	// IsTenant reports whether token is tenant's own admin token. A
+	// tenant's token never matches another tenant.
+	IsTenant(tenant, token string) bool
+}
+
+// Route is one endpoint.
+type Route struct {
+	// Pattern is a net/http ServeMux pattern with a method, such as
+	// "GET /v1/tenants/{tenant}/policy".
+	Pattern string
+	// Scope says who may call it. ScopeTenant needs {tenant} in Pattern.
+	Scope Scope
+	// MaxBody bounds the request body in bytes (0: DefaultMaxBody). A
+	// larger Content-Length is refused with 413 before the handler runs;
+	// a body without one fails the handler's read past the bound with an
+	// *http.MaxBytesError.
+	MaxBody int64
+	// Handler serves the request once the caller is authorised.
+	Handler http.Handler
+}
+
+// Identity is who made a request: the operator, or a tenant's admin.
+type Identity struct {
+	// Operator is set for the operator token.
+	Operator bool
+	// Tenant is the tenant whose own token was presented; "" for the
+	// operator.
+	Tenant string
+}
+
+type callerKey struct{}
+
+// Caller returns the identity the server authenticated for the request
+// whose context is ctx; ok is false outside an admin handler.
+func Caller(ctx context.Context) (id Identity, ok bool) {
+	id, ok = ctx.Value(callerKey{}).(Identity)
+	return id, ok
+}
+
+// Server is the admin HTTP server. Set its fields, mount routes with
+// Handle or Mount, then call Serve or ListenAndServe; a Server is not
+// copied after first use.
+type Server struct {
+	// Addr is the address ListenAndServe listens on.
+	Addr string
+	// TLSConfig, when set, makes Serve speak HTTPS only.
+	TLSConfig *tls.Config
+	// Logger records refused requests at debug level and server errors
+	// (default slog.Default()). Tokens are never logged.
+	Logger *slog.Logger
+	// Tokens authenticates callers; nil refuses every request with 401.
+	Tokens Tokens
+	// KnownTenant reports whether a tenant exists, so that the operator
+	// gets 404 for an unknown one; nil accepts every well-formed id.
+	KnownTenant func(tenant string) bool
+	// Reload, when set, serves POST /v1/reload (operator only): it
+	// re-reads the configuration; an error is returned as 422 with its
+	// text, and the old configuration keeps running. Without it the
+	// route answers 404.
+	Reload func(ctx context.Context) error
+	// MaxConns bounds the connections served at once (0: DefaultMaxConns);
+	// the server speaks HTTP/1.1 only, so it bounds requests in flight too.
+	MaxConns int
+
+	once sync.Once
+	mux  *http.ServeMux
+	mu   sync.Mutex
+	hs   *http.Server
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		s.mux = http.NewServeMux()
+		s.mount(Route{Pattern: "POST /v1/reload", Scope: ScopeOperator, Handler: http.HandlerFunc(s.reload)})
+	})
+}
+
+// Handle mounts handler at pattern for scope with the default body bound.
+// It panics, as http.ServeMux.Handle does, on a pattern that is invalid
+// or already mounted, or on a tenant route without {tenant}: these are
+// programming errors, never input.
+func (s *Server) Handle(pattern string, scope Scope, handler http.Handler) {
+	s.Mount(Route{Pattern: pattern, Scope: scope, Handler: handler})
+}
+
+// Mount mounts routes, under the rules of Handle.
+func (s *Server) Mount(routes ...Route) {
+	s.init()
+	for _, r := range routes {
+		s.mount(r)
+	}
+}
+
+func (s *Server) mount(r Route) {
+	switch r.Scope {
+	case ScopeOperator:
+	case ScopeTenant:
+		if !strings.Contains(r.Pattern, "{tenant}") {
+			panic("admin: tenant route without {tenant}: " + r.Pattern)
+		}
+	default:
+		panic("admin: route without a scope: " + r.Pattern)
+	}
+	if r.Handler == nil {
+		panic("admin: nil handler for " + r.Pattern)
+	}
+	if r.MaxBody <= 0 {
+		r.MaxBody = DefaultMaxBody
+	}
+	s.mux.Handle(r.Pattern, s.guard(r))
+}
+
+// ServeHTTP implements http.Handler: every request goes through the
+// checks of the package comment. It is exported so that tests and other
+// listeners can serve the same routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.init()
+	w.Header().Set("Cache-Control", "no-store")
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unrouted(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// unrouted answers a request no route matches: the mux's own reply (404,
+// 405 with Allow, or a redirect to the clean path) with a JSON body.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.mux.Handler(r)
+	rec := &headerRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	for _, k := range []string{"Allow", "Location"} {
+		if v := rec.header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	code := rec.code
+	if code == 0 {
+		code = http.StatusNotFound
+	}
+	if code < 400 {
+		w.WriteHeader(code)
+		return
+	}
+	codeName := "not_found"
+	msg := "no such endpoint"
+	if code == http.StatusMethodNotAllowed {
+		codeName, msg = "method_not_allowed", "method not allowed; see the Allow header"
+	}
+	WriteError(w, code, codeName, msg)
+}
+
+// headerRecorder keeps the status and headers of the mux's own reply and
+// drops its text body.
+type headerRecorder struct {
+	header http.Header
+	code   int
+}
+
+func (h *headerRecorder) Header() http.Header { return h.header }
+func (h *headerRecorder) Write(b []byte) (int, error) {
+	if h.code == 0 {
+		h.code = http.StatusOK
+	}
+	return len(b), nil
+}
+func (h *headerRecorder) WriteHeader(code int) {
+	if h.code == 0 {
+		h.code = code
+	}
+}
+
+// Error is the body of every error reply. Error is the human reason (the
+// shape ftpgate has always answered); Code is a stable machine name such
+// as "unauthorized", "not_found", "body_too_large".
+type Error struct {
+	Error string `json:"error"`
+	Code  string `json:"code,omitempty"`
+}
+
+// WriteError writes an Error reply with status.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	WriteJSON(w, status, Error{Error: msg, Code: code})
+}
+
+// WriteJSON writes v as a JSON reply with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// bearer returns the token of an "Authorization: Bearer TOKEN" header
+// (scheme case-insensitive, as RFC 7235 has it), or "".
+func bearer(r *http.Request) string {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+// validTenant is the syntax of a tenant id in a path: 1 to 64 of
+// [A-Za-z0-9._-], not starting with a dot (the grammar of
+// policy.ValidTenant; tenancy's ids are a subset).
+func validTenant(id string) bool {
+	if id == "" || len(id) > 64 || id[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// unauthorized is the one reply to a missing, wrong or misplaced token,
+// whatever the route and tenant, so that replies tell nothing about which
+// tenants exist or which tokens are valid elsewhere.
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="ftpgate"`)
+	WriteError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong token for this endpoint")
+}
+
+// authenticate returns the caller of r on route, or ok false. Both
+// comparisons always run on tenant routes, so the time taken does not
+// depend on which one failed or on whether the tenant exists.
+func (s *Server) authenticate(r *http.Request, scope Scope) (id Identity, ok bool) {
+	if s.Tokens == nil {
+		return Identity{}, false
+	}
+	tok := bearer(r)
+	op := s.Tokens.IsOperator(tok)
+	if scope == ScopeOperator {
+		return Identity{Operator: true}, op
+	}
+	tenant := r.PathValue("tenant")
+	own := s.Tokens.IsTenant(tenant, tok) && validTenant(tenant)
+	switch {
+	case op:
+		return Identity{Operator: true}, true
+	case own:
+		return Identity{Tenant: tenant}, true
+	}
+	return Identity{}, false
+}
+
+// guard wraps a route's handler in the checks of the package comment.
+func (s *Server) guard(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := s.authenticate(r, rt.Scope)
+		if !ok {
+			s.logger().Debug("admin: refused", "route", rt.Pattern, "remote", r.RemoteAddr)
+			unauthorized(w)
+			return
+		}
+		if rt.Scope == ScopeTenant {
+			tenant := r.PathValue("tenant")
+			if !validTenant(tenant) {
+				WriteError(w, http.StatusBadRequest, "bad_tenant", "invalid tenant id")
+				return
+			}
+			if s.KnownTenant != nil && !s.KnownTenant(tenant) {
+				WriteError(w, http.StatusNotFound, "no_tenant", "no such tenant")
+				return
+			}
+		}
+		if r.ContentLength > rt.MaxBody {
+			w.Header().Set("Connection", "close")
+			WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+				"request body larger than the limit of "+strconv.FormatInt(rt.MaxBody, 10)+" bytes")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody)
+		rt.Handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, id)))
+	})
+}
+
+// reload serves POST /v1/reload.
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	if s.Reload == nil {
+		WriteError(w, http.StatusNotFound, "nothing_to_reload", "nothing to reload: the server runs without --config")
+		return
+	}
+	if err := s.Reload(r.Context()); err != nil {
+		WriteError(w, http.StatusUnprocessableEntity, "reload_rejected", err.Error())
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+}
+
+// ListenAndServe listens on s.Addr and serves, as Serve does.
+func (s *Server) ListenAndServe() error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// Serve serves the routes on ln (over TLS when TLSConfig is set) until
+// Shutdown, then returns http.ErrServerClosed. ln is closed on return.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	max := s.MaxConns
+	if max <= 0 {
+		max = DefaultMaxConns
+	}
+	hs := s.httpServer()
+	ln = newLimitListener(ln, max)
+	if s.TLSConfig != nil {
+		return hs.ServeTLS(ln, "", "")
+	}
+	return hs.Serve(ln)
+}
+
+// httpServer returns the one http.Server of s, made on first use.
+func (s *Server) httpServer() *http.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hs == nil {
+		// HTTP/1.1 only: one request at a time per connection, so that
+		// MaxConns also bounds the requests in flight.
+		var protocols http.Protocols
+		protocols.SetHTTP1(true)
+		s.hs = &http.Server{
+			Protocols:         &protocols,
+			Handler:           s,
+			TLSConfig:         s.TLSConfig,
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
+		}
+	}
+	return s.hs
+}
+
+// Shutdown stops accepting, waits for requests in flight until ctx ends,
+// and closes the listeners, as http.Server.Shutdown does; a Serve called
+// after it returns http.ErrServerClosed at once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.httpServer().Shutdown(ctx)
+}
+
+// limitListener serves at most cap(slots) connections at once; Accept
+// waits for a slot before taking the next connection.
+type limitListener struct {
+	net.Listener
+	slots     chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newLimitListener(ln net.Listener, max int) *limitListener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, max), done: make(chan struct{})}
+}
+
+// Accept implements net.Listener.
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+// Close implements net.Listener; an Accept waiting for a slot returns.
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// limitConn gives its slot back once, on the first Close.
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+// Close implements net.Conn.
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
