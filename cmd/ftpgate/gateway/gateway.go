@@ -56,6 +56,7 @@ type Installer func(srv *engine.Server, env Env) (stop func(context.Context), er
 
 // Env is what an Installer may use of the plugins installed before it.
 type Env struct {
+	// Logger is the gateway's logger.
 	Logger *slog.Logger
 	// Tenancy is the tenancy driver, or nil with Options.Driver.
 	Tenancy *tenancy.Driver

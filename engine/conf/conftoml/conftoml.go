@@ -45,6 +45,9 @@ var (
 // encoding.TextUnmarshaler are values, not tables; slices and string-keyed
 // maps of structs are walked entry by entry. A time.Duration must be a
 // quoted string: the TOML library would take an integer as nanoseconds.
+// Decode holds the whole document and one error per bad key in memory:
+// callers bound what they read (the gateway and tenancy read at most 4 MiB
+// of a file).
 func Decode(sink *conf.Sink, data string, v any) (ok bool) {
 	var top map[string]toml.Primitive
 	md, err := toml.Decode(data, &top)
