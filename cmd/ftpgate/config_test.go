@@ -110,10 +110,10 @@ func TestServeConfigFlagsOverTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := filepath.Join(dir, "server.toml")
-	if err := os.WriteFile(file, []byte("[tenants]\ndir = \"t\"\n[log]\nformat = \"json\"\nlevel = \"error\"\n[commands]\ncomb = true\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("[tenants]\ndir = \"t\"\n[log]\nformat = \"json\"\nlevel = \"error\"\n[commands]\ncomb = true\n[policy]\ntimeout = \"20ms\"\nmemory_pages = 128\n[admin]\nlisten = \"127.0.0.1:0\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	flags, err := parseServeFlags([]string{"--config", file, "--log-level", "debug", "--enable-hash", "--shutdown-timeout", "3s"}, io.Discard)
+	flags, err := parseServeFlags([]string{"--config", file, "--log-level", "debug", "--enable-hash", "--shutdown-timeout", "3s", "--policy-timeout", "30ms"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,5 +123,9 @@ func TestServeConfigFlagsOverTheFile(t *testing.T) {
 	}
 	if cfg.Log.Level != "debug" || cfg.Log.Format != "json" || !cfg.Commands.HASH || !cfg.Commands.COMB || time.Duration(cfg.Timeouts.Shutdown) != 3*time.Second {
 		t.Fatalf("log %+v, commands %+v, shutdown %v", cfg.Log, cfg.Commands, cfg.Timeouts.Shutdown)
+	}
+	flags.policy.fromFile(cfg.Policy, cfg.Admin, flags.setFlags)
+	if p := flags.policy; p.timeout != 30*time.Millisecond || p.memoryPages != 128 || p.adminListen != "127.0.0.1:0" || p.dir != "ftpgate-policies" {
+		t.Fatalf("policy settings %+v: want the flag's timeout, the file's pages and listener, the default dir", p)
 	}
 }

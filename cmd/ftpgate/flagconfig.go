@@ -72,14 +72,14 @@ var flagKeys = map[string]string{
 	"user":                "-: the one tenant's users, hashed at start; a server file's users are in the tenant files, hashed",
 	"tls-client-ca":       "-: certificate login maps a certificate to a --user name; tenants have no certificate login yet",
 	"policy":              "-: a policy for the one tenant; with a server file each tenant uploads its own through the admin API",
-	"policy-dir":          "-: the policy runtime has no server-file section yet; the flag applies with --config too",
+	"policy-dir":          "policy.dir",
 	"policy-on-error":     "-: goes with --policy",
-	"policy-timeout":      "-: the policy runtime has no server-file section yet; the flag applies with --config too",
-	"policy-memory-pages": "-: the policy runtime has no server-file section yet; the flag applies with --config too",
-	"admin-listen":        "-: the admin plane has no server-file section yet; the flag applies with --config too",
-	"admin-token-file":    "-: the admin plane has no server-file section yet; the flag applies with --config too",
-	"admin-tls-cert":      "-: the admin plane has no server-file section yet; the flag applies with --config too",
-	"admin-tls-key":       "-: the admin plane has no server-file section yet; the flag applies with --config too",
+	"policy-timeout":      "policy.timeout",
+	"policy-memory-pages": "policy.memory_pages",
+	"admin-listen":        "admin.listen",
+	"admin-token-file":    "admin.token_file",
+	"admin-tls-cert":      "admin.tls_cert",
+	"admin-tls-key":       "admin.tls_key",
 }
 
 // keysWithoutFlag are the server file's keys no flag sets, with the

@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/admin"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/policy"
@@ -114,27 +116,46 @@ func (c *policyConfig) validate() error {
 	if _, err := policy.ParseOnError(c.onError); err != nil {
 		return fmt.Errorf("--policy-on-error: %w", err)
 	}
-	if c.timeout < time.Millisecond || c.timeout > 5*time.Second {
-		return errors.New("--policy-timeout: want 1ms to 5s")
+	if err := gateway.CheckPolicyTimeout(c.timeout); err != nil {
+		return fmt.Errorf("--policy-timeout: %w", err)
 	}
-	if c.memoryPages < 1 || c.memoryPages > 65536 {
-		return errors.New("--policy-memory-pages: want 1 to 65536")
+	if err := gateway.CheckMemoryPages(int(min(c.memoryPages, 1<<20))); err != nil {
+		return fmt.Errorf("--policy-memory-pages: %w", err)
 	}
 	if (c.adminTLSCert == "") != (c.adminTLSKey == "") {
 		return errors.New("--admin-tls-cert and --admin-tls-key go together")
 	}
 	if c.adminListen != "" {
-		host, _, err := net.SplitHostPort(c.adminListen)
-		if err != nil {
-			return fmt.Errorf("--admin-listen %q: want HOST:PORT", c.adminListen)
-		}
-		ip := net.ParseIP(host)
-		loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
-		if !loopback && c.adminTLSCert == "" {
+		switch err := gateway.CheckAdminListen(c.adminListen, c.adminTLSCert != ""); {
+		case errors.Is(err, gateway.ErrAdminInClear):
 			return fmt.Errorf("--admin-listen %q is not a loopback address; serving tokens in clear text needs --admin-tls-cert", c.adminListen)
+		case err != nil:
+			return fmt.Errorf("--admin-listen %w", err)
 		}
 	}
 	return nil
+}
+
+// fromFile takes the server file's [policy] and [admin] values for the
+// flags that were not given (set lists those that were), so that with
+// --config a flag wins over the file.
+func (c *policyConfig) fromFile(p gateway.PolicyConfig, a gateway.AdminConfig, set []string) {
+	for _, f := range []struct {
+		flag  string
+		apply func()
+	}{
+		{"policy-dir", func() { c.dir = p.Dir }},
+		{"policy-timeout", func() { c.timeout = time.Duration(p.Timeout) }},
+		{"policy-memory-pages", func() { c.memoryPages = uint(p.MemoryPages) }},
+		{"admin-listen", func() { c.adminListen = a.Listen }},
+		{"admin-token-file", func() { c.adminTokenFile = a.TokenFile }},
+		{"admin-tls-cert", func() { c.adminTLSCert = a.TLSCert }},
+		{"admin-tls-key", func() { c.adminTLSKey = a.TLSKey }},
+	} {
+		if !slices.Contains(set, f.flag) {
+			f.apply()
+		}
+	}
 }
 
 // operatorToken reads the admin token from its file or the environment.

@@ -88,6 +88,11 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 		return 1
 	}
 	log := cfg.Logger(stderr)
+	flags.policy.fromFile(cfg.Policy, cfg.Admin, flags.setFlags)
+	if err := flags.policy.validate(); err != nil { // a flag may have changed the pairing
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		return 2
+	}
 	var g *gateway.Gateway
 	// reload re-reads every file; an invalid set is rejected whole and
 	// the running one stays, and the error says why. The gateway

@@ -42,6 +42,8 @@ type Config struct {
 	Tenants       TenantsConfig      `toml:"tenants"`
 	ProxyProtocol proxyproto.Section `toml:"proxy_protocol"`
 	Limits        ratelimit.Config   `toml:"limits"`
+	Policy        PolicyConfig       `toml:"policy"`
+	Admin         AdminConfig        `toml:"admin"`
 
 	// Tenancy is the tenants read from Tenants.Dir by Load, with the
 	// server settings tenancy uses; nil until then.
@@ -138,6 +140,7 @@ func Default() Config {
 		Listen:   ListenConfig{Control: "127.0.0.1:2121"},
 		Timeouts: TimeoutsConfig{Idle: conf.Duration(15 * time.Minute), Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), LoginFailureDelay: conf.Duration(time.Second)},
 		Log:      LogConfig{Format: "text", Level: "info"},
+		Policy:   PolicyConfig{Dir: "ftpgate-policies", Timeout: conf.Duration(50 * time.Millisecond), MemoryPages: 256},
 	}
 }
 
@@ -206,8 +209,11 @@ func parse(file string, data []byte) (*Config, conf.Errors) {
 		return nil, errs
 	}
 	dir := filepath.Dir(file)
-	for _, p := range []*string{&cfg.TLS.Cert, &cfg.TLS.Key, &cfg.Tenants.Dir} {
-		if *p != "" && !filepath.IsAbs(*p) {
+	// Paths the file sets start at its directory; a default (policy.dir)
+	// stays relative to the working directory, as the flag's does.
+	for key, p := range map[string]*string{"tls.cert": &cfg.TLS.Cert, "tls.key": &cfg.TLS.Key, "tenants.dir": &cfg.Tenants.Dir,
+		"policy.dir": &cfg.Policy.Dir, "admin.token_file": &cfg.Admin.TokenFile, "admin.tls_cert": &cfg.Admin.TLSCert, "admin.tls_key": &cfg.Admin.TLSKey} {
+		if _, set := sink.Lines[key]; set && *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
@@ -313,6 +319,12 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 	}
 	if ok("limits") {
 		addSection(sink, "limits", c.Limits.Validate())
+	}
+	if ok("policy") {
+		addSection(sink, "policy", c.Policy.Validate())
+	}
+	if ok("admin") {
+		addSection(sink, "admin", c.Admin.Validate())
 	}
 }
 

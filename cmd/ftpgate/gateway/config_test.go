@@ -27,7 +27,11 @@ func TestParseErrors(t *testing.T) {
 			"server.toml:4: listen.contrl: unknown key (check its spelling and the table it is in)",
 			"server.toml:6: tls.sesion_reuse: unknown key (check its spelling and the table it is in)",
 		}},
-		{"unknown table", tenants + "[policy]\ndir = \"x\"\n", []string{"server.toml:3: policy: unknown key (check its spelling and the table it is in)"}},
+		{"unknown table", tenants + "[polcy]\ndir = \"x\"\n", []string{"server.toml:3: polcy: unknown key (check its spelling and the table it is in)"}},
+		{"policy and admin", tenants + "[policy]\ntimeout = \"1h\"\n[admin]\nlisten = \"0.0.0.0:8080\"\n", []string{
+			"server.toml:4: policy.timeout: 1h0m0s: want 1ms to 5s",
+			"server.toml:6: admin.listen: \"0.0.0.0:8080\" is not a loopback address; serving tokens in clear text needs tls_cert and tls_key",
+		}},
 		{"types", tenants + "[listen]\ncontrol = 21\n[tls]\nrequired = \"yes\"\n[timeouts]\nidle = 5\n[passive]\nports = 50000\n", []string{
 			"server.toml:4: listen.control: want a string",
 			"server.toml:6: tls.required: want true or false",

@@ -324,7 +324,8 @@ func (g *Gateway) Reload(next Config) error {
 
 // RestartNeeded lists the sections and keys that differ between a and b
 // and that a running gateway cannot change: listeners, passive ports,
-// the engine's timeouts and commands, logging, the PROXY protocol.
+// the engine's timeouts and commands, logging, the PROXY protocol, the
+// policy runtime and the admin plane.
 func RestartNeeded(a, b Config) []string {
 	var keys []string
 	for _, k := range []struct {
@@ -341,6 +342,8 @@ func RestartNeeded(a, b Config) []string {
 		{"log", a.Log, b.Log},
 		{"commands", a.Commands, b.Commands},
 		{"proxy_protocol", a.ProxyProtocol, b.ProxyProtocol},
+		{"policy", a.Policy, b.Policy},
+		{"admin", a.Admin, b.Admin},
 	} {
 		if !reflect.DeepEqual(k.x, k.y) {
 			keys = append(keys, k.key)
