@@ -164,6 +164,8 @@ func startPolicy(ctx context.Context, c *policyConfig, tenants policyTenants, sr
 		cacheDir = filepath.Join(dir, "cache")
 	}
 	rt, err := policy.NewRuntime(ctx, policy.Config{
+		// Modules come from tenants: compile each in a bounded child.
+		ChildCompile:     true,
 		CacheDir:         cacheDir,
 		CallTimeout:      c.timeout,
 		MemoryLimitPages: uint32(c.memoryPages),
