@@ -148,15 +148,9 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 		return
 	}
 	config := []byte(r.URL.Query().Get("config"))
-	m, err := h.Runtime.Compile(r.Context(), body, config)
+	m, err := h.Runtime.CompileTenant(r.Context(), tenant, body, config)
 	if err != nil {
-		var ve *ValidationError
-		if errors.As(err, &ve) {
-			h.logger().Info("policy: upload refused", "tenant", tenant, "reason", ve.Reason)
-			writeError(w, http.StatusBadRequest, ve.Reason)
-			return
-		}
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		h.compileFailed(w, tenant, err)
 		return
 	}
 	h.mu.Lock()
@@ -174,6 +168,38 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 	h.Runtime.Install(tenant, m, s)
 	h.logger().Info("policy: installed", "tenant", tenant, "module", m.ShortHash(), "size", m.Size, "subscriptions", m.Subscriptions)
 	writeJSON(w, http.StatusOK, h.info(tenant, m, s))
+}
+
+// compileFailed answers an upload that did not compile; it is the one
+// place compile errors become statuses: 400 for a refused module (its
+// reason), 409 while the tenant's previous upload still compiles and 503
+// when the compile queue is full (both with Retry-After), 503 otherwise.
+func (h *AdminHandler) compileFailed(w http.ResponseWriter, tenant string, err error) {
+	var (
+		ve   *ValidationError
+		busy *BusyError
+		over *OverloadError
+	)
+	switch {
+	case errors.As(err, &ve):
+		h.logger().Info("policy: upload refused", "tenant", tenant, "reason", ve.Reason)
+		writeError(w, http.StatusBadRequest, ve.Reason)
+	case errors.As(err, &busy):
+		setRetryAfter(w, busy.RetryAfter)
+		writeError(w, http.StatusConflict, "a previous upload of this tenant is still compiling; try again when it is done")
+	case errors.As(err, &over):
+		h.logger().Warn("policy: upload refused, compile queue full", "tenant", tenant)
+		setRetryAfter(w, over.RetryAfter)
+		writeError(w, http.StatusServiceUnavailable, "too many uploads are compiling; try again later")
+	default:
+		h.logger().Error("policy: compiling an upload", "tenant", tenant, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the module could not be compiled now; try again later")
+	}
+}
+
+// setRetryAfter sets Retry-After to d in whole seconds, at least 1.
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((d+time.Second-1)/time.Second))))
 }
 
 func (h *AdminHandler) get(w http.ResponseWriter, r *http.Request, tenant string) {

@@ -24,7 +24,17 @@ type adminFixture struct {
 
 func newAdminFixture(t *testing.T, dir string) *adminFixture {
 	t.Helper()
-	rt, _ := newTestRuntime(t, Config{MaxModuleSize: 64 << 10})
+	return newAdminFixtureConfig(t, dir, Config{MaxModuleSize: 64 << 10}, nil)
+}
+
+// newAdminFixtureConfig is newAdminFixture with a runtime configured by
+// cfg; prepare, when set, runs on the runtime before the store restores.
+func newAdminFixtureConfig(t *testing.T, dir string, cfg Config, prepare func(*Runtime)) *adminFixture {
+	t.Helper()
+	rt, _ := newTestRuntime(t, cfg)
+	if prepare != nil {
+		prepare(rt)
+	}
 	tokens := NewStaticTokens("op-secret")
 	tokens.Tenants = map[string]TokenHash{"acme": HashToken("acme-secret"), "globex": HashToken("globex-secret")}
 	store := &Store{Dir: dir}
@@ -36,6 +46,13 @@ func newAdminFixture(t *testing.T, dir string) *adminFixture {
 }
 
 func (f *adminFixture) do(method, path, token string, body []byte) (int, string) {
+	f.t.Helper()
+	resp, b := f.doResp(method, path, token, body)
+	return resp.StatusCode, b
+}
+
+// doResp is do that also returns the response (its body read and closed).
+func (f *adminFixture) doResp(method, path, token string, body []byte) (*http.Response, string) {
 	f.t.Helper()
 	req, err := http.NewRequest(method, f.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
@@ -50,7 +67,7 @@ func (f *adminFixture) do(method, path, token string, body []byte) (int, string)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp, string(b)
 }
 
 func TestAdminUploadCheckDelete(t *testing.T) {

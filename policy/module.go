@@ -117,6 +117,9 @@ func (r *Runtime) acquire(ctx context.Context, tenant string) (release func(), e
 	}
 	r.waiting++
 	r.schedMu.Unlock()
+	if r.testQueued != nil {
+		r.testQueued(tenant)
+	}
 	select {
 	case r.compiles <- struct{}{}:
 	case <-ctx.Done():

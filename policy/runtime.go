@@ -37,6 +37,9 @@ type Runtime struct {
 	// testChildDone, when set, runs after a child compiled a module and
 	// before this process loads the code from the cache.
 	testChildDone func()
+	// testQueued, when set, runs when a compile starts waiting for a
+	// worker.
+	testQueued func(tenant string)
 
 	mu      sync.RWMutex
 	tenants map[string]*tenantState
