@@ -76,6 +76,9 @@ type Config struct {
 	// Now is the clock given to policies and used by the breaker (default
 	// time.Now); tests set it.
 	Now func() time.Time
+	// Code caps what a module may cost to compile, checked before
+	// compilation (zero fields: the defaults given on CodeLimits).
+	Code CodeLimits
 }
 
 // withDefaults returns c with every zero field set to its default.

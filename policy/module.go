@@ -194,7 +194,7 @@ func (r *Runtime) CompileTenant(ctx context.Context, tenant string, wasm, config
 	if !bytes.HasPrefix(wasm, wasmMagic) {
 		return nil, invalid("not a WebAssembly module (no \\0asm magic)")
 	}
-	if err := checkSections(wasm); err != nil {
+	if err := checkSections(wasm, r.cfg.Code); err != nil {
 		return nil, err
 	}
 	release, err := r.acquire(ctx, tenant)
