@@ -118,6 +118,25 @@ func TestRestoreLazyQuarantine(t *testing.T) {
 	if d := eval(rt2, "t", "DELE", "/x"); d.Code != 550 {
 		t.Fatalf("after the upload: %+v", d)
 	}
+
+	// DELETE of a quarantined policy removes it and its mark.
+	rt3, _ := newTestRuntime(t, cfg)
+	if err := store.Save("t", hostile, Record{Subscriptions: []string{"DELE"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, q := store.Restore(context.Background(), rt3).Wait(context.Background()); q != 1 {
+		t.Fatalf("hostile module not quarantined again: %d", q)
+	}
+	srv3 := newAdminServer(t, &AdminHandler{Runtime: rt3, Store: store, Tokens: tokens})
+	if code, body := adminDo(t, srv3, "DELETE", "/v1/tenants/t/policy", nil); code != 204 {
+		t.Fatalf("DELETE of a quarantined policy: %d %s", code, body)
+	}
+	if d := eval(rt3, "t", "DELE", "/x"); d.Action != Allow || d.Called {
+		t.Fatalf("after DELETE: %+v", d)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "quarantine", "t.json")); !os.IsNotExist(err) {
+		t.Fatalf("quarantine mark after DELETE: %v", err)
+	}
 }
 
 func hashOf(b []byte) string {
