@@ -113,6 +113,9 @@ type policyInfo struct {
 	Imports       []string `json:"imports"`
 	OnError       string   `json:"on_error"`
 	Figures       Figures  `json:"figures"`
+	// State is "installed"; a stored policy that is not is described by
+	// a PolicyState instead ("restoring" or "quarantined").
+	State string `json:"state"`
 }
 
 func (h *AdminHandler) info(tenant string, m *Module, s Settings) policyInfo {
@@ -121,7 +124,7 @@ func (h *AdminHandler) info(tenant string, m *Module, s Settings) policyInfo {
 		subs = []string{"*"}
 	}
 	return policyInfo{Tenant: tenant, SHA256: m.Hash, Size: m.Size, ABI: m.ABI, Subscriptions: subs, Imports: m.Imports,
-		OnError: s.OnError.String(), Figures: h.Runtime.Figures(tenant)}
+		OnError: s.OnError.String(), Figures: h.Runtime.Figures(tenant), State: "installed"}
 }
 
 func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string) {
@@ -142,21 +145,18 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 		return
 	}
 	config := []byte(r.URL.Query().Get("config"))
-	m, err := h.Runtime.Compile(r.Context(), body, config)
+	m, err := h.Runtime.CompileTenant(r.Context(), tenant, body, config)
 	if err != nil {
-		var ve *ValidationError
-		if errors.As(err, &ve) {
-			h.logger().Info("policy: upload refused", "tenant", tenant, "reason", ve.Reason)
-			writeError(w, http.StatusBadRequest, ve.Reason)
-			return
-		}
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		h.compileFailed(w, tenant, err)
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.Store != nil {
-		rec := Record{OnError: oe.String(), Config: config, Uploaded: time.Now().UTC()}
+		rec := Record{OnError: oe.String(), Config: config, Uploaded: time.Now().UTC(), Subscriptions: m.Subscriptions}
+		if rec.Subscriptions == nil {
+			rec.Subscriptions = []string{"*"}
+		}
 		if err := h.Store.Save(tenant, body, rec); err != nil {
 			_ = m.Close(r.Context())
 			h.logger().Error("policy: storing an upload", "tenant", tenant, "err", err)
@@ -170,9 +170,48 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 	writeJSON(w, http.StatusOK, h.info(tenant, m, s))
 }
 
+// compileFailed answers an upload that did not compile; it is the one
+// place compile errors become statuses: 400 for a refused module (its
+// reason), 409 while the tenant's previous upload still compiles and 503
+// when the compile queue is full (both with Retry-After), 503 otherwise.
+func (h *AdminHandler) compileFailed(w http.ResponseWriter, tenant string, err error) {
+	var (
+		ve   *ValidationError
+		busy *BusyError
+		over *OverloadError
+	)
+	switch {
+	case errors.As(err, &ve):
+		h.logger().Info("policy: upload refused", "tenant", tenant, "reason", ve.Reason)
+		writeError(w, http.StatusBadRequest, ve.Reason)
+	case errors.As(err, &busy):
+		setRetryAfter(w, busy.RetryAfter)
+		writeError(w, http.StatusConflict, "a previous upload of this tenant is still compiling; try again when it is done")
+	case errors.As(err, &over):
+		h.logger().Warn("policy: upload refused, compile queue full", "tenant", tenant)
+		setRetryAfter(w, over.RetryAfter)
+		writeError(w, http.StatusServiceUnavailable, "too many uploads are compiling; try again later")
+	default:
+		h.logger().Error("policy: compiling an upload", "tenant", tenant, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the module could not be compiled now; try again later")
+	}
+}
+
+// setRetryAfter sets Retry-After to d in whole seconds, at least 1.
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((d+time.Second-1)/time.Second))))
+}
+
 func (h *AdminHandler) get(w http.ResponseWriter, r *http.Request, tenant string) {
 	m, s, ok := h.Runtime.Installed(tenant)
 	if !ok {
+		if st, ok := h.Runtime.Pending(tenant); ok && !strings.Contains(r.Header.Get("Accept"), "application/wasm") {
+			writeJSON(w, http.StatusOK, struct {
+				Tenant string `json:"tenant"`
+				PolicyState
+			}{tenant, st})
+			return
+		}
 		writeError(w, http.StatusNotFound, "no policy installed")
 		return
 	}
