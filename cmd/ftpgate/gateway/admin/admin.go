@@ -14,6 +14,10 @@
 //   - bounded the request body (Route.MaxBody, else DefaultMaxBody);
 //   - put the caller's Identity in the request context (see Caller).
 //
+// A refused request (401, 400, 404, 413) and one no route matches get a
+// reply that ends the connection, without the rest of the body being read,
+// so that they hold no connection slot afterwards.
+//
 // Every reply carries Cache-Control: no-store, and every error, 404 and 405
 // included, is JSON {"error": "...", "code": "..."} (net/http's own
 // replies to malformed requests, before routing, stay plain text). The
@@ -229,6 +233,7 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	if code == 0 {
 		code = http.StatusNotFound
 	}
+	hangUp(w)
 	if code < 400 {
 		w.WriteHeader(code)
 		return
@@ -311,8 +316,20 @@ func validTenant(id string) bool {
 // whatever the route and tenant, so that replies tell nothing about which
 // tenants exist or which tokens are valid elsewhere.
 func unauthorized(w http.ResponseWriter) {
+	hangUp(w)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="ftpgate"`)
 	WriteError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong token for this endpoint")
+}
+
+// hangUp makes the reply of a refused or unrouted request the last on its
+// connection and stops reading the request's body: otherwise net/http
+// keeps the connection for IdleTimeout after the reply, and before it
+// waits up to ReadTimeout to discard a body the client announced and
+// never sends. Either way a caller with no business here would hold one
+// of the MaxConns slots for minutes per connection it opens.
+func hangUp(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 // authenticate returns the caller of r on route, or ok false. Both
@@ -350,16 +367,18 @@ func (s *Server) guard(rt Route) http.Handler {
 		if rt.Scope == ScopeTenant {
 			tenant := r.PathValue("tenant")
 			if !validTenant(tenant) {
+				hangUp(w)
 				WriteError(w, http.StatusBadRequest, "bad_tenant", "invalid tenant id")
 				return
 			}
 			if s.KnownTenant != nil && !s.KnownTenant(tenant) {
+				hangUp(w)
 				WriteError(w, http.StatusNotFound, "no_tenant", "no such tenant")
 				return
 			}
 		}
 		if r.ContentLength > rt.MaxBody {
-			w.Header().Set("Connection", "close")
+			hangUp(w)
 			WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large",
 				"request body larger than the limit of "+strconv.FormatInt(rt.MaxBody, 10)+" bytes")
 			return
