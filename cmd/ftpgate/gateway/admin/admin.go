@@ -15,8 +15,10 @@
 //   - put the caller's Identity in the request context (see Caller).
 //
 // A refused request (401, 400, 404, 413) and one no route matches get a
-// reply that ends the connection, without the rest of the body being read,
-// so that they hold no connection slot afterwards.
+// reply that ends the connection (its body drained for at most a second),
+// and when every connection slot is taken a newcomer takes the slot of
+// the connection quiet for longest, so that only requests being served
+// hold slots against others.
 //
 // Every reply carries Cache-Control: no-store, and every error, 404 and 405
 // included, is JSON {"error": "...", "code": "..."} (net/http's own
@@ -43,8 +45,9 @@ const (
 	// DefaultMaxBody bounds a request body when its route sets no MaxBody.
 	DefaultMaxBody = 64 << 10
 	// DefaultMaxConns bounds the connections served at once when
-	// Server.MaxConns is 0; further connections wait in the kernel's
-	// accept queue.
+	// Server.MaxConns is 0. A newcomer takes the slot of the connection
+	// quiet for longest (no request in progress), else waits in the
+	// kernel's accept queue.
 	DefaultMaxConns = 64
 	// maxHeaderBytes bounds a request's header lines.
 	maxHeaderBytes = 32 << 10
@@ -53,6 +56,9 @@ const (
 	readTimeout       = time.Minute
 	writeTimeout      = time.Minute
 	idleTimeout       = 2 * time.Minute
+	// drainTimeout bounds how long the body of a refused request is
+	// read (and dropped) after the reply.
+	drainTimeout = time.Second
 )
 
 // Scope says who may call a route.
@@ -322,14 +328,17 @@ func unauthorized(w http.ResponseWriter) {
 }
 
 // hangUp makes the reply of a refused or unrouted request the last on its
-// connection and stops reading the request's body: otherwise net/http
-// keeps the connection for IdleTimeout after the reply, and before it
-// waits up to ReadTimeout to discard a body the client announced and
-// never sends. Either way a caller with no business here would hold one
-// of the MaxConns slots for minutes per connection it opens.
+// connection, sent at once, and gives the client drainTimeout to finish
+// sending its body: otherwise net/http keeps the connection for
+// IdleTimeout after the reply, and before replying it waits up to
+// ReadTimeout to discard a body the client announced and never sends.
+// Either way a caller with no business here would hold one of the
+// MaxConns slots for minutes per connection it opens. (Drained rather
+// than cut at once: closing with unread bytes resets the connection, and
+// a client still sending would see the reset instead of the reply.)
 func hangUp(w http.ResponseWriter) {
 	w.Header().Set("Connection", "close")
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(drainTimeout))
 }
 
 // authenticate returns the caller of r on route, or ok false. Both
@@ -445,6 +454,7 @@ func (s *Server) httpServer() *http.Server {
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
+			ConnState:         trackConn,
 		}
 	}
 	return s.hs
@@ -457,32 +467,105 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.httpServer().Shutdown(ctx)
 }
 
-// limitListener serves at most cap(slots) connections at once; Accept
-// waits for a slot before taking the next connection.
+// limitListener serves at most cap(slots) connections at once. A
+// connection that arrives when every slot is taken gets the slot of the
+// connection that has been quiet longest (accepted and not yet past its
+// request headers, or idle between requests), which is closed; with none
+// quiet, it waits for a slot. So clients that connect and send nothing,
+// trickle their headers, or keep idle keep-alive connections cannot keep
+// others out: only requests being served hold slots against newcomers.
+// Shedding may cut a request whose headers arrive just as its connection
+// is chosen; that happens only when every slot is taken.
 type limitListener struct {
 	net.Listener
 	slots     chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+
+	mu    sync.Mutex
+	quiet map[*limitConn]time.Time // since when each quiet connection is
+	woke  chan struct{}            // (1 buffered) a connection became quiet
 }
 
 func newLimitListener(ln net.Listener, max int) *limitListener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, max), done: make(chan struct{})}
+	return &limitListener{Listener: ln, slots: make(chan struct{}, max), done: make(chan struct{}),
+		quiet: map[*limitConn]time.Time{}, woke: make(chan struct{}, 1)}
 }
 
-// Accept implements net.Listener.
+// Accept implements net.Listener: it takes the next connection, then
+// gives it a slot, as the type's comment says.
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.slots
 		return nil, err
 	}
-	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+	for {
+		select {
+		case l.slots <- struct{}{}:
+			return &limitConn{Conn: c, l: l}, nil
+		case <-l.done:
+			_ = c.Close()
+			return nil, net.ErrClosed
+		default:
+		}
+		if l.shed() {
+			continue
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &limitConn{Conn: c, l: l}, nil
+		case <-l.done:
+			_ = c.Close()
+			return nil, net.ErrClosed
+		case <-l.woke:
+		}
+	}
+}
+
+// shed closes the connection quiet for longest, which gives its slot
+// back; it reports false when no connection is quiet.
+func (l *limitListener) shed() bool {
+	l.mu.Lock()
+	var oldest *limitConn
+	var since time.Time
+	for c, t := range l.quiet {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
+		}
+	}
+	delete(l.quiet, oldest)
+	l.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	_ = oldest.Close()
+	return true
+}
+
+// setQuiet records whether c holds its slot without a request in progress.
+func (l *limitListener) setQuiet(c *limitConn, quiet bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !quiet {
+		delete(l.quiet, c)
+		return
+	}
+	l.quiet[c] = time.Now()
+	select {
+	case l.woke <- struct{}{}:
+	default:
+	}
+}
+
+// trackConn is the http.Server's ConnState hook: it tells the limitListener
+// which connections are quiet (new, or idle between requests).
+func trackConn(c net.Conn, st http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if lc, ok := c.(*limitConn); ok {
+		lc.l.setQuiet(lc, st == http.StateNew || st == http.StateIdle)
+	}
 }
 
 // Close implements net.Listener; an Accept waiting for a slot returns.
@@ -494,13 +577,16 @@ func (l *limitListener) Close() error {
 // limitConn gives its slot back once, on the first Close.
 type limitConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	l    *limitListener
+	once sync.Once
 }
 
 // Close implements net.Conn.
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() {
+		c.l.setQuiet(c, false)
+		<-c.l.slots
+	})
 	return err
 }

@@ -78,7 +78,7 @@ func operatorServed(t *testing.T, addr string) {
 	cl := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := cl.Do(req)
 	if err != nil {
-		t.Fatalf("the operator was not served while refused callers held connections: %v", err)
+		t.Fatalf("the operator was not served while other callers held connections: %v", err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
@@ -112,4 +112,57 @@ func TestAttackRefusedCallersHoldNoSlot(t *testing.T) {
 			operatorServed(t, addr)
 		})
 	}
+}
+
+// TestAttackQuietConnectionsAreShed: connections that hold a slot without
+// a request in progress give it up to a newcomer when every slot is
+// taken. Without that, a client that connects and sends nothing (or
+// trickles a request line and never ends its headers) keeps a slot for
+// ReadHeaderTimeout, and a backlog of such connections queued ahead of
+// the operator's keeps the operator waiting for minutes; a tenant's
+// keep-alive connections, each after a valid request, hold theirs for
+// IdleTimeout.
+func TestAttackQuietConnectionsAreShed(t *testing.T) {
+	t.Parallel()
+	const slots, backlog = 3, 40
+	dial := func(t *testing.T, addr, send string) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if send != "" {
+			if _, err := io.WriteString(c, send); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Run("silent backlog", func(t *testing.T) {
+		t.Parallel()
+		addr := slotServer(t, slots)
+		for range slots + backlog {
+			dial(t, addr, "")
+		}
+		operatorServed(t, addr)
+	})
+	t.Run("unfinished headers backlog", func(t *testing.T) {
+		t.Parallel()
+		addr := slotServer(t, slots)
+		for range slots + backlog {
+			dial(t, addr, "GET /v1/stats HTTP/1.1\r\nHost: x\r\n")
+		}
+		operatorServed(t, addr)
+	})
+	t.Run("tenant keep-alive", func(t *testing.T) {
+		t.Parallel()
+		addr := slotServer(t, slots)
+		for range slots {
+			req := "GET /v1/tenants/acme/ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + acmeToken + "\r\n\r\n"
+			if code := holdSlot(t, addr, req); code != 200 {
+				t.Fatalf("tenant: %d", code)
+			}
+		}
+		operatorServed(t, addr)
+	})
 }
