@@ -18,7 +18,8 @@
 // reply that ends the connection (its body drained for at most a second),
 // and when every connection slot is taken a newcomer takes the slot of
 // the connection quiet for longest, so that only requests being served
-// hold slots against others.
+// hold slots against others; one tenant's token has at most
+// MaxTenantRequests of those at once.
 //
 // Every reply carries Cache-Control: no-store, and every error, 404 and 405
 // included, is JSON {"error": "...", "code": "..."} (net/http's own
@@ -155,11 +156,19 @@ type Server struct {
 	// MaxConns bounds the connections served at once (0: DefaultMaxConns);
 	// the server speaks HTTP/1.1 only, so it bounds requests in flight too.
 	MaxConns int
+	// MaxTenantRequests bounds the requests one tenant's token has in
+	// flight at once (0: a quarter of MaxConns, at least 1); more are
+	// refused with 429. A request in flight holds a connection slot for
+	// up to the read and write timeouts (a slow upload), so without it one
+	// tenant could hold every slot; the operator is not bounded.
+	MaxTenantRequests int
 
-	once sync.Once
-	mux  *http.ServeMux
-	mu   sync.Mutex
-	hs   *http.Server
+	once     sync.Once
+	flightMu sync.Mutex
+	inFlight map[string]int // requests in flight per tenant token; no zero entries
+	mux      *http.ServeMux
+	mu       sync.Mutex
+	hs       *http.Server
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -386,6 +395,16 @@ func (s *Server) guard(rt Route) http.Handler {
 				return
 			}
 		}
+		if !id.Operator {
+			if !s.enter(id.Tenant) {
+				hangUp(w)
+				w.Header().Set("Retry-After", "1")
+				WriteError(w, http.StatusTooManyRequests, "too_many_requests",
+					"too many requests in flight for this tenant; retry when one has finished")
+				return
+			}
+			defer s.leave(id.Tenant)
+		}
 		if r.ContentLength > rt.MaxBody {
 			hangUp(w)
 			WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large",
@@ -395,6 +414,38 @@ func (s *Server) guard(rt Route) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody)
 		rt.Handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, id)))
 	})
+}
+
+// enter counts a request of tenant in flight, or reports false when the
+// tenant has MaxTenantRequests in flight already.
+func (s *Server) enter(tenant string) bool {
+	limit := s.MaxTenantRequests
+	if limit <= 0 {
+		conns := s.MaxConns
+		if conns <= 0 {
+			conns = DefaultMaxConns
+		}
+		limit = max(conns/4, 1)
+	}
+	s.flightMu.Lock()
+	defer s.flightMu.Unlock()
+	if s.inFlight[tenant] >= limit {
+		return false
+	}
+	if s.inFlight == nil {
+		s.inFlight = map[string]int{}
+	}
+	s.inFlight[tenant]++
+	return true
+}
+
+// leave ends a request that enter counted.
+func (s *Server) leave(tenant string) {
+	s.flightMu.Lock()
+	defer s.flightMu.Unlock()
+	if s.inFlight[tenant]--; s.inFlight[tenant] <= 0 {
+		delete(s.inFlight, tenant)
+	}
 }
 
 // reload serves POST /v1/reload.

@@ -18,6 +18,15 @@ import (
 // /v1/tenants/{tenant}/ping (tenant acme) with MaxConns slots on a
 // loopback listener, and returns its address.
 func slotServer(t *testing.T, maxConns int) string {
+	addr, _ := slotServerUploads(t, maxConns)
+	return addr
+}
+
+// slotServerUploads is slotServer with POST /v1/tenants/{tenant}/upload,
+// which reads its body to the end; it signals each upload it starts on
+// the returned channel.
+func slotServerUploads(t *testing.T, maxConns int) (string, <-chan struct{}) {
+	uploading := make(chan struct{}, 100)
 	t.Helper()
 	st := admin.NewStaticTokens(opToken)
 	st.Tenants = map[string]admin.TokenHash{"acme": admin.HashToken(acmeToken)}
@@ -29,6 +38,14 @@ func slotServer(t *testing.T, maxConns int) string {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { admin.WriteJSON(w, 200, map[string]bool{"ok": true}) })
 	srv.Handle("GET /v1/stats", admin.ScopeOperator, ok)
 	srv.Handle("GET /v1/tenants/{tenant}/ping", admin.ScopeTenant, ok)
+	srv.Handle("POST /v1/tenants/{tenant}/upload", admin.ScopeTenant, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case uploading <- struct{}{}:
+		default:
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		admin.WriteJSON(w, 200, map[string]bool{"ok": true})
+	}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +60,7 @@ func slotServer(t *testing.T, maxConns int) string {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), uploading
 }
 
 // holdSlot opens a connection, sends req and reads one reply, whose
@@ -165,4 +182,50 @@ func TestAttackQuietConnectionsAreShed(t *testing.T) {
 		}
 		operatorServed(t, addr)
 	})
+}
+
+// TestAttackTenantCannotTakeEverySlot: a tenant token holder's uploads
+// that trickle their bodies are served (so they hold their slots for up to
+// ReadTimeout each), but one tenant holds only its share of the slots in
+// requests at once; the rest are refused with 429 at once, and the
+// operator is served.
+func TestAttackTenantCannotTakeEverySlot(t *testing.T) {
+	t.Parallel()
+	const slots = 4
+	addr, uploading := slotServerUploads(t, slots)
+	served, refused := 0, 0
+	for range slots {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		req := "POST /v1/tenants/acme/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + acmeToken + "\r\nContent-Length: 1000\r\n\r\nx"
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		replied := make(chan int, 1)
+		go func() {
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				replied <- 0
+				return
+			}
+			replied <- resp.StatusCode
+		}()
+		select {
+		case <-uploading:
+			served++
+		case code := <-replied:
+			if code != http.StatusTooManyRequests {
+				t.Fatalf("trickled upload: %d, want 429 or no reply yet", code)
+			}
+			refused++
+		case <-time.After(20 * time.Second):
+			t.Fatal("neither served nor refused")
+		}
+	}
+	t.Logf("tenant uploads in flight %d, refused %d", served, refused)
+	operatorServed(t, addr)
 }
