@@ -28,7 +28,7 @@ import (
 // It does not authenticate: Routes hands the endpoints, with who may call
 // each, to an admin server that checks the caller's token, the tenant in
 // the path and the body's size before a handler runs (ftpgate's is
-// cmd/ftpgate/gateway/admin). Errors are JSON {"error": "..."}.
+// cmd/ftpgate/gateway/admin). Errors are JSON {"error": "...", "code": "..."}.
 type AdminHandler struct {
 	Runtime *Runtime
 	// Store persists uploads; nil keeps them in memory only.
@@ -85,8 +85,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+// writeError writes the admin plane's error shape: {"error": msg, "code":
+// name}, name a stable machine name (see cmd/ftpgate/gateway/admin.Error).
+func writeError(w http.ResponseWriter, status int, name, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg, "code": name})
 }
 
 // tenantRoute passes the {tenant} path value to next. The admin server
@@ -96,7 +98,7 @@ func (h *AdminHandler) tenantRoute(next func(http.ResponseWriter, *http.Request,
 	return func(w http.ResponseWriter, r *http.Request) {
 		tenant := r.PathValue("tenant")
 		if !ValidTenant(tenant) {
-			writeError(w, http.StatusBadRequest, "invalid tenant id")
+			writeError(w, http.StatusBadRequest, "bad_tenant", "invalid tenant id")
 			return
 		}
 		next(w, r, tenant)
@@ -129,16 +131,16 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)+1))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) || len(body) > limit {
-		writeError(w, http.StatusRequestEntityTooLarge, "module larger than the limit of "+strconv.Itoa(limit)+" bytes")
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "module larger than the limit of "+strconv.Itoa(limit)+" bytes")
 		return
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		writeError(w, http.StatusBadRequest, "bad_request", "reading the body: "+err.Error())
 		return
 	}
 	oe, err := ParseOnError(r.URL.Query().Get("on_error"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	config := []byte(r.URL.Query().Get("config"))
@@ -147,10 +149,10 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 		var ve *ValidationError
 		if errors.As(err, &ve) {
 			h.logger().Info("policy: upload refused", "tenant", tenant, "reason", ve.Reason)
-			writeError(w, http.StatusBadRequest, ve.Reason)
+			writeError(w, http.StatusBadRequest, "invalid_module", ve.Reason)
 			return
 		}
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		writeError(w, http.StatusServiceUnavailable, "compile_failed", err.Error())
 		return
 	}
 	h.mu.Lock()
@@ -160,7 +162,7 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 		if err := h.Store.Save(tenant, body, rec); err != nil {
 			_ = m.Close(r.Context())
 			h.logger().Error("policy: storing an upload", "tenant", tenant, "err", err)
-			writeError(w, http.StatusInternalServerError, "could not store the module; the old policy stays")
+			writeError(w, http.StatusInternalServerError, "store_failed", "could not store the module; the old policy stays")
 			return
 		}
 	}
@@ -173,17 +175,17 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 func (h *AdminHandler) get(w http.ResponseWriter, r *http.Request, tenant string) {
 	m, s, ok := h.Runtime.Installed(tenant)
 	if !ok {
-		writeError(w, http.StatusNotFound, "no policy installed")
+		writeError(w, http.StatusNotFound, "no_policy", "no policy installed")
 		return
 	}
 	if strings.Contains(r.Header.Get("Accept"), "application/wasm") {
 		if h.Store == nil {
-			writeError(w, http.StatusNotAcceptable, "module bytes are not kept without a policy store")
+			writeError(w, http.StatusNotAcceptable, "not_acceptable", "module bytes are not kept without a policy store")
 			return
 		}
 		wasm, _, err := h.Store.Load(tenant)
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, "reading the stored module failed")
+			writeError(w, http.StatusInternalServerError, "store_failed", "reading the stored module failed")
 			return
 		}
 		w.Header().Set("Content-Type", "application/wasm")
@@ -200,13 +202,13 @@ func (h *AdminHandler) delete(w http.ResponseWriter, _ *http.Request, tenant str
 	if h.Store != nil {
 		err := h.Store.Delete(tenant)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			writeError(w, http.StatusInternalServerError, "could not delete the stored module")
+			writeError(w, http.StatusInternalServerError, "store_failed", "could not delete the stored module")
 			return
 		}
 		stored = err == nil
 	}
 	if !h.Runtime.Remove(tenant) && !stored {
-		writeError(w, http.StatusNotFound, "no policy installed")
+		writeError(w, http.StatusNotFound, "no_policy", "no policy installed")
 		return
 	}
 	h.logger().Info("policy: removed", "tenant", tenant)
@@ -262,25 +264,29 @@ func cleanPaths(field string, ps []string) ([]string, error) {
 func (h *AdminHandler) check(w http.ResponseWriter, r *http.Request, tenant string) {
 	m, s, ok := h.Runtime.Installed(tenant)
 	if !ok {
-		writeError(w, http.StatusNotFound, "no policy installed")
+		writeError(w, http.StatusNotFound, "no_policy", "no policy installed")
 		return
 	}
 	var cr checkRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxCheckRequest))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCheckRequest))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cr); err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "body larger than the limit of "+strconv.Itoa(maxCheckRequest)+" bytes")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", "body: "+err.Error())
 		return
 	}
 	req := abi.Request{Verb: strings.ToUpper(cr.Verb), Arg: cr.Arg, OtherPaths: cr.OtherPaths, User: cr.User, Tenant: tenant,
 		Remote: cr.Remote, Session: 0, Flags: abi.FlagLoggedIn, Login: cr.Login, Host: cr.Host}
 	if req.Verb == "" || len(req.Verb) > 8 {
-		writeError(w, http.StatusBadRequest, "verb: want a command name such as STOR")
+		writeError(w, http.StatusBadRequest, "bad_request", "verb: want a command name such as STOR")
 		return
 	}
 	if none, all := cr.TenantPath == "" && len(cr.OtherTenantPaths) == 0,
 		cr.TenantPath != "" && len(cr.OtherTenantPaths) == len(cr.OtherPaths); !none && !all {
-		writeError(w, http.StatusBadRequest, "tenant_path: give the tenant paths of all of the command's paths (other_tenant_paths as many as other_paths) or none")
+		writeError(w, http.StatusBadRequest, "bad_request", "tenant_path: give the tenant paths of all of the command's paths (other_tenant_paths as many as other_paths) or none")
 		return
 	}
 	var err error
@@ -290,13 +296,13 @@ func (h *AdminHandler) check(w http.ResponseWriter, r *http.Request, tenant stri
 		}
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	if cr.Path != "" {
 		p, err := CleanRewrite(cr.Path)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "path: "+err.Error())
+			writeError(w, http.StatusBadRequest, "bad_request", "path: "+err.Error())
 			return
 		}
 		req.Path = p
@@ -304,7 +310,7 @@ func (h *AdminHandler) check(w http.ResponseWriter, r *http.Request, tenant stri
 	if cr.Now != "" {
 		t, err := time.Parse(time.RFC3339, cr.Now)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "now: want RFC 3339")
+			writeError(w, http.StatusBadRequest, "bad_request", "now: want RFC 3339")
 			return
 		}
 		req.NowMillis = uint64(t.UnixMilli())
