@@ -316,6 +316,11 @@ func (h *AdminHandler) check(w http.ResponseWriter, r *http.Request, tenant stri
 		req.NowMillis = uint64(t.UnixMilli())
 	}
 	d, err := h.Runtime.DryRun(r.Context(), m, s, &req)
+	if errors.Is(err, ErrBusy) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "busy", err.Error())
+		return
+	}
 	out := struct {
 		Decision
 		Subscribed bool   `json:"subscribed"`
