@@ -49,6 +49,9 @@ type Config struct {
 	// Now is the clock given to policies and used by the breaker (default
 	// time.Now); tests set it.
 	Now func() time.Time
+	// Code caps what a module may cost to compile, checked before
+	// compilation (zero fields: the defaults given on CodeLimits).
+	Code CodeLimits
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -95,5 +98,6 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.Code = c.Code.WithDefaults()
 	return c
 }

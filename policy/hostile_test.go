@@ -152,7 +152,7 @@ func TestHostileUploads(t *testing.T) {
 		// Declared counts that would make the decoder allocate gigabytes.
 		{"function count bomb", "\x00asm\x01\x00\x00\x00\x03\x05\xff\xff\xff\xff\x0f", "vector of 4294967295 elements"},
 		{"data length bomb", "\x00asm\x01\x00\x00\x00\x0b\x08\x01\x01\xff\xff\xff\xff\x0f\x00", "size 4294967295 exceeds"},
-		{"locals bomb", "\x00asm\x01\x00\x00\x00\x0a\x0a\x01\x08\x01\xff\xff\xff\xff\x0f\x7f\x0b", "locals; at most"},
+		{"locals bomb", "\x00asm\x01\x00\x00\x00\x0a\x0a\x01\x08\x01\xff\xff\xff\xff\x0f\x7f\x0b", "declares 4294967295 locals; the limit is 4096 per function"},
 		{"name length bomb", "\x00asm\x01\x00\x00\x00\x00\x06\xff\xff\xff\xff\x0f\x00", "exceeds"},
 		{"oversized", string(testmod.Padded(1<<20 + 1)), "the limit is 1048576"},
 		{"missing check", string(testmod.Broken(testmod.NoCheck)), "missing required export ftpp_check"},

@@ -105,7 +105,7 @@ func (r *Runtime) Compile(ctx context.Context, wasm, config []byte) (*Module, er
 	if !bytes.HasPrefix(wasm, wasmMagic) {
 		return nil, invalid("not a WebAssembly module (no \\0asm magic)")
 	}
-	if err := checkSections(wasm); err != nil {
+	if err := checkSections(wasm, r.cfg.Code); err != nil {
 		return nil, err
 	}
 	select {

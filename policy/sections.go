@@ -3,7 +3,17 @@ package policy
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ftpgate/ftpgate/policy/internal/wasmcheck"
 )
+
+// CodeLimits caps what compiling a module may cost: functions, locals,
+// code bytes, nesting depth and br_table targets (Config.Code). Zero
+// fields take the defaults documented on wasmcheck.Limits: 50000
+// functions, 4096 locals per function and 1048576 in all, 8 MiB of code
+// and 256 KiB per function, nesting 1024 deep, 4096 targets per br_table
+// and 524288 in all. The figures behind them are in bench/README.md.
+type CodeLimits = wasmcheck.Limits
 
 // Limits checked before a module reaches wazero's decoder.
 const (
@@ -12,9 +22,6 @@ const (
 	// module could make every instance allocate 1 GiB; a Go guest's table
 	// holds a few thousand functions.
 	maxTableElements = 1 << 18
-	// maxLocals bounds one function's locals; wazero allocates them by
-	// their declared count, which a few bytes can make 2^32.
-	maxLocals = 1 << 16
 )
 
 // checkSections walks the whole module structure before compilation.
@@ -25,7 +32,12 @@ const (
 // much more than its own size. The walk understands the MVP binary format
 // plus the constant expressions compilers emit; anything else is refused
 // with its offset. Semantic errors are left to the compiler.
-func checkSections(wasm []byte) error {
+//
+// Then wasmcheck walks the code within lim: a module whose locals,
+// functions, code size, nesting or br_tables would cost the compiler far
+// more than its size is refused, with the cap it exceeds, before wazero
+// sees it.
+func checkSections(wasm []byte, lim CodeLimits) error {
 	if len(wasm) < 8 {
 		return invalid("module shorter than its header")
 	}
@@ -43,6 +55,9 @@ func checkSections(wasm []byte) error {
 	}
 	if r.err != nil {
 		return invalid("at offset %d: %v", r.off, r.err)
+	}
+	if err := wasmcheck.Check(wasm, lim); err != nil {
+		return invalid("%v", err)
 	}
 	return nil
 }
@@ -109,22 +124,8 @@ func checkSection(id byte, r *reader) error {
 			r.u32()
 		case 9: // element
 			checkElement(r)
-		case 10: // code
-			body := r.sub(r.u32())
-			if r.err != nil {
-				break
-			}
-			var locals uint64
-			for k := body.count(); k > 0 && body.err == nil; k-- {
-				locals += uint64(body.u32())
-				body.valType()
-			}
-			if body.err != nil {
-				return body.err
-			}
-			if locals > maxLocals {
-				return fmt.Errorf("a function declares %d locals; at most %d", locals, maxLocals)
-			}
+		case 10: // code: wasmcheck walks the bodies
+			r.sub(r.u32())
 		case 11: // data
 			switch r.u32() {
 			case 0:

@@ -21,7 +21,7 @@ func TestAdminDryRunTenantPaths(t *testing.T) {
 	t.Parallel()
 	wasm := builder.Build(t, "read-only-paths")
 	ctx := context.Background()
-	rt, err := policy.NewRuntime(ctx, policy.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rt, err := policy.NewRuntime(ctx, loadedMachine(policy.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func TestExamples(t *testing.T) {
 			t.Parallel()
 			wasm := builder.Build(t, c.dir)
 			ctx := context.Background()
-			r, err := policy.NewRuntime(ctx, policy.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			r, err := policy.NewRuntime(ctx, loadedMachine(policy.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,7 +196,7 @@ func TestBadConfigRefused(t *testing.T) {
 	t.Parallel()
 	wasm := builder.Build(t, "max-upload-size")
 	ctx := context.Background()
-	r, err := policy.NewRuntime(ctx, policy.Config{})
+	r, err := policy.NewRuntime(ctx, loadedMachine(policy.Config{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,4 +204,13 @@ func TestBadConfigRefused(t *testing.T) {
 	if _, err := r.Compile(ctx, wasm, []byte("max_bytes=lots")); err == nil {
 		t.Fatal("a bad config was accepted")
 	}
+}
+
+// loadedMachine widens the runtime's deadlines for tests: Go-built guests
+// under -race on a loaded two-core runner took over the default 1 s to
+// instantiate. The deadlines are upper bounds; no test here is about them.
+func loadedMachine(c policy.Config) policy.Config {
+	c.InitTimeout = 30 * time.Second
+	c.CallTimeout = 10 * time.Second
+	return c
 }
