@@ -32,6 +32,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -140,8 +141,9 @@ type Server struct {
 	Addr string
 	// TLSConfig, when set, makes Serve speak HTTPS only.
 	TLSConfig *tls.Config
-	// Logger records refused requests at debug level and server errors
-	// (default slog.Default()). Tokens are never logged.
+	// Logger records refused requests and failed TLS handshakes at debug
+	// level and server errors at warning level (default slog.Default()).
+	// Tokens are never logged.
 	Logger *slog.Logger
 	// Tokens authenticates callers; nil refuses every request with 401.
 	Tokens Tokens
@@ -504,11 +506,28 @@ func (s *Server) httpServer() *http.Server {
 			WriteTimeout:      writeTimeout,
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
+			ErrorLog:          log.New(errorLog{s.logger()}, "", 0),
 			ConnState:         trackConn,
 		}
 	}
 	return s.hs
+}
+
+// errorLog takes net/http's own log lines: at warning level, except
+// those any client can cause at the rate it connects (a failed TLS
+// handshake: bytes that are not TLS, a scanner, a connection shed before
+// its handshake ended), which go to debug so that anonymous clients
+// cannot fill the operator's log.
+type errorLog struct{ l *slog.Logger }
+
+func (e errorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	e.l.Log(context.Background(), level, msg)
+	return len(p), nil
 }
 
 // Shutdown stops accepting, waits for requests in flight until ctx ends,
