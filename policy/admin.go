@@ -18,7 +18,7 @@ import (
 
 // AdminHandler is the admin HTTP API for policies:
 //
-//	PUT    /v1/tenants/{tenant}/policy          upload a module (body: wasm; ?on_error=deny|allow&config=...)
+//	PUT    /v1/tenants/{tenant}/policy          upload a module (body: wasm; ?on_error=deny|allow&config=...); one at a time per tenant (429)
 //	GET    /v1/tenants/{tenant}/policy          the installed module's description (Accept: application/wasm for its bytes)
 //	DELETE /v1/tenants/{tenant}/policy          uninstall
 //	POST   /v1/tenants/{tenant}/policy/check    dry run of a sample command (JSON body) against the installed module
@@ -37,6 +37,32 @@ type AdminHandler struct {
 	Logger *slog.Logger
 
 	mu sync.Mutex // serialises changes, so that store and runtime agree
+
+	upMu      sync.Mutex
+	uploading map[string]bool // tenants with an upload in flight
+}
+
+// startUpload marks tenant's upload in flight, or reports false when one
+// already is. An upload pins up to MaxModuleSize of memory until it has
+// compiled, and a tenant has one policy, so one at a time per tenant is
+// all a tenant needs and bounds what it pins.
+func (h *AdminHandler) startUpload(tenant string) bool {
+	h.upMu.Lock()
+	defer h.upMu.Unlock()
+	if h.uploading[tenant] {
+		return false
+	}
+	if h.uploading == nil {
+		h.uploading = map[string]bool{}
+	}
+	h.uploading[tenant] = true
+	return true
+}
+
+func (h *AdminHandler) endUpload(tenant string) {
+	h.upMu.Lock()
+	defer h.upMu.Unlock()
+	delete(h.uploading, tenant)
 }
 
 func (h *AdminHandler) logger() *slog.Logger {
@@ -127,6 +153,12 @@ func (h *AdminHandler) info(tenant string, m *Module, s Settings) policyInfo {
 }
 
 func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string) {
+	if !h.startUpload(tenant) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "upload_in_progress", "an upload for this tenant is in progress; retry when it has finished")
+		return
+	}
+	defer h.endUpload(tenant)
 	limit := h.Runtime.cfg.MaxModuleSize
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)+1))
 	var mbe *http.MaxBytesError
