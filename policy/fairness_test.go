@@ -35,7 +35,7 @@ func holdTenant(tenant string, started chan<- string, release <-chan struct{}) f
 }
 
 // TestAdminCompileFairness: while acme's hostile upload compiles, acme's
-// second upload is refused at once with 409, a JSON error and
+// second upload is refused at once with 429, a JSON error and
 // Retry-After, and globex's valid upload is compiled and installed on the
 // other worker.
 func TestAdminCompileFairness(t *testing.T) {
@@ -57,7 +57,7 @@ func TestAdminCompileFairness(t *testing.T) {
 	}()
 	<-started
 	resp, body := f.doResp("PUT", "/v1/tenants/acme/policy", "acme-secret", testmod.Example())
-	if resp.StatusCode != 409 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, `"error":"a previous upload`) {
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, `"code":"upload_in_progress"`) {
 		t.Fatalf("second upload while the first compiles: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 	if code, body := f.do("PUT", "/v1/tenants/globex/policy", "globex-secret", testmod.Example()); code != 200 {

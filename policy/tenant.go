@@ -21,6 +21,10 @@ type Settings struct {
 	Config []byte
 }
 
+// ErrBusy is DryRun's error when every instance slot of the tenant's
+// installation stayed taken for InitTimeout.
+var ErrBusy = errors.New("policy: every instance of this tenant's policy is busy; retry later")
+
 // tenantState is what the Runtime keeps per tenant. Its figures outlive
 // module swaps.
 type tenantState struct {
@@ -422,10 +426,25 @@ func (r *Runtime) AllFigures() []Figures {
 // DryRun evaluates req against m on a fresh instance, without installing
 // it and without touching any tenant's figures. It returns the decision
 // and, when the module failed, the error (the decision is then what
-// settings.OnError would give).
+// settings.OnError would give). When m is req.Tenant's installed module,
+// the instance takes one of that installation's PoolSize slots, as a live
+// call does, so that dry runs cannot keep more of the host's cores busy
+// than the tenant's live traffic may; with none free within InitTimeout
+// it returns ErrBusy.
 func (r *Runtime) DryRun(ctx context.Context, m *Module, s Settings, req *abi.Request) (Decision, error) {
 	if !wants(m, req) {
 		return Decision{Action: Allow}, nil
+	}
+	if ts := r.tenant(req.Tenant, false); ts != nil {
+		if in := ts.cur.Load(); in != nil && in.mod == m {
+			if err := in.pool.borrow(ctx); err != nil {
+				if errors.Is(err, errPoolBusy) {
+					err = ErrBusy
+				}
+				return s.OnError.decision(err), err
+			}
+			defer in.pool.giveBack(ctx)
+		}
 	}
 	if req.NowMillis == 0 {
 		req.NowMillis = uint64(r.cfg.Now().UnixMilli())
