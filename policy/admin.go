@@ -83,6 +83,10 @@ type AdminRoute struct {
 	// MaxBody is the largest request body the route reads, in bytes
 	// (0: the admin server's default).
 	MaxBody int64
+	// Timeout is how long the route may take to answer (0: the admin
+	// server's write timeout). An upload waits for a compile slot and a
+	// compile, which may together outlast that.
+	Timeout time.Duration
 	// Handler serves an authorised request. A tenant route reads the
 	// tenant from the {tenant} path value, which it checks again with
 	// ValidTenant (400).
@@ -93,12 +97,12 @@ type AdminRoute struct {
 // runtime's MaxModuleSize; the dry run's is its 64 KiB request.
 func (h *AdminHandler) Routes() []AdminRoute {
 	return []AdminRoute{
-		{"PUT /v1/tenants/{tenant}/policy", true, int64(h.Runtime.cfg.MaxModuleSize), h.tenantRoute(h.put)},
-		{"GET /v1/tenants/{tenant}/policy", true, 0, h.tenantRoute(h.get)},
-		{"DELETE /v1/tenants/{tenant}/policy", true, 0, h.tenantRoute(h.delete)},
-		{"POST /v1/tenants/{tenant}/policy/check", true, maxCheckRequest, h.tenantRoute(h.check)},
-		{"GET /v1/tenants/{tenant}/policy/stats", true, 0, h.tenantRoute(h.stats)},
-		{"GET /v1/stats", false, 0, http.HandlerFunc(h.allStats)},
+		{"PUT /v1/tenants/{tenant}/policy", true, int64(h.Runtime.cfg.MaxModuleSize), h.Runtime.cfg.uploadAnswerTime(), h.tenantRoute(h.put)},
+		{"GET /v1/tenants/{tenant}/policy", true, 0, 0, h.tenantRoute(h.get)},
+		{"DELETE /v1/tenants/{tenant}/policy", true, 0, 0, h.tenantRoute(h.delete)},
+		{"POST /v1/tenants/{tenant}/policy/check", true, maxCheckRequest, 0, h.tenantRoute(h.check)},
+		{"GET /v1/tenants/{tenant}/policy/stats", true, 0, 0, h.tenantRoute(h.stats)},
+		{"GET /v1/stats", false, 0, 0, http.HandlerFunc(h.allStats)},
 	}
 }
 

@@ -126,6 +126,12 @@ func TestAdminRoutes(t *testing.T) {
 	if len(operatorOnly) != 1 || operatorOnly[0] != "GET /v1/stats" {
 		t.Errorf("operator-only routes: %v", operatorOnly)
 	}
+	// With a child compile, an upload's answer may come after the admin
+	// server's default write timeout: the route states its own bound.
+	child := Config{ChildCompile: true}.withDefaults()
+	if got := child.uploadAnswerTime(); got < child.CompileTimeout*5 {
+		t.Errorf("upload answer time %v: less than the queue's compiles (%v each)", got, child.CompileTimeout)
+	}
 	for _, p := range []string{"/v1/tenants/..%2Fetc/policy", "/v1/tenants/.hidden/policy"} {
 		if code, body := f.do("PUT", p, "", testmod.Example()); code != 400 || !strings.Contains(body, `"error":"invalid tenant id"`) {
 			t.Errorf("PUT %s: %d %s", p, code, body)

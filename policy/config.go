@@ -140,3 +140,15 @@ func (c Config) withDefaults() Config {
 	c.Code = c.Code.WithDefaults()
 	return c
 }
+
+// uploadAnswerTime bounds how long an upload may take to answer: a wait
+// behind every queued compile, its own compile, and a minute for the
+// probe and the store. 0 (no bound of its own) without a child compile,
+// whose time nothing bounds.
+func (c Config) uploadAnswerTime() time.Duration {
+	if !c.ChildCompile {
+		return 0
+	}
+	rounds := 1 + (c.CompileQueue+c.CompileWorkers-1)/c.CompileWorkers
+	return time.Duration(rounds)*c.CompileTimeout + time.Minute
+}

@@ -294,6 +294,6 @@ func mountPolicy(srv *admin.Server, h *policy.AdminHandler) {
 		if r.Tenant {
 			scope = admin.ScopeTenant
 		}
-		srv.Mount(admin.Route{Pattern: r.Pattern, Scope: scope, MaxBody: r.MaxBody, Handler: r.Handler})
+		srv.Mount(admin.Route{Pattern: r.Pattern, Scope: scope, MaxBody: r.MaxBody, Timeout: r.Timeout, Handler: r.Handler})
 	}
 }

@@ -29,6 +29,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -111,6 +112,10 @@ type Route struct {
 	// a body without one fails the handler's read past the bound with an
 	// *http.MaxBytesError.
 	MaxBody int64
+	// Timeout is how long the route may take to answer, from the moment
+	// it runs (0: the server's WriteTimeout). A route whose work has its
+	// own bound (a policy compile) states it here.
+	Timeout time.Duration
 	// Handler serves the request once the caller is authorised.
 	Handler http.Handler
 }
@@ -164,6 +169,9 @@ type Server struct {
 	// up to the read and write timeouts (a slow upload), so without it one
 	// tenant could hold every slot; the operator is not bounded.
 	MaxTenantRequests int
+	// WriteTimeout bounds the time from a request's headers to the end of
+	// its reply (0: one minute); a Route with a Timeout sets its own.
+	WriteTimeout time.Duration
 
 	once     sync.Once
 	flightMu sync.Mutex
@@ -414,6 +422,9 @@ func (s *Server) guard(rt Route) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody)
+		if rt.Timeout > 0 {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(rt.Timeout))
+		}
 		rt.Handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, id)))
 	})
 }
@@ -503,7 +514,7 @@ func (s *Server) httpServer() *http.Server {
 			TLSConfig:         s.TLSConfig,
 			ReadHeaderTimeout: readHeaderTimeout,
 			ReadTimeout:       readTimeout,
-			WriteTimeout:      writeTimeout,
+			WriteTimeout:      cmp.Or(s.WriteTimeout, writeTimeout),
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
 			ErrorLog:          log.New(errorLog{s.logger()}, "", 0),
