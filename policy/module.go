@@ -38,7 +38,7 @@ type Module struct {
 	HasInit bool
 
 	compiled wazero.CompiledModule
-	wr       wazero.Runtime // the module's own (see Runtime.newWazero)
+	wr       wazero.Runtime  // the module's own (see Runtime.newWazero)
 	subs     map[string]bool // nil: every verb
 }
 

@@ -58,7 +58,9 @@ const (
 
 // sectionFigures counts what checkSections caps beside the code.
 type sectionFigures struct {
-	measure bool // count only, refuse nothing (for tests)
+	// measure counts only and refuses nothing (for tests).
+	measure bool
+
 	types, typeValues, imports, globals, exports, elementEntries, dataSegments uint64
 }
 
