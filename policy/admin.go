@@ -342,6 +342,11 @@ func (h *AdminHandler) check(w http.ResponseWriter, r *http.Request, tenant stri
 		req.NowMillis = uint64(t.UnixMilli())
 	}
 	d, err := h.Runtime.DryRun(r.Context(), m, s, &req)
+	if errors.Is(err, ErrDryRunBusy) {
+		setRetryAfter(w, h.Runtime.cfg.InitTimeout+h.Runtime.cfg.CallTimeout)
+		writeError(w, http.StatusTooManyRequests, "a dry run of this tenant is already running; try again when it is done")
+		return
+	}
 	out := struct {
 		Decision
 		Subscribed bool   `json:"subscribed"`

@@ -27,6 +27,7 @@ type Runtime struct {
 
 	schedMu sync.Mutex
 	busy    map[string]bool // tenants with a compile waiting or running
+	dryRuns map[string]bool // tenants with a dry run running
 	waiting int             // compiles waiting for a worker
 
 	// testChildStarted, when set, runs once a compile child has started
@@ -91,6 +92,7 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 		cacheDir: cacheDir,
 		tempDir:  tempDir,
 		busy:     map[string]bool{},
+		dryRuns:  map[string]bool{},
 		tenants:  map[string]*tenantState{},
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),

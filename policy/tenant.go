@@ -275,14 +275,36 @@ func (r *Runtime) AllFigures() []Figures {
 	return out
 }
 
+// ErrDryRunBusy refuses a dry run while another one of the same tenant
+// runs.
+var ErrDryRunBusy = errors.New("policy: a dry run of this tenant is already running")
+
 // DryRun evaluates req against m on a fresh instance, without installing
 // it and without touching any tenant's figures. It returns the decision
 // and, when the module failed, the error (the decision is then what
 // settings.OnError would give).
+//
+// A tenant (req.Tenant) has one dry run at a time; another one meanwhile
+// fails at once with ErrDryRunBusy. Dry-run instances are not the pool's,
+// so without this bound a tenant's parallel requests would each get an
+// instance (its memory, and a core until its deadline): one tenant holds
+// at most one, for at most InitTimeout plus CallTimeout.
 func (r *Runtime) DryRun(ctx context.Context, m *Module, s Settings, req *abi.Request) (Decision, error) {
 	if !wants(m, req) {
 		return Decision{Action: Allow}, nil
 	}
+	r.schedMu.Lock()
+	if r.dryRuns[req.Tenant] {
+		r.schedMu.Unlock()
+		return Decision{}, ErrDryRunBusy
+	}
+	r.dryRuns[req.Tenant] = true
+	r.schedMu.Unlock()
+	defer func() {
+		r.schedMu.Lock()
+		delete(r.dryRuns, req.Tenant)
+		r.schedMu.Unlock()
+	}()
 	if req.NowMillis == 0 {
 		req.NowMillis = uint64(r.cfg.Now().UnixMilli())
 	}
