@@ -119,6 +119,9 @@ type policyInfo struct {
 	Imports       []string `json:"imports"`
 	OnError       string   `json:"on_error"`
 	Figures       Figures  `json:"figures"`
+	// State is "installed"; a stored policy that is not is described by
+	// a PolicyState instead ("restoring" or "quarantined").
+	State string `json:"state"`
 }
 
 func (h *AdminHandler) info(tenant string, m *Module, s Settings) policyInfo {
@@ -127,7 +130,7 @@ func (h *AdminHandler) info(tenant string, m *Module, s Settings) policyInfo {
 		subs = []string{"*"}
 	}
 	return policyInfo{Tenant: tenant, SHA256: m.Hash, Size: m.Size, ABI: m.ABI, Subscriptions: subs, Imports: m.Imports,
-		OnError: s.OnError.String(), Figures: h.Runtime.Figures(tenant)}
+		OnError: s.OnError.String(), Figures: h.Runtime.Figures(tenant), State: "installed"}
 }
 
 func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string) {
@@ -156,7 +159,10 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.Store != nil {
-		rec := Record{OnError: oe.String(), Config: config, Uploaded: time.Now().UTC()}
+		rec := Record{OnError: oe.String(), Config: config, Uploaded: time.Now().UTC(), Subscriptions: m.Subscriptions}
+		if rec.Subscriptions == nil {
+			rec.Subscriptions = []string{"*"}
+		}
 		if err := h.Store.Save(tenant, body, rec); err != nil {
 			_ = m.Close(r.Context())
 			h.logger().Error("policy: storing an upload", "tenant", tenant, "err", err)
@@ -205,6 +211,13 @@ func setRetryAfter(w http.ResponseWriter, d time.Duration) {
 func (h *AdminHandler) get(w http.ResponseWriter, r *http.Request, tenant string) {
 	m, s, ok := h.Runtime.Installed(tenant)
 	if !ok {
+		if st, ok := h.Runtime.Pending(tenant); ok && !strings.Contains(r.Header.Get("Accept"), "application/wasm") {
+			writeJSON(w, http.StatusOK, struct {
+				Tenant string `json:"tenant"`
+				PolicyState
+			}{tenant, st})
+			return
+		}
 		writeError(w, http.StatusNotFound, "no policy installed")
 		return
 	}

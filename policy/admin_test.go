@@ -38,7 +38,7 @@ func newAdminFixtureConfig(t *testing.T, dir string, cfg Config, prepare func(*R
 	tokens := NewStaticTokens("op-secret")
 	tokens.Tenants = map[string]TokenHash{"acme": HashToken("acme-secret"), "globex": HashToken("globex-secret")}
 	store := &Store{Dir: dir}
-	store.Restore(context.Background(), rt)
+	store.Restore(context.Background(), rt).Wait(context.Background())
 	h := &AdminHandler{Runtime: rt, Store: store, Tokens: tokens}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -197,14 +197,14 @@ func TestStoreSurvivesRestart(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &info); err != nil || info.OnError != "allow" {
 		t.Fatalf("GET after restart: %s", body)
 	}
-	// A corrupted module file is skipped at restore, not fatal.
+	// A corrupted module file is quarantined at restore, not fatal.
 	mp := filepath.Join(dir, "modules", info.SHA256+".wasm")
 	if err := os.WriteFile(mp, []byte("junk"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h := newAdminFixture(t, dir)
-	if d := eval(h.rt, "acme", "DELE", "/x"); d.Called {
-		t.Fatalf("corrupt module was installed: %+v", d)
+	if d := eval(h.rt, "acme", "DELE", "/x"); d.Called || d.Code != 451 {
+		t.Fatalf("corrupt module: %+v, want it quarantined and its commands refused", d)
 	}
 }
 

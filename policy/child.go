@@ -139,7 +139,7 @@ const childOutputLimit = 16 << 10
 // *ValidationError means the module does not compile or broke a bound;
 // any other error is the host's (the child could not run) or ctx's.
 func (r *Runtime) compileInChild(ctx context.Context, tenant string, wasm []byte) error {
-	exe, err := os.Executable()
+	exe, err := selfExecutable()
 	if err != nil {
 		return fmt.Errorf("policy: compile child: %w", err)
 	}

@@ -13,6 +13,10 @@ import (
 // childSupported reports whether Config.ChildCompile can work here.
 const childSupported = true
 
+// selfExecutable is this process's executable: /proc/self/exe, which
+// still works after an upgrade replaced the file on disk.
+func selfExecutable() (string, error) { return "/proc/self/exe", nil }
+
 // limitSelf bounds the child: RLIMIT_AS at the address space the Go
 // runtime reserved at start (about 1.2 GiB on amd64, nearly all of it
 // never touched) plus memory, so that the compile can add at most memory

@@ -2,7 +2,13 @@
 
 package policy
 
-import "errors"
+import (
+	"errors"
+	"os"
+)
+
+// selfExecutable is this process's executable.
+func selfExecutable() (string, error) { return os.Executable() }
 
 // childSupported reports whether Config.ChildCompile can work here.
 const childSupported = false

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/policy/internal/wasmgen"
 	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 )
 
@@ -99,13 +100,13 @@ func wantRefused(t *testing.T, err error, want string) {
 // refuses gets wazero's reason, as in process.
 func TestChildCompileBounds(t *testing.T) {
 	t.Parallel()
-	// 3000 functions × 65535 locals: wazero's decoder alone allocates
-	// 196 MB, and compiling takes seconds.
-	locals := localsBomb(3000, 65535)
+	// Within every static cap, but compiling it takes minutes and
+	// gigabytes (bench/README.md).
+	hostile := wasmgen.LiveAcrossBranches(1, 4096, 4000)
 	ctx := context.Background()
 	t.Run("memory", func(t *testing.T) {
 		r, logs := newTestRuntime(t, Config{ChildCompile: true, CompileMemory: 64 << 20, MaxModuleSize: 1 << 20})
-		_, err := r.CompileTenant(ctx, "acme", locals, nil)
+		_, err := r.CompileTenant(ctx, "acme", hostile, nil)
 		wantRefused(t, err, "memory bound of 64 MiB")
 		if !strings.Contains(logs.String(), "tenant=acme") {
 			t.Fatalf("not logged:\n%s", logs)
@@ -114,18 +115,20 @@ func TestChildCompileBounds(t *testing.T) {
 	t.Run("cpu", func(t *testing.T) {
 		r, _ := newTestRuntime(t, Config{ChildCompile: true, CompileMemory: 2 << 30, CompileCPU: time.Second,
 			CompileTimeout: 10 * time.Minute, MaxModuleSize: 1 << 20})
-		_, err := r.Compile(ctx, locals, nil)
+		_, err := r.Compile(ctx, hostile, nil)
 		wantRefused(t, err, "CPU bound of 1 s")
 	})
 	t.Run("time", func(t *testing.T) {
 		r, _ := newTestRuntime(t, Config{ChildCompile: true, CompileMemory: 2 << 30, CompileCPU: 10 * time.Minute,
 			CompileTimeout: 300 * time.Millisecond, MaxModuleSize: 1 << 20})
-		_, err := r.Compile(ctx, locals, nil)
+		_, err := r.Compile(ctx, hostile, nil)
 		wantRefused(t, err, "time bound of 300ms")
 	})
 	t.Run("invalid", func(t *testing.T) {
 		// A () -> () function that leaves an i32 on the stack.
-		bad := rawModule(1, []byte{0, 0x41, 0, 0x0b})
+		bad := wasmgen.Module(1, func(int) int { return 4 }, func(_ int, dst []byte) []byte {
+			return append(dst, 0, 0x41, 0, 0x0b)
+		})
 		in, _ := newTestRuntime(t, Config{})
 		_, want := in.Compile(ctx, bad, nil)
 		r, _ := newTestRuntime(t, Config{ChildCompile: true})

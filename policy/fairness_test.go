@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ftpgate/ftpgate/policy/internal/wasmgen"
 	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 )
 
@@ -44,7 +45,7 @@ func TestAdminCompileFairness(t *testing.T) {
 	f := newAdminFixtureConfig(t, t.TempDir(), Config{ChildCompile: true, CompileWorkers: 2, CompileMemory: 64 << 20,
 		MaxModuleSize: 1 << 20}, holdTenant("acme", started, held))
 	t.Cleanup(release)
-	hostile := localsBomb(3000, 65535)
+	hostile := wasmgen.LiveAcrossBranches(1, 4096, 4000)
 	type reply struct {
 		code int
 		body string

@@ -92,7 +92,7 @@ func (e *OverloadError) Error() string {
 
 // acquire takes a compile worker for tenant, waiting in the queue if none
 // is free; release gives it back.
-func (r *Runtime) acquire(ctx context.Context, tenant string) (release func(), err error) {
+func (r *Runtime) acquire(ctx context.Context, tenant string, noQueueLimit bool) (release func(), err error) {
 	retry := r.cfg.CompileTimeout + r.cfg.InitTimeout
 	r.schedMu.Lock()
 	if tenant != "" {
@@ -116,7 +116,7 @@ func (r *Runtime) acquire(ctx context.Context, tenant string) (release func(), e
 		return release, nil
 	default:
 	}
-	if r.waiting >= r.cfg.CompileQueue {
+	if r.waiting >= r.cfg.CompileQueue && !noQueueLimit {
 		if tenant != "" {
 			delete(r.busy, tenant)
 		}
@@ -196,6 +196,14 @@ func (r *Runtime) Compile(ctx context.Context, wasm, config []byte) (*Module, er
 // tenant holds at most one compile worker. "" is no tenant: no such
 // exclusion.
 func (r *Runtime) CompileTenant(ctx context.Context, tenant string, wasm, config []byte) (*Module, error) {
+	return r.compile(ctx, tenant, wasm, config, false)
+}
+
+// compile is CompileTenant; a restore (Store.Restore) neither counts as
+// the tenant's compile, so that an upload during the restore goes ahead
+// (and wins), nor is refused by the full queue, since its own workers
+// bound it.
+func (r *Runtime) compile(ctx context.Context, tenant string, wasm, config []byte, restore bool) (*Module, error) {
 	if len(wasm) > r.cfg.MaxModuleSize {
 		return nil, invalid("module is %d bytes; the limit is %d", len(wasm), r.cfg.MaxModuleSize)
 	}
@@ -205,7 +213,11 @@ func (r *Runtime) CompileTenant(ctx context.Context, tenant string, wasm, config
 	if err := checkSections(wasm, r.cfg.Code); err != nil {
 		return nil, err
 	}
-	release, err := r.acquire(ctx, tenant)
+	key := tenant
+	if restore {
+		key = ""
+	}
+	release, err := r.acquire(ctx, key, restore)
 	if err != nil {
 		return nil, err
 	}
@@ -227,6 +239,12 @@ func (r *Runtime) CompileTenant(ctx context.Context, tenant string, wasm, config
 	cm, err := wr.CompileModule(experimental.WithCompilationWorkers(ctx, 1), wasm)
 	if err != nil {
 		_ = wr.Close(ctx)
+		select {
+		case <-r.stop:
+			// A closed runtime refuses every module: not this one's fault.
+			return nil, errClosed
+		default:
+		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

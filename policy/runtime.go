@@ -121,6 +121,11 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 // good. Closing the module's runtime with the module frees them. The
 // engine, and so the compiled code, is shared through the cache.
 func (r *Runtime) newWazero(ctx context.Context) (wazero.Runtime, error) {
+	select {
+	case <-r.stop:
+		return nil, errClosed // the shared cache may be closed already
+	default:
+	}
 	newRuntimeMu.Lock()
 	defer newRuntimeMu.Unlock()
 	return r.newWazeroLocked(ctx)

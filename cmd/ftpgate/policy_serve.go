@@ -175,9 +175,15 @@ func startPolicy(ctx context.Context, c *policyConfig, tenants policyTenants, sr
 		return nil, err
 	}
 	store := &policy.Store{Dir: dir}
-	if n := store.Restore(ctx, rt); n > 0 {
-		log.Info("policies restored", "count", n, "dir", dir)
-	}
+	// Stored policies are restored in the background: the server serves
+	// at once, and a tenant's commands are refused until its policy is in.
+	restoring := store.Restore(ctx, rt)
+	go func() {
+		<-restoring.Done()
+		if n, q := restoring.Wait(ctx); n+q > 0 {
+			log.Info("policies restored", "count", n, "quarantined", q, "dir", dir)
+		}
+	}()
 	if c.file != "" {
 		if err := installPolicyFile(ctx, rt, c); err != nil {
 			_ = rt.Close(ctx)
