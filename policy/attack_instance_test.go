@@ -14,8 +14,9 @@ import (
 // child bounds compilation, but the decoded module stays in this process
 // while installed and every instance (the probe, then each pooled one) is
 // built here: 5 MB of globals cost about 110 MiB installed and 90 MiB per
-// instance, 4 MB of passive element entries 160 MiB and 40 MiB, and each
-// tenant may hold PoolSize instances. These uploads must be refused
+// instance, 4 MB of passive element entries 160 MiB and 40 MiB, 8 MB of
+// name section 96 MiB installed, and each tenant may hold PoolSize
+// instances. These uploads must be refused
 // before compilation with the cap they exceed; before the section caps
 // they were installed (200).
 func TestAttackInstanceCostRefused(t *testing.T) {
@@ -38,6 +39,20 @@ func TestAttackInstanceCostRefused(t *testing.T) {
 	for range nData {
 		dataSegs = append(dataSegs, 1, 0) // passive, empty
 	}
+	customs := make([]byte, 0, 4*200_000)
+	for range 200_000 {
+		customs = append(customs, 0, 2, 0, 0) // a custom section: empty name, one byte
+	}
+	// A name section of function names, each an index and an empty name.
+	var names []byte
+	const nNames = 1 << 20
+	for i := range nNames {
+		names = append(names, w.U32(uint32(i%3))...)
+		names = append(names, 0)
+	}
+	names = append(append([]byte{1}, w.U32(uint32(len(names)+len(w.U32(nNames))))...), append(w.U32(nNames), names...)...)
+	nameSec := append([]byte{0}, w.U32(uint32(5+len(names)))...)
+	nameSec = append(append(nameSec, 4, 'n', 'a', 'm', 'e'), names...)
 	for _, c := range []struct {
 		name, reason string
 		wasm         []byte
@@ -48,6 +63,8 @@ func TestAttackInstanceCostRefused(t *testing.T) {
 		{"imports", "more than 1024 imports", attackModule(attackParts{types: []byte{0x60, 3, w.I32, w.I32, w.I32, 0}, nTypes: 1,
 			imports: imports, nImport: nImports})},
 		{"data", "more than 131072 data segments", attackModule(attackParts{data: dataSegs, nData: nData})},
+		{"customs", "more than 64 custom sections", append(attackModule(attackParts{}), customs...)},
+		{"names", "the name section is", append(attackModule(attackParts{}), nameSec...)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -85,6 +102,8 @@ func TestSectionFiguresOfGoPolicies(t *testing.T) {
 			"exports":         {fig.exports, maxExports},
 			"element entries": {fig.elementEntries, maxElementEntries},
 			"data segments":   {fig.dataSegments, maxDataSegments},
+			"custom sections": {fig.customSections, maxCustomSections},
+			"name bytes":      {fig.nameBytes, maxNameSection},
 		} {
 			if v[0]*4 > v[1] {
 				t.Errorf("%s: %s is %d, more than a quarter of the cap %d", dir, name, v[0], v[1])

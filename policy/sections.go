@@ -50,6 +50,13 @@ const (
 	// maxElementEntries bounds the entries of all element segments,
 	// like maxTableElements the tables they fill.
 	maxElementEntries = maxTableElements
+	// maxCustomSections bounds the custom sections: with debug
+	// information on, wazero keeps each (about 60 bytes for a 3-byte
+	// section) for as long as the module is installed.
+	maxCustomSections = 1 << 6
+	// maxNameSection bounds the "name" section's bytes: wazero decodes
+	// it into about 24 bytes per name, 2 bytes each in the module.
+	maxNameSection = 1 << 20
 	// maxDataSegments bounds the data segments (their bytes are bounded
 	// by the module's size and the memory limit); the Go toolchain emits
 	// about 31,000.
@@ -62,6 +69,7 @@ type sectionFigures struct {
 	measure bool
 
 	types, typeValues, imports, globals, exports, elementEntries, dataSegments uint64
+	customSections, nameBytes                                                  uint64
 }
 
 // over returns the first cap f exceeds, as a message, or "".
@@ -80,10 +88,14 @@ func (f *sectionFigures) over() string {
 		{"exports", f.exports, maxExports},
 		{"element segment entries", f.elementEntries, maxElementEntries},
 		{"data segments", f.dataSegments, maxDataSegments},
+		{"custom sections", f.customSections, maxCustomSections},
 	} {
 		if c.n > c.limit {
 			return fmt.Sprintf("module declares more than %d %s", c.limit, c.what)
 		}
+	}
+	if f.nameBytes > maxNameSection {
+		return fmt.Sprintf("the name section is %d bytes; the limit is %d", f.nameBytes, maxNameSection)
 	}
 	return ""
 }
@@ -137,8 +149,17 @@ func walkSections(wasm []byte, fig sectionFigures) (sectionFigures, error) {
 func checkSection(id byte, r *reader, fig *sectionFigures) error {
 	switch id {
 	case 0: // custom: a name, then anything
-		r.name()
-		return r.err
+		fig.customSections++
+		if name := r.sub(r.u32()); r.err == nil && string(name.b) == "name" {
+			fig.nameBytes += uint64(len(r.b))
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if msg := fig.over(); msg != "" {
+			return errors.New(msg)
+		}
+		return nil
 	case 8, 12: // start, data count
 		r.u32()
 		return r.end()
