@@ -70,7 +70,7 @@ var flagKeys = map[string]string{
 	"config":              "-: names the server file itself",
 	"root":                "-: the one tenant's storage; a server file's tenants are in tenants.dir",
 	"user":                "-: the one tenant's users, hashed at start; a server file's users are in the tenant files, hashed",
-	"tls-client-ca":       "-: certificate login maps a certificate to a --user name; tenants have no certificate login yet",
+	"tls-client-ca":       "tls.client_ca",
 	"policy":              "-: a policy for the one tenant; with a server file each tenant uploads its own through the admin API",
 	"policy-dir":          "policy.dir",
 	"policy-on-error":     "-: goes with --policy",
@@ -96,7 +96,7 @@ var keysWithoutFlag = map[string]string{
 func (c *serveConfig) serverConfig() (gateway.Config, error) {
 	cfg := gateway.Default()
 	cfg.Listen = gateway.ListenConfig{Control: c.listen, ImplicitTLS: c.implicitListen}
-	cfg.TLS = gateway.TLSConfig{Cert: c.tlsCert, Key: c.tlsKey, Required: c.tlsRequired, SessionReuse: c.hardening.sessionReuse}
+	cfg.TLS = gateway.TLSConfig{Cert: c.tlsCert, Key: c.tlsKey, Required: c.tlsRequired, SessionReuse: c.hardening.sessionReuse, ClientCA: c.hardening.clientCA}
 	if c.hardening.ciphers != "" {
 		cfg.TLS.Ciphers = []string{c.hardening.ciphers}
 	}
@@ -148,7 +148,8 @@ func (c *serveConfig) gatewayConfig(users userList) (gateway.Config, error) {
 	}
 	cfg.Tenants.Default = flagTenant
 	server := cfg.TenancyServer()
-	cfg.Tenancy = &tenancy.Config{Server: server, Tenants: []*tenancy.TenantConfig{t}}
+	// File names the source in tenancy's errors ("flags: tls: ...").
+	cfg.Tenancy = &tenancy.Config{File: "flags", Server: server, Tenants: []*tenancy.TenantConfig{t}}
 	return cfg, cfg.Validate()
 }
 

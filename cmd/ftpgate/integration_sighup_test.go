@@ -11,15 +11,16 @@ import (
 
 // TestIntegrationSIGHUPWithoutConfig: `ftpgate serve` with flags only
 // (no --config) takes SIGHUP, as logrotate's postrotate sends it, logs
-// that there is nothing to reload, and goes on serving curl; it still
-// stops cleanly on SIGTERM (startServer's cleanup checks the exit).
+// that it re-read its files and that flags need a restart, and goes on
+// serving curl; it still stops cleanly on SIGTERM (startServer's cleanup
+// checks the exit).
 func TestIntegrationSIGHUPWithoutConfig(t *testing.T) {
 	curl := requireTool(t, "curl")
 	s := startServer(t, "127.0.0.1")
 	src := filepath.Join(t.TempDir(), "src.bin")
 	sum := writeFile(t, src, 200<<10, "sighup")
 	auth := itUser + ":" + itPassword
-	const logged = "SIGHUP: nothing to reload without --config"
+	const logged = "reloaded: files re-read; every other setting comes from a flag, and flags change only on restart"
 
 	for i := 1; i <= 2; i++ {
 		if err := s.proc.Signal(syscall.SIGHUP); err != nil {

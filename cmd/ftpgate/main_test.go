@@ -76,7 +76,7 @@ func TestUnreadableCertificateExitsOne(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"serve", "--root", dir, "--listen", "127.0.0.1:0",
 		"--tls-cert", cert, "--tls-key", cert}, &stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "--tls-cert/--tls-key") {
+	if code != 1 || !strings.Contains(stderr.String(), "flags: tls: ") || !strings.Contains(stderr.String(), "PEM") {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}
 }

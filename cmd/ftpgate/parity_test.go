@@ -8,16 +8,12 @@ import (
 	"testing"
 )
 
-// knownDifferences are the commands whose reply codes still differ
-// between `serve` with flags (the single-directory driver) and `serve
-// --config` with the same settings (a tenancy tenant on the same os.Root
-// jail), with the reason. Issue 12 wants none: flag mode is to serve its
-// directory as a tenant (gatewayConfig). Each entry is checked to still
+// knownDifferences are the commands whose reply codes may differ
+// between `serve` with flags and `serve --config` with the same settings,
+// with the reason. None: flag mode serves its directory as a tenant
+// through the gateway (gatewayConfig). Each entry is checked to still
 // differ, so that a fixed one is removed from here.
-var knownDifferences = map[string]string{
-	"SITE SYMLINK a.txt l": "tenancy grants every right but symlink and chown to a user without permissions; flag mode's directory allows links",
-	"MKD .ftpgate-x":       "tenancy reserves .ftpgate- names (its temporary uploads); flag mode writes files in place",
-}
+var knownDifferences = map[string]string{}
 
 // TestFlagsAndFileReplyAlike runs one command script against `serve`
 // with flags and `serve --config` with the same settings, and compares

@@ -124,8 +124,8 @@ upload_rate = "512K"
 // ("64M", K = 1024) or -1 for no limit, and nothing below -1.
 func TestMaxDecompressedUploadFlag(t *testing.T) {
 	for in, want := range map[string]int64{"64M": 64 << 20, "1048576": 1 << 20, "-1": -1, "0": 0} {
-		cfg, err := parseServeFlags([]string{"--max-decompressed-upload", in}, io.Discard)
-		if err != nil || cfg.settings().MaxDecompressedUploadSize != want {
+		cfg, err := flagConfig([]string{"--max-decompressed-upload", in})
+		if err != nil || cfg.Commands.MaxDecompressedUpload != want {
 			t.Errorf("%q: %v; want %d", in, err, want)
 		}
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -201,33 +200,6 @@ func (c *serveConfig) validate() error {
 	return c.policy.validate()
 }
 
-// settings returns the engine settings the config asks for.
-func (c *serveConfig) settings() *engine.Settings {
-	st := &engine.Settings{
-		ListenAddr:                c.listen,
-		ImplicitTLSListenAddr:     c.implicitListen,
-		PublicHost:                c.publicHost,
-		IdleTimeout:               c.idleTimeout,
-		ConnectionTimeout:         c.connectionTimeout,
-		Banner:                    "ftpgate",
-		EnableHASH:                c.enableHASH,
-		EnableCOMB:                c.enableCOMB,
-		ModeZLevel:                c.modeZLevel,
-		MaxDecompressedUploadSize: int64(c.maxDecompressed),
-	}
-	if c.idleTimeout == 0 {
-		st.IdleTimeout = -1
-	}
-	if r := c.portRange(); r != nil {
-		st.PassiveTransferPortRange = r
-	}
-	if c.tlsRequired {
-		st.TLSRequired = engine.MandatoryEncryption
-	}
-	c.hardening.apply(st)
-	return st
-}
-
 // logger returns the slog logger the config asks for, writing to w.
 func (c *serveConfig) logger(w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.logLevel}
@@ -235,25 +207,6 @@ func (c *serveConfig) logger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// tlsConfig loads the certificate or makes a self-signed one.
-func (c *serveConfig) tlsConfig(now time.Time) (*tls.Config, error) {
-	var cert tls.Certificate
-	var err error
-	if c.tlsCert != "" {
-		cert, err = tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
-		if err != nil {
-			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
-		}
-	} else if cert, err = selfSignedCertificate(now); err != nil {
-		return nil, fmt.Errorf("making a self-signed certificate: %w", err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if err := c.hardening.configure(cfg); err != nil {
-		return nil, err
-	}
-	return cfg, nil
 }
 
 // randomPassword returns a password for the demo user: 20 characters of an
@@ -298,36 +251,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		fmt.Fprintf(stderr, "ftpgate serve: --root: %v\n", err)
 		return 1
 	}
-	tlsConfig, err := cfg.tlsConfig(time.Now())
-	if err != nil {
-		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
-		return 1
-	}
 	users := cfg.users
 	if len(users) == 0 {
 		users = userList{"demo": randomPassword()}
 		fmt.Fprintf(stdout, "ftpgate: user %q password: %s (shown once)\n", "demo", users["demo"])
 	}
 
-	jail, err := os.OpenRoot(root)
-	if err != nil {
-		fmt.Fprintf(stderr, "ftpgate serve: --root: %v\n", err)
-		return 1
-	}
-	defer jail.Close()
-	fs := rootFs{JailFs: tenancy.NewJailFs(jail)}
-	gcfg, err := cfg.serverConfig()
+	gcfg, err := cfg.gatewayConfig(users)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 2
 	}
-	st := cfg.settings()
-	g, err := gateway.New(gcfg, gateway.Options{
-		Logger:   log,
-		Driver:   newSingleRootDriver(st, tlsConfig, fs, users),
-		Settings: st,
-		Policy: func(srv *engine.Server, _ gateway.Env) (func(context.Context), error) {
-			return startPolicy(ctx, &cfg.policy, singleTenant(), srv, log, stdout)
+	var g *gateway.Gateway
+	reload := func() error { return reloadFlags(ctx, g, gcfg, &cfg.policy, log) }
+	g, err = gateway.New(gcfg, gateway.Options{
+		Logger: log,
+		Policy: func(srv *engine.Server, env gateway.Env) (func(context.Context), error) {
+			return startPolicy(ctx, &cfg.policy, flagTenants(env.Tenancy, reload), srv, log, stdout)
 		},
 	})
 	if err != nil {
@@ -336,14 +276,46 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	}
 	announce(g.Addr(), g.ImplicitTLSAddr(), stdout)
 	log.Info("serving", "root", root, "users", len(users))
-	// Flags are read once: the --user list, the root and the limits stay
-	// as they were. Logs go to stderr, which the process does not reopen;
-	// nothing else holds a file.
-	reload := func() error {
-		log.Info("SIGHUP: nothing to reload without --config; the flags stay in force and serving goes on")
-		return nil
-	}
 	return runGateway(ctx, g, hup, signals, reload, cfg.shutdownTimeout, log)
+}
+
+// flagRestartNeeded is what a reload in flag mode says: the flags are
+// read once.
+const flagRestartNeeded = "every other setting comes from a flag, and flags change only on restart"
+
+// reloadFlags is SIGHUP and POST /v1/reload in flag mode: the flags are
+// the same, but the files they name are read again: the TLS certificate,
+// its key and the client CAs (through the gateway's Reload of the same
+// configuration; a file that no longer loads is refused and the running
+// one stays), and the --policy module. The --user passwords were hashed
+// at start and stay.
+func reloadFlags(ctx context.Context, g *gateway.Gateway, cfg gateway.Config, p *policyConfig, log *slog.Logger) error {
+	if err := g.Reload(cfg); err != nil {
+		return err
+	}
+	reread := []string{"tls"}
+	if p.reinstall != nil {
+		if err := p.reinstall(ctx); err != nil {
+			log.Error("reload: --policy rejected; the running policy stays", "err", err)
+			return err
+		}
+		reread = append(reread, "policy")
+	}
+	log.Info("reloaded: files re-read; "+flagRestartNeeded, "reread", reread)
+	return nil
+}
+
+// flagTenants is how the policy runtime and its admin API see flag
+// mode's one tenant (flagTenant): every session belongs to it, even
+// before login, and it has no admin token of its own.
+func flagTenants(d *tenancy.Driver, reload func() error) policyTenants {
+	return policyTenants{
+		of:         func(engine.ClientContext) string { return flagTenant },
+		identity:   tenancy.Identity,
+		tenantPath: d.TenantPath,
+		known:      func(t string) bool { return t == flagTenant },
+		reload:     reload,
+	}
 }
 
 // announce prints the listeners' addresses on stdout, where scripts and

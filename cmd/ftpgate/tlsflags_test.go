@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
 	"math/big"
 	"net"
 	"net/textproto"
@@ -20,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 )
 
 func TestHardeningFlagErrors(t *testing.T) {
@@ -48,35 +49,28 @@ func TestHardeningFlagErrors(t *testing.T) {
 	}
 }
 
-func TestHardeningFlagsReachSettingsAndTLS(t *testing.T) {
+func TestHardeningFlagsReachTheConfig(t *testing.T) {
 	t.Parallel()
-	cfg, err := parseServeFlags([]string{"--tls-session-reuse", "--passive-ports", "50000-50010", "--passive-multiplex",
-		"--tls-ciphers", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 , TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}, io.Discard)
+	ciphers := "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 , TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+	cfg, err := flagConfig([]string{"--tls-session-reuse", "--passive-ports", "50000-50010", "--passive-multiplex", "--tls-ciphers", ciphers})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := cfg.settings()
-	if !st.RequireTLSSessionReuse || !st.PassiveTransferPortMultiplexing {
-		t.Fatalf("settings: reuse %v, multiplexing %v", st.RequireTLSSessionReuse, st.PassiveTransferPortMultiplexing)
+	if !cfg.TLS.SessionReuse || !cfg.Passive.Multiplex || cfg.Passive.Ports != "50000-50010" {
+		t.Fatalf("tls %+v, passive %+v", cfg.TLS, cfg.Passive)
 	}
-	tc, err := cfg.tlsConfig(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids, err := gateway.ParseCipherList(strings.Join(cfg.TLS.Ciphers, ","))
 	want := []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}
-	if !slices.Equal(tc.CipherSuites, want) {
-		t.Fatalf("CipherSuites %v, want %v", tc.CipherSuites, want)
-	}
-	if tc.ClientAuth != tls.NoClientCert {
-		t.Fatalf("ClientAuth %v without --tls-client-ca", tc.ClientAuth)
+	if err != nil || !slices.Equal(ids, want) {
+		t.Fatalf("ciphers %v (%v), want %v", ids, err, want)
 	}
 
 	// Without the flags nothing changes.
-	cfg, err = parseServeFlags(nil, io.Discard)
+	cfg, err = flagConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := cfg.settings(); st.RequireTLSSessionReuse || st.PassiveTransferPortMultiplexing {
+	if cfg.TLS.SessionReuse || cfg.Passive.Multiplex || cfg.TLS.ClientCA != "" {
 		t.Fatal("hardening on by default")
 	}
 }
@@ -282,7 +276,7 @@ func FuzzParseCipherList(f *testing.F) {
 	f.Add("TLS_AES_128_GCM_SHA256,,")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, list string) {
-		ids, err := parseCipherList(list)
+		ids, err := gateway.ParseCipherList(list)
 		if err != nil {
 			return
 		}
