@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -52,5 +54,47 @@ func waitForLogAlive(t *testing.T, s *itServer, part string, n int) {
 			t.Fatalf("ftpgate never logged %q %d times:\n%s", part, n, s.stderr)
 		}
 		<-time.After(20 * time.Millisecond)
+	}
+}
+
+// TestIntegrationSIGHUPRereadsFlagCertificate: in flag mode SIGHUP reads
+// --tls-cert and --tls-key again: a new TLS handshake gets the
+// certificate now in the files.
+func TestIntegrationSIGHUPRereadsFlagCertificate(t *testing.T) {
+	pki := newTestPKI(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	install := func(cn string) {
+		_, c, k := pki.client(t, cn, false)
+		for from, to := range map[string]string{c: certFile, k: keyFile} {
+			b, err := os.ReadFile(from)
+			if err == nil {
+				err = os.WriteFile(to, b, 0o600)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	served := func(addr string) string {
+		tc := tls.Client(authTLS(t, addr), &tls.Config{InsecureSkipVerify: true})
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		defer tc.Close()
+		return tc.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	install("first")
+	s := startServer(t, "127.0.0.1", "--tls-cert", certFile, "--tls-key", keyFile)
+	if cn := served(s.addr); cn != "first" {
+		t.Fatalf("certificate %q before SIGHUP", cn)
+	}
+	install("second")
+	if err := s.proc.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitForLogAlive(t, s, "reloaded: files re-read", 1)
+	if cn := served(s.addr); cn != "second" {
+		t.Fatalf("certificate %q after SIGHUP, want the new one", cn)
 	}
 }

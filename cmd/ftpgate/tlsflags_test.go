@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/textproto"
@@ -295,4 +296,64 @@ func FuzzParseCipherList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// certLogin opens a TLS control connection to addr with cert (nil: none)
+// and sends USER user; the reply is the caller's to read.
+func certLogin(t *testing.T, addr string, cert *tls.Certificate, user string) *ftpConn {
+	t.Helper()
+	cfg := &tls.Config{InsecureSkipVerify: true}
+	if cert != nil {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	tc := tls.Client(authTLS(t, addr), cfg)
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	_ = tc.SetDeadline(time.Now().Add(30 * time.Second))
+	c := &ftpConn{t, textproto.NewConn(tc)}
+	if err := c.PrintfLine("USER %s", user); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestConfigClientCertificateStaysInItsTenant: with tls.client_ca, a
+// certificate naming "alice" logs in the default tenant's alice only;
+// acme's alice needs one naming "alice@acme", or her password.
+func TestConfigClientCertificateStaysInItsTenant(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "tenants"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	server := fmt.Sprintf("[listen]\ncontrol = \"127.0.0.1:0\"\n[log]\nlevel = \"error\"\n[tls]\nclient_ca = %q\n[timeouts]\nlogin_failure_delay = \"0s\"\n[tenants]\ndir = \"tenants\"\ndefault = \"main\"\n", pki.caFile)
+	files := map[string]string{"server.toml": server}
+	for _, id := range []string{"main", "acme"} {
+		if err := os.Mkdir(filepath.Join(dir, id), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		files[filepath.Join("tenants", id+".toml")] = fmt.Sprintf("id = %q\n[storage]\nbackend = \"os\"\ndir = %q\n[[users]]\nname = \"alice\"\npassword = %q\n",
+			id, filepath.Join(dir, id), itHash(t, "pw-"+id))
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs := startServeArgs(t, "--config", filepath.Join(dir, "server.toml"))
+	alice, _, _ := pki.client(t, "alice", false)
+	acmeAlice, _, _ := pki.client(t, "alice@acme", false)
+
+	certLogin(t, rs.addr, &alice, "alice").expect(232, "")
+	c := certLogin(t, rs.addr, &alice, "alice@acme")
+	c.expect(331, "")
+	c.expect(530, "PASS pw-main")
+	c = certLogin(t, rs.addr, &acmeAlice, "alice@acme")
+	c.expect(232, "")
+	c.expect(257, "PWD")
+	c = certLogin(t, rs.addr, &acmeAlice, "alice")
+	c.expect(331, "")
+	c.expect(230, "PASS pw-main")
 }
