@@ -111,5 +111,5 @@ func flagConfig(args []string) (gateway.Config, error) {
 	if err != nil {
 		return gateway.Config{}, err
 	}
-	return flags.serverConfig()
+	return flags.Config, nil
 }
