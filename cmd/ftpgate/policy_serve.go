@@ -184,6 +184,8 @@ func startPolicy(ctx context.Context, c *policyConfig, tenants policyTenants, sr
 		cacheDir = filepath.Join(dir, "cache")
 	}
 	rt, err := policy.NewRuntime(ctx, policy.Config{
+		// Modules come from tenants: compile each in a bounded child.
+		ChildCompile:     true,
 		CacheDir:         cacheDir,
 		CallTimeout:      c.timeout,
 		MemoryLimitPages: uint32(c.memoryPages),
@@ -193,9 +195,15 @@ func startPolicy(ctx context.Context, c *policyConfig, tenants policyTenants, sr
 		return nil, err
 	}
 	store := &policy.Store{Dir: dir}
-	if n := store.Restore(ctx, rt); n > 0 {
-		log.Info("policies restored", "count", n, "dir", dir)
-	}
+	// Stored policies are restored in the background: the server serves
+	// at once, and a tenant's commands are refused until its policy is in.
+	restoring := store.Restore(ctx, rt)
+	go func() {
+		<-restoring.Done()
+		if n, q := restoring.Wait(ctx); n+q > 0 {
+			log.Info("policies restored", "count", n, "quarantined", q, "dir", dir)
+		}
+	}()
 	if c.file != "" {
 		if err := installPolicyFile(ctx, rt, c); err != nil {
 			_ = rt.Close(ctx)
@@ -282,6 +290,6 @@ func mountPolicy(srv *admin.Server, h *policy.AdminHandler) {
 		if r.Tenant {
 			scope = admin.ScopeTenant
 		}
-		srv.Mount(admin.Route{Pattern: r.Pattern, Scope: scope, MaxBody: r.MaxBody, Handler: r.Handler})
+		srv.Mount(admin.Route{Pattern: r.Pattern, Scope: scope, MaxBody: r.MaxBody, Timeout: r.Timeout, Handler: r.Handler})
 	}
 }
