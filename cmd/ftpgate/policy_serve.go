@@ -42,14 +42,6 @@ type policyTenants struct {
 	reload       func() error                    // re-reads the configuration; nil: nothing to reload
 }
 
-// singleTenant is policyTenants of single-root mode.
-func singleTenant() policyTenants {
-	return policyTenants{
-		of:    func(engine.ClientContext) string { return defaultTenant },
-		known: func(t string) bool { return t == defaultTenant },
-	}
-}
-
 // configTenants is policyTenants of `serve --config`: a session's tenant
 // is the one it logged in to, or before login the one HOST or SNI chose
 // (none otherwise, so no policy runs for USER without them), and each
@@ -96,6 +88,9 @@ type policyConfig struct {
 	adminTokenFile string
 	adminTLSCert   string
 	adminTLSKey    string
+	// reinstall, set by startPolicy with --policy, reads the file again
+	// and installs it in place of the running one (flag mode's reload).
+	reinstall func(context.Context) error
 }
 
 // register adds the flags to fs.
@@ -214,6 +209,7 @@ func startPolicy(ctx context.Context, c *policyConfig, tenants policyTenants, sr
 			_ = rt.Close(ctx)
 			return nil, err
 		}
+		c.reinstall = func(ctx context.Context) error { return installPolicyFile(ctx, rt, c) }
 	}
 	hooks := policy.NewHooks(rt, tenants.of)
 	hooks.Identity, hooks.TenantPath = tenants.identity, tenants.tenantPath
