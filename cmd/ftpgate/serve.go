@@ -316,25 +316,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	}
 	defer jail.Close()
 	fs := rootFs{JailFs: tenancy.NewJailFs(jail)}
+	var g *gateway.Gateway
 	gcfg, err := cfg.serverConfig()
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 2
 	}
 	st := cfg.settings()
-	g, err := gateway.New(gcfg, gateway.Options{
-		Logger:   log,
-		Driver:   newSingleRootDriver(st, tlsConfig, fs, users),
-		Settings: st,
-		Policy: func(srv *engine.Server, _ gateway.Env) (func(context.Context), error) {
-			return startPolicy(ctx, &cfg.policy, singleTenant(), srv, log, stdout)
-		},
-	})
+	cfg.policy.apply(&gcfg, cfg.setFlags)
+	policies, err := cfg.policy.startPolicies()
+	if err == nil {
+		g, err = gateway.New(gcfg, gateway.Options{Logger: log, Driver: newSingleRootDriver(st, tlsConfig, fs, users), Settings: st, Tenant: defaultTenant, Policies: policies})
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1
 	}
-	announce(g.Addr(), g.ImplicitTLSAddr(), stdout)
+	announce(g, stdout)
 	log.Info("serving", "root", root, "users", len(users))
 	// Flags are read once: the --user list, the root and the limits stay
 	// as they were. Logs go to stderr, which the process does not reopen;
@@ -344,13 +342,4 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		return nil
 	}
 	return runGateway(ctx, g, hup, signals, reload, cfg.shutdownTimeout, log)
-}
-
-// announce prints the listeners' addresses on stdout, where scripts and
-// tests read them.
-func announce(addr, implicitTLS net.Addr, stdout io.Writer) {
-	fmt.Fprintf(stdout, "ftpgate: listening on %s\n", addr)
-	if implicitTLS != nil {
-		fmt.Fprintf(stdout, "ftpgate: implicit TLS on %s\n", implicitTLS)
-	}
 }

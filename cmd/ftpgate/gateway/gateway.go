@@ -37,11 +37,26 @@ type Options struct {
 	Driver   engine.MainDriver
 	Settings *engine.Settings
 	Identity func(engine.ClientContext) (tenant, user string)
+	// Tenant is the tenant of every session with Options.Driver when
+	// Identity names none, and the one tenant the admin API knows then
+	// (flag mode's one tenant); "" for none.
+	Tenant string
 	// Policy, when set, installs the policy plugin at its place in the
-	// order (after the limiter): PolicyHooks for a runtime made by the
-	// caller, or the command's installer that also serves the admin
-	// plane. Its stop runs at Shutdown.
+	// order (after the limiter) instead of the runtime the gateway builds
+	// from [policy]: PolicyHooks for a runtime made by the caller. Its
+	// stop runs at Shutdown. [admin] is then not served.
 	Policy Installer
+	// WithoutPolicy installs no policy plugin and serves no admin API:
+	// for benchmarks that measure the other plugins alone.
+	WithoutPolicy bool
+	// Policies are installed at start, for their tenants, on the runtime
+	// the gateway builds; they are not stored.
+	Policies []StartPolicy
+	// Reread, when set, reads the configuration again for a reload
+	// (Gateway.Reread: SIGHUP, the admin API's POST /v1/reload), e.g. the
+	// server file with the flags over it. Nil: there is nothing to reread
+	// (the admin API answers 404).
+	Reread func() (Config, error)
 	// WithoutLimits installs no rate limiter (Config.Limits is then
 	// ignored): for benchmarks that measure the other plugins alone.
 	// ftpgate itself always installs one, whose zero Config still bounds
@@ -88,7 +103,11 @@ type Gateway struct {
 	srv     *engine.Server
 	tenancy *tenancy.Driver
 	limiter *ratelimit.Limiter
-	stops   []func(context.Context)
+	policy  *policy.Runtime
+	reread  func() (Config, error)
+	// adminURL is the admin API's base URL, "" without one.
+	adminURL string
+	stops    []func(context.Context)
 
 	mu  sync.Mutex // serialises Reload; guards cfg
 	cfg Config
@@ -99,7 +118,7 @@ type Gateway struct {
 // Load, Parse or Validate, and, unless opts.Driver is set, carry its
 // tenants (Config.Tenancy).
 func New(cfg Config, opts Options) (_ *Gateway, err error) {
-	g := &Gateway{log: opts.Logger, cfg: cfg}
+	g := &Gateway{log: opts.Logger, cfg: cfg, reread: opts.Reread}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -130,7 +149,9 @@ func New(cfg Config, opts Options) (_ *Gateway, err error) {
 //     the driver's password check, command rates, bandwidth, passive
 //     ports. First of the hooks, so that a banned or flooding client costs
 //     no policy call.
-//  4. policy: admission, command and transfer hooks (Options.Policy).
+//  4. policy: admission, command and transfer hooks, on the runtime
+//     [policy] describes (or Options.Policy); then the admin API of
+//     [admin], whose policy routes manage that runtime.
 func (g *Gateway) install(cfg Config, opts Options) error {
 	var driver engine.MainDriver
 	var st *engine.Settings
@@ -140,13 +161,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 			return errors.New("gateway: Options.Driver needs Options.Settings")
 		}
 		driver, st = opts.Driver, opts.Settings
-		env.TenantOf = func(cc engine.ClientContext) string {
-			if opts.Identity == nil {
-				return ""
-			}
-			t, _ := opts.Identity(cc)
-			return t
-		}
+		env.TenantOf = tenantOf(opts)
 	} else {
 		if cfg.Tenancy == nil {
 			return errors.New("gateway: the configuration has no tenants (Load reads them)")
@@ -180,7 +195,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 	}
 
 	if opts.WithoutLimits {
-		return g.installPolicy(opts, env)
+		return g.installPolicy(cfg, opts, env)
 	}
 	limiter, err := ratelimit.New(limitsOf(cfg))
 	if err != nil {
@@ -196,21 +211,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 	}
 	limiter.Install(g.srv)
 	g.limiter = limiter
-	return g.installPolicy(opts, env)
-}
-
-// installPolicy is step 4 of install.
-func (g *Gateway) installPolicy(opts Options, env Env) error {
-	if opts.Policy != nil {
-		stop, err := opts.Policy(g.srv, env)
-		if err != nil {
-			return err
-		}
-		if stop != nil {
-			g.stops = append(g.stops, stop)
-		}
-	}
-	return nil
+	return g.installPolicy(cfg, opts, env)
 }
 
 // applySettings sets what Config says of the engine settings beyond what
@@ -320,6 +321,21 @@ func (g *Gateway) Reload(next Config) error {
 	}
 	g.cfg = next
 	return nil
+}
+
+// Reread reads the configuration again through Options.Reread and
+// Reloads it: what SIGHUP and POST /v1/reload do. A configuration with
+// errors is refused whole, logged, and the running one stays.
+func (g *Gateway) Reread() error {
+	if g.reread == nil {
+		return errors.New("gateway: nothing to reread")
+	}
+	next, err := g.reread()
+	if err != nil {
+		g.log.Error("reload rejected: the configuration has errors; the running one stays", "errors", err.Error())
+		return err
+	}
+	return g.Reload(next)
 }
 
 // RestartNeeded lists the sections and keys that differ between a and b

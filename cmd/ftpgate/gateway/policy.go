@@ -1,0 +1,202 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/admin"
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/policy"
+)
+
+// StartPolicy is a policy New installs for a tenant before serving,
+// without storing it: `serve --policy FILE` for flag mode's one tenant.
+type StartPolicy struct {
+	Tenant  string
+	Wasm    []byte
+	OnError policy.OnError
+}
+
+// minOperatorToken is the shortest operator token the admin API takes.
+const minOperatorToken = 16
+
+// installPolicy is step 4 of install: Options.Policy, or the policy
+// runtime built from [policy] with its store (restored), opts.Policies,
+// the hooks, and the admin server of [admin].
+func (g *Gateway) installPolicy(cfg Config, opts Options, env Env) error {
+	if opts.Policy != nil {
+		stop, err := opts.Policy(g.srv, env)
+		if err == nil && stop != nil {
+			g.stops = append(g.stops, stop)
+		}
+		return err
+	}
+	if opts.WithoutPolicy {
+		return nil
+	}
+	dir, err := filepath.Abs(cfg.Policy.Dir)
+	if err != nil {
+		return fmt.Errorf("policy.dir: %w", err)
+	}
+	// The compilation cache goes on disk only where policies are kept, so
+	// that a server without policies creates no directories.
+	cacheDir := ""
+	if fi, err := os.Stat(dir); cfg.Admin.Listen != "" || (err == nil && fi.IsDir()) {
+		cacheDir = filepath.Join(dir, "cache")
+	}
+	// ctx ends at Shutdown, before the runtime closes, so that nothing
+	// (the restore) compiles into a closed runtime.
+	ctx, cancel := context.WithCancel(context.Background())
+	rt, err := policy.NewRuntime(ctx, policy.Config{
+		// TODO(h-compile): ChildCompile: true, once policy.Config has it:
+		// modules come from tenants, so each compiles in a bounded child.
+		CacheDir:         cacheDir,
+		CallTimeout:      time.Duration(cfg.Policy.Timeout),
+		MemoryLimitPages: uint32(cfg.Policy.MemoryPages),
+		Logger:           g.log,
+	})
+	if err != nil {
+		cancel()
+		return err
+	}
+	g.policy = rt
+	g.stops = append(g.stops, func(ctx context.Context) { _ = rt.Close(ctx) }, func(context.Context) { cancel() })
+	for _, p := range opts.Policies {
+		m, err := rt.Compile(ctx, p.Wasm, nil)
+		if err != nil {
+			return fmt.Errorf("the policy of tenant %q: %w", p.Tenant, err)
+		}
+		rt.Install(p.Tenant, m, policy.Settings{OnError: p.OnError})
+	}
+	store := &policy.Store{Dir: dir}
+	if n := store.Restore(ctx, rt); n > 0 {
+		g.log.Info("policies restored", "count", n, "dir", dir)
+	}
+	hooks := policy.NewHooks(rt, env.TenantOf)
+	hooks.Identity, hooks.TenantPath = env.Identity, env.TenantPath
+	hooks.Install(g.srv)
+	if cfg.Admin.Listen == "" {
+		return nil
+	}
+	return g.startAdmin(cfg.Admin, opts, &policy.AdminHandler{Runtime: rt, Store: store, Logger: g.log})
+}
+
+// startAdmin serves the admin API of [admin] on its own listener, bound
+// here so that AdminURL answers at once: the policy routes, and POST
+// /v1/reload when Options.Reread is set, behind admin.Server's token
+// checks (the operator's token, and each tenant's own from tenancy).
+func (g *Gateway) startAdmin(a AdminConfig, opts Options, ph *policy.AdminHandler) error {
+	tok, err := operatorToken(a.TokenFile)
+	if err != nil {
+		return err
+	}
+	tokens := adminTokens{operator: admin.NewStaticTokens(tok)}
+	srv := &admin.Server{Logger: g.log}
+	if d := g.tenancy; d != nil {
+		tokens.tenant, srv.KnownTenant = d.TenantTokenMatches, d.HasTenant
+	} else {
+		srv.KnownTenant = func(t string) bool { return t != "" && t == opts.Tenant }
+	}
+	srv.Tokens = tokens
+	if opts.Reread != nil {
+		srv.Reload = func(context.Context) error { return g.Reread() }
+	}
+	for _, r := range ph.Routes() {
+		scope := admin.ScopeOperator
+		if r.Tenant {
+			scope = admin.ScopeTenant
+		}
+		srv.Mount(admin.Route{Pattern: r.Pattern, Scope: scope, MaxBody: r.MaxBody, Handler: r.Handler})
+	}
+	scheme := "http"
+	if a.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(a.TLSCert, a.TLSKey)
+		if err != nil {
+			return fmt.Errorf("admin.tls_cert, admin.tls_key: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		scheme = "https"
+	}
+	ln, err := net.Listen("tcp", a.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	g.adminURL = scheme + "://" + ln.Addr().String()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("admin API stopped", "err", err)
+		}
+	}()
+	g.stops = append(g.stops, func(ctx context.Context) {
+		_ = srv.Shutdown(ctx)
+		<-served
+	})
+	return nil
+}
+
+// operatorToken reads the admin API's operator token from file, else
+// from $FTPGATE_ADMIN_TOKEN.
+func operatorToken(file string) (string, error) {
+	tok := os.Getenv("FTPGATE_ADMIN_TOKEN")
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("admin.token_file: %w", err)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	if len(tok) < minOperatorToken {
+		return "", fmt.Errorf("the admin API needs an operator token of at least %d characters (admin.token_file or $FTPGATE_ADMIN_TOKEN)", minOperatorToken)
+	}
+	return tok, nil
+}
+
+// adminTokens is the admin API's admin.Tokens: the operator token, and
+// the tenants' own tokens where tenancy has any (it compares in every
+// case, as admin.Tokens asks).
+type adminTokens struct {
+	operator *admin.StaticTokens
+	tenant   func(tenant, token string) bool
+}
+
+// IsOperator implements admin.Tokens.
+func (a adminTokens) IsOperator(token string) bool { return a.operator.IsOperator(token) }
+
+// IsTenant implements admin.Tokens.
+func (a adminTokens) IsTenant(tenant, token string) bool {
+	if a.tenant == nil {
+		return admin.DigestMatches(nil, token)
+	}
+	return a.tenant(tenant, token)
+}
+
+// PolicyRuntime is the policy runtime the gateway built, nil with
+// Options.Policy or Options.WithoutPolicy.
+func (g *Gateway) PolicyRuntime() *policy.Runtime { return g.policy }
+
+// AdminURL is the admin API's base URL (scheme, host and port), or ""
+// without [admin].
+func (g *Gateway) AdminURL() string { return g.adminURL }
+
+// tenantOf is Env.TenantOf with Options.Driver: Identity's tenant, else
+// Options.Tenant.
+func tenantOf(opts Options) func(engine.ClientContext) string {
+	return func(cc engine.ClientContext) string {
+		if opts.Identity != nil {
+			if t, _ := opts.Identity(cc); t != "" {
+				return t
+			}
+		}
+		return opts.Tenant
+	}
+}
