@@ -24,8 +24,8 @@ import (
 )
 
 const (
-	opToken = "operator-token-0123456789"
-	acmeToken      = "acme-admin-token-0123456789"
+	opToken   = "operator-token-0123456789"
+	acmeToken = "acme-admin-token-0123456789"
 )
 
 // adminFiles writes the server file of newFiles with [policy] and [admin]
