@@ -95,7 +95,8 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 	}
 	announce(g, stdout)
 	log.Info("serving", "config", cfg.File, "tenants", len(cfg.Tenancy.Tenants))
-	return runGateway(ctx, g, hup, signals, g.Reread, time.Duration(cfg.Timeouts.Shutdown), log)
+	reread := func() error { _, err := g.Reread(); return err } // logged
+	return runGateway(ctx, g, hup, signals, reread, time.Duration(cfg.Timeouts.Shutdown), log)
 }
 
 // announce prints the listeners' addresses on stdout, where scripts and

@@ -300,15 +300,21 @@ func (g *Gateway) release(ctx context.Context) {
 // configuration stays. What only changes on restart (RestartNeeded) is
 // logged as such and keeps its running value.
 func (g *Gateway) Reload(next Config) error {
+	_, err := g.reload(next)
+	return err
+}
+
+// reload is Reload; it returns the keys that need a restart.
+func (g *Gateway) reload(next Config) ([]string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.tenancy != nil {
 		if next.Tenancy == nil {
-			return errors.New("gateway: the new configuration has no tenants")
+			return nil, errors.New("gateway: the new configuration has no tenants")
 		}
 		if err := g.tenancy.Reload(next.Tenancy); err != nil {
 			g.log.Error("reload rejected; the running configuration stays", "err", err)
-			return err
+			return nil, err
 		}
 	}
 	if g.limiter != nil {
@@ -316,26 +322,28 @@ func (g *Gateway) Reload(next Config) error {
 			g.log.Error("reload: the new limits were refused; the running limits stay", "err", err)
 		}
 	}
-	if keys := RestartNeeded(g.cfg, next); len(keys) > 0 {
+	keys := RestartNeeded(g.cfg, next)
+	if len(keys) > 0 {
 		g.log.Warn("reload: these keys only change on restart; their running values stay", "keys", keys)
 	}
 	g.cfg = next
-	return nil
+	return keys, nil
 }
 
 // Reread reads the configuration again through Options.Reread and
 // Reloads it: what SIGHUP and POST /v1/reload do. A configuration with
-// errors is refused whole, logged, and the running one stays.
-func (g *Gateway) Reread() error {
+// errors is refused whole, logged, and the running one stays. It returns
+// the changed keys that only a restart applies.
+func (g *Gateway) Reread() (restartNeeded []string, err error) {
 	if g.reread == nil {
-		return errors.New("gateway: nothing to reread")
+		return nil, errors.New("gateway: nothing to reread")
 	}
 	next, err := g.reread()
 	if err != nil {
 		g.log.Error("reload rejected: the configuration has errors; the running one stays", "errors", err.Error())
-		return err
+		return nil, err
 	}
-	return g.Reload(next)
+	return g.reload(next)
 }
 
 // RestartNeeded lists the sections and keys that differ between a and b

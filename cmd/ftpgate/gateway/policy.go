@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/admin"
@@ -24,9 +23,6 @@ type StartPolicy struct {
 	Wasm    []byte
 	OnError policy.OnError
 }
-
-// minOperatorToken is the shortest operator token the admin API takes.
-const minOperatorToken = 16
 
 // installPolicy is step 4 of install: Options.Policy, or the policy
 // runtime built from [policy] with its store (restored), opts.Policies,
@@ -94,9 +90,9 @@ func (g *Gateway) installPolicy(cfg Config, opts Options, env Env) error {
 // /v1/reload when Options.Reread is set, behind admin.Server's token
 // checks (the operator's token, and each tenant's own from tenancy).
 func (g *Gateway) startAdmin(a AdminConfig, opts Options, ph *policy.AdminHandler) error {
-	tok, err := operatorToken(a.TokenFile)
+	tok, err := admin.OperatorToken(a.TokenFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("admin.token_file: %w", err)
 	}
 	tokens := adminTokens{operator: admin.NewStaticTokens(tok)}
 	srv := &admin.Server{Logger: g.log}
@@ -107,7 +103,7 @@ func (g *Gateway) startAdmin(a AdminConfig, opts Options, ph *policy.AdminHandle
 	}
 	srv.Tokens = tokens
 	if opts.Reread != nil {
-		srv.Reload = func(context.Context) error { return g.Reread() }
+		srv.Reload = func(context.Context) ([]string, error) { return g.Reread() }
 	}
 	for _, r := range ph.Routes() {
 		scope := admin.ScopeOperator
@@ -142,23 +138,6 @@ func (g *Gateway) startAdmin(a AdminConfig, opts Options, ph *policy.AdminHandle
 		<-served
 	})
 	return nil
-}
-
-// operatorToken reads the admin API's operator token from file, else
-// from $FTPGATE_ADMIN_TOKEN.
-func operatorToken(file string) (string, error) {
-	tok := os.Getenv("FTPGATE_ADMIN_TOKEN")
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("admin.token_file: %w", err)
-		}
-		tok = strings.TrimSpace(string(b))
-	}
-	if len(tok) < minOperatorToken {
-		return "", fmt.Errorf("the admin API needs an operator token of at least %d characters (admin.token_file or $FTPGATE_ADMIN_TOKEN)", minOperatorToken)
-	}
-	return tok, nil
 }
 
 // adminTokens is the admin API's admin.Tokens: the operator token, and
