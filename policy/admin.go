@@ -15,7 +15,7 @@ import (
 
 // AdminHandler is the admin HTTP API for policies:
 //
-//	PUT    /v1/tenants/{tenant}/policy          upload a module (body: wasm; ?on_error=deny|allow&config=...)
+//	PUT    /v1/tenants/{tenant}/policy          upload a module (body: wasm; ?on_error=deny|allow&config=...); one at a time per tenant (429)
 //	GET    /v1/tenants/{tenant}/policy          the installed module's description (Accept: application/wasm for its bytes)
 //	DELETE /v1/tenants/{tenant}/policy          uninstall
 //	POST   /v1/tenants/{tenant}/policy/check    dry run of a sample command (JSON body) against the installed module
@@ -25,7 +25,7 @@ import (
 // It does not authenticate: Routes hands the endpoints, with who may call
 // each, to an admin server that checks the caller's token, the tenant in
 // the path and the body's size before a handler runs (ftpgate's is
-// cmd/ftpgate/gateway/admin). Errors are JSON {"error": "..."}.
+// cmd/ftpgate/gateway/admin). Errors are JSON {"error": "...", "code": "..."}.
 type AdminHandler struct {
 	Runtime *Runtime
 	// Store persists uploads; nil keeps them in memory only.
@@ -34,6 +34,32 @@ type AdminHandler struct {
 	Logger *slog.Logger
 
 	mu sync.Mutex // serialises changes, so that store and runtime agree
+
+	upMu      sync.Mutex
+	uploading map[string]bool // tenants with an upload in flight
+}
+
+// startUpload marks tenant's upload in flight, or reports false when one
+// already is. An upload pins up to MaxModuleSize of memory until it has
+// compiled, and a tenant has one policy, so one at a time per tenant is
+// all a tenant needs and bounds what it pins.
+func (h *AdminHandler) startUpload(tenant string) bool {
+	h.upMu.Lock()
+	defer h.upMu.Unlock()
+	if h.uploading[tenant] {
+		return false
+	}
+	if h.uploading == nil {
+		h.uploading = map[string]bool{}
+	}
+	h.uploading[tenant] = true
+	return true
+}
+
+func (h *AdminHandler) endUpload(tenant string) {
+	h.upMu.Lock()
+	defer h.upMu.Unlock()
+	delete(h.uploading, tenant)
 }
 
 func (h *AdminHandler) logger() *slog.Logger {
@@ -54,6 +80,10 @@ type AdminRoute struct {
 	// MaxBody is the largest request body the route reads, in bytes
 	// (0: the admin server's default).
 	MaxBody int64
+	// Timeout is how long the route may take to answer (0: the admin
+	// server's write timeout). An upload waits for a compile slot and a
+	// compile, which may together outlast that.
+	Timeout time.Duration
 	// Handler serves an authorised request. A tenant route reads the
 	// tenant from the {tenant} path value, which it checks again with
 	// ValidTenant (400).
@@ -64,12 +94,12 @@ type AdminRoute struct {
 // runtime's MaxModuleSize; the dry run's is its 64 KiB request.
 func (h *AdminHandler) Routes() []AdminRoute {
 	return []AdminRoute{
-		{"PUT /v1/tenants/{tenant}/policy", true, int64(h.Runtime.cfg.MaxModuleSize), h.tenantRoute(h.put)},
-		{"GET /v1/tenants/{tenant}/policy", true, 0, h.tenantRoute(h.get)},
-		{"DELETE /v1/tenants/{tenant}/policy", true, 0, h.tenantRoute(h.delete)},
-		{"POST /v1/tenants/{tenant}/policy/check", true, maxCheckRequest, h.tenantRoute(h.check)},
-		{"GET /v1/tenants/{tenant}/policy/stats", true, 0, h.tenantRoute(h.stats)},
-		{"GET /v1/stats", false, 0, http.HandlerFunc(h.allStats)},
+		{"PUT /v1/tenants/{tenant}/policy", true, int64(h.Runtime.cfg.MaxModuleSize), h.Runtime.cfg.uploadAnswerTime(), h.tenantRoute(h.put)},
+		{"GET /v1/tenants/{tenant}/policy", true, 0, 0, h.tenantRoute(h.get)},
+		{"DELETE /v1/tenants/{tenant}/policy", true, 0, 0, h.tenantRoute(h.delete)},
+		{"POST /v1/tenants/{tenant}/policy/check", true, maxCheckRequest, 0, h.tenantRoute(h.check)},
+		{"GET /v1/tenants/{tenant}/policy/stats", true, 0, 0, h.tenantRoute(h.stats)},
+		{"GET /v1/stats", false, 0, 0, http.HandlerFunc(h.allStats)},
 	}
 }
 
@@ -82,8 +112,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+// writeError writes the admin plane's error shape: {"error": msg, "code":
+// name}, name a stable machine name (see cmd/ftpgate/gateway/admin.Error).
+func writeError(w http.ResponseWriter, status int, name, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg, "code": name})
 }
 
 // tenantRoute passes the {tenant} path value to next. The admin server
@@ -93,7 +125,7 @@ func (h *AdminHandler) tenantRoute(next func(http.ResponseWriter, *http.Request,
 	return func(w http.ResponseWriter, r *http.Request) {
 		tenant := r.PathValue("tenant")
 		if !ValidTenant(tenant) {
-			writeError(w, http.StatusBadRequest, "invalid tenant id")
+			writeError(w, http.StatusBadRequest, "bad_tenant", "invalid tenant id")
 			return
 		}
 		next(w, r, tenant)
@@ -110,6 +142,9 @@ type policyInfo struct {
 	Imports       []string `json:"imports"`
 	OnError       string   `json:"on_error"`
 	Figures       Figures  `json:"figures"`
+	// State is "installed"; a stored policy that is not is described by
+	// a PolicyState instead ("restoring" or "quarantined").
+	State string `json:"state"`
 }
 
 func (h *AdminHandler) info(tenant string, m *Module, s Settings) policyInfo {
@@ -118,46 +153,49 @@ func (h *AdminHandler) info(tenant string, m *Module, s Settings) policyInfo {
 		subs = []string{"*"}
 	}
 	return policyInfo{Tenant: tenant, SHA256: m.Hash, Size: m.Size, ABI: m.ABI, Subscriptions: subs, Imports: m.Imports,
-		OnError: s.OnError.String(), Figures: h.Runtime.Figures(tenant)}
+		OnError: s.OnError.String(), Figures: h.Runtime.Figures(tenant), State: "installed"}
 }
 
 func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string) {
+	if !h.startUpload(tenant) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "upload_in_progress", "an upload for this tenant is in progress; retry when it has finished")
+		return
+	}
+	defer h.endUpload(tenant)
 	limit := h.Runtime.cfg.MaxModuleSize
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)+1))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) || len(body) > limit {
-		writeError(w, http.StatusRequestEntityTooLarge, "module larger than the limit of "+strconv.Itoa(limit)+" bytes")
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "module larger than the limit of "+strconv.Itoa(limit)+" bytes")
 		return
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		writeError(w, http.StatusBadRequest, "bad_request", "reading the body: "+err.Error())
 		return
 	}
 	oe, err := ParseOnError(r.URL.Query().Get("on_error"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	config := []byte(r.URL.Query().Get("config"))
-	m, err := h.Runtime.Compile(r.Context(), body, config)
+	m, err := h.Runtime.CompileTenant(r.Context(), tenant, body, config)
 	if err != nil {
-		var ve *ValidationError
-		if errors.As(err, &ve) {
-			h.logger().Info("policy: upload refused", "tenant", tenant, "reason", ve.Reason)
-			writeError(w, http.StatusBadRequest, ve.Reason)
-			return
-		}
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		h.compileFailed(w, tenant, err)
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.Store != nil {
-		rec := Record{OnError: oe.String(), Config: config, Uploaded: time.Now().UTC()}
+		rec := Record{OnError: oe.String(), Config: config, Uploaded: time.Now().UTC(), Subscriptions: m.Subscriptions}
+		if rec.Subscriptions == nil {
+			rec.Subscriptions = []string{"*"}
+		}
 		if err := h.Store.Save(tenant, body, rec); err != nil {
 			_ = m.Close(r.Context())
 			h.logger().Error("policy: storing an upload", "tenant", tenant, "err", err)
-			writeError(w, http.StatusInternalServerError, "could not store the module; the old policy stays")
+			writeError(w, http.StatusInternalServerError, "store_failed", "could not store the module; the old policy stays")
 			return
 		}
 	}
@@ -167,20 +205,59 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 	writeJSON(w, http.StatusOK, h.info(tenant, m, s))
 }
 
+// compileFailed answers an upload that did not compile; it is the one
+// place compile errors become statuses: 400 for a refused module (its
+// reason), 409 while the tenant's previous upload still compiles and 503
+// when the compile queue is full (both with Retry-After), 503 otherwise.
+func (h *AdminHandler) compileFailed(w http.ResponseWriter, tenant string, err error) {
+	var (
+		ve   *ValidationError
+		busy *BusyError
+		over *OverloadError
+	)
+	switch {
+	case errors.As(err, &ve):
+		h.logger().Info("policy: upload refused", "tenant", tenant, "reason", ve.Reason)
+		writeError(w, http.StatusBadRequest, "invalid_module", ve.Reason)
+	case errors.As(err, &busy):
+		setRetryAfter(w, busy.RetryAfter)
+		writeError(w, http.StatusTooManyRequests, "upload_in_progress", "an upload for this tenant is in progress; retry when it has finished")
+	case errors.As(err, &over):
+		h.logger().Warn("policy: upload refused, compile queue full", "tenant", tenant)
+		setRetryAfter(w, over.RetryAfter)
+		writeError(w, http.StatusServiceUnavailable, "compile_queue_full", "too many uploads are compiling; try again later")
+	default:
+		h.logger().Error("policy: compiling an upload", "tenant", tenant, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "compile_failed", "the module could not be compiled now; try again later")
+	}
+}
+
+// setRetryAfter sets Retry-After to d in whole seconds, at least 1.
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((d+time.Second-1)/time.Second))))
+}
+
 func (h *AdminHandler) get(w http.ResponseWriter, r *http.Request, tenant string) {
 	m, s, ok := h.Runtime.Installed(tenant)
 	if !ok {
-		writeError(w, http.StatusNotFound, "no policy installed")
+		if st, ok := h.Runtime.Pending(tenant); ok && !strings.Contains(r.Header.Get("Accept"), "application/wasm") {
+			writeJSON(w, http.StatusOK, struct {
+				Tenant string `json:"tenant"`
+				PolicyState
+			}{tenant, st})
+			return
+		}
+		writeError(w, http.StatusNotFound, "no_policy", "no policy installed")
 		return
 	}
 	if strings.Contains(r.Header.Get("Accept"), "application/wasm") {
 		if h.Store == nil {
-			writeError(w, http.StatusNotAcceptable, "module bytes are not kept without a policy store")
+			writeError(w, http.StatusNotAcceptable, "not_acceptable", "module bytes are not kept without a policy store")
 			return
 		}
 		wasm, _, err := h.Store.Load(tenant)
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, "reading the stored module failed")
+			writeError(w, http.StatusInternalServerError, "store_failed", "reading the stored module failed")
 			return
 		}
 		w.Header().Set("Content-Type", "application/wasm")
@@ -197,13 +274,13 @@ func (h *AdminHandler) delete(w http.ResponseWriter, _ *http.Request, tenant str
 	if h.Store != nil {
 		err := h.Store.Delete(tenant)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			writeError(w, http.StatusInternalServerError, "could not delete the stored module")
+			writeError(w, http.StatusInternalServerError, "store_failed", "could not delete the stored module")
 			return
 		}
 		stored = err == nil
 	}
 	if !h.Runtime.Remove(tenant) && !stored {
-		writeError(w, http.StatusNotFound, "no policy installed")
+		writeError(w, http.StatusNotFound, "no_policy", "no policy installed")
 		return
 	}
 	h.logger().Info("policy: removed", "tenant", tenant)
@@ -213,22 +290,31 @@ func (h *AdminHandler) delete(w http.ResponseWriter, _ *http.Request, tenant str
 func (h *AdminHandler) check(w http.ResponseWriter, r *http.Request, tenant string) {
 	m, s, ok := h.Runtime.Installed(tenant)
 	if !ok {
-		writeError(w, http.StatusNotFound, "no policy installed")
+		writeError(w, http.StatusNotFound, "no_policy", "no policy installed")
 		return
 	}
 	var cr CheckRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxCheckRequest))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCheckRequest))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cr); err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "body larger than the limit of "+strconv.Itoa(maxCheckRequest)+" bytes")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", "body: "+err.Error())
 		return
 	}
 	req, err := cr.Request(tenant)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	d, err := h.Runtime.DryRun(r.Context(), m, s, &req)
+	if errors.Is(err, ErrBusy) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "busy", err.Error())
+		return
+	}
 	out := struct {
 		Decision
 		Subscribed bool   `json:"subscribed"`

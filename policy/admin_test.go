@@ -24,23 +24,33 @@ type adminFixture struct {
 
 func newAdminFixture(t *testing.T, dir string) *adminFixture {
 	t.Helper()
-	rt, _ := newTestRuntime(t, Config{MaxModuleSize: 64 << 10})
-	store := &Store{Dir: dir}
-	store.Restore(context.Background(), rt)
-	h := &AdminHandler{Runtime: rt, Store: store}
-	// The routes alone, without the admin server's token checks (those
-	// are tested in cmd/ftpgate/gateway/admin); the tokens the tests send
-	// are ignored.
-	mux := http.NewServeMux()
-	for _, r := range h.Routes() {
-		mux.Handle(r.Pattern, r.Handler)
+	return newAdminFixtureConfig(t, dir, Config{MaxModuleSize: 64 << 10}, nil)
+}
+
+// newAdminFixtureConfig is newAdminFixture with a runtime configured by
+// cfg; prepare, when set, runs on the runtime before the store restores.
+func newAdminFixtureConfig(t *testing.T, dir string, cfg Config, prepare func(*Runtime)) *adminFixture {
+	t.Helper()
+	rt, _ := newTestRuntime(t, cfg)
+	if prepare != nil {
+		prepare(rt)
 	}
-	srv := httptest.NewServer(mux)
+	store := &Store{Dir: dir}
+	store.Restore(context.Background(), rt).Wait(context.Background())
+	h := &AdminHandler{Runtime: rt, Store: store}
+	srv := httptest.NewServer(routesMux(h))
 	t.Cleanup(srv.Close)
 	return &adminFixture{t: t, srv: srv, rt: rt, dir: dir}
 }
 
 func (f *adminFixture) do(method, path, token string, body []byte) (int, string) {
+	f.t.Helper()
+	resp, b := f.doResp(method, path, token, body)
+	return resp.StatusCode, b
+}
+
+// doResp is do that also returns the response (its body read and closed).
+func (f *adminFixture) doResp(method, path, token string, body []byte) (*http.Response, string) {
 	f.t.Helper()
 	req, err := http.NewRequest(method, f.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
@@ -55,7 +65,7 @@ func (f *adminFixture) do(method, path, token string, body []byte) (int, string)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp, string(b)
 }
 
 func TestAdminUploadCheckDelete(t *testing.T) {
@@ -115,6 +125,12 @@ func TestAdminRoutes(t *testing.T) {
 	}
 	if len(operatorOnly) != 1 || operatorOnly[0] != "GET /v1/stats" {
 		t.Errorf("operator-only routes: %v", operatorOnly)
+	}
+	// With a child compile, an upload's answer may come after the admin
+	// server's default write timeout: the route states its own bound.
+	child := Config{ChildCompile: true}.withDefaults()
+	if got := child.uploadAnswerTime(); got < child.CompileTimeout*5 {
+		t.Errorf("upload answer time %v: less than the queue's compiles (%v each)", got, child.CompileTimeout)
 	}
 	for _, p := range []string{"/v1/tenants/..%2Fetc/policy", "/v1/tenants/.hidden/policy"} {
 		if code, body := f.do("PUT", p, "", testmod.Example()); code != 400 || !strings.Contains(body, `"error":"invalid tenant id"`) {
@@ -187,14 +203,14 @@ func TestStoreSurvivesRestart(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &info); err != nil || info.OnError != "allow" {
 		t.Fatalf("GET after restart: %s", body)
 	}
-	// A corrupted module file is skipped at restore, not fatal.
+	// A corrupted module file is quarantined at restore, not fatal.
 	mp := filepath.Join(dir, "modules", info.SHA256+".wasm")
 	if err := os.WriteFile(mp, []byte("junk"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h := newAdminFixture(t, dir)
-	if d := eval(h.rt, "acme", "DELE", "/x"); d.Called {
-		t.Fatalf("corrupt module was installed: %+v", d)
+	if d := eval(h.rt, "acme", "DELE", "/x"); d.Called || d.Code != 451 {
+		t.Fatalf("corrupt module: %+v, want it quarantined and its commands refused", d)
 	}
 }
 
@@ -210,4 +226,15 @@ func TestValidTenant(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+// routesMux serves h's routes alone, without the admin server's token
+// checks (those are tested in cmd/ftpgate/gateway/admin): the tokens the
+// tests send are ignored.
+func routesMux(h *AdminHandler) *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, r := range h.Routes() {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+	return mux
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -151,4 +152,42 @@ func download(b *testing.B, c *ftp.ServerConn, name string, size int64) {
 // cost of calling into Go's wasm runtime.
 func BenchmarkEvaluateGoMinimal(b *testing.B) {
 	benchEvaluate(b, builder.Build(b, "testdata/gominimal"), "STOR", "/a")
+}
+
+// BenchmarkCompile is the cost of one upload's compile, in this process
+// and through a compile child (fork+exec, the child's compile into the
+// cache, this process's load from it), each on a fresh cache.
+func BenchmarkCompile(b *testing.B) {
+	for _, m := range []struct {
+		name string
+		wasm func(b *testing.B) []byte
+	}{
+		{"wat-example", func(*testing.B) []byte { return testmod.Example() }},
+		{"go-deny-delete", func(b *testing.B) []byte { return builder.Build(b, "../examples/policies/deny-delete") }},
+	} {
+		for _, child := range []bool{false, true} {
+			mode := "in-process"
+			if child {
+				mode = "child"
+			}
+			b.Run(m.name+"/"+mode, func(b *testing.B) {
+				wasm := m.wasm(b)
+				ctx := context.Background()
+				for b.Loop() {
+					b.StopTimer()
+					r, err := NewRuntime(ctx, Config{ChildCompile: child, Logger: slog.New(slog.DiscardHandler)})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					if _, err := r.Compile(ctx, wasm, nil); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					_ = r.Close(ctx)
+					b.StartTimer()
+				}
+			})
+		}
+	}
 }

@@ -10,7 +10,8 @@ import (
 // the default given in its comment.
 type Config struct {
 	// CacheDir keeps wazero's compilation cache on disk, so a restart does
-	// not generate code again. "" keeps the cache in memory.
+	// not generate code again. "" keeps the cache in memory, or with
+	// ChildCompile in a private temporary directory removed by Close.
 	CacheDir string
 	// MemoryLimitPages caps each instance's linear memory, in 64 KiB pages
 	// (default 256 = 16 MiB; Go guests need at least 128).
@@ -22,8 +23,34 @@ type Config struct {
 	InitTimeout time.Duration
 	// MaxModuleSize is the largest module accepted, in bytes (default 16 MiB).
 	MaxModuleSize int
-	// CompileWorkers bounds concurrent compilations (default 2).
+	// CompileWorkers bounds concurrent compilations (default 2). A
+	// tenant holds at most one of them (a second compile of the same
+	// tenant is refused with *BusyError while the first runs), so one
+	// tenant can keep at most one worker from the others.
 	CompileWorkers int
+	// CompileQueue bounds the compilations waiting for a worker (default
+	// 8); one more is refused with *OverloadError.
+	CompileQueue int
+	// ChildCompile compiles each module in a child process (a re-exec of
+	// this executable, see CompileChildMain) under CompileMemory,
+	// CompileCPU and CompileTimeout, then loads the code the child left in
+	// the compilation cache. Off (the library default), compilation runs
+	// in this process and nothing bounds its time or memory: turn it on
+	// wherever modules come from people you do not trust (the gateway
+	// does). Needs Linux.
+	ChildCompile bool
+	// CompileMemory bounds the address space a child compile may add to
+	// what the Go runtime reserved when the child started, in bytes
+	// (default 512 MiB); its resident memory can grow by at most as much.
+	CompileMemory int64
+	// CompileCPU bounds the CPU time of a child compile (default 10 s,
+	// rounded up to whole seconds; a 2.6 MB Go-built policy takes about
+	// 1.5 s).
+	CompileCPU time.Duration
+	// CompileTimeout is the wall-clock deadline of a child compile, after
+	// which it is killed (default 15 s). A tenant's compile holds a
+	// worker for at most this long plus InitTimeout.
+	CompileTimeout time.Duration
 	// PoolSize bounds the live instances per tenant and module version,
 	// hence the cores one tenant's policy can keep busy (default
 	// GOMAXPROCS/2, at least 1 and at most 4, so that a slow policy cannot
@@ -71,6 +98,18 @@ func (c Config) withDefaults() Config {
 	if c.CompileWorkers <= 0 {
 		c.CompileWorkers = 2
 	}
+	if c.CompileQueue <= 0 {
+		c.CompileQueue = 8
+	}
+	if c.CompileMemory <= 0 {
+		c.CompileMemory = 512 << 20
+	}
+	if c.CompileCPU <= 0 {
+		c.CompileCPU = 10 * time.Second * raceTimeFactor
+	}
+	if c.CompileTimeout <= 0 {
+		c.CompileTimeout = 15 * time.Second * raceTimeFactor
+	}
 	if c.PoolSize <= 0 {
 		c.PoolSize = max(1, min(4, runtime.GOMAXPROCS(0)/2))
 	}
@@ -100,4 +139,16 @@ func (c Config) withDefaults() Config {
 	}
 	c.Code = c.Code.WithDefaults()
 	return c
+}
+
+// uploadAnswerTime bounds how long an upload may take to answer: a wait
+// behind every queued compile, its own compile, and a minute for the
+// probe and the store. 0 (no bound of its own) without a child compile,
+// whose time nothing bounds.
+func (c Config) uploadAnswerTime() time.Duration {
+	if !c.ChildCompile {
+		return 0
+	}
+	rounds := 1 + (c.CompileQueue+c.CompileWorkers-1)/c.CompileWorkers
+	return time.Duration(rounds)*c.CompileTimeout + time.Minute
 }

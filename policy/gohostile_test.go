@@ -16,7 +16,7 @@ var builder policytest.Builder
 func TestGoHostile(t *testing.T) {
 	t.Parallel()
 	wasm := builder.Build(t, "testdata/gohostile")
-	r, logs := newTestRuntime(t, Config{CallTimeout: 100 * time.Millisecond, MemoryLimitPages: 256})
+	r, logs := newTestRuntime(t, Config{CallTimeout: 100 * time.Millisecond, InitTimeout: 30 * time.Second, MemoryLimitPages: 256})
 	m := mustCompile(t, r, wasm)
 	r.Install("t", m, Settings{})
 	for _, c := range []struct{ verb, logged string }{

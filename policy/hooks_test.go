@@ -200,7 +200,9 @@ func TestHooksTenantPathsReachThePolicy(t *testing.T) {
 	t.Parallel()
 	wasm := builder.Build(t, "../examples/policies/read-only-paths")
 	for _, mapped := range []bool{true, false} {
-		rt, _ := newTestRuntime(t, Config{})
+		// A Go guest under -race on a loaded runner: deadlines as upper
+		// bounds, far above the defaults, since none is under test here.
+		rt, _ := newTestRuntime(t, Config{CallTimeout: 10 * time.Second, InitTimeout: 30 * time.Second})
 		rt.Install("t", mustCompile(t, rt, wasm), Settings{})
 		h := NewHooks(rt, func(engine.ClientContext) string { return "t" })
 		h.Identity = func(engine.ClientContext) (string, string) { return "t", "alice" }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -58,6 +59,84 @@ type ValidationError struct{ Reason string }
 
 func (e *ValidationError) Error() string { return "policy module rejected: " + e.Reason }
 
+// BusyError refuses a compile because the tenant already has one waiting
+// or running.
+type BusyError struct {
+	Tenant string
+	// RetryAfter is when the running compile will have ended at the latest.
+	RetryAfter time.Duration
+}
+
+func (e *BusyError) Error() string {
+	return "policy: a compilation for tenant " + e.Tenant + " is already in progress"
+}
+
+// OverloadError refuses a compile because CompileQueue compiles already
+// wait for a worker.
+type OverloadError struct {
+	// RetryAfter is a hint of when a worker may be free.
+	RetryAfter time.Duration
+}
+
+func (e *OverloadError) Error() string {
+	return "policy: too many compilations waiting; try again later"
+}
+
+// acquire takes a compile worker for tenant, waiting in the queue if none
+// is free; release gives it back.
+func (r *Runtime) acquire(ctx context.Context, tenant string, noQueueLimit bool) (release func(), err error) {
+	retry := r.cfg.CompileTimeout + r.cfg.InitTimeout
+	r.schedMu.Lock()
+	if tenant != "" {
+		if r.busy[tenant] {
+			r.schedMu.Unlock()
+			return nil, &BusyError{Tenant: tenant, RetryAfter: retry}
+		}
+		r.busy[tenant] = true
+	}
+	done := func() {
+		if tenant != "" {
+			r.schedMu.Lock()
+			delete(r.busy, tenant)
+			r.schedMu.Unlock()
+		}
+	}
+	release = func() { <-r.compiles; done() }
+	select {
+	case r.compiles <- struct{}{}:
+		r.schedMu.Unlock()
+		return release, nil
+	default:
+	}
+	if r.waiting >= r.cfg.CompileQueue && !noQueueLimit {
+		if tenant != "" {
+			delete(r.busy, tenant)
+		}
+		r.schedMu.Unlock()
+		return nil, &OverloadError{RetryAfter: retry}
+	}
+	r.waiting++
+	r.schedMu.Unlock()
+	if r.testQueued != nil {
+		r.testQueued(tenant)
+	}
+	select {
+	case r.compiles <- struct{}{}:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-r.stop:
+		err = errClosed
+	}
+	r.schedMu.Lock()
+	r.waiting--
+	r.schedMu.Unlock()
+	if err != nil {
+		done()
+		return nil, err
+	}
+	return release, nil
+}
+
 func invalid(format string, args ...any) error {
 	return &ValidationError{Reason: fmt.Sprintf(format, args...)}
 }
@@ -94,11 +173,29 @@ var exportSignatures = map[string][2][]api.ValueType{
 }
 
 // Compile validates wasm as an ABI v1 policy and compiles it: size, magic,
-// compilation (on at most CompileWorkers at a time), exports and their
-// types, imports, then a probe instance that runs _initialize, reads the
-// subscriptions and calls ftpp_init with config. Any failure is a
-// *ValidationError with a precise reason, except a ctx that ends first.
+// compilation (on at most CompileWorkers at a time, in a bounded child
+// process with ChildCompile), exports and their types, imports, then a
+// probe instance that runs _initialize, reads the subscriptions and calls
+// ftpp_init with config. Any failure is a *ValidationError with a precise
+// reason, except a ctx that ends first, a full queue (*OverloadError) and
+// a child that could not be started.
 func (r *Runtime) Compile(ctx context.Context, wasm, config []byte) (*Module, error) {
+	return r.CompileTenant(ctx, "", wasm, config)
+}
+
+// CompileTenant is Compile on behalf of tenant: while it runs, another
+// compile for the same tenant fails at once with *BusyError, so that a
+// tenant holds at most one compile worker. "" is no tenant: no such
+// exclusion.
+func (r *Runtime) CompileTenant(ctx context.Context, tenant string, wasm, config []byte) (*Module, error) {
+	return r.compile(ctx, tenant, wasm, config, false)
+}
+
+// compile is CompileTenant; a restore (Store.Restore) neither counts as
+// the tenant's compile, so that an upload during the restore goes ahead
+// (and wins), nor is refused by the full queue, since its own workers
+// bound it.
+func (r *Runtime) compile(ctx context.Context, tenant string, wasm, config []byte, restore bool) (*Module, error) {
 	if len(wasm) > r.cfg.MaxModuleSize {
 		return nil, invalid("module is %d bytes; the limit is %d", len(wasm), r.cfg.MaxModuleSize)
 	}
@@ -108,14 +205,33 @@ func (r *Runtime) Compile(ctx context.Context, wasm, config []byte) (*Module, er
 	if err := checkSections(wasm, r.cfg.Code); err != nil {
 		return nil, err
 	}
-	select {
-	case r.compiles <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	key := tenant
+	if restore {
+		key = ""
+	}
+	release, err := r.acquire(ctx, key, restore)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if r.cfg.ChildCompile {
+		// The child leaves the code in the cache, so the compile below
+		// loads it rather than generating it again.
+		if err := r.compileInChild(ctx, tenant, wasm); err != nil {
+			return nil, err
+		}
+		if r.testChildDone != nil {
+			r.testChildDone()
+		}
 	}
 	cm, err := r.wr.CompileModule(experimental.WithCompilationWorkers(ctx, 1), wasm)
-	<-r.compiles
 	if err != nil {
+		select {
+		case <-r.stop:
+			// A closed runtime refuses every module: not this one's fault.
+			return nil, errClosed
+		default:
+		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

@@ -78,6 +78,42 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
+// borrow takes a slot, as get does, for an instance the caller makes and
+// closes itself (a dry run's fresh one), so that it counts against
+// PoolSize and keeps the compiled module open until giveBack.
+func (p *pool) borrow(ctx context.Context) error {
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		t := time.NewTimer(p.r.cfg.InitTimeout)
+		defer t.Stop()
+		select {
+		case p.slots <- struct{}{}:
+		case <-t.C:
+			return errPoolBusy
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.retired {
+		<-p.slots
+		return errRetired
+	}
+	p.live++
+	return nil
+}
+
+// giveBack returns the slot of a borrow once its instance is closed.
+func (p *pool) giveBack(ctx context.Context) {
+	p.mu.Lock()
+	p.live--
+	p.releaseLocked(ctx)
+	p.mu.Unlock()
+	<-p.slots
+}
+
 // put returns an instance after a call; keep false closes it instead, as
 // after any error, too many calls or too much memory.
 func (p *pool) put(ctx context.Context, in *instance, keep bool) {

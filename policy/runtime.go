@@ -2,7 +2,9 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -21,6 +23,23 @@ type Runtime struct {
 	wr       wazero.Runtime
 	cache    wazero.CompilationCache
 	compiles chan struct{} // one token per compile worker
+	cacheDir string        // the on-disk compilation cache; "" when in memory
+	tempDir  string        // a private cacheDir that Close removes
+
+	schedMu sync.Mutex
+	busy    map[string]bool // tenants with a compile waiting or running
+	waiting int             // compiles waiting for a worker
+
+	// testChildStarted, when set, runs once a compile child has started
+	// and before its deadline starts; tests block in it to hold a compile
+	// in flight.
+	testChildStarted func(tenant string)
+	// testChildDone, when set, runs after a child compiled a module and
+	// before this process loads the code from the cache.
+	testChildDone func()
+	// testQueued, when set, runs when a compile starts waiting for a
+	// worker.
+	testQueued func(tenant string)
 
 	mu      sync.RWMutex
 	tenants map[string]*tenantState
@@ -40,36 +59,47 @@ var newRuntimeMu sync.Mutex
 // and ftpp_host host modules, and the janitor that closes idle instances.
 func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	cfg = cfg.withDefaults()
+	if cfg.ChildCompile && !childSupported {
+		return nil, errors.New("policy: ChildCompile needs Linux")
+	}
 	newRuntimeMu.Lock()
 	defer newRuntimeMu.Unlock()
-	var cache wazero.CompilationCache
-	if cfg.CacheDir != "" {
+	cacheDir, tempDir := cfg.CacheDir, ""
+	if cacheDir == "" && cfg.ChildCompile {
+		// The child hands its code over through the cache on disk.
 		var err error
-		if cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
+		if tempDir, err = os.MkdirTemp("", "ftpgate-policy-cache-"); err != nil {
+			return nil, fmt.Errorf("policy: compilation cache: %w", err)
+		}
+		cacheDir = tempDir
+	}
+	var cache wazero.CompilationCache
+	if cacheDir != "" {
+		var err error
+		if cache, err = wazero.NewCompilationCacheWithDir(cacheDir); err != nil {
+			if tempDir != "" {
+				_ = os.RemoveAll(tempDir)
+			}
 			return nil, fmt.Errorf("policy: compilation cache: %w", err)
 		}
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
-	// Untrusted code: every call must be stoppable by its deadline, which
-	// is what WithCloseOnContextDone buys (at the cost of a check on every
-	// loop back-edge).
-	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(cfg.MemoryLimitPages).
-		WithCompilationCache(cache).
-		WithDebugInfoEnabled(true)
 	r := &Runtime{
 		cfg:      cfg,
-		wr:       wazero.NewRuntimeWithConfig(ctx, rc),
+		wr:       wazero.NewRuntimeWithConfig(ctx, wazeroConfig(cfg.MemoryLimitPages, cache)),
 		cache:    cache,
 		compiles: make(chan struct{}, cfg.CompileWorkers),
+		cacheDir: cacheDir,
+		tempDir:  tempDir,
+		busy:     map[string]bool{},
 		tenants:  map[string]*tenantState{},
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wr); err != nil {
 		_ = r.wr.Close(ctx)
+		r.removeTemp()
 		return nil, fmt.Errorf("policy: WASI: %w", err)
 	}
 	_, err := r.wr.NewHostModuleBuilder(abi.HostModule).NewFunctionBuilder().
@@ -77,6 +107,7 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 		Export(abi.HostLog).Instantiate(ctx)
 	if err != nil {
 		_ = r.wr.Close(ctx)
+		r.removeTemp()
 		return nil, fmt.Errorf("policy: host module: %w", err)
 	}
 	go r.janitor()
@@ -103,8 +134,16 @@ func (r *Runtime) Close(ctx context.Context) error {
 		if cerr := r.cache.Close(ctx); err == nil {
 			err = cerr
 		}
+		r.removeTemp()
 	})
 	return err
+}
+
+// removeTemp removes the private cache directory, if any.
+func (r *Runtime) removeTemp() {
+	if r.tempDir != "" {
+		_ = os.RemoveAll(r.tempDir)
+	}
 }
 
 // janitor closes idle instances. It ticks at a quarter of the idle

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,7 @@ import (
 //
 //	modules/<sha256>.wasm   module bytes, immutable, named by their hash
 //	tenants/<tenant>.json   the tenant's record: hash, on_error, config
+//	quarantine/<tenant>.json  why the tenant's module failed at restore
 //
 // Every file is written to a temporary name, fsynced, renamed into place
 // and its directory fsynced, so a crash leaves the old record or the new
@@ -37,6 +39,18 @@ type Record struct {
 	OnError  string    `json:"on_error"`
 	Config   []byte    `json:"config,omitempty"`
 	Uploaded time.Time `json:"uploaded"`
+	// Subscriptions are the module's verbs ("*" for every verb), so that
+	// until it is restored the commands it would judge can be refused;
+	// none recorded (older records) means every verb.
+	Subscriptions []string `json:"subscriptions,omitempty"`
+}
+
+// quarantineMark is the file that keeps a module that failed at restore
+// from being compiled again at every start.
+type quarantineMark struct {
+	SHA256 string    `json:"sha256"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
 }
 
 // ValidTenant reports whether id can name a tenant: 1 to 64 of
@@ -62,6 +76,10 @@ func (s *Store) modulePath(hash string) string {
 
 func (s *Store) recordPath(tenant string) string {
 	return filepath.Join(s.Dir, "tenants", tenant+".json")
+}
+
+func (s *Store) quarantinePath(tenant string) string {
+	return filepath.Join(s.Dir, "quarantine", tenant+".json")
 }
 
 // writeAtomic writes b to name through a synced temporary file.
@@ -124,6 +142,7 @@ func (s *Store) Save(tenant string, wasm []byte, rec Record) error {
 	if err := writeAtomic(s.recordPath(tenant), b); err != nil {
 		return fmt.Errorf("policy store: %w", err)
 	}
+	_ = os.Remove(s.quarantinePath(tenant))
 	s.collectLocked()
 	return nil
 }
@@ -136,16 +155,9 @@ func (s *Store) Load(tenant string) ([]byte, Record, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var rec Record
-	b, err := os.ReadFile(s.recordPath(tenant))
+	rec, err := s.recordLocked(tenant)
 	if err != nil {
 		return nil, rec, err
-	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, rec, fmt.Errorf("policy store: %s: %w", s.recordPath(tenant), err)
-	}
-	if len(rec.SHA256) != 64 {
-		return nil, rec, fmt.Errorf("policy store: %s: bad sha256", s.recordPath(tenant))
 	}
 	wasm, err := os.ReadFile(s.modulePath(rec.SHA256))
 	if err != nil {
@@ -155,6 +167,22 @@ func (s *Store) Load(tenant string) ([]byte, Record, error) {
 		return nil, rec, fmt.Errorf("policy store: %s does not match its hash", s.modulePath(rec.SHA256))
 	}
 	return wasm, rec, nil
+}
+
+// recordLocked reads tenant's record.
+func (s *Store) recordLocked(tenant string) (Record, error) {
+	var rec Record
+	b, err := os.ReadFile(s.recordPath(tenant))
+	if err != nil {
+		return rec, err
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, fmt.Errorf("policy store: %s: %w", s.recordPath(tenant), err)
+	}
+	if len(rec.SHA256) != 64 {
+		return rec, fmt.Errorf("policy store: %s: bad sha256", s.recordPath(tenant))
+	}
+	return rec, nil
 }
 
 // Delete removes tenant's record; fs.ErrNotExist when it has none.
@@ -167,6 +195,7 @@ func (s *Store) Delete(tenant string) error {
 	if err := os.Remove(s.recordPath(tenant)); err != nil {
 		return err
 	}
+	_ = os.Remove(s.quarantinePath(tenant))
 	_ = syncDir(filepath.Dir(s.recordPath(tenant)))
 	s.collectLocked()
 	return nil
@@ -210,31 +239,152 @@ func (s *Store) collectLocked() {
 	}
 }
 
-// Restore compiles and installs every stored policy into r. A record that
-// fails is logged and skipped, so that one bad file does not keep the
-// server down; it returns how many were installed.
-func (s *Store) Restore(ctx context.Context, r *Runtime) int {
+// Restoring is a Restore in progress.
+type Restoring struct {
+	done        chan struct{}
+	restored    atomic.Int64
+	quarantined atomic.Int64
+}
+
+// Done is closed when every stored policy is installed or quarantined.
+func (x *Restoring) Done() <-chan struct{} { return x.done }
+
+// Wait waits for the restore to end, or for ctx; it returns how many
+// policies were installed and how many quarantined so far.
+func (x *Restoring) Wait(ctx context.Context) (restored, quarantined int) {
+	select {
+	case <-x.done:
+	case <-ctx.Done():
+	}
+	return int(x.restored.Load()), int(x.quarantined.Load())
+}
+
+// Restore installs every stored policy into r in the background and
+// returns at once. Each tenant's stored policy is marked pending first, so
+// that until it is installed the commands it subscribes to are refused
+// (Runtime.Evaluate). The modules compile as uploads do, with r's bounds
+// (in a child with ChildCompile), on at most CompileWorkers-1 goroutines
+// (at least one), so that uploads keep a worker. A module that fails
+// (over a bound, refused, unreadable) is quarantined: logged with its
+// tenant and hash, its commands refused, and, when the module itself was
+// refused, marked in quarantine/ so that later starts do not compile it
+// again; a new upload or a DELETE lifts the quarantine. Nothing a tenant
+// stored can stop or delay the start.
+func (s *Store) Restore(ctx context.Context, r *Runtime) *Restoring {
+	x := &Restoring{done: make(chan struct{})}
+	log := r.cfg.Logger
 	tenants, err := s.Tenants()
 	if err != nil {
-		r.cfg.Logger.Error("policy: reading the store", "dir", s.Dir, "err", err)
+		log.Error("policy: reading the store", "dir", s.Dir, "err", err)
 	}
-	n := 0
+	type job struct {
+		tenant string
+		p      *pendingPolicy
+	}
+	var jobs []job
 	for _, t := range tenants {
-		wasm, rec, err := s.Load(t)
-		var oe OnError
-		if err == nil {
-			oe, err = ParseOnError(rec.OnError)
-		}
-		var m *Module
-		if err == nil {
-			m, err = r.Compile(ctx, wasm, rec.Config)
-		}
+		s.mu.Lock()
+		rec, err := s.recordLocked(t)
+		s.mu.Unlock()
+		p := r.markPending(t, rec.SHA256, rec.Subscriptions)
 		if err != nil {
-			r.cfg.Logger.Error("policy: stored policy not restored", "tenant", t, "err", err)
+			r.quarantine(t, p, "the stored record is unreadable")
+			x.quarantined.Add(1)
+			log.Error("policy: stored policy quarantined", "tenant", t, "err", err)
 			continue
 		}
-		r.Install(t, m, Settings{OnError: oe, Config: rec.Config})
-		n++
+		if q, ok := s.quarantined(t); ok && q.SHA256 == rec.SHA256 {
+			r.quarantine(t, p, q.Reason)
+			x.quarantined.Add(1)
+			log.Warn("policy: stored policy stays quarantined", "tenant", t, "sha256", rec.SHA256, "reason", q.Reason)
+			continue
+		}
+		jobs = append(jobs, job{t, p})
 	}
-	return n
+	queue := make(chan job, len(jobs))
+	for _, j := range jobs {
+		queue <- j
+	}
+	close(queue)
+	workers := min(len(jobs), max(1, r.cfg.CompileWorkers-1))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range queue {
+				switch s.restoreOne(ctx, r, j.tenant, j.p) {
+				case restoreInstalled:
+					x.restored.Add(1)
+				case restoreQuarantined:
+					x.quarantined.Add(1)
+				}
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(x.done)
+	}()
+	return x
+}
+
+const (
+	restoreInstalled = iota
+	restoreQuarantined
+	restoreSkipped // superseded, or the runtime closed
+)
+
+// restoreOne compiles and installs tenant's stored policy, or quarantines it.
+func (s *Store) restoreOne(ctx context.Context, r *Runtime, tenant string, p *pendingPolicy) int {
+	log := r.cfg.Logger
+	wasm, rec, err := s.Load(tenant)
+	var oe OnError
+	if err == nil {
+		oe, err = ParseOnError(rec.OnError)
+	}
+	var m *Module
+	if err == nil {
+		m, err = r.compile(ctx, tenant, wasm, rec.Config, true)
+	}
+	if err == nil {
+		if !r.installRestored(tenant, p, m, Settings{OnError: oe, Config: rec.Config}) {
+			return restoreSkipped
+		}
+		return restoreInstalled
+	}
+	if ctx.Err() != nil || errors.Is(err, errClosed) {
+		return restoreSkipped
+	}
+	reason := err.Error()
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		reason = ve.Reason
+		s.markQuarantined(tenant, p.hash, reason)
+	}
+	if !r.quarantine(tenant, p, reason) {
+		return restoreSkipped
+	}
+	log.Error("policy: stored policy quarantined", "tenant", tenant, "sha256", p.hash, "reason", reason)
+	return restoreQuarantined
+}
+
+// quarantined returns tenant's quarantine mark, if any.
+func (s *Store) quarantined(tenant string) (quarantineMark, bool) {
+	var q quarantineMark
+	b, err := os.ReadFile(s.quarantinePath(tenant))
+	if err != nil || json.Unmarshal(b, &q) != nil {
+		return q, false
+	}
+	return q, true
+}
+
+// markQuarantined writes tenant's quarantine mark for the module hash,
+// unless tenant's record has moved on to another module meanwhile.
+func (s *Store) markQuarantined(tenant, hash, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec, err := s.recordLocked(tenant); err != nil || rec.SHA256 != hash {
+		return
+	}
+	b, _ := json.Marshal(quarantineMark{SHA256: hash, Reason: reason, At: time.Now().UTC()})
+	_ = writeAtomic(s.quarantinePath(tenant), b)
 }

@@ -3,7 +3,9 @@ package policy
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,12 +21,133 @@ type Settings struct {
 	Config []byte
 }
 
+// ErrBusy is DryRun's error when every instance slot of the tenant's
+// installation stayed taken for InitTimeout.
+var ErrBusy = errors.New("policy: every instance of this tenant's policy is busy; retry later")
+
 // tenantState is what the Runtime keeps per tenant. Its figures outlive
 // module swaps.
 type tenantState struct {
 	cur     atomic.Pointer[installation]
+	pending atomic.Pointer[pendingPolicy] // set only while cur is nil
+	mu      sync.Mutex                    // orders changes of cur and pending
 	stats   stats
 	breaker breaker
+}
+
+// pendingPolicy is a stored policy that is not installed: being restored
+// in the background, or quarantined because it failed. Either way the
+// commands it would judge are refused (see Evaluate).
+type pendingPolicy struct {
+	quarantined bool
+	hash        string
+	reason      string          // why it is quarantined
+	subs        map[string]bool // the verbs it subscribes to; nil: every verb
+}
+
+// subscribed reports whether the pending policy would judge verb.
+func (p *pendingPolicy) subscribed(verb string) bool { return p.subs == nil || p.subs[verb] }
+
+// Replies to the commands a pending policy would judge: 451, as when a
+// policy fails with on_error deny, whatever the tenant's on_error (an
+// unchecked module is not a failing one the tenant chose to tolerate).
+const (
+	restoringMessage   = "Requested action aborted: the tenant's policy is being loaded; try again shortly."
+	quarantinedMessage = "Requested action aborted: the tenant's policy is unavailable."
+)
+
+var (
+	errRestoring   = errors.New("policy: the tenant's stored policy is not restored yet")
+	errQuarantined = errors.New("policy: the tenant's stored policy is quarantined")
+)
+
+// PolicyState describes a tenant's stored policy that is not installed.
+type PolicyState struct {
+	// State is "restoring" or "quarantined".
+	State string `json:"state"`
+	// SHA256 is the stored module's hash.
+	SHA256 string `json:"sha256"`
+	// Reason is why a quarantined module was not installed.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Pending reports the state of tenant's stored policy when it is not
+// installed: being restored, or quarantined.
+func (r *Runtime) Pending(tenant string) (PolicyState, bool) {
+	ts := r.tenant(tenant, false)
+	if ts == nil {
+		return PolicyState{}, false
+	}
+	p := ts.pending.Load()
+	if p == nil {
+		return PolicyState{}, false
+	}
+	st := PolicyState{State: "restoring", SHA256: p.hash}
+	if p.quarantined {
+		st.State, st.Reason = "quarantined", p.reason
+	}
+	return st, true
+}
+
+// markPending records that tenant has a stored policy (hash, subscribing
+// to subs; nil or "*" for every verb) that is not installed yet, unless
+// one is installed. It returns the mark for installRestored.
+func (r *Runtime) markPending(tenant, hash string, subs []string) *pendingPolicy {
+	p := &pendingPolicy{hash: hash}
+	if len(subs) > 0 && !slices.Contains(subs, "*") {
+		p.subs = make(map[string]bool, len(subs))
+		for _, v := range subs {
+			p.subs[strings.ToUpper(v)] = true
+		}
+	}
+	ts := r.tenant(tenant, true)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.cur.Load() == nil {
+		ts.pending.Store(p)
+	}
+	return p
+}
+
+// installRestored installs m unless tenant's pending mark is no longer p
+// (an upload or a removal came first); it reports whether it did, and
+// closes m when not.
+func (r *Runtime) installRestored(tenant string, p *pendingPolicy, m *Module, s Settings) bool {
+	ts := r.tenant(tenant, true)
+	ts.mu.Lock()
+	ok := ts.pending.Load() == p && ts.cur.Load() == nil
+	if ok {
+		r.installLocked(ts, tenant, m, s)
+	}
+	ts.mu.Unlock()
+	if !ok {
+		_ = m.Close(context.Background())
+	}
+	return ok
+}
+
+// quarantine turns tenant's pending mark p into a quarantined one, unless
+// it is no longer p.
+func (r *Runtime) quarantine(tenant string, p *pendingPolicy, reason string) bool {
+	ts := r.tenant(tenant, true)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.pending.Load() != p {
+		return false
+	}
+	q := *p
+	q.quarantined, q.reason = true, reason
+	ts.pending.Store(&q)
+	return true
+}
+
+// pendingDecision is the reply to a command tenant's pending policy p
+// would judge.
+func pendingDecision(p *pendingPolicy) Decision {
+	if p.quarantined {
+		return Decision{Action: Deny, Code: onErrorCode, Message: quarantinedMessage, Err: errQuarantined}
+	}
+	return Decision{Action: Deny, Code: onErrorCode, Message: restoringMessage, Err: errRestoring}
 }
 
 // installation is one installed module version with its pool.
@@ -96,25 +219,38 @@ func (r *Runtime) tenant(id string, create bool) *tenantState {
 // breaker starts closed. The Runtime owns m from now on.
 func (r *Runtime) Install(tenant string, m *Module, s Settings) {
 	ts := r.tenant(tenant, true)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	r.installLocked(ts, tenant, m, s)
+}
+
+// installLocked is Install with ts.mu held. The new module is in place
+// before the pending mark goes, so no command slips between the two.
+func (r *Runtime) installLocked(ts *tenantState, tenant string, m *Module, s Settings) {
 	in := &installation{mod: m, pool: newPool(r, m, tenant, s.Config), settings: s}
 	old := ts.cur.Swap(in)
+	ts.pending.Store(nil)
 	ts.breaker.reset()
 	if old != nil {
 		old.pool.retire(context.Background())
 	}
 }
 
-// Remove uninstalls tenant's policy; it reports whether there was one.
+// Remove uninstalls tenant's policy, or forgets its pending one; it
+// reports whether there was either.
 func (r *Runtime) Remove(tenant string) bool {
 	ts := r.tenant(tenant, false)
 	if ts == nil {
 		return false
 	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	old := ts.cur.Swap(nil)
+	pending := ts.pending.Swap(nil)
 	if old != nil {
 		old.pool.retire(context.Background())
 	}
-	return old != nil
+	return old != nil || pending != nil
 }
 
 // Installed returns the module installed for tenant and its settings.
@@ -128,11 +264,15 @@ func (r *Runtime) Installed(tenant string) (*Module, Settings, bool) {
 }
 
 // Subscribed reports whether tenant has a policy that wants verb, so that
-// callers can skip building a request for the rest.
+// callers can skip building a request for the rest; a pending policy
+// (restoring or quarantined) wants the verbs it subscribed to when stored.
 func (r *Runtime) Subscribed(tenant, verb string) bool {
 	if ts := r.tenant(tenant, false); ts != nil {
 		if in := ts.cur.Load(); in != nil {
 			return in.mod.Subscribed(verb)
+		}
+		if p := ts.pending.Load(); p != nil {
+			return p.subscribed(verb)
 		}
 	}
 	return false
@@ -140,6 +280,8 @@ func (r *Runtime) Subscribed(tenant, verb string) bool {
 
 // Evaluate asks tenant's policy about req. Without a policy, or for a verb
 // the policy does not subscribe to, the answer is Allow with Called false.
+// While the tenant's stored policy is being restored or is quarantined,
+// the commands it subscribes to are refused with 451 (fail closed).
 // When the module fails, the answer is the tenant's OnError decision with
 // Err set; the failure is logged with the module's hash and the wasm stack.
 func (r *Runtime) Evaluate(ctx context.Context, tenant string, req *abi.Request) Decision {
@@ -148,7 +290,13 @@ func (r *Runtime) Evaluate(ctx context.Context, tenant string, req *abi.Request)
 		return Decision{Action: Allow}
 	}
 	in := ts.cur.Load()
-	if in == nil || !wants(in.mod, req) {
+	if in == nil {
+		if p := ts.pending.Load(); p != nil && (p.subscribed(req.Verb) || p.subscribed(abi.OpVerb(opOf(req)))) {
+			return pendingDecision(p)
+		}
+		return Decision{Action: Allow}
+	}
+	if !wants(in.mod, req) {
 		return Decision{Action: Allow}
 	}
 	now := r.cfg.Now()
@@ -278,10 +426,25 @@ func (r *Runtime) AllFigures() []Figures {
 // DryRun evaluates req against m on a fresh instance, without installing
 // it and without touching any tenant's figures. It returns the decision
 // and, when the module failed, the error (the decision is then what
-// settings.OnError would give).
+// settings.OnError would give). When m is req.Tenant's installed module,
+// the instance takes one of that installation's PoolSize slots, as a live
+// call does, so that dry runs cannot keep more of the host's cores busy
+// than the tenant's live traffic may; with none free within InitTimeout
+// it returns ErrBusy.
 func (r *Runtime) DryRun(ctx context.Context, m *Module, s Settings, req *abi.Request) (Decision, error) {
 	if !wants(m, req) {
 		return Decision{Action: Allow}, nil
+	}
+	if ts := r.tenant(req.Tenant, false); ts != nil {
+		if in := ts.cur.Load(); in != nil && in.mod == m {
+			if err := in.pool.borrow(ctx); err != nil {
+				if errors.Is(err, errPoolBusy) {
+					err = ErrBusy
+				}
+				return s.OnError.decision(err), err
+			}
+			defer in.pool.giveBack(ctx)
+		}
 	}
 	if req.NowMillis == 0 {
 		req.NowMillis = uint64(r.cfg.Now().UnixMilli())
@@ -303,4 +466,12 @@ func (r *Runtime) DryRun(ctx context.Context, m *Module, s Settings, req *abi.Re
 		}
 	}
 	return s.OnError.decision(err), err
+}
+
+// opOf is req's operation.
+func opOf(req *abi.Request) string {
+	if req.Op != "" {
+		return req.Op
+	}
+	return abi.OpOf(req.Verb, req.Arg)
 }

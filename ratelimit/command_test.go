@@ -14,17 +14,18 @@ import (
 // and disconnected; another session is unaffected.
 func TestCommandFloodSlowedThenClosed(t *testing.T) {
 	t.Parallel()
-	// A slow rate: a token comes back every 250 ms, so only a round trip
-	// slower than that (never seen, even under -race on a loaded machine)
-	// lets a command through undelayed. At 20/s a loaded CI machine
-	// refilled the bucket between commands and the count of slowed
-	// commands went past the strikes.
+	// The limiter's clock stands still, so no token comes back however
+	// slow the machine: the burst goes at once, then each command waits
+	// one more 1/rate than the last (the waits themselves are real), and
+	// the command after the strikes is refused. A real clock let a loaded
+	// CI machine refill the bucket between commands.
 	const rate, burst, strikes = 4, 5, 4
+	frozen := time.Now()
 	ts := newTestServer(t, Config{
 		User:           Limits{CommandRate: rate, CommandBurst: burst},
-		CommandDelay:   conf.Duration(time.Second),
+		CommandDelay:   conf.Duration(time.Minute), // strikes, not one long delay, end it
 		CommandStrikes: strikes,
-	}, nil)
+	}, func(l *Limiter) { l.Now = func() time.Time { return frozen } })
 	c, _, _ := ts.dialRaw(t, "127.0.0.1")
 	c.Expect("USER alice", 331) // the default user's rate applies before login
 	c.Expect("PASS secret", 230)

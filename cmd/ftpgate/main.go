@@ -19,6 +19,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/ftpgate/ftpgate/policy"
 )
 
 const usage = `ftpgate: a multi-tenant FTP/FTPS gateway
@@ -42,6 +44,11 @@ Usage:
 `
 
 func main() {
+	// A re-exec of this binary that compiles one policy module under
+	// rlimits (policy.Config.ChildCompile) must do nothing else.
+	if policy.CompileChildMain() {
+		return
+	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 

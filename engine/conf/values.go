@@ -23,7 +23,8 @@ const MaxBytes = 1 << 62
 // by "i" and then "B": "65536", "64K", "64KiB", "64KB", "10M", "1G".
 // Units are powers of 1024 (K = 1024, M = 1024²), as FTP servers and
 // their operators count transfer sizes and bandwidth; "KB" and "KiB" mean
-// the same. A fractional result is truncated to whole bytes. Signs,
+// the same. A fractional result is truncated to whole bytes, but one
+// below a byte ("0.5", "0.0001K") is refused rather than read as 0. Signs,
 // exponents, spaces inside the number, values above MaxBytes, and the
 // empty string are refused with an error that names the input. Spaces
 // around the value are ignored.
@@ -113,6 +114,7 @@ var (
 	errEmpty    = errors.New("empty value")
 	errNegative = errors.New("must not be negative")
 	errTooLarge = errors.New("too large: at most 4 EiB")
+	errBelowOne = errors.New("less than one byte: write 0 for none, or at least 1")
 )
 
 // bytesWant says what the grammar takes.
@@ -165,25 +167,31 @@ func parseBytes(in string, rate bool) (int64, error) {
 	if !digits(whole) || !digits(frac) || whole+frac == "" || (dot && frac == "" && whole == "") {
 		return 0, fmt.Errorf("%q: %s", in, bytesWant(rate))
 	}
-	if !dot || strings.Trim(frac, "0") == "" {
-		if whole == "" {
-			whole = "0"
-		}
-		n, err := strconv.ParseUint(whole, 10, 64)
-		if err != nil || n > MaxBytes>>shift {
+	if whole == "" {
+		whole = "0"
+	}
+	n, err := strconv.ParseUint(whole, 10, 64)
+	if err != nil || n > MaxBytes>>shift {
+		return 0, fmt.Errorf("%q: %w", in, errTooLarge)
+	}
+	n <<= shift
+	if dot && strings.Trim(frac, "0") != "" {
+		// The fraction on its own, so that whole numbers above 2^53
+		// keep every digit; 0.frac × 2^shift is below 2^40 and exact
+		// where it is a whole number (a dyadic fraction parses exactly).
+		f, _ := strconv.ParseFloat("0."+frac, 64) // digits only: cannot fail
+		f = min(f, math.Nextafter(1, 0))          // ".99999999999999999" rounds to 1
+		n += uint64(math.Ldexp(f, int(shift)))
+		if n > MaxBytes {
 			return 0, fmt.Errorf("%q: %w", in, errTooLarge)
 		}
-		return int64(n << shift), nil
+		if n == 0 {
+			// 0 reads as "no limit" in most fields: a value written
+			// as more than zero must not become one.
+			return 0, fmt.Errorf("%q: %w", in, errBelowOne)
+		}
 	}
-	f, err := strconv.ParseFloat(whole+"."+frac, 64)
-	if err != nil || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("%q: %w", in, errTooLarge)
-	}
-	f = math.Ldexp(f, int(shift))
-	if f > MaxBytes {
-		return 0, fmt.Errorf("%q: %w", in, errTooLarge)
-	}
-	return int64(f), nil
+	return int64(n), nil
 }
 
 // digits reports whether s holds only ASCII digits (or nothing).

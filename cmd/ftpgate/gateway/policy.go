@@ -52,8 +52,8 @@ func (g *Gateway) installPolicy(cfg Config, opts Options, env Env) error {
 	// (the restore) compiles into a closed runtime.
 	ctx, cancel := context.WithCancel(context.Background())
 	rt, err := policy.NewRuntime(ctx, policy.Config{
-		// TODO(h-compile): ChildCompile: true, once policy.Config has it:
-		// modules come from tenants, so each compiles in a bounded child.
+		// Modules come from tenants: compile each in a bounded child.
+		ChildCompile:     true,
 		CacheDir:         cacheDir,
 		CallTimeout:      time.Duration(cfg.Policy.Timeout),
 		MemoryLimitPages: uint32(cfg.Policy.MemoryPages),
@@ -73,9 +73,19 @@ func (g *Gateway) installPolicy(cfg Config, opts Options, env Env) error {
 		rt.Install(p.Tenant, m, policy.Settings{OnError: p.OnError})
 	}
 	store := &policy.Store{Dir: dir}
-	if n := store.Restore(ctx, rt); n > 0 {
-		g.log.Info("policies restored", "count", n, "dir", dir)
-	}
+	// Stored policies are restored in the background: the server serves
+	// at once, and a tenant's commands are refused until its policy is in.
+	restoring := store.Restore(ctx, rt)
+	go func() {
+		select {
+		case <-restoring.Done():
+		case <-ctx.Done(): // Shutdown
+			return
+		}
+		if n, q := restoring.Wait(ctx); n+q > 0 {
+			g.log.Info("policies restored", "count", n, "quarantined", q, "dir", dir)
+		}
+	}()
 	hooks := policy.NewHooks(rt, env.TenantOf)
 	hooks.Identity, hooks.TenantPath = env.Identity, env.TenantPath
 	hooks.Install(g.srv)
@@ -110,7 +120,7 @@ func (g *Gateway) startAdmin(a AdminConfig, opts Options, ph *policy.AdminHandle
 		if r.Tenant {
 			scope = admin.ScopeTenant
 		}
-		srv.Mount(admin.Route{Pattern: r.Pattern, Scope: scope, MaxBody: r.MaxBody, Handler: r.Handler})
+		srv.Mount(admin.Route{Pattern: r.Pattern, Scope: scope, MaxBody: r.MaxBody, Timeout: r.Timeout, Handler: r.Handler})
 	}
 	scheme := "http"
 	if a.TLSCert != "" {

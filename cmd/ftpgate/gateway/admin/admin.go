@@ -14,6 +14,13 @@
 //   - bounded the request body (Route.MaxBody, else DefaultMaxBody);
 //   - put the caller's Identity in the request context (see Caller).
 //
+// A refused request (401, 400, 404, 413) and one no route matches get a
+// reply that ends the connection (its body drained for at most a second),
+// and when every connection slot is taken a newcomer takes the slot of
+// the connection quiet for longest, so that only requests being served
+// hold slots against others; one tenant's token has at most
+// MaxTenantRequests of those at once.
+//
 // Every reply carries Cache-Control: no-store, and every error, 404 and 405
 // included, is JSON {"error": "...", "code": "..."} (net/http's own
 // replies to malformed requests, before routing, stay plain text). The
@@ -22,9 +29,11 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,8 +48,9 @@ const (
 	// DefaultMaxBody bounds a request body when its route sets no MaxBody.
 	DefaultMaxBody = 64 << 10
 	// DefaultMaxConns bounds the connections served at once when
-	// Server.MaxConns is 0; further connections wait in the kernel's
-	// accept queue.
+	// Server.MaxConns is 0. A newcomer takes the slot of the connection
+	// quiet for longest (no request in progress), else waits in the
+	// kernel's accept queue.
 	DefaultMaxConns = 64
 	// maxHeaderBytes bounds a request's header lines.
 	maxHeaderBytes = 32 << 10
@@ -49,6 +59,9 @@ const (
 	readTimeout       = time.Minute
 	writeTimeout      = time.Minute
 	idleTimeout       = 2 * time.Minute
+	// drainTimeout bounds how long the body of a refused request is
+	// read (and dropped) after the reply.
+	drainTimeout = time.Second
 )
 
 // Scope says who may call a route.
@@ -99,6 +112,10 @@ type Route struct {
 	// a body without one fails the handler's read past the bound with an
 	// *http.MaxBytesError.
 	MaxBody int64
+	// Timeout is how long the route may take to answer, from the moment
+	// it runs (0: the server's WriteTimeout). A route whose work has its
+	// own bound (a policy compile) states it here.
+	Timeout time.Duration
 	// Handler serves the request once the caller is authorised.
 	Handler http.Handler
 }
@@ -129,8 +146,9 @@ type Server struct {
 	Addr string
 	// TLSConfig, when set, makes Serve speak HTTPS only.
 	TLSConfig *tls.Config
-	// Logger records refused requests at debug level and server errors
-	// (default slog.Default()). Tokens are never logged.
+	// Logger records refused requests and failed TLS handshakes at debug
+	// level and server errors at warning level (default slog.Default()).
+	// Tokens are never logged.
 	Logger *slog.Logger
 	// Tokens authenticates callers; nil refuses every request with 401.
 	Tokens Tokens
@@ -146,11 +164,22 @@ type Server struct {
 	// MaxConns bounds the connections served at once (0: DefaultMaxConns);
 	// the server speaks HTTP/1.1 only, so it bounds requests in flight too.
 	MaxConns int
+	// MaxTenantRequests bounds the requests one tenant's token has in
+	// flight at once (0: a quarter of MaxConns, at least 1); more are
+	// refused with 429. A request in flight holds a connection slot for
+	// up to the read and write timeouts (a slow upload), so without it one
+	// tenant could hold every slot; the operator is not bounded.
+	MaxTenantRequests int
+	// WriteTimeout bounds the time from a request's headers to the end of
+	// its reply (0: one minute); a Route with a Timeout sets its own.
+	WriteTimeout time.Duration
 
-	once sync.Once
-	mux  *http.ServeMux
-	mu   sync.Mutex
-	hs   *http.Server
+	once     sync.Once
+	flightMu sync.Mutex
+	inFlight map[string]int // requests in flight per tenant token; no zero entries
+	mux      *http.ServeMux
+	mu       sync.Mutex
+	hs       *http.Server
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -230,6 +259,7 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	if code == 0 {
 		code = http.StatusNotFound
 	}
+	hangUp(w)
 	if code < 400 {
 		w.WriteHeader(code)
 		return
@@ -312,8 +342,23 @@ func validTenant(id string) bool {
 // whatever the route and tenant, so that replies tell nothing about which
 // tenants exist or which tokens are valid elsewhere.
 func unauthorized(w http.ResponseWriter) {
+	hangUp(w)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="ftpgate"`)
 	WriteError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong token for this endpoint")
+}
+
+// hangUp makes the reply of a refused or unrouted request the last on its
+// connection, sent at once, and gives the client drainTimeout to finish
+// sending its body: otherwise net/http keeps the connection for
+// IdleTimeout after the reply, and before replying it waits up to
+// ReadTimeout to discard a body the client announced and never sends.
+// Either way a caller with no business here would hold one of the
+// MaxConns slots for minutes per connection it opens. (Drained rather
+// than cut at once: closing with unread bytes resets the connection, and
+// a client still sending would see the reset instead of the reply.)
+func hangUp(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(drainTimeout))
 }
 
 // authenticate returns the caller of r on route, or ok false. Both
@@ -351,23 +396,70 @@ func (s *Server) guard(rt Route) http.Handler {
 		if rt.Scope == ScopeTenant {
 			tenant := r.PathValue("tenant")
 			if !validTenant(tenant) {
+				hangUp(w)
 				WriteError(w, http.StatusBadRequest, "bad_tenant", "invalid tenant id")
 				return
 			}
 			if s.KnownTenant != nil && !s.KnownTenant(tenant) {
+				hangUp(w)
 				WriteError(w, http.StatusNotFound, "no_tenant", "no such tenant")
 				return
 			}
 		}
+		if !id.Operator {
+			if !s.enter(id.Tenant) {
+				hangUp(w)
+				w.Header().Set("Retry-After", "1")
+				WriteError(w, http.StatusTooManyRequests, "too_many_requests",
+					"too many requests in flight for this tenant; retry when one has finished")
+				return
+			}
+			defer s.leave(id.Tenant)
+		}
 		if r.ContentLength > rt.MaxBody {
-			w.Header().Set("Connection", "close")
+			hangUp(w)
 			WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large",
 				"request body larger than the limit of "+strconv.FormatInt(rt.MaxBody, 10)+" bytes")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody)
+		if rt.Timeout > 0 {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(rt.Timeout))
+		}
 		rt.Handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, id)))
 	})
+}
+
+// enter counts a request of tenant in flight, or reports false when the
+// tenant has MaxTenantRequests in flight already.
+func (s *Server) enter(tenant string) bool {
+	limit := s.MaxTenantRequests
+	if limit <= 0 {
+		conns := s.MaxConns
+		if conns <= 0 {
+			conns = DefaultMaxConns
+		}
+		limit = max(conns/4, 1)
+	}
+	s.flightMu.Lock()
+	defer s.flightMu.Unlock()
+	if s.inFlight[tenant] >= limit {
+		return false
+	}
+	if s.inFlight == nil {
+		s.inFlight = map[string]int{}
+	}
+	s.inFlight[tenant]++
+	return true
+}
+
+// leave ends a request that enter counted.
+func (s *Server) leave(tenant string) {
+	s.flightMu.Lock()
+	defer s.flightMu.Unlock()
+	if s.inFlight[tenant]--; s.inFlight[tenant] <= 0 {
+		delete(s.inFlight, tenant)
+	}
 }
 
 // reload serves POST /v1/reload.
@@ -432,13 +524,31 @@ func (s *Server) httpServer() *http.Server {
 			TLSConfig:         s.TLSConfig,
 			ReadHeaderTimeout: readHeaderTimeout,
 			ReadTimeout:       readTimeout,
-			WriteTimeout:      writeTimeout,
+			WriteTimeout:      cmp.Or(s.WriteTimeout, writeTimeout),
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
+			ErrorLog:          log.New(errorLog{s.logger()}, "", 0),
+			ConnState:         trackConn,
 		}
 	}
 	return s.hs
+}
+
+// errorLog takes net/http's own log lines: at warning level, except
+// those any client can cause at the rate it connects (a failed TLS
+// handshake: bytes that are not TLS, a scanner, a connection shed before
+// its handshake ended), which go to debug so that anonymous clients
+// cannot fill the operator's log.
+type errorLog struct{ l *slog.Logger }
+
+func (e errorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	e.l.Log(context.Background(), level, msg)
+	return len(p), nil
 }
 
 // Shutdown stops accepting, waits for requests in flight until ctx ends,
@@ -448,32 +558,105 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.httpServer().Shutdown(ctx)
 }
 
-// limitListener serves at most cap(slots) connections at once; Accept
-// waits for a slot before taking the next connection.
+// limitListener serves at most cap(slots) connections at once. A
+// connection that arrives when every slot is taken gets the slot of the
+// connection that has been quiet longest (accepted and not yet past its
+// request headers, or idle between requests), which is closed; with none
+// quiet, it waits for a slot. So clients that connect and send nothing,
+// trickle their headers, or keep idle keep-alive connections cannot keep
+// others out: only requests being served hold slots against newcomers.
+// Shedding may cut a request whose headers arrive just as its connection
+// is chosen; that happens only when every slot is taken.
 type limitListener struct {
 	net.Listener
 	slots     chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+
+	mu    sync.Mutex
+	quiet map[*limitConn]time.Time // since when each quiet connection is
+	woke  chan struct{}            // (1 buffered) a connection became quiet
 }
 
 func newLimitListener(ln net.Listener, max int) *limitListener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, max), done: make(chan struct{})}
+	return &limitListener{Listener: ln, slots: make(chan struct{}, max), done: make(chan struct{}),
+		quiet: map[*limitConn]time.Time{}, woke: make(chan struct{}, 1)}
 }
 
-// Accept implements net.Listener.
+// Accept implements net.Listener: it takes the next connection, then
+// gives it a slot, as the type's comment says.
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.slots
 		return nil, err
 	}
-	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+	for {
+		select {
+		case l.slots <- struct{}{}:
+			return &limitConn{Conn: c, l: l}, nil
+		case <-l.done:
+			_ = c.Close()
+			return nil, net.ErrClosed
+		default:
+		}
+		if l.shed() {
+			continue
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &limitConn{Conn: c, l: l}, nil
+		case <-l.done:
+			_ = c.Close()
+			return nil, net.ErrClosed
+		case <-l.woke:
+		}
+	}
+}
+
+// shed closes the connection quiet for longest, which gives its slot
+// back; it reports false when no connection is quiet.
+func (l *limitListener) shed() bool {
+	l.mu.Lock()
+	var oldest *limitConn
+	var since time.Time
+	for c, t := range l.quiet {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
+		}
+	}
+	delete(l.quiet, oldest)
+	l.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	_ = oldest.Close()
+	return true
+}
+
+// setQuiet records whether c holds its slot without a request in progress.
+func (l *limitListener) setQuiet(c *limitConn, quiet bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !quiet {
+		delete(l.quiet, c)
+		return
+	}
+	l.quiet[c] = time.Now()
+	select {
+	case l.woke <- struct{}{}:
+	default:
+	}
+}
+
+// trackConn is the http.Server's ConnState hook: it tells the limitListener
+// which connections are quiet (new, or idle between requests).
+func trackConn(c net.Conn, st http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if lc, ok := c.(*limitConn); ok {
+		lc.l.setQuiet(lc, st == http.StateNew || st == http.StateIdle)
+	}
 }
 
 // Close implements net.Listener; an Accept waiting for a slot returns.
@@ -485,13 +668,16 @@ func (l *limitListener) Close() error {
 // limitConn gives its slot back once, on the first Close.
 type limitConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	l    *limitListener
+	once sync.Once
 }
 
 // Close implements net.Conn.
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() {
+		c.l.setQuiet(c, false)
+		<-c.l.slots
+	})
 	return err
 }

@@ -458,3 +458,43 @@ func TestTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteTimeout: a route that states a Timeout (a policy upload that
+// waits for a compile) may answer after the server's write timeout; a
+// route without one may not.
+func TestRouteTimeout(t *testing.T) {
+	t.Parallel()
+	const wt = 300 * time.Millisecond
+	srv := &admin.Server{Tokens: admin.NewStaticTokens(opToken), WriteTimeout: wt}
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The work this route does outlasts the server's write timeout.
+		<-time.After(3 * wt)
+		admin.WriteJSON(w, http.StatusOK, map[string]bool{"done": true})
+	})
+	srv.Mount(admin.Route{Pattern: "PUT /v1/slow-bounded", Scope: admin.ScopeOperator, Timeout: time.Minute, Handler: slow})
+	srv.Mount(admin.Route{Pattern: "PUT /v1/slow", Scope: admin.ScopeOperator, Handler: slow})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Shutdown(context.Background())
+	url := "http://" + ln.Addr().String()
+	put := func(path string) (int, error) {
+		req, _ := http.NewRequest("PUT", url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+opToken)
+		resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, err = io.ReadAll(resp.Body)
+		return resp.StatusCode, err
+	}
+	if code, err := put("/v1/slow-bounded"); code != 200 || err != nil {
+		t.Fatalf("route with its own Timeout: %d, %v; want 200", code, err)
+	}
+	if code, err := put("/v1/slow"); err == nil {
+		t.Fatalf("route without a Timeout answered %d after the server's write timeout; want the connection cut", code)
+	}
+}
