@@ -186,3 +186,45 @@ func TestAdminNeedsAToken(t *testing.T) {
 		t.Fatalf("New: %v, want the token refused", err)
 	}
 }
+
+// TestRestoreAfterRestart: a gateway on the policy.dir of one that took
+// an upload restores it in the background: the policy's commands are
+// refused with 451 while it loads, never let through, then it rules.
+func TestRestoreAfterRestart(t *testing.T) {
+	f := adminFiles(t)
+	cfg, err := Load(f.server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := adminCall(t, "PUT", first.AdminURL()+"/v1/tenants/acme/policy", acmeToken, testmod.Example()); code != 200 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := first.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	f.write(t, "[policy]\ndir = \"policies\"\n", "") // no admin API this time
+	g := startWith(t, f, Options{})
+	c := enginetest.Login(t, g.Addr().String(), "127.0.0.1", "alice", "secret")
+	// STOR and DELE are both the example's verbs: refused with 451 while
+	// it loads, so the upload succeeds only once it is in.
+	var te *textproto.Error
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		err := c.Stor("a.txt", strings.NewReader("x"))
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &te) || te.Code != 451 || !strings.Contains(te.Msg, "being loaded") || time.Now().After(deadline) {
+			t.Fatalf("STOR while the policy loads: %v, want 451 until it is in", err)
+		}
+	}
+	if err := c.Delete("a.txt"); !errors.As(err, &te) || te.Code != 550 || te.Msg != testmod.DenyMessage {
+		t.Fatalf("DELE after the restart: %v, want the restored policy's 550", err)
+	}
+}
