@@ -7,6 +7,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -37,9 +38,10 @@ type Options struct {
 	Driver   engine.MainDriver
 	Settings *engine.Settings
 	Identity func(engine.ClientContext) (tenant, user string)
-	// Tenant is the tenant of every session with Options.Driver when
-	// Identity names none, and the one tenant the admin API knows then
-	// (flag mode's one tenant); "" for none.
+	// Tenant is the tenant of a session that nothing else names (flag
+	// mode's one tenant: every session belongs to it, even before login,
+	// so that its policy rules on USER too); "" for none. With
+	// Options.Driver it is also the one tenant the admin API knows.
 	Tenant string
 	// Policy, when set, installs the policy plugin at its place in the
 	// order (after the limiter) instead of the runtime the gateway builds
@@ -182,6 +184,9 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 		g.stops = append(g.stops, func(context.Context) { _ = d.Close() })
 		driver, st = d, d.Settings
 		env.Tenancy, env.TenantOf, env.Identity, env.TenantPath = d, d.TenantOf, tenancy.Identity, d.TenantPath
+		if t := opts.Tenant; t != "" {
+			env.TenantOf = func(cc engine.ClientContext) string { return cmp.Or(d.TenantOf(cc), t) }
+		}
 	}
 	applySettings(st, cfg)
 	g.srv = &engine.Server{Driver: driver, Logger: g.log}

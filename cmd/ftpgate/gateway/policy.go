@@ -65,12 +65,8 @@ func (g *Gateway) installPolicy(cfg Config, opts Options, env Env) error {
 	}
 	g.policy = rt
 	g.stops = append(g.stops, func(ctx context.Context) { _ = rt.Close(ctx) }, func(context.Context) { cancel() })
-	for _, p := range opts.Policies {
-		m, err := rt.Compile(ctx, p.Wasm, nil)
-		if err != nil {
-			return fmt.Errorf("the policy of tenant %q: %w", p.Tenant, err)
-		}
-		rt.Install(p.Tenant, m, policy.Settings{OnError: p.OnError})
+	if err := g.InstallPolicies(ctx, opts.Policies); err != nil {
+		return err
 	}
 	store := &policy.Store{Dir: dir}
 	// Stored policies are restored in the background: the server serves
@@ -167,6 +163,32 @@ func (a adminTokens) IsTenant(tenant, token string) bool {
 		return admin.DigestMatches(nil, token)
 	}
 	return a.tenant(tenant, token)
+}
+
+// InstallPolicies compiles ps and installs each for its tenant on the
+// gateway's runtime, in place of what the tenant runs, without storing
+// them: Options.Policies at start, and again when a reload re-reads
+// `serve --policy`. All compile before any is installed, so an error
+// changes nothing.
+func (g *Gateway) InstallPolicies(ctx context.Context, ps []StartPolicy) error {
+	if len(ps) > 0 && g.policy == nil {
+		return errors.New("gateway: no policy runtime of its own (Options.Policy or WithoutPolicy)")
+	}
+	mods := make([]*policy.Module, 0, len(ps))
+	for _, p := range ps {
+		m, err := g.policy.Compile(ctx, p.Wasm, nil)
+		if err != nil {
+			for _, m := range mods {
+				_ = m.Close(ctx)
+			}
+			return fmt.Errorf("the policy of tenant %q: %w", p.Tenant, err)
+		}
+		mods = append(mods, m)
+	}
+	for i, p := range ps {
+		g.policy.Install(p.Tenant, mods[i], policy.Settings{OnError: p.OnError})
+	}
+	return nil
 }
 
 // PolicyRuntime is the policy runtime the gateway built, nil with

@@ -228,3 +228,29 @@ func TestRestoreAfterRestart(t *testing.T) {
 		t.Fatalf("DELE after the restart: %v, want the restored policy's 550", err)
 	}
 }
+
+// TestTenantBeforeLogin: with Options.Tenant (flag mode's one tenant) a
+// session belongs to that tenant from its first command, so its policy
+// rules on USER; InstallPolicies swaps the policy of a running gateway
+// (a reload of `serve --policy`), and a module that does not compile
+// leaves the running one.
+func TestTenantBeforeLogin(t *testing.T) {
+	f := newFiles(t)
+	f.write(t, fmt.Sprintf("[policy]\ndir = %q\n", filepath.Join(f.dir, "policies")), "")
+	refuseUSER := testmod.Respond(testmod.DenyResponse(550, "no logins today"), "USER")
+	g := startWith(t, f, Options{Tenant: "acme", Policies: []StartPolicy{{Tenant: "acme", Wasm: refuseUSER}}})
+	c, _, _ := enginetest.Dial(t, g.Addr().String(), "127.0.0.1")
+	if msg := c.Expect("USER alice", 550); !strings.Contains(msg, "no logins today") {
+		t.Fatalf("USER before login: %q", msg)
+	}
+
+	ctx := context.Background()
+	if err := g.InstallPolicies(ctx, []StartPolicy{{Tenant: "acme", Wasm: []byte("not wasm")}}); err == nil {
+		t.Fatal("InstallPolicies took a module that is not WebAssembly")
+	}
+	c.Expect("USER alice", 550)
+	if err := g.InstallPolicies(ctx, []StartPolicy{{Tenant: "acme", Wasm: testmod.Example()}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Expect("USER alice", 331)
+}
