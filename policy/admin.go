@@ -310,6 +310,11 @@ func (h *AdminHandler) check(w http.ResponseWriter, r *http.Request, tenant stri
 		return
 	}
 	d, err := h.Runtime.DryRun(r.Context(), m, s, &req)
+	if errors.Is(err, ErrDryRunBusy) {
+		setRetryAfter(w, h.Runtime.cfg.InitTimeout+h.Runtime.cfg.CallTimeout)
+		writeError(w, http.StatusTooManyRequests, "dry_run_in_progress", "a dry run of this tenant is already running; try again when it is done")
+		return
+	}
 	if errors.Is(err, ErrBusy) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "busy", err.Error())

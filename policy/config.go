@@ -19,7 +19,8 @@ type Config struct {
 	// CallTimeout is the deadline of one ftpp_check call (default 50 ms).
 	CallTimeout time.Duration
 	// InitTimeout bounds instantiation, _initialize and ftpp_init
-	// (default 1 s), and how long a call waits for a free instance.
+	// (default 1 s; stretched in race builds, as the compile bounds are),
+	// and how long a call waits for a free instance.
 	InitTimeout time.Duration
 	// MaxModuleSize is the largest module accepted, in bytes (default 16 MiB).
 	MaxModuleSize int
@@ -90,7 +91,7 @@ func (c Config) withDefaults() Config {
 		c.CallTimeout = 50 * time.Millisecond
 	}
 	if c.InitTimeout <= 0 {
-		c.InitTimeout = time.Second
+		c.InitTimeout = time.Second * raceTimeFactor
 	}
 	if c.MaxModuleSize <= 0 {
 		c.MaxModuleSize = 16 << 20

@@ -101,7 +101,7 @@ func (r *Runtime) instantiate(ctx context.Context, m *Module, tenant string, con
 		WithName(""). // anonymous, so that any number can coexist
 		WithStartFunctions(abi.ExportInitialize).
 		WithStdout(out).WithStderr(out)
-	mod, err := r.wr.InstantiateModule(ictx, m.compiled, mc)
+	mod, err := m.wr.InstantiateModule(ictx, m.compiled, mc)
 	if err != nil {
 		if s := out.take(); s != "" {
 			err = fmt.Errorf("%w; guest output: %s", err, s)

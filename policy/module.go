@@ -38,6 +38,7 @@ type Module struct {
 	HasInit bool
 
 	compiled wazero.CompiledModule
+	wr       wazero.Runtime  // the module's own (see Runtime.newWazero)
 	subs     map[string]bool // nil: every verb
 }
 
@@ -49,9 +50,16 @@ func (m *Module) Subscribed(verb string) bool {
 // ShortHash is the first 16 hex digits of Hash, for logs.
 func (m *Module) ShortHash() string { return m.Hash[:16] }
 
-// Close releases the compiled code of a module that was never installed.
-// Installed modules are closed by the Runtime when they are replaced.
-func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx) }
+// Close releases the compiled code of a module that was never installed,
+// and its wazero runtime. Installed modules are closed by the Runtime when
+// they are replaced.
+func (m *Module) Close(ctx context.Context) error {
+	err := m.compiled.Close(ctx)
+	if cerr := m.wr.Close(ctx); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // ValidationError is why a module was refused. Its message is meant for
 // the module's author.
@@ -224,8 +232,13 @@ func (r *Runtime) compile(ctx context.Context, tenant string, wasm, config []byt
 			r.testChildDone()
 		}
 	}
-	cm, err := r.wr.CompileModule(experimental.WithCompilationWorkers(ctx, 1), wasm)
+	wr, err := r.newWazero(ctx)
 	if err != nil {
+		return nil, err
+	}
+	cm, err := wr.CompileModule(experimental.WithCompilationWorkers(ctx, 1), wasm)
+	if err != nil {
+		_ = wr.Close(ctx)
 		select {
 		case <-r.stop:
 			// A closed runtime refuses every module: not this one's fault.
@@ -238,13 +251,13 @@ func (r *Runtime) compile(ctx context.Context, tenant string, wasm, config []byt
 		return nil, invalid("compile: %v", err)
 	}
 	sum := sha256.Sum256(wasm)
-	m := &Module{Hash: hex.EncodeToString(sum[:]), Size: len(wasm), compiled: cm}
+	m := &Module{Hash: hex.EncodeToString(sum[:]), Size: len(wasm), compiled: cm, wr: wr}
 	if err := r.checkShape(m); err != nil {
-		_ = cm.Close(ctx)
+		_ = m.Close(ctx)
 		return nil, err
 	}
 	if err := r.probe(ctx, m, config); err != nil {
-		_ = cm.Close(ctx)
+		_ = m.Close(ctx)
 		return nil, err
 	}
 	return m, nil

@@ -178,7 +178,7 @@ func (p *pool) retire(ctx context.Context) {
 func (p *pool) releaseLocked(ctx context.Context) {
 	if p.retired && p.live == 0 && !p.modClosed {
 		p.modClosed = true
-		_ = p.mod.compiled.Close(ctx)
+		_ = p.mod.Close(ctx)
 	}
 }
 

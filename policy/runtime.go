@@ -20,7 +20,6 @@ import (
 // releases it.
 type Runtime struct {
 	cfg      Config
-	wr       wazero.Runtime
 	cache    wazero.CompilationCache
 	compiles chan struct{} // one token per compile worker
 	cacheDir string        // the on-disk compilation cache; "" when in memory
@@ -28,6 +27,7 @@ type Runtime struct {
 
 	schedMu sync.Mutex
 	busy    map[string]bool // tenants with a compile waiting or running
+	dryRuns map[string]bool // tenants with a dry run running
 	waiting int             // compiles waiting for a worker
 
 	// testChildStarted, when set, runs once a compile child has started
@@ -87,31 +87,64 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	r := &Runtime{
 		cfg:      cfg,
-		wr:       wazero.NewRuntimeWithConfig(ctx, wazeroConfig(cfg.MemoryLimitPages, cache)),
 		cache:    cache,
 		compiles: make(chan struct{}, cfg.CompileWorkers),
 		cacheDir: cacheDir,
 		tempDir:  tempDir,
 		busy:     map[string]bool{},
+		dryRuns:  map[string]bool{},
 		tenants:  map[string]*tenantState{},
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wr); err != nil {
-		_ = r.wr.Close(ctx)
+	// One wazero runtime now, to fail early if the host modules cannot
+	// be made; each module gets its own (see newWazeroLocked).
+	wr, err := r.newWazeroLocked(ctx)
+	if err != nil {
+		_ = cache.Close(ctx)
 		r.removeTemp()
+		return nil, err
+	}
+	_ = wr.Close(ctx)
+	go r.janitor()
+	return r, nil
+}
+
+// newWazero makes the wazero runtime of one module: WASI and the
+// ftpp_host module instantiated, the compilation cache shared.
+//
+// Every module gets its own because a wazero runtime never forgets what a
+// module leaves in it: its store keeps every function type any module
+// compiled in it ever declared (a map of the types' names), even a module
+// that was then refused or closed. In one runtime shared by every tenant,
+// each upload of new types, refused or not, would grow this process for
+// good. Closing the module's runtime with the module frees them. The
+// engine, and so the compiled code, is shared through the cache.
+func (r *Runtime) newWazero(ctx context.Context) (wazero.Runtime, error) {
+	select {
+	case <-r.stop:
+		return nil, errClosed // the shared cache may be closed already
+	default:
+	}
+	newRuntimeMu.Lock()
+	defer newRuntimeMu.Unlock()
+	return r.newWazeroLocked(ctx)
+}
+
+func (r *Runtime) newWazeroLocked(ctx context.Context) (wazero.Runtime, error) {
+	wr := wazero.NewRuntimeWithConfig(ctx, wazeroConfig(r.cfg.MemoryLimitPages, r.cache))
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, wr); err != nil {
+		_ = wr.Close(ctx)
 		return nil, fmt.Errorf("policy: WASI: %w", err)
 	}
-	_, err := r.wr.NewHostModuleBuilder(abi.HostModule).NewFunctionBuilder().
+	_, err := wr.NewHostModuleBuilder(abi.HostModule).NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(r.hostLog), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, nil).
 		Export(abi.HostLog).Instantiate(ctx)
 	if err != nil {
-		_ = r.wr.Close(ctx)
-		r.removeTemp()
+		_ = wr.Close(ctx)
 		return nil, fmt.Errorf("policy: host module: %w", err)
 	}
-	go r.janitor()
-	return r, nil
+	return wr, nil
 }
 
 // Config returns the runtime's configuration with defaults filled in.
@@ -127,13 +160,13 @@ func (r *Runtime) Close(ctx context.Context) error {
 		for _, ts := range r.tenants {
 			if in := ts.cur.Swap(nil); in != nil {
 				in.pool.retire(ctx)
+				// Calls still in flight fail, as they did when one
+				// wazero runtime served every module.
+				_ = in.mod.wr.Close(ctx)
 			}
 		}
 		r.mu.Unlock()
-		err = r.wr.Close(ctx)
-		if cerr := r.cache.Close(ctx); err == nil {
-			err = cerr
-		}
+		err = r.cache.Close(ctx)
 		r.removeTemp()
 	})
 	return err

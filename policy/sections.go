@@ -24,6 +24,82 @@ const (
 	maxTableElements = 1 << 18
 )
 
+// Caps on what every instance of a module costs the host, and what the
+// decoded module costs while it is installed. The compile child bounds a
+// compile's time and memory, but instantiation runs in this process (the
+// probe, then each pooled instance), and wazero gives every instance a
+// slot per global and per element of a passive element segment, a data
+// instance per data segment and a function instance per import, and keeps
+// the decoded module (a constant expression per global and per element,
+// an entry per export) for as long as it is installed. Without these
+// caps 5 MB of globals cost 110 MiB installed and 90 MiB per instance, 4
+// MB of element entries 160 MiB and 40 MiB. The Go toolchain's policies
+// use a small share of each (see TestSectionFiguresOfGoPolicies).
+const (
+	// maxTypes bounds the function types, and maxTypeValues their
+	// parameters and results in all.
+	maxTypes      = 1 << 12
+	maxTypeValues = 1 << 15
+	// maxImports bounds the imports (the allowed ones are a few dozen
+	// WASI functions and ftpp_host.log, each needed once).
+	maxImports = 1 << 10
+	// maxGlobals bounds the globals, imported ones included.
+	maxGlobals = 1 << 12
+	// maxExports bounds the exports.
+	maxExports = 1 << 12
+	// maxElementEntries bounds the entries of all element segments,
+	// like maxTableElements the tables they fill.
+	maxElementEntries = maxTableElements
+	// maxCustomSections bounds the custom sections: with debug
+	// information on, wazero keeps each (about 60 bytes for a 3-byte
+	// section) for as long as the module is installed.
+	maxCustomSections = 1 << 6
+	// maxNameSection bounds the "name" section's bytes: wazero decodes
+	// it into about 24 bytes per name, 2 bytes each in the module.
+	maxNameSection = 1 << 20
+	// maxDataSegments bounds the data segments (their bytes are bounded
+	// by the module's size and the memory limit); the Go toolchain emits
+	// about 31,000.
+	maxDataSegments = 1 << 17
+)
+
+// sectionFigures counts what checkSections caps beside the code.
+type sectionFigures struct {
+	// measure counts only and refuses nothing (for tests).
+	measure bool
+
+	types, typeValues, imports, globals, exports, elementEntries, dataSegments uint64
+	customSections, nameBytes                                                  uint64
+}
+
+// over returns the first cap f exceeds, as a message, or "".
+func (f *sectionFigures) over() string {
+	if f.measure {
+		return ""
+	}
+	for _, c := range []struct {
+		what     string
+		n, limit uint64
+	}{
+		{"function types", f.types, maxTypes},
+		{"parameters and results in function types", f.typeValues, maxTypeValues},
+		{"imports", f.imports, maxImports},
+		{"globals", f.globals, maxGlobals},
+		{"exports", f.exports, maxExports},
+		{"element segment entries", f.elementEntries, maxElementEntries},
+		{"data segments", f.dataSegments, maxDataSegments},
+		{"custom sections", f.customSections, maxCustomSections},
+	} {
+		if c.n > c.limit {
+			return fmt.Sprintf("module declares more than %d %s", c.limit, c.what)
+		}
+	}
+	if f.nameBytes > maxNameSection {
+		return fmt.Sprintf("the name section is %d bytes; the limit is %d", f.nameBytes, maxNameSection)
+	}
+	return ""
+}
+
 // checkSections walks the whole module structure before compilation.
 // wazero v1.12.0 allocates vectors by the count a module declares before
 // reading their elements (a function section claiming 2^32 entries is a
@@ -41,6 +117,17 @@ func checkSections(wasm []byte, lim CodeLimits) error {
 	if len(wasm) < 8 {
 		return invalid("module shorter than its header")
 	}
+	if _, err := walkSections(wasm, sectionFigures{}); err != nil {
+		return err
+	}
+	if err := wasmcheck.Check(wasm, lim); err != nil {
+		return invalid("%v", err)
+	}
+	return nil
+}
+
+// walkSections walks every section of wasm, counting into fig.
+func walkSections(wasm []byte, fig sectionFigures) (sectionFigures, error) {
 	r := &reader{b: wasm, off: 8}
 	for !r.done() {
 		id := r.byte()
@@ -49,24 +136,30 @@ func checkSections(wasm []byte, lim CodeLimits) error {
 		if r.err != nil {
 			break
 		}
-		if err := checkSection(id, body); err != nil {
-			return invalid("section %d at offset %d: %v", id, body.base, err)
+		if err := checkSection(id, body, &fig); err != nil {
+			return fig, invalid("section %d at offset %d: %v", id, body.base, err)
 		}
 	}
 	if r.err != nil {
-		return invalid("at offset %d: %v", r.off, r.err)
+		return fig, invalid("at offset %d: %v", r.off, r.err)
 	}
-	if err := wasmcheck.Check(wasm, lim); err != nil {
-		return invalid("%v", err)
-	}
-	return nil
+	return fig, nil
 }
 
-func checkSection(id byte, r *reader) error {
+func checkSection(id byte, r *reader, fig *sectionFigures) error {
 	switch id {
 	case 0: // custom: a name, then anything
-		r.name()
-		return r.err
+		fig.customSections++
+		if name := r.sub(r.u32()); r.err == nil && string(name.b) == "name" {
+			fig.nameBytes += uint64(len(r.b))
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if msg := fig.over(); msg != "" {
+			return errors.New(msg)
+		}
+		return nil
 	case 8, 12: // start, data count
 		r.u32()
 		return r.end()
@@ -76,15 +169,22 @@ func checkSection(id byte, r *reader) error {
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		switch id {
 		case 1: // type
+			fig.types++
 			if r.byte() != 0x60 {
 				return errors.New("only function types are supported")
 			}
 			for range 2 {
-				for k := r.count(); k > 0 && r.err == nil; k-- {
+				k := r.count()
+				fig.typeValues += uint64(k)
+				if fig.typeValues > maxTypeValues {
+					break
+				}
+				for ; k > 0 && r.err == nil; k-- {
 					r.valType()
 				}
 			}
 		case 2: // import
+			fig.imports++
 			r.name()
 			r.name()
 			switch r.byte() {
@@ -96,6 +196,7 @@ func checkSection(id byte, r *reader) error {
 			case 2:
 				r.limits()
 			case 3:
+				fig.globals++
 				r.valType()
 				r.byte()
 			case 4:
@@ -115,18 +216,21 @@ func checkSection(id byte, r *reader) error {
 		case 5: // memory
 			r.limits()
 		case 6: // global
+			fig.globals++
 			r.valType()
 			r.byte()
 			r.constExpr()
 		case 7: // export
+			fig.exports++
 			r.name()
 			r.byte()
 			r.u32()
 		case 9: // element
-			checkElement(r)
+			fig.elementEntries += checkElement(r)
 		case 10: // code: wasmcheck walks the bodies
 			r.sub(r.u32())
 		case 11: // data
+			fig.dataSegments++
 			switch r.u32() {
 			case 0:
 				r.constExpr()
@@ -147,6 +251,9 @@ func checkSection(id byte, r *reader) error {
 		if tableElems > maxTableElements {
 			return fmt.Errorf("tables declare more than %d elements", maxTableElements)
 		}
+		if msg := fig.over(); msg != "" {
+			return errors.New(msg)
+		}
 	}
 	if r.err != nil {
 		return r.err
@@ -154,11 +261,12 @@ func checkSection(id byte, r *reader) error {
 	return r.end()
 }
 
-func checkElement(r *reader) {
+// checkElement walks one element segment and returns its entries.
+func checkElement(r *reader) uint64 {
 	flags := r.u32()
 	if flags > 7 {
 		r.fail(errors.New("unknown element segment kind"))
-		return
+		return 0
 	}
 	if flags&2 != 0 && flags&1 == 0 { // explicit table index
 		r.u32()
@@ -173,13 +281,15 @@ func checkElement(r *reader) {
 			r.byte()
 		}
 	}
-	for k := r.count(); k > 0 && r.err == nil; k-- {
+	n := r.count()
+	for k := n; k > 0 && r.err == nil; k-- {
 		if flags&4 != 0 {
 			r.constExpr()
 		} else {
 			r.u32()
 		}
 	}
+	return uint64(n)
 }
 
 // reader reads a module's bytes, remembering the first error.

@@ -423,18 +423,38 @@ func (r *Runtime) AllFigures() []Figures {
 	return out
 }
 
+// ErrDryRunBusy refuses a dry run while another one of the same tenant
+// runs.
+var ErrDryRunBusy = errors.New("policy: a dry run of this tenant is already running")
+
 // DryRun evaluates req against m on a fresh instance, without installing
 // it and without touching any tenant's figures. It returns the decision
 // and, when the module failed, the error (the decision is then what
-// settings.OnError would give). When m is req.Tenant's installed module,
-// the instance takes one of that installation's PoolSize slots, as a live
-// call does, so that dry runs cannot keep more of the host's cores busy
-// than the tenant's live traffic may; with none free within InitTimeout
-// it returns ErrBusy.
+// settings.OnError would give).
+//
+// A tenant (req.Tenant) has one dry run at a time; another one meanwhile
+// fails at once with ErrDryRunBusy: dry-run instances of a module that is
+// not installed are not the pool's, so without this bound a tenant's
+// parallel requests would each get an instance (its memory, and a core
+// until its deadline). When m is req.Tenant's installed module, the
+// instance also takes one of that installation's PoolSize slots, as a live
+// call does; with none free within InitTimeout it returns ErrBusy.
 func (r *Runtime) DryRun(ctx context.Context, m *Module, s Settings, req *abi.Request) (Decision, error) {
 	if !wants(m, req) {
 		return Decision{Action: Allow}, nil
 	}
+	r.schedMu.Lock()
+	if r.dryRuns[req.Tenant] {
+		r.schedMu.Unlock()
+		return Decision{}, ErrDryRunBusy
+	}
+	r.dryRuns[req.Tenant] = true
+	r.schedMu.Unlock()
+	defer func() {
+		r.schedMu.Lock()
+		delete(r.dryRuns, req.Tenant)
+		r.schedMu.Unlock()
+	}()
 	if ts := r.tenant(req.Tenant, false); ts != nil {
 		if in := ts.cur.Load(); in != nil && in.mod == m {
 			if err := in.pool.borrow(ctx); err != nil {

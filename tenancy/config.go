@@ -33,6 +33,11 @@ type ServerConfig struct {
 	TLSCert, TLSKey string
 	// TLSRequired refuses login before AUTH TLS for every tenant.
 	TLSRequired bool
+	// TLSClientCA, when set, is a PEM file of CA certificates: clients
+	// are asked for a certificate, and one these CAs sign that names the
+	// account logs it in without a password (Driver.VerifyTLSClient).
+	// Re-read on every Reload.
+	TLSClientCA string
 	// TLSCipherSuites are the TLS 1.2 cipher suites offered, for every
 	// certificate; nil means Go's defaults.
 	TLSCipherSuites []uint16

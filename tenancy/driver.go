@@ -309,10 +309,22 @@ func (d *Driver) AuthUser(cc engine.ClientContext, login, pass string) (engine.C
 	if !ok {
 		return nil, d.refuse(cc, st, deadline, tid, user, "wrong password")
 	}
+	fs, reason := d.startSession(cc, st, t, u)
+	if reason != "" {
+		return nil, d.refuse(cc, st, deadline, tid, user, reason)
+	}
+	return fs, nil
+}
+
+// startSession opens the home of t's user u for cc and records the login
+// (for reloads and the policy's tenant paths); reason says why it could
+// not. st is the state the login was checked against.
+func (d *Driver) startSession(cc engine.ClientContext, st *state, t *tenant, u *UserConfig) (engine.ClientDriver, string) {
+	name := u.Name
 	fs, root, err := openHome(t, u, cc)
 	if err != nil {
 		d.Logger.Warn("tenancy: cannot open home", "tenant", t.cfg.ID, "user", name, "err", err)
-		return nil, d.refuse(cc, st, deadline, tid, user, "home directory unavailable")
+		return nil, "home directory unavailable"
 	}
 	d.mu.Lock()
 	s := d.sessions[cc.ID()]
@@ -335,10 +347,10 @@ func (d *Driver) AuthUser(cc engine.ClientContext, login, pass string) (engine.C
 	// session as logged in, or the new state is visible here.
 	if cur := d.state.Load(); cur != st && revoked(cur, t.cfg.ID, name) {
 		s.logout()
-		return nil, d.refuse(cc, st, deadline, tid, user, "disabled during login")
+		return nil, "disabled during login"
 	}
 	d.Logger.Info("tenancy: logged in", "session", cc.ID(), "tenant", t.cfg.ID, "user", name)
-	return fs, nil
+	return fs, ""
 }
 
 // refuse logs why a login was refused, waits until deadline and returns

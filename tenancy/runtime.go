@@ -3,6 +3,7 @@ package tenancy
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -52,13 +53,16 @@ func (st *storage) close() {
 // state is one loaded configuration: what a login is checked against. A
 // reload builds a new one and swaps it in whole.
 type state struct {
-	cfg      *Config
-	tenants  map[string]*tenant // by id as configured
-	byID     map[string]*tenant // by id in ASCII lower case, for logins
-	byHost   map[string]*tenant // by lower-case host name
-	tls      *tls.Config        // nil: no TLS
-	hostTLS  map[string]*tls.Config
-	storages []*storage
+	cfg     *Config
+	tenants map[string]*tenant // by id as configured
+	byID    map[string]*tenant // by id in ASCII lower case, for logins
+	byHost  map[string]*tenant // by lower-case host name
+	tls     *tls.Config        // nil: no TLS
+	// clientCAs are the CAs of ServerConfig.TLSClientCA; nil: no
+	// certificate login.
+	clientCAs *x509.CertPool
+	hostTLS   map[string]*tls.Config
+	storages  []*storage
 	// toCount are the storages whose usage must be counted once the
 	// state is in use (startCounts), with their tenants' ids.
 	toCount []countJob
@@ -201,8 +205,13 @@ func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate, log *slo
 		}
 		cert = &c
 	}
+	if cfg.Server.TLSClientCA != "" {
+		if s.clientCAs, err = loadClientCAs(cfg.Server.TLSClientCA); err != nil {
+			return nil, fmt.Errorf("%s: tls.client_ca: %w", cfg.File, err)
+		}
+	}
 	if cert != nil {
-		s.tls = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12, CipherSuites: cfg.Server.TLSCipherSuites}
+		s.tls = s.serverTLS(*cert, cfg.Server.TLSCipherSuites)
 	}
 	for _, tc := range cfg.Tenants {
 		var old *storage
@@ -243,7 +252,7 @@ func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate, log *slo
 			if err != nil {
 				return nil, fmt.Errorf("%s: certificate for %s: %w", tc.File, cc.Hostname, err)
 			}
-			s.hostTLS[cc.Hostname] = &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12, CipherSuites: cfg.Server.TLSCipherSuites}
+			s.hostTLS[cc.Hostname] = s.serverTLS(c, cfg.Server.TLSCipherSuites)
 		}
 	}
 	if s.tls == nil && len(s.hostTLS) > 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -101,4 +102,14 @@ func TestFlagModeThroughGateway(t *testing.T) {
 	raw.Expect("USER u", 331)
 	raw.Expect("PASS pw", 230)
 	raw.Expect("AVBL", 213)
+}
+
+// flagConfig is the gateway.Config the serve flags args ask for, without
+// tenants.
+func flagConfig(args []string) (gateway.Config, error) {
+	flags, err := parseServeFlags(args, io.Discard)
+	if err != nil {
+		return gateway.Config{}, err
+	}
+	return flags.Config, nil
 }

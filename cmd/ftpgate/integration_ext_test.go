@@ -9,7 +9,7 @@ import (
 )
 
 // Integration tests of the command extensions: MODE Z with lftp, HASH,
-// RANG, COMB, MFMT and SITE with Python's ftplib, SITE CHMOD with curl.
+// RANG, COMB, MFMT and SITE (SYMLINK refused: no symlink right) with Python's ftplib, SITE CHMOD with curl.
 
 func TestIntegrationLftpModeZ(t *testing.T) {
 	lftp := requireTool(t, "lftp")
@@ -80,8 +80,8 @@ func TestIntegrationPythonExtensions(t *testing.T) {
 	if want := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC); !fi.ModTime().Equal(want) {
 		t.Fatalf("MFMT: modification time %v, want %v", fi.ModTime().UTC(), want)
 	}
-	if target, err := os.Readlink(filepath.Join(srv.root, "link.txt")); err != nil || target != "combined.txt" {
-		t.Fatalf("SITE SYMLINK: %q, %v", target, err)
+	if _, err := os.Lstat(filepath.Join(srv.root, "link.txt")); !os.IsNotExist(err) {
+		t.Fatalf("SITE SYMLINK without the symlink right made a link (%v)", err)
 	}
 }
 

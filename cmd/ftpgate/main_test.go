@@ -44,17 +44,17 @@ func TestUsageErrorsExitTwoWithAReason(t *testing.T) {
 	}{
 		{nil, "Usage:"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"serve", "--listen", "nowhere"}, `--listen "nowhere": want HOST:PORT`},
+		{[]string{"serve", "--listen", "nowhere"}, `--listen: "nowhere": want HOST:PORT`},
 		{[]string{"serve", "--user", "alice"}, "want NAME:PASSWORD"},
 		{[]string{"serve", "--user", "a:b", "--user", "a:c"}, `user "a" given twice`},
 		{[]string{"serve", "--passive-ports", "60000-50000"}, "LOW must not be above HIGH"},
 		{[]string{"serve", "--passive-ports", "80-90"}, "from 1024 to 65535"},
 		{[]string{"serve", "--passive-ports", "lots"}, "want LOW-HIGH"},
-		{[]string{"serve", "--public-host", "::1"}, "want an IPv4 address"},
-		{[]string{"serve", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
+		{[]string{"serve", "--public-host", "::1"}, `--public-host: "::1" is not an IPv4 address`},
+		{[]string{"serve", "--tls-cert", "c.pem"}, "cert and key go together"},
 		{[]string{"serve", "--log-format", "xml"}, "want text or json"},
 		{[]string{"serve", "--log-level", "loud"}, "want debug, info, warn or error"},
-		{[]string{"serve", "--connection-timeout", "0"}, "--connection-timeout > 0"},
+		{[]string{"serve", "--connection-timeout", "0"}, "--connection-timeout: \"0s\": want a positive duration"},
 		{[]string{"serve", "--root", root, "extra"}, `unexpected argument "extra"`},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -76,7 +76,7 @@ func TestUnreadableCertificateExitsOne(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"serve", "--root", dir, "--listen", "127.0.0.1:0",
 		"--tls-cert", cert, "--tls-key", cert}, &stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "--tls-cert/--tls-key") {
+	if code != 1 || !strings.Contains(stderr.String(), "flags: tls: ") || !strings.Contains(stderr.String(), "PEM") {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}
 }

@@ -45,11 +45,8 @@ func TestServeConfigPolicySeesTheResolvedUser(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("operator-token-0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// A Go guest's calls under -race on a loaded runner can overrun the
-	// 50 ms default (451); the deadline here is an upper bound only.
-	ftpAddr, admin := startServeWithAdmin(t, "--config", filepath.Join(dir, "server.toml"),
-		"--admin-listen", "127.0.0.1:0", "--admin-token-file", tokenFile, "--policy-dir", filepath.Join(dir, "policies"),
-		"--policy-timeout", "5s")
+	ftpAddr, admin := startServeWithAdmin(t, "--config", filepath.Join(dir, "server.toml"), "--policy-timeout", "5s", // a Go guest under -race on a loaded runner
+		"--admin-listen", "127.0.0.1:0", "--admin-token-file", tokenFile, "--policy-dir", filepath.Join(dir, "policies"))
 	if code, body := adminDo(t, http.MethodPut, admin+"/v1/tenants/acme/policy", acmeToken, wasm); code/100 != 2 {
 		t.Fatalf("policy upload: %d %s", code, body)
 	}

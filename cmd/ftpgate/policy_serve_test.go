@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/jlaffaye/ftp"
 )
 
@@ -126,15 +127,15 @@ func TestServePolicyAdmin(t *testing.T) {
 	if code, body := adminDo(t, "PUT", policyURL, token, wasm); code != 200 {
 		t.Fatalf("PUT: %d %s", code, body)
 	}
-	// The wiring of the admin server: the one tenant is known, there is no
-	// configuration file to reload, and unknown paths answer JSON.
+	// The wiring of the admin server: the one tenant is known, a reload
+	// re-reads the files the flags name, and unknown paths answer JSON.
 	for _, c := range []struct {
 		method, path string
 		code         int
 		body         string
 	}{
 		{"GET", "/v1/tenants/other/policy", 404, `{"error":"no such tenant","code":"no_tenant"}`},
-		{"POST", "/v1/reload", 404, `{"error":"nothing to reload: the server runs without --config","code":"nothing_to_reload"}`},
+		{"POST", "/v1/reload", 200, `{"status":"reloaded"}`},
 		{"GET", "/v1/nothing", 404, `{"error":"no such endpoint","code":"not_found"}`},
 	} {
 		if code, body := adminDo(t, c.method, adminURL+c.path, token, nil); code != c.code || body != c.body+"\n" {
@@ -206,7 +207,7 @@ func TestServePolicyFlags(t *testing.T) {
 func TestServeAdminTLS(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cert, err := selfSignedCertificate(time.Now())
+	cert, err := conf.SelfSigned(time.Now(), "ftpgate self-signed", 365*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

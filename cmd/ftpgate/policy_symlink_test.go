@@ -62,7 +62,7 @@ func readOnlyPathsThroughLinks(t *testing.T, symlinkRight bool) {
 	if err := os.WriteFile(tokenFile, []byte("operator-token-for-links-0123\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ftpAddr, admin := startServeWithAdmin(t, "--config", filepath.Join(dir, "server.toml"),
+	ftpAddr, admin := startServeWithAdmin(t, "--config", filepath.Join(dir, "server.toml"), "--policy-timeout", "5s", // a Go guest under -race on a loaded runner
 		"--admin-listen", "127.0.0.1:0", "--admin-token-file", tokenFile, "--policy-dir", filepath.Join(dir, "policies"))
 	if symlinkRight {
 		// The link is made before the policy is installed (the policy

@@ -24,14 +24,14 @@ func TestProxyFlagErrorsExitTwo(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"--proxy-protocol", "sometimes"}, "want off, optional or required"},
-		{[]string{"--proxy-protocol", "required"}, "needs at least one trusted balancer"},
+		{[]string{"--proxy-protocol", "required"}, "--proxy-trusted: missing"},
 		{[]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.0/33"}, "want a CIDR prefix or an address"},
 		{[]string{"--proxy-protocol", "optional", "--proxy-trusted", "10.0.0.1", "--proxy-untrusted", "believe"}, "want reject or ignore"},
 		{[]string{"--proxy-trusted", "10.0.0.1"}, "need --proxy-protocol optional or required"},
-		{[]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.1", "--proxy-header-timeout", "-1s"}, "must not be negative"},
+		{[]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.1", "--proxy-header-timeout", "-1s"}, "--proxy-header-timeout: -1s: want a duration from 0"},
 		{[]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.1", "--proxy-pasv-host", "10.0.0.0/8=::1"}, "only advertise an IPv4"},
-		{[]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.1", "--proxy-protocol-data", "maybe"}, "--proxy-protocol-data"},
-		{[]string{"--proxy-protocol-implicit-tls", "required"}, "needs at least one trusted balancer"},
+		{[]string{"--proxy-protocol", "required", "--proxy-trusted", "10.0.0.1", "--proxy-protocol-data", "maybe"}, "flag -proxy-protocol-data: PROXY protocol mode"},
+		{[]string{"--proxy-protocol-implicit-tls", "required"}, "--proxy-trusted: missing"},
 	} {
 		var stdout, stderr bytes.Buffer
 		args := append([]string{"serve", "--root", root}, tc.args...)
@@ -51,7 +51,7 @@ func TestProxyFlagsFillConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := cfg.proxy
+	p := cfg.ProxyProtocol
 	if p.Mode != proxyproto.Required || strings.Join(p.Trusted, " ") != "10.0.0.0/8 192.0.2.7" ||
 		p.Untrusted != proxyproto.Ignore || p.HeaderTimeout != conf.Duration(2*time.Second) || len(p.PassiveHosts) != 1 {
 		t.Fatalf("config %+v", p)
@@ -60,8 +60,8 @@ func TestProxyFlagsFillConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if def.proxy.Mode != proxyproto.Off || def.proxy.Untrusted != proxyproto.Reject {
-		t.Fatalf("defaults %+v: want off and reject", def.proxy)
+	if def.ProxyProtocol.Mode != proxyproto.Off || def.ProxyProtocol.Untrusted != proxyproto.Reject {
+		t.Fatalf("defaults %+v: want off and reject", def.ProxyProtocol)
 	}
 }
 

@@ -26,14 +26,14 @@ func TestLimitFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := cfg.limits.config()
+	c := cfg.Limits
 	switch {
 	case c.ConnRate != 2.5 || c.ConnBurst != 4 || c.MaxConnsPerIP != 8 || c.MaxConns != 100:
 		t.Errorf("admission limits: %+v", c)
 	case c.LoginFailures != 5 || time.Duration(c.BanTime) != 10*time.Minute || time.Duration(c.MaxBanTime) != 2*time.Hour:
 		t.Errorf("login limits: %+v", c)
-	case c.FailedLoginDelay >= 0:
-		t.Errorf("--limit-login-delay 0 gave %v, want none (negative)", c.FailedLoginDelay)
+	case cfg.Timeouts.LoginFailureDelay != 0:
+		t.Errorf("--limit-login-delay 0 gave %v, want none", cfg.Timeouts.LoginFailureDelay)
 	case c.User.MaxSessions != 3 || c.User.CommandRate != 20:
 		t.Errorf("user limits: %+v", c.User)
 	case c.User.DownloadRate != 3<<19 || c.User.UploadRate != 512<<10 || c.IPDownloadRate != 10<<20 || c.IPUploadRate != 0:
@@ -58,10 +58,9 @@ func TestLimitFlagErrors(t *testing.T) {
 		{[]string{"--limit-bandwidth-up", "9999999T"}, "too large"},
 		{[]string{"--limit-ban", "15"}, "with a unit"},
 		{[]string{"--limit-safe", "10.0.0.0/99"}, "CIDR"},
-		{[]string{"--limit-conn-rate", "-3"}, "conn_rate"},
-		{[]string{"--limit-ban", "0s"}, "--limit-ban"},
-		{[]string{"--limit-ipv6-prefix", "8"}, "ipv6_prefix"},
-		{[]string{"--limit-passive-per-user", "-2"}, "--limit-passive-per-user"},
+		{[]string{"--limit-conn-rate", "-3"}, "--limit-conn-rate"},
+		{[]string{"--limit-ban", "-1m"}, "--limit-ban"},
+		{[]string{"--limit-ipv6-prefix", "8"}, "--limit-ipv6-prefix"},
 	} {
 		var stderr bytes.Buffer
 		_, err := parseServeFlags(tc.args, &stderr)
@@ -84,7 +83,7 @@ func TestLimitsFileMatchesFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flags := cfg.limits.config()
+	flags := cfg.Limits
 	const file = `[tenants]
 dir = "tenants.d"
 [limits]
@@ -124,8 +123,8 @@ upload_rate = "512K"
 // ("64M", K = 1024) or -1 for no limit, and nothing below -1.
 func TestMaxDecompressedUploadFlag(t *testing.T) {
 	for in, want := range map[string]int64{"64M": 64 << 20, "1048576": 1 << 20, "-1": -1, "0": 0} {
-		cfg, err := parseServeFlags([]string{"--max-decompressed-upload", in}, io.Discard)
-		if err != nil || cfg.settings().MaxDecompressedUploadSize != want {
+		cfg, err := flagConfig([]string{"--max-decompressed-upload", in})
+		if err != nil || cfg.Commands.MaxDecompressedUpload != want {
 			t.Errorf("%q: %v; want %d", in, err, want)
 		}
 	}

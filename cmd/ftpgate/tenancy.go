@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
-	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
 // flagsWithConfig (and the --policy-* and --admin-* flags) are the serve
@@ -55,19 +54,19 @@ func (c *serveConfig) loadConfigFile() (gateway.Config, error) {
 	for _, name := range c.setFlags {
 		switch name {
 		case "shutdown-timeout":
-			cfg.Timeouts.Shutdown = conf.Duration(c.shutdownTimeout)
+			cfg.Timeouts.Shutdown = c.Timeouts.Shutdown
 		case "enable-hash":
-			cfg.Commands.HASH = c.enableHASH
+			cfg.Commands.HASH = c.Commands.HASH
 		case "enable-comb":
-			cfg.Commands.COMB = c.enableCOMB
+			cfg.Commands.COMB = c.Commands.COMB
 		case "mode-z-level":
-			cfg.Commands.ModeZLevel = c.modeZLevel
+			cfg.Commands.ModeZLevel = c.Commands.ModeZLevel
 		case "max-decompressed-upload":
-			cfg.Commands.MaxDecompressedUpload = int64(c.maxDecompressed)
+			cfg.Commands.MaxDecompressedUpload = c.Commands.MaxDecompressedUpload
 		case "log-format":
-			cfg.Log.Format = c.logFormat
+			cfg.Log.Format = c.Log.Format
 		case "log-level":
-			cfg.Log.Level = levelName(c)
+			cfg.Log.Level = c.Log.Level
 		}
 	}
 	c.policy.apply(&cfg, c.setFlags)

@@ -10,7 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
+	"fmt"
 	"math/big"
 	"net"
 	"net/textproto"
@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 )
 
 func TestHardeningFlagErrors(t *testing.T) {
@@ -29,7 +31,7 @@ func TestHardeningFlagErrors(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"--passive-multiplex"}, "--passive-multiplex needs --passive-ports"},
+		{[]string{"--passive-multiplex"}, "--passive-multiplex: needs passive.ports"},
 		{[]string{"--tls-ciphers", "TLS_RSA_WITH_RC4_128_SHA"}, "TLS_RSA_WITH_RC4_128_SHA is insecure"},
 		{[]string{"--tls-ciphers", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256"}, "is insecure"},
 		{[]string{"--tls-ciphers", "TLS_AES_128_GCM_SHA256"}, "TLS 1.3 suite"},
@@ -48,35 +50,28 @@ func TestHardeningFlagErrors(t *testing.T) {
 	}
 }
 
-func TestHardeningFlagsReachSettingsAndTLS(t *testing.T) {
+func TestHardeningFlagsReachTheConfig(t *testing.T) {
 	t.Parallel()
-	cfg, err := parseServeFlags([]string{"--tls-session-reuse", "--passive-ports", "50000-50010", "--passive-multiplex",
-		"--tls-ciphers", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 , TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}, io.Discard)
+	ciphers := "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 , TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+	cfg, err := flagConfig([]string{"--tls-session-reuse", "--passive-ports", "50000-50010", "--passive-multiplex", "--tls-ciphers", ciphers})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := cfg.settings()
-	if !st.RequireTLSSessionReuse || !st.PassiveTransferPortMultiplexing {
-		t.Fatalf("settings: reuse %v, multiplexing %v", st.RequireTLSSessionReuse, st.PassiveTransferPortMultiplexing)
+	if !cfg.TLS.SessionReuse || !cfg.Passive.Multiplex || cfg.Passive.Ports != "50000-50010" {
+		t.Fatalf("tls %+v, passive %+v", cfg.TLS, cfg.Passive)
 	}
-	tc, err := cfg.tlsConfig(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids, err := gateway.ParseCipherList(strings.Join(cfg.TLS.Ciphers, ","))
 	want := []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}
-	if !slices.Equal(tc.CipherSuites, want) {
-		t.Fatalf("CipherSuites %v, want %v", tc.CipherSuites, want)
-	}
-	if tc.ClientAuth != tls.NoClientCert {
-		t.Fatalf("ClientAuth %v without --tls-client-ca", tc.ClientAuth)
+	if err != nil || !slices.Equal(ids, want) {
+		t.Fatalf("ciphers %v (%v), want %v", ids, err, want)
 	}
 
 	// Without the flags nothing changes.
-	cfg, err = parseServeFlags(nil, io.Discard)
+	cfg, err = flagConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := cfg.settings(); st.RequireTLSSessionReuse || st.PassiveTransferPortMultiplexing {
+	if cfg.TLS.SessionReuse || cfg.Passive.Multiplex || cfg.TLS.ClientCA != "" {
 		t.Fatal("hardening on by default")
 	}
 }
@@ -282,7 +277,7 @@ func FuzzParseCipherList(f *testing.F) {
 	f.Add("TLS_AES_128_GCM_SHA256,,")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, list string) {
-		ids, err := parseCipherList(list)
+		ids, err := gateway.ParseCipherList(list)
 		if err != nil {
 			return
 		}
@@ -301,4 +296,64 @@ func FuzzParseCipherList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// certLogin opens a TLS control connection to addr with cert (nil: none)
+// and sends USER user; the reply is the caller's to read.
+func certLogin(t *testing.T, addr string, cert *tls.Certificate, user string) *ftpConn {
+	t.Helper()
+	cfg := &tls.Config{InsecureSkipVerify: true}
+	if cert != nil {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	tc := tls.Client(authTLS(t, addr), cfg)
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	_ = tc.SetDeadline(time.Now().Add(30 * time.Second))
+	c := &ftpConn{t, textproto.NewConn(tc)}
+	if err := c.PrintfLine("USER %s", user); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestConfigClientCertificateStaysInItsTenant: with tls.client_ca, a
+// certificate naming "alice" logs in the default tenant's alice only;
+// acme's alice needs one naming "alice@acme", or her password.
+func TestConfigClientCertificateStaysInItsTenant(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "tenants"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	server := fmt.Sprintf("[listen]\ncontrol = \"127.0.0.1:0\"\n[log]\nlevel = \"error\"\n[tls]\nclient_ca = %q\n[timeouts]\nlogin_failure_delay = \"0s\"\n[tenants]\ndir = \"tenants\"\ndefault = \"main\"\n", pki.caFile)
+	files := map[string]string{"server.toml": server}
+	for _, id := range []string{"main", "acme"} {
+		if err := os.Mkdir(filepath.Join(dir, id), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		files[filepath.Join("tenants", id+".toml")] = fmt.Sprintf("id = %q\n[storage]\nbackend = \"os\"\ndir = %q\n[[users]]\nname = \"alice\"\npassword = %q\n",
+			id, filepath.Join(dir, id), itHash(t, "pw-"+id))
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs := startServeArgs(t, "--config", filepath.Join(dir, "server.toml"))
+	alice, _, _ := pki.client(t, "alice", false)
+	acmeAlice, _, _ := pki.client(t, "alice@acme", false)
+
+	certLogin(t, rs.addr, &alice, "alice").expect(232, "")
+	c := certLogin(t, rs.addr, &alice, "alice@acme")
+	c.expect(331, "")
+	c.expect(530, "PASS pw-main")
+	c = certLogin(t, rs.addr, &acmeAlice, "alice@acme")
+	c.expect(232, "")
+	c.expect(257, "PWD")
+	c = certLogin(t, rs.addr, &acmeAlice, "alice")
+	c.expect(331, "")
+	c.expect(230, "PASS pw-main")
 }

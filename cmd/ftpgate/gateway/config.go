@@ -72,6 +72,10 @@ type TLSConfig struct {
 	// SessionReuse requires TLS data connections to resume the control
 	// connection's TLS session.
 	SessionReuse bool `toml:"session_reuse"`
+	// ClientCA is a PEM file of CA certificates: a client certificate
+	// they sign that names an account (USER@TENANT, or USER for the
+	// default tenant) logs it in without a password; "" asks for none.
+	ClientCA string `toml:"client_ca"`
 }
 
 // PassiveConfig is [passive].
@@ -211,7 +215,7 @@ func parse(file string, data []byte) (*Config, conf.Errors) {
 	dir := filepath.Dir(file)
 	// Paths the file sets start at its directory; a default (policy.dir)
 	// stays relative to the working directory, as the flag's does.
-	for key, p := range map[string]*string{"tls.cert": &cfg.TLS.Cert, "tls.key": &cfg.TLS.Key, "tenants.dir": &cfg.Tenants.Dir,
+	for key, p := range map[string]*string{"tls.cert": &cfg.TLS.Cert, "tls.key": &cfg.TLS.Key, "tls.client_ca": &cfg.TLS.ClientCA, "tenants.dir": &cfg.Tenants.Dir,
 		"policy.dir": &cfg.Policy.Dir, "admin.token_file": &cfg.Admin.TokenFile, "admin.tls_cert": &cfg.Admin.TLSCert, "admin.tls_key": &cfg.Admin.TLSKey} {
 		if _, set := sink.Lines[key]; set && *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
@@ -251,6 +255,9 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 		}
 		checkReadable(sink, "tls.cert", c.TLS.Cert)
 		checkReadable(sink, "tls.key", c.TLS.Key)
+	}
+	if ok("tls.client_ca") {
+		checkReadable(sink, "tls.client_ca", c.TLS.ClientCA)
 	}
 	if ok("tls.ciphers") && len(c.TLS.Ciphers) > 0 {
 		if _, err := ParseCipherList(strings.Join(c.TLS.Ciphers, ",")); err != nil {
@@ -390,6 +397,7 @@ func (c *Config) TenancyServer() tenancy.ServerConfig {
 		TLSCert:           c.TLS.Cert,
 		TLSKey:            c.TLS.Key,
 		TLSRequired:       c.TLS.Required,
+		TLSClientCA:       c.TLS.ClientCA,
 		PublicHost:        c.Passive.PublicHost,
 		IdleTimeout:       time.Duration(c.Timeouts.Idle),
 		ConnectionTimeout: time.Duration(c.Timeouts.Connection),

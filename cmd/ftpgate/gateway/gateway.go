@@ -182,6 +182,11 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 		}
 		g.tenancy = d
 		g.stops = append(g.stops, func(context.Context) { _ = d.Close() })
+		if tc, _ := d.GetTLSConfig(); tc != nil {
+			if err := CiphersFitKey(tc.CipherSuites, tc.Certificates); err != nil {
+				return fmt.Errorf("tls.ciphers: %w", err)
+			}
+		}
 		driver, st = d, d.Settings
 		env.Tenancy, env.TenantOf, env.Identity, env.TenantPath = d, d.TenantOf, tenancy.Identity, d.TenantPath
 		if t := opts.Tenant; t != "" {
