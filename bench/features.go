@@ -161,6 +161,7 @@ func enableFeatures(set FeatureSet, d *driver, hooks []engine.TransferHook, dir 
 	opts := gateway.Options{
 		Logger:        log,
 		WithoutLimits: set&FeatureLimits == 0,
+		WithoutPolicy: set&FeaturePolicy == 0,
 	}
 	if set&FeatureTenancy != 0 {
 		tc, stop, err := tenancyConfig(dir)

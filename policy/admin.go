@@ -3,7 +3,6 @@ package policy
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -12,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/ftpgate/ftpgate/policy/abi"
 )
 
 // AdminHandler is the admin HTTP API for policies:
@@ -290,59 +287,13 @@ func (h *AdminHandler) delete(w http.ResponseWriter, _ *http.Request, tenant str
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// checkRequest is the body of POST .../policy/check.
-type checkRequest struct {
-	Verb       string   `json:"verb"`
-	Path       string   `json:"path"`
-	OtherPaths []string `json:"other_paths"`
-	Arg        string   `json:"arg"`
-	User       string   `json:"user"`
-	Remote     string   `json:"remote"`
-	Now        string   `json:"now"` // RFC 3339; default the server's clock
-
-	// The fields of ABI 1.1, so a dry run can ask what a live command
-	// would carry: the login as typed, the HOST/SNI name, the user's
-	// home and the paths inside the tenant (all of a command's or none).
-	Login            string   `json:"login"`
-	Host             string   `json:"host"`
-	Home             string   `json:"home"`
-	TenantPath       string   `json:"tenant_path"`
-	OtherTenantPaths []string `json:"other_tenant_paths"`
-}
-
-// cleanOptional cleans p as a rewrite target would be, unless it is empty.
-func cleanOptional(field, p string) (string, error) {
-	if p == "" {
-		return "", nil
-	}
-	c, err := cleanPaths(field, []string{p})
-	if err != nil {
-		return "", err
-	}
-	return c[0], nil
-}
-
-// cleanPaths cleans each of ps as a rewrite target would be, naming the
-// field in the error.
-func cleanPaths(field string, ps []string) ([]string, error) {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		c, err := CleanRewrite(p)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", field, err)
-		}
-		out[i] = c
-	}
-	return out, nil
-}
-
 func (h *AdminHandler) check(w http.ResponseWriter, r *http.Request, tenant string) {
 	m, s, ok := h.Runtime.Installed(tenant)
 	if !ok {
 		writeError(w, http.StatusNotFound, "no_policy", "no policy installed")
 		return
 	}
-	var cr checkRequest
+	var cr CheckRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCheckRequest))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cr); err != nil {
@@ -353,42 +304,10 @@ func (h *AdminHandler) check(w http.ResponseWriter, r *http.Request, tenant stri
 		writeError(w, http.StatusBadRequest, "bad_request", "body: "+err.Error())
 		return
 	}
-	req := abi.Request{Verb: strings.ToUpper(cr.Verb), Arg: cr.Arg, OtherPaths: cr.OtherPaths, User: cr.User, Tenant: tenant,
-		Remote: cr.Remote, Session: 0, Flags: abi.FlagLoggedIn, Login: cr.Login, Host: cr.Host}
-	if req.Verb == "" || len(req.Verb) > 8 {
-		writeError(w, http.StatusBadRequest, "bad_request", "verb: want a command name such as STOR")
-		return
-	}
-	if none, all := cr.TenantPath == "" && len(cr.OtherTenantPaths) == 0,
-		cr.TenantPath != "" && len(cr.OtherTenantPaths) == len(cr.OtherPaths); !none && !all {
-		writeError(w, http.StatusBadRequest, "bad_request", "tenant_path: give the tenant paths of all of the command's paths (other_tenant_paths as many as other_paths) or none")
-		return
-	}
-	var err error
-	if req.Home, err = cleanOptional("home", cr.Home); err == nil {
-		if req.TenantPath, err = cleanOptional("tenant_path", cr.TenantPath); err == nil {
-			req.OtherTenantPaths, err = cleanPaths("other_tenant_paths", cr.OtherTenantPaths)
-		}
-	}
+	req, err := cr.Request(tenant)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
-	}
-	if cr.Path != "" {
-		p, err := CleanRewrite(cr.Path)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", "path: "+err.Error())
-			return
-		}
-		req.Path = p
-	}
-	if cr.Now != "" {
-		t, err := time.Parse(time.RFC3339, cr.Now)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", "now: want RFC 3339")
-			return
-		}
-		req.NowMillis = uint64(t.UnixMilli())
 	}
 	d, err := h.Runtime.DryRun(r.Context(), m, s, &req)
 	if errors.Is(err, ErrDryRunBusy) {

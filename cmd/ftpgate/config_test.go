@@ -124,8 +124,7 @@ func TestServeConfigFlagsOverTheFile(t *testing.T) {
 	if cfg.Log.Level != "debug" || cfg.Log.Format != "json" || !cfg.Commands.HASH || !cfg.Commands.COMB || time.Duration(cfg.Timeouts.Shutdown) != 3*time.Second {
 		t.Fatalf("log %+v, commands %+v, shutdown %v", cfg.Log, cfg.Commands, cfg.Timeouts.Shutdown)
 	}
-	flags.policy.fromFile(cfg.Policy, cfg.Admin, flags.setFlags)
-	if p := flags.policy; p.timeout != 30*time.Millisecond || p.memoryPages != 128 || p.adminListen != "127.0.0.1:0" || p.dir != "ftpgate-policies" {
-		t.Fatalf("policy settings %+v: want the flag's timeout, the file's pages and listener, the default dir", p)
+	if p, a := cfg.Policy, cfg.Admin; time.Duration(p.Timeout) != 30*time.Millisecond || p.MemoryPages != 128 || a.Listen != "127.0.0.1:0" || p.Dir != "ftpgate-policies" {
+		t.Fatalf("policy settings %+v %+v: want the flag's timeout, the file's pages and listener, the default dir", p, a)
 	}
 }

@@ -5,7 +5,7 @@
 //	ftpgate serve [flags]       run the server (see ftpgate serve -h)
 //	ftpgate check-config FILE   validate a server file and its tenants
 //	ftpgate hash-password       hash a password read from stdin for a tenant file
-//	ftpgate reload              make a running serve re-read its files
+//	ftpgate reload              make a running server re-read its configuration
 //	ftpgate policy ...          check or inspect a WebAssembly policy offline
 //	ftpgate version             print the version
 //	ftpgate help                print this usage
@@ -32,8 +32,9 @@ Usage:
   ftpgate hash-password [--algo argon2id|bcrypt]
                           hash the password read from stdin for a tenant file
   ftpgate reload --admin URL [--admin-token-file FILE]
-                          make a running serve re-read its files,
-                          through the admin API (as SIGHUP does)
+                          make a running server re-read its configuration
+                          through the admin API (as SIGHUP does); prints
+                          the changes that wait for a restart
   ftpgate policy check FILE.wasm --verb STOR --path /a.exe [--user alice]
                           run a WebAssembly policy offline on one command
   ftpgate policy inspect FILE.wasm

@@ -84,20 +84,19 @@ func loadModule(ctx context.Context, file string, config []byte, timeout time.Du
 func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ftpgate policy check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	verb := fs.String("verb", "", "command `verb`, e.g. STOR (required)")
-	p := fs.String("path", "", "the command's absolute `path`")
-	var others multiFlag
-	fs.Var(&others, "other-path", "another `path` of the command (RNTO: the source); repeatable")
-	arg := fs.String("arg", "", "the command's raw `argument` (default: the path)")
-	user := fs.String("user", "", "the resolved user `name`")
-	login := fs.String("login", "", "the login `name` as typed, e.g. bob@acme (default: --user)")
-	home := fs.String("home", "", "the user's home `directory` inside the tenant's storage")
-	tenantPath := fs.String("tenant-path", "", "the primary path inside the tenant's storage (`path`)")
-	var otherTenant multiFlag
-	fs.Var(&otherTenant, "other-tenant-path", "an --other-path inside the tenant's storage (`path`), in the same order; repeatable")
+	var cr policy.CheckRequest
+	fs.StringVar(&cr.Verb, "verb", "", "command `verb`, e.g. STOR (required)")
+	fs.StringVar(&cr.Path, "path", "", "the command's absolute `path`")
+	fs.Var((*multiFlag)(&cr.OtherPaths), "other-path", "another `path` of the command (RNTO: the source); repeatable")
+	fs.StringVar(&cr.Arg, "arg", "", "the command's raw `argument` (default: the path's last element)")
+	fs.StringVar(&cr.User, "user", "", "the resolved user `name`")
+	fs.StringVar(&cr.Login, "login", "", "the login `name` as typed, e.g. bob@acme (default: --user)")
+	fs.StringVar(&cr.Home, "home", "", "the user's home `directory` inside the tenant's storage")
+	fs.StringVar(&cr.TenantPath, "tenant-path", "", "the primary path inside the tenant's storage (`path`)")
+	fs.Var((*multiFlag)(&cr.OtherTenantPaths), "other-tenant-path", "an --other-path inside the tenant's storage (`path`), in the same order; repeatable")
+	fs.StringVar(&cr.Remote, "remote", "127.0.0.1:50000", "client `address`")
+	fs.StringVar(&cr.Now, "now", "", "request clock, RFC 3339 `time` (default: now)")
 	tenant := fs.String("tenant", "default", "tenant `id`")
-	remote := fs.String("remote", "127.0.0.1:50000", "client `address`")
-	now := fs.String("now", "", "request clock, RFC 3339 `time` (default: now)")
 	configFile := fs.String("config", "", "`file` with the tenant's policy config for ftpp_init")
 	onError := fs.String("on-error", "deny", "decision when the module fails: deny or allow")
 	timeout := fs.Duration("timeout", 50*time.Millisecond, "per-call deadline")
@@ -106,36 +105,23 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	if err == nil && *verb == "" {
+	if err == nil && cr.Verb == "" {
 		err = errors.New("--verb is required")
 	}
 	oe, oeErr := policy.ParseOnError(*onError)
 	if err == nil {
 		err = oeErr
 	}
-	req := abi.Request{Verb: strings.ToUpper(*verb), Arg: *arg, User: *user, Login: *login, Tenant: *tenant, Remote: *remote, Session: 1,
-		OtherPaths: others, Flags: abi.FlagLoggedIn, Home: *home, TenantPath: *tenantPath, OtherTenantPaths: otherTenant}
-	if req.Login == "" {
-		req.Login = req.User
+	if cr.Login == "" {
+		cr.Login = cr.User
 	}
-	if err == nil && (req.TenantPath != "" || len(req.OtherTenantPaths) > 0) &&
-		(req.TenantPath == "" || *p == "" || len(req.OtherTenantPaths) != len(req.OtherPaths)) {
-		err = errors.New("--tenant-path and --other-tenant-path go with --path and --other-path, one for one")
+	if cr.Arg == "" && cr.Path != "" {
+		cr.Arg = path.Base(cr.Path)
 	}
-	if err == nil && *p != "" {
-		if req.Path, err = policy.CleanRewrite(*p); err != nil {
-			err = fmt.Errorf("--path: %w", err)
-		}
-		if req.Arg == "" {
-			req.Arg = path.Base(req.Path)
-		}
-	}
-	if err == nil && *now != "" {
-		t, perr := time.Parse(time.RFC3339, *now)
-		if perr != nil {
-			err = fmt.Errorf("--now: %w", perr)
-		}
-		req.NowMillis = uint64(t.UnixMilli())
+	var req abi.Request
+	if err == nil {
+		req, err = cr.Request(*tenant)
+		req.Session = 1
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate policy check: %v\n", err)
@@ -163,9 +149,7 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		if callErr != nil {
 			out.Error = callErr.Error()
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(out)
+		printJSON(stdout, out)
 	} else {
 		fmt.Fprintln(stdout, describeDecision(d, m, req.Verb))
 		if callErr != nil {
@@ -219,39 +203,25 @@ func policyInspect(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return 1
 	}
 	defer rt.Close(ctx)
+	info := m.Info()
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(moduleInfo(m))
+		printJSON(stdout, info)
 		return 0
 	}
-	subs := "* (every verb)"
-	if m.Subscriptions != nil {
-		subs = strings.Join(m.Subscriptions, ",")
+	subs := strings.Join(info.Subscriptions, ",")
+	if m.Subscriptions == nil {
+		subs = "* (every verb)"
 	}
 	fmt.Fprintf(stdout, "file:          %s\nsha256:        %s\nsize:          %d bytes\nabi:           v%d\nsubscriptions: %s\nftpp_init:     %v\nimports:       %s\nexports:       %s\n",
-		file, m.Hash, m.Size, m.ABI, subs, m.HasInit, strings.Join(m.Imports, " "), strings.Join(m.Exports, " "))
+		file, info.SHA256, info.Size, info.ABI, subs, info.HasInit, strings.Join(info.Imports, " "), strings.Join(info.Exports, " "))
 	return 0
 }
 
-// moduleInfoJSON is a module's description in the JSON of `policy inspect`.
-type moduleInfoJSON struct {
-	SHA256        string   `json:"sha256"`
-	Size          int      `json:"size"`
-	ABI           int      `json:"abi"`
-	Subscriptions []string `json:"subscriptions"`
-	HasInit       bool     `json:"ftpp_init"`
-	Imports       []string `json:"imports"`
-	Exports       []string `json:"exports"`
-}
-
-// moduleInfo describes m for `policy inspect --json`.
-func moduleInfo(m *policy.Module) moduleInfoJSON {
-	subs := m.Subscriptions
-	if subs == nil {
-		subs = []string{"*"}
-	}
-	return moduleInfoJSON{SHA256: m.Hash, Size: m.Size, ABI: m.ABI, Subscriptions: subs, HasInit: m.HasInit, Imports: m.Imports, Exports: m.Exports}
+// printJSON prints v as indented JSON.
+func printJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }
 
 // multiFlag collects a repeatable string flag.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -128,5 +129,51 @@ func TestReloadThroughTheAdminAPI(t *testing.T) {
 	}
 	if err := login("alice@globex", "globex-pw"); err == nil || !strings.Contains(err.Error(), "530") {
 		t.Fatalf("a user disabled by the reload logged in: %v", err)
+	}
+
+	// A change only a restart applies is taken and named.
+	server := filepath.Join(dir, "server.toml")
+	b, err := os.ReadFile(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(server, append(b, "[commands]\nhash = true\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := reload(); code != 0 || !strings.Contains(out, "these changes wait for a restart: commands\n") {
+		t.Fatalf("reload of a restart-only change: exit %d\n%s", code, out)
+	}
+}
+
+// TestReloadCommandErrors: `ftpgate reload` needs the admin URL and an
+// operator token the server could accept, and exits 1 when nothing
+// answers.
+func TestReloadCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	short, long := filepath.Join(dir, "short"), filepath.Join(dir, "long")
+	_ = os.WriteFile(short, []byte("short\n"), 0o600)
+	_ = os.WriteFile(long, []byte("operator-token-0123456789\n"), 0o600)
+	// A port nothing listens on: one that was just free.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--admin-token-file", long}, 2, "--admin URL is needed"},
+		{[]string{"--admin", closed, "--admin-token-file", short}, 2, "at least 16 characters"},
+		{[]string{"--admin", closed, "--admin-token-file", filepath.Join(dir, "none")}, 2, "no such file"},
+		{[]string{"--admin", closed, "--admin-token-file", long, "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"--admin", closed, "--admin-token-file", long}, 1, "connection refused"},
+	} {
+		var out, errb strings.Builder
+		if code := run(context.Background(), append([]string{"reload"}, c.args...), &out, &errb); code != c.code || !strings.Contains(errb.String(), c.msg) {
+			t.Errorf("reload %v: exit %d, stderr %q; want %d and %q", c.args, code, errb.String(), c.code, c.msg)
+		}
 	}
 }

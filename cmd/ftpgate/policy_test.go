@@ -79,6 +79,9 @@ func TestPolicyCommandErrors(t *testing.T) {
 		{[]string{"check", "--verb", "DELE"}, 2, "missing FILE.wasm"},
 		{[]string{"check", exampleWasm, "--verb", "DELE", "--path", "../x"}, 2, "not absolute"},
 		{[]string{"check", exampleWasm, "--verb", "DELE", "--on-error", "maybe"}, 2, "want deny or allow"},
+		// One grammar with the admin API's dry run (policy.CheckRequest).
+		{[]string{"check", exampleWasm, "--verb", "DELE", "--home", "../x"}, 2, "home: "},
+		{[]string{"check", exampleWasm, "--verb", "TOOLONGVERB"}, 2, "verb: want a command name"},
 		{[]string{"inspect", bad}, 1, "import env.system is not allowed"},
 		{[]string{"inspect", "/nonexistent.wasm"}, 1, "no such file"},
 	} {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,8 +16,6 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
-	"github.com/ftpgate/ftpgate/engine"
-	"github.com/ftpgate/ftpgate/tenancy"
 )
 
 // userList collects repeated --user NAME:PASSWORD flags.
@@ -94,20 +91,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 2
 	}
+	cfg.policy.apply(&gcfg, cfg.setFlags)
+	policies, err := cfg.policy.startPolicies()
 	var g *gateway.Gateway
-	reload := func() error { return reloadFlags(ctx, g, gcfg, &cfg.policy, log) }
-	g, err = gateway.New(gcfg, gateway.Options{
-		Logger: log,
-		Policy: func(srv *engine.Server, env gateway.Env) (func(context.Context), error) {
-			return startPolicy(ctx, &cfg.policy, flagTenants(env.Tenancy, reload), srv, log, stdout)
-		},
-	})
+	if err == nil {
+		g, err = gateway.New(gcfg, gateway.Options{Logger: log, Tenant: flagTenant, Policies: policies,
+			Reread: func() (gateway.Config, error) { return gcfg, reinstallPolicy(ctx, g, &cfg.policy, log) }})
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1
 	}
-	announce(g.Addr(), g.ImplicitTLSAddr(), stdout)
+	announce(g, stdout)
 	log.Info("serving", "root", root, "users", len(users))
+	reload := func() error {
+		if _, err := g.Reread(); err != nil {
+			return err // logged
+		}
+		log.Info("reloaded: files re-read; " + flagRestartNeeded)
+		return nil
+	}
 	return runGateway(ctx, g, hup, signals, reload, time.Duration(cfg.Timeouts.Shutdown), log)
 }
 
@@ -115,46 +118,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 // read once.
 const flagRestartNeeded = "every other setting comes from a flag, and flags change only on restart"
 
-// reloadFlags is SIGHUP and POST /v1/reload in flag mode: the flags are
-// the same, but the files they name are read again: the TLS certificate,
-// its key and the client CAs (through the gateway's Reload of the same
-// configuration; a file that no longer loads is refused and the running
-// one stays), and the --policy module. The --user passwords were hashed
-// at start and stay.
-func reloadFlags(ctx context.Context, g *gateway.Gateway, cfg gateway.Config, p *policyConfig, log *slog.Logger) error {
-	if err := g.Reload(cfg); err != nil {
-		return err
+// reinstallPolicy is flag mode's Options.Reread beside the flags, which
+// stay: --policy is read and installed again (the gateway's Reload then
+// re-reads the TLS certificate, its key and the client CAs; a file that
+// no longer loads is refused and the running one stays). The --user
+// passwords were hashed at start and stay.
+func reinstallPolicy(ctx context.Context, g *gateway.Gateway, p *policyConfig, log *slog.Logger) error {
+	ps, err := p.startPolicies()
+	if err == nil {
+		err = g.InstallPolicies(ctx, ps)
 	}
-	reread := []string{"tls"}
-	if p.reinstall != nil {
-		if err := p.reinstall(ctx); err != nil {
-			log.Error("reload: --policy rejected; the running policy stays", "err", err)
-			return err
-		}
-		reread = append(reread, "policy")
+	if err != nil {
+		log.Error("reload: --policy rejected; the running policy stays", "err", err)
 	}
-	log.Info("reloaded: files re-read; "+flagRestartNeeded, "reread", reread)
-	return nil
-}
-
-// flagTenants is how the policy runtime and its admin API see flag
-// mode's one tenant (flagTenant): every session belongs to it, even
-// before login, and it has no admin token of its own.
-func flagTenants(d *tenancy.Driver, reload func() error) policyTenants {
-	return policyTenants{
-		of:         func(engine.ClientContext) string { return flagTenant },
-		identity:   tenancy.Identity,
-		tenantPath: d.TenantPath,
-		known:      func(t string) bool { return t == flagTenant },
-		reload:     reload,
-	}
-}
-
-// announce prints the listeners' addresses on stdout, where scripts and
-// tests read them.
-func announce(addr, implicitTLS net.Addr, stdout io.Writer) {
-	fmt.Fprintf(stdout, "ftpgate: listening on %s\n", addr)
-	if implicitTLS != nil {
-		fmt.Fprintf(stdout, "ftpgate: implicit TLS on %s\n", implicitTLS)
-	}
+	return err
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
-	"github.com/ftpgate/ftpgate/engine"
 )
 
 // flagsWithConfig (and the --policy-* and --admin-* flags) are the serve
@@ -70,7 +69,8 @@ func (c *serveConfig) loadConfigFile() (gateway.Config, error) {
 			cfg.Log.Level = c.Log.Level
 		}
 	}
-	return cfg, nil
+	c.policy.apply(&cfg, c.setFlags)
+	return cfg, cfg.Validate() // a flag may have changed a pairing
 }
 
 // serveConfigFile runs `ftpgate serve --config FILE` through the gateway:
@@ -87,33 +87,27 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 		return 1
 	}
 	log := cfg.Logger(stderr)
-	flags.policy.fromFile(cfg.Policy, cfg.Admin, flags.setFlags)
-	if err := flags.policy.validate(); err != nil { // a flag may have changed the pairing
-		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
-		return 2
-	}
-	var g *gateway.Gateway
-	// reload re-reads every file; an invalid set is rejected whole and
-	// the running one stays, and the error says why. The gateway
-	// serialises reloads (SIGHUP, POST /v1/reload).
-	reload := func() error {
-		next, err := flags.loadConfigFile()
-		if err != nil {
-			log.Error("reload rejected: the configuration has errors; the running one stays", "errors", err.Error())
-			return err
-		}
-		return g.Reload(next)
-	}
-	g, err = gateway.New(cfg, gateway.Options{Logger: log, Policy: func(srv *engine.Server, env gateway.Env) (func(context.Context), error) {
-		return startPolicy(ctx, &flags.policy, configTenants(env.Tenancy, reload), srv, log, stdout)
-	}})
+	g, err := gateway.New(cfg, gateway.Options{Logger: log, Reread: flags.loadConfigFile})
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1
 	}
-	announce(g.Addr(), g.ImplicitTLSAddr(), stdout)
+	announce(g, stdout)
 	log.Info("serving", "config", cfg.File, "tenants", len(cfg.Tenancy.Tenants))
-	return runGateway(ctx, g, hup, signals, reload, time.Duration(cfg.Timeouts.Shutdown), log)
+	reread := func() error { _, err := g.Reread(); return err } // logged
+	return runGateway(ctx, g, hup, signals, reread, time.Duration(cfg.Timeouts.Shutdown), log)
+}
+
+// announce prints the listeners' addresses on stdout, where scripts and
+// tests read them; the admin API's first, as the tests expect.
+func announce(g *gateway.Gateway, stdout io.Writer) {
+	if u := g.AdminURL(); u != "" {
+		fmt.Fprintf(stdout, "ftpgate: admin API on %s\n", u)
+	}
+	fmt.Fprintf(stdout, "ftpgate: listening on %s\n", g.Addr())
+	if a := g.ImplicitTLSAddr(); a != nil {
+		fmt.Fprintf(stdout, "ftpgate: implicit TLS on %s\n", a)
+	}
 }
 
 // runGateway serves g until ctx ends or a signal arrives: SIGHUP calls

@@ -7,6 +7,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -37,11 +38,27 @@ type Options struct {
 	Driver   engine.MainDriver
 	Settings *engine.Settings
 	Identity func(engine.ClientContext) (tenant, user string)
+	// Tenant is the tenant of a session that nothing else names (flag
+	// mode's one tenant: every session belongs to it, even before login,
+	// so that its policy rules on USER too); "" for none. With
+	// Options.Driver it is also the one tenant the admin API knows.
+	Tenant string
 	// Policy, when set, installs the policy plugin at its place in the
-	// order (after the limiter): PolicyHooks for a runtime made by the
-	// caller, or the command's installer that also serves the admin
-	// plane. Its stop runs at Shutdown.
+	// order (after the limiter) instead of the runtime the gateway builds
+	// from [policy]: PolicyHooks for a runtime made by the caller. Its
+	// stop runs at Shutdown. [admin] is then not served.
 	Policy Installer
+	// WithoutPolicy installs no policy plugin and serves no admin API:
+	// for benchmarks that measure the other plugins alone.
+	WithoutPolicy bool
+	// Policies are installed at start, for their tenants, on the runtime
+	// the gateway builds; they are not stored.
+	Policies []StartPolicy
+	// Reread, when set, reads the configuration again for a reload
+	// (Gateway.Reread: SIGHUP, the admin API's POST /v1/reload), e.g. the
+	// server file with the flags over it. Nil: there is nothing to reread
+	// (the admin API answers 404).
+	Reread func() (Config, error)
 	// WithoutLimits installs no rate limiter (Config.Limits is then
 	// ignored): for benchmarks that measure the other plugins alone.
 	// ftpgate itself always installs one, whose zero Config still bounds
@@ -88,7 +105,11 @@ type Gateway struct {
 	srv     *engine.Server
 	tenancy *tenancy.Driver
 	limiter *ratelimit.Limiter
-	stops   []func(context.Context)
+	policy  *policy.Runtime
+	reread  func() (Config, error)
+	// adminURL is the admin API's base URL, "" without one.
+	adminURL string
+	stops    []func(context.Context)
 
 	mu  sync.Mutex // serialises Reload; guards cfg
 	cfg Config
@@ -99,7 +120,7 @@ type Gateway struct {
 // Load, Parse or Validate, and, unless opts.Driver is set, carry its
 // tenants (Config.Tenancy).
 func New(cfg Config, opts Options) (_ *Gateway, err error) {
-	g := &Gateway{log: opts.Logger, cfg: cfg}
+	g := &Gateway{log: opts.Logger, cfg: cfg, reread: opts.Reread}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -130,7 +151,9 @@ func New(cfg Config, opts Options) (_ *Gateway, err error) {
 //     the driver's password check, command rates, bandwidth, passive
 //     ports. First of the hooks, so that a banned or flooding client costs
 //     no policy call.
-//  4. policy: admission, command and transfer hooks (Options.Policy).
+//  4. policy: admission, command and transfer hooks, on the runtime
+//     [policy] describes (or Options.Policy); then the admin API of
+//     [admin], whose policy routes manage that runtime.
 func (g *Gateway) install(cfg Config, opts Options) error {
 	var driver engine.MainDriver
 	var st *engine.Settings
@@ -140,13 +163,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 			return errors.New("gateway: Options.Driver needs Options.Settings")
 		}
 		driver, st = opts.Driver, opts.Settings
-		env.TenantOf = func(cc engine.ClientContext) string {
-			if opts.Identity == nil {
-				return ""
-			}
-			t, _ := opts.Identity(cc)
-			return t
-		}
+		env.TenantOf = tenantOf(opts)
 	} else {
 		if cfg.Tenancy == nil {
 			return errors.New("gateway: the configuration has no tenants (Load reads them)")
@@ -172,6 +189,9 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 		}
 		driver, st = d, d.Settings
 		env.Tenancy, env.TenantOf, env.Identity, env.TenantPath = d, d.TenantOf, tenancy.Identity, d.TenantPath
+		if t := opts.Tenant; t != "" {
+			env.TenantOf = func(cc engine.ClientContext) string { return cmp.Or(d.TenantOf(cc), t) }
+		}
 	}
 	applySettings(st, cfg)
 	g.srv = &engine.Server{Driver: driver, Logger: g.log}
@@ -185,7 +205,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 	}
 
 	if opts.WithoutLimits {
-		return g.installPolicy(opts, env)
+		return g.installPolicy(cfg, opts, env)
 	}
 	limiter, err := ratelimit.New(limitsOf(cfg))
 	if err != nil {
@@ -201,21 +221,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 	}
 	limiter.Install(g.srv)
 	g.limiter = limiter
-	return g.installPolicy(opts, env)
-}
-
-// installPolicy is step 4 of install.
-func (g *Gateway) installPolicy(opts Options, env Env) error {
-	if opts.Policy != nil {
-		stop, err := opts.Policy(g.srv, env)
-		if err != nil {
-			return err
-		}
-		if stop != nil {
-			g.stops = append(g.stops, stop)
-		}
-	}
-	return nil
+	return g.installPolicy(cfg, opts, env)
 }
 
 // applySettings sets what Config says of the engine settings beyond what
@@ -304,15 +310,21 @@ func (g *Gateway) release(ctx context.Context) {
 // configuration stays. What only changes on restart (RestartNeeded) is
 // logged as such and keeps its running value.
 func (g *Gateway) Reload(next Config) error {
+	_, err := g.reload(next)
+	return err
+}
+
+// reload is Reload; it returns the keys that need a restart.
+func (g *Gateway) reload(next Config) ([]string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.tenancy != nil {
 		if next.Tenancy == nil {
-			return errors.New("gateway: the new configuration has no tenants")
+			return nil, errors.New("gateway: the new configuration has no tenants")
 		}
 		if err := g.tenancy.Reload(next.Tenancy); err != nil {
 			g.log.Error("reload rejected; the running configuration stays", "err", err)
-			return err
+			return nil, err
 		}
 	}
 	if g.limiter != nil {
@@ -320,11 +332,28 @@ func (g *Gateway) Reload(next Config) error {
 			g.log.Error("reload: the new limits were refused; the running limits stay", "err", err)
 		}
 	}
-	if keys := RestartNeeded(g.cfg, next); len(keys) > 0 {
+	keys := RestartNeeded(g.cfg, next)
+	if len(keys) > 0 {
 		g.log.Warn("reload: these keys only change on restart; their running values stay", "keys", keys)
 	}
 	g.cfg = next
-	return nil
+	return keys, nil
+}
+
+// Reread reads the configuration again through Options.Reread and
+// Reloads it: what SIGHUP and POST /v1/reload do. A configuration with
+// errors is refused whole, logged, and the running one stays. It returns
+// the changed keys that only a restart applies.
+func (g *Gateway) Reread() (restartNeeded []string, err error) {
+	if g.reread == nil {
+		return nil, errors.New("gateway: nothing to reread")
+	}
+	next, err := g.reread()
+	if err != nil {
+		g.log.Error("reload rejected: the configuration has errors; the running one stays", "errors", err.Error())
+		return nil, err
+	}
+	return g.reload(next)
 }
 
 // RestartNeeded lists the sections and keys that differ between a and b

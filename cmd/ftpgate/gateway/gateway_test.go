@@ -24,6 +24,7 @@ import (
 // the server file and user to alice's entry.
 type files struct {
 	dir, server, tenant, hash string
+	tenantExtra               string // top-level keys of the tenant file
 }
 
 func newFiles(t *testing.T) *files {
@@ -42,7 +43,7 @@ func newFiles(t *testing.T) *files {
 func (f *files) write(t *testing.T, extra, user string) {
 	t.Helper()
 	server := "[listen]\ncontrol = \"127.0.0.1:0\"\n[tenants]\ndir = \"tenants\"\ndefault = \"acme\"\n" + extra
-	tenant := fmt.Sprintf("id = \"acme\"\n[storage]\nbackend = \"memory\"\n[[users]]\nname = \"alice\"\npassword = %q\n%s", f.hash, user)
+	tenant := fmt.Sprintf("id = \"acme\"\n%s[storage]\nbackend = \"memory\"\n[[users]]\nname = \"alice\"\npassword = %q\n%s", f.tenantExtra, f.hash, user)
 	if err := os.WriteFile(f.server, []byte(server), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -72,11 +73,20 @@ func (s *syncBuffer) String() string {
 // start loads the files and runs a gateway until the test ends.
 func start(t *testing.T, f *files, logs io.Writer) *Gateway {
 	t.Helper()
+	return startWith(t, f, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+}
+
+// startWith is start with opts (a nil Logger discards the logs).
+func startWith(t *testing.T, f *files, opts Options) *Gateway {
+	t.Helper()
 	cfg, err := Load(f.server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	g, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

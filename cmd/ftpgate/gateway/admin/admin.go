@@ -156,10 +156,11 @@ type Server struct {
 	// gets 404 for an unknown one; nil accepts every well-formed id.
 	KnownTenant func(tenant string) bool
 	// Reload, when set, serves POST /v1/reload (operator only): it
-	// re-reads the configuration; an error is returned as 422 with its
-	// text, and the old configuration keeps running. Without it the
-	// route answers 404.
-	Reload func(ctx context.Context) error
+	// re-reads the configuration and returns the keys whose change only a
+	// restart applies (ReloadReply); an error is returned as 422 with its
+	// text, and the old configuration keeps running. Without it the route
+	// answers 404.
+	Reload func(ctx context.Context) (restartNeeded []string, err error)
 	// MaxConns bounds the connections served at once (0: DefaultMaxConns);
 	// the server speaks HTTP/1.1 only, so it bounds requests in flight too.
 	MaxConns int
@@ -467,11 +468,20 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "nothing_to_reload", "nothing to reload: the server runs without --config")
 		return
 	}
-	if err := s.Reload(r.Context()); err != nil {
+	keys, err := s.Reload(r.Context())
+	if err != nil {
 		WriteError(w, http.StatusUnprocessableEntity, "reload_rejected", err.Error())
 		return
 	}
-	WriteJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	WriteJSON(w, http.StatusOK, ReloadReply{Status: "reloaded", RestartNeeded: keys})
+}
+
+// ReloadReply is the body of a successful POST /v1/reload.
+type ReloadReply struct {
+	Status string `json:"status"` // "reloaded"
+	// RestartNeeded are the changed keys the running server keeps until
+	// it restarts.
+	RestartNeeded []string `json:"restart_needed,omitempty"`
 }
 
 // ListenAndServe listens on s.Addr and serves, as Serve does.

@@ -86,11 +86,11 @@ func newFixture(t *testing.T, withReload bool) *fixture {
 		Logger:      quiet,
 	}
 	if withReload {
-		srv.Reload = func(context.Context) error {
+		srv.Reload = func(context.Context) ([]string, error) {
 			if p := f.reload.Load(); p != nil {
-				return *p
+				return nil, *p
 			}
-			return nil
+			return []string{"listen"}, nil
 		}
 	}
 	mountPolicy(srv, &policy.AdminHandler{Runtime: rt, Store: &policy.Store{Dir: t.TempDir()}, Logger: quiet})
@@ -355,7 +355,7 @@ func TestNotFoundAndMethodJSON(t *testing.T) {
 func TestReload(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, true)
-	if r := f.do("POST", "/v1/reload", opToken, nil); r.code != 200 || r.body != `{"status":"reloaded"}`+"\n" {
+	if r := f.do("POST", "/v1/reload", opToken, nil); r.code != 200 || r.body != `{"status":"reloaded","restart_needed":["listen"]}`+"\n" {
 		t.Errorf("reload: %d %s", r.code, r.body)
 	}
 	bad := errors.New("tenants/broken.toml:2: unknown: unknown key")

@@ -23,7 +23,9 @@ import (
 // connections, each one core for CallTimeout, and takes the cores that
 // other tenants' live policy calls need. With PoolSize 1 and a module
 // that spins for the whole deadline, of two dry runs at once one runs and
-// the other is refused as busy (503) once InitTimeout has passed.
+// the other is refused: at once with 429 by the one-dry-run-per-tenant
+// bound (policy's ErrDryRunBusy, which came later and answers first), or
+// as busy (503) by the pool once InitTimeout has passed.
 func TestAttackDryRunsShareThePoolBound(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -64,6 +66,9 @@ func TestAttackDryRunsShareThePoolBound(t *testing.T) {
 		switch {
 		case r.code == http.StatusServiceUnavailable:
 			checkError(t, "dry run over the pool bound", r, 503, "busy")
+			busy++
+		case r.code == http.StatusTooManyRequests:
+			checkError(t, "second dry run of the tenant", r, 429, "dry_run_in_progress")
 			busy++
 		case r.code == 200 && strings.Contains(r.body, "deadline"):
 		default:
