@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -222,21 +223,47 @@ func (r *Runtime) compile(ctx context.Context, tenant string, wasm, config []byt
 		return nil, err
 	}
 	defer release()
+	cache, dir := r.cache, ""
 	if r.cfg.ChildCompile {
-		// The child leaves the code in the cache, so the compile below
-		// loads it rather than generating it again.
-		if err := r.compileInChild(ctx, tenant, wasm); err != nil {
+		// The child leaves the code in a directory private to this
+		// compile, and this process loads it from there (a cache hit:
+		// no code generated here) through a cache of the module's own.
+		// wazero reads the entry whole when it loads it, so the
+		// directory goes as soon as the compile below returns: nothing
+		// stays on disk per upload (see RATIONALE.md, "The compilation
+		// cache lives as long as one compile").
+		dir, err = os.MkdirTemp(r.cacheDir, compileDirPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("policy: compile directory: %w", err)
+		}
+		defer r.removeCompileDir(dir)
+		if err := r.compileInChild(ctx, tenant, dir, wasm); err != nil {
 			return nil, err
 		}
 		if r.testChildDone != nil {
-			r.testChildDone()
+			r.testChildDone(dir)
 		}
+		newRuntimeMu.Lock() // see newRuntimeMu
+		cache, err = wazero.NewCompilationCacheWithDir(dir)
+		newRuntimeMu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("policy: compile directory: %w", err)
+		}
+		// The module's runtime alone uses this cache and its engine;
+		// both go with it (closing a wazero cache only drops the
+		// engine's maps).
 	}
-	wr, err := r.newWazero(ctx)
+	wr, err := r.newWazero(ctx, cache)
 	if err != nil {
 		return nil, err
 	}
 	cm, err := wr.CompileModule(experimental.WithCompilationWorkers(ctx, 1), wasm)
+	if dir != "" {
+		if r.testLoaded != nil {
+			r.testLoaded(dir)
+		}
+		r.removeCompileDir(dir)
+	}
 	if err != nil {
 		_ = wr.Close(ctx)
 		select {
