@@ -2,34 +2,12 @@ package policy
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/ftpgate/ftpgate/policy/internal/wasmgen"
 )
-
-// cacheBytes is the bytes of the regular files under dir.
-func cacheBytes(t *testing.T, dir string) int64 {
-	t.Helper()
-	var n int64
-	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		fi, err := d.Info()
-		if err == nil {
-			n += fi.Size()
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // loadsModule is an ABI-shaped module of funcs functions, each of
 // perFunc bytes of `i32.const 0; i32.load; drop`: about ten bytes of

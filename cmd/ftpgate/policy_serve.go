@@ -177,8 +177,10 @@ func startPolicy(ctx context.Context, c *policyConfig, tenants policyTenants, sr
 	if err != nil {
 		return nil, err
 	}
-	// The compilation cache goes on disk only where policies are kept, so
-	// that a server without policies creates no directories.
+	// Each compile's private directory goes where policies are kept, where
+	// the next start clears what a killed process left (a temporary
+	// directory would stay), and only when there are policies, so that a
+	// server without them creates no directories.
 	cacheDir := ""
 	if fi, err := os.Stat(dir); c.adminListen != "" || (err == nil && fi.IsDir()) {
 		cacheDir = filepath.Join(dir, "cache")
