@@ -79,6 +79,36 @@ func TestChildCompileCacheHit(t *testing.T) {
 	}
 }
 
+// TestChildCompileNoEntry: if the child's compiled code is not in the
+// compile directory (removed from outside), the compile fails as the
+// host's error rather than generating the code in this process, outside
+// the child's bounds; the directory is removed all the same.
+func TestChildCompileNoEntry(t *testing.T) {
+	t.Parallel()
+	cacheDir := t.TempDir()
+	r, _ := newTestRuntime(t, Config{ChildCompile: true, CacheDir: cacheDir})
+	r.testChildDone = func(d string) {
+		for p := range cacheFiles(t, d) {
+			if err := os.Remove(p); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	loaded := false
+	r.testLoaded = func(string) { loaded = true }
+	_, err := r.Compile(context.Background(), testmod.Example(), nil)
+	var ve *ValidationError
+	if err == nil || errors.As(err, &ve) || !strings.Contains(err.Error(), "no compiled code") {
+		t.Fatalf("compile without the child's code: %v", err)
+	}
+	if loaded {
+		t.Fatal("this process compiled the module itself")
+	}
+	if entries, err := os.ReadDir(cacheDir); err != nil || len(entries) != 0 {
+		t.Fatalf("cache directory after the compile: %v %v", entries, err)
+	}
+}
+
 // TestChildCompilePrivateCache: without CacheDir the runtime keeps the
 // compile directories in a temporary directory it removes on Close;
 // each compile's own is gone once the compile returns.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -243,6 +244,11 @@ func (r *Runtime) compile(ctx context.Context, tenant string, wasm, config []byt
 		if r.testChildDone != nil {
 			r.testChildDone(dir)
 		}
+		// Without the child's entry the compile below would generate
+		// the code here, outside every bound.
+		if !hasEntry(dir) {
+			return nil, errors.New("policy: compile child left no compiled code")
+		}
 		newRuntimeMu.Lock() // see newRuntimeMu
 		cache, err = wazero.NewCompilationCacheWithDir(dir)
 		newRuntimeMu.Unlock()
@@ -288,6 +294,20 @@ func (r *Runtime) compile(ctx context.Context, tenant string, wasm, config []byt
 		return nil, err
 	}
 	return m, nil
+}
+
+// hasEntry reports whether a compile directory holds a complete entry: a
+// regular file, not a *.tmp one wazero has not renamed into place.
+func hasEntry(dir string) bool {
+	found := false
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".tmp") {
+			found = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return found
 }
 
 // checkShape checks the module's exports and imports against the ABI.
