@@ -135,15 +135,16 @@ func wazeroConfig(pages uint32, cache wazero.CompilationCache) wazero.RuntimeCon
 const childOutputLimit = 16 << 10
 
 // compileInChild compiles wasm in a child process under the Runtime's
-// bounds. nil means the compiled code is in the cache directory; a
+// bounds, with its compilation cache in dir. nil means the compiled code
+// is in dir; a
 // *ValidationError means the module does not compile or broke a bound;
 // any other error is the host's (the child could not run) or ctx's.
-func (r *Runtime) compileInChild(ctx context.Context, tenant string, wasm []byte) error {
+func (r *Runtime) compileInChild(ctx context.Context, tenant, dir string, wasm []byte) error {
 	exe, err := selfExecutable()
 	if err != nil {
 		return fmt.Errorf("policy: compile child: %w", err)
 	}
-	h := childHeader{CacheDir: r.cacheDir, MemoryLimitPages: r.cfg.MemoryLimitPages, MemoryBytes: r.cfg.CompileMemory,
+	h := childHeader{CacheDir: dir, MemoryLimitPages: r.cfg.MemoryLimitPages, MemoryBytes: r.cfg.CompileMemory,
 		CPUSeconds: uint64((r.cfg.CompileCPU + time.Second - 1) / time.Second), Size: len(wasm)}
 	hb, err := json.Marshal(h)
 	if err != nil {
@@ -228,6 +229,14 @@ func (r *Runtime) compileInChild(ctx context.Context, tenant string, wasm []byte
 }
 
 var errClosed = errors.New("policy: runtime closed")
+
+// removeCompileDir removes a compile's private directory, whatever the
+// child left in it (a child killed mid-write leaves a *.tmp file).
+func (r *Runtime) removeCompileDir(dir string) {
+	if err := os.RemoveAll(dir); err != nil {
+		r.cfg.Logger.Warn("policy: cannot remove a compile directory", "path", dir, "err", err)
+	}
+}
 
 // overBound logs a child that broke a bound or crashed, with what it said,
 // and returns err.

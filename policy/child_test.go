@@ -36,53 +36,129 @@ func cacheFiles(t *testing.T, dir string) map[string]uint64 {
 }
 
 // TestChildCompileCacheHit: with ChildCompile the child generates the
-// code and this process loads it from the cache. wazero's file cache
-// writes an entry through a new file renamed into place, so a miss in
-// this process would change the entry's inode: the entries the child
-// left must be exactly those after the compile. The module then works.
+// code into a directory private to the compile and this process loads it
+// from there. wazero's file cache writes an entry through a new file
+// renamed into place, so a miss in this process would change the entry's
+// inode: the entries the child left must be exactly those after this
+// process compiled. The directory is gone once Compile returns, and the
+// module, installed, still works.
 func TestChildCompileCacheHit(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	r, _ := newTestRuntime(t, Config{ChildCompile: true, CacheDir: dir})
-	var afterChild map[string]uint64
-	r.testChildDone = func() { afterChild = cacheFiles(t, dir) }
+	cacheDir := t.TempDir()
+	r, _ := newTestRuntime(t, Config{ChildCompile: true, CacheDir: cacheDir})
+	var afterChild, loaded map[string]uint64
+	var dir string
+	r.testChildDone = func(d string) { dir, afterChild = d, cacheFiles(t, d) }
+	r.testLoaded = func(d string) { loaded = cacheFiles(t, d) }
 	m := mustCompile(t, r, testmod.Example())
 	if len(afterChild) == 0 {
-		t.Fatalf("the child left nothing in the cache")
+		t.Fatalf("the child left nothing in %s", dir)
 	}
-	after := cacheFiles(t, dir)
-	if len(after) != len(afterChild) {
-		t.Fatalf("cache entries after the child %v, after the compile %v", afterChild, after)
+	if !strings.HasPrefix(dir, cacheDir+string(filepath.Separator)) {
+		t.Fatalf("compile directory %s not under the cache directory %s", dir, cacheDir)
+	}
+	if len(loaded) != len(afterChild) {
+		t.Fatalf("cache entries after the child %v, after the compile %v", afterChild, loaded)
 	}
 	for p, ino := range afterChild {
-		if after[p] != ino {
+		if loaded[p] != ino {
 			t.Fatalf("%s rewritten by this process: a cache miss", p)
 		}
 	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("compile directory left behind: %v", err)
+	}
+	if left := cacheFiles(t, cacheDir); len(left) != 0 {
+		t.Fatalf("files left in the cache directory: %v", left)
+	}
 	r.Install("acme", m, Settings{})
-	if d := eval(r, "acme", "DELE", "/a"); d.Code != 550 {
-		t.Fatalf("module compiled by the child: %+v", d)
+	for range 2 {
+		if d := eval(r, "acme", "DELE", "/a"); d.Code != 550 {
+			t.Fatalf("module compiled by the child, its directory removed: %+v", d)
+		}
+	}
+}
+
+// TestChildCompileNoEntry: if the child's compiled code is not in the
+// compile directory (removed from outside), the compile fails as the
+// host's error rather than generating the code in this process, outside
+// the child's bounds; the directory is removed all the same.
+func TestChildCompileNoEntry(t *testing.T) {
+	t.Parallel()
+	cacheDir := t.TempDir()
+	r, _ := newTestRuntime(t, Config{ChildCompile: true, CacheDir: cacheDir})
+	r.testChildDone = func(d string) {
+		for p := range cacheFiles(t, d) {
+			if err := os.Remove(p); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	loaded := false
+	r.testLoaded = func(string) { loaded = true }
+	_, err := r.Compile(context.Background(), testmod.Example(), nil)
+	var ve *ValidationError
+	if err == nil || errors.As(err, &ve) || !strings.Contains(err.Error(), "no compiled code") {
+		t.Fatalf("compile without the child's code: %v", err)
+	}
+	if loaded {
+		t.Fatal("this process compiled the module itself")
+	}
+	if entries, err := os.ReadDir(cacheDir); err != nil || len(entries) != 0 {
+		t.Fatalf("cache directory after the compile: %v %v", entries, err)
 	}
 }
 
 // TestChildCompilePrivateCache: without CacheDir the runtime keeps the
-// child's cache in a temporary directory it removes on Close.
+// compile directories in a temporary directory it removes on Close;
+// each compile's own is gone once the compile returns.
 func TestChildCompilePrivateCache(t *testing.T) {
 	t.Parallel()
 	r, err := NewRuntime(context.Background(), Config{ChildCompile: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var compileDir string
+	r.testChildDone = func(d string) { compileDir = d }
 	mustCompile(t, r, testmod.Example())
 	dir := r.cacheDir
-	if !strings.Contains(dir, "ftpgate-policy-cache-") || len(cacheFiles(t, dir)) == 0 {
-		t.Fatalf("private cache %q", dir)
+	if !strings.Contains(dir, "ftpgate-policy-cache-") || !strings.HasPrefix(compileDir, dir) {
+		t.Fatalf("private cache %q, compile directory %q", dir, compileDir)
+	}
+	if left := cacheFiles(t, dir); len(left) != 0 {
+		t.Fatalf("files left after the compile: %v", left)
 	}
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("private cache left behind: %v", err)
+	}
+}
+
+// TestChildCompileClearsLeftovers: a process killed mid-compile leaves its
+// compile directory (with a child's *.tmp file), and an older version left
+// wazero cache entries; the next Runtime on the directory removes them and
+// leaves other files alone.
+func TestChildCompileClearsLeftovers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, p := range []string{"compile-123/wazero-v-amd64-linux/ab.456.tmp", "wazero-v-amd64-linux/cd", "wazero-v-amd64-linux/cd.789.tmp", "keep/me"} {
+		p = filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("code"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newTestRuntime(t, Config{ChildCompile: true, CacheDir: dir})
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "keep" {
+		t.Fatalf("cache directory after start: %v", entries)
 	}
 }
 

@@ -10,8 +10,12 @@ import (
 // the default given in its comment.
 type Config struct {
 	// CacheDir keeps wazero's compilation cache on disk, so a restart does
-	// not generate code again. "" keeps the cache in memory, or with
-	// ChildCompile in a private temporary directory removed by Close.
+	// not generate code again. "" keeps the cache in memory. With
+	// ChildCompile nothing is kept: CacheDir (or, when "", a temporary
+	// directory Close removes) only holds each compile's private
+	// directory while the compile runs, and NewRuntime removes what a
+	// previous process left in it (its "compile-*" and "wazero-*"
+	// entries); no two running Runtimes may share it.
 	CacheDir string
 	// MemoryLimitPages caps each instance's linear memory, in 64 KiB pages
 	// (default 256 = 16 MiB; Go guests need at least 128).
@@ -35,7 +39,7 @@ type Config struct {
 	// ChildCompile compiles each module in a child process (a re-exec of
 	// this executable, see CompileChildMain) under CompileMemory,
 	// CompileCPU and CompileTimeout, then loads the code the child left in
-	// the compilation cache. Off (the library default), compilation runs
+	// a directory private to that compile, removed once loaded. Off (the library default), compilation runs
 	// in this process and nothing bounds its time or memory: turn it on
 	// wherever modules come from people you do not trust (the gateway
 	// does). Needs Linux.

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -222,21 +224,52 @@ func (r *Runtime) compile(ctx context.Context, tenant string, wasm, config []byt
 		return nil, err
 	}
 	defer release()
+	cache, dir := r.cache, ""
 	if r.cfg.ChildCompile {
-		// The child leaves the code in the cache, so the compile below
-		// loads it rather than generating it again.
-		if err := r.compileInChild(ctx, tenant, wasm); err != nil {
+		// The child leaves the code in a directory private to this
+		// compile, and this process loads it from there (a cache hit:
+		// no code generated here) through a cache of the module's own.
+		// wazero reads the entry whole when it loads it, so the
+		// directory goes as soon as the compile below returns: nothing
+		// stays on disk per upload (see RATIONALE.md, "The compilation
+		// cache lives as long as one compile").
+		dir, err = os.MkdirTemp(r.cacheDir, compileDirPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("policy: compile directory: %w", err)
+		}
+		defer r.removeCompileDir(dir)
+		if err := r.compileInChild(ctx, tenant, dir, wasm); err != nil {
 			return nil, err
 		}
 		if r.testChildDone != nil {
-			r.testChildDone()
+			r.testChildDone(dir)
 		}
+		// Without the child's entry the compile below would generate
+		// the code here, outside every bound.
+		if !hasEntry(dir) {
+			return nil, errors.New("policy: compile child left no compiled code")
+		}
+		newRuntimeMu.Lock() // see newRuntimeMu
+		cache, err = wazero.NewCompilationCacheWithDir(dir)
+		newRuntimeMu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("policy: compile directory: %w", err)
+		}
+		// The module's runtime alone uses this cache and its engine;
+		// both go with it (closing a wazero cache only drops the
+		// engine's maps).
 	}
-	wr, err := r.newWazero(ctx)
+	wr, err := r.newWazero(ctx, cache)
 	if err != nil {
 		return nil, err
 	}
 	cm, err := wr.CompileModule(experimental.WithCompilationWorkers(ctx, 1), wasm)
+	if dir != "" {
+		if r.testLoaded != nil {
+			r.testLoaded(dir)
+		}
+		r.removeCompileDir(dir)
+	}
 	if err != nil {
 		_ = wr.Close(ctx)
 		select {
@@ -261,6 +294,20 @@ func (r *Runtime) compile(ctx context.Context, tenant string, wasm, config []byt
 		return nil, err
 	}
 	return m, nil
+}
+
+// hasEntry reports whether a compile directory holds a complete entry: a
+// regular file, not a *.tmp one wazero has not renamed into place.
+func hasEntry(dir string) bool {
+	found := false
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".tmp") {
+			found = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return found
 }
 
 // checkShape checks the module's exports and imports against the ABI.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,7 +25,7 @@ type Runtime struct {
 	cfg      Config
 	cache    wazero.CompilationCache
 	compiles chan struct{} // one token per compile worker
-	cacheDir string        // the on-disk compilation cache; "" when in memory
+	cacheDir string        // the on-disk compilation cache, with ChildCompile the parent of each compile's private directory; "" when in memory
 	tempDir  string        // a private cacheDir that Close removes
 
 	schedMu sync.Mutex
@@ -34,9 +37,11 @@ type Runtime struct {
 	// and before its deadline starts; tests block in it to hold a compile
 	// in flight.
 	testChildStarted func(tenant string)
-	// testChildDone, when set, runs after a child compiled a module and
-	// before this process loads the code from the cache.
-	testChildDone func()
+	// testChildDone, when set, runs after a child compiled a module into
+	// the private directory dir and before this process loads the code
+	// from it; testLoaded runs once it has, before dir is removed.
+	testChildDone func(dir string)
+	testLoaded    func(dir string)
 	// testQueued, when set, runs when a compile starts waiting for a
 	// worker.
 	testQueued func(tenant string)
@@ -65,24 +70,27 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	newRuntimeMu.Lock()
 	defer newRuntimeMu.Unlock()
 	cacheDir, tempDir := cfg.CacheDir, ""
-	if cacheDir == "" && cfg.ChildCompile {
-		// The child hands its code over through the cache on disk.
-		var err error
-		if tempDir, err = os.MkdirTemp("", "ftpgate-policy-cache-"); err != nil {
+	if cfg.ChildCompile {
+		if cacheDir == "" {
+			// Each compile's private directory goes in here.
+			var err error
+			if tempDir, err = os.MkdirTemp("", "ftpgate-policy-cache-"); err != nil {
+				return nil, fmt.Errorf("policy: compilation cache: %w", err)
+			}
+			cacheDir = tempDir
+		} else if err := clearCompileDirs(cacheDir, cfg.Logger); err != nil {
 			return nil, fmt.Errorf("policy: compilation cache: %w", err)
 		}
-		cacheDir = tempDir
 	}
 	var cache wazero.CompilationCache
-	if cacheDir != "" {
+	if cacheDir != "" && !cfg.ChildCompile {
 		var err error
 		if cache, err = wazero.NewCompilationCacheWithDir(cacheDir); err != nil {
-			if tempDir != "" {
-				_ = os.RemoveAll(tempDir)
-			}
 			return nil, fmt.Errorf("policy: compilation cache: %w", err)
 		}
 	} else {
+		// With ChildCompile each module compiles through a cache of its
+		// own (see compile); this one serves the check below.
 		cache = wazero.NewCompilationCache()
 	}
 	r := &Runtime{
@@ -99,7 +107,7 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	// One wazero runtime now, to fail early if the host modules cannot
 	// be made; each module gets its own (see newWazeroLocked).
-	wr, err := r.newWazeroLocked(ctx)
+	wr, err := r.newWazeroLocked(ctx, cache)
 	if err != nil {
 		_ = cache.Close(ctx)
 		r.removeTemp()
@@ -111,16 +119,18 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 }
 
 // newWazero makes the wazero runtime of one module: WASI and the
-// ftpp_host module instantiated, the compilation cache shared.
+// ftpp_host module instantiated, with the compilation cache cache: the
+// Runtime's shared one, or with ChildCompile the module's own.
 //
 // Every module gets its own because a wazero runtime never forgets what a
 // module leaves in it: its store keeps every function type any module
 // compiled in it ever declared (a map of the types' names), even a module
 // that was then refused or closed. In one runtime shared by every tenant,
 // each upload of new types, refused or not, would grow this process for
-// good. Closing the module's runtime with the module frees them. The
-// engine, and so the compiled code, is shared through the cache.
-func (r *Runtime) newWazero(ctx context.Context) (wazero.Runtime, error) {
+// good. Closing the module's runtime with the module frees them. Without
+// ChildCompile the engine, and so the compiled code, is shared through
+// the Runtime's cache.
+func (r *Runtime) newWazero(ctx context.Context, cache wazero.CompilationCache) (wazero.Runtime, error) {
 	select {
 	case <-r.stop:
 		return nil, errClosed // the shared cache may be closed already
@@ -128,11 +138,11 @@ func (r *Runtime) newWazero(ctx context.Context) (wazero.Runtime, error) {
 	}
 	newRuntimeMu.Lock()
 	defer newRuntimeMu.Unlock()
-	return r.newWazeroLocked(ctx)
+	return r.newWazeroLocked(ctx, cache)
 }
 
-func (r *Runtime) newWazeroLocked(ctx context.Context) (wazero.Runtime, error) {
-	wr := wazero.NewRuntimeWithConfig(ctx, wazeroConfig(r.cfg.MemoryLimitPages, r.cache))
+func (r *Runtime) newWazeroLocked(ctx context.Context, cache wazero.CompilationCache) (wazero.Runtime, error) {
+	wr := wazero.NewRuntimeWithConfig(ctx, wazeroConfig(r.cfg.MemoryLimitPages, cache))
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, wr); err != nil {
 		_ = wr.Close(ctx)
 		return nil, fmt.Errorf("policy: WASI: %w", err)
@@ -170,6 +180,33 @@ func (r *Runtime) Close(ctx context.Context) error {
 		r.removeTemp()
 	})
 	return err
+}
+
+// compileDirPrefix starts the name of each compile's private directory
+// (see Runtime.compile).
+const compileDirPrefix = "compile-"
+
+// clearCompileDirs removes from dir, a ChildCompile Runtime's cache
+// directory, what a previous process left there: private compile
+// directories (with a child's *.tmp file, when the process was killed
+// mid-compile) and wazero's cache directories ("wazero-<version>-..."),
+// which such a Runtime no longer reads. It creates dir if need be.
+func clearCompileDirs(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if name := e.Name(); strings.HasPrefix(name, compileDirPrefix) || strings.HasPrefix(name, "wazero-") {
+			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+				log.Warn("policy: cannot remove a leftover compilation cache", "path", filepath.Join(dir, name), "err", err)
+			}
+		}
+	}
+	return nil
 }
 
 // removeTemp removes the private cache directory, if any.

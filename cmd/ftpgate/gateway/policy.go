@@ -42,8 +42,10 @@ func (g *Gateway) installPolicy(cfg Config, opts Options, env Env) error {
 	if err != nil {
 		return fmt.Errorf("policy.dir: %w", err)
 	}
-	// The compilation cache goes on disk only where policies are kept, so
-	// that a server without policies creates no directories.
+	// Each compile's private directory goes where policies are kept, where
+	// the next start clears what a killed process left (a temporary
+	// directory would stay), and only when there are policies, so that a
+	// server without them creates no directories.
 	cacheDir := ""
 	if fi, err := os.Stat(dir); cfg.Admin.Listen != "" || (err == nil && fi.IsDir()) {
 		cacheDir = filepath.Join(dir, "cache")
