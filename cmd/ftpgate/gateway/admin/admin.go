@@ -465,7 +465,7 @@ func (s *Server) leave(tenant string) {
 // reload serves POST /v1/reload.
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	if s.Reload == nil {
-		WriteError(w, http.StatusNotFound, "nothing_to_reload", "nothing to reload: the server runs without --config")
+		WriteError(w, http.StatusNotFound, "nothing_to_reload", "nothing to reload: this server was started without a reload function")
 		return
 	}
 	keys, err := s.Reload(r.Context())
