@@ -112,6 +112,7 @@ public_host = "203.0.113.10"
 multiplex = true
 [timeouts]
 idle = "0s"
+drain_grace = "0s"
 [log]
 format = "json"
 [commands]
@@ -147,7 +148,7 @@ max_sessions = 8
 		t.Errorf("tls %+v", cfg.TLS)
 	case cfg.Passive != PassiveConfig{Ports: "50000-50100", PublicHost: "203.0.113.10", Multiplex: true}:
 		t.Errorf("passive %+v", cfg.Passive)
-	case cfg.Timeouts != TimeoutsConfig{Idle: 0, Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), LoginFailureDelay: conf.Duration(time.Second)}:
+	case cfg.Timeouts != TimeoutsConfig{Idle: 0, Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), DrainGrace: 0, LoginFailureDelay: conf.Duration(time.Second)}:
 		t.Errorf("timeouts %+v", cfg.Timeouts)
 	case cfg.Log != LogConfig{Format: "json", Level: "info"}:
 		t.Errorf("log %+v", cfg.Log)
