@@ -199,6 +199,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 	}
 	applySettings(st, cfg)
 	g.srv = &engine.Server{Driver: driver, Logger: g.log}
+	g.newMetrics(cfg, env) // their hooks go in last, outermost (startTelemetry)
 
 	if err := cfg.ProxyProtocol.Install(g.srv, st, g.log); err != nil {
 		return err
@@ -322,7 +323,8 @@ func (g *Gateway) Reload(next Config) error {
 }
 
 // reload is Reload; it returns the keys that need a restart.
-func (g *Gateway) reload(next Config) ([]string, error) {
+func (g *Gateway) reload(next Config) (_ []string, err error) {
+	defer func() { g.health.metrics.Reloaded(err) }()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.tenancy != nil {
@@ -358,6 +360,7 @@ func (g *Gateway) Reread() (restartNeeded []string, err error) {
 	next, err := g.reread()
 	if err != nil {
 		g.log.Error("reload rejected: the configuration has errors; the running one stays", "errors", err.Error())
+		g.health.metrics.Reloaded(err)
 		return nil, err
 	}
 	return g.reload(next)

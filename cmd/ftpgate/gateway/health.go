@@ -59,16 +59,26 @@ func (g *Gateway) TelemetryURL() string {
 	return g.health.telemetry.URL()
 }
 
-// startTelemetry serves [telemetry] on its own listener, bound here so
-// that TelemetryURL answers at once; it stops at Shutdown, after the
-// engine, so that /readyz says "draining" until the end.
+// newMetrics makes the metrics of [telemetry]; nothing without a
+// telemetry listener.
+func (g *Gateway) newMetrics(cfg Config, env Env) {
+	if cfg.Telemetry.On() {
+		g.health.metrics = telemetry.NewMetrics(telemetry.MetricsOptions{MaxTenantLabels: cfg.Telemetry.MaxTenantLabels, TenantOf: env.TenantOf})
+	}
+}
+
+// startTelemetry installs the metrics' hooks, once every plugin is in
+// (they go first, so that they see every connection and each login's
+// final outcome, the limiter's refusals included), and serves
+// [telemetry] on its own listener, bound here so that TelemetryURL
+// answers at once. The listener stops at Shutdown, after the engine, so
+// that /readyz says "draining" until the end.
 func (g *Gateway) startTelemetry(cfg Config) error {
 	if !cfg.Telemetry.On() {
 		return nil
 	}
-	if g.health.metrics == nil {
-		g.health.metrics = telemetry.NewMetrics(telemetry.MetricsOptions{MaxTenantLabels: cfg.Telemetry.MaxTenantLabels})
-	}
+	g.health.metrics.Install(g.srv)
+	g.health.metrics.Watch(g.limiter, g.policy)
 	ts, err := telemetry.Start(cfg.Telemetry, telemetry.Options{Logger: g.log, Ready: g.Ready, Metrics: g.health.metrics})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -114,5 +115,75 @@ func TestTelemetryConfigErrors(t *testing.T) {
 	}
 	if d := Default(); d.Telemetry.On() || d.Telemetry.MaxTenantLabels != 100 {
 		t.Fatalf("default telemetry %+v", d.Telemetry)
+	}
+}
+
+// scrapeValue returns the value of the series line `series` in a
+// scrape of /metrics, or -1.
+func scrapeValue(scrape, series string) float64 {
+	for line := range strings.Lines(scrape) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+// TestMetricsThroughGateway: with [telemetry], /metrics carries the
+// limiter's refusals by rule, the bans and passive ports, the policy
+// families, the tenant's logins, and the reloads by result with the
+// configuration's generation.
+func TestMetricsThroughGateway(t *testing.T) {
+	f := newFiles(t)
+	f.write(t, "[telemetry]\nlisten = \"127.0.0.1:0\"\n[policy]\ndir = \"policies\"\n[limits]\nconn_per_ip = 1\n", "")
+	g := start(t, f, io.Discard)
+	base := g.TelemetryURL()
+
+	c := enginetest.Login(t, g.Addr().String(), "127.0.0.1", "alice", "secret")
+	second, code, _ := enginetest.Dial(t, g.Addr().String(), "127.0.0.1")
+	if code != 421 {
+		t.Fatalf("a second connection over conn_per_ip: %d", code)
+	}
+	second.ExpectClosed()
+	_ = c.Quit()
+
+	next, err := Load(f.server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	bad := next
+	bad.Tenancy = nil
+	if err := g.Reload(bad); err == nil {
+		t.Fatal("a reload without tenants was taken")
+	}
+
+	code, scrape := get(t, base+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for series, want := range map[string]float64{
+		`ftpgate_ratelimit_refusals_total{rule="conn_per_ip"}`: 1,
+		`ftpgate_ratelimit_refusals_total{rule="banned"}`:      0,
+		`ftpgate_bans_active`:                                  0,
+		`ftpgate_passive_ports_held`:                           0,
+		`ftpgate_policy_eval_duration_seconds_count`:           0,
+		`ftpgate_logins_total{result="success",tenant="acme"}`: 1,
+		`ftpgate_connections_accepted_total`:                   2,
+		`ftpgate_config_reloads_total{result="success"}`:       1,
+		`ftpgate_config_reloads_total{result="failure"}`:       1,
+		`ftpgate_config_generation`:                            2,
+	} {
+		if got := scrapeValue(scrape, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("scrape:\n%s", scrape)
 	}
 }
