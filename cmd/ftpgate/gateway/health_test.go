@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/ftpgate/ftpgate/engine/enginetest"
+	"github.com/ftpgate/ftpgate/policy"
+	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 )
 
 // get does a GET of url and returns the status and body.
@@ -134,15 +136,21 @@ func scrapeValue(scrape, series string) float64 {
 
 // TestMetricsThroughGateway: with [telemetry], /metrics carries the
 // limiter's refusals by rule, the bans and passive ports, the policy
-// families, the tenant's logins, and the reloads by result with the
+// families (a policy's deny and its calls' latencies), the tenant's logins, and the reloads by result with the
 // configuration's generation.
 func TestMetricsThroughGateway(t *testing.T) {
 	f := newFiles(t)
 	f.write(t, "[telemetry]\nlisten = \"127.0.0.1:0\"\n[policy]\ndir = \"policies\"\n[limits]\nconn_per_ip = 1\n", "")
-	g := start(t, f, io.Discard)
+	g := startWith(t, f, Options{Policies: []StartPolicy{{Tenant: "acme", Wasm: testmod.Example(), OnError: policy.OnErrorDeny}}})
 	base := g.TelemetryURL()
 
 	c := enginetest.Login(t, g.Addr().String(), "127.0.0.1", "alice", "secret")
+	if err := c.Stor("a.txt", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete("a.txt"); err == nil {
+		t.Fatal("DELE passed the policy")
+	}
 	second, code, _ := enginetest.Dial(t, g.Addr().String(), "127.0.0.1")
 	if code != 421 {
 		t.Fatalf("a second connection over conn_per_ip: %d", code)
@@ -168,16 +176,19 @@ func TestMetricsThroughGateway(t *testing.T) {
 		t.Fatalf("/metrics: %d", code)
 	}
 	for series, want := range map[string]float64{
-		`ftpgate_ratelimit_refusals_total{rule="conn_per_ip"}`: 1,
-		`ftpgate_ratelimit_refusals_total{rule="banned"}`:      0,
-		`ftpgate_bans_active`:                                  0,
-		`ftpgate_passive_ports_held`:                           0,
-		`ftpgate_policy_eval_duration_seconds_count`:           0,
-		`ftpgate_logins_total{result="success",tenant="acme"}`: 1,
-		`ftpgate_connections_accepted_total`:                   2,
-		`ftpgate_config_reloads_total{result="success"}`:       1,
-		`ftpgate_config_reloads_total{result="failure"}`:       1,
-		`ftpgate_config_generation`:                            2,
+		`ftpgate_ratelimit_refusals_total{rule="conn_per_ip"}`:           1,
+		`ftpgate_ratelimit_refusals_total{rule="banned"}`:                0,
+		`ftpgate_bans_active`:                                            0,
+		`ftpgate_passive_ports_held`:                                     0,
+		`ftpgate_policy_eval_duration_seconds_count`:                     2,
+		`ftpgate_policy_decisions_total{decision="deny",tenant="acme"}`:  1,
+		`ftpgate_policy_decisions_total{decision="error",tenant="acme"}`: 0,
+		`ftpgate_policy_eval_duration_seconds_bucket{le="4.294967296"}`:  2,
+		`ftpgate_logins_total{result="success",tenant="acme"}`:           1,
+		`ftpgate_connections_accepted_total`:                             2,
+		`ftpgate_config_reloads_total{result="success"}`:                 1,
+		`ftpgate_config_reloads_total{result="failure"}`:                 1,
+		`ftpgate_config_generation`:                                      2,
 	} {
 		if got := scrapeValue(scrape, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
