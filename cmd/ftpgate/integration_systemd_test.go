@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 )
 
 // shippedUnit is the service unit README.md's install section points at.
@@ -81,6 +84,12 @@ func TestIntegrationSystemdUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	unit := string(b)
+	// systemd's SIGKILL must not come while the server still drains and
+	// lets transfers finish with the default timeouts.
+	d := gateway.Default().Timeouts
+	if stop := unitDuration(t, unit, "TimeoutStopSec"); stop <= time.Duration(d.DrainGrace+d.Shutdown) {
+		t.Fatalf("TimeoutStopSec=%v is not above timeouts.drain_grace + timeouts.shutdown (%v + %v)", stop, d.DrainGrace, d.Shutdown)
+	}
 	if err := verifyUnit(t, tool, bin, unit); err != nil {
 		t.Fatalf("%s: %v", shippedUnit, err)
 	}
@@ -102,4 +111,21 @@ func TestIntegrationSystemdUnit(t *testing.T) {
 			t.Logf("%s, as expected: %v", name, err)
 		}
 	}
+}
+
+// unitDuration returns a unit's KEY=DURATION setting (Go's duration
+// syntax, which the unit keeps to).
+func unitDuration(t *testing.T, unit, key string) time.Duration {
+	t.Helper()
+	for line := range strings.SplitSeq(unit, "\n") {
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				t.Fatalf("%s=%s: %v", key, v, err)
+			}
+			return d
+		}
+	}
+	t.Fatalf("the unit has no %s", key)
+	return 0
 }
