@@ -20,7 +20,8 @@ import (
 //  2. Shutdown: the listeners close, idle sessions get 421, running
 //     transfers finish (an upload's 226 comes once its file is in place
 //     under its name) for up to shutdown; then every session is closed,
-//     and an upload cut there is not visible under its name. A signal in
+//     and a new upload cut there is not visible under its name (tenancy's
+//     uploads are atomic; a resumed one keeps what arrived). A signal in
 //     this phase closes every session at once.
 func stopGateway(g *gateway.Gateway, signals <-chan os.Signal, shutdown time.Duration, log *slog.Logger) {
 	g.Drain()
