@@ -70,6 +70,37 @@ func TestIntegrationPrometheus(t *testing.T) {
 	} {
 		waitForQuery(t, api, query, want)
 	}
+
+	// Every query of the shipped Grafana dashboard is PromQL that this
+	// Prometheus runs, with Grafana's variables filled in.
+	b, err := os.ReadFile("../../examples/grafana/ftpgate-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	vars := strings.NewReplacer("$job", "ftpgate", "$instance", ".*", "$__rate_interval", "1m", "$__range", "1h")
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, p := range dash.Panels {
+		for _, q := range p.Targets {
+			resp, err := client.Get(api + "/api/v1/query?query=" + url.QueryEscape(vars.Replace(q.Expr)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			_ = resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(body), `"status":"success"`) {
+				t.Errorf("panel %q: %s: %d %s", p.Title, q.Expr, resp.StatusCode, body)
+			}
+		}
+	}
 }
 
 // telemetryServer is a running `ftpgate serve` with a telemetry listener.
