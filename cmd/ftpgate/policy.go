@@ -151,7 +151,7 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		printJSON(stdout, out)
 	} else {
-		fmt.Fprintln(stdout, describeDecision(d, m, req.Verb))
+		fmt.Fprintln(stdout, d.Describe(m, req.Verb))
 		if callErr != nil {
 			fmt.Fprintf(stdout, "policy error: %v\n", callErr)
 		}
@@ -160,29 +160,6 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 1
 	}
 	return 0
-}
-
-// describeDecision renders a decision the way an operator reads it.
-func describeDecision(d policy.Decision, m *policy.Module, verb string) string {
-	var s string
-	switch d.Action {
-	case policy.Deny:
-		s = fmt.Sprintf("deny %d %s", d.Code, d.Message)
-	case policy.Rewrite:
-		s = "rewrite " + d.Path
-	default:
-		s = "allow"
-		if !d.Called && d.Err == nil && !m.Subscribed(verb) {
-			s += " (not subscribed to " + verb + "; the module is not called)"
-		}
-	}
-	if d.HasMax {
-		s += fmt.Sprintf(" (uploads capped at %d bytes)", d.MaxBytes)
-	}
-	for _, a := range d.Annotations {
-		s += " [" + a + "]"
-	}
-	return s
 }
 
 func policyInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -208,12 +185,7 @@ func policyInspect(ctx context.Context, args []string, stdout, stderr io.Writer)
 		printJSON(stdout, info)
 		return 0
 	}
-	subs := strings.Join(info.Subscriptions, ",")
-	if m.Subscriptions == nil {
-		subs = "* (every verb)"
-	}
-	fmt.Fprintf(stdout, "file:          %s\nsha256:        %s\nsize:          %d bytes\nabi:           v%d\nsubscriptions: %s\nftpp_init:     %v\nimports:       %s\nexports:       %s\n",
-		file, info.SHA256, info.Size, info.ABI, subs, info.HasInit, strings.Join(info.Imports, " "), strings.Join(info.Exports, " "))
+	fmt.Fprint(stdout, info.Text(file))
 	return 0
 }
 
