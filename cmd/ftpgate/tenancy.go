@@ -51,15 +51,13 @@ func (c *serveConfig) loadConfigFile() (gateway.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	from := c.Config
-	c.policy.apply(&from, c.setFlags)
 	var keys []string
 	for _, name := range c.setFlags {
 		if key := flagKeys[name]; !strings.HasPrefix(key, "-: ") {
 			keys = append(keys, key)
 		}
 	}
-	if err := cfg.Override(&from, keys); err != nil {
+	if err := cfg.Override(&c.Config, keys); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.Validate() // a flag may have changed a pairing
