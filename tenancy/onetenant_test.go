@@ -31,3 +31,26 @@ func TestOneTenant(t *testing.T) {
 		}
 	}
 }
+
+// TestHashPasswordArgon2idBounds: parameters a tenant file would refuse
+// make no hash; the hashes made at the bounds load.
+func TestHashPasswordArgon2idBounds(t *testing.T) {
+	ok := Argon2Params{Memory: 8, Time: 1, Threads: 1, KeyLen: 16, SaltLen: 8}
+	h, err := HashPasswordArgon2id("pw", ok)
+	if err != nil || checkPasswordHash(h) != nil || !verifyPassword(h, "pw") {
+		t.Fatalf("at the bounds: %q, %v, check %v", h, err, checkPasswordHash(h))
+	}
+	for _, bad := range []Argon2Params{
+		{Memory: 7, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
+		{Memory: maxArgon2Memory + 1, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
+		{Memory: 64, Time: 0, Threads: 1, KeyLen: 32, SaltLen: 16},
+		{Memory: 64, Time: maxArgon2Time + 1, Threads: 1, KeyLen: 32, SaltLen: 16},
+		{Memory: 64, Time: 1, Threads: 0, KeyLen: 32, SaltLen: 16},
+		{Memory: 64, Time: 1, Threads: 1, KeyLen: 8, SaltLen: 16},
+		{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 4},
+	} {
+		if h, err := HashPasswordArgon2id("pw", bad); err == nil {
+			t.Errorf("%+v: made %q", bad, h)
+		}
+	}
+}
