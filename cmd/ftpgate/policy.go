@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path"
 	"strings"
@@ -63,24 +62,6 @@ func splitFileArg(fs *flag.FlagSet, args []string) (string, error) {
 	return file, nil
 }
 
-// loadModule reads and validates a module file with a quiet runtime.
-func loadModule(ctx context.Context, file string, config []byte, timeout time.Duration) (*policy.Runtime, *policy.Module, error) {
-	wasm, err := os.ReadFile(file)
-	if err != nil {
-		return nil, nil, err
-	}
-	rt, err := policy.NewRuntime(ctx, policy.Config{CallTimeout: timeout, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := rt.Compile(ctx, wasm, config)
-	if err != nil {
-		_ = rt.Close(ctx)
-		return nil, nil, err
-	}
-	return rt, m, nil
-}
-
 func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ftpgate policy check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -134,7 +115,7 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return 1
 		}
 	}
-	rt, m, err := loadModule(ctx, file, config, *timeout)
+	rt, m, err := policy.OpenFile(ctx, file, config, *timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate policy check: %s: %v\n", file, err)
 		return 1
@@ -174,7 +155,7 @@ func policyInspect(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "ftpgate policy inspect: %v\n", err)
 		return 2
 	}
-	rt, m, err := loadModule(ctx, file, nil, 50*time.Millisecond)
+	rt, m, err := policy.OpenFile(ctx, file, nil, 50*time.Millisecond)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate policy inspect: %s: %v\n", file, err)
 		return 1
