@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/sessions"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/policy"
@@ -110,6 +111,8 @@ type Gateway struct {
 	// adminURL is the admin API's base URL, "" without one.
 	adminURL string
 	stops    []func(context.Context)
+	// sessions lists and ends live sessions for the admin API.
+	sessions *sessions.Local
 
 	mu  sync.Mutex // serialises Reload; guards cfg
 	cfg Config
@@ -195,6 +198,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 	}
 	applySettings(st, cfg)
 	g.srv = &engine.Server{Driver: driver, Logger: g.log}
+	g.installSessions(env)
 
 	if err := cfg.ProxyProtocol.Install(g.srv, st, g.log); err != nil {
 		return err
