@@ -5,16 +5,19 @@ import (
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/sessions"
 )
 
-// installSessions makes the registry of the server's live sessions (its
-// result hook sums each session's bytes), for the admin API.
+// installSessions makes the registry of the server's live sessions.
 func (g *Gateway) installSessions(env Env) {
-	g.sessions = sessions.Install(g.srv, sessions.Env{TenantOf: env.TenantOf, Identity: env.Identity, TenantPath: env.TenantPath})
+	g.sessions = sessions.New(g.srv, sessions.Env{TenantOf: env.TenantOf, Identity: env.Identity, TenantPath: env.TenantPath})
 }
 
-// sessionRoutes are the admin API's session and ban endpoints.
-func (g *Gateway) sessionRoutes() []admin.Route {
-	return sessions.Routes(g.sessions, g.limiter, g.log)
+// mountSessions mounts the session and ban endpoints on the admin server
+// and starts keeping the sessions' byte totals, which only the admin API
+// shows: a gateway without one runs no result hook for them.
+func (g *Gateway) mountSessions(srv *admin.Server) {
+	g.sessions.Install()
+	srv.Mount(sessions.Routes(g.sessions, g.limiter, g.log)...)
 }
 
-// Sessions is the registry of the gateway's live sessions.
+// Sessions is the registry of the gateway's live sessions. Their byte
+// totals count finished transfers only while the admin API is served.
 func (g *Gateway) Sessions() sessions.Registry { return g.sessions }

@@ -31,7 +31,7 @@ type twoTenants struct {
 	data string // acme's storage directory
 }
 
-func newTwoTenants(t *testing.T) *twoTenants {
+func newTwoTenants(t *testing.T, serverExtra ...string) *twoTenants {
 	t.Helper()
 	f := newFiles(t)
 	if err := os.WriteFile(filepath.Join(f.dir, "token"), []byte(opToken+"\n"), 0o600); err != nil {
@@ -41,7 +41,8 @@ func newTwoTenants(t *testing.T) *twoTenants {
 	server := "[listen]\ncontrol = \"127.0.0.1:0\"\n[tenants]\ndir = \"tenants\"\ndefault = \"acme\"\n" +
 		"[timeouts]\nlogin_failure_delay = \"1ms\"\n" +
 		"[limits]\nlogin_failures = 3\nlogin_window = \"10m\"\nban = \"1h\"\n" +
-		"[policy]\ndir = \"policies\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\n"
+		"[policy]\ndir = \"policies\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\n" +
+		strings.Join(serverExtra, "")
 	acme := fmt.Sprintf("id = \"acme\"\nadmin_token_sha256 = %q\n[storage]\nbackend = \"os\"\ndir = \"../data/acme\"\n"+
 		"[[users]]\nname = \"alice\"\npassword = %q\n[[users]]\nname = \"carol\"\npassword = %q\n", digest(acmeToken), f.hash, f.hash)
 	globex := fmt.Sprintf("id = \"globex\"\nadmin_token_sha256 = %q\n[storage]\nbackend = \"memory\"\n"+
@@ -179,6 +180,31 @@ func TestAdminSessionsListAndEnd(t *testing.T) {
 	}
 	if code, msg := ftpCode(bob.NoOp()); code != 421 || msg != sessions.DefaultReason {
 		t.Fatalf("bob's next command: %d %s, want 421 %s", code, msg, sessions.DefaultReason)
+	}
+}
+
+// TestAdminSessionsAddressBehindProxy: behind a balancer that sends the
+// PROXY protocol, a session is listed with the client's address the
+// header named, not the balancer's.
+func TestAdminSessionsAddressBehindProxy(t *testing.T) {
+	f := newTwoTenants(t, "[proxy_protocol]\nmode = \"required\"\ntrusted = [\"127.0.0.1/32\"]\n")
+	g := startWith(t, f.files, Options{})
+	conn, err := enginetest.Dialer("127.0.0.1").Dial("tcp", g.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, "PROXY TCP4 203.0.113.9 127.0.0.1 40000 21\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	c := enginetest.NewConn(t, conn)
+	if code, text := c.Read(); code != 220 {
+		t.Fatalf("banner: %d %s", code, text)
+	}
+	c.Expect("USER alice", 331)
+	c.Expect("PASS secret", 230)
+	s := findSession(listSessions(t, g.AdminURL()+"/v1/tenants/acme/sessions", acmeToken), "alice")
+	if s == nil || s.Address != "203.0.113.9:40000" {
+		t.Fatalf("session behind the balancer: %+v, want the address 203.0.113.9:40000", s)
 	}
 }
 

@@ -23,7 +23,8 @@ type Env struct {
 }
 
 // Local is the Registry of one engine.Server: its live sessions as
-// Server.Sessions lists them. Make it with Install.
+// Server.Sessions lists them. Make it with New; Install adds the hook
+// that keeps byte totals.
 type Local struct {
 	srv    *engine.Server
 	env    Env
@@ -37,13 +38,18 @@ type totals struct {
 	in, out atomic.Int64
 }
 
-// Install adds Local's result hook to srv, which sums each session's
-// transfer bytes, and returns the registry of srv's sessions. Call it
-// before srv serves.
-func Install(srv *engine.Server, env Env) *Local {
-	l := &Local{srv: srv, env: env, totals: engine.NewSessionKey[*totals]("sessions totals")}
-	srv.ResultHooks = append(srv.ResultHooks, l.result)
-	return l
+// New returns the registry of srv's sessions.
+func New(srv *engine.Server, env Env) *Local {
+	return &Local{srv: srv, env: env, totals: engine.NewSessionKey[*totals]("sessions totals")}
+}
+
+// Install adds the result hook that sums each session's transfer bytes
+// to the server; call it once, before the server serves. Without it a
+// Session's BytesIn and BytesOut count the running transfer only, and
+// the server runs no result hook of Local's (a server with no result
+// hooks at all pays nothing for results).
+func (l *Local) Install() {
+	l.srv.ResultHooks = append(l.srv.ResultHooks, l.result)
 }
 
 // result is the engine.ResultHook: it adds a transfer's bytes to its
@@ -102,20 +108,21 @@ func (l *Local) End(_ context.Context, tenant, id, reason string) error {
 	if !ok {
 		return ErrNotFound
 	}
+	// The whole list is walked whether or not the id comes early, so that
+	// the time taken does not tell where another tenant's session is.
+	var found engine.ClientContext
 	for _, si := range l.srv.Sessions() {
-		cc := si.Session
-		if cc.ID() != n {
-			continue
+		if si.Session.ID() == n {
+			found = si.Session
 		}
-		if tenant != "" && l.tenantOf(cc) != tenant {
-			return ErrNotFound
-		}
-		if rc, ok := cc.(engine.ReplyCloser); ok {
-			return rc.CloseWithReply(421, CleanReason(reason))
-		}
-		return cc.Close()
 	}
-	return ErrNotFound
+	if found == nil || tenant != "" && l.tenantOf(found) != tenant {
+		return ErrNotFound
+	}
+	if rc, ok := found.(engine.ReplyCloser); ok {
+		return rc.CloseWithReply(421, CleanReason(reason))
+	}
+	return found.Close()
 }
 
 func (l *Local) tenantOf(cc engine.ClientContext) string {

@@ -2,8 +2,8 @@
 // list and lift address bans.
 //
 // A Registry is where sessions are found: Local is the one of a single
-// server (engine.Server.Sessions, with byte totals kept from its result
-// hooks); a registry shared by several instances can stand beside it
+// server (engine.Server.Sessions, with byte totals kept by a result
+// hook); a registry shared by several instances can stand beside it
 // behind the same interface. Routes mounts the admin endpoints on the
 // gateway's admin server, whose scopes do the authentication:
 //
