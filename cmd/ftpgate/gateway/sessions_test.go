@@ -24,8 +24,8 @@ const globexToken = "globex-admin-token-0123456789"
 
 // twoTenants is a server file with [admin], [limits] that ban after 3
 // failed logins (nothing safe), and two tenants with their own admin
-// tokens: acme (default tenant; alice and carol, files on disk in
-// data/acme) and globex (bob, in memory).
+// tokens: acme (default tenant; alice in /alice and carol in /, files
+// on disk in data/acme) and globex (bob, in memory).
 type twoTenants struct {
 	*files
 	data string // acme's storage directory
@@ -44,7 +44,7 @@ func newTwoTenants(t *testing.T, serverExtra ...string) *twoTenants {
 		"[policy]\ndir = \"policies\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\n" +
 		strings.Join(serverExtra, "")
 	acme := fmt.Sprintf("id = \"acme\"\nadmin_token_sha256 = %q\n[storage]\nbackend = \"os\"\ndir = \"../data/acme\"\n"+
-		"[[users]]\nname = \"alice\"\npassword = %q\n[[users]]\nname = \"carol\"\npassword = %q\n", digest(acmeToken), f.hash, f.hash)
+		"[[users]]\nname = \"alice\"\npassword = %q\nhome = \"/alice\"\n[[users]]\nname = \"carol\"\npassword = %q\n", digest(acmeToken), f.hash, f.hash)
 	globex := fmt.Sprintf("id = \"globex\"\nadmin_token_sha256 = %q\n[storage]\nbackend = \"memory\"\n"+
 		"[[users]]\nname = \"bob\"\npassword = %q\n", digest(globexToken), f.hash)
 	for name, text := range map[string]string{
@@ -239,7 +239,7 @@ func newFeeder() *feeder {
 }
 
 // TestAdminSessionsUploadEnded: a running upload is listed with its verb,
-// path, direction and bytes, which move as the client sends; the
+// path inside the tenant (alice's home is /alice), direction and bytes, which move as the client sends; the
 // session's byte totals count a finished upload too. Ending the session
 // in the middle of the upload leaves nothing under the upload's name, on
 // disk or through FTP, and the file uploaded before with 226 intact.
@@ -254,14 +254,20 @@ func TestAdminSessionsUploadEnded(t *testing.T) {
 		t.Fatalf("STOR done.bin: %v", err)
 	}
 
+	sessionOf := func(login string) *sessions.Session {
+		return findSession(listSessions(t, base+"/v1/tenants/acme/sessions", acmeToken), login)
+	}
+	// The result of a transfer is counted just after its 226 is written.
+	enginetest.Eventually(t, "done.bin counted", func() bool {
+		s := sessionOf("alice")
+		return s != nil && s.BytesIn == int64(len(done))
+	})
+
 	fd := newFeeder()
 	t.Cleanup(func() { fd.pw.CloseWithError(errors.New("test ended")) })
 	stored := make(chan error, 1)
 	go func() { stored <- c.Stor("partial.bin", fd.pr) }()
 	chunk := bytes.Repeat([]byte("p"), 64<<10)
-	sessionOf := func() *sessions.Session {
-		return findSession(listSessions(t, base+"/v1/tenants/acme/sessions", acmeToken), "alice")
-	}
 	// The engine counts an upload's bytes per chunk of its copy (256 KiB
 	// and growing), so the test feeds until the listing shows bytes, then
 	// until it shows more: at most maxFeed, never waiting on time.
@@ -275,11 +281,11 @@ func TestAdminSessionsUploadEnded(t *testing.T) {
 		if _, err := fd.pw.Write(chunk); err != nil {
 			t.Fatal(err)
 		}
-		s = sessionOf()
+		s = sessionOf("alice")
 		if s == nil || s.Transfer == nil {
 			t.Fatalf("no transfer listed during the upload: %+v", s)
 		}
-		if s.Transfer.Verb != "STOR" || s.Transfer.Direction != "upload" || s.Transfer.Path != "/partial.bin" ||
+		if s.Transfer.Verb != "STOR" || s.Transfer.Direction != "upload" || s.Transfer.Path != "/alice/partial.bin" ||
 			s.BytesIn != int64(len(done))+s.Transfer.Bytes || s.BytesOut != 0 || s.Transfer.Bytes > int64(sent+len(chunk)) {
 			t.Fatalf("session during the upload: %+v, transfer %+v", s, s.Transfer)
 		}
@@ -296,14 +302,14 @@ func TestAdminSessionsUploadEnded(t *testing.T) {
 	if err := <-stored; err == nil {
 		t.Fatal("the upload of an ended session succeeded")
 	}
-	if _, err := os.Stat(filepath.Join(f.data, "partial.bin")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(f.data, "alice", "partial.bin")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("partial.bin on disk after the session ended: %v", err)
 	}
 	other := enginetest.Login(t, addr, "127.0.0.2", "carol", "secret")
-	if names, err := other.NameList("/"); err != nil || strings.Join(names, ",") != "/done.bin" {
+	if names, err := other.NameList("/alice"); err != nil || strings.Join(names, ",") != "/alice/done.bin" {
 		t.Fatalf("NLST after: %v %v, want done.bin only", names, err)
 	}
-	r, err := other.Retr("done.bin")
+	r, err := other.Retr("alice/done.bin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,8 +318,13 @@ func TestAdminSessionsUploadEnded(t *testing.T) {
 	if err != nil || !bytes.Equal(got, done) {
 		t.Fatalf("done.bin after: %d bytes, %v; want the %d acknowledged", len(got), err, len(done))
 	}
+	// Bytes sent to the client count too: a listing and a download.
+	enginetest.Eventually(t, "carol's downloads counted", func() bool {
+		s := sessionOf("carol")
+		return s != nil && s.BytesOut > int64(len(done)) && s.BytesIn == 0
+	})
 	enginetest.Eventually(t, "the temporary upload file removed", func() bool {
-		entries, _ := os.ReadDir(f.data)
+		entries, _ := os.ReadDir(filepath.Join(f.data, "alice"))
 		return len(entries) == 1
 	})
 }
