@@ -299,8 +299,9 @@ func TestAdminSessionsUploadEnded(t *testing.T) {
 		t.Fatalf("DELETE: %d %s", code, body)
 	}
 	fd.pw.CloseWithError(errors.New("session ended")) // the client stops feeding
-	if err := <-stored; err == nil {
-		t.Fatal("the upload of an ended session succeeded")
+	// The client reads the 421 where it waited for the upload's 226.
+	if code, msg := ftpCode(<-stored); code != 421 || msg != "upload stopped by the operator" {
+		t.Fatalf("STOR of the ended session: %d %s, want 421 and the reason", code, msg)
 	}
 	if _, err := os.Stat(filepath.Join(f.data, "alice", "partial.bin")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("partial.bin on disk after the session ended: %v", err)
