@@ -444,9 +444,15 @@ func TestAdminSessionsAttacks(t *testing.T) {
 	if code != 413 {
 		t.Errorf("chunked oversized body: %d %s, want 413", code, body)
 	}
-	for _, q := range []string{"limit=0", "limit=-1", "limit=x", "limit=99999999999999999999", "after=..%2F", "after=abc", "after=" + strings.Repeat("1", 65)} {
-		if code, body := adminCall(t, "GET", base+"/v1/sessions?"+q, opToken, nil); code != 400 {
-			t.Errorf("GET ?%s: %d %s, want 400", q, code, body)
+	for _, q := range []string{"sessions?limit=0", "sessions?limit=-1", "sessions?limit=x", "sessions?limit=99999999999999999999",
+		"sessions?after=..%2F", "sessions?after=abc", "sessions?after=" + strings.Repeat("1", 65), "bans?limit=0", "bans?limit=1e3"} {
+		if code, body := adminCall(t, "GET", base+"/v1/"+q, opToken, nil); code != 400 || !strings.Contains(body, `"code":"bad_`) {
+			t.Errorf("GET /v1/%s: %d %s, want a 400 JSON error", q, code, body)
+		}
+	}
+	for _, r := range []struct{ method, path string }{{"POST", "/v1/sessions"}, {"PUT", "/v1/sessions/" + s.ID}, {"POST", "/v1/bans"}} {
+		if code, body := adminCall(t, r.method, base+r.path, opToken, nil); code != 405 || !strings.Contains(body, `"code":"method_not_allowed"`) {
+			t.Errorf("%s %s: %d %s, want 405", r.method, r.path, code, body)
 		}
 	}
 	if l := listSessions(t, base+"/v1/sessions?limit=100000", opToken); len(l.Sessions) != 1 {
