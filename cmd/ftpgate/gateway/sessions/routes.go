@@ -152,9 +152,11 @@ func (h *handler) end(w http.ResponseWriter, r *http.Request) {
 		admin.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the session cannot be ended now")
 		return
 	}
-	caller, _ := admin.Caller(r.Context())
-	h.log.Info("admin: session ended", "session", id, "tenant", tenant, "by_operator", caller.Operator,
-		"by_tenant", caller.Tenant, "reason", reason)
+	by := "operator"
+	if caller, _ := admin.Caller(r.Context()); !caller.Operator {
+		by = "tenant " + caller.Tenant
+	}
+	h.log.Info("admin: session ended", "session", id, "by", by, "reason", reason)
 	admin.WriteJSON(w, http.StatusOK, EndReply{Ended: id, Reason: reason})
 }
 
