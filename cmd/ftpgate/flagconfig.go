@@ -87,6 +87,12 @@ var flagKeys = map[string]string{
 	"admin-token-file":    "admin.token_file",
 	"admin-tls-cert":      "admin.tls_cert",
 	"admin-tls-key":       "admin.tls_key",
+
+	"telemetry-listen":            "telemetry.listen",
+	"telemetry-token-file":        "telemetry.token_file",
+	"telemetry-tls-cert":          "telemetry.tls_cert",
+	"telemetry-tls-key":           "telemetry.tls_key",
+	"telemetry-max-tenant-labels": "telemetry.max_tenant_labels",
 }
 
 // keysWithoutFlag are the server file's keys no flag sets, with the
@@ -181,6 +187,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 
 	fs.StringVar(&f.configFile, "config", "", "server config `file` (TOML) with a tenants directory; replaces the flags above")
 	f.policy.register(fs)
+	registerTelemetryFlags(fs, &c.Telemetry)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
