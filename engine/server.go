@@ -397,8 +397,13 @@ func (srv *Server) beginShutdown() []*session {
 // call from any goroutine, and more than once.
 func (srv *Server) Shutdown(ctx context.Context) error {
 	sessions := srv.beginShutdown()
+	// Side by side: an idle session's farewell waits for its reply lock
+	// and write, which a client that stops reading holds up to the reply
+	// write timeout; one after the other, a few such clients would keep
+	// Shutdown from ever seeing ctx end. One goroutine per session, each
+	// done once its connection is closed (Close below at the latest).
 	for _, s := range sessions {
-		s.shutdown()
+		go s.shutdown()
 	}
 	srv.mu.Lock()
 	gone := srv.sessionsGone
@@ -417,9 +422,13 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 // when its connection can take one). It is safe to call from any
 // goroutine, and more than once.
 func (srv *Server) Close() error {
+	// Side by side, so that Close takes one farewell write's timeout at
+	// most, not one per client that stopped reading.
+	var wg sync.WaitGroup
 	for _, s := range srv.beginShutdown() {
-		s.forceClose(421, "Server is shutting down.")
+		wg.Go(func() { s.forceClose(421, "Server is shutting down.") })
 	}
+	wg.Wait()
 	return nil
 }
 
