@@ -148,7 +148,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // handler serves the three paths; anything else is 404, any method but
-// GET and HEAD 405.
+// GET and HEAD 405, a GET or HEAD with a body 413 (the connection closed).
 type handler struct {
 	ready   func() error
 	token   []byte // SHA-256 of the /metrics token; nil: none asked
@@ -157,9 +157,23 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	// No path takes a body: a request with one is refused with its
+	// connection closed and the body left unread. net/http would
+	// otherwise wait up to readTimeout for a body announced and never
+	// sent, the connection past its headers and so never shed, and
+	// MaxConns such requests would keep every health check out.
+	body := r.ContentLength != 0
+	if body {
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		plain(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if body {
+		plain(w, http.StatusRequestEntityTooLarge, "no request body allowed")
 		return
 	}
 	switch r.URL.Path {

@@ -248,3 +248,41 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyHoldsNoSlot: a request that announces a body and never sends
+// it is refused at once, its connection closed, instead of holding a
+// slot until the read timeout while net/http waits to discard the body
+// (a connection past its headers is never shed): MaxConns of them would
+// otherwise keep the balancer's health checks out.
+func TestBodyHoldsNoSlot(t *testing.T) {
+	s := startServer(t, Config{}, Options{})
+	addr := strings.TrimPrefix(s.URL(), "http://")
+	held := make([]net.Conn, 0, MaxConns)
+	defer func() {
+		for _, c := range held {
+			_ = c.Close()
+		}
+	}()
+	for i := range MaxConns {
+		c, err := net.DialTimeout("tcp", addr, timeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		_ = c.SetDeadline(time.Now().Add(timeout))
+		te := "Content-Length: 100"
+		if i%2 == 1 {
+			te = "Transfer-Encoding: chunked"
+		}
+		fmt.Fprintf(c, "GET /livez HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n", te)
+	}
+	if code, body := get(t, s.URL()+"/readyz", ""); code != 200 {
+		t.Fatalf("/readyz beside %d requests waiting for their bodies: %d %q", MaxConns, code, body)
+	}
+	for i, c := range held {
+		b, err := io.ReadAll(c)
+		if !strings.HasPrefix(string(b), "HTTP/1.1 413") || err != nil {
+			t.Fatalf("request %d with an unsent body: %q, %v; want a 413 and the connection closed", i, b, err)
+		}
+	}
+}
