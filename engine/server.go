@@ -52,7 +52,7 @@ type Server struct {
 	// next PASV (passive_spare.go). Nil costs nothing.
 	PassiveListenerWrapper func(ln net.Listener) (net.Listener, error)
 
-	nextID      atomic.Uint32
+	ids         sessionIDs     // session ids (sessionid.go)
 	noPort20    atomic.Bool    // binding port 20 for active mode was refused once
 	bufferPool  sync.Pool      // *[]byte copy buffers for transfers that cannot use sendfile/splice
 	sharedPorts sharedPorts    // passive listeners shared by client IPs (PassiveTransferPortMultiplexing)

@@ -105,7 +105,7 @@ func newSession(srv *Server, st *Settings, conn net.Conn, proxy *ProxyInfo) *ses
 	s := &session{
 		srv:          srv,
 		st:           st,
-		id:           srv.nextID.Add(1),
+		id:           srv.ids.next(),
 		since:        uint32(time.Now().Unix()),
 		rawConn:      conn,
 		proxy:        proxy,
