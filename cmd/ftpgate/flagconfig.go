@@ -236,12 +236,7 @@ func flagErrors(err error) error {
 	toFlags := strings.NewReplacer(pairs...)
 	lines := make([]string, 0, len(es))
 	for _, e := range es {
-		line := e.Key + ": " + e.Msg
-		// ratelimit names its key at the start of the message.
-		if k, rest, ok := strings.Cut(e.Msg, ": "); ok && e.Key == "limits" && !strings.ContainsAny(k, " \"") {
-			line = "limits." + k + ": " + rest
-		}
-		lines = append(lines, toFlags.Replace(line))
+		lines = append(lines, toFlags.Replace(e.Key+": "+e.Msg))
 	}
 	return errors.New(strings.Join(lines, "\n"))
 }
