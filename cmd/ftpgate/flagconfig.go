@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/engine"
@@ -217,29 +217,45 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	return f, flagErrors(c.Validate())
 }
 
-// flagErrors names the flags in a Config's validation errors, one a
-// line: every key a line names becomes its flag (flagKeys read
-// backwards).
+// flagErrors names flags where err names keys, one problem a line: every
+// key a message names becomes its flag (flagKeys read backwards). A key
+// is a whole dotted word (keyWord), so a path such as /etc/tls.cert
+// stays as it is.
 func flagErrors(err error) error {
-	var es conf.Errors
-	if !errors.As(err, &es) {
-		return err
+	if err == nil {
+		return nil
 	}
-	// Longer keys first, so that no key is replaced inside a longer one.
-	keys := slices.SortedFunc(maps.Keys(flagKeys), func(a, b string) int { return len(flagKeys[b]) - len(flagKeys[a]) })
-	var pairs []string
-	for _, fl := range keys {
-		if key := flagKeys[fl]; !strings.HasPrefix(key, "-: ") {
-			pairs = append(pairs, key, "--"+fl)
+	byKey := map[string]string{}
+	for fl, key := range flagKeys {
+		if !strings.HasPrefix(key, "-: ") {
+			byKey[key] = "--" + fl
 		}
 	}
-	toFlags := strings.NewReplacer(pairs...)
+	toFlags := func(s string) string {
+		return keyWord.ReplaceAllStringFunc(s, func(m string) string {
+			at := 0 // the character before the key, if any
+			if r, n := utf8.DecodeRuneInString(m); r < 'a' || r > 'z' {
+				at = n
+			}
+			if fl, ok := byKey[m[at:]]; ok {
+				return m[:at] + fl
+			}
+			return m
+		})
+	}
+	var es conf.Errors
+	if !errors.As(err, &es) {
+		return errors.New(toFlags(err.Error()))
+	}
 	lines := make([]string, 0, len(es))
 	for _, e := range es {
-		lines = append(lines, toFlags.Replace(e.Key+": "+e.Msg))
+		lines = append(lines, toFlags(e.Key+": "+e.Msg))
 	}
 	return errors.New(strings.Join(lines, "\n"))
 }
+
+// keyWord matches a dotted key not inside a path or a longer name.
+var keyWord = regexp.MustCompile(`(?:^|[^\w./\\-])[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+`)
 
 // modeInto parses a PROXY protocol mode into *dst.
 func modeInto(dst **proxyproto.Mode) func(string) error {

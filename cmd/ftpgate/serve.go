@@ -86,7 +86,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 			Reread: func() (gateway.Config, error) { return gcfg, reinstallPolicy(ctx, g, &cfg.policy, log) }})
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", flagErrors(err))
 		return 1
 	}
 	announce(g, stdout)
