@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/audit"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/conf/conftoml"
@@ -44,6 +45,7 @@ type Config struct {
 	Limits        ratelimit.Config   `toml:"limits"`
 	Policy        PolicyConfig       `toml:"policy"`
 	Admin         AdminConfig        `toml:"admin"`
+	Audit         audit.Config       `toml:"audit"`
 
 	// Tenancy is the tenants read from Tenants.Dir by Load, with the
 	// server settings tenancy uses; nil until then.
@@ -216,8 +218,9 @@ func parse(file string, data []byte) (*Config, conf.Errors) {
 	// Paths the file sets start at its directory; a default (policy.dir)
 	// stays relative to the working directory, as the flag's does.
 	for key, p := range map[string]*string{"tls.cert": &cfg.TLS.Cert, "tls.key": &cfg.TLS.Key, "tls.client_ca": &cfg.TLS.ClientCA, "tenants.dir": &cfg.Tenants.Dir,
-		"policy.dir": &cfg.Policy.Dir, "admin.token_file": &cfg.Admin.TokenFile, "admin.tls_cert": &cfg.Admin.TLSCert, "admin.tls_key": &cfg.Admin.TLSKey} {
-		if _, set := sink.Lines[key]; set && *p != "" && !filepath.IsAbs(*p) {
+		"policy.dir": &cfg.Policy.Dir, "admin.token_file": &cfg.Admin.TokenFile, "admin.tls_cert": &cfg.Admin.TLSCert, "admin.tls_key": &cfg.Admin.TLSKey,
+		"audit.file": &cfg.Audit.File, "audit.xferlog": &cfg.Audit.Xferlog} {
+		if _, set := sink.Lines[key]; set && *p != "" && *p != "-" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
@@ -332,6 +335,9 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 	}
 	if ok("admin") {
 		addSection(sink, "admin", c.Admin.Validate())
+	}
+	if ok("audit") {
+		addSection(sink, "audit", c.Audit.Validate())
 	}
 }
 

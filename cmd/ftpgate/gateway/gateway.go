@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/audit"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/policy"
@@ -106,6 +107,7 @@ type Gateway struct {
 	tenancy *tenancy.Driver
 	limiter *ratelimit.Limiter
 	policy  *policy.Runtime
+	audit   *audit.Logger
 	reread  func() (Config, error)
 	// adminURL is the admin API's base URL, "" without one.
 	adminURL string
@@ -147,11 +149,13 @@ func New(cfg Config, opts Options) (_ *Gateway, err error) {
 //     and [commands].
 //  2. proxyproto: wraps the control, implicit-TLS and passive listeners,
 //     so the client's address is known before any hook looks at it.
-//  3. ratelimit: admission (bans, connections), the login hook around
+//  3. audit: the audit log of [audit] (installAudit): a login hook
+//     outside every other, and result hooks; it only observes.
+//  4. ratelimit: admission (bans, connections), the login hook around
 //     the driver's password check, command rates, bandwidth, passive
 //     ports. First of the hooks, so that a banned or flooding client costs
 //     no policy call.
-//  4. policy: admission, command and transfer hooks, on the runtime
+//  5. policy: admission, command and transfer hooks, on the runtime
 //     [policy] describes (or Options.Policy); then the admin API of
 //     [admin], whose policy routes manage that runtime.
 func (g *Gateway) install(cfg Config, opts Options) error {
@@ -202,6 +206,9 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 	if st.Listener != nil {
 		ln := st.Listener
 		g.stops = append(g.stops, func(context.Context) { _ = ln.Close() }) // harmless after the server's own Close
+	}
+	if err := g.installAudit(cfg, env); err != nil {
+		return err
 	}
 
 	if opts.WithoutLimits {
@@ -378,6 +385,7 @@ func RestartNeeded(a, b Config) []string {
 		{"proxy_protocol", a.ProxyProtocol, b.ProxyProtocol},
 		{"policy", a.Policy, b.Policy},
 		{"admin", a.Admin, b.Admin},
+		{"audit", a.Audit, b.Audit},
 	} {
 		if !reflect.DeepEqual(k.x, k.y) {
 			keys = append(keys, k.key)

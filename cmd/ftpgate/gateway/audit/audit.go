@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
 // Config is [audit] of the server file.
@@ -47,30 +48,23 @@ type Config struct {
 // On reports whether c asks for any log.
 func (c Config) On() bool { return c.File != "" || c.Xferlog != "" }
 
-// Validate checks c; keys are relative to the section.
+// Validate checks c; the error is a conf.Errors whose keys are relative
+// to the section.
 func (c Config) Validate() error {
+	var errs conf.Errors
 	switch c.Format {
 	case "", "json", "text":
 	default:
-		return keyError{"format", fmt.Sprintf("%q: want json or text", c.Format)}
+		errs = append(errs, &conf.Error{Key: "format", Msg: fmt.Sprintf("%q: want json or text", c.Format)})
 	}
 	if c.File != "" && c.File == c.Xferlog && c.File != "-" {
-		return keyError{"xferlog", "the same file as audit.file: give each log a file of its own"}
+		errs = append(errs, &conf.Error{Key: "xferlog", Msg: "the same file as file: give each log a file of its own"})
+	}
+	if len(errs) > 0 {
+		return errs
 	}
 	return nil
 }
-
-// keyError is a Validate error naming its key; KeyError lets the gateway
-// report it on that key.
-type keyError struct{ key, msg string }
-
-func (e keyError) Error() string { return e.key + ": " + e.msg }
-
-// Key returns the key, relative to [audit], the error is about.
-func (e keyError) Key() string { return e.key }
-
-// Msg returns what is expected of the key.
-func (e keyError) Msg() string { return e.msg }
 
 // Logger is an open audit log (and xferlog), with the engine hooks that
 // feed it (Install). Make one with New; Reopen for rotation; Close at

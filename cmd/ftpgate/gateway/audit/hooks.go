@@ -1,5 +1,3 @@
-//go:build enginehooks
-
 package audit
 
 import (

@@ -19,4 +19,3 @@ type sessionState struct {
 	since   time.Time
 	bytes   int64
 }
-
