@@ -43,7 +43,9 @@ func (s *session) startJob(verb, path string, run func(ctx context.Context, x *t
 		started: time.Now(),
 		done:    make(chan struct{}),
 		cancel:  cancel,
+		cmd:     s.cur,
 	}
+	s.cur = nil // the job gives the Result
 	s.mu.Lock()
 	s.xfer = x
 	s.mu.Unlock()

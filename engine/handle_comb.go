@@ -217,11 +217,11 @@ func (s *session) handleCOMB(c *Command) {
 		}
 		switch {
 		case ctx.Err() != nil:
-			s.reply(426, "COMB aborted.")
+			s.finalReply(x, 426, "COMB aborted.")
 			return
 		case err != nil:
 			s.log.Info("ftp: COMB failed", "target", target, "err", err)
-			s.fsErrorReply(err, target)
+			x.code = s.fsErrorReply(err, target)
 			return
 		}
 		removed := map[string]bool{}
@@ -234,17 +234,17 @@ func (s *session) handleCOMB(c *Command) {
 			// session's upload) is not the part COMB copied: keep it.
 			if now, err := drv.Stat(p.path); err == nil && knownDifferent(now, p.fi) {
 				s.log.Info("ftp: COMB kept a part replaced while it ran", "part", p.path)
-				s.reply(450, fmt.Sprintf("COMB combined the parts into %s, but %s was replaced meanwhile: it and the parts after it were kept.", target, p.path))
+				s.finalReply(x, 450, fmt.Sprintf("COMB combined the parts into %s, but %s was replaced meanwhile: it and the parts after it were kept.", target, p.path))
 				return
 			}
 			if err := drv.Remove(p.path); err != nil {
 				// The target is complete; say which part remains.
 				s.log.Info("ftp: COMB could not delete a part", "part", p.path, "err", err)
-				s.fsErrorReply(err, p.path)
+				x.code = s.fsErrorReply(err, p.path)
 				return
 			}
 		}
-		s.reply(200, fmt.Sprintf("COMB successful: %d parts combined into %s.", len(parts), target))
+		s.finalReply(x, 200, fmt.Sprintf("COMB successful: %d parts combined into %s.", len(parts), target))
 	})
 }
 

@@ -13,7 +13,7 @@ import (
 // fsErrorReply answers a failed filesystem call: the driver's *ReplyError
 // when it gave one, else 550 with what went wrong in general terms. The
 // driver's own error text can name real paths, so it only goes to the log.
-func (s *session) fsErrorReply(err error, subject string) {
+func (s *session) fsErrorReply(err error, subject string) int {
 	var msg string
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -25,7 +25,7 @@ func (s *session) fsErrorReply(err error, subject string) {
 	default:
 		msg = subject + ": operation failed."
 	}
-	s.replyError(err, 550, msg)
+	return s.replyError(err, 550, msg)
 }
 
 // handlePWD names the working directory (RFC 959 4.1.3).

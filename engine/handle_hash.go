@@ -215,8 +215,8 @@ func (s *session) handleHASH(c *Command) {
 	if s.ext.rangSet {
 		req.start, req.end = s.ext.rangStart, s.ext.rangEnd+1
 	}
-	s.runHash(c.Verb, req, func(first, last int64, digest string) {
-		s.reply(213, fmt.Sprintf("%s %d-%d %s %s", req.algo, first, max(last, first), digest, req.path))
+	s.runHash(c.Verb, req, func(first, last int64, digest string) (int, string) {
+		return 213, fmt.Sprintf("%s %d-%d %s %s", req.algo, first, max(last, first), digest, req.path)
 	})
 }
 
@@ -232,14 +232,15 @@ func (s *session) handleXHASH(c *Command) {
 	if end == 0 {
 		req.end = -1
 	}
-	s.runHash(c.Verb, req, func(_, _ int64, digest string) {
-		s.reply(250, digest)
+	s.runHash(c.Verb, req, func(_, _ int64, digest string) (int, string) {
+		return 250, digest
 	})
 }
 
 // runHash checks the file and computes the digest in a job, then calls ok
-// with the inclusive byte range hashed and the lower-case hex digest.
-func (s *session) runHash(verb string, req hashRequest, ok func(first, last int64, digest string)) {
+// with the inclusive byte range hashed and the lower-case hex digest for
+// the final reply.
+func (s *session) runHash(verb string, req hashRequest, ok func(first, last int64, digest string) (code int, text string)) {
 	drv := s.driver()
 	fi, err := drv.Stat(req.path)
 	if err != nil {
@@ -266,12 +267,13 @@ func (s *session) runHash(verb string, req hashRequest, ok func(first, last int6
 		digest, err := s.computeHash(ctx, x, req, size)
 		switch {
 		case ctx.Err() != nil:
-			s.reply(426, verb+" aborted.")
+			s.finalReply(x, 426, verb+" aborted.")
 		case err != nil:
 			s.log.Info("ftp: hash failed", "verb", verb, "path", req.path, "err", err)
-			s.fsErrorReply(err, req.path)
+			x.code = s.fsErrorReply(err, req.path)
 		default:
-			ok(req.start, req.end-1, digest)
+			code, text := ok(req.start, req.end-1, digest)
+			s.finalReply(x, code, text)
 		}
 	})
 }

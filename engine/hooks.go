@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // ReplyError is an error that carries the FTP reply a client should see.
@@ -61,7 +62,8 @@ type Command struct {
 	// them; the engine cleans them again and keeps them below "/".
 	Paths []string
 
-	params string // the part of Arg that is not a path (LIST options, MFMT time)
+	params string    // the part of Arg that is not a path (LIST options, MFMT time)
+	start  time.Time // when the line was read, with ResultHooks (results.go)
 }
 
 // CommandHook runs before every command, before and after login, once the

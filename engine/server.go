@@ -38,6 +38,9 @@ type Server struct {
 	PassiveHooks []PassiveHook
 	// LoginHooks wrap, first outermost, every login attempt.
 	LoginHooks []LoginHook
+	// ResultHooks run, in order, after every command's final reply
+	// (results.go); none costs nothing.
+	ResultHooks []ResultHook
 	// PassiveListenerWrapper, when not nil, wraps every passive data
 	// listener the server binds (a session's own and the shared ones of
 	// PassiveTransferPortMultiplexing), the way Settings.Listener stands

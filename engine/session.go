@@ -36,13 +36,16 @@ var errLineTooLong = errors.New("command line too long")
 // session is one control connection: its state, its command loop, and the
 // ClientContext the drivers and hooks see.
 type session struct {
-	srv    *Server
-	st     *Settings
-	id     uint32
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	values SessionValues // plugins' values (values.go)
+	srv *Server
+	st  *Settings
+	id  uint32
+	// badLines sits here, in id's padding, to keep the session in the
+	// 512-byte size class; the command loop owns it.
+	badLines int32
+	log      *slog.Logger
+	ctx      context.Context
+	cancel   context.CancelFunc
+	values   SessionValues // plugins' values (values.go)
 
 	rawConn net.Conn      // the accepted connection
 	proxy   *ProxyInfo    // what a load balancer's PROXY header said, or nil
@@ -52,6 +55,11 @@ type session struct {
 
 	writeMu sync.Mutex // serialises replies from the command loop and the transfer goroutine
 	conn    net.Conn   // the control connection, a *tls.Conn after AUTH TLS; guarded by writeMu
+	// lastCode is the code of the last reply written, for the command
+	// loop's Results (results.go); guarded by writeMu. since, the accept
+	// time in Unix seconds, never changes.
+	lastCode int16
+	since    uint32
 
 	// The bool fields of each group come last in it, so that they share
 	// words: the session stays in the 512-byte size class.
@@ -84,7 +92,7 @@ type session struct {
 	renameFrom   string
 	pasv         *passiveListener
 	activeAddr   *net.TCPAddr
-	badLines     int
+	cur          *Command // the command running, while ResultHooks wait for its Result
 	ext          extState // the command extensions' state (extensions.go)
 	mlstFacts    factSet
 	epsvAll      bool
@@ -98,6 +106,7 @@ func newSession(srv *Server, st *Settings, conn net.Conn, proxy *ProxyInfo) *ses
 		srv:          srv,
 		st:           st,
 		id:           srv.nextID.Add(1),
+		since:        uint32(time.Now().Unix()),
 		rawConn:      conn,
 		proxy:        proxy,
 		conn:         conn,
@@ -263,6 +272,7 @@ func (s *session) commandLoop() {
 // may go on.
 func (s *session) lineTooLong() bool {
 	s.reply(500, "Command line too long.")
+	s.resultOfTooLong()
 	return s.countBadLine()
 }
 
@@ -332,9 +342,10 @@ func (s *session) readConn() net.Conn {
 	return s.conn
 }
 
-// handleLine parses and runs one command line and reports whether the
-// session goes on.
-func (s *session) handleLine(raw []byte) bool {
+// runLine parses and runs one command line and reports whether the
+// session goes on. With ResultHooks, s.cur is the Command to fill in
+// (handleLine, results.go).
+func (s *session) runLine(raw []byte) bool {
 	verb, arg, err := parseCommandLine(raw)
 	if err != nil {
 		var re *ReplyError
@@ -369,7 +380,11 @@ func (s *session) handleLine(raw []byte) bool {
 		s.renameFrom = ""
 	}
 
-	cmd := &Command{Session: s, Verb: verb, Arg: arg}
+	cmd := s.cur
+	if cmd == nil {
+		cmd = &Command{}
+	}
+	cmd.Session, cmd.Verb, cmd.Arg = s, verb, arg
 	if spec != nil {
 		if spec.enabled != nil && !spec.enabled(s) {
 			s.reply(502, "Command not implemented: "+verb+".")
@@ -436,11 +451,12 @@ func (s *session) replyLines(code int, first string, lines []string, last string
 }
 
 // replyError answers with the *ReplyError inside err, or with code and
-// text when there is none, and logs err.
-func (s *session) replyError(err error, code int, text string) {
+// text when there is none, logs err, and returns the code it sent.
+func (s *session) replyError(err error, code int, text string) int {
 	code, text = replyFor(err, code, text)
 	s.log.Debug("ftp: command failed", "err", err, "code", code)
 	s.reply(code, text)
+	return code
 }
 
 func (s *session) writeReply(b []byte) {
@@ -451,6 +467,7 @@ func (s *session) writeReply(b []byte) {
 
 // writeLocked writes b with writeMu held.
 func (s *session) writeLocked(b []byte, timeout time.Duration) {
+	s.lastCode = replyCode(b)
 	_ = s.conn.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := s.conn.Write(b); err != nil {
 		// A client that cannot take replies is gone; closing the

@@ -24,6 +24,12 @@ type transfer struct {
 	started time.Time
 	done    chan struct{} // closed after the final reply
 	bytes   atomic.Int64  // bytes moved so far, for STAT
+	// cmd is the command that started it while ResultHooks wait for its
+	// Result; code is its final reply's code, data says it is a data
+	// transfer rather than a job. Only its own goroutine sets code.
+	cmd  *Command
+	code int
+	data bool
 
 	// The data connection set up by PASV/EPSV or PORT/EPRT; one of them.
 	pasv   *passiveListener
@@ -134,7 +140,10 @@ func (s *session) startTransfer(job *transferJob) {
 		pasv:    s.pasv,
 		active:  s.activeAddr,
 		cancel:  cancel,
+		cmd:     s.cur,
+		data:    true,
 	}
+	s.cur = nil // the transfer gives the Result
 	s.pasv, s.activeAddr = nil, nil
 	s.restOffset = 0
 	s.mu.Lock()
@@ -170,11 +179,11 @@ func (s *session) runTransfer(ctx context.Context, x *transfer, job *transferJob
 			// ABOR or the session's end closed the listener or the
 			// dial: the handle learns why, not the closed socket.
 			_ = job.finish(ErrTransferAborted)
-			s.reply(426, "Transfer aborted.")
+			s.finalReply(x, 426, "Transfer aborted.")
 		} else {
 			_ = job.finish(err)
 			s.log.Info("ftp: data connection failed", "verb", x.verb, "err", err)
-			s.replyError(err, 425, "Cannot open data connection: "+dataConnErrorText(err))
+			x.code = s.replyError(err, 425, "Cannot open data connection: "+dataConnErrorText(err))
 		}
 		return
 	}
@@ -188,17 +197,24 @@ func (s *session) runTransfer(ctx context.Context, x *transfer, job *transferJob
 	if err != nil {
 		_ = job.finish(err)
 		s.logTransfer(x, n, err)
-		s.replyTransferError(err)
+		x.code = s.replyTransferError(err)
 		return
 	}
 	if err := job.finish(nil); err != nil {
 		s.logTransfer(x, n, err)
 		code, msg := replyFor(err, 451, "Local error: the file could not be completed.")
-		s.reply(code, msg)
+		s.finalReply(x, code, msg)
 		return
 	}
 	s.logTransfer(x, n, nil)
-	s.reply(226, job.complete)
+	s.finalReply(x, 226, job.complete)
+}
+
+// finalReply sends a transfer's or job's final reply and keeps its code
+// for the Result; only the transfer's own goroutine calls it.
+func (s *session) finalReply(x *transfer, code int, text string) {
+	x.code = code
+	s.reply(code, text)
 }
 
 // Bounds of the drain of a refused upload.
@@ -229,6 +245,7 @@ func drainRefusedUpload(conn net.Conn) {
 // transferEnded clears the running transfer and, when the server is
 // shutting down, ends the session now that it is idle.
 func (s *session) transferEnded(x *transfer) {
+	s.transferResult(x)
 	s.mu.Lock()
 	s.xfer = nil
 	closing := s.closing
@@ -239,8 +256,9 @@ func (s *session) transferEnded(x *transfer) {
 	}
 }
 
-// replyTransferError answers a transfer that failed after it started.
-func (s *session) replyTransferError(err error) {
+// replyTransferError answers a transfer that failed after it started and
+// returns the code it sent.
+func (s *session) replyTransferError(err error) int {
 	switch {
 	case errors.Is(err, ErrTransferAborted):
 		s.reply(426, "Transfer aborted.")
@@ -249,8 +267,9 @@ func (s *session) replyTransferError(err error) {
 	case isNetworkError(err):
 		s.reply(426, "Data connection closed; transfer aborted.")
 	default:
-		s.replyError(err, 451, "Local error: transfer failed.")
+		return s.replyError(err, 451, "Local error: transfer failed.")
 	}
+	return 426
 }
 
 func (s *session) logTransfer(x *transfer, n int64, err error) {
