@@ -137,12 +137,18 @@ func New(cfg Config, o Options) (*Logger, error) {
 // the old one and is the error.
 func (l *Logger) Reopen() error {
 	var errs []error
+	var files []string
 	for _, s := range []*Sink{l.audit, l.xfer} {
-		if s != nil {
+		if s != nil && s.path != "" {
 			errs = append(errs, s.Reopen())
+			files = append(files, s.path)
 		}
 	}
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if len(files) > 0 && err == nil {
+		l.log.Info("audit: log files reopened", "files", files)
+	}
+	return err
 }
 
 // Close writes what is queued until ctx ends and closes the files.

@@ -2,8 +2,6 @@ package audit
 
 import (
 	"context"
-	"sync"
-	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/policy/abi"
