@@ -13,8 +13,8 @@ import (
 // that changes the tenant's storage. Its JSON names are the audit log's
 // format; fields that do not apply are left out.
 type Event struct {
-	// Time is when the event ended (the final reply was written), UTC.
-	Time time.Time `json:"time"`
+	// Time is when the event ended (the final reply was written).
+	Time Time `json:"time"`
 	// ID is unique to this event across restarts and instances (a random
 	// prefix per process, then a counter), so that a receiver that is
 	// sent an event twice can drop the copy.
@@ -66,6 +66,19 @@ type Event struct {
 	// as far as 150): the ones xferlog reports.
 	xferlog bool
 }
+
+// Time is an event's time. It is written in UTC as RFC 3339 with
+// microseconds, a fixed width ("2026-12-05T20:45:42.123456Z") that log
+// tools read (fail2ban's %f takes at most six digits).
+type Time time.Time
+
+// timeLayout is Time's format.
+const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// MarshalText writes t in timeLayout, in UTC.
+func (t Time) MarshalText() ([]byte, error) { return t.appendText(nil), nil }
+
+func (t Time) appendText(b []byte) []byte { return time.Time(t).UTC().AppendFormat(b, timeLayout) }
 
 // maxField bounds each text field an event carries from a client (a
 // path, a login name): the engine bounds a command line to 8 KiB already;
@@ -124,7 +137,7 @@ func appendEscapedC1(b, js []byte) []byte {
 // text cannot break the line or forge a pair.
 func (e *Event) AppendText(b []byte) []byte {
 	b = append(b, "time="...)
-	b = e.Time.AppendFormat(b, time.RFC3339Nano)
+	b = e.Time.appendText(b)
 	for _, kv := range []struct{ k, v string }{
 		{"id", e.ID}, {"event", e.Event}, {"status", e.Status}, {"tenant", e.Tenant}, {"user", e.User},
 		{"login", e.Login}, {"remote", e.Remote}, {"balancer", e.Balancer},

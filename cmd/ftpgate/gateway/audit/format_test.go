@@ -19,7 +19,7 @@ const hostile = "a b\r\n{\"event\":\"login\",\"status\":\"ok\"} status=ok\x00\x1
 // U+FFFD), never a second record.
 func TestJSONCannotBeForged(t *testing.T) {
 	t.Parallel()
-	e := Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), ID: "x-1", Event: "command", Status: "failed",
+	e := Event{Time: Time(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), ID: "x-1", Event: "command", Status: "failed",
 		Login: hostile, Path: "/" + hostile, Verb: "DELE", Remote: "192.0.2.1:4000", Session: 7, Code: 550}
 	line := e.AppendJSON(nil)
 	if bytes.Count(line, []byte("\n")) != 1 || line[len(line)-1] != '\n' || bytes.ContainsAny(line[:len(line)-1], "\r\u2028\u0085") {
@@ -34,7 +34,7 @@ func TestJSONCannotBeForged(t *testing.T) {
 		t.Fatal("more than one JSON value on the line")
 	}
 	want := strings.ReplaceAll(hostile, "\xff\xfe", "\uFFFD\uFFFD")
-	if back["login"] != want || back["path"] != "/"+want || back["event"] != "command" || back["status"] != "failed" {
+	if back["time"] != "2026-01-02T03:04:05.000000Z" || back["login"] != want || back["path"] != "/"+want || back["event"] != "command" || back["status"] != "failed" {
 		t.Fatalf("decoded %v", back)
 	}
 	if _, ok := back["password"]; ok {
@@ -46,7 +46,7 @@ func TestJSONCannotBeForged(t *testing.T) {
 // line holds one status= pair and no line break.
 func TestTextCannotBeForged(t *testing.T) {
 	t.Parallel()
-	e := Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), ID: "x-1", Event: "command", Status: "failed",
+	e := Event{Time: Time(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), ID: "x-1", Event: "command", Status: "failed",
 		Login: hostile, Path: "/ok/path", Verb: "SITE CHMOD", Remote: "192.0.2.1:4000", Session: 7, Code: 550, DurationMS: 3}
 	line := string(e.AppendText(nil))
 	if strings.Count(line, "\n") != 1 || strings.ContainsAny(line[:len(line)-1], "\r\x00\x1b\u2028\u0085") {
@@ -56,7 +56,7 @@ func TestTextCannotBeForged(t *testing.T) {
 	if pairs["login"] != hostile || pairs["status"] != "failed" || pairs["event"] != "command" {
 		t.Fatalf("pairs %q", pairs)
 	}
-	for _, want := range []string{"time=2026-01-02T03:04:05Z id=x-1 event=command status=failed login=\"", " remote=192.0.2.1:4000 session=7 verb=\"SITE CHMOD\" path=/ok/path bytes=0 duration_ms=3 code=550\n"} {
+	for _, want := range []string{"time=2026-01-02T03:04:05.000000Z id=x-1 event=command status=failed login=\"", " remote=192.0.2.1:4000 session=7 verb=\"SITE CHMOD\" path=/ok/path bytes=0 duration_ms=3 code=550\n"} {
 		if !strings.Contains(line, want) {
 			t.Fatalf("%q lacks %q", line, want)
 		}
@@ -69,14 +69,14 @@ func TestTextCannotBeForged(t *testing.T) {
 // of words whatever the names hold.
 func TestXferlogFields(t *testing.T) {
 	t.Parallel()
-	e := Event{Time: time.Date(2026, 12, 15, 20, 4, 5, 0, time.UTC), Event: "transfer", Status: "ok", Tenant: "acme", User: "bob",
+	e := Event{Time: Time(time.Date(2026, 12, 15, 20, 4, 5, 0, time.UTC)), Event: "transfer", Status: "ok", Tenant: "acme", User: "bob",
 		Remote: "[2001:db8::1]:50000", Path: "/home/bob/my report.pdf", Direction: "upload", Bytes: 1234, DurationMS: 2600}
 	got := string(AppendXferlog(nil, &e, time.UTC))
 	want := "Tue Dec 15 20:04:05 2026 3 2001:db8::1 1234 /home/bob/my_report.pdf b _ i r bob@acme ftp 0 * c\n"
 	if got != want {
 		t.Fatalf("got  %q\nwant %q", got, want)
 	}
-	e.Time, e.Direction, e.Status, e.DurationMS = time.Date(2026, 12, 5, 1, 2, 3, 0, time.UTC), "download", "failed", 0
+	e.Time, e.Direction, e.Status, e.DurationMS = Time(time.Date(2026, 12, 5, 1, 2, 3, 0, time.UTC)), "download", "failed", 0
 	e.Path, e.User, e.Tenant = "/"+hostile, "x y\nz", ""
 	got = string(AppendXferlog(nil, &e, time.UTC))
 	if !strings.HasPrefix(got, "Sat Dec  5 01:02:03 2026 0 2001:db8::1 1234 /a_b__") || !strings.HasSuffix(got, " b _ o r x_y_z ftp 0 * i\n") {

@@ -68,7 +68,7 @@ func (l *Logger) logout(cc engine.ClientContext, st *sessionState) {
 
 // fill sets the time, the addresses and the session id.
 func (l *Logger) fill(e *Event, cc engine.ClientContext) {
-	e.Time = l.now().UTC()
+	e.Time = Time(l.now())
 	e.Session = cc.ID()
 	if a := cc.RemoteAddr(); a != nil {
 		e.Remote = a.String()

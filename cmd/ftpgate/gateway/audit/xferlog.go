@@ -29,7 +29,7 @@ import (
 // loc is the time zone of current-time (time.Local for the format's
 // "local time").
 func AppendXferlog(b []byte, e *Event, loc *time.Location) []byte {
-	b = e.Time.In(loc).AppendFormat(b, time.ANSIC)
+	b = time.Time(e.Time).In(loc).AppendFormat(b, time.ANSIC)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, (e.DurationMS+500)/1000, 10)
 	b = append(b, ' ')
