@@ -90,6 +90,12 @@ var flagKeys = map[string]string{
 	"audit-file":          "audit.file",
 	"audit-xferlog":       "audit.xferlog",
 	"audit-format":        "audit.format",
+
+	"telemetry-listen":            "telemetry.listen",
+	"telemetry-token-file":        "telemetry.token_file",
+	"telemetry-tls-cert":          "telemetry.tls_cert",
+	"telemetry-tls-key":           "telemetry.tls_key",
+	"telemetry-max-tenant-labels": "telemetry.max_tenant_labels",
 }
 
 // keysWithoutFlag are the server file's keys no flag sets, with the
@@ -187,6 +193,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.Audit.Format, "audit-format", "json", "audit log `format`: json or text")
 	fs.StringVar(&f.configFile, "config", "", "server config `file` (TOML) with a tenants directory; replaces the flags above")
 	f.policy.register(fs)
+	registerTelemetryFlags(fs, &c.Telemetry)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/audit"
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/telemetry"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/conf/conftoml"
@@ -46,6 +47,7 @@ type Config struct {
 	Policy        PolicyConfig       `toml:"policy"`
 	Admin         AdminConfig        `toml:"admin"`
 	Audit         audit.Config       `toml:"audit"`
+	Telemetry     telemetry.Config   `toml:"telemetry"`
 
 	// Tenancy is the tenants read from Tenants.Dir by Load, with the
 	// server settings tenancy uses; nil until then.
@@ -143,10 +145,11 @@ const maxTimeout = 24 * time.Hour
 // Default returns the defaults of every key.
 func Default() Config {
 	return Config{
-		Listen:   ListenConfig{Control: "127.0.0.1:2121"},
-		Timeouts: TimeoutsConfig{Idle: conf.Duration(15 * time.Minute), Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), LoginFailureDelay: conf.Duration(time.Second)},
-		Log:      LogConfig{Format: "text", Level: "info"},
-		Policy:   PolicyConfig{Dir: "ftpgate-policies", Timeout: conf.Duration(50 * time.Millisecond), MemoryPages: 256},
+		Listen:    ListenConfig{Control: "127.0.0.1:2121"},
+		Timeouts:  TimeoutsConfig{Idle: conf.Duration(15 * time.Minute), Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), LoginFailureDelay: conf.Duration(time.Second)},
+		Log:       LogConfig{Format: "text", Level: "info"},
+		Policy:    PolicyConfig{Dir: "ftpgate-policies", Timeout: conf.Duration(50 * time.Millisecond), MemoryPages: 256},
+		Telemetry: telemetry.Default(),
 	}
 }
 
@@ -219,8 +222,9 @@ func parse(file string, data []byte) (*Config, conf.Errors) {
 	// stays relative to the working directory, as the flag's does.
 	for key, p := range map[string]*string{"tls.cert": &cfg.TLS.Cert, "tls.key": &cfg.TLS.Key, "tls.client_ca": &cfg.TLS.ClientCA, "tenants.dir": &cfg.Tenants.Dir,
 		"policy.dir": &cfg.Policy.Dir, "admin.token_file": &cfg.Admin.TokenFile, "admin.tls_cert": &cfg.Admin.TLSCert, "admin.tls_key": &cfg.Admin.TLSKey,
-		"audit.file": &cfg.Audit.File, "audit.xferlog": &cfg.Audit.Xferlog} {
-		if _, set := sink.Lines[key]; set && *p != "" && *p != "-" && !filepath.IsAbs(*p) {
+		"audit.file": &cfg.Audit.File, "audit.xferlog": &cfg.Audit.Xferlog,
+		"telemetry.token_file": &cfg.Telemetry.TokenFile, "telemetry.tls_cert": &cfg.Telemetry.TLSCert, "telemetry.tls_key": &cfg.Telemetry.TLSKey} {
+		if _, set := sink.Lines[key]; set && *p != "" && !(*p == "-" && strings.HasPrefix(key, "audit.")) && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
@@ -338,6 +342,9 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 	}
 	if ok("audit") {
 		addSection(sink, "audit", c.Audit.Validate())
+	}
+	if ok("telemetry") {
+		addSection(sink, "telemetry", c.Telemetry.Validate())
 	}
 }
 

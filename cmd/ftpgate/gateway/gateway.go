@@ -112,6 +112,7 @@ type Gateway struct {
 	// adminURL is the admin API's base URL, "" without one.
 	adminURL string
 	stops    []func(context.Context)
+	health   health // readiness, the telemetry listener and metrics (health.go)
 
 	mu  sync.Mutex // serialises Reload; guards cfg
 	cfg Config
@@ -135,6 +136,9 @@ func New(cfg Config, opts Options) (_ *Gateway, err error) {
 		return nil, err
 	}
 	if err := g.srv.Listen(); err != nil {
+		return nil, err
+	}
+	if err := g.startTelemetry(cfg); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -199,6 +203,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 	}
 	applySettings(st, cfg)
 	g.srv = &engine.Server{Driver: driver, Logger: g.log}
+	g.newMetrics(cfg, env) // their hooks go in last, outermost (startTelemetry)
 
 	if err := cfg.ProxyProtocol.Install(g.srv, st, g.log); err != nil {
 		return err
@@ -278,6 +283,8 @@ func (g *Gateway) ImplicitTLSAddr() net.Addr { return g.srv.ImplicitTLSAddr() }
 func (g *Gateway) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- g.srv.ListenAndServe() }()
+	g.health.serving.Store(true)
+	defer g.health.serving.Store(false)
 	var err error
 	select {
 	case err = <-served:
@@ -295,6 +302,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 // then closes the rest, and stops the plugins. Its error says that ctx
 // ended first.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.Drain()
 	err := g.srv.Shutdown(ctx)
 	if err != nil {
 		_ = g.srv.Close()
@@ -322,7 +330,8 @@ func (g *Gateway) Reload(next Config) error {
 }
 
 // reload is Reload; it returns the keys that need a restart.
-func (g *Gateway) reload(next Config) ([]string, error) {
+func (g *Gateway) reload(next Config) (_ []string, err error) {
+	defer func() { g.health.metrics.Reloaded(err) }()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.tenancy != nil {
@@ -358,6 +367,7 @@ func (g *Gateway) Reread() (restartNeeded []string, err error) {
 	next, err := g.reread()
 	if err != nil {
 		g.log.Error("reload rejected: the configuration has errors; the running one stays", "errors", err.Error())
+		g.health.metrics.Reloaded(err)
 		return nil, err
 	}
 	return g.reload(next)
@@ -386,6 +396,7 @@ func RestartNeeded(a, b Config) []string {
 		{"policy", a.Policy, b.Policy},
 		{"admin", a.Admin, b.Admin},
 		{"audit", a.Audit, b.Audit},
+		{"telemetry", a.Telemetry, b.Telemetry},
 	} {
 		if !reflect.DeepEqual(k.x, k.y) {
 			keys = append(keys, k.key)
