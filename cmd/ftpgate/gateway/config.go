@@ -437,6 +437,7 @@ func (c *Config) Logger(w io.Writer) *slog.Logger {
 	_ = level.UnmarshalText([]byte(c.Log.Level)) // validated
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Log.Format == "json" {
+		opts.ReplaceAttr = durationMillis
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

@@ -224,6 +224,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 		return fmt.Errorf("limits: %w", err)
 	}
 	limiter.Logger, limiter.Identity = g.log, env.Identity
+	limiter.TenantOf = env.TenantOf // refusal lines name the tenant whenever it is known
 	if g.tenancy != nil {
 		// Failures count on the account a login resolves to, and logins
 		// from addresses or for accounts that failed lately get the
