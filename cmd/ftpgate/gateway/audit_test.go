@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -95,9 +96,16 @@ func readEvents(t *testing.T, file string) []map[string]any {
 // a duration.
 func expectEvents(t *testing.T, got []map[string]any, want []map[string]any) {
 	t.Helper()
+	expectEventsFrom(t, got, "127.0.0.1:", want)
+}
+
+// expectEventsFrom is expectEvents for a client whose address starts
+// with remote.
+func expectEventsFrom(t *testing.T, got []map[string]any, remote string, want []map[string]any) {
+	t.Helper()
 	ids := map[any]bool{}
 	for i, e := range got {
-		if ids[e["id"]] || e["id"] == nil || e["time"] == nil || e["duration_ms"] == nil || !strings.HasPrefix(e["remote"].(string), "127.0.0.1:") {
+		if r, _ := e["remote"].(string); ids[e["id"]] || e["id"] == nil || e["time"] == nil || e["duration_ms"] == nil || !strings.HasPrefix(r, remote) {
 			t.Errorf("event %d: id, time, duration or remote wrong: %v", i, e)
 		}
 		ids[e["id"]] = true
@@ -268,5 +276,55 @@ func TestAuditAbortedUpload(t *testing.T) {
 	})
 	if len(xfer) != 1 || !strings.HasSuffix(xfer[0], " /big.bin b _ i r alice@acme ftp 0 * i") {
 		t.Fatalf("xferlog: %q", xfer)
+	}
+}
+
+// TestAuditBehindBalancerAndChanges: behind a trusted balancer (a PROXY
+// header) the audit names the client's address from the header and the
+// balancer's own; MKD, SITE CHMOD, MFMT (and MDTM with a time), RMD and a
+// refused RNFR are audited as their operations; the password is in no
+// line.
+func TestAuditBehindBalancerAndChanges(t *testing.T) {
+	f := newFiles(t)
+	f.write(t, auditConf+"[proxy_protocol]\nmode = \"required\"\ntrusted = [\"127.0.0.0/8\"]\n", "")
+	g, stop := auditServer(t, f, Options{})
+	conn, err := enginetest.Dialer("127.0.0.1").Dial("tcp", g.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write([]byte("PROXY TCP4 203.0.113.7 127.0.0.1 5000 21\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c := enginetest.NewConn(t, conn)
+	if code, msg := c.Read(); code != 220 {
+		t.Fatalf("banner: %d %s", code, msg)
+	}
+	balancer := conn.LocalAddr().String()
+	c.Expect("USER alice", 331)
+	c.Expect("PASS secret", 230)
+	c.Expect("MKD d", 257)
+	c.Expect("SITE CHMOD 700 d", 200)
+	c.Expect("MFMT 20200102030405 d", 213)
+	c.Expect("MDTM 20210102030405 d", 213)
+	c.Expect("RMD d", 250)
+	c.Expect("RNFR missing", 550)
+	c.Expect("QUIT", 221)
+	evs, _ := stop()
+	cmd := func(verb, path string, code float64) map[string]any {
+		return map[string]any{"event": "command", "verb": verb, "path": path, "code": code, "remote": "203.0.113.7:5000", "balancer": balancer}
+	}
+	expectEventsFrom(t, evs, "203.0.113.7:", []map[string]any{
+		{"event": "login", "status": "ok", "remote": "203.0.113.7:5000", "balancer": balancer},
+		cmd("MKD", "/d", 257),
+		cmd("SITE CHMOD", "/d", 200),
+		cmd("MFMT", "/d", 213),
+		cmd("MFMT", "/d", 213),
+		cmd("RMD", "/d", 250),
+		{"event": "command", "verb": "RENAME", "status": "failed", "path": "/missing", "code": 550.0, "to": "-"},
+		{"event": "logout", "balancer": balancer},
+	})
+	b, _ := os.ReadFile(filepath.Join(f.dir, "audit.log"))
+	if strings.Contains(string(b), "secret") {
+		t.Fatalf("the password is in the audit log:\n%s", b)
 	}
 }
