@@ -152,8 +152,8 @@ func (l *Logger) loginResult(r *engine.Result, decision, rule string) {
 	st.mu.Lock()
 	attempt := st.attempt
 	st.attempt = ""
-	if r.Verb == "USER" && r.Code != 503 {
-		st.login = clip(r.Arg)
+	if r.Verb == "USER" && !st.in {
+		st.login = clip(r.Arg) // a USER refused while logged in keeps the login's name
 	}
 	login := st.login
 	st.mu.Unlock()
