@@ -162,6 +162,10 @@ func New(cfg Config, opts Options) (_ *Gateway, err error) {
 //  5. policy: admission, command and transfer hooks, on the runtime
 //     [policy] describes (or Options.Policy); then the admin API of
 //     [admin], whose policy routes manage that runtime.
+//
+// Then New installs the metrics of [telemetry] (startTelemetry): their
+// admission and login hooks in front of all these, so that they count
+// what the limiter refuses too.
 func (g *Gateway) install(cfg Config, opts Options) error {
 	var driver engine.MainDriver
 	var st *engine.Settings

@@ -63,7 +63,7 @@ func (g *Gateway) TelemetryURL() string {
 // telemetry listener.
 func (g *Gateway) newMetrics(cfg Config, env Env) {
 	if cfg.Telemetry.On() {
-		g.health.metrics = telemetry.NewMetrics(telemetry.MetricsOptions{MaxTenantLabels: cfg.Telemetry.MaxTenantLabels, TenantOf: env.TenantOf})
+		g.health.metrics = telemetry.NewMetrics(telemetry.MetricsOptions{MaxTenantLabels: cfg.Telemetry.MaxTenantLabels, TenantOf: env.TenantOf, Ready: g.Ready})
 	}
 }
 

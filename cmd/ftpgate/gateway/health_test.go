@@ -189,6 +189,7 @@ func TestMetricsThroughGateway(t *testing.T) {
 		`ftpgate_config_reloads_total{result="success"}`:                 1,
 		`ftpgate_config_reloads_total{result="failure"}`:                 1,
 		`ftpgate_config_generation`:                                      2,
+		`ftpgate_ready`:                                                  1,
 	} {
 		if got := scrapeValue(scrape, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)

@@ -65,6 +65,9 @@ type MetricsOptions struct {
 	// TenantOf names a session's tenant, "" for none yet; nil: no
 	// session has a tenant.
 	TenantOf func(engine.ClientContext) string
+	// Ready is what /readyz answers (Options.Ready); ftpgate_ready is 1
+	// when it returns nil. Nil: ftpgate_ready is always 1.
+	Ready func() error
 }
 
 // Label values.
@@ -145,8 +148,17 @@ func NewMetrics(o MetricsOptions) *Metrics {
 		Help: "The running configuration's generation: 1 at start, one more for each reload taken.",
 	})
 	m.generation.Set(1)
+	ready := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ftpgate_ready",
+		Help: "1 when /readyz answers 200 (listeners up, policies restored, not draining), else 0.",
+	}, func() float64 {
+		if o.Ready != nil && o.Ready() != nil {
+			return 0
+		}
+		return 1
+	})
 	m.plugins = newPluginCollector(m.tenants)
-	m.reg.MustRegister(info, m.connsAccepted, m.connsOpen, m.logins, m.commands, m.xferBytes, dur, reloads, m.generation, m.plugins,
+	m.reg.MustRegister(info, ready, m.connsAccepted, m.connsOpen, m.logins, m.commands, m.xferBytes, dur, reloads, m.generation, m.plugins,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -177,7 +177,8 @@ func TestSeriesBounded(t *testing.T) {
 func engineVerbs() []string { return engine.Verbs() }
 
 // TestResultHookAllocs: counting a command of a session whose tenant
-// did not change allocates nothing.
+// did not change allocates nothing, and the metrics add no transfer hook
+// (which would wrap the copy).
 func TestResultHookAllocs(t *testing.T) {
 	m := NewMetrics(MetricsOptions{TenantOf: func(engine.ClientContext) string { return "acme" }})
 	got := make(chan engine.ClientContext, 1)
@@ -187,6 +188,9 @@ func TestResultHookAllocs(t *testing.T) {
 		got <- cc
 		return nil, nil
 	})
+	if len(srv.TransferHooks) != 0 {
+		t.Fatal("the metrics wrap transfers: sendfile and splice would be lost")
+	}
 	es := enginetest.Start(t, srv)
 	c, _, _ := enginetest.Dial(t, es.Addr, "127.0.0.1")
 	cc := <-got
