@@ -51,26 +51,15 @@ func (c *serveConfig) loadConfigFile() (gateway.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	var keys []string
 	for _, name := range c.setFlags {
-		switch name {
-		case "shutdown-timeout":
-			cfg.Timeouts.Shutdown = c.Timeouts.Shutdown
-		case "enable-hash":
-			cfg.Commands.HASH = c.Commands.HASH
-		case "enable-comb":
-			cfg.Commands.COMB = c.Commands.COMB
-		case "mode-z-level":
-			cfg.Commands.ModeZLevel = c.Commands.ModeZLevel
-		case "max-decompressed-upload":
-			cfg.Commands.MaxDecompressedUpload = c.Commands.MaxDecompressedUpload
-		case "log-format":
-			cfg.Log.Format = c.Log.Format
-		case "log-level":
-			cfg.Log.Level = c.Log.Level
+		if key := flagKeys[name]; !strings.HasPrefix(key, "-: ") {
+			keys = append(keys, key)
 		}
 	}
-	c.policy.apply(&cfg, c.setFlags)
-	applyTelemetryFlags(&cfg.Telemetry, c.Telemetry, c.setFlags)
+	if err := cfg.Override(&c.Config, keys); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.Validate() // a flag may have changed a pairing
 }
 

@@ -84,9 +84,11 @@ type TLSConfig struct {
 
 // PassiveConfig is [passive].
 type PassiveConfig struct {
-	// Ports is the passive port range "LOW-HIGH"; "" lets the engine use
-	// the ephemeral range.
-	Ports string `toml:"ports"`
+	// Ports is the passive port range, "LOW-HIGH" in the file and the
+	// flag (engine.PortRange's grammar: 1024 to 65535); nil lets the
+	// engine use the ephemeral range. A pointer: a PortRange holds a
+	// counter and is not copied with the Config.
+	Ports *engine.PortRange `toml:"ports"`
 	// PublicHost is the IPv4 address advertised in PASV replies, or "".
 	PublicHost string `toml:"public_host"`
 	// Multiplex lets clients of different addresses share Ports (each
@@ -271,12 +273,13 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 			sink.Add("tls.ciphers", "%v", err)
 		}
 	}
-	if ok("passive.ports") && c.Passive.Ports != "" {
-		if _, _, err := ParsePortRange(c.Passive.Ports); err != nil {
-			sink.Add("passive.ports", "%v", err)
+	if p := c.Passive.Ports; ok("passive.ports") && p != nil {
+		// Decoding checked the text; a range set in Go is checked here.
+		if text, _ := p.MarshalText(); new(engine.PortRange).UnmarshalText(text) != nil {
+			sink.Add("passive.ports", "%d-%d: want 1024 <= LOW <= HIGH <= 65535", p.Start, p.End)
 		}
 	}
-	if ok("passive.multiplex") && ok("passive.ports") && c.Passive.Multiplex && c.Passive.Ports == "" {
+	if ok("passive.multiplex") && ok("passive.ports") && c.Passive.Multiplex && c.Passive.Ports == nil {
 		sink.Add("passive.multiplex", "needs passive.ports: the shared ports are that range")
 	}
 	if ok("passive.public_host") && c.Passive.PublicHost != "" {
@@ -388,14 +391,6 @@ func checkReadable(sink *conf.Sink, key, p string) {
 	_ = f.Close()
 }
 
-// ParsePortRange parses a passive port range "LOW-HIGH" with
-// engine.PortRange's grammar, which the --passive-ports flag shares.
-func ParsePortRange(v string) (start, end int, err error) {
-	var r engine.PortRange
-	err = r.UnmarshalText([]byte(v))
-	return r.Start, r.End, err
-}
-
 // Keys returns every dotted key of the server file's schema, in the order
 // of Config's fields ("limits.tenants.*.max_sessions" for the entries of
 // a map). CONFIG.md and the test that ties the serve flags to keys walk
@@ -425,8 +420,8 @@ func (c *Config) TenancyServer() tenancy.ServerConfig {
 	if len(c.TLS.Ciphers) > 0 {
 		s.TLSCipherSuites, _ = ParseCipherList(strings.Join(c.TLS.Ciphers, ",")) // validated
 	}
-	if lo, hi, err := ParsePortRange(c.Passive.Ports); err == nil {
-		s.PassivePortLow, s.PassivePortHigh = lo, hi
+	if p := c.Passive.Ports; p != nil {
+		s.PassivePortLow, s.PassivePortHigh = p.Start, p.End
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -197,5 +198,26 @@ func TestMetricsThroughGateway(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("scrape:\n%s", scrape)
+	}
+}
+
+// TestReadyWhileRestoring: Ready fails while the stored policies are
+// being restored (a tenant's commands get 451 until its policy is in),
+// and passes once the restore is done.
+func TestReadyWhileRestoring(t *testing.T) {
+	restoring := make(chan struct{})
+	g := &Gateway{}
+	g.health.serving.Store(true)
+	g.health.restoring = restoring
+	if err := g.Ready(); err == nil || err.Error() != "restoring the stored policies" {
+		t.Fatalf("Ready while restoring: %v", err)
+	}
+	close(restoring)
+	if err := g.Ready(); err != nil {
+		t.Fatalf("Ready after the restore: %v", err)
+	}
+	g.Drain()
+	if err := g.Ready(); !errors.Is(err, ErrDraining) {
+		t.Fatalf("Ready after Drain: %v", err)
 	}
 }

@@ -94,6 +94,9 @@ func Start(cfg Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telemetry.listen: %w", err)
 	}
+	if tlsConfig == nil && errors.Is(checkListen(cfg.Listen, false), errInClear) {
+		lg.Warn("the telemetry listener is not on loopback and has no TLS: its token crosses the network in clear text (set telemetry.tls_cert and tls_key)", "listen", cfg.Listen)
+	}
 	// HTTP/1.1 only: one request at a time per connection, so that
 	// MaxConns also bounds the requests in flight.
 	var protocols http.Protocols
