@@ -103,7 +103,7 @@ func New(cfg Config, o Options) (*Logger, error) {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported systems
 	l.prefix = hex.EncodeToString(b[:]) + "-"
 	var err error
-	open := func(target, name string) *Sink {
+	open := func(target, name, key string) *Sink {
 		if target == "" || err != nil {
 			return nil
 		}
@@ -118,12 +118,12 @@ func New(cfg Config, o Options) (*Logger, error) {
 		var s *Sink
 		s, err = OpenFile(target, so)
 		if err != nil {
-			err = fmt.Errorf("audit: %s: %w", name, err)
+			err = fmt.Errorf("%s: %w", key, err)
 		}
 		return s
 	}
-	l.audit = open(cfg.File, "audit")
-	l.xfer = open(cfg.Xferlog, "xferlog")
+	l.audit = open(cfg.File, "audit", "audit.file")
+	l.xfer = open(cfg.Xferlog, "xferlog", "audit.xferlog")
 	if err != nil {
 		l.Close(context.Background())
 		return nil, err

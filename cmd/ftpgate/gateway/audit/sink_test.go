@@ -190,3 +190,17 @@ func TestSinkWriteErrors(t *testing.T) {
 		t.Fatalf("dropped %d, logs:\n%s", s.Dropped(), out)
 	}
 }
+
+// TestNewNamesTheKey: a log file that cannot be opened fails New with the
+// key that names it, and leaves no sink running.
+func TestNewNamesTheKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, err := New(Config{File: filepath.Join(dir, "ok.log"), Xferlog: filepath.Join(dir, "missing", "x.log")}, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.HasPrefix(err.Error(), "audit.xferlog: ") {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := New(Config{Format: "xml"}, Options{}); err == nil || !strings.Contains(err.Error(), "want json or text") {
+		t.Fatalf("format: %v", err)
+	}
+}
