@@ -328,3 +328,23 @@ func TestAuditBehindBalancerAndChanges(t *testing.T) {
 		t.Fatalf("the password is in the audit log:\n%s", b)
 	}
 }
+
+// TestAuditConfig: [audit] errors are reported on their key and line;
+// relative paths start at the server file's directory and "-" stays.
+func TestAuditConfig(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "server.toml")
+	const tenants = "[tenants]\ndir = \".\"\n"
+	_, err := Parse(file, []byte(tenants+"[audit]\nfile = \"a.log\"\nxferlog = \"a.log\"\nformat = \"xml\"\n"))
+	want := "server.toml:5: audit.xferlog: the same file as file: give each log a file of its own\nserver.toml:6: audit.format: \"xml\": want json or text"
+	if err == nil || strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "") != want {
+		t.Fatalf("got\n%v\nwant\n%s", err, want)
+	}
+	cfg, err := Parse(file, []byte(tenants+"[audit]\nfile = \"logs/audit.log\"\nxferlog = \"-\"\nformat = \"text\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Audit.File != filepath.Join(dir, "logs", "audit.log") || cfg.Audit.Xferlog != "-" || cfg.Audit.Format != "text" {
+		t.Fatalf("audit %+v", cfg.Audit)
+	}
+}
