@@ -37,7 +37,8 @@ type Event struct {
 	// Session is the engine's session id.
 	Session uint32 `json:"session"`
 	// Verb is the operation: the verb, with SITE's subcommand ("SITE
-	// CHMOD"), MDTM with a time as MFMT, XMKD/XRMD as MKD/RMD.
+	// CHMOD"), MDTM with a time as MFMT, XMKD/XRMD as MKD/RMD, RNFR+RNTO
+	// (and a refused RNFR) as RENAME; PASS or USER for a login.
 	Verb string `json:"verb,omitempty"`
 	// Path is the path inside the tenant the command acted on (for a
 	// rename or SITE SYMLINK its source or target); To is a rename's new
