@@ -88,6 +88,9 @@ var flagKeys = map[string]string{
 	"admin-token-file":    "admin.token_file",
 	"admin-tls-cert":      "admin.tls_cert",
 	"admin-tls-key":       "admin.tls_key",
+	"audit-file":          "audit.file",
+	"audit-xferlog":       "audit.xferlog",
+	"audit-format":        "audit.format",
 
 	"telemetry-listen":            "telemetry.listen",
 	"telemetry-token-file":        "telemetry.token_file",
@@ -190,6 +193,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.Func("proxy-protocol-data", "PROXY protocol `mode` of the passive data listeners (default: --proxy-protocol's)", modeInto(&p.DataMode))
 	fs.Func("proxy-pasv-host", "advertise this IPv4 in PASV replies to clients inside CIDR (`CIDR=IPv4`); repeatable", func(v string) error { p.PassiveHosts = append(p.PassiveHosts, v); return nil })
 
+	fs.StringVar(&c.Audit.File, "audit-file", "", "audit log `file`: one JSON line per login, logout, transfer and change (\"-\": standard error; reopened on SIGUSR1 and SIGHUP)")
+	fs.StringVar(&c.Audit.Xferlog, "audit-xferlog", "", "xferlog `file`: one classic xferlog line per transfer (\"-\": standard error)")
+	fs.StringVar(&c.Audit.Format, "audit-format", "json", "audit log `format`: json or text")
 	fs.StringVar(&f.configFile, "config", "", "server config `file` (TOML) with a tenants directory; replaces the flags above")
 	fs.StringVar(&c.Policy.Dir, "policy-dir", c.Policy.Dir, "`directory` where uploaded policies are kept across restarts")
 	fs.TextVar(&c.Policy.Timeout, "policy-timeout", c.Policy.Timeout, "deadline (a `duration`) of one policy call")
