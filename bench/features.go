@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/audit"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 	"github.com/ftpgate/ftpgate/policy"
@@ -71,7 +74,9 @@ const (
 	FeatureTenancy
 	// FeatureTelemetry serves the metrics on a telemetry listener
 	// ([telemetry] listen on 127.0.0.1), so that their hooks run on every
-	// connection, login, command and transfer. Measured on its own.
+	// connection, login, command and transfer, and writes the audit log
+	// and the xferlog ([audit]) to a temporary directory. Measured on
+	// its own.
 	FeatureTelemetry
 	// AllFeatures is the features issue 5 names, at once: PROXY
 	// headers, limits, a policy. Tenancy is measured on its own.
@@ -205,6 +210,14 @@ func enableFeatures(set FeatureSet, d *driver, hooks []engine.TransferHook, dir 
 	}
 	if set&FeatureTelemetry != 0 {
 		cfg.Telemetry.Listen = "127.0.0.1:0"
+		// The audit log and the xferlog too, outside the served directory:
+		// issue 13's overhead bound is for metrics and audit together.
+		logs, err := os.MkdirTemp("", "ftpgate-bench-audit-")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		closers = append(closers, func() { _ = os.RemoveAll(logs) })
+		cfg.Audit = audit.Config{File: filepath.Join(logs, "audit.log"), Xferlog: filepath.Join(logs, "xferlog")}
 	}
 	g, err := gateway.New(cfg, opts)
 	if err != nil {

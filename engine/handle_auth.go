@@ -53,7 +53,9 @@ func (s *session) failLogin(user string, err error) {
 	s.mu.Lock()
 	s.user = ""
 	s.mu.Unlock()
-	s.log.Info("ftp: login failed", "user", user, "err", err)
+	// Debug: the driver logs the attempt with what it resolved (tenancy
+	// logs one line with the tenant, the account and the reason).
+	s.log.Debug("ftp: login failed", "user", user, "err", err)
 	code, msg := replyFor(err, 530, "Login incorrect.")
 	if code == 421 {
 		s.closeWith(code, msg) // a limit, not the credentials: the session ends
@@ -72,7 +74,7 @@ func (s *session) completeLogin(user string, fs ClientDriver, l *Login) {
 	s.loggedIn = true
 	s.login = l
 	s.mu.Unlock()
-	s.log.Info("ftp: logged in", "user", user)
+	s.log.Debug("ftp: logged in", "user", user)
 }
 
 // handlePASS completes a login through the driver.

@@ -198,3 +198,40 @@ func TestSessionsSnapshotAndKick(t *testing.T) {
 		t.Fatalf("the busy session's upload: %d bytes, %v", len(got), err)
 	}
 }
+
+// TestServerEndsLeaveResultCodesAlone: a reply the server sends on its own
+// (an operator's CloseWithReply, Shutdown's 421) is no command's reply, so
+// a command finishing at that moment keeps its own code in its Result.
+func TestServerEndsLeaveResultCodesAlone(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	for _, end := range []func(s *session){
+		func(s *session) { _ = s.CloseWithReply(421, "Ended by the operator.") },
+		func(s *session) { s.shutdown() },
+	} {
+		c := ts.login(t)
+		c.expect("NOOP", 200)
+		var s *session
+		for _, si := range ts.srv.Sessions() {
+			ss := si.Session.(*session)
+			ss.writeMu.Lock()
+			if ss.lastCode == 200 && !ss.isClosed() {
+				s = ss
+			}
+			ss.writeMu.Unlock()
+		}
+		if s == nil {
+			t.Fatal("no session whose last reply was NOOP's 200")
+		}
+		end(s)
+		if code, _ := c.read(); code != 421 {
+			t.Fatalf("the client read %d, want the 421", code)
+		}
+		s.writeMu.Lock()
+		got := s.lastCode
+		s.writeMu.Unlock()
+		if got != 200 {
+			t.Fatalf("the server's own 421 became the code of the command running: %d", got)
+		}
+	}
+}

@@ -459,15 +459,17 @@ func (s *session) replyError(err error, code int, text string) int {
 	return code
 }
 
+// writeReply writes a reply to the command being run, whose code the
+// Results take (results.go).
 func (s *session) writeReply(b []byte) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	s.lastCode = replyCode(b)
 	s.writeLocked(b, replyWriteTimeout)
 }
 
 // writeLocked writes b with writeMu held.
 func (s *session) writeLocked(b []byte, timeout time.Duration) {
-	s.lastCode = replyCode(b)
 	_ = s.conn.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := s.conn.Write(b); err != nil {
 		// A client that cannot take replies is gone; closing the
@@ -476,8 +478,20 @@ func (s *session) writeLocked(b []byte, timeout time.Duration) {
 	}
 }
 
-// closeWith sends a last reply, then closes the session.
+// closeWith sends a last reply to the command being run (QUIT, a hook's
+// 421), then closes the session.
 func (s *session) closeWith(code int, text string) {
+	s.writeMu.Lock()
+	s.lastCode = int16(code)
+	s.writeLocked(formatReply(code, text), farewellTimeout)
+	s.writeMu.Unlock()
+	s.closeConn()
+}
+
+// farewell is closeWith for an end that no command asked for (the
+// server's shutdown): its code is no command's, so a command finishing
+// meanwhile keeps its own in its Result.
+func (s *session) farewell(code int, text string) {
 	s.writeMu.Lock()
 	s.writeLocked(formatReply(code, text), farewellTimeout)
 	s.writeMu.Unlock()
@@ -486,7 +500,7 @@ func (s *session) closeWith(code int, text string) {
 
 // forceClose closes the session at once: the last reply is only sent when
 // no other reply is being written, so a client that stopped reading cannot
-// delay it.
+// delay it. Like farewell, it leaves the Results' code alone.
 func (s *session) forceClose(code int, text string) {
 	if s.writeMu.TryLock() {
 		s.writeLocked(formatReply(code, text), farewellTimeout)
@@ -525,7 +539,7 @@ func (s *session) shutdown() {
 	busy := s.xfer != nil
 	s.mu.Unlock()
 	if !busy {
-		s.closeWith(421, "Server is shutting down.")
+		s.farewell(421, "Server is shutting down.")
 	}
 }
 

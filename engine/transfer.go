@@ -252,7 +252,7 @@ func (s *session) transferEnded(x *transfer) {
 	s.mu.Unlock()
 	close(x.done)
 	if closing {
-		s.closeWith(421, "Server is shutting down.")
+		s.farewell(421, "Server is shutting down.")
 	}
 }
 

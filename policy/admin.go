@@ -322,15 +322,7 @@ func (h *AdminHandler) check(w http.ResponseWriter, r *http.Request, tenant stri
 		writeError(w, http.StatusServiceUnavailable, "busy", err.Error())
 		return
 	}
-	out := struct {
-		Decision
-		Subscribed bool   `json:"subscribed"`
-		Error      string `json:"error,omitempty"`
-	}{Decision: d, Subscribed: m.Subscribed(req.Verb)}
-	if err != nil {
-		out.Error = err.Error()
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, NewCheckResult(m, req.Verb, d, err))
 }
 
 func (h *AdminHandler) stats(w http.ResponseWriter, _ *http.Request, tenant string) {

@@ -93,3 +93,22 @@ func cleanPaths(field string, ps []string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// CheckResult is a dry run's answer as JSON, the same from the admin
+// API's POST .../policy/check and `ftpgate policy check --json`: the
+// decision, whether the module subscribes to the verb (else it is not
+// called), and the call's error.
+type CheckResult struct {
+	Decision
+	Subscribed bool   `json:"subscribed"`
+	Error      string `json:"error,omitempty"`
+}
+
+// NewCheckResult is the CheckResult of DryRun's d and err for verb on m.
+func NewCheckResult(m *Module, verb string, d Decision, err error) CheckResult {
+	out := CheckResult{Decision: d, Subscribed: m.Subscribed(verb)}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	return out
+}

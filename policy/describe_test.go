@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -45,5 +46,24 @@ func TestModuleInfoText(t *testing.T) {
 	i.Subscriptions = []string{"STOR", "RETR"}
 	if got := i.Text("p.wasm"); !strings.Contains(got, "subscriptions: STOR,RETR\n") {
 		t.Errorf("Text = %q, want the verbs joined", got)
+	}
+}
+
+// TestNewCheckResult pins the JSON of a dry run's answer, shared by the
+// admin API and `ftpgate policy check --json`.
+func TestNewCheckResult(t *testing.T) {
+	stor := &Module{subs: map[string]bool{"STOR": true}}
+	for _, tc := range []struct {
+		verb string
+		err  error
+		want string
+	}{
+		{"STOR", nil, `"subscribed":true}`},
+		{"RETR", errors.New("trap"), `"subscribed":false,"error":"trap"}`},
+	} {
+		b, err := json.Marshal(NewCheckResult(stor, tc.verb, Decision{Called: true}, tc.err))
+		if err != nil || !strings.HasSuffix(string(b), tc.want) {
+			t.Errorf("%s: %s, %v; want it to end %s", tc.verb, b, err, tc.want)
+		}
 	}
 }

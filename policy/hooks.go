@@ -88,6 +88,7 @@ func (h *Hooks) Command(ctx context.Context, cmd *engine.Command) error {
 	}
 	req := h.Request(cmd, tenant)
 	d := h.Runtime.Evaluate(ctx, tenant, &req)
+	recordRuling(cmd.Session, cmd.Verb, d)
 	switch d.Action {
 	case Deny:
 		return &engine.ReplyError{Code: d.Code, Message: d.Message}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -129,8 +130,9 @@ type Config struct {
 	PassivePerTenant int `toml:"passive_per_tenant"`
 }
 
-// Validate reports the first setting of c that New or SetConfig would
-// refuse, or nil.
+// Validate reports every setting of c that New or SetConfig would
+// refuse, as a conf.Errors whose keys are relative to [limits]
+// ("conn_per_ip", "users.bob.command_rate"), or nil.
 func (c Config) Validate() error {
 	_, err := compile(c)
 	return err
@@ -178,12 +180,12 @@ func (l Limits) over(o Limits) Limits {
 }
 
 // validate reports the first field that makes no sense as a base limit.
-func (l Limits) validate(name string) error {
+func (l Limits) validate(name string) *conf.Error {
 	switch {
 	case math.IsNaN(l.CommandRate) || math.IsInf(l.CommandRate, 0):
-		return fmt.Errorf("%s.command_rate: not a number", name)
+		return &conf.Error{Key: name + ".command_rate", Msg: "not a number"}
 	case l.MaxSessions < 0, l.CommandRate < 0, l.CommandBurst < 0, l.DownloadRate < 0, l.UploadRate < 0:
-		return fmt.Errorf("%s: limits must not be negative (0 is no limit)", name)
+		return &conf.Error{Key: name, Msg: "limits must not be negative (0 is no limit)"}
 	}
 	return nil
 }
@@ -214,10 +216,13 @@ type compiled struct {
 
 // compile validates c and fills in its defaults.
 func compile(c Config) (*compiled, error) {
-	var errs []error
+	var errs conf.Errors
+	add := func(key, format string, args ...any) {
+		errs = append(errs, &conf.Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
 	num := func(name string, v float64) {
 		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-			errs = append(errs, fmt.Errorf("%s: want a number >= 0 (0: no limit)", name))
+			add(name, "want a number >= 0 (0: no limit)")
 		}
 	}
 	num("conn_rate", c.ConnRate)
@@ -235,30 +240,39 @@ func compile(c Config) (*compiled, error) {
 		"ban_memory": c.BanMemory, "command_delay": c.CommandDelay,
 	} {
 		if d < 0 {
-			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
+			add(name, "must not be negative")
 		}
 	}
 	if c.IPv4Prefix != 0 && (c.IPv4Prefix < 16 || c.IPv4Prefix > 32) {
-		errs = append(errs, fmt.Errorf("ipv4_prefix: %d: want 16 to 32 (0: 32, one address)", c.IPv4Prefix))
+		add("ipv4_prefix", "%d: want 16 to 32 (0: 32, one address)", c.IPv4Prefix)
 	}
 	if c.IPv6Prefix != 0 && (c.IPv6Prefix < 32 || c.IPv6Prefix > 128) {
-		errs = append(errs, fmt.Errorf("ipv6_prefix: %d: want 32 to 128 (0: 64, one subnet)", c.IPv6Prefix))
+		add("ipv6_prefix", "%d: want 32 to 128 (0: 64, one subnet)", c.IPv6Prefix)
 	}
-	errs = append(errs, c.User.validate("user"), c.Tenant.validate("tenant"))
+	for _, e := range []*conf.Error{c.User.validate("user"), c.Tenant.validate("tenant")} {
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
 	for name, l := range c.Users {
 		if math.IsNaN(l.CommandRate) || math.IsInf(l.CommandRate, 0) {
-			errs = append(errs, fmt.Errorf("users.%s.command_rate: not a number", name))
+			add("users."+name+".command_rate", "not a number")
 		}
 	}
 	for name, l := range c.Tenants {
 		if math.IsNaN(l.CommandRate) || math.IsInf(l.CommandRate, 0) {
-			errs = append(errs, fmt.Errorf("tenants.%s.command_rate: not a number", name))
+			add("tenants."+name+".command_rate", "not a number")
 		}
 	}
 	safe, err := ParseSafeList(c.Safe)
-	errs = append(errs, err)
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			add("safe", "%s", strings.TrimPrefix(line, "safe "))
+		}
+	}
+	if len(errs) > 0 {
+		slices.SortFunc(errs, func(a, b *conf.Error) int { return strings.Compare(a.Key, b.Key) }) // maps above
+		return nil, errs
 	}
 
 	def := func(d *conf.Duration, v time.Duration) {

@@ -53,6 +53,11 @@ type Limiter struct {
 	// per-user failure count. Nil uses the server driver's ResolveLogin
 	// when it is a LoginResolver, else the login text as typed.
 	ResolveLogin ResolveFunc
+	// TenantOf names a session's tenant when Identity does not yet (before
+	// login: by HOST or SNI, or a server's one tenant), so that refusal
+	// lines carry the tenant whenever it is known; nil: Identity only.
+	// It only labels log lines: no limit is keyed on it.
+	TenantOf func(cc engine.ClientContext) string
 	// Logger receives a line for every refusal; slog.Default() when nil.
 	Logger *slog.Logger
 	// Now returns the current time; time.Now when nil. Tests move it.
@@ -271,9 +276,40 @@ func tune(lim **rate.Limiter, r float64, burst int, now time.Time) {
 // refuse counts and logs a refusal and returns the 421 the client gets.
 func (l *Limiter) refuse(ctx context.Context, r rule, cc engine.ClientContext, ip netip.Addr, msg string, attrs ...any) error {
 	l.counters.add(r)
-	attrs = append([]any{"rule", r.String(), "remote", ip.String(), "session", cc.ID()}, attrs...)
+	attrs = l.withTenant(cc, append([]any{"rule", r.String(), "remote", ip.String(), "session", cc.ID()}, attrs...))
 	l.logger().InfoContext(ctx, "ratelimit: refused", attrs...)
 	return engine.Refuse(421, msg)
+}
+
+// withTenant sets the "tenant" of a log line's attributes to cc's tenant
+// when the line has none or an empty one and the tenant is known
+// (Identity, then TenantOf).
+func (l *Limiter) withTenant(cc engine.ClientContext, attrs []any) []any {
+	at := -1
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if attrs[i] == "tenant" {
+			if t, _ := attrs[i+1].(string); t != "" {
+				return attrs
+			}
+			at = i + 1
+			break
+		}
+	}
+	t := ""
+	if l.Identity != nil {
+		t, _ = l.Identity(cc)
+	}
+	if t == "" && l.TenantOf != nil {
+		t = l.TenantOf(cc)
+	}
+	switch {
+	case t == "":
+	case at >= 0:
+		attrs[at] = t
+	default:
+		attrs = append(attrs, "tenant", t)
+	}
+	return attrs
 }
 
 // wait waits d, or until ctx ends; it reports whether the wait completed.

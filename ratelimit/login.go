@@ -139,7 +139,7 @@ func (l *Limiter) beginLogin(cc engine.ClientContext, login string, fallback Res
 	if until, banned := l.bannedUntil(a.key, now); banned {
 		return nil, l.refuse(ctx, ruleBanned, cc, a.ip,
 			"Too many failed logins from your address; try again later.",
-			"user", login, "until", until.UTC().Format(time.RFC3339))
+			"login", login, "tenant", a.tenant, "user", a.user, "until", until.UTC().Format(time.RFC3339))
 	}
 	if c.LoginFailures == 0 {
 		return a, nil
@@ -157,7 +157,7 @@ func (l *Limiter) beginLogin(cc engine.ClientContext, login string, fallback Res
 	})
 	if busy {
 		return nil, l.refuse(ctx, ruleLoginAttempts, cc, a.ip,
-			"Too many login attempts from your address; try again later.", "user", login)
+			"Too many login attempts from your address; try again later.", "login", login, "tenant", a.tenant, "user", a.user)
 	}
 	l.users.with(userKey(a.tenant, a.user), now, idleTTL, func(s *accountState, _ bool) int {
 		tuneScore(&s.failures, c, now)
@@ -277,8 +277,10 @@ func (l *Limiter) loginFailed(cc engine.ClientContext, a *attempt) {
 		score(&s.failures)
 		return 0
 	})
-	l.logger().InfoContext(ctx, "ratelimit: login failed", "rule", ruleLoginFailures.String(),
-		"remote", a.ip.String(), "session", cc.ID(), "tenant", a.tenant, "user", a.user)
+	// Debug: the driver logs the failure with the whole identity (tenancy:
+	// one line per login); this line is for tracing the score.
+	l.logger().DebugContext(ctx, "ratelimit: login failed", l.withTenant(cc, []any{"rule", ruleLoginFailures.String(),
+		"remote", a.ip.String(), "session", cc.ID(), "tenant", a.tenant, "user", a.user})...)
 	if over && !c.isSafe(a.ip) {
 		l.ban(ctx, c, cc, a.ip, a.key, now)
 		// The ban is the penalty; once it ends the address starts

@@ -117,8 +117,8 @@ func (l *Limiter) HoldPassivePort(ctx context.Context, pp *engine.PassivePort) (
 
 	refuse := func(which int, msg string, limit int) error {
 		p.refused[which].Add(1)
-		l.logger().InfoContext(ctx, "ratelimit: refused", "rule", passiveRuleNames[which],
-			"remote", ip.String(), "session", cc.ID(), "tenant", tenant, "user", user, "limit", limit)
+		l.logger().InfoContext(ctx, "ratelimit: refused", l.withTenant(cc, []any{"rule", passiveRuleNames[which],
+			"remote", ip.String(), "session", cc.ID(), "tenant", tenant, "user", user, "limit", limit})...)
 		return engine.Refuse(425, msg)
 	}
 	if !take(p.ips, key, perIP, l) {

@@ -76,7 +76,7 @@ func (d *Driver) VerifyTLSClient(cc engine.ClientContext, login string, state tl
 	}
 	fs, reason := d.startSession(cc, st, t, u)
 	if reason != "" {
-		d.Logger.Info("tenancy: certificate login failed", "session", cc.ID(), "tenant", t.cfg.ID, "user", name, "reason", reason)
+		d.Logger.Info("tenancy: certificate login failed", append(loginAttrs(cc, t.cfg.ID, name, "failed"), "reason", reason)...)
 		return nil, errLoginIncorrect
 	}
 	return fs, nil

@@ -349,15 +349,32 @@ func (d *Driver) startSession(cc engine.ClientContext, st *state, t *tenant, u *
 		s.logout()
 		return nil, "disabled during login"
 	}
-	d.Logger.Info("tenancy: logged in", "session", cc.ID(), "tenant", t.cfg.ID, "user", name)
+	d.Logger.Info("tenancy: logged in", loginAttrs(cc, t.cfg.ID, name, "ok")...)
 	return fs, ""
+}
+
+// loginAttrs are the attributes of the one line a login attempt logs:
+// the session, the client's address (behind a balancer the one its PROXY
+// header named) and the balancer's, the tenant and account the login
+// resolved to, the name as typed, and the result ("ok" or "failed"). The
+// engine logs its own login lines at debug level only, so that a login is
+// one line with all of this.
+func loginAttrs(cc engine.ClientContext, tenant, user, result string) []any {
+	remote := ""
+	if a := cc.RemoteAddr(); a != nil {
+		remote = a.String()
+	}
+	attrs := []any{"session", cc.ID(), "remote", remote}
+	if p := engine.ProxyInfoOf(cc); p != nil && p.Balancer != nil {
+		attrs = append(attrs, "balancer", p.Balancer.String())
+	}
+	return append(attrs, "tenant", tenant, "user", user, "login", cc.User(), "result", result)
 }
 
 // refuse logs why a login was refused, waits until deadline and returns
 // the one reply every refused login gets.
 func (d *Driver) refuse(cc engine.ClientContext, st *state, deadline time.Time, tenant, user, reason string) error {
-	d.Logger.Info("tenancy: login failed", "session", cc.ID(), "tenant", tenant, "user", user,
-		"remote", cc.RemoteAddr().String(), "reason", reason)
+	d.Logger.Info("tenancy: login failed", append(loginAttrs(cc, tenant, user, "failed"), "reason", reason)...)
 	d.waitUntil(deadline)
 	if st.tls != nil && !cc.HasTLSForControl() {
 		return errLoginIncorrectClear
@@ -369,7 +386,7 @@ func (d *Driver) refuse(cc engine.ClientContext, st *state, deadline time.Time, 
 // be checked now.
 func (d *Driver) busy(cc engine.ClientContext, tenant, user string) error {
 	d.Logger.Info("tenancy: login refused: too many suspect logins waiting for a password check",
-		"session", cc.ID(), "tenant", tenant, "user", user, "remote", cc.RemoteAddr().String())
+		append(loginAttrs(cc, tenant, user, "failed"), "reason", "busy")...)
 	return errLoginsBusy
 }
 

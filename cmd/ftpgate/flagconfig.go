@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/engine"
@@ -88,6 +88,9 @@ var flagKeys = map[string]string{
 	"admin-token-file":    "admin.token_file",
 	"admin-tls-cert":      "admin.tls_cert",
 	"admin-tls-key":       "admin.tls_key",
+	"audit-file":          "audit.file",
+	"audit-xferlog":       "audit.xferlog",
+	"audit-format":        "audit.format",
 
 	"telemetry-listen":            "telemetry.listen",
 	"telemetry-token-file":        "telemetry.token_file",
@@ -190,6 +193,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.Func("proxy-protocol-data", "PROXY protocol `mode` of the passive data listeners (default: --proxy-protocol's)", modeInto(&p.DataMode))
 	fs.Func("proxy-pasv-host", "advertise this IPv4 in PASV replies to clients inside CIDR (`CIDR=IPv4`); repeatable", func(v string) error { p.PassiveHosts = append(p.PassiveHosts, v); return nil })
 
+	fs.StringVar(&c.Audit.File, "audit-file", "", "audit log `file`: one JSON line per login, logout, transfer and change (\"-\": standard error; reopened on SIGUSR1 and SIGHUP)")
+	fs.StringVar(&c.Audit.Xferlog, "audit-xferlog", "", "xferlog `file`: one classic xferlog line per transfer (\"-\": standard error)")
+	fs.StringVar(&c.Audit.Format, "audit-format", "json", "audit log `format`: json or text")
 	fs.StringVar(&f.configFile, "config", "", "server config `file` (TOML) with a tenants directory; replaces the flags above")
 	fs.StringVar(&c.Policy.Dir, "policy-dir", c.Policy.Dir, "`directory` where uploaded policies are kept across restarts")
 	fs.TextVar(&c.Policy.Timeout, "policy-timeout", c.Policy.Timeout, "deadline (a `duration`) of one policy call")
@@ -219,34 +225,45 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	return f, flagErrors(c.Validate())
 }
 
-// flagErrors names the flags in a Config's validation errors, one a
-// line: every key a line names becomes its flag (flagKeys read
-// backwards).
+// flagErrors names flags where err names keys, one problem a line: every
+// key a message names becomes its flag (flagKeys read backwards). A key
+// is a whole dotted word (keyWord), so a path such as /etc/tls.cert
+// stays as it is.
 func flagErrors(err error) error {
+	if err == nil {
+		return nil
+	}
+	byKey := map[string]string{}
+	for fl, key := range flagKeys {
+		if !strings.HasPrefix(key, "-: ") {
+			byKey[key] = "--" + fl
+		}
+	}
+	toFlags := func(s string) string {
+		return keyWord.ReplaceAllStringFunc(s, func(m string) string {
+			at := 0 // the character before the key, if any
+			if r, n := utf8.DecodeRuneInString(m); r < 'a' || r > 'z' {
+				at = n
+			}
+			if fl, ok := byKey[m[at:]]; ok {
+				return m[:at] + fl
+			}
+			return m
+		})
+	}
 	var es conf.Errors
 	if !errors.As(err, &es) {
-		return err
+		return errors.New(toFlags(err.Error()))
 	}
-	// Longer keys first, so that no key is replaced inside a longer one.
-	keys := slices.SortedFunc(maps.Keys(flagKeys), func(a, b string) int { return len(flagKeys[b]) - len(flagKeys[a]) })
-	var pairs []string
-	for _, fl := range keys {
-		if key := flagKeys[fl]; !strings.HasPrefix(key, "-: ") {
-			pairs = append(pairs, key, "--"+fl)
-		}
-	}
-	toFlags := strings.NewReplacer(pairs...)
 	lines := make([]string, 0, len(es))
 	for _, e := range es {
-		line := e.Key + ": " + e.Msg
-		// ratelimit names its key at the start of the message.
-		if k, rest, ok := strings.Cut(e.Msg, ": "); ok && e.Key == "limits" && !strings.ContainsAny(k, " \"") {
-			line = "limits." + k + ": " + rest
-		}
-		lines = append(lines, toFlags.Replace(line))
+		lines = append(lines, toFlags(e.Key+": "+e.Msg))
 	}
 	return errors.New(strings.Join(lines, "\n"))
 }
+
+// keyWord matches a dotted key not inside a path or a longer name.
+var keyWord = regexp.MustCompile(`(?:^|[^\w./\\-])[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+`)
 
 // modeInto parses a PROXY protocol mode into *dst.
 func modeInto(dst **proxyproto.Mode) func(string) error {

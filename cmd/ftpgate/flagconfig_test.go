@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 )
 
@@ -112,4 +113,29 @@ func flagConfig(args []string) (gateway.Config, error) {
 		return gateway.Config{}, err
 	}
 	return flags.Config, nil
+}
+
+// TestFlagErrorsNameFlags: a key in a validation error or in any other
+// error becomes its flag, as a whole word only: a path or a longer name
+// that contains a key stays as written.
+func TestFlagErrorsNameFlags(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{conf.Errors{{Key: "admin.listen", Msg: `"0.0.0.0:1" is not a loopback address; serving tokens in clear text needs admin.tls_cert and admin.tls_key`}},
+			`--admin-listen: "0.0.0.0:1" is not a loopback address; serving tokens in clear text needs --admin-tls-cert and --admin-tls-key`},
+		{conf.Errors{{Key: "tls.cert", Msg: `cannot read "/etc/tls.cert": want a readable PEM file`}, {Key: "passive.multiplex", Msg: "needs passive.ports."}},
+			"--tls-cert: cannot read \"/etc/tls.cert\": want a readable PEM file\n--passive-multiplex: needs --passive-ports."},
+		{errors.New("admin.token_file: open /x/admin.token_file: no such file or directory"), "--admin-token-file: open /x/admin.token_file: no such file or directory"},
+		{conf.Errors{{Key: "limits.conn_per_ip", Msg: "want a number >= 0"}, {Key: "tls", Msg: "tls.cert.pem and my-tls.cert stay; «tls.key» goes"}},
+			"--limit-conn-per-ip: want a number >= 0\ntls: tls.cert.pem and my-tls.cert stay; «--tls-key» goes"},
+	} {
+		if got := flagErrors(tc.err); got == nil || got.Error() != tc.want {
+			t.Errorf("flagErrors(%q)\n= %v\nwant %s", tc.err, got, tc.want)
+		}
+	}
+	if flagErrors(nil) != nil {
+		t.Error("flagErrors(nil) != nil")
+	}
 }

@@ -199,7 +199,7 @@ func waitForLog(t *testing.T, what string, logs *lockedBuffer, part string) {
 	}
 }
 
-var loggedInRemote = regexp.MustCompile(`"msg":"ftp: logged in"[^\n]*"remote":"([0-9.]+):\d+"[^\n]*"balancer":"([0-9.]+):\d+"`)
+var loggedInRemote = regexp.MustCompile(`"msg":"tenancy: logged in"[^\n]*"remote":"([0-9.]+):\d+"[^\n]*"balancer":"([0-9.]+):\d+"`)
 
 func TestIntegrationHAProxy(t *testing.T) {
 	curl := requireTool(t, "curl")

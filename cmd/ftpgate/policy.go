@@ -123,14 +123,7 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	defer rt.Close(ctx)
 	d, callErr := rt.DryRun(ctx, m, policy.Settings{OnError: oe, Config: config}, &req)
 	if *asJSON {
-		out := struct {
-			policy.Decision
-			Error string `json:"error,omitempty"`
-		}{Decision: d}
-		if callErr != nil {
-			out.Error = callErr.Error()
-		}
-		printJSON(stdout, out)
+		printJSON(stdout, policy.NewCheckResult(m, req.Verb, d, callErr))
 	} else {
 		fmt.Fprintln(stdout, d.Describe(m, req.Verb))
 		if callErr != nil {

@@ -34,7 +34,7 @@ func TestPolicyCheck(t *testing.T) {
 		{[]string{"check", exampleWasm, "--verb", "DELE", "--path", "/a.exe", "--user", "alice"}, 0, "deny 550 deletion is disabled by policy\n"},
 		{[]string{"check", "--verb", "stor", "--path", "/a", exampleWasm}, 0, "allow (uploads capped at 1048576 bytes)\n"},
 		{[]string{"check", exampleWasm, "--verb", "RETR", "--path", "/a"}, 0, "allow (not subscribed to RETR; the module is not called)\n"},
-		{[]string{"check", exampleWasm, "--verb", "DELE", "--json"}, 0, `"code": 550`},
+		{[]string{"check", exampleWasm, "--verb", "DELE", "--json"}, 0, `"subscribed": true`},
 		{[]string{"check", exampleWasm, "--verb", "DELE", "--path", "/a", "--user", "bob", "--login", "bob@acme", "--home", "/bob",
 			"--tenant-path", "/bob/a", "--json"}, 0, `"code": 550`},
 		{[]string{"check", exampleWasm, "--verb", "RNTO", "--path", "/a", "--other-path", "/b", "--tenant-path", "/h/a"}, 2, ""},

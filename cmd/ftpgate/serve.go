@@ -64,7 +64,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	// and service managers send it to mean "reload". Caught before
 	// anything slow runs, so that a HUP during start-up is no crash.
 	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(hup, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(hup)
 	log := cfg.Logger(stderr)
 
@@ -86,7 +86,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 			Reread: func() (gateway.Config, error) { return gcfg, reinstallPolicy(ctx, g, &cfg.policy, log) }})
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
+		fmt.Fprintf(stderr, "ftpgate serve: %v\n", flagErrors(err))
 		return 1
 	}
 	announce(g, stdout)

@@ -69,7 +69,7 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 	// Caught before anything slow runs, so that a HUP during start-up is
 	// no crash.
 	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(hup, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(hup)
 	cfg, err := flags.loadConfigFile()
 	if err != nil {
@@ -103,8 +103,9 @@ func announce(g *gateway.Gateway, stdout io.Writer) {
 	}
 }
 
-// runGateway serves g until ctx ends or a signal arrives: SIGHUP calls
-// reload, the first other signal (or ctx's end) starts stopGateway.
+// runGateway serves g until ctx ends or a signal arrives: SIGUSR1 reopens
+// the audit logs (log rotation), SIGHUP reopens them and calls reload,
+// the first other signal (or ctx's end) starts stopGateway.
 func runGateway(ctx context.Context, g *gateway.Gateway, hup, signals <-chan os.Signal, reload func() error, shutdown time.Duration, log *slog.Logger) int {
 	served := make(chan error, 1)
 	go func() { served <- g.Run(context.Background()) }()
@@ -113,8 +114,11 @@ func runGateway(ctx context.Context, g *gateway.Gateway, hup, signals <-chan os.
 		case err := <-served:
 			log.Error("server stopped", "err", err)
 			return 1
-		case <-hup:
-			_ = reload() // logged
+		case sig := <-hup:
+			_ = g.Reopen() // logged
+			if sig != syscall.SIGUSR1 {
+				_ = reload() // logged
+			}
 			continue
 		case sig := <-signals:
 			log.Info("shutting down", "signal", sig.String(), "drain_grace", g.DrainGrace(), "shutdown_timeout", shutdown)

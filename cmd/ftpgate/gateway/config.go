@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/audit"
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/telemetry"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
@@ -45,6 +46,7 @@ type Config struct {
 	Limits        ratelimit.Config   `toml:"limits"`
 	Policy        PolicyConfig       `toml:"policy"`
 	Admin         AdminConfig        `toml:"admin"`
+	Audit         audit.Config       `toml:"audit"`
 	Telemetry     telemetry.Config   `toml:"telemetry"`
 
 	// Tenancy is the tenants read from Tenants.Dir by Load, with the
@@ -228,8 +230,9 @@ func parse(file string, data []byte) (*Config, conf.Errors) {
 	// stays relative to the working directory, as the flag's does.
 	for key, p := range map[string]*string{"tls.cert": &cfg.TLS.Cert, "tls.key": &cfg.TLS.Key, "tls.client_ca": &cfg.TLS.ClientCA, "tenants.dir": &cfg.Tenants.Dir,
 		"policy.dir": &cfg.Policy.Dir, "admin.token_file": &cfg.Admin.TokenFile, "admin.tls_cert": &cfg.Admin.TLSCert, "admin.tls_key": &cfg.Admin.TLSKey,
+		"audit.file": &cfg.Audit.File, "audit.xferlog": &cfg.Audit.Xferlog,
 		"telemetry.token_file": &cfg.Telemetry.TokenFile, "telemetry.tls_cert": &cfg.Telemetry.TLSCert, "telemetry.tls_key": &cfg.Telemetry.TLSKey} {
-		if _, set := sink.Lines[key]; set && *p != "" && !filepath.IsAbs(*p) {
+		if _, set := sink.Lines[key]; set && *p != "" && !(*p == "-" && strings.HasPrefix(key, "audit.")) && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
@@ -347,6 +350,9 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 	if ok("admin") {
 		addSection(sink, "admin", c.Admin.Validate())
 	}
+	if ok("audit") {
+		addSection(sink, "audit", c.Audit.Validate())
+	}
 	if ok("telemetry") {
 		addSection(sink, "telemetry", c.Telemetry.Validate())
 	}
@@ -433,6 +439,7 @@ func (c *Config) Logger(w io.Writer) *slog.Logger {
 	_ = level.UnmarshalText([]byte(c.Log.Level)) // validated
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Log.Format == "json" {
+		opts.ReplaceAttr = durationMillis
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

@@ -82,7 +82,7 @@ func TestParseErrors(t *testing.T) {
 			"server.toml:5: limits.conn_rat: unknown key (check its spelling and the table it is in)",
 		}},
 		{"limits value", tenants + "[limits]\nconn_per_ip = -3\n", []string{
-			"server.toml:3: limits: conn_per_ip: want a number >= 0 (0: no limit)",
+			"server.toml:4: limits.conn_per_ip: want a number >= 0 (0: no limit)",
 		}},
 		{"limits type in a map of tables", tenants + "[limits.tenants.acme]\nmax_sessions = \"4\"\n", []string{
 			"server.toml:4: limits.tenants.acme.max_sessions: want an integer",

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/audit"
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/sessions"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
@@ -107,6 +108,7 @@ type Gateway struct {
 	tenancy *tenancy.Driver
 	limiter *ratelimit.Limiter
 	policy  *policy.Runtime
+	audit   *audit.Logger
 	reread  func() (Config, error)
 	// adminURL is the admin API's base URL, "" without one.
 	adminURL string
@@ -154,11 +156,13 @@ func New(cfg Config, opts Options) (_ *Gateway, err error) {
 //     and [commands].
 //  2. proxyproto: wraps the control, implicit-TLS and passive listeners,
 //     so the client's address is known before any hook looks at it.
-//  3. ratelimit: admission (bans, connections), the login hook around
+//  3. audit: the audit log of [audit] (installAudit): a login hook
+//     outside every other, and result hooks; it only observes.
+//  4. ratelimit: admission (bans, connections), the login hook around
 //     the driver's password check, command rates, bandwidth, passive
 //     ports. First of the hooks, so that a banned or flooding client costs
 //     no policy call.
-//  4. policy: admission, command and transfer hooks, on the runtime
+//  5. policy: admission, command and transfer hooks, on the runtime
 //     [policy] describes (or Options.Policy); then the admin API of
 //     [admin], whose policy routes manage that runtime.
 //
@@ -216,6 +220,9 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 		ln := st.Listener
 		g.stops = append(g.stops, func(context.Context) { _ = ln.Close() }) // harmless after the server's own Close
 	}
+	if err := g.installAudit(cfg, env); err != nil {
+		return err
+	}
 
 	if opts.WithoutLimits {
 		return g.installPolicy(cfg, opts, env)
@@ -225,6 +232,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 		return fmt.Errorf("limits: %w", err)
 	}
 	limiter.Logger, limiter.Identity = g.log, env.Identity
+	limiter.TenantOf = env.TenantOf // refusal lines name the tenant whenever it is known
 	if g.tenancy != nil {
 		// Failures count on the account a login resolves to, and logins
 		// from addresses or for accounts that failed lately get the
@@ -396,6 +404,7 @@ func RestartNeeded(a, b Config) []string {
 		{"proxy_protocol", a.ProxyProtocol, b.ProxyProtocol},
 		{"policy", a.Policy, b.Policy},
 		{"admin", a.Admin, b.Admin},
+		{"audit", a.Audit, b.Audit},
 		{"telemetry", a.Telemetry, b.Telemetry},
 	} {
 		if !reflect.DeepEqual(k.x, k.y) {
