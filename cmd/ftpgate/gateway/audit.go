@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"context"
+	"time"
+
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/audit"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/policy"
@@ -29,9 +32,21 @@ func (g *Gateway) installAudit(cfg Config, env Env) error {
 	}
 	l.Install(g.srv)
 	g.audit = l
-	g.stops = append(g.stops, l.Close)
+	g.stops = append(g.stops, func(ctx context.Context) {
+		// Flushed within auditFlushGrace even when the stop's context is
+		// spent (a shutdown cut short): the events queued are what
+		// happened, and the process exits right after.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditFlushGrace)
+		defer cancel()
+		l.Close(fctx)
+	})
 	return nil
 }
+
+// auditFlushGrace bounds how long stopping waits for the audit log's
+// queue to be written (at most audit.DefaultQueueBytes: well under a
+// second to a local disk).
+const auditFlushGrace = 2 * time.Second
 
 // Reopen opens the audit log and the xferlog again by their paths, for
 // log rotation (SIGUSR1 and SIGHUP): lines from then on go to the files

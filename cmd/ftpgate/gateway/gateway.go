@@ -315,10 +315,22 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.srv.Shutdown(ctx)
 	if err != nil {
 		_ = g.srv.Close()
+		// The sessions just closed still report as their goroutines end
+		// (a cut transfer's 426, the logout): wait for them, within
+		// closedSessionsGrace, so that the plugins (the audit log) are
+		// released after and keep those events.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closedSessionsGrace)
+		_ = g.srv.Shutdown(wctx)
+		cancel()
 	}
 	g.release(ctx)
 	return err
 }
+
+// closedSessionsGrace bounds Shutdown's wait, once its context ended and
+// every session was closed, for those sessions' goroutines to end: they
+// only run their last hooks by then, which takes milliseconds.
+const closedSessionsGrace = 2 * time.Second
 
 // release stops the plugins, last installed first.
 func (g *Gateway) release(ctx context.Context) {

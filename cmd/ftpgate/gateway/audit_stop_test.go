@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine/enginetest"
+)
+
+// TestAuditKeepsEventsOfAStopCutShort: when the shutdown timeout ends
+// with an upload still running (a client that stalls), the stop closes
+// that session; the audit log must still hold what happened: the MKD and
+// RMD acknowledged before the stop, the cut upload (426) and the logout.
+// The audit log's flush must not share the shutdown's spent context, nor
+// close before the sessions the stop closed have reported. (Without the
+// fix this fails about every other run: the cut upload's and the
+// logout's events race the audit log's close.)
+func TestAuditKeepsEventsOfAStopCutShort(t *testing.T) {
+	f := newFiles(t)
+	f.write(t, auditConf, "")
+	cfg, err := Load(f.server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- g.Run(context.Background()) }()
+	c, _, _ := enginetest.Dial(t, g.Addr().String(), "127.0.0.1")
+	c.Expect("USER alice", 331)
+	c.Expect("PASS secret", 230)
+	c.Expect("MKD d", 257)
+	c.Expect("RMD d", 250)
+	msg := c.Expect("EPSV", 229)
+	port := msg[strings.Index(msg, "|||")+3 : strings.LastIndex(msg, "|")]
+	data, err := enginetest.Dialer("127.0.0.1").Dial("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close()
+	c.Expect("STOR big.bin", 150)
+	if _, err := data.Write([]byte(strings.Repeat("x", 1000))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := g.Shutdown(ctx); err == nil {
+		t.Fatal("Shutdown returned nil with an upload stalled")
+	}
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	evs := readEvents(t, filepath.Join(f.dir, "audit.log"))
+	var got []string
+	for _, e := range evs {
+		got = append(got, e["event"].(string)+" "+e["status"].(string)+" "+str(e["verb"]))
+	}
+	want := []string{"login ok PASS", "command ok MKD", "command ok RMD", "transfer failed STOR", "logout ok "}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("audit events %q, want %q", got, want)
+	}
+}
+
+func str(v any) string { s, _ := v.(string); return s }
