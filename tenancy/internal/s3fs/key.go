@@ -80,14 +80,3 @@ func Key(prefix, name string) (string, error) {
 	}
 	return prefix + rel, nil
 }
-
-// dirKey is the key of name's directory marker (and the prefix its
-// entries are listed under): the key with a trailing "/", or the prefix
-// itself for "/".
-func dirKey(prefix, name string) (string, error) {
-	k, err := Key(prefix, name)
-	if err != nil || k == prefix {
-		return k, err
-	}
-	return k + "/", nil
-}
