@@ -111,6 +111,23 @@ func New(cfg Config) (*Fs, error) {
 	return f, nil
 }
 
+// UploadsWholeAtClose reports that an upload appears only when its
+// handle's Close succeeds and never after a TransferError: tenancy then
+// writes to the name itself, without a temporary file and a rename.
+func (f *Fs) UploadsWholeAtClose() bool { return true }
+
+// Sub returns an Fs for the directory dir (a user's home): its "/" is
+// dir, so no name reaches above it.
+func (f *Fs) Sub(dir string) (*Fs, error) {
+	k, err := f.key("open", dir)
+	if err != nil {
+		return nil, err
+	}
+	sub := *f
+	sub.prefix = dirPrefix(f.prefix, k)
+	return &sub, nil
+}
+
 // Name returns "s3fs".
 func (f *Fs) Name() string { return "s3fs" }
 
