@@ -33,7 +33,7 @@ type (
 			Key      string `toml:"key"`
 		} `toml:"certificates"`
 		Storage rawStorage `toml:"storage"`
-		Quota struct {
+		Quota   struct {
 			Bytes int64 `toml:"bytes"`
 			Files int64 `toml:"files"`
 		} `toml:"quota"`
