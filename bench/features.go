@@ -69,6 +69,10 @@ const (
 	// argon2id password with the credential cache, rights, a quota)
 	// instead of the benchmarks' plain driver.
 	FeatureTenancy
+	// FeatureTelemetry serves the metrics on a telemetry listener
+	// ([telemetry] listen on 127.0.0.1), so that their hooks run on every
+	// connection, login, command and transfer. Measured on its own.
+	FeatureTelemetry
 	// AllFeatures is the features issue 5 names, at once: PROXY
 	// headers, limits, a policy. Tenancy is measured on its own.
 	AllFeatures = FeatureProxy | FeatureLimits | FeaturePolicy
@@ -86,7 +90,7 @@ func (f FeatureSet) String() string {
 	for _, n := range []struct {
 		f    FeatureSet
 		name string
-	}{{FeatureProxy, "proxy"}, {FeatureLimits, "limits"}, {FeaturePolicy, "policy"}, {FeatureTenancy, "tenancy"}} {
+	}{{FeatureProxy, "proxy"}, {FeatureLimits, "limits"}, {FeaturePolicy, "policy"}, {FeatureTenancy, "tenancy"}, {FeatureTelemetry, "telemetry"}} {
 		if f&n.f != 0 {
 			names = append(names, n.name)
 		}
@@ -101,6 +105,8 @@ type Features struct {
 	Limiter *ratelimit.Limiter
 	Policy  *policy.Runtime
 	Tenancy *tenancy.Driver
+	// TelemetryURL is the telemetry listener's base URL.
+	TelemetryURL string
 }
 
 // FeatureLimitsConfig returns the limiter configuration of a feature server.
@@ -197,6 +203,9 @@ func enableFeatures(set FeatureSet, d *driver, hooks []engine.TransferHook, dir 
 	if set&FeatureLimits != 0 {
 		cfg.Limits = FeatureLimitsConfig()
 	}
+	if set&FeatureTelemetry != 0 {
+		cfg.Telemetry.Listen = "127.0.0.1:0"
+	}
 	g, err := gateway.New(cfg, opts)
 	if err != nil {
 		return nil, nil, nil, err
@@ -206,7 +215,7 @@ func enableFeatures(set FeatureSet, d *driver, hooks []engine.TransferHook, dir 
 		defer cancel()
 		_ = g.Shutdown(ctx)
 	})
-	f.Limiter, f.Tenancy = g.Limiter(), g.Tenancy()
+	f.Limiter, f.Tenancy, f.TelemetryURL = g.Limiter(), g.Tenancy(), g.TelemetryURL()
 	srv = g.Server()
 	srv.TransferHooks = append(slices.Clone(hooks), srv.TransferHooks...)
 	return srv, f, close, nil

@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,6 +51,7 @@ var featureVariants = []featureVariant{
 	{"policy", FeaturePolicy, false},
 	{"buffered", 0, true},
 	{"tenancy", FeatureTenancy, false},
+	{"telemetry", FeatureTelemetry, false},
 }
 
 // options returns the server options of v over dir, with hooks.
@@ -415,14 +420,60 @@ func TestFeatures(t *testing.T) {
 	}
 }
 
+// variantNamed returns the feature variant called name.
+func variantNamed(t *testing.T, name string) featureVariant {
+	t.Helper()
+	i := slices.IndexFunc(featureVariants, func(v featureVariant) bool { return v.name == name })
+	if i < 0 {
+		t.Fatalf("no feature variant %q", name)
+	}
+	return featureVariants[i]
+}
+
+// TestFeaturesTelemetry moves the transfers' bytes through the
+// telemetry variant, whose metrics then count them: the upload's bytes
+// and the download's, for the feature tenant.
+func TestFeaturesTelemetry(t *testing.T) {
+	t.Parallel()
+	p := newFeaturePair(t, getFixture(t, 1<<20), variantNamed(t, "telemetry"))
+	moved := map[string]int64{}
+	for _, x := range featureXfers {
+		m, err := x.full(p)
+		if err != nil {
+			t.Fatalf("%s with telemetry: %v", x.name, err)
+		}
+		moved[x.name] += m.Bytes
+	}
+	resp, err := http.Get(p.full.Features.TelemetryURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	scrape, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for series, want := range map[string]int64{
+		`ftpgate_transfer_bytes_total{direction="download",tenant="` + FeatureTenant + `"}`: moved["RETR"],
+		`ftpgate_transfer_bytes_total{direction="upload",tenant="` + FeatureTenant + `"}`:   moved["STOR"],
+	} {
+		got := -1.0
+		for line := range strings.Lines(string(scrape)) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+				got, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		if want == 0 || got != float64(want) {
+			t.Errorf("%s = %v, want %d", series, got, want)
+		}
+	}
+}
+
 // TestFeaturesTenancy moves the transfers' bytes through the tenancy
 // variant: a tenancy.Driver serving the same directory, with a quota.
 func TestFeaturesTenancy(t *testing.T) {
 	t.Parallel()
-	v := featureVariants[len(featureVariants)-1]
-	if v.set != FeatureTenancy {
-		t.Fatalf("the last variant is %q, want tenancy", v.name)
-	}
+	v := variantNamed(t, "tenancy")
 	p := newFeaturePair(t, getFixture(t, 1<<20), v)
 	if p.full.Features.Tenancy == nil {
 		t.Fatal("no tenancy driver")

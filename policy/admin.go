@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
 // AdminHandler is the admin HTTP API for policies:
@@ -86,7 +88,7 @@ type AdminRoute struct {
 	Timeout time.Duration
 	// Handler serves an authorised request. A tenant route reads the
 	// tenant from the {tenant} path value, which it checks again with
-	// ValidTenant (400).
+	// conf.ValidTenantID (400).
 	Handler http.Handler
 }
 
@@ -124,7 +126,7 @@ func writeError(w http.ResponseWriter, status int, name, msg string) {
 func (h *AdminHandler) tenantRoute(next func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tenant := r.PathValue("tenant")
-		if !ValidTenant(tenant) {
+		if conf.ValidTenantID(tenant) != nil {
 			writeError(w, http.StatusBadRequest, "bad_tenant", "invalid tenant id")
 			return
 		}

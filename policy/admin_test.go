@@ -214,20 +214,6 @@ func TestStoreSurvivesRestart(t *testing.T) {
 	}
 }
 
-func TestValidTenant(t *testing.T) {
-	t.Parallel()
-	for _, ok := range []string{"a", "acme-1.b_c", strings.Repeat("x", 64)} {
-		if !ValidTenant(ok) {
-			t.Errorf("%q refused", ok)
-		}
-	}
-	for _, bad := range []string{"", ".hidden", "a/b", "..", "a b", strings.Repeat("x", 65), "é"} {
-		if ValidTenant(bad) {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
 // routesMux serves h's routes alone, without the admin server's token
 // checks (those are tested in cmd/ftpgate/gateway/admin): the tokens the
 // tests send are ignored.

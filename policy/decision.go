@@ -207,3 +207,29 @@ func plainASCII(s string) bool {
 	}
 	return true
 }
+
+// Describe renders d, a ruling on verb by m, as an operator reads it
+// (`ftpgate policy check`): "deny CODE MESSAGE", "rewrite PATH" or
+// "allow", noting when m was not called because it does not subscribe to
+// verb, then the upload cap and the annotations.
+func (d Decision) Describe(m *Module, verb string) string {
+	var s string
+	switch d.Action {
+	case Deny:
+		s = fmt.Sprintf("deny %d %s", d.Code, d.Message)
+	case Rewrite:
+		s = "rewrite " + d.Path
+	default:
+		s = "allow"
+		if !d.Called && d.Err == nil && m != nil && !m.Subscribed(verb) {
+			s += " (not subscribed to " + verb + "; the module is not called)"
+		}
+	}
+	if d.HasMax {
+		s += fmt.Sprintf(" (uploads capped at %d bytes)", d.MaxBytes)
+	}
+	for _, a := range d.Annotations {
+		s += " [" + a + "]"
+	}
+	return s
+}

@@ -16,6 +16,7 @@ type stats struct {
 	errors, timeouts, skipped       atomic.Uint64
 	breakerOpens                    atomic.Uint64
 	latency                         [latencyBuckets]atomic.Uint64
+	latencySum                      atomic.Int64 // nanoseconds of every call, for LatencyCounts
 }
 
 func bucketOf(d time.Duration) int {
@@ -25,7 +26,10 @@ func bucketOf(d time.Duration) int {
 	return min(latencyBuckets-1, int(4*math.Log2(float64(d))))
 }
 
-func (s *stats) observe(d time.Duration) { s.latency[bucketOf(d)].Add(1) }
+func (s *stats) observe(d time.Duration) {
+	s.latency[bucketOf(d)].Add(1)
+	s.latencySum.Add(int64(d))
+}
 
 // percentile returns the upper edge of the bucket holding quantile q.
 func (s *stats) percentile(q float64) time.Duration {

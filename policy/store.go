@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
 // Store keeps accepted modules on disk so that they survive a restart.
@@ -51,21 +53,6 @@ type quarantineMark struct {
 	SHA256 string    `json:"sha256"`
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
-}
-
-// ValidTenant reports whether id can name a tenant: 1 to 64 of
-// [A-Za-z0-9._-], not starting with a dot, so it is always a safe file
-// name and URL segment.
-func ValidTenant(id string) bool {
-	if id == "" || len(id) > 64 || id[0] == '.' {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 var errBadTenant = errors.New("policy: invalid tenant id")
@@ -122,7 +109,7 @@ func syncDir(dir string) error {
 // Save stores wasm as tenant's module with rec's settings; rec.SHA256 is
 // filled in.
 func (s *Store) Save(tenant string, wasm []byte, rec Record) error {
-	if !ValidTenant(tenant) {
+	if conf.ValidTenantID(tenant) != nil {
 		return errBadTenant
 	}
 	s.mu.Lock()
@@ -150,7 +137,7 @@ func (s *Store) Save(tenant string, wasm []byte, rec Record) error {
 // Load returns tenant's module and record; fs.ErrNotExist when it has
 // none. A module whose bytes no longer match the record's hash is an error.
 func (s *Store) Load(tenant string) ([]byte, Record, error) {
-	if !ValidTenant(tenant) {
+	if conf.ValidTenantID(tenant) != nil {
 		return nil, Record{}, errBadTenant
 	}
 	s.mu.Lock()
@@ -187,7 +174,7 @@ func (s *Store) recordLocked(tenant string) (Record, error) {
 
 // Delete removes tenant's record; fs.ErrNotExist when it has none.
 func (s *Store) Delete(tenant string) error {
-	if !ValidTenant(tenant) {
+	if conf.ValidTenantID(tenant) != nil {
 		return errBadTenant
 	}
 	s.mu.Lock()
@@ -212,7 +199,7 @@ func (s *Store) Tenants() ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
-		if t, ok := strings.CutSuffix(e.Name(), ".json"); ok && ValidTenant(t) {
+		if t, ok := strings.CutSuffix(e.Name(), ".json"); ok && conf.ValidTenantID(t) == nil {
 			out = append(out, t)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -121,11 +120,6 @@ func loadTenantDir(dir, serverFile string, errs *conf.Errors) []*TenantConfig {
 	return out
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
-
-// validID reports whether id can name a tenant in user@tenant.
-func validID(id string) bool { return idRE.MatchString(id) }
-
 // ParseTenantConfig parses one tenant file's content; file names it in
 // errors and anchors relative paths. Problems are appended to errs; ok is
 // false when there was any.
@@ -146,8 +140,8 @@ func ParseTenantConfig(file string, data []byte, errs *conf.Errors) (cfg *Tenant
 			t.AdminTokenSHA256 = h
 		}
 	}
-	if !validID(t.ID) {
-		sink.Add("id", "%q: want 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit", t.ID)
+	if err := conf.ValidTenantID(t.ID); err != nil {
+		sink.Add("id", "%v", err)
 	}
 	seenHost := map[string]bool{}
 	for i, h := range raw.Hostnames {

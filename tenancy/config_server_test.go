@@ -142,8 +142,10 @@ func ParseServerConfig(file string, data []byte, errs *conf.Errors) (cfg *Server
 			c.TenantsDir = ""
 		}
 	}
-	if c.DefaultTenant != "" && !validID(c.DefaultTenant) {
-		sink.Add("tenants.default", "%q is not a tenant id (letters, digits, '-', '_', '.')", c.DefaultTenant)
+	if c.DefaultTenant != "" {
+		if err := conf.ValidTenantID(c.DefaultTenant); err != nil {
+			sink.Add("tenants.default", "%v", err)
+		}
 	}
 	c.Limits = raw.Limits
 	if err := c.Limits.Validate(); err != nil {

@@ -27,7 +27,7 @@ func FuzzParseTenantConfig(f *testing.F) {
 		if !ok {
 			return
 		}
-		if !validID(cfg.ID) {
+		if conf.ValidTenantID(cfg.ID) != nil {
 			t.Fatalf("accepted id %q", cfg.ID)
 		}
 		for _, u := range cfg.Users {

@@ -38,9 +38,25 @@ const (
 	maxArgon2KeyLen  = 256
 )
 
+// argon2Bounds refuses cost parameters outside the limits above.
+func argon2Bounds(m, t, p uint64) error {
+	if m < 8 || m > maxArgon2Memory || t < 1 || t > maxArgon2Time || p < 1 || p > maxArgon2Threads || m < 8*p {
+		return fmt.Errorf("argon2id parameters out of range: want 8*p <= m <= %d, 1 <= t <= %d, 1 <= p <= %d", maxArgon2Memory, maxArgon2Time, maxArgon2Threads)
+	}
+	return nil
+}
+
 // HashPasswordArgon2id returns the standard string form of an argon2id
 // hash of password: $argon2id$v=19$m=M,t=T,p=P$SALT$HASH (unpadded base64).
+// Parameters a tenant file would refuse are refused, so that every hash
+// it makes loads.
 func HashPasswordArgon2id(password string, p Argon2Params) (string, error) {
+	if err := argon2Bounds(uint64(p.Memory), uint64(p.Time), uint64(p.Threads)); err != nil {
+		return "", err
+	}
+	if p.KeyLen < 16 || p.KeyLen > maxArgon2KeyLen || p.SaltLen < 8 || p.SaltLen > 1024 {
+		return "", fmt.Errorf("argon2id lengths out of range: want 16 to %d bytes of key and 8 to 1024 of salt", maxArgon2KeyLen)
+	}
 	salt := make([]byte, p.SaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
@@ -91,8 +107,8 @@ func parseArgon2id(s string) (*argon2Hash, error) {
 			return nil, fmt.Errorf("argon2id parameter %q: want m, t and p", k)
 		}
 	}
-	if m < 8 || m > maxArgon2Memory || t < 1 || t > maxArgon2Time || p < 1 || p > maxArgon2Threads || m < 8*p {
-		return nil, fmt.Errorf("argon2id parameters out of range: want 8*p <= m <= %d, 1 <= t <= %d, 1 <= p <= %d", maxArgon2Memory, maxArgon2Time, maxArgon2Threads)
+	if err := argon2Bounds(m, t, p); err != nil {
+		return nil, err
 	}
 	var err error
 	if h.salt, err = base64.RawStdEncoding.DecodeString(parts[4]); err != nil || len(h.salt) < 8 {

@@ -255,7 +255,7 @@ func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate, log *slo
 			t.users[u.Name] = u
 		}
 		s.tenants[tc.ID] = t
-		if id, ok := asciiLower(tc.ID); ok { // ids are ASCII (validID)
+		if id, ok := asciiLower(tc.ID); ok { // ids are ASCII (conf.ValidTenantID)
 			s.byID[id] = t
 		}
 		for _, h := range tc.Hostnames {

@@ -80,6 +80,12 @@ func TestHashPasswordMakesUsableHashes(t *testing.T) {
 	if code := hashPassword([]string{"pw"}, strings.NewReader("x\n"), &out, &errb); code != 2 {
 		t.Fatalf("password as an argument: exit %d", code)
 	}
+	for _, args := range [][]string{{"--argon2-memory", "4"}, {"--argon2-time", "65"}, {"--argon2-memory", "8589934592"}} {
+		errb.Reset()
+		if code := hashPassword(args, strings.NewReader("x\n"), &out, &errb); code != 2 || !strings.Contains(errb.String(), "out of range") {
+			t.Errorf("%v: exit %d, %q; want 2 and the bounds", args, code, errb.String())
+		}
+	}
 }
 
 func TestServeConfigRefusesConflictingFlags(t *testing.T) {

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
+	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 	"github.com/ftpgate/ftpgate/ratelimit"
@@ -87,6 +87,12 @@ var flagKeys = map[string]string{
 	"admin-token-file":    "admin.token_file",
 	"admin-tls-cert":      "admin.tls_cert",
 	"admin-tls-key":       "admin.tls_key",
+
+	"telemetry-listen":            "telemetry.listen",
+	"telemetry-token-file":        "telemetry.token_file",
+	"telemetry-tls-cert":          "telemetry.tls_cert",
+	"telemetry-tls-key":           "telemetry.tls_key",
+	"telemetry-max-tenant-labels": "telemetry.max_tenant_labels",
 }
 
 // keysWithoutFlag are the server file's keys no flag sets, with the
@@ -106,7 +112,7 @@ type serveConfig struct {
 	users      userList
 	configFile string   // --config: run the server file instead
 	setFlags   []string // flags given explicitly, checked against --config
-	policy     policyConfig
+	policy     policyFlag
 }
 
 // parseServeFlags turns the arguments of `ftpgate serve` into a config,
@@ -125,7 +131,10 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.Listen.Control, "listen", c.Listen.Control, "control connection `address`")
 	fs.StringVar(&f.root, "root", f.root, "`directory` served to every user, created when missing")
 	fs.Var(f.users, "user", "a user as `NAME:PASSWORD`; repeatable; when given, no demo user is made")
-	fs.StringVar(&c.Passive.Ports, "passive-ports", "", "passive data port `range` LOW-HIGH, 1024 to 65535 (default: any port of the ephemeral range)")
+	fs.Func("passive-ports", "passive data port `range` LOW-HIGH, 1024 to 65535 (default: any port of the ephemeral range)", func(v string) error {
+		c.Passive.Ports = new(engine.PortRange)
+		return c.Passive.Ports.UnmarshalText([]byte(v))
+	})
 	fs.StringVar(&c.Passive.PublicHost, "public-host", "", "IPv4 `address` advertised in PASV replies")
 	fs.BoolVar(&c.Passive.Multiplex, "passive-multiplex", false, "let clients of different IPs share the --passive-ports (each connection goes to the session that reserved the port for its IP)")
 	fs.StringVar(&c.TLS.Cert, "tls-cert", "", "PEM certificate `file` (default: a self-signed one made at start; re-read on SIGHUP)")
@@ -180,7 +189,15 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.Func("proxy-pasv-host", "advertise this IPv4 in PASV replies to clients inside CIDR (`CIDR=IPv4`); repeatable", func(v string) error { p.PassiveHosts = append(p.PassiveHosts, v); return nil })
 
 	fs.StringVar(&f.configFile, "config", "", "server config `file` (TOML) with a tenants directory; replaces the flags above")
+	fs.StringVar(&c.Policy.Dir, "policy-dir", c.Policy.Dir, "`directory` where uploaded policies are kept across restarts")
+	fs.TextVar(&c.Policy.Timeout, "policy-timeout", c.Policy.Timeout, "deadline (a `duration`) of one policy call")
+	fs.IntVar(&c.Policy.MemoryPages, "policy-memory-pages", c.Policy.MemoryPages, "memory limit of a policy instance, in 64 KiB `pages`")
+	fs.StringVar(&c.Admin.Listen, "admin-listen", "", "`address` of the policy admin HTTP API (off when empty; loopback unless --admin-tls-cert)")
+	fs.StringVar(&c.Admin.TokenFile, "admin-token-file", "", "`file` holding the admin API's operator token (else $FTPGATE_ADMIN_TOKEN)")
+	fs.StringVar(&c.Admin.TLSCert, "admin-tls-cert", "", "PEM certificate `file` to serve the admin API over HTTPS")
+	fs.StringVar(&c.Admin.TLSKey, "admin-tls-key", "", "PEM private key `file` for --admin-tls-cert")
 	f.policy.register(fs)
+	registerTelemetryFlags(fs, &c.Telemetry)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -197,32 +214,34 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	if !p.On() && (len(p.Trusted) > 0 || len(p.PassiveHosts) > 0) {
 		return nil, errors.New("--proxy-trusted and --proxy-pasv-host need --proxy-protocol optional or required")
 	}
-	if err := f.policy.validate(); err != nil {
-		return nil, err
-	}
 	return f, flagErrors(c.Validate())
 }
 
 // flagErrors names the flags in a Config's validation errors, one a
-// line: flagKeys read backwards.
+// line: every key a line names becomes its flag (flagKeys read
+// backwards).
 func flagErrors(err error) error {
 	var es conf.Errors
 	if !errors.As(err, &es) {
 		return err
 	}
+	// Longer keys first, so that no key is replaced inside a longer one.
+	keys := slices.SortedFunc(maps.Keys(flagKeys), func(a, b string) int { return len(flagKeys[b]) - len(flagKeys[a]) })
+	var pairs []string
+	for _, fl := range keys {
+		if key := flagKeys[fl]; !strings.HasPrefix(key, "-: ") {
+			pairs = append(pairs, key, "--"+fl)
+		}
+	}
+	toFlags := strings.NewReplacer(pairs...)
 	lines := make([]string, 0, len(es))
 	for _, e := range es {
-		name, msg := e.Key, e.Msg
+		line := e.Key + ": " + e.Msg
 		// ratelimit names its key at the start of the message.
-		if k, rest, ok := strings.Cut(msg, ": "); ok && name == "limits" && !strings.ContainsAny(k, " \"") {
-			name, msg = "limits."+k, rest
+		if k, rest, ok := strings.Cut(e.Msg, ": "); ok && e.Key == "limits" && !strings.ContainsAny(k, " \"") {
+			line = "limits." + k + ": " + rest
 		}
-		for fl, key := range flagKeys {
-			if key == name {
-				name = "--" + fl
-			}
-		}
-		lines = append(lines, name+": "+msg)
+		lines = append(lines, toFlags.Replace(line))
 	}
 	return errors.New(strings.Join(lines, "\n"))
 }
@@ -268,24 +287,14 @@ func (s *sizeOrNoLimit) UnmarshalText(b []byte) error {
 func (s sizeOrNoLimit) MarshalText() ([]byte, error) { return conf.Size(s).MarshalText() }
 
 // gatewayConfig is the flags' gateway.Config with its one tenant
-// (flagTenant), whose storage is --root on the os backend, the jail every
-// tenant has, with users (passwords hashed with argon2id here: each costs
-// one hash at start).
+// (flagTenant, tenancy.OneTenant): --root, with users.
 func (c *serveConfig) gatewayConfig(users userList) (gateway.Config, error) {
 	cfg := c.Config
 	// tenancy delays failed logins (timeouts.login_failure_delay).
 	cfg.Limits.FailedLoginDelay = -1
-	root, err := filepath.Abs(c.root)
+	t, err := tenancy.OneTenant("--root", flagTenant, c.root, users)
 	if err != nil {
-		return cfg, err
-	}
-	t := &tenancy.TenantConfig{File: "--root", ID: flagTenant, Storage: tenancy.StorageConfig{Backend: tenancy.BackendOS, Dir: root}}
-	for _, name := range slices.Sorted(maps.Keys(users)) {
-		hash, err := tenancy.HashPasswordArgon2id(users[name], tenancy.DefaultArgon2Params())
-		if err != nil {
-			return cfg, err
-		}
-		t.Users = append(t.Users, &tenancy.UserConfig{Name: name, PasswordHash: hash, Home: "/"})
+		return cfg, fmt.Errorf("--user: %w", err)
 	}
 	cfg.Tenants.Default = flagTenant
 	server := cfg.TenancyServer()

@@ -46,12 +46,11 @@ func hashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	var hash string
 	switch *algo {
 	case "argon2id":
-		if *mem < 8 || *mem > 1<<20 || *passes < 1 || *passes > 64 {
-			fmt.Fprintln(stderr, "ftpgate hash-password: want 8 <= --argon2-memory <= 1048576 and 1 <= --argon2-time <= 64")
+		p.Memory, p.Time = uint32(min(*mem, 1<<32-1)), uint32(min(*passes, 1<<32-1))
+		if hash, err = tenancy.HashPasswordArgon2id(pass, p); err != nil {
+			fmt.Fprintf(stderr, "ftpgate hash-password: --argon2-memory (m), --argon2-time (t): %v\n", err)
 			return 2
 		}
-		p.Memory, p.Time = uint32(*mem), uint32(*passes)
-		hash, err = tenancy.HashPasswordArgon2id(pass, p)
 	case "bcrypt":
 		if len(pass) > 72 {
 			fmt.Fprintln(stderr, "ftpgate hash-password: bcrypt takes at most 72 bytes of password; use argon2id")

@@ -1,14 +1,8 @@
-// Command ftpgate runs the ftpgate FTP/FTPS gateway.
-//
-// Usage:
-//
-//	ftpgate serve [flags]       run the server (see ftpgate serve -h)
-//	ftpgate check-config FILE   validate a server file and its tenants
-//	ftpgate hash-password       hash a password read from stdin for a tenant file
-//	ftpgate reload              make a running server re-read its configuration
-//	ftpgate policy ...          check or inspect a WebAssembly policy offline
-//	ftpgate version             print the version
-//	ftpgate help                print this usage
+// Command ftpgate runs the ftpgate FTP/FTPS gateway: `ftpgate serve` runs
+// the server, from flags or a server file (--config); the other
+// subcommands check a server file, hash a password, reload a running
+// server and check or inspect a WebAssembly policy offline. `ftpgate
+// help` lists them (usage below).
 package main
 
 import (

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path"
 	"strings"
@@ -63,24 +62,6 @@ func splitFileArg(fs *flag.FlagSet, args []string) (string, error) {
 	return file, nil
 }
 
-// loadModule reads and validates a module file with a quiet runtime.
-func loadModule(ctx context.Context, file string, config []byte, timeout time.Duration) (*policy.Runtime, *policy.Module, error) {
-	wasm, err := os.ReadFile(file)
-	if err != nil {
-		return nil, nil, err
-	}
-	rt, err := policy.NewRuntime(ctx, policy.Config{CallTimeout: timeout, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := rt.Compile(ctx, wasm, config)
-	if err != nil {
-		_ = rt.Close(ctx)
-		return nil, nil, err
-	}
-	return rt, m, nil
-}
-
 func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ftpgate policy check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -134,7 +115,7 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return 1
 		}
 	}
-	rt, m, err := loadModule(ctx, file, config, *timeout)
+	rt, m, err := policy.OpenFile(ctx, file, config, *timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate policy check: %s: %v\n", file, err)
 		return 1
@@ -151,7 +132,7 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		printJSON(stdout, out)
 	} else {
-		fmt.Fprintln(stdout, describeDecision(d, m, req.Verb))
+		fmt.Fprintln(stdout, d.Describe(m, req.Verb))
 		if callErr != nil {
 			fmt.Fprintf(stdout, "policy error: %v\n", callErr)
 		}
@@ -160,29 +141,6 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 1
 	}
 	return 0
-}
-
-// describeDecision renders a decision the way an operator reads it.
-func describeDecision(d policy.Decision, m *policy.Module, verb string) string {
-	var s string
-	switch d.Action {
-	case policy.Deny:
-		s = fmt.Sprintf("deny %d %s", d.Code, d.Message)
-	case policy.Rewrite:
-		s = "rewrite " + d.Path
-	default:
-		s = "allow"
-		if !d.Called && d.Err == nil && !m.Subscribed(verb) {
-			s += " (not subscribed to " + verb + "; the module is not called)"
-		}
-	}
-	if d.HasMax {
-		s += fmt.Sprintf(" (uploads capped at %d bytes)", d.MaxBytes)
-	}
-	for _, a := range d.Annotations {
-		s += " [" + a + "]"
-	}
-	return s
 }
 
 func policyInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -197,7 +155,7 @@ func policyInspect(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "ftpgate policy inspect: %v\n", err)
 		return 2
 	}
-	rt, m, err := loadModule(ctx, file, nil, 50*time.Millisecond)
+	rt, m, err := policy.OpenFile(ctx, file, nil, 50*time.Millisecond)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate policy inspect: %s: %v\n", file, err)
 		return 1
@@ -208,12 +166,7 @@ func policyInspect(ctx context.Context, args []string, stdout, stderr io.Writer)
 		printJSON(stdout, info)
 		return 0
 	}
-	subs := strings.Join(info.Subscriptions, ",")
-	if m.Subscriptions == nil {
-		subs = "* (every verb)"
-	}
-	fmt.Fprintf(stdout, "file:          %s\nsha256:        %s\nsize:          %d bytes\nabi:           v%d\nsubscriptions: %s\nftpp_init:     %v\nimports:       %s\nexports:       %s\n",
-		file, info.SHA256, info.Size, info.ABI, subs, info.HasInit, strings.Join(info.Imports, " "), strings.Join(info.Exports, " "))
+	fmt.Fprint(stdout, info.Text(file))
 	return 0
 }
 

@@ -192,7 +192,7 @@ func TestServePolicyFlags(t *testing.T) {
 		{[]string{"--admin-listen", "nowhere"}, 2, "want HOST:PORT"},
 		{[]string{"--policy-on-error", "maybe"}, 2, "want deny or allow"},
 		{[]string{"--policy-timeout", "1h"}, 2, "want 1ms to 5s"},
-		{[]string{"--admin-listen", "127.0.0.1:0", "--admin-token-file", filepath.Join(dir, "none")}, 1, "admin.token_file"},
+		{[]string{"--admin-listen", "127.0.0.1:0", "--admin-token-file", filepath.Join(dir, "none")}, 2, "--admin-token-file: open "},
 		{[]string{"--policy", filepath.Join(dir, "none.wasm")}, 1, "--policy"},
 	} {
 		var stdout, stderr bytes.Buffer

@@ -7,10 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,18 +16,16 @@ import (
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 )
 
-// userList collects repeated --user NAME:PASSWORD flags.
+// userList collects repeated --user NAME:PASSWORD flags; tenancy.OneTenant
+// checks the names.
 type userList map[string]string
 
 func (u userList) String() string { return "" }
 
 func (u userList) Set(v string) error {
 	name, pass, ok := strings.Cut(v, ":")
-	switch {
-	case !ok || name == "" || pass == "":
+	if !ok || name == "" || pass == "" {
 		return errors.New("want NAME:PASSWORD with neither part empty")
-	case strings.ContainsAny(name, " \r\n\t"):
-		return errors.New("a user name cannot contain spaces or line breaks")
 	}
 	if _, dup := u[name]; dup {
 		return fmt.Errorf("user %q given twice", name)
@@ -72,14 +68,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	defer signal.Stop(hup)
 	log := cfg.Logger(stderr)
 
-	root, err := filepath.Abs(cfg.root)
-	if err == nil {
-		err = os.MkdirAll(root, 0o750)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ftpgate serve: --root: %v\n", err)
-		return 1
-	}
 	users := cfg.users
 	if len(users) == 0 {
 		users = userList{"demo": randomPassword()}
@@ -91,7 +79,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 2
 	}
-	cfg.policy.apply(&gcfg, cfg.setFlags)
 	policies, err := cfg.policy.startPolicies()
 	var g *gateway.Gateway
 	if err == nil {
@@ -103,7 +90,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		return 1
 	}
 	announce(g, stdout)
-	log.Info("serving", "root", root, "users", len(users))
+	log.Info("serving", "root", gcfg.Tenancy.Tenants[0].Storage.Dir, "users", len(users))
 	reload := func() error {
 		if _, err := g.Reread(); err != nil {
 			return err // logged
@@ -117,19 +104,3 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 // flagRestartNeeded is what a reload in flag mode says: the flags are
 // read once.
 const flagRestartNeeded = "every other setting comes from a flag, and flags change only on restart"
-
-// reinstallPolicy is flag mode's Options.Reread beside the flags, which
-// stay: --policy is read and installed again (the gateway's Reload then
-// re-reads the TLS certificate, its key and the client CAs; a file that
-// no longer loads is refused and the running one stays). The --user
-// passwords were hashed at start and stay.
-func reinstallPolicy(ctx context.Context, g *gateway.Gateway, p *policyConfig, log *slog.Logger) error {
-	ps, err := p.startPolicies()
-	if err == nil {
-		err = g.InstallPolicies(ctx, ps)
-	}
-	if err != nil {
-		log.Error("reload: --policy rejected; the running policy stays", "err", err)
-	}
-	return err
-}

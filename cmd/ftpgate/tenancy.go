@@ -16,7 +16,7 @@ import (
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 )
 
-// flagsWithConfig (and the --policy-* and --admin-* flags) are the serve
+// flagsWithConfig (and the --policy-*, --admin-* and --telemetry-* flags) are the serve
 // flags that still apply with --config, over the file's value; every other
 // setting comes from the file.
 var flagsWithConfig = []string{"config", "shutdown-timeout", "enable-hash", "enable-comb", "mode-z-level", "max-decompressed-upload", "log-format", "log-level"}
@@ -31,7 +31,7 @@ func (c *serveConfig) checkConfigExclusive() error {
 		if name == "policy" {
 			return errors.New("--policy cannot be combined with --config: each tenant uploads its own policy through the admin API (--admin-listen)")
 		}
-		if strings.HasPrefix(name, "policy-") || strings.HasPrefix(name, "admin-") {
+		if strings.HasPrefix(name, "policy-") || strings.HasPrefix(name, "admin-") || strings.HasPrefix(name, "telemetry-") {
 			continue
 		}
 		if strings.HasPrefix(name, "limit-") {
@@ -51,25 +51,15 @@ func (c *serveConfig) loadConfigFile() (gateway.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	var keys []string
 	for _, name := range c.setFlags {
-		switch name {
-		case "shutdown-timeout":
-			cfg.Timeouts.Shutdown = c.Timeouts.Shutdown
-		case "enable-hash":
-			cfg.Commands.HASH = c.Commands.HASH
-		case "enable-comb":
-			cfg.Commands.COMB = c.Commands.COMB
-		case "mode-z-level":
-			cfg.Commands.ModeZLevel = c.Commands.ModeZLevel
-		case "max-decompressed-upload":
-			cfg.Commands.MaxDecompressedUpload = c.Commands.MaxDecompressedUpload
-		case "log-format":
-			cfg.Log.Format = c.Log.Format
-		case "log-level":
-			cfg.Log.Level = c.Log.Level
+		if key := flagKeys[name]; !strings.HasPrefix(key, "-: ") {
+			keys = append(keys, key)
 		}
 	}
-	c.policy.apply(&cfg, c.setFlags)
+	if err := cfg.Override(&c.Config, keys); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.Validate() // a flag may have changed a pairing
 }
 
@@ -107,6 +97,9 @@ func announce(g *gateway.Gateway, stdout io.Writer) {
 	fmt.Fprintf(stdout, "ftpgate: listening on %s\n", g.Addr())
 	if a := g.ImplicitTLSAddr(); a != nil {
 		fmt.Fprintf(stdout, "ftpgate: implicit TLS on %s\n", a)
+	}
+	if u := g.TelemetryURL(); u != "" {
+		fmt.Fprintf(stdout, "ftpgate: telemetry on %s\n", u)
 	}
 }
 

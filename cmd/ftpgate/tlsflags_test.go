@@ -31,7 +31,7 @@ func TestHardeningFlagErrors(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"--passive-multiplex"}, "--passive-multiplex: needs passive.ports"},
+		{[]string{"--passive-multiplex"}, "--passive-multiplex: needs --passive-ports"},
 		{[]string{"--tls-ciphers", "TLS_RSA_WITH_RC4_128_SHA"}, "TLS_RSA_WITH_RC4_128_SHA is insecure"},
 		{[]string{"--tls-ciphers", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256"}, "is insecure"},
 		{[]string{"--tls-ciphers", "TLS_AES_128_GCM_SHA256"}, "TLS 1.3 suite"},
@@ -57,7 +57,7 @@ func TestHardeningFlagsReachTheConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.TLS.SessionReuse || !cfg.Passive.Multiplex || cfg.Passive.Ports != "50000-50010" {
+	if !cfg.TLS.SessionReuse || !cfg.Passive.Multiplex || cfg.Passive.Ports == nil || cfg.Passive.Ports.Start != 50000 || cfg.Passive.Ports.End != 50010 {
 		t.Fatalf("tls %+v, passive %+v", cfg.TLS, cfg.Passive)
 	}
 	ids, err := gateway.ParseCipherList(strings.Join(cfg.TLS.Ciphers, ","))

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/telemetry"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/conf/conftoml"
@@ -44,6 +45,7 @@ type Config struct {
 	Limits        ratelimit.Config   `toml:"limits"`
 	Policy        PolicyConfig       `toml:"policy"`
 	Admin         AdminConfig        `toml:"admin"`
+	Telemetry     telemetry.Config   `toml:"telemetry"`
 
 	// Tenancy is the tenants read from Tenants.Dir by Load, with the
 	// server settings tenancy uses; nil until then.
@@ -80,9 +82,11 @@ type TLSConfig struct {
 
 // PassiveConfig is [passive].
 type PassiveConfig struct {
-	// Ports is the passive port range "LOW-HIGH"; "" lets the engine use
-	// the ephemeral range.
-	Ports string `toml:"ports"`
+	// Ports is the passive port range, "LOW-HIGH" in the file and the
+	// flag (engine.PortRange's grammar: 1024 to 65535); nil lets the
+	// engine use the ephemeral range. A pointer: a PortRange holds a
+	// counter and is not copied with the Config.
+	Ports *engine.PortRange `toml:"ports"`
 	// PublicHost is the IPv4 address advertised in PASV replies, or "".
 	PublicHost string `toml:"public_host"`
 	// Multiplex lets clients of different addresses share Ports (each
@@ -141,10 +145,11 @@ const maxTimeout = 24 * time.Hour
 // Default returns the defaults of every key.
 func Default() Config {
 	return Config{
-		Listen:   ListenConfig{Control: "127.0.0.1:2121"},
-		Timeouts: TimeoutsConfig{Idle: conf.Duration(15 * time.Minute), Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), LoginFailureDelay: conf.Duration(time.Second)},
-		Log:      LogConfig{Format: "text", Level: "info"},
-		Policy:   PolicyConfig{Dir: "ftpgate-policies", Timeout: conf.Duration(50 * time.Millisecond), MemoryPages: 256},
+		Listen:    ListenConfig{Control: "127.0.0.1:2121"},
+		Timeouts:  TimeoutsConfig{Idle: conf.Duration(15 * time.Minute), Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), LoginFailureDelay: conf.Duration(time.Second)},
+		Log:       LogConfig{Format: "text", Level: "info"},
+		Policy:    PolicyConfig{Dir: "ftpgate-policies", Timeout: conf.Duration(50 * time.Millisecond), MemoryPages: 256},
+		Telemetry: telemetry.Default(),
 	}
 }
 
@@ -216,7 +221,8 @@ func parse(file string, data []byte) (*Config, conf.Errors) {
 	// Paths the file sets start at its directory; a default (policy.dir)
 	// stays relative to the working directory, as the flag's does.
 	for key, p := range map[string]*string{"tls.cert": &cfg.TLS.Cert, "tls.key": &cfg.TLS.Key, "tls.client_ca": &cfg.TLS.ClientCA, "tenants.dir": &cfg.Tenants.Dir,
-		"policy.dir": &cfg.Policy.Dir, "admin.token_file": &cfg.Admin.TokenFile, "admin.tls_cert": &cfg.Admin.TLSCert, "admin.tls_key": &cfg.Admin.TLSKey} {
+		"policy.dir": &cfg.Policy.Dir, "admin.token_file": &cfg.Admin.TokenFile, "admin.tls_cert": &cfg.Admin.TLSCert, "admin.tls_key": &cfg.Admin.TLSKey,
+		"telemetry.token_file": &cfg.Telemetry.TokenFile, "telemetry.tls_cert": &cfg.Telemetry.TLSCert, "telemetry.tls_key": &cfg.Telemetry.TLSKey} {
 		if _, set := sink.Lines[key]; set && *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -264,12 +270,13 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 			sink.Add("tls.ciphers", "%v", err)
 		}
 	}
-	if ok("passive.ports") && c.Passive.Ports != "" {
-		if _, _, err := ParsePortRange(c.Passive.Ports); err != nil {
-			sink.Add("passive.ports", "%v", err)
+	if p := c.Passive.Ports; ok("passive.ports") && p != nil {
+		// Decoding checked the text; a range set in Go is checked here.
+		if text, _ := p.MarshalText(); new(engine.PortRange).UnmarshalText(text) != nil {
+			sink.Add("passive.ports", "%d-%d: want 1024 <= LOW <= HIGH <= 65535", p.Start, p.End)
 		}
 	}
-	if ok("passive.multiplex") && ok("passive.ports") && c.Passive.Multiplex && c.Passive.Ports == "" {
+	if ok("passive.multiplex") && ok("passive.ports") && c.Passive.Multiplex && c.Passive.Ports == nil {
 		sink.Add("passive.multiplex", "needs passive.ports: the shared ports are that range")
 	}
 	if ok("passive.public_host") && c.Passive.PublicHost != "" {
@@ -333,6 +340,9 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 	if ok("admin") {
 		addSection(sink, "admin", c.Admin.Validate())
 	}
+	if ok("telemetry") {
+		addSection(sink, "telemetry", c.Telemetry.Validate())
+	}
 }
 
 // addSection reports a plugin section's Validate error: a conf.Errors
@@ -375,14 +385,6 @@ func checkReadable(sink *conf.Sink, key, p string) {
 	_ = f.Close()
 }
 
-// ParsePortRange parses a passive port range "LOW-HIGH" with
-// engine.PortRange's grammar, which the --passive-ports flag shares.
-func ParsePortRange(v string) (start, end int, err error) {
-	var r engine.PortRange
-	err = r.UnmarshalText([]byte(v))
-	return r.Start, r.End, err
-}
-
 // Keys returns every dotted key of the server file's schema, in the order
 // of Config's fields ("limits.tenants.*.max_sessions" for the entries of
 // a map). CONFIG.md and the test that ties the serve flags to keys walk
@@ -412,8 +414,8 @@ func (c *Config) TenancyServer() tenancy.ServerConfig {
 	if len(c.TLS.Ciphers) > 0 {
 		s.TLSCipherSuites, _ = ParseCipherList(strings.Join(c.TLS.Ciphers, ",")) // validated
 	}
-	if lo, hi, err := ParsePortRange(c.Passive.Ports); err == nil {
-		s.PassivePortLow, s.PassivePortHigh = lo, hi
+	if p := c.Passive.Ports; p != nil {
+		s.PassivePortLow, s.PassivePortHigh = p.Start, p.End
 	}
 	return s
 }

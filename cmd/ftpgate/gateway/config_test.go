@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 )
@@ -17,6 +18,9 @@ import (
 func TestParseErrors(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "server.toml")
+	if err := os.WriteFile(filepath.Join(dir, "short"), []byte("abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	const tenants = "[tenants]\ndir = \".\"\n"
 	for _, tc := range []struct {
 		name, doc string
@@ -30,13 +34,13 @@ func TestParseErrors(t *testing.T) {
 		{"unknown table", tenants + "[polcy]\ndir = \"x\"\n", []string{"server.toml:3: polcy: unknown key (check its spelling and the table it is in)"}},
 		{"policy and admin", tenants + "[policy]\ntimeout = \"1h\"\n[admin]\nlisten = \"0.0.0.0:8080\"\n", []string{
 			"server.toml:4: policy.timeout: 1h0m0s: want 1ms to 5s",
-			"server.toml:6: admin.listen: \"0.0.0.0:8080\" is not a loopback address; serving tokens in clear text needs tls_cert and tls_key",
+			"server.toml:6: admin.listen: \"0.0.0.0:8080\" is not a loopback address; serving tokens in clear text needs admin.tls_cert and admin.tls_key",
 		}},
 		{"types", tenants + "[listen]\ncontrol = 21\n[tls]\nrequired = \"yes\"\n[timeouts]\nidle = 5\n[passive]\nports = 50000\n", []string{
 			"server.toml:4: listen.control: want a string",
 			"server.toml:6: tls.required: want true or false",
 			"server.toml:8: timeouts.idle: \"5\": want a duration with a unit, such as \"30s\", \"15m\" or \"1h30m\"",
-			"server.toml:10: passive.ports: want a string",
+			"server.toml:10: passive.ports: \"50000\": want LOW-HIGH, such as \"50000-50100\"",
 		}},
 		{"a section that is not a table", "listen = \"127.0.0.1:21\"\n" + tenants, []string{
 			"server.toml:1: listen: want a table ([listen] or listen = { ... })",
@@ -57,6 +61,12 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{"ciphers", tenants + "[tls]\nciphers = [\"TLS_RSA_WITH_RC4_128_SHA\"]\n", []string{
 			"server.toml:4: tls.ciphers: TLS_RSA_WITH_RC4_128_SHA is insecure and not allowed",
+		}},
+		{"admin token file", tenants + "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"none\"\n", []string{
+			"server.toml:5: admin.token_file: open none: no such file or directory",
+		}},
+		{"admin token too short", tenants + "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"short\"\n", []string{
+			"server.toml:5: admin.token_file: the admin API needs an operator token of at least 16 characters (a token file or $FTPGATE_ADMIN_TOKEN)",
 		}},
 		{"proxy mode", tenants + "[proxy_protocol]\nmode = \"always\"\n", []string{
 			"server.toml:4: proxy_protocol.mode: PROXY protocol mode \"always\": want off, optional or required",
@@ -145,7 +155,8 @@ max_sessions = 8
 		t.Errorf("listen %+v", cfg.Listen)
 	case !cfg.TLS.Required || !cfg.TLS.SessionReuse || len(cfg.TLS.Ciphers) != 1:
 		t.Errorf("tls %+v", cfg.TLS)
-	case cfg.Passive != PassiveConfig{Ports: "50000-50100", PublicHost: "203.0.113.10", Multiplex: true}:
+	case cfg.Passive.Ports == nil || *cfg.Passive.Ports != engine.PortRange{Start: 50000, End: 50100} ||
+		cfg.Passive.PublicHost != "203.0.113.10" || !cfg.Passive.Multiplex:
 		t.Errorf("passive %+v", cfg.Passive)
 	case cfg.Timeouts != TimeoutsConfig{Idle: 0, Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), LoginFailureDelay: conf.Duration(time.Second)}:
 		t.Errorf("timeouts %+v", cfg.Timeouts)
@@ -175,5 +186,31 @@ func TestExampleServerFile(t *testing.T) {
 	}
 	if cfg.Tenancy == nil || len(cfg.Tenancy.Tenants) == 0 {
 		t.Fatalf("no tenants: %+v", cfg.Tenancy)
+	}
+}
+
+// TestPassivePortsSetInGo: a range a Go caller sets (not decoded from
+// text) is checked as the file's is, and multiplexing needs one.
+func TestPassivePortsSetInGo(t *testing.T) {
+	for _, tc := range []struct {
+		ports     *engine.PortRange
+		multiplex bool
+		want      string
+	}{
+		{&engine.PortRange{Start: 80, End: 90}, false, "passive.ports: 80-90: want 1024 <= LOW <= HIGH <= 65535"},
+		{&engine.PortRange{Start: 50010, End: 50000}, false, "passive.ports: 50010-50000"},
+		{&engine.PortRange{}, false, "passive.ports: 0-0"},
+		{nil, true, "passive.multiplex: needs passive.ports"},
+		{&engine.PortRange{Start: 50000, End: 50010}, true, ""},
+	} {
+		c := Default()
+		c.Passive.Ports, c.Passive.Multiplex = tc.ports, tc.multiplex
+		err := c.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v, want no error", tc.ports, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: %v, want %q", tc.ports, err, tc.want)
+		}
 	}
 }

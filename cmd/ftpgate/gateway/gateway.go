@@ -110,6 +110,7 @@ type Gateway struct {
 	// adminURL is the admin API's base URL, "" without one.
 	adminURL string
 	stops    []func(context.Context)
+	health   health // readiness, the telemetry listener and metrics (health.go)
 
 	mu  sync.Mutex // serialises Reload; guards cfg
 	cfg Config
@@ -135,6 +136,9 @@ func New(cfg Config, opts Options) (_ *Gateway, err error) {
 	if err := g.srv.Listen(); err != nil {
 		return nil, err
 	}
+	if err := g.startTelemetry(cfg); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -154,6 +158,10 @@ func New(cfg Config, opts Options) (_ *Gateway, err error) {
 //  4. policy: admission, command and transfer hooks, on the runtime
 //     [policy] describes (or Options.Policy); then the admin API of
 //     [admin], whose policy routes manage that runtime.
+//
+// Then New installs the metrics of [telemetry] (startTelemetry): their
+// admission and login hooks in front of all these, so that they count
+// what the limiter refuses too.
 func (g *Gateway) install(cfg Config, opts Options) error {
 	var driver engine.MainDriver
 	var st *engine.Settings
@@ -195,6 +203,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 	}
 	applySettings(st, cfg)
 	g.srv = &engine.Server{Driver: driver, Logger: g.log}
+	g.newMetrics(cfg, env) // their hooks go in last, outermost (startTelemetry)
 
 	if err := cfg.ProxyProtocol.Install(g.srv, st, g.log); err != nil {
 		return err
@@ -271,6 +280,8 @@ func (g *Gateway) ImplicitTLSAddr() net.Addr { return g.srv.ImplicitTLSAddr() }
 func (g *Gateway) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- g.srv.ListenAndServe() }()
+	g.health.serving.Store(true)
+	defer g.health.serving.Store(false)
 	var err error
 	select {
 	case err = <-served:
@@ -288,6 +299,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 // then closes the rest, and stops the plugins. Its error says that ctx
 // ended first.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.Drain()
 	err := g.srv.Shutdown(ctx)
 	if err != nil {
 		_ = g.srv.Close()
@@ -315,7 +327,8 @@ func (g *Gateway) Reload(next Config) error {
 }
 
 // reload is Reload; it returns the keys that need a restart.
-func (g *Gateway) reload(next Config) ([]string, error) {
+func (g *Gateway) reload(next Config) (_ []string, err error) {
+	defer func() { g.health.metrics.Reloaded(err) }()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.tenancy != nil {
@@ -351,6 +364,7 @@ func (g *Gateway) Reread() (restartNeeded []string, err error) {
 	next, err := g.reread()
 	if err != nil {
 		g.log.Error("reload rejected: the configuration has errors; the running one stays", "errors", err.Error())
+		g.health.metrics.Reloaded(err)
 		return nil, err
 	}
 	return g.reload(next)
@@ -378,6 +392,7 @@ func RestartNeeded(a, b Config) []string {
 		{"proxy_protocol", a.ProxyProtocol, b.ProxyProtocol},
 		{"policy", a.Policy, b.Policy},
 		{"admin", a.Admin, b.Admin},
+		{"telemetry", a.Telemetry, b.Telemetry},
 	} {
 		if !reflect.DeepEqual(k.x, k.y) {
 			keys = append(keys, k.key)

@@ -74,6 +74,7 @@ func (g *Gateway) installPolicy(cfg Config, opts Options, env Env) error {
 	// Stored policies are restored in the background: the server serves
 	// at once, and a tenant's commands are refused until its policy is in.
 	restoring := store.Restore(ctx, rt)
+	g.health.restoring = restoring.Done()
 	go func() {
 		select {
 		case <-restoring.Done():

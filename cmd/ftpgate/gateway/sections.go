@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/admin"
 	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
@@ -86,14 +87,19 @@ func (p PolicyConfig) Validate() error {
 func (a AdminConfig) Validate() error {
 	var errs conf.Errors
 	if (a.TLSCert == "") != (a.TLSKey == "") {
-		errs = append(errs, &conf.Error{Key: "tls_cert", Msg: "tls_cert and tls_key go together"})
+		errs = append(errs, &conf.Error{Key: "tls_cert", Msg: "admin.tls_cert and admin.tls_key go together"})
 	}
 	if a.Listen != "" {
 		switch err := CheckAdminListen(a.Listen, a.TLSCert != ""); {
 		case errors.Is(err, ErrAdminInClear):
-			errs = append(errs, &conf.Error{Key: "listen", Msg: fmt.Sprintf("%q is not a loopback address; serving tokens in clear text needs tls_cert and tls_key", a.Listen)})
+			errs = append(errs, &conf.Error{Key: "listen", Msg: fmt.Sprintf("%q is not a loopback address; serving tokens in clear text needs admin.tls_cert and admin.tls_key", a.Listen)})
 		case err != nil:
 			errs = append(errs, &conf.Error{Key: "listen", Msg: err.Error()})
+		}
+		if a.TokenFile != "" { // read at start; $FTPGATE_ADMIN_TOKEN is not checked here
+			if _, err := admin.OperatorToken(a.TokenFile); err != nil {
+				errs = append(errs, &conf.Error{Key: "token_file", Msg: err.Error()})
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -41,6 +41,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
 // Bounds of the server; each request and connection stays within them.
@@ -322,22 +324,6 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(tok)
 }
 
-// validTenant is the syntax of a tenant id in a path: 1 to 64 of
-// [A-Za-z0-9._-], not starting with a dot (the grammar of
-// policy.ValidTenant; tenancy's ids are a subset).
-func validTenant(id string) bool {
-	if id == "" || len(id) > 64 || id[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // unauthorized is the one reply to a missing, wrong or misplaced token,
 // whatever the route and tenant, so that replies tell nothing about which
 // tenants exist or which tokens are valid elsewhere.
@@ -374,7 +360,7 @@ func (s *Server) authenticate(r *http.Request, scope Scope) (id Identity, ok boo
 		return Identity{Operator: true}, op
 	}
 	tenant := r.PathValue("tenant")
-	own := s.Tokens.IsTenant(tenant, tok) && validTenant(tenant)
+	own := s.Tokens.IsTenant(tenant, tok) && conf.ValidTenantID(tenant) == nil
 	switch {
 	case op:
 		return Identity{Operator: true}, true
@@ -395,7 +381,7 @@ func (s *Server) guard(rt Route) http.Handler {
 		}
 		if rt.Scope == ScopeTenant {
 			tenant := r.PathValue("tenant")
-			if !validTenant(tenant) {
+			if conf.ValidTenantID(tenant) != nil {
 				hangUp(w)
 				WriteError(w, http.StatusBadRequest, "bad_tenant", "invalid tenant id")
 				return
