@@ -498,6 +498,11 @@ func (f *Fs) Rename(oldname, newname string) error {
 	if ok == f.prefix || nk == f.prefix {
 		return errors.New("refusing to rename the root")
 	}
+	if ok == nk {
+		// A copy onto itself then a delete would lose the object.
+		_, err := f.statKey("rename", oldname, ok)
+		return err
+	}
 	src, err := f.statKey("rename", oldname, ok)
 	if err != nil {
 		return err

@@ -308,6 +308,12 @@ func TestRenameMkdRmd(t *testing.T) {
 	if err := c.Stor("nodir/a.txt", strings.NewReader("A")); err == nil {
 		t.Fatal("STOR into a missing directory succeeded")
 	}
+	if err := c.Rename("d/a.txt", "d/a.txt"); err != nil {
+		t.Fatalf("RNTO onto itself: %v", err)
+	}
+	if got := retr(t, c, "d/a.txt", 0); string(got) != "A" {
+		t.Fatalf("after RNTO onto itself: %q", got)
+	}
 	if err := c.Rename("d/a.txt", "d/b.txt"); err != nil {
 		t.Fatal(err)
 	}
