@@ -127,7 +127,7 @@ func tail(s string, n int) string {
 type s3Gateway struct {
 	addr   string
 	cmd    *exec.Cmd
-	exited chan error
+	exited chan struct{} // closed when the process has ended
 	stderr *lockedBuffer
 }
 
@@ -162,7 +162,7 @@ password = %q
 			t.Fatal(err)
 		}
 	}
-	g := &s3Gateway{stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	g := &s3Gateway{stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	g.cmd = exec.Command(bin, "serve", "--config", filepath.Join(dir, "server.toml"))
 	g.cmd.Stderr = g.stderr
 	stdout, err := g.cmd.StdoutPipe()
@@ -181,12 +181,13 @@ password = %q
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
-		g.exited <- g.cmd.Wait()
+		_ = g.cmd.Wait()
+		close(g.exited)
 	}()
 	select {
 	case g.addr = <-ready:
-	case err := <-g.exited:
-		t.Fatalf("ftpgate exited before listening: %v\n%s", err, g.stderr)
+	case <-g.exited:
+		t.Fatalf("ftpgate exited before listening\n%s", g.stderr)
 	case <-time.After(itTimeout):
 		_ = g.cmd.Process.Kill()
 		t.Fatalf("ftpgate did not listen\n%s", g.stderr)
