@@ -300,6 +300,63 @@ func TestIntegrationS3(t *testing.T) {
 		}
 	})
 
+	t.Run("python-ftplib", func(t *testing.T) {
+		python := requireTool(t, "python3")
+		script, err := filepath.Abs(filepath.Join("testdata", "ftplib_client.py"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		host, port, _ := net.SplitHostPort(a.addr)
+		// Round trips, MKD/CWD/MLSD/NLST, RNFR/RNTO, REST+RETR, DELE, RMD.
+		for _, sc := range []string{"plain", "active"} {
+			if out := runClient(t, python, script, sc, host, port, "alice", "alice-pw"); !strings.Contains(out, "ok rmd") {
+				t.Fatalf("%s:\n%s", sc, out)
+			}
+		}
+	})
+
+	t.Run("lftp-resume", func(t *testing.T) {
+		src := filepath.Join(local, "resume.bin")
+		sum := writeFile(t, src, 2<<20+333, "resume")
+		full, _ := os.ReadFile(src)
+		// Download: a partial local copy is completed with REST + RETR.
+		lftpAt(t, lftp, a, "put "+src+" -o resume.bin")
+		part := filepath.Join(local, "resume.part")
+		if err := os.WriteFile(part, full[:123457], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lftpAt(t, lftp, b, "get -c resume.bin -o "+part)
+		sameFile(t, part, sum)
+		// Upload: REST + STOR is refused (504). Whatever lftp does next,
+		// the object is the old one or the whole new file, never a mix.
+		head := filepath.Join(local, "head.bin")
+		if err := os.WriteFile(head, full[:654321], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lftpAt(t, lftp, a, "put "+head+" -o u.bin")
+		host, port, _ := net.SplitHostPort(a.addr)
+		cmd := exec.Command(lftp, "-c", "set net:max-retries 1; set net:timeout 30; set cmd:fail-exit yes; set ftp:ssl-allow no; "+
+			fmt.Sprintf("open -u alice,alice-pw -p %s ftp://%s; ", port, host)+"put -c "+src+" -o u.bin; bye")
+		out, lerr := cmd.CombinedOutput()
+		o, err := st.client.GetObject(ctx, weedBucket, "tenants/acme/u.bin", minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(o)
+		_ = o.Close()
+		switch {
+		case lerr != nil && string(got) == string(full[:654321]):
+			if !strings.Contains(string(out), "504") {
+				t.Fatalf("lftp put -c failed without the 504 reason:\n%s", out)
+			}
+			t.Logf("lftp put -c stopped at the 504; the old object stays")
+		case lerr == nil && string(got) == string(full):
+			t.Logf("lftp put -c uploaded the whole file after the 504")
+		default:
+			t.Fatalf("after lftp put -c (err %v): %d bytes on the store\n%s", lerr, len(got), out)
+		}
+	})
+
 	t.Run("killed-mid-upload-leaves-nothing", func(t *testing.T) {
 		c := startS3Gateway(t, st, "tenants/acme")
 		src := filepath.Join(local, "killed.bin")
