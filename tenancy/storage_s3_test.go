@@ -187,7 +187,7 @@ func TestS3TenantQuota(t *testing.T) {
 		t.Fatal("login")
 	}
 	// 8 bytes of old.bin plus the alice/ marker made at the first login.
-	if code, msg := rc.cmd("AVBL"); code != 213 || !strings.Contains(msg, "4") {
+	if code, msg := rc.cmd("AVBL"); code != 213 || strings.TrimSpace(msg) != "4" {
 		t.Fatalf("AVBL = %d %q, want 213 with 4 bytes", code, msg)
 	}
 	if err := alice.Stor("big.bin", strings.NewReader("123456")); replyCode(err) != 552 {
