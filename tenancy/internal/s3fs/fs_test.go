@@ -39,6 +39,8 @@ type store struct {
 	completes    atomic.Int32
 	initiated    atomic.Int32
 	aborted      atomic.Int32
+	partsNow     atomic.Int32 // part uploads being received
+	partsMax     atomic.Int32 // the most at once
 }
 
 func newStore(t *testing.T) *store {
@@ -52,6 +54,12 @@ func newStore(t *testing.T) *store {
 		}
 		if r.Method == http.MethodDelete && r.URL.Query().Has("uploadId") {
 			st.aborted.Add(1)
+		}
+		if r.Method == http.MethodPut && r.URL.Query().Has("partNumber") {
+			n := st.partsNow.Add(1)
+			defer st.partsNow.Add(-1)
+			for m := st.partsMax.Load(); n > m && !st.partsMax.CompareAndSwap(m, n); m = st.partsMax.Load() {
+			}
 		}
 		if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") {
 			st.completes.Add(1)
@@ -181,6 +189,9 @@ func TestUploadDownload(t *testing.T) {
 	}
 	if st.completes.Load() != 1 {
 		t.Fatalf("%d CompleteMultipartUpload calls, want 1 (the small file is one PUT)", st.completes.Load())
+	}
+	if m := st.partsMax.Load(); m != 1 {
+		t.Fatalf("%d parts were sent at once, want 1 (one filling, one in flight)", m)
 	}
 }
 

@@ -23,8 +23,8 @@ import (
 //
 // Memory: at most two part buffers, the one being filled and the one
 // being sent (one part in flight), so 2 x the current part size: 16 MiB
-// at the default 8 MiB for the first 8 GiB of an upload, then doubling
-// with the part size every 1000 parts (see Config.PartSize). A buffer
+// at the default 8 MiB for the first 7 GiB of an upload, then doubling
+// with the part size every 900 parts (see Config.PartSize). A buffer
 // grows as bytes arrive, so a small file holds only its own size.
 type upload struct {
 	fs   *Fs
@@ -55,11 +55,19 @@ func newUpload(f *Fs, name, key string) *upload {
 	return &upload{fs: f, name: name, key: key, ctx: ctx, stop: stop, partSize: f.partSize}
 }
 
+// partsPerSize is how many parts an upload sends at each part size
+// before it doubles: 900, so that from the smallest first size (5 MiB)
+// 10,000 parts still carry S3's largest object (5 TiB).
+const partsPerSize = 900
+
 // partSizeFor returns the size of part n (1-based): the first size,
-// doubled after every 1000 parts, at most MaxPartSize.
+// doubled after every partsPerSize parts, at most MaxPartSize.
 func partSizeFor(first int64, n int) int64 {
-	s := first << ((n - 1) / 1000)
-	return min(s, MaxPartSize)
+	shift := (n - 1) / partsPerSize
+	if shift > 30 {
+		return MaxPartSize
+	}
+	return min(first<<shift, MaxPartSize)
 }
 
 func (u *upload) Name() string { return u.name }
