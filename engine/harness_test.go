@@ -98,7 +98,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	t.Helper()
 	d := &testDriver{
 		fs:       afero.NewMemMapFs(),
-		settings: &Settings{ConnectionTimeout: 5},
+		settings: &Settings{ConnectionTimeout: 30},
 		users:    map[string]string{"test": "test"},
 	}
 	srv := &Server{Driver: d, Logger: slog.New(slog.DiscardHandler)}
@@ -169,7 +169,7 @@ func (c *rawClient) send(line string) {
 // joined with "\n".
 func (c *rawClient) read() (int, string) {
 	c.t.Helper()
-	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	line, err := c.r.ReadString('\n')
 	if err != nil {
 		c.t.Fatalf("read reply: %v (got %q)", err, line)

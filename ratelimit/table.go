@@ -165,3 +165,22 @@ func (s *shard[K, V]) pushFront(e *entry[K, V]) {
 	s.lru.next = e
 	s.idle++
 }
+
+// each runs fn on every live entry (pinned, or idle and not stale), one
+// shard at a time under its lock, without refreshing or reordering any.
+// fn must be quick and must not call back into the table. It visits at
+// most the table's entries: its idle limit plus the pinned ones.
+func (t *table[K, V]) each(now time.Time, fn func(k K, v *V)) {
+	nowNanos := now.UnixNano()
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for k, e := range s.m {
+			if e.pins == 0 && e.expires <= nowNanos {
+				continue
+			}
+			fn(k, &e.val)
+		}
+		s.mu.Unlock()
+	}
+}

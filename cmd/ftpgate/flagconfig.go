@@ -40,6 +40,7 @@ var flagKeys = map[string]string{
 	"idle-timeout":                "timeouts.idle",
 	"connection-timeout":          "timeouts.connection",
 	"shutdown-timeout":            "timeouts.shutdown",
+	"drain-grace":                 "timeouts.drain_grace",
 	"limit-login-delay":           "timeouts.login_failure_delay",
 	"log-format":                  "log.format",
 	"log-level":                   "log.level",
@@ -150,6 +151,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.Var((*seconds)(&c.Timeouts.Idle), "idle-timeout", "`seconds` a control connection may stay idle (0: no limit)")
 	fs.Var((*seconds)(&c.Timeouts.Connection), "connection-timeout", "`seconds` to open a data connection or for a stalled transfer")
 	fs.TextVar(&c.Timeouts.Shutdown, "shutdown-timeout", c.Timeouts.Shutdown, "how long (a `duration`) running transfers may finish after SIGINT/SIGTERM")
+	fs.TextVar(&c.Timeouts.DrainGrace, "drain-grace", c.Timeouts.DrainGrace, "after SIGINT/SIGTERM, how long (a `duration`) /readyz fails while new connections are still accepted, before the listeners close; only with --telemetry-listen; a second signal cuts it short")
 	fs.TextVar(&c.Timeouts.LoginFailureDelay, "limit-login-delay", c.Timeouts.LoginFailureDelay, "delay (a `duration`) before a failed login is answered (0: none)")
 	fs.BoolVar(&c.Commands.HASH, "enable-hash", false, "offer HASH, RANG and the XCRC/XMD5/XSHA* digest commands")
 	fs.BoolVar(&c.Commands.COMB, "enable-comb", false, "offer COMB, which joins uploaded parts into one file")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/textproto"
 	"os"
 	"os/exec"
@@ -49,8 +50,9 @@ func requireHAProxy(t *testing.T) string {
 
 // haPorts are the ports the test rewrites the example's with.
 type haPorts struct {
-	control int // on the balancer and on each instance, as in the example
-	base    int // passive ports base..base+9 for a, base+10..base+19 for b
+	control   int // on the balancer and on each instance, as in the example
+	base      int // passive ports base..base+9 for a, base+10..base+19 for b
+	telemetry int // each instance's telemetry listener (/readyz)
 }
 
 // portFree reports whether host:port can be bound now.
@@ -68,11 +70,12 @@ func portFree(host string, port int) bool {
 func pickHAPorts(t *testing.T) haPorts {
 	t.Helper()
 	for range 200 {
-		p := haPorts{control: 20000 + rand.IntN(12000), base: 20000 + rand.IntN(12000-20)}
-		ok := p.control < p.base || p.control >= p.base+20
+		p := haPorts{control: 20000 + rand.IntN(12000), base: 20000 + rand.IntN(12000-20), telemetry: 20000 + rand.IntN(12000)}
+		ok := (p.control < p.base || p.control >= p.base+20) && p.telemetry != p.control && (p.telemetry < p.base || p.telemetry >= p.base+20)
 		for _, h := range []string{haBalancer, haA, haB} {
 			ok = ok && portFree(h, p.control)
 		}
+		ok = ok && portFree(haA, p.telemetry) && portFree(haB, p.telemetry)
 		for i := 0; i < 20 && ok; i++ {
 			inst := haA
 			if i >= 10 {
@@ -100,8 +103,9 @@ func haproxyConfig(t *testing.T, p haPorts) string {
 	cfg := string(b)
 	replace := [][2]string{
 		{"bind 127.0.0.1:2121", fmt.Sprintf("bind %s:%d", haBalancer, p.control)},
-		{"server ftpgate-a 127.0.0.3:2121 ", fmt.Sprintf("server ftpgate-a %s:%d ", haA, p.control)},
-		{"server ftpgate-b 127.0.0.4:2121 ", fmt.Sprintf("server ftpgate-b %s:%d ", haB, p.control)},
+		{"option httpchk GET /readyz\n", "option httpchk GET /readyz\n"},
+		{"server ftpgate-a 127.0.0.3:2121 send-proxy-v2 check port 9100\n", fmt.Sprintf("server ftpgate-a %s:%d send-proxy-v2 check port %d\n", haA, p.control, p.telemetry)},
+		{"server ftpgate-b 127.0.0.4:2121 send-proxy-v2 check port 9100\n", fmt.Sprintf("server ftpgate-b %s:%d send-proxy-v2 check port %d\n", haB, p.control, p.telemetry)},
 		{"bind 127.0.0.1:30000-30009", fmt.Sprintf("bind %s:%d-%d", haBalancer, p.base, p.base+9)},
 		{"bind 127.0.0.1:30010-30019", fmt.Sprintf("bind %s:%d-%d", haBalancer, p.base+10, p.base+19)},
 		{"server ftpgate-a 127.0.0.3 send-proxy-v2", "server ftpgate-a " + haA + " send-proxy-v2"},
@@ -203,22 +207,9 @@ func TestIntegrationHAProxy(t *testing.T) {
 	haproxy := requireHAProxy(t)
 	ports := pickHAPorts(t)
 	root := t.TempDir() // shared by both instances, as shared storage would be
-	instance := func(host string, first int) *itServer {
-		return startServer(t, host,
-			"--listen", net.JoinHostPort(host, strconv.Itoa(ports.control)),
-			"--root", root,
-			"--passive-ports", fmt.Sprintf("%d-%d", first, first+9),
-			"--proxy-protocol", "required",
-			"--proxy-trusted", haBalancer,
-			"--log-format", "json")
-	}
-	a := instance(haA, ports.base)
-	b := instance(haB, ports.base+10)
+	a := startHAInstance(t, ports, root, haA, ports.base)
+	b := startHAInstance(t, ports, root, haB, ports.base+10)
 	haLog := startHAProxy(t, haproxy, haproxyConfig(t, ports), ports.control)
-	// HAProxy's health checks (every 2 s) reach both instances with a
-	// PROXY v2 LOCAL header, which ftpgate serves and logs.
-	waitForLog(t, "instance a", a.stderr, "PROXY LOCAL command")
-	waitForLog(t, "instance b", b.stderr, "PROXY LOCAL command")
 
 	front := net.JoinHostPort(haBalancer, strconv.Itoa(ports.control))
 	local := t.TempDir()
@@ -327,6 +318,53 @@ func TestIntegrationHAProxy(t *testing.T) {
 
 	if t.Failed() {
 		t.Logf("haproxy log:\n%s", haLog)
+	}
+}
+
+// startHAInstance starts the ftpgate instance on host behind HAProxy,
+// with its passive ports from first and its telemetry listener (for
+// HAProxy's /readyz check), as the example's README runs them, and waits
+// until it is ready.
+func startHAInstance(t *testing.T, ports haPorts, root, host string, first int, extra ...string) *itServer {
+	t.Helper()
+	telemetry := net.JoinHostPort(host, strconv.Itoa(ports.telemetry))
+	s := startServer(t, host, append([]string{
+		"--listen", net.JoinHostPort(host, strconv.Itoa(ports.control)),
+		"--root", root,
+		"--passive-ports", fmt.Sprintf("%d-%d", first, first+9),
+		"--proxy-protocol", "required",
+		"--proxy-trusted", haBalancer,
+		"--telemetry-listen", telemetry,
+		"--log-format", "json"}, extra...)...)
+	s.telemetry = "http://" + telemetry
+	waitReadyz(t, s, http.StatusOK)
+	return s
+}
+
+// waitReadyz polls an instance's /readyz until it answers status: a
+// bounded poll, since readiness changes inside the process, which tells
+// no one.
+func waitReadyz(t *testing.T, s *itServer, status int) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(itTimeout)
+	last := "no answer"
+	for {
+		resp, err := client.Get(s.telemetry + "/readyz")
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+			_ = resp.Body.Close()
+			if resp.StatusCode == status {
+				return
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, body)
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz never answered %d; last: %s", s.telemetry, status, last)
+		}
+		<-time.After(50 * time.Millisecond)
 	}
 }
 

@@ -82,6 +82,12 @@ type itServer struct {
 	implicit string // implicit TLS address, or ""
 	stderr   *lockedBuffer
 	proc     *os.Process // for tests that signal it
+	// done is closed once the process has exited, with exitErr set.
+	done    chan struct{}
+	exitErr error
+	// telemetry is the telemetry listener's base URL, when a test set
+	// one.
+	telemetry string
 }
 
 // lockedBuffer collects a process's stderr for failure messages.
@@ -110,7 +116,7 @@ var listeningLine = regexp.MustCompile(`^ftpgate: (listening on|implicit TLS on)
 func startServer(t *testing.T, host string, extra ...string) *itServer {
 	t.Helper()
 	bin := ftpgateBinary(t)
-	s := &itServer{root: t.TempDir(), stderr: &lockedBuffer{}}
+	s := &itServer{root: t.TempDir(), stderr: &lockedBuffer{}, done: make(chan struct{})}
 	args := []string{"serve",
 		"--listen", net.JoinHostPort(host, "0"),
 		"--root", s.root,
@@ -148,7 +154,9 @@ func startServer(t *testing.T, host string, extra ...string) *itServer {
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
-		exited <- cmd.Wait()
+		s.exitErr = cmd.Wait()
+		close(s.done)
+		exited <- s.exitErr
 	}()
 	select {
 	case <-ready:

@@ -19,7 +19,7 @@ import (
 // flagsWithConfig (and the --policy-*, --admin-* and --telemetry-* flags) are the serve
 // flags that still apply with --config, over the file's value; every other
 // setting comes from the file.
-var flagsWithConfig = []string{"config", "shutdown-timeout", "enable-hash", "enable-comb", "mode-z-level", "max-decompressed-upload", "log-format", "log-level"}
+var flagsWithConfig = []string{"config", "shutdown-timeout", "drain-grace", "enable-hash", "enable-comb", "mode-z-level", "max-decompressed-upload", "log-format", "log-level"}
 
 // checkConfigExclusive refuses flags that --config replaces, so that no
 // one wonders which of the two wins.
@@ -104,9 +104,8 @@ func announce(g *gateway.Gateway, stdout io.Writer) {
 }
 
 // runGateway serves g until ctx ends or a signal arrives: SIGHUP calls
-// reload, the first other signal shuts down gracefully within grace, a
-// second one closes every session at once.
-func runGateway(ctx context.Context, g *gateway.Gateway, hup, signals <-chan os.Signal, reload func() error, grace time.Duration, log *slog.Logger) int {
+// reload, the first other signal (or ctx's end) starts stopGateway.
+func runGateway(ctx context.Context, g *gateway.Gateway, hup, signals <-chan os.Signal, reload func() error, shutdown time.Duration, log *slog.Logger) int {
 	served := make(chan error, 1)
 	go func() { served <- g.Run(context.Background()) }()
 	for {
@@ -118,25 +117,13 @@ func runGateway(ctx context.Context, g *gateway.Gateway, hup, signals <-chan os.
 			_ = reload() // logged
 			continue
 		case sig := <-signals:
-			log.Info("shutting down", "signal", sig.String(), "grace", grace)
+			log.Info("shutting down", "signal", sig.String(), "drain_grace", g.DrainGrace(), "shutdown_timeout", shutdown)
 		case <-ctx.Done():
 			log.Info("shutting down", "reason", ctx.Err())
 		}
 		break
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	go func() {
-		select {
-		case sig := <-signals:
-			log.Warn("second signal: closing every session now", "signal", sig.String())
-			cancel()
-		case <-sctx.Done():
-		}
-	}()
-	if err := g.Shutdown(sctx); err != nil {
-		log.Warn("graceful shutdown cut short", "err", err)
-	}
+	stopGateway(g, signals, shutdown, log)
 	if err := <-served; err != nil {
 		log.Error("server stopped", "err", err)
 		return 1

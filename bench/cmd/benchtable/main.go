@@ -1,5 +1,6 @@
 // Command benchtable reads `go test -bench` output (and ftpload's lines,
-// which use the same format) on stdin and prints one table. Lines of
+// which use the same format) on stdin and prints a summary, one line per
+// goal of issue 17 with its figure and verdict, then one table. Lines of
 // BenchmarkPeer/MODE/SERVER are pivoted so that servers sit side by side;
 // every other benchmark is one row with its metrics as columns.
 package main
@@ -177,6 +178,9 @@ func writePeers(w io.Writer, peers []row) {
 
 func main() {
 	rows, err := parse(os.Stdin)
+	if err == nil {
+		err = writeGoals(os.Stdout, rows)
+	}
 	if err == nil {
 		err = write(os.Stdout, rows)
 	}

@@ -103,6 +103,12 @@ type TimeoutsConfig struct {
 	Connection conf.Duration `toml:"connection"`
 	// Shutdown is how long running transfers may finish at shutdown.
 	Shutdown conf.Duration `toml:"shutdown"`
+	// DrainGrace is how long, after SIGTERM, the server reports itself
+	// not ready (Ready, /readyz) while it still accepts, before its
+	// listeners close: the time a balancer's health check needs to stop
+	// sending it clients. It applies only with a telemetry listener
+	// (nothing else can tell a balancer); a second signal cuts it short.
+	DrainGrace conf.Duration `toml:"drain_grace"`
 	// LoginFailureDelay is how long every failed login waits before its
 	// 530 (tenancy), whatever the reason, so that timing tells nothing.
 	LoginFailureDelay conf.Duration `toml:"login_failure_delay"`
@@ -146,7 +152,7 @@ const maxTimeout = 24 * time.Hour
 func Default() Config {
 	return Config{
 		Listen:    ListenConfig{Control: "127.0.0.1:2121"},
-		Timeouts:  TimeoutsConfig{Idle: conf.Duration(15 * time.Minute), Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), LoginFailureDelay: conf.Duration(time.Second)},
+		Timeouts:  TimeoutsConfig{Idle: conf.Duration(15 * time.Minute), Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), DrainGrace: conf.Duration(DefaultDrainGrace), LoginFailureDelay: conf.Duration(time.Second)},
 		Log:       LogConfig{Format: "text", Level: "info"},
 		Policy:    PolicyConfig{Dir: "ftpgate-policies", Timeout: conf.Duration(50 * time.Millisecond), MemoryPages: 256},
 		Telemetry: telemetry.Default(),
@@ -292,6 +298,7 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 		{"timeouts.idle", c.Timeouts.Idle, true},
 		{"timeouts.connection", c.Timeouts.Connection, false},
 		{"timeouts.shutdown", c.Timeouts.Shutdown, true},
+		{"timeouts.drain_grace", c.Timeouts.DrainGrace, true},
 		{"timeouts.login_failure_delay", c.Timeouts.LoginFailureDelay, true},
 	} {
 		switch {

@@ -122,6 +122,7 @@ public_host = "203.0.113.10"
 multiplex = true
 [timeouts]
 idle = "0s"
+drain_grace = "0s"
 [log]
 format = "json"
 [commands]
@@ -158,7 +159,7 @@ max_sessions = 8
 	case cfg.Passive.Ports == nil || *cfg.Passive.Ports != engine.PortRange{Start: 50000, End: 50100} ||
 		cfg.Passive.PublicHost != "203.0.113.10" || !cfg.Passive.Multiplex:
 		t.Errorf("passive %+v", cfg.Passive)
-	case cfg.Timeouts != TimeoutsConfig{Idle: 0, Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), LoginFailureDelay: conf.Duration(time.Second)}:
+	case cfg.Timeouts != TimeoutsConfig{Idle: 0, Connection: conf.Duration(30 * time.Second), Shutdown: conf.Duration(30 * time.Second), DrainGrace: 0, LoginFailureDelay: conf.Duration(time.Second)}:
 		t.Errorf("timeouts %+v", cfg.Timeouts)
 	case cfg.Log != LogConfig{Format: "json", Level: "info"}:
 		t.Errorf("log %+v", cfg.Log)

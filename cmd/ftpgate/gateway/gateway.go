@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/sessions"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/policy"
@@ -111,6 +112,8 @@ type Gateway struct {
 	adminURL string
 	stops    []func(context.Context)
 	health   health // readiness, the telemetry listener and metrics (health.go)
+	// sessions lists and ends live sessions for the admin API.
+	sessions *sessions.Local
 
 	mu  sync.Mutex // serialises Reload; guards cfg
 	cfg Config
@@ -203,6 +206,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 	}
 	applySettings(st, cfg)
 	g.srv = &engine.Server{Driver: driver, Logger: g.log}
+	g.installSessions(env)
 	g.newMetrics(cfg, env) // their hooks go in last, outermost (startTelemetry)
 
 	if err := cfg.ProxyProtocol.Install(g.srv, st, g.log); err != nil {

@@ -172,10 +172,17 @@ func TestMetricsThroughGateway(t *testing.T) {
 		t.Fatal("a reload without tenants was taken")
 	}
 
-	code, scrape := get(t, base+"/metrics")
-	if code != 200 {
-		t.Fatalf("/metrics: %d", code)
-	}
+	// QUIT's 221 comes before the session's end releases its passive
+	// port and its connection: wait for both, then read the rest.
+	var scrape string
+	enginetest.Eventually(t, "the sessions' ends in /metrics", func() bool {
+		code, body := get(t, base+"/metrics")
+		if code != 200 {
+			t.Fatalf("/metrics: %d", code)
+		}
+		scrape = body
+		return scrapeValue(scrape, "ftpgate_passive_ports_held") == 0 && scrapeValue(scrape, "ftpgate_connections_open") == 0
+	})
 	for series, want := range map[string]float64{
 		`ftpgate_ratelimit_refusals_total{rule="conn_per_ip"}`:           1,
 		`ftpgate_ratelimit_refusals_total{rule="banned"}`:                0,

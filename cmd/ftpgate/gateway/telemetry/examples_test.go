@@ -152,3 +152,26 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 }
+
+// TestFamiliesDocumented: CONFIG.md names every ftpgate family of the
+// registry, and no other.
+func TestFamiliesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../../../CONFIG.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := familyNames(t)
+	named := map[string]bool{}
+	for _, n := range regexp.MustCompile("`(ftpgate_[a-z0-9_]+)`").FindAllStringSubmatch(string(doc), -1) {
+		named[n[1]] = true
+		if !slices.Contains(names, n[1]) {
+			t.Errorf("CONFIG.md names %s, which the registry lacks", n[1])
+		}
+	}
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_sum"), "_count")
+		if strings.HasPrefix(n, "ftpgate_") && (n == base || !slices.Contains(names, base)) && !named[n] {
+			t.Errorf("CONFIG.md does not name %s", n)
+		}
+	}
+}
