@@ -110,14 +110,17 @@ type CertificateConfig struct {
 const (
 	BackendOS     = "os"     // a host directory, jailed with os.Root
 	BackendMemory = "memory" // afero.MemMapFs, lost at exit
+	// BackendS3 (storage_s3.go): an S3-compatible object store.
 )
 
 // StorageConfig says where a tenant's files live.
 type StorageConfig struct {
-	// Backend is BackendOS or BackendMemory.
+	// Backend is BackendOS, BackendS3 or BackendMemory.
 	Backend string
 	// Dir is the host directory of BackendOS, created when missing.
 	Dir string
+	// S3 is the object store of BackendS3.
+	S3 *S3Config
 	// ReadOnly refuses every change for every user.
 	ReadOnly bool
 	// MaxPathDepth and MaxPathLength cap the tenant-absolute path of

@@ -31,14 +31,8 @@ type (
 			Cert     string `toml:"cert"`
 			Key      string `toml:"key"`
 		} `toml:"certificates"`
-		Storage struct {
-			Backend  string `toml:"backend"`
-			Dir      string `toml:"dir"`
-			ReadOnly bool   `toml:"read_only"`
-			MaxDepth int    `toml:"max_path_depth"`
-			MaxLen   int    `toml:"max_path_length"`
-		} `toml:"storage"`
-		Quota struct {
+		Storage rawStorage `toml:"storage"`
+		Quota   struct {
 			Bytes int64 `toml:"bytes"`
 			Files int64 `toml:"files"`
 		} `toml:"quota"`
@@ -197,8 +191,16 @@ func ParseTenantConfig(file string, data []byte, errs *conf.Errors) (cfg *Tenant
 		if raw.Storage.Dir != "" {
 			sink.Add("storage.dir", "the memory backend has no directory; remove dir or use backend = \"os\"")
 		}
+	case BackendS3:
+		if raw.Storage.Dir != "" {
+			sink.Add("storage.dir", "the s3 backend has no directory; remove dir (the store is endpoint, bucket and prefix)")
+		}
+		t.Storage.S3 = parseS3(sink, dir, &raw.Storage)
 	default:
-		sink.Add("storage.backend", "%q: want \"os\" (with dir) or \"memory\"", raw.Storage.Backend)
+		sink.Add("storage.backend", "%q: want \"os\" (with dir), \"s3\" or \"memory\"", raw.Storage.Backend)
+	}
+	if raw.Storage.Backend != BackendS3 && raw.Storage.s3Set() {
+		sink.Add("storage.backend", "s3 keys (endpoint, bucket, credentials...) are set but backend is %q", raw.Storage.Backend)
 	}
 	if t.QuotaBytes < 0 {
 		sink.Add("quota.bytes", "%d: want a number of bytes >= 0 (0: no limit)", t.QuotaBytes)
@@ -256,6 +258,7 @@ func checkTenantSet(cfg *Config, errs *conf.Errors) {
 	folded := map[string]string{}
 	hosts := map[string]string{}
 	dirs := map[string]string{}
+	var s3s []*TenantConfig
 	for _, t := range cfg.Tenants {
 		lines := scanKeyLinesOfFile(t.File)
 		// Logins match ids without regard to ASCII case (ids are ASCII).
@@ -269,6 +272,14 @@ func checkTenantSet(cfg *Config, errs *conf.Errors) {
 				*errs = append(*errs, &conf.Error{File: t.File, Line: lines.Line("hostnames"), Key: "hostnames", Msg: fmt.Sprintf("host name %q is also claimed by %s", h, other)})
 			}
 			hosts[h] = t.File
+		}
+		for _, o := range s3s {
+			if s3Overlap(t.Storage.S3, o.Storage.S3) {
+				*errs = append(*errs, &conf.Error{File: t.File, Line: lines.Line("storage.prefix"), Key: "storage.prefix", Msg: fmt.Sprintf("the same bucket and a prefix within or around that of %s: tenants must not share storage", o.File)})
+			}
+		}
+		if t.Storage.S3 != nil {
+			s3s = append(s3s, t)
 		}
 		if t.Storage.Dir != "" {
 			for dir, other := range dirs {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/tenancy/internal/s3fs"
 	"github.com/spf13/afero"
 )
 
@@ -521,6 +522,17 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext) (engine.ClientD
 			return nil, nil, err
 		}
 		root, inner = r, &rootFs{root: r}
+	case BackendS3:
+		if u.Home != "/" {
+			if err := makeHome(st, u.Home); err != nil {
+				return nil, nil, err
+			}
+		}
+		sub, err := st.fs.(*s3fs.Fs).Sub(u.Home)
+		if err != nil {
+			return nil, nil, err
+		}
+		inner = sub
 	default:
 		if u.Home != "/" {
 			if err := makeHome(st, u.Home); err != nil {

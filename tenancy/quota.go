@@ -379,6 +379,11 @@ func countTree(fsys afero.Fs, name string) (treeCount, error) {
 	if !fi.IsDir() {
 		return self, nil
 	}
+	if u, ok := fsys.(treeUsage); ok {
+		b, n, err := u.Usage(name)
+		// A directory's own marker is among the objects Usage counts.
+		return treeCount{bytes: b, files: max(n, 1)}, err
+	}
 	if r, ok := fsys.(*rootFs); ok {
 		sub, err := r.openRoot(name)
 		if err != nil {
@@ -390,6 +395,12 @@ func countTree(fsys afero.Fs, name string) (treeCount, error) {
 	}
 	t, err := walkAfero(afero.NewBasePathFs(fsys, name))
 	return treeCount{bytes: self.bytes + t.bytes, files: self.files + t.files}, err
+}
+
+// treeUsage is a backend that counts a tree itself (object storage: one
+// flat listing instead of a walk of every directory).
+type treeUsage interface {
+	Usage(name string) (bytes, objects int64, err error)
 }
 
 // walkAfero counts the entries below the root of fsys (not the root

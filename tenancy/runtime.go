@@ -131,11 +131,25 @@ func asciiLower(s string) (string, bool) {
 // temporary upload files), so no tree, however deep, large or unreadable,
 // delays or stops the start.
 func openStorage(c StorageConfig, old *storage, log *slog.Logger) (*storage, error) {
-	if old != nil && old.backend == c.Backend && old.dir == c.Dir {
+	dir := c.Dir
+	if c.S3 != nil {
+		dir = c.S3.identity()
+	}
+	if old != nil && old.backend == c.Backend && old.dir == dir {
 		return old, nil
 	}
-	st := &storage{backend: c.Backend, dir: c.Dir, usage: newUsage()}
+	st := &storage{backend: c.Backend, dir: dir, usage: newUsage()}
 	switch c.Backend {
+	case BackendS3:
+		if c.S3 == nil {
+			return nil, errors.New("s3 backend without its settings")
+		}
+		fsys, err := openS3(c.S3, log)
+		if err != nil {
+			return nil, err
+		}
+		st.fs = fsys
+		return st, nil
 	case BackendMemory:
 		st.fs = afero.NewMemMapFs()
 		return st, nil
@@ -230,7 +244,7 @@ func buildState(cfg *Config, prev *state, defaultCert *tls.Certificate, log *slo
 		}
 		s.storages = append(s.storages, st)
 		if st != old {
-			if st.root != nil {
+			if st.root != nil || (st.backend == BackendS3 && (tc.QuotaBytes > 0 || tc.QuotaFiles > 0)) {
 				s.toCount = append(s.toCount, countJob{st: st, tenantID: tc.ID})
 			}
 		} else if recount {

@@ -100,7 +100,12 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 	var f afero.File
 	var err error
 	size := int64(0)
-	if flag&(os.O_TRUNC|os.O_EXCL) != 0 {
+	if flag&(os.O_TRUNC|os.O_EXCL) != 0 && wholeAtClose(g.inner) {
+		// Object storage: the upload itself appears whole at Close, and a
+		// rename would be a copy of every byte.
+		f, err = g.inner.OpenFile(name, flag, perm)
+		c.atomic = true
+	} else if flag&(os.O_TRUNC|os.O_EXCL) != 0 {
 		access := flag & (os.O_WRONLY | os.O_RDWR)
 		f, c.temp, err = createTemp(g.inner, c.name, access, perm)
 	} else {
@@ -188,10 +193,19 @@ func sameFile(a, b os.FileInfo) bool {
 	return ok1 && ok2 && ma.FileData == mb.FileData
 }
 
+// wholeAtClose reports whether fsys's uploads appear only when their
+// handle's Close succeeds, and vanish after a TransferError (an object
+// store's multipart upload): such uploads need no temporary file.
+func wholeAtClose(fsys afero.Fs) bool {
+	w, ok := fsys.(interface{ UploadsWholeAtClose() bool })
+	return ok && w.UploadsWholeAtClose()
+}
+
 // uploadCore is what every upload handle does at its end.
 type uploadCore struct {
 	g      *guardFs
 	name   string // the target, clean, inside the session's root
+	atomic bool   // written to the target, appearing at Close (wholeAtClose)
 	temp   string // the temporary file, or "" for an upload in place
 	excl   bool   // STOU: the rename may not replace anything
 	files  int64  // entries reserved at open
@@ -208,6 +222,10 @@ type uploadCore struct {
 func (c *uploadCore) finish(f afero.File) error {
 	c.once.Do(func() {
 		defer c.dropUnique()
+		if c.atomic {
+			c.err = c.finishWhole(f)
+			return
+		}
 		if c.temp == "" {
 			c.err = c.finishInPlace(f)
 			return
@@ -232,6 +250,59 @@ func (c *uploadCore) finishInPlace(f afero.File) error {
 	there, lerr := lstatOf(c.g.inner, c.name)
 	if serr != nil || lerr != nil || !sameFile(mine, there) {
 		return errReplacedMeanwhile(c.name)
+	}
+	return nil
+}
+
+// errUploadFailed is what an upload that appears whole at Close is told
+// when its transfer failed.
+var errUploadFailed = errors.New("tenancy: the transfer failed")
+
+// finishWhole ends an upload that appears whole at Close: after a failure
+// the backend is told (its upload is aborted, nothing appears) and the
+// reservations go back; after a success Close completes it, under the
+// name lock, and the counts are settled as for a rename into place. A
+// STOU whose name another upload took meanwhile is aborted.
+func (c *uploadCore) finishWhole(f afero.File) error {
+	g := c.g
+	abort := func() {
+		if te, ok := f.(engine.FileTransferError); ok {
+			te.TransferError(errUploadFailed)
+		}
+		_ = f.Close()
+		g.u.release(c.written(), c.files)
+	}
+	if c.failed {
+		abort()
+		return nil
+	}
+	g.u.ns.Lock()
+	defer g.u.ns.Unlock()
+	replaced, lerr := lstatOf(g.inner, c.name)
+	if lerr != nil && !isNotExist(lerr) {
+		abort()
+		return lerr
+	}
+	if lerr != nil {
+		replaced = nil
+	}
+	if c.excl && replaced != nil {
+		abort()
+		return errTakenMeanwhile(c.name)
+	}
+	if err := f.Close(); err != nil {
+		g.u.release(c.written(), c.files)
+		return err
+	}
+	gone := int64(0)
+	if replaced != nil {
+		gone = 1
+		g.u.release(regularBytes(replaced), 0)
+	}
+	if d := 1 - gone - c.files; d > 0 {
+		_ = g.u.reserve(0, d, 0, 0)
+	} else if d < 0 {
+		g.u.release(0, -d)
 	}
 	return nil
 }

@@ -285,6 +285,8 @@ func (c *counter) count(ctx context.Context, st *storage, tenantID string) {
 	var err error
 	if st.root != nil {
 		s, err = walkTree(ctx, st.root, true, skip)
+	} else if u, ok := st.fs.(treeUsage); ok {
+		s.bytes, s.files, err = u.Usage("/")
 	} else {
 		var t treeCount
 		t, err = walkAfero(st.fs)

@@ -3,8 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/ftpgate/ftpgate/engine/conf"
 	"io"
+
+	"github.com/ftpgate/ftpgate/engine/conf"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 )

@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 )
@@ -98,7 +97,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		log.Info("reloaded: files re-read; " + flagRestartNeeded)
 		return nil
 	}
-	return runGateway(ctx, g, hup, signals, reload, time.Duration(cfg.Timeouts.Shutdown), log)
+	return exitCode(g.Serve(ctx, hup, signals, reload))
 }
 
 // flagRestartNeeded is what a reload in flag mode says: the flags are

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 )
@@ -84,8 +82,7 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 	}
 	announce(g, stdout)
 	log.Info("serving", "config", cfg.File, "tenants", len(cfg.Tenancy.Tenants))
-	reread := func() error { _, err := g.Reread(); return err } // logged
-	return runGateway(ctx, g, hup, signals, reread, time.Duration(cfg.Timeouts.Shutdown), log)
+	return exitCode(g.Serve(ctx, hup, signals, nil))
 }
 
 // announce prints the listeners' addresses on stdout, where scripts and
@@ -103,35 +100,10 @@ func announce(g *gateway.Gateway, stdout io.Writer) {
 	}
 }
 
-// runGateway serves g until ctx ends or a signal arrives: SIGUSR1 reopens
-// the audit logs (log rotation), SIGHUP reopens them and calls reload,
-// the first other signal (or ctx's end) starts stopGateway.
-func runGateway(ctx context.Context, g *gateway.Gateway, hup, signals <-chan os.Signal, reload func() error, shutdown time.Duration, log *slog.Logger) int {
-	served := make(chan error, 1)
-	go func() { served <- g.Run(context.Background()) }()
-	for {
-		select {
-		case err := <-served:
-			log.Error("server stopped", "err", err)
-			return 1
-		case sig := <-hup:
-			_ = g.Reopen() // logged
-			if sig != syscall.SIGUSR1 {
-				_ = reload() // logged
-			}
-			continue
-		case sig := <-signals:
-			log.Info("shutting down", "signal", sig.String(), "drain_grace", g.DrainGrace(), "shutdown_timeout", shutdown)
-		case <-ctx.Done():
-			log.Info("shutting down", "reason", ctx.Err())
-		}
-		break
-	}
-	stopGateway(g, signals, shutdown, log)
-	if err := <-served; err != nil {
-		log.Error("server stopped", "err", err)
+// exitCode is a serve's exit status once g.Serve returned err.
+func exitCode(err error) int {
+	if err != nil {
 		return 1
 	}
-	log.Info("stopped")
 	return 0
 }

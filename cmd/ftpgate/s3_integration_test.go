@@ -1,0 +1,407 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// The object-storage integration tests run SeaweedFS's `weed mini` (its S3
+// gateway on 127.0.0.1) from FTPGATE_WEED, which .ci/test sets from
+// .ci/seaweedfs, and ftpgate instances whose tenant lives in its bucket.
+// Without FTPGATE_WEED they skip, unless FTPGATE_INTEGRATION=1, where they
+// fail, as they do when weed cannot start.
+
+const (
+	weedAccessKey = "ftpgateit"
+	weedSecretKey = "ftpgate-it-secret-key"
+	weedBucket    = "ftpgate-it"
+)
+
+// weedStore is a running weed mini.
+type weedStore struct {
+	endpoint string // http://127.0.0.1:PORT
+	client   *minio.Client
+}
+
+// startWeed runs weed mini on 127.0.0.1 with one identity and makes the
+// test bucket. Telemetry, WebDAV, the admin UI and the catalog servers are
+// off: the tests need S3 only, and no traffic leaves the machine.
+func startWeed(t *testing.T) *weedStore {
+	t.Helper()
+	bin := os.Getenv("FTPGATE_WEED")
+	if bin == "" {
+		if os.Getenv("FTPGATE_INTEGRATION") == "1" {
+			t.Fatal("FTPGATE_WEED is not set: .ci/test sets it from .ci/seaweedfs (build or reuse the weed binary)")
+		}
+		t.Skip("FTPGATE_WEED not set (bash .ci/seaweedfs prints the binary)")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "s3.json")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"identities":[{"name":"ftpgate","credentials":[{"accessKey":%q,"secretKey":%q}],"actions":["Admin","Read","List","Tagging","Write"]}]}`, weedAccessKey, weedSecretKey)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, portText, _ := net.SplitHostPort(freeLoopbackPort(t))
+	port, _ := strconv.Atoi(portText)
+	log := &lockedBuffer{}
+	cmd := exec.Command(bin, "mini", "-dir", filepath.Join(dir, "data"), "-ip", "127.0.0.1", "-ip.bind", "127.0.0.1",
+		"-s3.port", strconv.Itoa(port), "-s3.config", cfg, "-master.telemetry=false", "-webdav=false",
+		"-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0")
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("weed mini: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(itTimeout):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("weed log (tail):\n%s", tail(log.String(), 4000))
+		}
+	})
+	s := &weedStore{endpoint: "http://127.0.0.1:" + strconv.Itoa(port)}
+	c, err := minio.New("127.0.0.1:"+strconv.Itoa(port), &minio.Options{
+		Creds: credentials.NewStaticV4(weedAccessKey, weedSecretKey, ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.client = c
+	// Wait, within a bound, until S3 answers and the bucket exists.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.MakeBucket(ctx, weedBucket, minio.MakeBucketOptions{})
+		if err != nil {
+			if ok, e := c.BucketExists(ctx, weedBucket); e == nil && ok {
+				err = nil
+			}
+		}
+		cancel()
+		if err == nil {
+			return s
+		}
+		select {
+		case e := <-exited:
+			t.Fatalf("weed mini exited: %v\n%s", e, tail(log.String(), 4000))
+		case <-time.After(250 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("weed mini's S3 did not answer within 3 minutes: %v\n%s", err, tail(log.String(), 4000))
+		}
+	}
+}
+
+// tail returns the end of s.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// s3Gateway is a running `ftpgate serve --config` with one s3 tenant.
+type s3Gateway struct {
+	addr   string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has ended
+	stderr *lockedBuffer
+}
+
+// startS3Gateway runs ftpgate with the tenant acme (user alice, password
+// alice-pw, the default tenant) in the store's bucket under prefix.
+func startS3Gateway(t *testing.T, st *weedStore, prefix string) *s3Gateway {
+	t.Helper()
+	bin := ftpgateBinary(t)
+	dir := t.TempDir()
+	files := map[string]string{
+		"server.toml": "[listen]\ncontrol = \"127.0.0.1:0\"\n[log]\nlevel = \"debug\"\n[tenants]\ndir = \"tenants\"\ndefault = \"acme\"\n",
+		"creds.toml":  fmt.Sprintf("access_key_id = %q\nsecret_access_key = %q\n", weedAccessKey, weedSecretKey),
+		"tenants/acme.toml": fmt.Sprintf(`id = "acme"
+[storage]
+backend = "s3"
+endpoint = %q
+bucket = %q
+prefix = %q
+path_style = true
+credentials_file = "../creds.toml"
+[[users]]
+name = "alice"
+password = %q
+`, st.endpoint, weedBucket, prefix, itHash(t, "alice-pw")),
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := &s3Gateway{stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	g.cmd = exec.Command(bin, "serve", "--config", filepath.Join(dir, "server.toml"))
+	g.cmd.Stderr = g.stderr
+	stdout, err := g.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := listeningLine.FindStringSubmatch(sc.Text()); m != nil && m[1] == "listening on" {
+				ready <- m[2]
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+		_ = g.cmd.Wait()
+		close(g.exited)
+	}()
+	select {
+	case g.addr = <-ready:
+	case <-g.exited:
+		t.Fatalf("ftpgate exited before listening\n%s", g.stderr)
+	case <-time.After(itTimeout):
+		_ = g.cmd.Process.Kill()
+		t.Fatalf("ftpgate did not listen\n%s", g.stderr)
+	}
+	t.Cleanup(func() {
+		_ = g.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-g.exited:
+		case <-time.After(itTimeout):
+			_ = g.cmd.Process.Kill()
+			t.Errorf("ftpgate did not stop after SIGTERM\n%s", g.stderr)
+		}
+		if t.Failed() {
+			t.Logf("ftpgate log:\n%s", tail(g.stderr.String(), 6000))
+		}
+	})
+	return g
+}
+
+// lftpAt runs lftp commands against a gateway as alice.
+func lftpAt(t *testing.T, lftp string, g *s3Gateway, commands ...string) string {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(g.addr)
+	script := "set net:max-retries 1; set net:timeout 30; set cmd:fail-exit yes; set ftp:ssl-allow no; " +
+		fmt.Sprintf("open -u alice,alice-pw -p %s ftp://%s; ", port, host) + strings.Join(commands, "; ") + "; bye"
+	return runClient(t, lftp, "-c", script)
+}
+
+// TestIntegrationS3 drives two ftpgate instances on one SeaweedFS bucket
+// with curl and lftp: what one stores the other serves, byte for byte;
+// a tree goes up and comes back with equal checksums; resumed uploads are
+// refused and resumed downloads work; an upload whose server is killed
+// half-way leaves no object.
+func TestIntegrationS3(t *testing.T) {
+	curl := requireTool(t, "curl")
+	lftp := requireTool(t, "lftp")
+	st := startWeed(t)
+	a := startS3Gateway(t, st, "tenants/acme")
+	b := startS3Gateway(t, st, "tenants/acme")
+	local := t.TempDir()
+	ctx := context.Background()
+
+	t.Run("curl-two-instances", func(t *testing.T) {
+		src := filepath.Join(local, "big.bin")
+		sum := writeFile(t, src, 9<<20+4321, "s3-curl") // two parts
+		runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-T", src, "ftp://"+a.addr+"/big.bin")
+		out := filepath.Join(local, "big.back")
+		runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-o", out, "ftp://"+b.addr+"/big.bin")
+		sameFile(t, out, sum)
+		if _, err := st.client.StatObject(ctx, weedBucket, "tenants/acme/big.bin", minio.StatObjectOptions{}); err != nil {
+			t.Fatalf("object: %v", err)
+		}
+		list := runClient(t, curl, "-sS", "--max-time", "60", "-u", "alice:alice-pw", "--list-only", "ftp://"+b.addr+"/")
+		if !strings.Contains(list, "big.bin") {
+			t.Fatalf("instance b does not list a's upload:\n%s", list)
+		}
+		// REST+RETR: a partial local copy is completed.
+		full, _ := os.ReadFile(src)
+		part := filepath.Join(local, "part.bin")
+		if err := os.WriteFile(part, full[:3<<20+17], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-C", "-", "-o", part, "ftp://"+a.addr+"/big.bin")
+		sameFile(t, part, sum)
+		// A resumed upload (curl sends APPE) is refused; the object stays.
+		small := filepath.Join(local, "small.txt")
+		if err := os.WriteFile(small, []byte("0123456789"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runClient(t, curl, "-sS", "--max-time", "60", "-u", "alice:alice-pw", "-T", small, "ftp://"+a.addr+"/small.txt")
+		if err := os.WriteFile(small, []byte("0123456789abcdef"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		msg := runClientFails(t, curl, "-sS", "--max-time", "60", "-u", "alice:alice-pw", "-C", "-", "-T", small, "ftp://"+a.addr+"/small.txt")
+		if !strings.Contains(msg, "504") && !strings.Contains(strings.ToLower(msg), "denied") && !strings.Contains(msg, "(") {
+			t.Fatalf("curl -C - -T: %s", msg)
+		}
+		o, err := st.client.GetObject(ctx, weedBucket, "tenants/acme/small.txt", minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(o)
+		_ = o.Close()
+		if string(got) != "0123456789" {
+			t.Fatalf("small.txt after a refused APPE: %q", got)
+		}
+	})
+
+	t.Run("lftp-mirror-up-and-down", func(t *testing.T) {
+		tree := filepath.Join(local, "tree")
+		if err := os.MkdirAll(filepath.Join(tree, "a", "b"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sums := map[string][32]byte{
+			"a/b/deep.bin": writeFile(t, filepath.Join(tree, "a", "b", "deep.bin"), 70000, "deep"),
+			"a/mid.bin":    writeFile(t, filepath.Join(tree, "a", "mid.bin"), 6<<20+1, "mid"),
+			"top.txt":      writeFile(t, filepath.Join(tree, "top.txt"), 10, "top"),
+			"empty.txt":    writeFile(t, filepath.Join(tree, "empty.txt"), 0, "empty"),
+		}
+		lftpAt(t, lftp, a, "mirror --reverse --no-perms "+tree+" mirrored")
+		back := filepath.Join(local, "back")
+		lftpAt(t, lftp, b, "mirror mirrored "+back)
+		for name, sum := range sums {
+			sameFile(t, filepath.Join(back, filepath.FromSlash(name)), sum)
+		}
+		lftpAt(t, lftp, b, "mv mirrored/top.txt mirrored/moved.txt", "rm mirrored/a/b/deep.bin", "rmdir mirrored/a/b", "mkdir mirrored/new")
+		out := lftpAt(t, lftp, a, "cls -1 mirrored")
+		if !strings.Contains(out, "moved.txt") || strings.Contains(out, "top.txt") || !strings.Contains(out, "new") {
+			t.Fatalf("a's listing after b's changes:\n%s", out)
+		}
+	})
+
+	t.Run("python-ftplib", func(t *testing.T) {
+		python := requireTool(t, "python3")
+		script, err := filepath.Abs(filepath.Join("testdata", "ftplib_client.py"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		host, port, _ := net.SplitHostPort(a.addr)
+		// Round trips, MKD/CWD/MLSD/NLST, RNFR/RNTO, REST+RETR, DELE, RMD.
+		for _, sc := range []string{"plain", "active"} {
+			if out := runClient(t, python, script, sc, host, port, "alice", "alice-pw"); !strings.Contains(out, "ok rmd") {
+				t.Fatalf("%s:\n%s", sc, out)
+			}
+		}
+	})
+
+	t.Run("lftp-resume", func(t *testing.T) {
+		src := filepath.Join(local, "resume.bin")
+		sum := writeFile(t, src, 2<<20+333, "resume")
+		full, _ := os.ReadFile(src)
+		// Download: a partial local copy is completed with REST + RETR.
+		lftpAt(t, lftp, a, "put "+src+" -o resume.bin")
+		part := filepath.Join(local, "resume.part")
+		if err := os.WriteFile(part, full[:123457], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lftpAt(t, lftp, b, "get -c resume.bin -o "+part)
+		sameFile(t, part, sum)
+		// Upload: REST + STOR is refused (504). Whatever lftp does next,
+		// the object is the old one or the whole new file, never a mix.
+		head := filepath.Join(local, "head.bin")
+		if err := os.WriteFile(head, full[:654321], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lftpAt(t, lftp, a, "put "+head+" -o u.bin")
+		host, port, _ := net.SplitHostPort(a.addr)
+		cmd := exec.Command(lftp, "-c", "set net:max-retries 1; set net:timeout 30; set cmd:fail-exit yes; set ftp:ssl-allow no; "+
+			fmt.Sprintf("open -u alice,alice-pw -p %s ftp://%s; ", port, host)+"put -c "+src+" -o u.bin; bye")
+		out, lerr := cmd.CombinedOutput()
+		o, err := st.client.GetObject(ctx, weedBucket, "tenants/acme/u.bin", minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(o)
+		_ = o.Close()
+		switch {
+		case lerr != nil && string(got) == string(full[:654321]):
+			if !strings.Contains(string(out), "504") {
+				t.Fatalf("lftp put -c failed without the 504 reason:\n%s", out)
+			}
+			t.Logf("lftp put -c stopped at the 504; the old object stays")
+		case lerr == nil && string(got) == string(full):
+			t.Logf("lftp put -c uploaded the whole file after the 504")
+		default:
+			t.Fatalf("after lftp put -c (err %v): %d bytes on the store\n%s", lerr, len(got), out)
+		}
+	})
+
+	t.Run("killed-mid-upload-leaves-nothing", func(t *testing.T) {
+		c := startS3Gateway(t, st, "tenants/acme")
+		src := filepath.Join(local, "killed.bin")
+		writeFile(t, src, 40<<20, "killed")
+		up := exec.Command(curl, "-sS", "--max-time", "120", "--limit-rate", "4M", "-u", "alice:alice-pw", "-T", src, "ftp://"+c.addr+"/killed.bin")
+		if err := up.Start(); err != nil {
+			t.Fatal(err)
+		}
+		upDone := make(chan error, 1)
+		go func() { upDone <- up.Wait() }()
+		// Wait until the multipart upload is under way (a part sent).
+		deadline := time.Now().Add(itTimeout)
+		for {
+			n := 0
+			for u := range st.client.ListIncompleteUploads(ctx, weedBucket, "tenants/acme/killed", true) {
+				if u.Err == nil {
+					n++
+				}
+			}
+			if n > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = up.Process.Kill()
+				t.Fatal("no multipart upload appeared")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+		select {
+		case err := <-upDone:
+			if err == nil {
+				t.Fatal("curl reported success for an upload whose server was killed")
+			}
+		case <-time.After(itTimeout):
+			_ = up.Process.Kill()
+			t.Fatal("curl did not end after the server was killed")
+		}
+		if _, err := st.client.StatObject(ctx, weedBucket, "tenants/acme/killed.bin", minio.StatObjectOptions{}); err == nil {
+			t.Fatal("the killed upload's object exists")
+		}
+		list := runClient(t, curl, "-sS", "--max-time", "60", "-u", "alice:alice-pw", "--list-only", "ftp://"+a.addr+"/")
+		if strings.Contains(list, "killed.bin") {
+			t.Fatalf("killed.bin listed:\n%s", list)
+		}
+	})
+}

@@ -1,0 +1,263 @@
+package s3fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"syscall"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// fileInfo describes an object.
+type fileInfo struct {
+	name string
+	size int64
+	mod  time.Time
+	dir  bool
+}
+
+// dirInfo describes a directory (a marker's time, or the zero time for a
+// common prefix with no marker).
+func dirInfo(name string, mod time.Time) *fileInfo {
+	return &fileInfo{name: name, mod: mod, dir: true}
+}
+
+func (i *fileInfo) Name() string { return i.name }
+func (i *fileInfo) Size() int64  { return i.size }
+func (i *fileInfo) Mode() os.FileMode {
+	if i.dir {
+		return os.ModeDir | 0o755
+	}
+	return 0o644
+}
+func (i *fileInfo) ModTime() time.Time { return i.mod }
+func (i *fileInfo) IsDir() bool        { return i.dir }
+func (i *fileInfo) Sys() any           { return nil }
+
+// errReadOnly is what a write to a read handle gets.
+var errReadOnly = &os.PathError{Op: "write", Err: syscall.EBADF}
+
+// readFile reads an object with ranged GETs: Read streams from the
+// offset Seek set (REST+RETR), ReadAt makes one GET per call.
+type readFile struct {
+	fs   *Fs
+	name string
+	key  string
+	info *fileInfo
+	pos  int64
+	body io.ReadCloser
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+func (r *readFile) Name() string { return r.name }
+
+// open starts the GET from the current offset.
+func (r *readFile) open() error {
+	opts := minio.GetObjectOptions{}
+	if r.pos > 0 {
+		if err := opts.SetRange(r.pos, 0); err != nil {
+			return err
+		}
+	}
+	r.ctx, r.stop = context.WithCancel(context.Background())
+	body, _, _, err := r.fs.core.GetObject(r.ctx, r.fs.bucket, r.key, opts)
+	if err != nil {
+		r.stop()
+		return r.fs.storeErr("read", r.name, err)
+	}
+	r.body = body
+	return nil
+}
+
+// Read reads from the offset; the GET starts at the first Read.
+func (r *readFile) Read(p []byte) (int, error) {
+	if r.pos >= r.info.size {
+		return 0, io.EOF
+	}
+	if r.body == nil {
+		if err := r.open(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := r.body.Read(p)
+	r.pos += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = r.fs.storeErr("read", r.name, err)
+	}
+	return n, err
+}
+
+// ReadAt reads len(p) bytes at off with one ranged GET.
+func (r *readFile) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.info.size {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	end := min(off+int64(len(p)), r.info.size) - 1
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetRange(off, end); err != nil {
+		return 0, err
+	}
+	ctx, cancel := r.fs.ctx()
+	defer cancel()
+	body, _, _, err := r.fs.core.GetObject(ctx, r.fs.bucket, r.key, opts)
+	if err != nil {
+		return 0, r.fs.storeErr("read", r.name, err)
+	}
+	defer body.Close()
+	n, err := io.ReadFull(body, p[:end-off+1])
+	if err != nil {
+		return n, r.fs.storeErr("read", r.name, err)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Seek moves the offset; a running GET is dropped when it moves.
+func (r *readFile) Seek(offset int64, whence int) (int64, error) {
+	var to int64
+	switch whence {
+	case io.SeekStart:
+		to = offset
+	case io.SeekCurrent:
+		to = r.pos + offset
+	case io.SeekEnd:
+		to = r.info.size + offset
+	default:
+		return r.pos, syscall.EINVAL
+	}
+	if to < 0 {
+		return r.pos, syscall.EINVAL
+	}
+	if to != r.pos {
+		r.drop()
+		r.pos = to
+	}
+	return to, nil
+}
+
+// drop ends the running GET.
+func (r *readFile) drop() {
+	if r.body != nil {
+		r.stop()
+		_ = r.body.Close()
+		r.body = nil
+	}
+}
+
+// Close ends the GET.
+func (r *readFile) Close() error { r.drop(); return nil }
+
+func (r *readFile) Stat() (os.FileInfo, error)         { return r.info, nil }
+func (r *readFile) Readdir(int) ([]os.FileInfo, error) { return nil, syscall.ENOTDIR }
+func (r *readFile) Readdirnames(int) ([]string, error) { return nil, syscall.ENOTDIR }
+func (r *readFile) Sync() error                        { return nil }
+func (r *readFile) Truncate(int64) error               { return errReadOnly }
+func (r *readFile) Write([]byte) (int, error)          { return 0, errReadOnly }
+func (r *readFile) WriteAt([]byte, int64) (int, error) { return 0, errReadOnly }
+func (r *readFile) WriteString(string) (int, error)    { return 0, errReadOnly }
+
+// dirFile lists a directory one ListObjectsV2 page (at most listPage
+// keys) at a time with the delimiter "/": objects are files, common
+// prefixes directories. It holds one page, never the whole directory.
+// Keys no name can reach (an empty element, ".", "..", invalid UTF-8)
+// are left out.
+type dirFile struct {
+	fs      *Fs
+	name    string
+	prefix  string // the directory's listing prefix
+	info    os.FileInfo
+	token   string
+	started bool
+	done    bool
+	page    []os.FileInfo
+}
+
+func (d *dirFile) Name() string               { return d.name }
+func (d *dirFile) Stat() (os.FileInfo, error) { return d.info, nil }
+
+// fill reads the next page when the current one is used up.
+func (d *dirFile) fill() error {
+	for len(d.page) == 0 && !d.done {
+		res, err := d.fs.core.ListObjectsV2(d.fs.bucket, d.prefix, "", d.token, "/", listPage)
+		if err != nil {
+			return d.fs.storeErr("list", d.name, err)
+		}
+		d.started = true
+		for _, p := range res.CommonPrefixes {
+			n := p.Prefix[len(d.prefix):]
+			if len(n) > 1 && checkSegment(n[:len(n)-1]) {
+				d.page = append(d.page, dirInfo(n[:len(n)-1], time.Time{}))
+			}
+		}
+		for _, o := range res.Contents {
+			n := o.Key[len(d.prefix):]
+			if checkSegment(n) && path.Base(n) == n {
+				d.page = append(d.page, &fileInfo{name: n, size: o.Size, mod: o.LastModified})
+			}
+		}
+		if !res.IsTruncated || res.NextContinuationToken == "" {
+			d.done = true
+		}
+		d.token = res.NextContinuationToken
+	}
+	return nil
+}
+
+// Readdir returns up to n entries (n <= 0: all, up to maxReaddirAll).
+func (d *dirFile) Readdir(n int) ([]os.FileInfo, error) {
+	var out []os.FileInfo
+	for n <= 0 || len(out) < n {
+		if err := d.fill(); err != nil {
+			return out, err
+		}
+		if len(d.page) == 0 {
+			break
+		}
+		take := len(d.page)
+		if n > 0 {
+			take = min(take, n-len(out))
+		}
+		out = append(out, d.page[:take]...)
+		d.page = d.page[take:]
+		if n <= 0 && len(out) > maxReaddirAll {
+			return nil, errors.New("s3fs: directory too large to read at once")
+		}
+	}
+	if n > 0 && len(out) == 0 {
+		return nil, io.EOF
+	}
+	return out, nil
+}
+
+// Readdirnames is Readdir for names.
+func (d *dirFile) Readdirnames(n int) ([]string, error) {
+	fis, err := d.Readdir(n)
+	names := make([]string, len(fis))
+	for i, fi := range fis {
+		names[i] = fi.Name()
+	}
+	return names, err
+}
+
+func (d *dirFile) Close() error                       { return nil }
+func (d *dirFile) Read([]byte) (int, error)           { return 0, syscall.EISDIR }
+func (d *dirFile) ReadAt([]byte, int64) (int, error)  { return 0, syscall.EISDIR }
+func (d *dirFile) Seek(int64, int) (int64, error)     { return 0, syscall.EISDIR }
+func (d *dirFile) Sync() error                        { return nil }
+func (d *dirFile) Truncate(int64) error               { return syscall.EISDIR }
+func (d *dirFile) Write([]byte) (int, error)          { return 0, syscall.EISDIR }
+func (d *dirFile) WriteAt([]byte, int64) (int, error) { return 0, syscall.EISDIR }
+func (d *dirFile) WriteString(string) (int, error)    { return 0, syscall.EISDIR }
+
+var _ fs.FileInfo = (*fileInfo)(nil)

@@ -1,0 +1,332 @@
+package tenancy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/conf"
+	"github.com/ftpgate/ftpgate/engine/enginetest"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// fakeS3 is an in-process S3 on 127.0.0.1 with one bucket "data"; it
+// counts server-side copies.
+type fakeS3 struct {
+	url    string
+	client *minio.Client
+	copies atomic.Int32
+}
+
+func newFakeS3(t *testing.T) *fakeS3 {
+	t.Helper()
+	s := &fakeS3{}
+	h := gofakes3.New(s3mem.New(), gofakes3.WithLogger(gofakes3.DiscardLog())).Server()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Copy-Source") != "" {
+			s.copies.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	c, err := minio.New(strings.TrimPrefix(srv.URL, "http://"), &minio.Options{
+		Creds: credentials.NewStaticV4("AKID", "SECRET", ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MakeBucket(context.Background(), "data", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.client = c
+	return s
+}
+
+func (s *fakeS3) put(t *testing.T, key, body string) {
+	t.Helper()
+	if _, err := s.client.PutObject(context.Background(), "data", key, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *fakeS3) get(t *testing.T, key string) (string, bool) {
+	t.Helper()
+	o, err := s.client.GetObject(context.Background(), "data", key, minio.GetObjectOptions{})
+	if err != nil {
+		return "", false
+	}
+	defer o.Close()
+	b, err := io.ReadAll(o)
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
+}
+
+// s3TenantTOML is a tenant on the fake store under prefix; extra goes at
+// the end of [storage]... and after it, the users.
+func s3TenantTOML(t testing.TB, id, endpoint, prefix, storageExtra, extra string) string {
+	return fmt.Sprintf(`
+id = %q
+[storage]
+backend = "s3"
+endpoint = %q
+bucket = "data"
+prefix = %q
+path_style = true
+access_key_id = "AKID"
+secret_access_key = "SUPERSECRET-s3-key"
+%s
+[[users]]
+name = "alice"
+password = %q
+home = "/alice"
+[[users]]
+name = "bob"
+password = %q
+  [[users.permissions]]
+  prefix = "/"
+  allow = ["list", "download"]
+  [[users.permissions]]
+  prefix = "/incoming"
+  allow = ["list", "upload", "mkdir"]
+`, id, endpoint, prefix, storageExtra, testHash(t, "alice-pw"), testHash(t, "bob-pw")) + extra
+}
+
+// TestS3TenantGuarded: a tenant on object storage through the whole
+// tenancy stack: a user's home is a prefix of its own, uploads go
+// straight to the object (no temporary object, no copy), rights still
+// refuse, and nothing leaves the tenant's prefix.
+func TestS3TenantGuarded(t *testing.T) {
+	s := newFakeS3(t)
+	s.put(t, "tenants/other/secret", "other tenant")
+	f := newFixture(t, map[string]string{
+		"server.toml":       serverTOML("default = \"acme\"\n"),
+		"tenants/acme.toml": s3TenantTOML(t, "acme", s.url, "tenants/acme", "", ""),
+	})
+	alice := f.mustLogin("alice", "alice-pw")
+	data := bytes.Repeat([]byte("0123456789"), 1000)
+	if err := alice.Stor("report.txt", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.get(t, "tenants/acme/alice/report.txt"); !ok || got != string(data) {
+		t.Fatalf("object: %d bytes, %v", len(got), ok)
+	}
+	if n := s.copies.Load(); n != 0 {
+		t.Fatalf("%d server-side copies for one upload: it went through a temporary object", n)
+	}
+	r, err := alice.Retr("report.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(r)
+	_ = r.Close()
+	if !bytes.Equal(got, data) {
+		t.Fatal("RETR differs")
+	}
+	if err := alice.Stor("../../other/x", strings.NewReader("x")); err == nil {
+		if _, ok := s.get(t, "tenants/other/x"); ok {
+			t.Fatal("an upload left the tenant's prefix")
+		}
+	}
+	bob := f.mustLogin("bob", "bob-pw")
+	if err := bob.Stor("top.txt", strings.NewReader("no")); replyCode(err) != 550 {
+		t.Fatalf("bob's upload outside /incoming: %v, want 550", err)
+	}
+	if err := bob.MakeDir("incoming"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Stor("incoming/in.txt", strings.NewReader("yes")); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.get(t, "tenants/acme/incoming/in.txt"); !ok || got != "yes" {
+		t.Fatalf("bob's upload: %q %v", got, ok)
+	}
+	if err := bob.Delete("incoming/in.txt"); replyCode(err) != 550 {
+		t.Fatalf("bob's DELE without the right: %v", err)
+	}
+	names, err := bob.NameList("/alice")
+	if err != nil || len(names) != 1 || !strings.HasSuffix(names[0], "report.txt") {
+		t.Fatalf("NLST /alice = %v, %v", names, err)
+	}
+	for o := range s.client.ListObjects(context.Background(), "data", minio.ListObjectsOptions{Recursive: true}) {
+		if o.Key != "tenants/other/secret" && !strings.HasPrefix(o.Key, "tenants/acme/") {
+			t.Fatalf("key %q outside the tenant's prefix", o.Key)
+		}
+	}
+}
+
+// TestS3TenantQuota: the usage already in the store is counted at start,
+// AVBL answers from it, and an upload past the quota gets 552 and leaves
+// nothing.
+func TestS3TenantQuota(t *testing.T) {
+	s := newFakeS3(t)
+	s.put(t, "tenants/acme/alice/old.bin", "12345678")
+	f := newFixture(t, map[string]string{
+		"server.toml":       serverTOML("default = \"acme\"\n"),
+		"tenants/acme.toml": s3TenantTOML(t, "acme", s.url, "tenants/acme", "", "[quota]\nbytes = 12\n"),
+	})
+	alice := f.mustLogin("alice", "alice-pw")
+	rc := f.dialRaw()
+	rc.cmd("USER alice")
+	if code, _ := rc.cmd("PASS alice-pw"); code != 230 {
+		t.Fatal("login")
+	}
+	// 8 bytes of old.bin plus the alice/ marker made at the first login.
+	if code, msg := rc.cmd("AVBL"); code != 213 || strings.TrimSpace(msg) != "4" {
+		t.Fatalf("AVBL = %d %q, want 213 with 4 bytes", code, msg)
+	}
+	if err := alice.Stor("big.bin", strings.NewReader("123456")); replyCode(err) != 552 {
+		t.Fatalf("upload past the quota: %v, want 552", err)
+	}
+	if _, ok := s.get(t, "tenants/acme/alice/big.bin"); ok {
+		t.Fatal("the refused upload's object exists")
+	}
+	if err := alice.Stor("ok.bin", strings.NewReader("1234")); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Delete("old.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Stor("again.bin", strings.NewReader("12345678")); err != nil {
+		t.Fatalf("upload after DELE gave the bytes back: %v", err)
+	}
+}
+
+// TestS3ConfigErrors: every s3 mistake is reported with its file, line
+// and key, and no message holds a credential.
+func TestS3ConfigErrors(t *testing.T) {
+	t.Setenv("FTPGATE_TEST_S3_ID", "envid")
+	cases := []struct{ storage, want string }{
+		{"endpoint = \"ftp://x\"\nbucket = \"data\"\naccess_key_id = \"a\"\nsecret_access_key = \"SUPERSECRET\"\n", "storage.endpoint: \"ftp://x\": want https://"},
+		{"endpoint = \"https://s3.test\"\naccess_key_id = \"a\"\nsecret_access_key = \"SUPERSECRET\"\n", "storage.bucket: missing"},
+		{"endpoint = \"https://s3.test\"\nbucket = \"Data_Bad\"\naccess_key_id = \"a\"\nsecret_access_key = \"SUPERSECRET\"\n", "storage.bucket: \"Data_Bad\""},
+		{"endpoint = \"https://s3.test\"\nbucket = \"data\"\nprefix = \"a/../b\"\naccess_key_id = \"a\"\nsecret_access_key = \"SUPERSECRET\"\n", "storage.prefix: \"a/../b\""},
+		{"endpoint = \"https://s3.test\"\nbucket = \"data\"\naccess_key_id = \"a\"\nsecret_access_key = \"SUPERSECRET\"\ncredentials_file = \"creds.toml\"\n", "exactly one of"},
+		{"endpoint = \"https://s3.test\"\nbucket = \"data\"\n", "(0 given)"},
+		{"endpoint = \"https://s3.test\"\nbucket = \"data\"\naccess_key_id_env = \"FTPGATE_TEST_S3_ID\"\nsecret_access_key_env = \"FTPGATE_TEST_S3_UNSET\"\n", "storage.secret_access_key_env: \"FTPGATE_TEST_S3_UNSET\""},
+		{"endpoint = \"http://s3.test\"\nbucket = \"data\"\ntls_insecure_skip_verify = true\naccess_key_id = \"a\"\nsecret_access_key = \"SUPERSECRET\"\n", "TLS settings are set but the endpoint is not https://"},
+		{"endpoint = \"https://s3.test\"\nbucket = \"data\"\npart_size = \"1M\"\naccess_key_id = \"a\"\nsecret_access_key = \"SUPERSECRET\"\n", "storage.part_size"},
+	}
+	for i, c := range cases {
+		file := filepath.Join(t.TempDir(), "t.toml")
+		data := "id = \"t\"\n[storage]\nbackend = \"s3\"\n" + c.storage
+		var errs conf.Errors
+		if _, ok := ParseTenantConfig(file, []byte(data), &errs); ok {
+			t.Errorf("case %d accepted", i)
+			continue
+		}
+		msg := errs.Error()
+		if !strings.Contains(msg, c.want) || !strings.Contains(msg, file+":") {
+			t.Errorf("case %d: %v\nwant %q with FILE:LINE", i, msg, c.want)
+		}
+		if strings.Contains(msg, "SUPERSECRET") {
+			t.Errorf("case %d: a secret in %q", i, msg)
+		}
+	}
+	// Keys of the s3 backend on another one.
+	var errs conf.Errors
+	if _, ok := ParseTenantConfig("/x/t.toml", []byte("id = \"t\"\n[storage]\nbackend = \"memory\"\nbucket = \"data\"\n"), &errs); ok || !strings.Contains(errs.Error(), "s3 keys") {
+		t.Errorf("s3 keys on memory: %v", errs)
+	}
+}
+
+// TestS3PrefixOverlap: two tenants whose prefixes contain one another in
+// one bucket are refused.
+func TestS3PrefixOverlap(t *testing.T) {
+	dir := t.TempDir()
+	f := &fixture{t: t, dir: dir}
+	f.writeFile("server.toml", serverTOML(""))
+	f.writeFile("tenants/a.toml", s3TenantTOML(t, "a", "https://s3.test", "tenants", "", ""))
+	f.writeFile("tenants/b.toml", s3TenantTOML(t, "b", "https://s3.test", "tenants/b", "", ""))
+	f.writeFile("tenants/c.toml", s3TenantTOML(t, "c", "https://s3.test", "tenants-c", "", ""))
+	_, err := LoadConfig(filepath.Join(dir, "server.toml"))
+	if err == nil || !strings.Contains(err.Error(), "b.toml:7: storage.prefix: the same bucket") {
+		t.Fatalf("overlapping prefixes: %v", err)
+	}
+	if strings.Contains(err.Error(), "c.toml") {
+		t.Fatalf("tenants-c does not overlap tenants/: %v", err)
+	}
+}
+
+// TestS3SecretsNeverLogged: the secret read from a credentials file, the
+// environment or the tenant file never shows in a formatted or logged
+// configuration, nor in the log of a store that fails.
+func TestS3SecretsNeverLogged(t *testing.T) {
+	t.Setenv("FTPGATE_TEST_S3_ID", "envid")
+	t.Setenv("FTPGATE_TEST_S3_SECRET", "SUPERSECRET-env")
+	dir := t.TempDir()
+	f := &fixture{t: t, dir: dir}
+	f.writeFile("creds.toml", "access_key_id = \"fileid\"\nsecret_access_key = \"SUPERSECRET-file\"\n")
+	// A closed port: every request fails, and is logged.
+	ln := httptest.NewServer(http.NotFoundHandler())
+	dead := ln.URL
+	ln.Close()
+	for _, creds := range []string{
+		"access_key_id = \"AKID\"\nsecret_access_key = \"SUPERSECRET-inline\"\n",
+		"credentials_file = \"../creds.toml\"\n",
+		"access_key_id_env = \"FTPGATE_TEST_S3_ID\"\nsecret_access_key_env = \"FTPGATE_TEST_S3_SECRET\"\n",
+	} {
+		toml := fmt.Sprintf("id = \"t\"\n[storage]\nbackend = \"s3\"\nendpoint = %q\nbucket = \"data\"\npath_style = true\nprefix = \"t\"\ntimeout = \"5s\"\n%s[[users]]\nname = \"alice\"\npassword = %q\n", dead, creds, testHash(t, "pw"))
+		f.writeFile("server.toml", serverTOML("default = \"t\"\n"))
+		f.writeFile("tenants/t.toml", toml)
+		cfg, err := LoadConfig(filepath.Join(dir, "server.toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs := &lockedBuffer{}
+		log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		log.Info("config", "tenant", cfg.Tenants[0], "s3", cfg.Tenants[0].Storage.S3)
+		fmt.Fprintf(logs, "%+v %#v %v\n", *cfg.Tenants[0].Storage.S3, *cfg.Tenants[0].Storage.S3, cfg.Tenants[0].Storage.S3)
+		d, err := New(cfg, Options{Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &engine.Server{Driver: d, Logger: log}
+		addr := enginetest.Start(t, srv).Addr
+		c := enginetest.Login(t, addr, "", "alice", "pw")
+		if _, err := c.List("/"); err == nil {
+			t.Fatal("LIST on a dead store succeeded")
+		}
+		_ = c.Quit()
+		_ = d.Close()
+		if !strings.Contains(logs.String(), "object store request failed") {
+			t.Fatalf("no store failure logged:\n%s", logs.String())
+		}
+		if strings.Contains(logs.String(), "SUPERSECRET") {
+			t.Fatalf("a secret in the logs:\n%s", logs.String())
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
