@@ -18,7 +18,8 @@ type Result struct {
 	// client sent (at most a line's length), so map verbs outside a fixed
 	// set before using one as a label.
 	Verb string
-	// Arg is the argument as received; "" for PASS, never the password.
+	// Arg is the argument as received; "" for PASS and ACCT, never a
+	// password.
 	Arg string
 	// Paths are the resolved paths the command acted on, after the
 	// command hooks; nil for none.
@@ -140,7 +141,7 @@ func (s *session) handleLine(raw []byte) bool {
 		return goOn
 	}
 	r := Result{Session: s, Verb: cmd.Verb, Arg: cmd.Arg, Paths: cmd.Paths, Code: int(code), Start: start, Duration: time.Since(start)}
-	if r.Verb == "PASS" {
+	if secretArg(r.Verb) {
 		r.Arg = ""
 	}
 	s.runResultHooks(&r)

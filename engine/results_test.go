@@ -71,6 +71,11 @@ func TestResultsOfCommands(t *testing.T) {
 	if r := log.expect(t, "PASS", 230, nil); r.Arg != "" {
 		t.Fatalf("PASS Result carries the password: %q", r.Arg)
 	}
+	c.send("ACCT second-secret")
+	_, _ = c.read()
+	if r := log.next(t); r.Verb != "ACCT" || r.Arg != "" {
+		t.Fatalf("ACCT Result %s carries its argument: %q", r.Verb, r.Arg)
+	}
 
 	c.stor("f.txt", []byte("hello"))
 	log.expect(t, "EPSV", 229, nil)

@@ -431,9 +431,13 @@ func (s *session) runCommandHooks(cmd *Command) error {
 	return nil
 }
 
+// secretArg reports whether verb's argument may be a secret: PASS's, and
+// ACCT's, which some clients send a second password in.
+func secretArg(verb string) bool { return verb == "PASS" || verb == "ACCT" }
+
 // loggedArg hides passwords from logs.
 func loggedArg(verb, arg string) string {
-	if verb == "PASS" && arg != "" {
+	if secretArg(verb) && arg != "" {
 		return "****"
 	}
 	return arg
