@@ -212,4 +212,3 @@ func plain(w http.ResponseWriter, code int, msg string) {
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, msg+"\n")
 }
-
