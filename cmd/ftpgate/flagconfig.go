@@ -5,10 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/flagkey"
@@ -178,45 +175,8 @@ func bindServeFlags(fs *flag.FlagSet, f *serveConfig) map[string]string {
 	return b.Keys()
 }
 
-// flagErrors names flags where err names keys, one problem a line: every
-// key a message names becomes its flag (flagKeys read backwards). A key
-// is a whole dotted word (keyWord), so a path such as /etc/tls.cert
-// stays as it is.
-func flagErrors(err error) error {
-	if err == nil {
-		return nil
-	}
-	byKey := map[string]string{}
-	for fl, key := range flagKeys {
-		if !strings.HasPrefix(key, "-: ") {
-			byKey[key] = "--" + fl
-		}
-	}
-	toFlags := func(s string) string {
-		return keyWord.ReplaceAllStringFunc(s, func(m string) string {
-			at := 0 // the character before the key, if any
-			if r, n := utf8.DecodeRuneInString(m); r < 'a' || r > 'z' {
-				at = n
-			}
-			if fl, ok := byKey[m[at:]]; ok {
-				return m[:at] + fl
-			}
-			return m
-		})
-	}
-	var es conf.Errors
-	if !errors.As(err, &es) {
-		return errors.New(toFlags(err.Error()))
-	}
-	lines := make([]string, 0, len(es))
-	for _, e := range es {
-		lines = append(lines, toFlags(e.Key+": "+e.Msg))
-	}
-	return errors.New(strings.Join(lines, "\n"))
-}
-
-// keyWord matches a dotted key not inside a path or a longer name.
-var keyWord = regexp.MustCompile(`(?:^|[^\w./\\-])[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+`)
+// flagErrors names flags where err names keys (flagkey.Errors).
+func flagErrors(err error) error { return flagkey.Errors(flagKeys, err) }
 
 // modeInto parses a PROXY protocol mode into *dst.
 func modeInto(dst **proxyproto.Mode) func(string) error {

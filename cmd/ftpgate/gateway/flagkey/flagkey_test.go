@@ -2,6 +2,7 @@ package flagkey
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"strings"
 	"testing"
@@ -75,4 +76,21 @@ func TestBinderRefusesAnUnknownType(t *testing.T) {
 	}()
 	var c complex128
 	New(flag.NewFlagSet("t", flag.ContinueOnError)).Key("c", "a.c", &c, "")
+}
+
+// TestErrorsNameFlags: a key in a conf.Errors entry or in any other error
+// becomes its flag, as a whole word only; a path or a longer name that
+// contains a key stays, and a flag without a key names nothing.
+func TestErrorsNameFlags(t *testing.T) {
+	keys := map[string]string{"tls-cert": "tls.cert", "tls-key": "tls.key", "root": NoKey + "tls.cert"}
+	got := Errors(keys, conf.Errors{{Key: "tls.cert", Msg: `cannot read "/etc/tls.cert"`}, {Key: "tls", Msg: "my-tls.cert stays; «tls.key» goes"}})
+	if want := "--tls-cert: cannot read \"/etc/tls.cert\"\ntls: my-tls.cert stays; «--tls-key» goes"; got == nil || got.Error() != want {
+		t.Errorf("Errors = %v\nwant %s", got, want)
+	}
+	if got := Errors(keys, errors.New("tls.key: open /x/tls.key: no such file")); got == nil || got.Error() != "--tls-key: open /x/tls.key: no such file" {
+		t.Errorf("plain error: %v", got)
+	}
+	if Errors(keys, nil) != nil {
+		t.Error("Errors(nil) != nil")
+	}
 }
