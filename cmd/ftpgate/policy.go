@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
-	"strings"
 	"time"
 
 	"github.com/ftpgate/ftpgate/policy"
@@ -65,64 +63,36 @@ func splitFileArg(fs *flag.FlagSet, args []string) (string, error) {
 func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ftpgate policy check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cr policy.CheckRequest
-	fs.StringVar(&cr.Verb, "verb", "", "command `verb`, e.g. STOR (required)")
-	fs.StringVar(&cr.Path, "path", "", "the command's absolute `path`")
-	fs.Var((*multiFlag)(&cr.OtherPaths), "other-path", "another `path` of the command (RNTO: the source); repeatable")
-	fs.StringVar(&cr.Arg, "arg", "", "the command's raw `argument` (default: the path's last element)")
-	fs.StringVar(&cr.User, "user", "", "the resolved user `name`")
-	fs.StringVar(&cr.Login, "login", "", "the login `name` as typed, e.g. bob@acme (default: --user)")
-	fs.StringVar(&cr.Home, "home", "", "the user's home `directory` inside the tenant's storage")
-	fs.StringVar(&cr.TenantPath, "tenant-path", "", "the primary path inside the tenant's storage (`path`)")
-	fs.Var((*multiFlag)(&cr.OtherTenantPaths), "other-tenant-path", "an --other-path inside the tenant's storage (`path`), in the same order; repeatable")
-	fs.StringVar(&cr.Remote, "remote", "127.0.0.1:50000", "client `address`")
-	fs.StringVar(&cr.Now, "now", "", "request clock, RFC 3339 `time` (default: now)")
-	tenant := fs.String("tenant", "default", "tenant `id`")
-	configFile := fs.String("config", "", "`file` with the tenant's policy config for ftpp_init")
-	onError := fs.String("on-error", "deny", "decision when the module fails: deny or allow")
-	timeout := fs.Duration("timeout", 50*time.Millisecond, "per-call deadline")
-	asJSON := fs.Bool("json", false, "print the decision as JSON")
+	var cf policy.CheckFlags
+	cf.Register(fs)
 	file, err := splitFileArg(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	if err == nil && cr.Verb == "" {
-		err = errors.New("--verb is required")
-	}
-	oe, oeErr := policy.ParseOnError(*onError)
-	if err == nil {
-		err = oeErr
-	}
-	if cr.Login == "" {
-		cr.Login = cr.User
-	}
-	if cr.Arg == "" && cr.Path != "" {
-		cr.Arg = path.Base(cr.Path)
-	}
 	var req abi.Request
+	var oe policy.OnError
 	if err == nil {
-		req, err = cr.Request(*tenant)
-		req.Session = 1
+		req, oe, err = cf.Request()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate policy check: %v\n", err)
 		return 2
 	}
 	var config []byte
-	if *configFile != "" {
-		if config, err = os.ReadFile(*configFile); err != nil {
+	if cf.ConfigFile != "" {
+		if config, err = os.ReadFile(cf.ConfigFile); err != nil {
 			fmt.Fprintf(stderr, "ftpgate policy check: %v\n", err)
 			return 1
 		}
 	}
-	rt, m, err := policy.OpenFile(ctx, file, config, *timeout)
+	rt, m, err := policy.OpenFile(ctx, file, config, cf.Timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate policy check: %s: %v\n", file, err)
 		return 1
 	}
 	defer rt.Close(ctx)
 	d, callErr := rt.DryRun(ctx, m, policy.Settings{OnError: oe, Config: config}, &req)
-	if *asJSON {
+	if cf.JSON {
 		printJSON(stdout, policy.NewCheckResult(m, req.Verb, d, callErr))
 	} else {
 		fmt.Fprintln(stdout, d.Describe(m, req.Verb))
@@ -169,10 +139,3 @@ func printJSON(w io.Writer, v any) {
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }
-
-// multiFlag collects a repeatable string flag.
-type multiFlag []string
-
-func (m *multiFlag) String() string { return strings.Join(*m, ",") }
-
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,15 +19,6 @@ const defaultTenant = "default"
 type policyFlag struct {
 	file    string
 	onError policy.OnError
-}
-
-// register adds the flags to fs.
-func (p *policyFlag) register(fs *flag.FlagSet) {
-	fs.StringVar(&p.file, "policy", "", "WebAssembly policy `file` to install for the default tenant at start")
-	fs.Func("policy-on-error", "decision of --policy when it fails: deny (451, the default) or allow", func(v string) (err error) {
-		p.onError, err = policy.ParseOnError(v)
-		return err
-	})
 }
 
 // startPolicies is --policy: the module for flag mode's one tenant.

@@ -2,48 +2,20 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
+	"github.com/ftpgate/ftpgate/tenancy"
 )
 
-// userList collects repeated --user NAME:PASSWORD flags; tenancy.OneTenant
-// checks the names.
-type userList map[string]string
-
-func (u userList) String() string { return "" }
-
-func (u userList) Set(v string) error {
-	name, pass, ok := strings.Cut(v, ":")
-	if !ok || name == "" || pass == "" {
-		return errors.New("want NAME:PASSWORD with neither part empty")
-	}
-	if _, dup := u[name]; dup {
-		return fmt.Errorf("user %q given twice", name)
-	}
-	u[name] = pass
-	return nil
-}
-
-// randomPassword returns a password for the demo user: 20 characters of an
-// alphabet without look-alikes, about 100 bits.
-func randomPassword() string {
-	const alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-	b := make([]byte, 20)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported systems
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
-}
+// userList is --user (tenancy.UserFlag).
+type userList = tenancy.UserFlag
 
 // serve runs `ftpgate serve` until ctx ends or a signal arrives: the first
 // signal shuts down gracefully, a second one stops at once.
@@ -69,7 +41,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 
 	users := cfg.users
 	if len(users) == 0 {
-		users = userList{"demo": randomPassword()}
+		users = userList{"demo": tenancy.RandomPassword()}
 		fmt.Fprintf(stdout, "ftpgate: user %q password: %s (shown once)\n", "demo", users["demo"])
 	}
 
