@@ -36,4 +36,3 @@ func BenchmarkEmitTransfer(b *testing.B) {
 		b.Fatalf("%d dropped", l.Dropped())
 	}
 }
-
