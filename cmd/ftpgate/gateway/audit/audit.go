@@ -181,15 +181,18 @@ func (l *Logger) nextID() string {
 // emit queues e on the audit log, and a transfer's xferlog line.
 func (l *Logger) emit(e *Event) {
 	e.ID = l.nextID()
+	// lineCap holds a usual line, so that it is built in one allocation
+	// (the sink keeps the line).
+	const lineCap = 512
 	if l.audit != nil {
 		if l.text {
-			l.audit.Write(e.AppendText(nil))
+			l.audit.Write(e.AppendText(make([]byte, 0, lineCap)))
 		} else {
-			l.audit.Write(e.AppendJSON(nil))
+			l.audit.Write(e.AppendJSON(make([]byte, 0, lineCap)))
 		}
 	}
 	if l.xfer != nil && e.Event == "transfer" && e.Direction != "" && e.xferlog {
-		l.xfer.Write(AppendXferlog(nil, e, l.loc))
+		l.xfer.Write(AppendXferlog(make([]byte, 0, lineCap/2), e, l.loc))
 	}
 }
 

@@ -1,8 +1,6 @@
 package audit
 
 import (
-	"bytes"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -99,37 +97,108 @@ func clip(s string) string {
 	return s[:cut] + "..."
 }
 
-// AppendJSON appends e as one line of JSON and a newline. encoding/json
-// escapes the C0 control characters (CR and LF included) and U+2028/9,
-// and replaces invalid UTF-8 with U+FFFD; the C1 controls (U+0085, NEL,
-// is a line break to some readers) are escaped here. So a client's text
-// cannot break the line.
+// AppendJSON appends e as one line of JSON and a newline, the bytes
+// encoding/json's Marshal would write for e with every C1 control
+// character escaped too (see appendJSONString), written field by field
+// without reflection: the line is built on every audited command.
 func (e *Event) AppendJSON(b []byte) []byte {
-	out, err := json.Marshal(e)
-	if err != nil { // only strings and numbers: cannot fail
-		return b
+	b = append(b, `{"time":"`...)
+	b = e.Time.appendText(b) // digits, '-', ':', '.', 'T', 'Z': nothing to escape
+	b = append(b, `","id":`...)
+	b = appendJSONString(b, e.ID)
+	b = append(b, `,"event":`...)
+	b = appendJSONString(b, e.Event)
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, e.Status)
+	b = appendJSONField(b, "tenant", e.Tenant)
+	b = appendJSONField(b, "user", e.User)
+	b = appendJSONField(b, "login", e.Login)
+	b = append(b, `,"remote":`...)
+	b = appendJSONString(b, e.Remote)
+	b = appendJSONField(b, "balancer", e.Balancer)
+	b = append(b, `,"session":`...)
+	b = strconv.AppendUint(b, uint64(e.Session), 10)
+	b = appendJSONField(b, "verb", e.Verb)
+	b = appendJSONField(b, "path", e.Path)
+	b = appendJSONField(b, "to", e.To)
+	b = appendJSONField(b, "direction", e.Direction)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, e.Bytes, 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendInt(b, e.DurationMS, 10)
+	if e.Code != 0 {
+		b = append(b, `,"code":`...)
+		b = strconv.AppendInt(b, int64(e.Code), 10)
 	}
-	return append(appendEscapedC1(b, out), '\n')
+	b = appendJSONField(b, "decision", e.Decision)
+	b = appendJSONField(b, "rule", e.Rule)
+	b = appendJSONField(b, "method", e.Method)
+	return append(b, '}', '\n')
 }
 
-// appendEscapedC1 appends the JSON js with every C1 control character
-// (U+0080 to U+009F, which can only be inside its strings) as a \u
-// escape.
-func appendEscapedC1(b, js []byte) []byte {
-	const hexDigits = "0123456789abcdef"
-	for {
-		i := bytes.IndexByte(js, 0xc2)
-		if i < 0 || i+1 >= len(js) {
-			return append(b, js...)
-		}
-		b = append(b, js[:i]...)
-		if c := js[i+1]; c >= 0x80 && c <= 0x9f {
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		} else {
-			b = append(b, js[i], c)
-		}
-		js = js[i+2:]
+// appendJSONField appends `,"k":v` for a non-empty v (omitempty); k
+// needs no escaping.
+func appendJSONField(b []byte, k, v string) []byte {
+	if v == "" {
+		return b
 	}
+	b = append(append(append(b, ',', '"'), k...), '"', ':')
+	return appendJSONString(b, v)
+}
+
+// appendJSONString appends s as a JSON string escaped as encoding/json
+// escapes it (HTML-safe: '<', '>' and '&' as \u escapes; the C0 controls,
+// CR and LF included; U+2028 and U+2029; invalid UTF-8 as \ufffd) and
+// also the C1 controls (U+0080 to U+009F; U+0085, NEL, is a line break
+// to some readers), so that a client's text cannot break the line.
+func appendJSONString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b = append(append(b, s[start:i]...), `\ufffd`...)
+		case r >= 0x80 && r <= 0x9f:
+			b = append(append(b, s[start:i]...), '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
+		case r == '\u2028' || r == '\u2029':
+			b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += n
+			continue
+		}
+		i += n
+		start = i
+	}
+	return append(append(b, s[start:]...), '"')
 }
 
 // AppendText appends e as one line of key=value pairs (the field names of

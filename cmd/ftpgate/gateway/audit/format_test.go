@@ -3,10 +3,12 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // hostile holds what a client may put in a name: CR/LF with a forged
@@ -130,4 +132,48 @@ func parseText(t *testing.T, line string) map[string]string {
 		line = strings.TrimPrefix(rest, " ")
 	}
 	return pairs
+}
+
+// TestJSONMatchesEncodingJSON: the hand-written encoder writes the bytes
+// encoding/json writes for the same event (field order, omitempty, its
+// escapes), plus the C1 escapes, for every byte value and the runes that
+// need care; so the log's format did not change when it stopped using
+// encoding/json.
+func TestJSONMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	var all strings.Builder
+	for c := range 256 {
+		all.WriteByte(byte(c))
+	}
+	texts := []string{"", "plain", hostile, all.String(), "<a href=\"x\">&amp;</a>", "\u2028\u2029\u0080\u009f\u00a0\u00ff\ufffd\U0001f600",
+		"\xc2", "\xc2\x85", "\xe2\x80", "tail\xf0\x9f", "\x7f\u0085\\"}
+	for i, s := range texts {
+		e := Event{Time: Time(time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.FixedZone("x", 3600))), ID: s, Event: "transfer", Status: s,
+			Tenant: s, User: s, Login: s, Remote: s, Balancer: s, Session: uint32(i) * 1000003, Verb: s, Path: s, To: s, Direction: s,
+			Bytes: int64(i) - 3, DurationMS: int64(i) * 77, Code: i % 3 * 226, Decision: s, Rule: s, Method: s}
+		js, err := json.Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := string(escapeC1(js)) + "\n"
+		if got := string(e.AppendJSON([]byte("prefix"))); got != "prefix"+want {
+			t.Fatalf("text %d:\ngot  %q\nwant %q", i, got, "prefix"+want)
+		}
+	}
+}
+
+// escapeC1 writes every C1 control character in the JSON js (they can
+// only be inside its strings) as a \u escape.
+func escapeC1(js []byte) []byte {
+	var b []byte
+	for len(js) > 0 {
+		r, n := utf8.DecodeRune(js)
+		if r >= 0x80 && r <= 0x9f {
+			b = fmt.Appendf(b, `\u%04x`, r)
+		} else {
+			b = append(b, js[:n]...)
+		}
+		js = js[n:]
+	}
+	return b
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -227,6 +228,12 @@ func (s *Sink) run() {
 			}
 		}
 		batch, marks = s.add(batch[:0], marks[:0], it)
+		if len(s.q) == 0 {
+			// Let the sessions that are running report their events
+			// before this one goes out, so that they share its write
+			// (and this goroutine is not woken for each of them).
+			runtime.Gosched()
+		}
 	gather:
 		for len(batch) < maxBatch {
 			select {

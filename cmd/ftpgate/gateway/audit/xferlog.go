@@ -45,11 +45,11 @@ func AppendXferlog(b []byte, e *Event, loc *time.Location) []byte {
 		b = append(b, 'o')
 	}
 	b = append(b, " r "...)
-	user := e.User
-	if e.Tenant != "" {
-		user += "@" + e.Tenant
+	if e.Tenant == "" {
+		b = appendField(b, e.User)
+	} else { // USER@TENANT, without building the string
+		b = appendClean(append(appendClean(b, e.User), '@'), e.Tenant)
 	}
-	b = appendField(b, user)
 	b = append(b, " ftp 0 * "...)
 	if e.Status == "ok" {
 		b = append(b, 'c')
@@ -74,6 +74,11 @@ func appendField(b []byte, s string) []byte {
 	if s == "" {
 		return append(b, '_')
 	}
+	return appendClean(b, s)
+}
+
+// appendClean is appendField without the empty case.
+func appendClean(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if (r == utf8.RuneError && n <= 1) || unicode.IsSpace(r) || !unicode.IsGraphic(r) {

@@ -1,0 +1,38 @@
+package audit
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// BenchmarkEmitTransfer is the audit log's cost for one small-file
+// transfer once the hook has its facts: the JSON line, the xferlog line
+// and queuing both (the writers write to files in a temporary
+// directory). bench's Features/SmallFiles/telemetry measures the whole.
+func BenchmarkEmitTransfer(b *testing.B) {
+	dir := b.TempDir()
+	l, err := New(Config{File: filepath.Join(dir, "audit.log"), Xferlog: filepath.Join(dir, "xferlog")},
+		Options{Logger: slog.New(slog.DiscardHandler), Location: time.UTC, QueueLines: 1 << 20, QueueBytes: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close(context.Background())
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		e := Event{Time: Time(now), Event: "transfer", Status: "ok", Tenant: "acme", User: "bob", Login: "bob@acme",
+			Remote: "192.0.2.1:40000", Session: 1234, Verb: "STOR", Path: "/home/bob/small-17.bin", Direction: "upload",
+			Bytes: 65536, DurationMS: 3, Code: 226, xferlog: true}
+		l.emit(&e)
+	}
+	b.StopTimer()
+	if err := l.audit.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if l.Dropped() != 0 {
+		b.Fatalf("%d dropped", l.Dropped())
+	}
+}
