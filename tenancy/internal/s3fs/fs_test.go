@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
@@ -267,7 +268,8 @@ func TestCompleteFails451(t *testing.T) {
 }
 
 // TestListing2500: a directory of 2,500 objects and a subdirectory lists
-// completely through several ListObjectsV2 pages.
+// completely through several ListObjectsV2 pages; a directory with no
+// marker shows the Unix epoch as its time.
 func TestListing2500(t *testing.T) {
 	st, _, c, _ := setup(t, s3fs.Config{})
 	ctx := context.Background()
@@ -292,6 +294,10 @@ func TestListing2500(t *testing.T) {
 		seen[e.Name] = true
 		if e.Name == "sub" && e.Type != ftp.EntryTypeFolder {
 			t.Fatalf("sub listed as %v", e.Type)
+		}
+		// sub has no marker: its time is the Unix epoch, not year 1.
+		if e.Name == "sub" && !e.Time.Equal(time.Unix(0, 0)) {
+			t.Fatalf("sub's time is %v, want the Unix epoch", e.Time)
 		}
 	}
 	if len(seen) != n+1 || !seen["f00000"] || !seen["f02499"] || !seen["sub"] {
