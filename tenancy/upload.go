@@ -299,17 +299,24 @@ func (c *uploadCore) finishWhole(f afero.File) error {
 		}
 		return err
 	}
+	c.settle(replaced)
+	return nil
+}
+
+// settle counts a finished upload (under the name lock): the entry it
+// replaced, if any, is given back, and the new one counts once, 1 - gone,
+// of which c.files was reserved at the start.
+func (c *uploadCore) settle(replaced os.FileInfo) {
 	gone := int64(0)
 	if replaced != nil {
 		gone = 1
-		g.u.release(regularBytes(replaced), 0)
+		c.g.u.release(regularBytes(replaced), 0)
 	}
 	if d := 1 - gone - c.files; d > 0 {
-		_ = g.u.reserve(0, d, 0, 0)
+		_ = c.g.u.reserve(0, d, 0, 0)
 	} else if d < 0 {
-		g.u.release(0, -d)
+		c.g.u.release(0, -d)
 	}
-	return nil
 }
 
 // dropUnique gives back the name a STOU took.
@@ -367,17 +374,7 @@ func (c *uploadCore) commit(f afero.File) error {
 		c.discard(f)
 		return err
 	}
-	gone := int64(0)
-	if replaced != nil {
-		gone = 1
-		g.u.release(regularBytes(replaced), 0)
-	}
-	// The new entry counts once: 1 - gone, of which c.files is reserved.
-	if d := 1 - gone - c.files; d > 0 {
-		_ = g.u.reserve(0, d, 0, 0)
-	} else if d < 0 {
-		g.u.release(0, -d)
-	}
+	c.settle(replaced)
 	g.u.ns.Unlock()
 	if err := f.Close(); err != nil {
 		// The rename is done; a late write error (NFS) still fails

@@ -513,18 +513,21 @@ func (s *Server) httpServer() *http.Server {
 			WriteTimeout:      cmp.Or(s.WriteTimeout, writeTimeout),
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          log.New(errorLog{s.logger()}, "", 0),
+			ErrorLog:          ErrorLog(s.logger()),
 			ConnState:         trackConn,
 		}
 	}
 	return s.hs
 }
 
-// errorLog takes net/http's own log lines: at warning level, except
+// ErrorLog is an http.Server's ErrorLog for the HTTP planes (admin,
+// telemetry): net/http's own log lines go to l at warning level, except
 // those any client can cause at the rate it connects (a failed TLS
 // handshake: bytes that are not TLS, a scanner, a connection shed before
 // its handshake ended), which go to debug so that anonymous clients
 // cannot fill the operator's log.
+func ErrorLog(l *slog.Logger) *log.Logger { return log.New(errorLog{l}, "", 0) }
+
 type errorLog struct{ l *slog.Logger }
 
 func (e errorLog) Write(p []byte) (int, error) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -112,7 +111,7 @@ func Start(cfg Config, opts Options) (*Server, error) {
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
 			ConnState:         admin.TrackConn,
-			ErrorLog:          log.New(errorLog{lg}, "", 0),
+			ErrorLog:          admin.ErrorLog(lg),
 		},
 		url:    scheme + "://" + ln.Addr().String(),
 		served: make(chan struct{}),
@@ -212,18 +211,4 @@ func plain(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, msg+"\n")
-}
-
-// errorLog takes net/http's own log lines: debug for what any client can
-// cause at the rate it connects (failed TLS handshakes), warn otherwise.
-type errorLog struct{ l *slog.Logger }
-
-func (e errorLog) Write(p []byte) (int, error) {
-	msg := strings.TrimSuffix(string(p), "\n")
-	level := slog.LevelWarn
-	if strings.HasPrefix(msg, "http: TLS handshake error") {
-		level = slog.LevelDebug
-	}
-	e.l.Log(context.Background(), level, msg)
-	return len(p), nil
 }
