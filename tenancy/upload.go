@@ -292,6 +292,11 @@ func (c *uploadCore) finishWhole(f afero.File) error {
 	}
 	if err := f.Close(); err != nil {
 		g.u.release(c.written(), c.files)
+		if c.excl && errors.Is(err, fs.ErrExist) {
+			// The store refused the conditional write: another
+			// instance took the name after the check above.
+			return errTakenMeanwhile(c.name)
+		}
 		return err
 	}
 	c.settle(replaced)

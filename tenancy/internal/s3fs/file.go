@@ -21,9 +21,20 @@ type fileInfo struct {
 	dir  bool
 }
 
-// dirInfo describes a directory (a marker's time, or the zero time for a
-// common prefix with no marker).
+// noTime is the time of a directory that has no marker object (it exists
+// only because objects sit under it) and of the root: the Unix epoch, the
+// same in every listing and on every instance. The newest child's time
+// would need the whole subtree listed; "now" would change with every
+// listing and make mirroring clients see a change each time; the zero
+// time renders as year 1, which some clients reject.
+var noTime = time.Unix(0, 0).UTC()
+
+// dirInfo describes a directory (a marker's time, or noTime when mod is
+// zero: a common prefix with no marker).
 func dirInfo(name string, mod time.Time) *fileInfo {
+	if mod.IsZero() {
+		mod = noTime
+	}
 	return &fileInfo{name: name, mod: mod, dir: true}
 }
 

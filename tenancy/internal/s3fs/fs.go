@@ -316,7 +316,7 @@ func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) 
 	if err := f.needParentDir("open", name); err != nil {
 		return nil, err
 	}
-	return newUpload(f, name, k), nil
+	return newUpload(f, name, k, flag&os.O_EXCL != 0), nil
 }
 
 // dirPrefix is the listing prefix of a directory whose key is k.

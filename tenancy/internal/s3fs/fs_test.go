@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
@@ -267,7 +271,8 @@ func TestCompleteFails451(t *testing.T) {
 }
 
 // TestListing2500: a directory of 2,500 objects and a subdirectory lists
-// completely through several ListObjectsV2 pages.
+// completely through several ListObjectsV2 pages; a directory with no
+// marker shows the Unix epoch as its time.
 func TestListing2500(t *testing.T) {
 	st, _, c, _ := setup(t, s3fs.Config{})
 	ctx := context.Background()
@@ -292,6 +297,10 @@ func TestListing2500(t *testing.T) {
 		seen[e.Name] = true
 		if e.Name == "sub" && e.Type != ftp.EntryTypeFolder {
 			t.Fatalf("sub listed as %v", e.Type)
+		}
+		// sub has no marker: its time is the Unix epoch, not year 1.
+		if e.Name == "sub" && !e.Time.Equal(time.Unix(0, 0)) {
+			t.Fatalf("sub's time is %v, want the Unix epoch", e.Time)
 		}
 	}
 	if len(seen) != n+1 || !seen["f00000"] || !seen["f02499"] || !seen["sub"] {
@@ -427,5 +436,35 @@ func TestNameAttacks(t *testing.T) {
 	}
 	if !st.has(t, prefix+"other/x") {
 		t.Fatalf("../other/x did not land as /other/x inside the prefix: %v", st.keys(t))
+	}
+}
+
+// TestExclusiveUploadLosesRace: an O_EXCL upload (STOU) whose name is
+// taken by another writer (another instance) after it began fails with
+// fs.ErrExist at Close, and the other writer's object stays: the object
+// is written with If-None-Match: *, so no check-then-write window is left.
+func TestExclusiveUploadLosesRace(t *testing.T) {
+	st, fsys, _, _ := setup(t, s3fs.Config{})
+	f, err := fsys.OpenFile("/race.txt", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("mine")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.client.PutObject(context.Background(), bucket, prefix+"race.txt", strings.NewReader("theirs"), 6, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Close = %v, want fs.ErrExist", err)
+	}
+	o, err := st.client.GetObject(context.Background(), bucket, prefix+"race.txt", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(o)
+	_ = o.Close()
+	if string(got) != "theirs" {
+		t.Fatalf("object = %q, want the other writer's", got)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"io/fs"
+	"net/http"
 	"os"
 	"path"
 	"sync"
@@ -39,6 +41,12 @@ type upload struct {
 	partSize int64
 	written  int64
 
+	// excl: the object is written only if the name is still free when
+	// it completes (STOU, O_EXCL): If-None-Match: * on the PUT or the
+	// CompleteMultipartUpload, so that of two uploads racing to one new
+	// name the second fails (fs.ErrExist) instead of replacing the first.
+	excl bool
+
 	uploadID string
 	parts    []minio.CompletePart
 	inflight chan partResult // the part being sent, or nil
@@ -50,9 +58,27 @@ type upload struct {
 
 // newUpload starts an upload handle; no request is made before the first
 // part is full or Close.
-func newUpload(f *Fs, name, key string) *upload {
+func newUpload(f *Fs, name, key string, excl bool) *upload {
 	ctx, stop := context.WithCancel(context.Background())
-	return &upload{fs: f, name: name, key: key, ctx: ctx, stop: stop, partSize: f.partSize}
+	return &upload{fs: f, name: name, key: key, ctx: ctx, stop: stop, partSize: f.partSize, excl: excl}
+}
+
+// completeOpts are the options of the request that makes the object.
+func (u *upload) completeOpts() minio.PutObjectOptions {
+	opts := putOpts
+	if u.excl {
+		opts.SetMatchETagExcept("*")
+	}
+	return opts
+}
+
+// takenErr turns the store's refusal of a conditional write (412, the
+// name was taken since the upload began) into fs.ErrExist.
+func (u *upload) takenErr(err error) error {
+	if u.excl && minio.ToErrorResponse(err).StatusCode == http.StatusPreconditionFailed {
+		return &os.PathError{Op: "upload", Path: u.name, Err: fs.ErrExist}
+	}
+	return u.fs.storeErr("upload", u.name, err)
 }
 
 // partsPerSize is how many parts an upload sends at each part size
@@ -206,8 +232,11 @@ func (u *upload) Close() error {
 // complete sends what is left and completes the upload.
 func (u *upload) complete() error {
 	if u.uploadID == "" {
-		_, err := u.fs.core.PutObject(u.ctx, u.fs.bucket, u.key, bytes.NewReader(u.buf), int64(len(u.buf)), md5Base64(u.buf), "", putOpts)
-		return u.fs.storeErr("upload", u.name, err)
+		_, err := u.fs.core.PutObject(u.ctx, u.fs.bucket, u.key, bytes.NewReader(u.buf), int64(len(u.buf)), md5Base64(u.buf), "", u.completeOpts())
+		if err != nil {
+			return u.takenErr(err)
+		}
+		return nil
 	}
 	if len(u.buf) > 0 {
 		if err := u.sendPart(); err != nil {
@@ -217,9 +246,9 @@ func (u *upload) complete() error {
 	if err := u.wait(); err != nil {
 		return err
 	}
-	_, err := u.fs.core.CompleteMultipartUpload(u.ctx, u.fs.bucket, u.key, u.uploadID, u.parts, minio.PutObjectOptions{})
+	_, err := u.fs.core.CompleteMultipartUpload(u.ctx, u.fs.bucket, u.key, u.uploadID, u.parts, u.completeOpts())
 	if err != nil {
-		return u.fs.storeErr("upload", u.name, err)
+		return u.takenErr(err)
 	}
 	u.uploadID = ""
 	return nil

@@ -1,0 +1,331 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
+	"github.com/ftpgate/ftpgate/tenancy"
+	"github.com/jlaffaye/ftp"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// The object-storage benchmark runs SeaweedFS's `weed mini` from
+// FTPGATE_WEED (bash .ci/seaweedfs prints it) on 127.0.0.1 and an
+// in-process gateway whose one tenant lives in its bucket. Without
+// FTPGATE_WEED it skips, unless FTPGATE_INTEGRATION=1, where it fails.
+
+const (
+	s3BenchAccess = "ftpgatebench"
+	s3BenchSecret = "ftpgate-bench-secret-key"
+	s3BenchBucket = "ftpgate-bench"
+	s3BenchPrefix = "tenants/bench"
+)
+
+// s3Rig is a running weed mini and a gateway on it.
+type s3Rig struct {
+	client *minio.Client
+	addr   string
+}
+
+// startS3Rig starts weed mini and the gateway; both stop at the end of b.
+func startS3Rig(b *testing.B) *s3Rig {
+	b.Helper()
+	bin := os.Getenv("FTPGATE_WEED")
+	if bin == "" {
+		if os.Getenv("FTPGATE_INTEGRATION") == "1" {
+			b.Fatal("FTPGATE_WEED is not set (bash .ci/seaweedfs prints the binary)")
+		}
+		b.Skip("FTPGATE_WEED not set (bash .ci/seaweedfs prints the binary)")
+	}
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "s3.json")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"identities":[{"name":"bench","credentials":[{"accessKey":%q,"secretKey":%q}],"actions":["Admin","Read","List","Tagging","Write"]}]}`, s3BenchAccess, s3BenchSecret)), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	var log bytes.Buffer
+	var logMu sync.Mutex
+	cmd := exec.Command(bin, "mini", "-dir", filepath.Join(dir, "data"), "-ip", "127.0.0.1", "-ip.bind", "127.0.0.1",
+		"-s3.port", strconv.Itoa(port), "-s3.config", cfg, "-master.telemetry=false", "-webdav=false",
+		"-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0")
+	w := writerFunc(func(p []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return log.Write(p) })
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("weed mini: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	b.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+	endpoint := "127.0.0.1:" + strconv.Itoa(port)
+	c, err := minio.New(endpoint, &minio.Options{
+		Creds: credentials.NewStaticV4(s3BenchAccess, s3BenchSecret, ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.MakeBucket(ctx, s3BenchBucket, minio.MakeBucketOptions{})
+		if err != nil {
+			if ok, e := c.BucketExists(ctx, s3BenchBucket); e == nil && ok {
+				err = nil
+			}
+		}
+		cancel()
+		if err == nil {
+			break
+		}
+		select {
+		case e := <-exited:
+			logMu.Lock()
+			b.Fatalf("weed mini exited: %v\n%s", e, log.String())
+		case <-time.After(250 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("weed mini's S3 did not answer within 3 minutes: %v", err)
+		}
+	}
+	return &s3Rig{client: c, addr: startS3Gateway(b, dir, "http://"+endpoint)}
+}
+
+// writerFunc is an io.Writer from a function.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// startS3Gateway runs an in-process gateway whose tenant FeatureTenant
+// (user User) lives in the bench bucket under s3BenchPrefix, and returns
+// its control address.
+func startS3Gateway(b *testing.B, dir, endpoint string) string {
+	b.Helper()
+	hash, err := tenancy.HashPasswordArgon2id(Pass, tenancy.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	files := map[string]string{
+		"server.toml": fmt.Sprintf("[listen]\ncontrol = \"127.0.0.1:0\"\n[timeouts]\nidle = \"0s\"\n[tenants]\ndir = \"tenants\"\ndefault = %q\n", FeatureTenant),
+		"creds.toml":  fmt.Sprintf("access_key_id = %q\nsecret_access_key = %q\n", s3BenchAccess, s3BenchSecret),
+		"tenants/" + FeatureTenant + ".toml": fmt.Sprintf(`id = %q
+[storage]
+backend = "s3"
+endpoint = %q
+bucket = %q
+prefix = %q
+path_style = true
+credentials_file = "../creds.toml"
+[[users]]
+name = %q
+password = %q
+`, FeatureTenant, endpoint, s3BenchBucket, s3BenchPrefix, User, hash),
+	}
+	conf := filepath.Join(dir, "conf")
+	for name, content := range files {
+		p := filepath.Join(conf, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg, err := gateway.Load(filepath.Join(conf, "server.toml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WithoutLimits: true, WithoutPolicy: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- g.Run(context.Background()) }()
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = g.Shutdown(ctx)
+		<-ran
+	})
+	return g.Addr().String()
+}
+
+// login opens a session as User.
+func (r *s3Rig) login(b *testing.B) *ftp.ServerConn {
+	b.Helper()
+	c, err := ftp.Dial(r.addr, ftp.DialWithTimeout(time.Minute))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Login(User, Pass); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkS3 moves FTPGATE_BENCH_S3_SIZE bytes (64 MiB by default)
+// through the gateway to SeaweedFS and back (STOR, RETR), each time after
+// the same transfer made directly with minio-go (untimed), and reports
+// the gateway's throughput as a ratio to minio-go's (goal: at least 0.9);
+// SmallFiles stores 1 KiB files from FTPGATE_BENCH_C/4 (at least 1)
+// sessions and reports files/s.
+func BenchmarkS3(b *testing.B) {
+	size, err := EnvSize("FTPGATE_BENCH_S3_SIZE", 64<<20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := startS3Rig(b)
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(i*7 + i>>11)
+	}
+	ctx := context.Background()
+	direct := func(key string, up bool) (time.Duration, error) {
+		start := time.Now()
+		if up {
+			_, err := r.client.PutObject(ctx, s3BenchBucket, key, bytes.NewReader(payload), size, minio.PutObjectOptions{})
+			return time.Since(start), err
+		}
+		o, err := r.client.GetObject(ctx, s3BenchBucket, key, minio.GetObjectOptions{})
+		if err != nil {
+			return 0, err
+		}
+		defer o.Close()
+		n, err := io.Copy(io.Discard, o)
+		if err == nil && n != size {
+			err = fmt.Errorf("direct GET: %d bytes, want %d", n, size)
+		}
+		return time.Since(start), err
+	}
+	for _, up := range []bool{false, true} {
+		name := "RETR"
+		if up {
+			name = "STOR"
+		}
+		b.Run(name, func(b *testing.B) {
+			c := r.login(b)
+			defer func() { _ = c.Quit() }()
+			if err := c.Stor("down.bin", bytes.NewReader(payload)); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(size)
+			var srv, ceil time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				d, err := direct(fmt.Sprintf("%s/direct%d.bin", s3BenchPrefix, i), up)
+				if !up {
+					d, err = direct(s3BenchPrefix+"/down.bin", false)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				ceil += d
+				b.StartTimer()
+				start := time.Now()
+				if up {
+					err = c.Stor(fmt.Sprintf("up%d.bin", i), bytes.NewReader(payload))
+				} else {
+					var resp *ftp.Response
+					resp, err = c.Retr("down.bin")
+					if err == nil {
+						var n int64
+						n, err = io.Copy(io.Discard, resp)
+						if cerr := resp.Close(); err == nil {
+							err = cerr
+						}
+						if err == nil && n != size {
+							err = fmt.Errorf("RETR: %d bytes, want %d", n, size)
+						}
+					}
+				}
+				srv += time.Since(start)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			mb := float64(size) * float64(b.N) / 1e6
+			b.ReportMetric(mb/ceil.Seconds(), "direct-MB/s")
+			b.ReportMetric(ceil.Seconds()/srv.Seconds(), "ratio")
+		})
+	}
+	b.Run("SmallFiles", func(b *testing.B) {
+		conc := max(concurrency(b)/4, 1)
+		small := payload[:min(1024, len(payload))]
+		conns := make([]*ftp.ServerConn, conc)
+		for i := range conns {
+			conns[i] = r.login(b)
+		}
+		defer func() {
+			for _, c := range conns {
+				_ = c.Quit()
+			}
+		}()
+		next := make(chan int)
+		errs := make(chan error, conc)
+		b.ResetTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					if err := c.Stor(fmt.Sprintf("small%d", i), bytes.NewReader(small)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		for i := range b.N {
+			select {
+			case next <- i:
+			case err := <-errs:
+				close(next)
+				wg.Wait()
+				b.Fatal(err)
+			}
+		}
+		close(next)
+		wg.Wait()
+		el := time.Since(start)
+		b.StopTimer()
+		select {
+		case err := <-errs:
+			b.Fatal(err)
+		default:
+		}
+		b.ReportMetric(float64(b.N)/el.Seconds(), "files/s")
+	})
+}
