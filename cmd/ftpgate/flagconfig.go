@@ -14,7 +14,6 @@ import (
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 	"github.com/ftpgate/ftpgate/policy"
 	"github.com/ftpgate/ftpgate/ratelimit"
-	"github.com/ftpgate/ftpgate/tenancy"
 )
 
 // flagTenant is the one tenant of flag mode through the gateway.
@@ -188,18 +187,11 @@ func modeInto(dst **proxyproto.Mode) func(string) error {
 }
 
 // gatewayConfig is the flags' gateway.Config with its one tenant
-// (flagTenant, tenancy.OneTenant): --root, with users.
+// (flagTenant, Config.OneTenant): --root, with users.
 func (c *serveConfig) gatewayConfig(users userList) (gateway.Config, error) {
-	cfg := c.Config
-	// tenancy delays failed logins (timeouts.login_failure_delay).
-	cfg.Limits.FailedLoginDelay = -1
-	t, err := tenancy.OneTenant("--root", flagTenant, c.root, users)
+	cfg, err := c.Config.OneTenant(flagTenant, c.root, users)
 	if err != nil {
-		return cfg, fmt.Errorf("--user: %w", err)
+		return cfg, err
 	}
-	cfg.Tenants.Default = flagTenant
-	server := cfg.TenancyServer()
-	// File names the source in tenancy's errors ("flags: tls: ...").
-	cfg.Tenancy = &tenancy.Config{File: "flags", Server: server, Tenants: []*tenancy.TenantConfig{t}}
 	return cfg, flagErrors(cfg.Validate())
 }
