@@ -53,7 +53,7 @@ func instances(t *testing.T, base string) InstancesReply {
 // listed and answer again.
 func TestClusterTwoGateways(t *testing.T) {
 	srv := redistest.Start(t)
-	fa, fb := newTwoTenants(t, clusterExtra(srv.Addr(), "gw-a")), newTwoTenants(t, clusterExtra(srv.Addr(), "gw-b"))
+	fa, fb := newTwoTenants(t, clusterExtra(srv.Addr(), "gw-a"), "[telemetry]\nlisten = \"127.0.0.1:0\"\n"), newTwoTenants(t, clusterExtra(srv.Addr(), "gw-b"))
 	a, b := startWith(t, fa.files, Options{}), startWith(t, fb.files, Options{})
 	baseA, baseB := a.AdminURL(), b.AdminURL()
 
@@ -62,6 +62,16 @@ func TestClusterTwoGateways(t *testing.T) {
 	if in.Self != "gw-a" || in.Instances[1].ID != "gw-b" || in.Instances[1].Addresses.Control != b.Addr().String() ||
 		in.Instances[1].Generation != 1 || in.Instances[1].Addresses.Admin == "" {
 		t.Fatalf("instances %+v", in)
+	}
+	metrics := func() string {
+		code, body := get(t, a.TelemetryURL()+"/metrics")
+		if code != 200 {
+			t.Fatalf("/metrics: %d", code)
+		}
+		return body
+	}
+	if m := metrics(); scrapeValue(m, "ftpgate_cluster_redis_up") != 1 || scrapeValue(m, `ftpgate_cluster_calls_total{feature="instances",result="ok"}`) < 1 {
+		t.Fatalf("cluster metrics with Redis up:\n%s", m)
 	}
 	if code, _ := adminCall(t, "GET", baseA+"/v1/cluster/instances", acmeToken, nil); code != 401 {
 		t.Fatalf("instances with a tenant's token: %d, want 401", code)
@@ -136,6 +146,9 @@ func TestClusterTwoGateways(t *testing.T) {
 	}
 	if in := instances(t, baseA); !in.Stale || len(in.Instances) != 2 {
 		t.Fatalf("instances with Redis stopped: %+v, want the last list, stale", in)
+	}
+	if m := metrics(); scrapeValue(m, "ftpgate_cluster_redis_up") != 0 || scrapeValue(m, `ftpgate_cluster_fallbacks_total{feature="sessions"}`) < 1 {
+		t.Fatalf("cluster metrics with Redis stopped:\n%s", m)
 	}
 
 	// Redis comes back empty: both instances register again and answer
