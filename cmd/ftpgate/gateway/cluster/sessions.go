@@ -94,7 +94,7 @@ type SessionRegistry struct {
 	local sessions.Registry
 	ps    *redis.PubSub
 	done  chan struct{}
-	queue chan string // requests to answer, at most maxQueued
+	queue chan string   // requests to answer, at most maxQueued
 	idle  chan struct{} // closed when the worker has ended
 
 	mu      sync.Mutex
