@@ -26,8 +26,8 @@ var banCfg = ratelimit.Config{LoginFailures: 4, BanTime: conf.Duration(time.Hour
 func TestFailedLoginsOnTwoInstancesBanOnBoth(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *testRedis) {
 		c := r.client(t)
-		a := newInstance(t, c, banCfg, redisstate.RedisOptions{})
-		b := newInstance(t, c, banCfg, redisstate.RedisOptions{})
+		a := newInstance(t, c, banCfg, redisstate.Options{})
+		b := newInstance(t, c, banCfg, redisstate.Options{})
 		for i, in := range []*instance{a, b, a, b} {
 			user := []string{"alice", "bob"}[i%2]
 			if code := failLogin(t, in.addr, "127.0.0.1", user); code != 530 {
@@ -71,8 +71,8 @@ func TestSessionCapsHoldAcrossInstances(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *testRedis) {
 		c := r.client(t)
 		cfg := ratelimit.Config{User: ratelimit.Limits{MaxSessions: 1}, Tenant: ratelimit.Limits{MaxSessions: 2}}
-		a := newInstance(t, c, cfg, redisstate.RedisOptions{})
-		b := newInstance(t, c, cfg, redisstate.RedisOptions{})
+		a := newInstance(t, c, cfg, redisstate.Options{})
+		b := newInstance(t, c, cfg, redisstate.Options{})
 		alice := enginetest.Login(t, a.addr, "127.0.0.1", "alice", "secret")
 		if err := tryLogin(t, b.addr, "alice"); err == nil || !strings.Contains(err.Error(), "421") ||
 			!strings.Contains(err.Error(), "sessions for this user") {
@@ -110,8 +110,8 @@ func TestDeadInstanceLeaseExpires(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *testRedis) {
 		cfg := ratelimit.Config{User: ratelimit.Limits{MaxSessions: 1}}
 		dyingClient := r.client(t)
-		a := newInstance(t, dyingClient, cfg, redisstate.RedisOptions{Lease: time.Second})
-		b := newInstance(t, r.client(t), cfg, redisstate.RedisOptions{})
+		a := newInstance(t, dyingClient, cfg, redisstate.Options{Lease: time.Second})
+		b := newInstance(t, r.client(t), cfg, redisstate.Options{})
 		alice := enginetest.Login(t, a.addr, "127.0.0.1", "alice", "secret")
 		// Renewed while a lives: still held after its first lease.
 		if err := a.store.Renew(bg); err != nil {
@@ -133,8 +133,8 @@ func TestTenantCommandRateShared(t *testing.T) {
 		c := r.client(t)
 		cfg := ratelimit.Config{Tenant: ratelimit.Limits{CommandRate: 0.001, CommandBurst: 2},
 			CommandDelay: conf.Duration(time.Millisecond)}
-		a := newInstance(t, c, cfg, redisstate.RedisOptions{})
-		b := newInstance(t, c, cfg, redisstate.RedisOptions{})
+		a := newInstance(t, c, cfg, redisstate.Options{})
+		b := newInstance(t, c, cfg, redisstate.Options{})
 		login := func(in *instance, user string) *enginetest.Conn {
 			conn, code, _ := enginetest.Dial(t, in.addr, "127.0.0.1")
 			if code != 220 {
@@ -162,8 +162,8 @@ func TestConnectionRateShared(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *testRedis) {
 		c := r.client(t)
 		cfg := ratelimit.Config{ConnRate: 0.001, ConnBurst: 2}
-		a := newInstance(t, c, cfg, redisstate.RedisOptions{})
-		b := newInstance(t, c, cfg, redisstate.RedisOptions{})
+		a := newInstance(t, c, cfg, redisstate.Options{})
+		b := newInstance(t, c, cfg, redisstate.Options{})
 		for i, want := range []struct {
 			in   *instance
 			code int
@@ -187,8 +187,8 @@ func TestRedisDownFailClosed(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *testRedis) {
 		c := r.client(t)
 		cfg := ratelimit.Config{LoginFailures: 5, User: ratelimit.Limits{MaxSessions: 2}}
-		closed := newInstance(t, c, cfg, redisstate.RedisOptions{})
-		mixed := newInstance(t, c, cfg, redisstate.RedisOptions{FailOpenBy: map[string]bool{ratelimit.FeatureBans: true}})
+		closed := newInstance(t, c, cfg, redisstate.Options{})
+		mixed := newInstance(t, c, cfg, redisstate.Options{Bans: redisstate.RedisOptions{FailOpen: true}})
 		r.stop()
 		conn, code, text := enginetest.Dial(t, closed.addr, "127.0.0.1")
 		if code != 421 || !strings.Contains(text, "Service not available") {
@@ -220,7 +220,7 @@ func TestRedisDownFailClosed(t *testing.T) {
 func TestRedisDownFailOpen(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *testRedis) {
 		c := r.client(t)
-		o := redisstate.RedisOptions{FailOpen: true}
+		o := redisstate.Same(redisstate.RedisOptions{FailOpen: true})
 		a := newInstance(t, c, banCfg, o)
 		b := newInstance(t, c, banCfg, o)
 		r.stop()
@@ -271,7 +271,7 @@ func TestDeadlineBoundsSlowRedis(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = c.Close() })
 	cfg := ratelimit.Config{LoginFailures: 5, User: ratelimit.Limits{MaxSessions: 2}}
-	a := newInstance(t, c, cfg, redisstate.RedisOptions{FailOpen: true, Deadline: 20 * time.Millisecond})
+	a := newInstance(t, c, cfg, redisstate.Same(redisstate.RedisOptions{FailOpen: true, Deadline: 20 * time.Millisecond}))
 	start := time.Now()
 	enginetest.Login(t, a.addr, "127.0.0.1", "alice", "secret")
 	t.Logf("login with a silent Redis took %v", time.Since(start))

@@ -101,9 +101,9 @@ type instance struct {
 	errs  *errLog
 }
 
-// newInstance starts an instance limited by cfg; o's Client, OnError
-// and (when zero) Deadline are filled in.
-func newInstance(t *testing.T, client redis.UniversalClient, cfg ratelimit.Config, o redisstate.RedisOptions) *instance {
+// newInstance starts an instance; each feature of o gets the client,
+// OnError, a prefix and (when zero) testDeadline.
+func newInstance(t *testing.T, client redis.UniversalClient, cfg ratelimit.Config, o redisstate.Options) *instance {
 	t.Helper()
 	l, err := ratelimit.New(cfg)
 	if err != nil {
@@ -118,12 +118,11 @@ func newInstance(t *testing.T, client redis.UniversalClient, cfg ratelimit.Confi
 	}
 	l.ResolveLogin = func(_ engine.ClientContext, login string) (string, string) { return "acme", login }
 	errs := &errLog{}
-	o.Client, o.OnError = client, errs.add
-	if o.Prefix == "" {
-		o.Prefix = "test:"
-	}
-	if o.Deadline == 0 {
-		o.Deadline = testDeadline
+	for _, f := range []*redisstate.RedisOptions{&o.Bans, &o.Sessions, &o.Rates} {
+		f.Client, f.OnError, f.Prefix = client, errs.add, "test:"
+		if f.Deadline == 0 {
+			f.Deadline = testDeadline
+		}
 	}
 	st, err := redisstate.New(o)
 	if err != nil {

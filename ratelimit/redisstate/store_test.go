@@ -10,13 +10,9 @@ import (
 	"github.com/ftpgate/ftpgate/ratelimit/redisstate"
 )
 
-func newStore(t *testing.T, r *testRedis, o redisstate.RedisOptions) *redisstate.Store {
+func newStore(t *testing.T, r *testRedis) *redisstate.Store {
 	t.Helper()
-	if o.Client == nil {
-		o.Client = r.client(t)
-	}
-	o.Prefix, o.Deadline = "test:", testDeadline
-	s, err := redisstate.New(o)
+	s, err := redisstate.New(redisstate.Same(redisstate.RedisOptions{Client: r.client(t), Prefix: "test:", Deadline: testDeadline}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +25,7 @@ func newStore(t *testing.T, r *testRedis, o redisstate.RedisOptions) *redisstate
 // "tenant/user" spells both "a/b/c".
 func TestAccountKeysDistinct(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *testRedis) {
-		s := newStore(t, r, redisstate.RedisOptions{})
+		s := newStore(t, r)
 		for _, acc := range [][2]string{{"a/b", "c"}, {"a", "b/c"}, {"", "a/b/c"}} {
 			if h, full, err := s.HoldSessions(bg, acc[0], acc[1], 1, 0); err != nil || full != 0 || h == nil {
 				t.Fatalf("HoldSessions%v: %v %d %v, want a hold", acc, h, full, err)
@@ -47,7 +43,7 @@ func TestAccountKeysDistinct(t *testing.T) {
 // lifts it and forgets the offences.
 func TestBansGrowAndLiftByPrefix(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *testRedis) {
-		s := newStore(t, r, redisstate.RedisOptions{})
+		s := newStore(t, r)
 		rules := ratelimit.BanRules{Failures: 1, Window: time.Minute, BanTime: 40 * time.Millisecond,
 			MaxBanTime: 100 * time.Millisecond, BanMemory: time.Hour, MaxBans: 10}
 		p := netip.MustParsePrefix("2001:db8:1:2::/64")
@@ -112,7 +108,7 @@ func TestBansGrowAndLiftByPrefix(t *testing.T) {
 // that ends first goes.
 func TestBanListCapped(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *testRedis) {
-		s := newStore(t, r, redisstate.RedisOptions{})
+		s := newStore(t, r)
 		rules := ratelimit.BanRules{Failures: 1, Window: time.Minute, BanTime: time.Hour,
 			MaxBanTime: 24 * time.Hour, BanMemory: time.Hour, MaxBans: 3}
 		for i := range 5 {
@@ -139,7 +135,7 @@ func TestEveryKeyHasTTL(t *testing.T) {
 		cfg.ConnRate, cfg.ConnBurst = 100, 100
 		cfg.User.MaxSessions, cfg.Tenant.MaxSessions = 5, 5
 		cfg.Tenant.CommandRate = 100
-		in := newInstance(t, c, cfg, redisstate.RedisOptions{})
+		in := newInstance(t, c, cfg, redisstate.Options{})
 		for range 4 {
 			failLogin(t, in.addr, "127.0.0.7", "bob")
 		}
