@@ -9,110 +9,30 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/tenancy/s3test"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // The object-storage integration tests run SeaweedFS's `weed mini` (its S3
-// gateway on 127.0.0.1) from FTPGATE_WEED, which .ci/test sets from
-// .ci/seaweedfs, and ftpgate instances whose tenant lives in its bucket.
-// Without FTPGATE_WEED they skip, unless FTPGATE_INTEGRATION=1, where they
-// fail, as they do when weed cannot start.
+// gateway on 127.0.0.1) through tenancy/s3test, and ftpgate instances
+// whose tenant lives in its bucket. Without FTPGATE_WEED they skip, unless
+// FTPGATE_INTEGRATION=1, where they fail, as they do when weed cannot
+// start.
 
-const (
-	weedAccessKey = "ftpgateit"
-	weedSecretKey = "ftpgate-it-secret-key"
-	weedBucket    = "ftpgate-it"
-)
+// weedBucket is the tests' bucket.
+const weedBucket = "ftpgate-it"
 
-// weedStore is a running weed mini.
-type weedStore struct {
-	endpoint string // http://127.0.0.1:PORT
-	client   *minio.Client
-}
-
-// startWeed runs weed mini on 127.0.0.1 with one identity and makes the
-// test bucket. Telemetry, WebDAV, the admin UI and the catalog servers are
-// off: the tests need S3 only, and no traffic leaves the machine.
-func startWeed(t *testing.T) *weedStore {
+// startWeed starts the store and makes the test bucket.
+func startWeed(t *testing.T) *s3test.Store {
 	t.Helper()
-	bin := os.Getenv("FTPGATE_WEED")
-	if bin == "" {
-		if os.Getenv("FTPGATE_INTEGRATION") == "1" {
-			t.Fatal("FTPGATE_WEED is not set: .ci/test sets it from .ci/seaweedfs (build or reuse the weed binary)")
-		}
-		t.Skip("FTPGATE_WEED not set (bash .ci/seaweedfs prints the binary)")
-	}
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "s3.json")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"identities":[{"name":"ftpgate","credentials":[{"accessKey":%q,"secretKey":%q}],"actions":["Admin","Read","List","Tagging","Write"]}]}`, weedAccessKey, weedSecretKey)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, portText, _ := net.SplitHostPort(freeLoopbackPort(t))
-	port, _ := strconv.Atoi(portText)
-	log := &lockedBuffer{}
-	cmd := exec.Command(bin, "mini", "-dir", filepath.Join(dir, "data"), "-ip", "127.0.0.1", "-ip.bind", "127.0.0.1",
-		"-s3.port", strconv.Itoa(port), "-s3.config", cfg, "-master.telemetry=false", "-webdav=false",
-		"-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0")
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("weed mini: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(itTimeout):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("weed log (tail):\n%s", tail(log.String(), 4000))
-		}
-	})
-	s := &weedStore{endpoint: "http://127.0.0.1:" + strconv.Itoa(port)}
-	c, err := minio.New("127.0.0.1:"+strconv.Itoa(port), &minio.Options{
-		Creds: credentials.NewStaticV4(weedAccessKey, weedSecretKey, ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.client = c
-	// Wait, within a bound, until S3 answers and the bucket exists.
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := c.MakeBucket(ctx, weedBucket, minio.MakeBucketOptions{})
-		if err != nil {
-			if ok, e := c.BucketExists(ctx, weedBucket); e == nil && ok {
-				err = nil
-			}
-		}
-		cancel()
-		if err == nil {
-			return s
-		}
-		select {
-		case e := <-exited:
-			t.Fatalf("weed mini exited: %v\n%s", e, tail(log.String(), 4000))
-		case <-time.After(250 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("weed mini's S3 did not answer within 3 minutes: %v\n%s", err, tail(log.String(), 4000))
-		}
-	}
+	st := s3test.Start(t)
+	st.MakeBucket(t, weedBucket)
+	return st
 }
 
 // tail returns the end of s.
@@ -133,13 +53,13 @@ type s3Gateway struct {
 
 // startS3Gateway runs ftpgate with the tenant acme (user alice, password
 // alice-pw, the default tenant) in the store's bucket under prefix.
-func startS3Gateway(t *testing.T, st *weedStore, prefix string) *s3Gateway {
+func startS3Gateway(t *testing.T, st *s3test.Store, prefix string) *s3Gateway {
 	t.Helper()
 	bin := ftpgateBinary(t)
 	dir := t.TempDir()
 	files := map[string]string{
 		"server.toml": "[listen]\ncontrol = \"127.0.0.1:0\"\n[log]\nlevel = \"debug\"\n[tenants]\ndir = \"tenants\"\ndefault = \"acme\"\n",
-		"creds.toml":  fmt.Sprintf("access_key_id = %q\nsecret_access_key = %q\n", weedAccessKey, weedSecretKey),
+		"creds.toml":  fmt.Sprintf("access_key_id = %q\nsecret_access_key = %q\n", st.AccessKey, st.SecretKey),
 		"tenants/acme.toml": fmt.Sprintf(`id = "acme"
 [storage]
 backend = "s3"
@@ -151,7 +71,7 @@ credentials_file = "../creds.toml"
 [[users]]
 name = "alice"
 password = %q
-`, st.endpoint, weedBucket, prefix, itHash(t, "alice-pw")),
+`, st.URL, weedBucket, prefix, itHash(t, "alice-pw")),
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
@@ -237,7 +157,7 @@ func TestIntegrationS3(t *testing.T) {
 		out := filepath.Join(local, "big.back")
 		runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-o", out, "ftp://"+b.addr+"/big.bin")
 		sameFile(t, out, sum)
-		if _, err := st.client.StatObject(ctx, weedBucket, "tenants/acme/big.bin", minio.StatObjectOptions{}); err != nil {
+		if _, err := st.Client.StatObject(ctx, weedBucket, "tenants/acme/big.bin", minio.StatObjectOptions{}); err != nil {
 			t.Fatalf("object: %v", err)
 		}
 		list := runClient(t, curl, "-sS", "--max-time", "60", "-u", "alice:alice-pw", "--list-only", "ftp://"+b.addr+"/")
@@ -265,7 +185,7 @@ func TestIntegrationS3(t *testing.T) {
 		if !strings.Contains(msg, "504") && !strings.Contains(strings.ToLower(msg), "denied") && !strings.Contains(msg, "(") {
 			t.Fatalf("curl -C - -T: %s", msg)
 		}
-		o, err := st.client.GetObject(ctx, weedBucket, "tenants/acme/small.txt", minio.GetObjectOptions{})
+		o, err := st.Client.GetObject(ctx, weedBucket, "tenants/acme/small.txt", minio.GetObjectOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -338,7 +258,7 @@ func TestIntegrationS3(t *testing.T) {
 		cmd := exec.Command(lftp, "-c", "set net:max-retries 1; set net:timeout 30; set cmd:fail-exit yes; set ftp:ssl-allow no; "+
 			fmt.Sprintf("open -u alice,alice-pw -p %s ftp://%s; ", port, host)+"put -c "+src+" -o u.bin; bye")
 		out, lerr := cmd.CombinedOutput()
-		o, err := st.client.GetObject(ctx, weedBucket, "tenants/acme/u.bin", minio.GetObjectOptions{})
+		o, err := st.Client.GetObject(ctx, weedBucket, "tenants/acme/u.bin", minio.GetObjectOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,7 +291,7 @@ func TestIntegrationS3(t *testing.T) {
 		deadline := time.Now().Add(itTimeout)
 		for {
 			n := 0
-			for u := range st.client.ListIncompleteUploads(ctx, weedBucket, "tenants/acme/killed", true) {
+			for u := range st.Client.ListIncompleteUploads(ctx, weedBucket, "tenants/acme/killed", true) {
 				if u.Err == nil {
 					n++
 				}
@@ -396,7 +316,7 @@ func TestIntegrationS3(t *testing.T) {
 			_ = up.Process.Kill()
 			t.Fatal("curl did not end after the server was killed")
 		}
-		if _, err := st.client.StatObject(ctx, weedBucket, "tenants/acme/killed.bin", minio.StatObjectOptions{}); err == nil {
+		if _, err := st.Client.StatObject(ctx, weedBucket, "tenants/acme/killed.bin", minio.StatObjectOptions{}); err == nil {
 			t.Fatal("the killed upload's object exists")
 		}
 		list := runClient(t, curl, "-sS", "--max-time", "60", "-u", "alice:alice-pw", "--list-only", "ftp://"+a.addr+"/")
