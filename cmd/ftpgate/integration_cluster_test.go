@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/cluster/redistest"
 	"github.com/ftpgate/ftpgate/tenancy/s3test"
 	"github.com/minio/minio-go/v7"
 )
@@ -108,6 +109,7 @@ type clusterRig struct {
 	inst    map[string]*clusterInstance
 	env     []string
 	cluster bool // [cluster] is on (the gateway knows it)
+	redis   *redistest.Server
 }
 
 // replaceOnce replaces old with new in s, failing unless old occurs
@@ -156,7 +158,8 @@ func startClusterRig(t *testing.T) *clusterRig {
 	r.store.MakeBucket(t, clusterBucket)
 	redisAddr := ""
 	if r.cluster {
-		redisAddr = startClusterRedis(t)
+		r.redis = startClusterRedis(t)
+		redisAddr = r.redis.Addr()
 	}
 	r.env = append(os.Environ(),
 		"FTPGATE_ADMIN_TOKEN="+clusterAdminToken,
@@ -631,10 +634,9 @@ const clusterQuotaBytes = 4 << 20
 // clusterRedisPassword is the password the test's Redis asks for.
 const clusterRedisPassword = "cluster-it-redis-password"
 
-// startClusterRedis starts Debian's redis-server for [cluster] and
-// returns its address.
-func startClusterRedis(t *testing.T) string {
+// startClusterRedis starts Debian's redis-server for [cluster], with the
+// password the example's redis.conf asks for too.
+func startClusterRedis(t *testing.T) *redistest.Server {
 	t.Helper()
-	t.Fatal("the cluster test's Redis: waiting for cmd/ftpgate/gateway/cluster/redistest from h-clcore")
-	return ""
+	return redistest.Start(t, "--requirepass", clusterRedisPassword)
 }
