@@ -183,7 +183,7 @@ func startClusterRig(t *testing.T) *clusterRig {
 			} else {
 				// Before the cluster package: the instances share the
 				// store only.
-				text = text[:strings.Index(text, "\n[cluster]")+1]
+				text = text[:strings.Index(text, "\n[cluster]\n")+1]
 			}
 		case name == "tenants/acme.toml":
 			text = replaceOnce(t, name, text, `endpoint = "http://127.0.0.1:8333"`, fmt.Sprintf("endpoint = %q", r.store.URL))
