@@ -207,6 +207,45 @@ func TestS3TenantQuota(t *testing.T) {
 	}
 }
 
+// TestS3TenantQuotaResume: an APPE and a REST+STOR on object storage
+// rebuild the object; the quota counts the new object once the old one is
+// replaced (AVBL), and the bytes are the old head plus the new ones.
+func TestS3TenantQuotaResume(t *testing.T) {
+	s := newFakeS3(t)
+	s.put(t, "tenants/acme/alice/old.bin", "12345678")
+	f := newFixture(t, map[string]string{
+		"server.toml":       serverTOML("default = \"acme\"\n"),
+		"tenants/acme.toml": s3TenantTOML(t, "acme", s.url, "tenants/acme", "", "[quota]\nbytes = 20\n"),
+	})
+	alice := f.mustLogin("alice", "alice-pw")
+	rc := f.dialRaw()
+	rc.cmd("USER alice")
+	if code, _ := rc.cmd("PASS alice-pw"); code != 230 {
+		t.Fatal("login")
+	}
+	avbl := func(want string) {
+		t.Helper()
+		if code, msg := rc.cmd("AVBL"); code != 213 || strings.TrimSpace(msg) != want {
+			t.Fatalf("AVBL = %d %q, want 213 with %s bytes", code, msg, want)
+		}
+	}
+	avbl("12")
+	if err := alice.Append("old.bin", strings.NewReader("90")); err != nil {
+		t.Fatalf("APPE: %v", err)
+	}
+	if got, _ := s.get(t, "tenants/acme/alice/old.bin"); got != "1234567890" {
+		t.Fatalf("after APPE: %q", got)
+	}
+	avbl("10")
+	if err := alice.StorFrom("old.bin", strings.NewReader("ab"), 4); err != nil {
+		t.Fatalf("REST+STOR: %v", err)
+	}
+	if got, _ := s.get(t, "tenants/acme/alice/old.bin"); got != "1234ab" {
+		t.Fatalf("after REST+STOR: %q", got)
+	}
+	avbl("14")
+}
+
 // TestS3ConfigErrors: every s3 mistake is reported with its file, line
 // and key, and no message holds a credential.
 func TestS3ConfigErrors(t *testing.T) {

@@ -19,6 +19,7 @@ type fileInfo struct {
 	size int64
 	mod  time.Time
 	dir  bool
+	etag string // from a HEAD (Stat), not from listings
 }
 
 // noTime is the time of a directory that has no marker object (it exists
