@@ -127,6 +127,19 @@ password = %q
 	return g
 }
 
+// restStor stores "NEW TAIL" at offset 1000 of NAME with REST+STOR,
+// then tries REST far past the end, printing both replies.
+const restStor = `
+import ftplib, io, sys
+c = ftplib.FTP()
+c.connect(sys.argv[1], int(sys.argv[2]), timeout=60); c.login("alice", "alice-pw")
+print("mid:", c.storbinary("STOR " + sys.argv[3], io.BytesIO(b"NEW TAIL"), rest=1000))
+try:
+    print("past:", c.storbinary("STOR " + sys.argv[3], io.BytesIO(b"x"), rest=10**12))
+except ftplib.all_errors as e:
+    print("past:", e)
+`
+
 // lftpAt runs lftp commands against a gateway as alice.
 func lftpAt(t *testing.T, lftp string, g *s3Gateway, commands ...string) string {
 	t.Helper()
@@ -138,8 +151,9 @@ func lftpAt(t *testing.T, lftp string, g *s3Gateway, commands ...string) string 
 
 // TestIntegrationS3 drives two ftpgate instances on one SeaweedFS bucket
 // with curl and lftp: what one stores the other serves, byte for byte;
-// a tree goes up and comes back with equal checksums; resumed uploads are
-// refused and resumed downloads work; an upload whose server is killed
+// a tree goes up and comes back with equal checksums; resumed uploads
+// (curl -C - and --append, lftp put -c, ftplib REST+STOR) and resumed
+// downloads work; an upload whose server is killed
 // half-way leaves no object.
 func TestIntegrationS3(t *testing.T) {
 	curl := requireTool(t, "curl")
@@ -172,27 +186,38 @@ func TestIntegrationS3(t *testing.T) {
 		}
 		runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-C", "-", "-o", part, "ftp://"+a.addr+"/big.bin")
 		sameFile(t, part, sum)
-		// A resumed upload (curl sends APPE) is refused; the object stays.
-		small := filepath.Join(local, "small.txt")
-		if err := os.WriteFile(small, []byte("0123456789"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		runClient(t, curl, "-sS", "--max-time", "60", "-u", "alice:alice-pw", "-T", small, "ftp://"+a.addr+"/small.txt")
-		if err := os.WriteFile(small, []byte("0123456789abcdef"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		msg := runClientFails(t, curl, "-sS", "--max-time", "60", "-u", "alice:alice-pw", "-C", "-", "-T", small, "ftp://"+a.addr+"/small.txt")
-		if !strings.Contains(msg, "504") && !strings.Contains(strings.ToLower(msg), "denied") && !strings.Contains(msg, "(") {
-			t.Fatalf("curl -C - -T: %s", msg)
-		}
-		o, err := st.Client.GetObject(ctx, weedBucket, "tenants/acme/small.txt", minio.GetObjectOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(o)
-		_ = o.Close()
-		if string(got) != "0123456789" {
-			t.Fatalf("small.txt after a refused APPE: %q", got)
+		// A resumed upload (curl -C - -T: SIZE, then APPE of the rest)
+		// rebuilds the object from its head: read into the first part
+		// under 5 MiB, copied by the store (UploadPartCopy) above.
+		for _, n := range []int{10, 6<<20 + 5} {
+			name := fmt.Sprintf("resume%d.bin", n)
+			whole := filepath.Join(local, name)
+			wsum := writeFile(t, whole, n+3<<20+7, name)
+			data, _ := os.ReadFile(whole)
+			head := filepath.Join(local, name+".head")
+			if err := os.WriteFile(head, data[:n], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-T", head, "ftp://"+a.addr+"/"+name)
+			runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-C", "-", "-T", whole, "ftp://"+b.addr+"/"+name)
+			back := filepath.Join(local, name+".back")
+			runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-o", back, "ftp://"+a.addr+"/"+name)
+			sameFile(t, back, wsum)
+			// --append adds a second time.
+			extra := filepath.Join(local, name+".extra")
+			if err := os.WriteFile(extra, []byte("appended"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "--append", "-T", extra, "ftp://"+a.addr+"/"+name)
+			o, err := st.Client.GetObject(ctx, weedBucket, "tenants/acme/"+name, minio.GetObjectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(o)
+			_ = o.Close()
+			if want := string(data) + "appended"; string(got) != want {
+				t.Fatalf("%s after curl --append: %d bytes, want %d equal", name, len(got), len(want))
+			}
 		}
 	})
 
@@ -247,33 +272,41 @@ func TestIntegrationS3(t *testing.T) {
 		}
 		lftpAt(t, lftp, b, "get -c resume.bin -o "+part)
 		sameFile(t, part, sum)
-		// Upload: REST + STOR is refused (504). Whatever lftp does next,
-		// the object is the old one or the whole new file, never a mix.
-		head := filepath.Join(local, "head.bin")
-		if err := os.WriteFile(head, full[:654321], 0o644); err != nil {
-			t.Fatal(err)
+		// Upload: lftp put -c sends REST <remote size> + STOR of the
+		// rest; the object is rebuilt whole, for a head under 5 MiB
+		// (read into the first part) and above (copied by the store).
+		for _, n := range []int{654321, 5<<20 + 99} {
+			name := fmt.Sprintf("u%d.bin", n)
+			big := filepath.Join(local, name)
+			bsum := writeFile(t, big, n+2<<20+1, name)
+			data, _ := os.ReadFile(big)
+			head := filepath.Join(local, name+".head")
+			if err := os.WriteFile(head, data[:n], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			lftpAt(t, lftp, a, "put "+head+" -o "+name)
+			lftpAt(t, lftp, b, "put -c "+big+" -o "+name)
+			back := filepath.Join(local, name+".back")
+			lftpAt(t, lftp, a, "get "+name+" -o "+back)
+			sameFile(t, back, bsum)
 		}
-		lftpAt(t, lftp, a, "put "+head+" -o u.bin")
+		// REST inside the object, then STOR (Python ftplib): the head
+		// [0, REST) stays, the tail is replaced; REST past the end: 554.
+		python := requireTool(t, "python3")
 		host, port, _ := net.SplitHostPort(a.addr)
-		cmd := exec.Command(lftp, "-c", "set net:max-retries 1; set net:timeout 30; set cmd:fail-exit yes; set ftp:ssl-allow no; "+
-			fmt.Sprintf("open -u alice,alice-pw -p %s ftp://%s; ", port, host)+"put -c "+src+" -o u.bin; bye")
-		out, lerr := cmd.CombinedOutput()
-		o, err := st.Client.GetObject(ctx, weedBucket, "tenants/acme/u.bin", minio.GetObjectOptions{})
+		out := runClient(t, python, "-c", restStor, host, port, "u654321.bin")
+		if !strings.Contains(out, "mid: 226") || !strings.Contains(out, "past: 554") {
+			t.Fatalf("ftplib REST+STOR:\n%s", out)
+		}
+		o, err := st.Client.GetObject(ctx, weedBucket, "tenants/acme/u654321.bin", minio.GetObjectOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, _ := io.ReadAll(o)
 		_ = o.Close()
-		switch {
-		case lerr != nil && string(got) == string(full[:654321]):
-			if !strings.Contains(string(out), "504") {
-				t.Fatalf("lftp put -c failed without the 504 reason:\n%s", out)
-			}
-			t.Logf("lftp put -c stopped at the 504; the old object stays")
-		case lerr == nil && string(got) == string(full):
-			t.Logf("lftp put -c uploaded the whole file after the 504")
-		default:
-			t.Fatalf("after lftp put -c (err %v): %d bytes on the store\n%s", lerr, len(got), out)
+		orig, _ := os.ReadFile(filepath.Join(local, "u654321.bin"))
+		if want := string(orig[:1000]) + "NEW TAIL"; string(got) != want {
+			t.Fatalf("after REST 1000 + STOR: %d bytes, want %d equal", len(got), len(want))
 		}
 	})
 
