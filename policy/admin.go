@@ -30,8 +30,9 @@ import (
 // cmd/ftpgate/gateway/admin). Errors are JSON {"error": "...", "code": "..."}.
 type AdminHandler struct {
 	Runtime *Runtime
-	// Store persists uploads; nil keeps them in memory only.
-	Store *Store
+	// Store persists uploads (a *Store, or a *RedisStore shared by a
+	// cluster); nil keeps them in memory only.
+	Store Storage
 	// Logger records uploads and refusals (default slog.Default()).
 	Logger *slog.Logger
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -48,6 +49,12 @@ type Runtime struct {
 
 	mu      sync.RWMutex
 	tenants map[string]*tenantState
+
+	// unknown is set while a shared store that fails closed could not be
+	// read (RedisStore with FailOpen false): no tenant's policy is known,
+	// so every tenant without an installed or pending policy has each
+	// command refused with 451 (see Evaluate) until the store is read.
+	unknown atomic.Bool
 
 	stop    chan struct{}
 	stopped chan struct{}
