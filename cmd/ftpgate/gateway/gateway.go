@@ -418,6 +418,7 @@ func RestartNeeded(a, b Config) []string {
 		{"admin", a.Admin, b.Admin},
 		{"audit", a.Audit, b.Audit},
 		{"telemetry", a.Telemetry, b.Telemetry},
+		{"cluster", a.Cluster, b.Cluster},
 	} {
 		if !reflect.DeepEqual(k.x, k.y) {
 			keys = append(keys, k.key)
