@@ -14,6 +14,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/cluster/redistest"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 )
@@ -226,4 +227,23 @@ func TestSharedQuotaOutageMiniredis(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestSharedQuotaHoldsRedisServer(t *testing.T) {
+	t.Parallel()
+	testSharedQuotaHolds(t, redistest.Start(t).Addr())
+}
+
+func TestSharedQuotaCountBoundRedisServer(t *testing.T) {
+	t.Parallel()
+	testSharedQuotaCountBound(t, redistest.Start(t).Addr())
+}
+
+// TestSharedQuotaOutageRedisServer: Redis stopped, then restarted without
+// its data (no persistence): the usage is counted again at once (an
+// upload that finds it missing asks for the count) and uploads go on.
+func TestSharedQuotaOutageRedisServer(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	testSharedQuotaOutage(t, srv.Addr(), srv.Stop, srv.Restart)
 }
