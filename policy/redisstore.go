@@ -37,8 +37,6 @@ type RedisOptions struct {
 	// OnError is told of every failed call (the gateway counts and logs
 	// it); nil: logged only.
 	OnError func(op string, err error)
-	// Logger defaults to slog.Default().
-	Logger *slog.Logger
 }
 
 // moduleDeadline is the least deadline of a call that carries a module's
@@ -88,15 +86,15 @@ type RedisStore struct {
 
 // NewRedisStore returns the store; maxModule is the runtime's
 // MaxModuleSize (Runtime.Config().MaxModuleSize), the bound of every
-// module written or read.
-func NewRedisStore(opts RedisOptions, maxModule int) *RedisStore {
+// module written or read; log defaults to slog.Default().
+func NewRedisStore(opts RedisOptions, maxModule int, log *slog.Logger) *RedisStore {
 	if opts.Deadline <= 0 {
 		opts.Deadline = 50 * time.Millisecond
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	if log == nil {
+		log = slog.Default()
 	}
-	return &RedisStore{opts: opts, p: opts.Prefix + "pol:", maxModule: maxModule, log: opts.Logger}
+	return &RedisStore{opts: opts, p: opts.Prefix + "pol:", maxModule: maxModule, log: log}
 }
 
 func (s *RedisStore) recKey(tenant string) string { return s.p + "t:" + tenant }

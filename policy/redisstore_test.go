@@ -10,6 +10,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/cluster/redistest"
 	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 )
 
@@ -29,7 +30,7 @@ func newClusterNode(t *testing.T, addr string, failOpen bool, every time.Duratio
 	rt, logs := newTestRuntime(t, Config{})
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = client.Close() })
-	store := NewRedisStore(RedisOptions{Client: client, Prefix: "ftpgate:", Deadline: 500 * time.Millisecond, FailOpen: failOpen, Logger: rt.cfg.Logger}, rt.Config().MaxModuleSize)
+	store := NewRedisStore(RedisOptions{Client: client, Prefix: "ftpgate:", Deadline: 500 * time.Millisecond, FailOpen: failOpen}, rt.Config().MaxModuleSize, rt.cfg.Logger)
 	Restore(context.Background(), store, rt).Wait(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -135,7 +136,7 @@ func TestRedisPolicyHostileStore(t *testing.T) {
 	}
 	within(t, propagation, "acme installed", func() bool { return eval(b.rt, "acme", "DELE", "/x").Code == 550 })
 	// A module over B's size bound, stored by a looser instance.
-	loose := NewRedisStore(b.store.opts, 1<<30)
+	loose := NewRedisStore(b.store.opts, 1<<30, nil)
 	big := append(append([]byte{}, testmod.Example()...), make([]byte, b.rt.Config().MaxModuleSize)...)
 	if err := loose.Save("globex", big, Record{OnError: "allow", Subscriptions: []string{"MKD"}}); err != nil {
 		t.Fatal(err)
@@ -205,4 +206,45 @@ func TestRedisPolicyFailModes(t *testing.T) {
 			return eval(n.rt, "acme", "DELE", "/x").Code == 550 && eval(n.rt, "globex", "CWD", "/").Action == Allow
 		})
 	}
+}
+
+func TestRedisPolicyPropagatesRedisServer(t *testing.T) {
+	t.Parallel()
+	testPolicyPropagates(t, redistest.Start(t).Addr())
+}
+
+func TestRedisPolicyReconcileRedisServer(t *testing.T) {
+	t.Parallel()
+	testReconcileRepairs(t, redistest.Start(t).Addr())
+}
+
+// TestRedisPolicyRestartRedisServer: a Redis with appendonly yes, as the
+// store asks, restarted: the instances keep ruling through the outage, a
+// PUT meanwhile fails and changes nothing, and after the restart the
+// store still holds the policy and a new upload reaches every instance.
+// Restarted without its data, the policies in force stay.
+func TestRedisPolicyRestartRedisServer(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	a := newClusterNode(t, srv.Addr(), false, 100*time.Millisecond)
+	b := newClusterNode(t, srv.Addr(), false, 100*time.Millisecond)
+	if code, body := adminDo(t, a.admin, "PUT", "/v1/tenants/acme/policy", testmod.Example()); code != 200 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	within(t, propagation, "B refuses DELE", func() bool { return eval(b.rt, "acme", "DELE", "/x").Code == 550 })
+	srv.Stop()
+	if d := eval(b.rt, "acme", "DELE", "/x"); d.Code != 550 {
+		t.Fatalf("B during the outage: %+v", d)
+	}
+	if code, _ := adminDo(t, a.admin, "DELETE", "/v1/tenants/acme/policy", nil); code != 500 {
+		t.Fatalf("DELETE during the outage: %d", code)
+	}
+	srv.Restart()
+	if _, rec, err := b.store.Load("acme"); err != nil || rec.SHA256 != hashOf(testmod.Example()) {
+		t.Fatalf("the policy after a restart with appendonly: %+v %v", rec, err)
+	}
+	if code, body := adminDo(t, b.admin, "PUT", "/v1/tenants/acme/policy?on_error=allow", testmod.Respond(testmod.DenyResponse(553, "no"), "MKD")); code != 200 {
+		t.Fatalf("PUT after the restart: %d %s", code, body)
+	}
+	within(t, propagation, "A takes B's upload after the restart", func() bool { return eval(a.rt, "acme", "MKD", "/x").Code == 553 })
 }
