@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -433,20 +435,21 @@ func (c *pyClient) answer(what string) []string {
 
 // connectTo connects until the session is on instance want (round robin
 // reaches it within three tries when nothing else connects); it returns
-// the answer's passive port.
-func (r *clusterRig) connectTo(t *testing.T, c *pyClient, want string) {
+// the control connection's local port.
+func (r *clusterRig) connectTo(t *testing.T, c *pyClient, want string) string {
 	t.Helper()
 	for range 12 {
 		a := c.do("connect")
-		if len(a) != 3 || a[0] != "ok" {
+		if len(a) != 4 || a[0] != "ok" {
 			t.Fatalf("connect: %v", a)
 		}
 		port, _ := strconv.Atoi(a[2])
 		if r.instanceOf(port) == want {
-			return
+			return a[3]
 		}
 	}
 	t.Fatalf("12 connections through HAProxy never reached instance %s", want)
+	return ""
 }
 
 // mustAck checks an upload's answer and returns the instance it went to.
@@ -530,6 +533,13 @@ func TestIntegrationCluster(t *testing.T) {
 			}
 		}
 		c.do("quit")
+	})
+
+	t.Run("any-admin-api-sees-the-cluster", func(t *testing.T) {
+		if !r.cluster {
+			t.Skip("needs [cluster] from h-clcore")
+		}
+		r.adminSeesCluster(t)
 	})
 
 	t.Run("failed-logins-ban-on-every-instance", func(t *testing.T) {
@@ -776,13 +786,13 @@ func (r *clusterRig) policyEverywhere(t *testing.T) {
 		}
 		clients[name] = c
 	}
-	url := r.inst["a"].admin + "/v1/tenants/acme/policy"
-	code, body := adminDo(t, "PUT", url, clusterAcmeToken, wasm)
+	policyURL := r.inst["a"].admin + "/v1/tenants/acme/policy"
+	code, body := adminDo(t, "PUT", policyURL, clusterAcmeToken, wasm)
 	if code != http.StatusOK && code != http.StatusCreated {
-		t.Fatalf("PUT %s: %d %s", url, code, body)
+		t.Fatalf("PUT %s: %d %s", policyURL, code, body)
 	}
 	uploaded := time.Now()
-	t.Cleanup(func() { adminDo(t, "DELETE", url, clusterAcmeToken, nil) })
+	t.Cleanup(func() { adminDo(t, "DELETE", policyURL, clusterAcmeToken, nil) })
 	for name, c := range clients {
 		for {
 			a := c.do("dele no-such-file.txt")
@@ -871,5 +881,59 @@ func (r *clusterRig) redisOutage(t *testing.T, curl string) {
 			}
 			<-time.After(200 * time.Millisecond)
 		}
+	}
+}
+
+// adminSeesCluster: the admin API of every instance lists the three
+// instances; a's lists a session held by c, and ends it: the client gets
+// 421 on its next command.
+func (r *clusterRig) adminSeesCluster(t *testing.T) {
+	t.Helper()
+	for _, name := range clusterNames {
+		code, body := adminDo(t, "GET", r.inst[name].admin+"/v1/cluster/instances", clusterAdminToken, nil)
+		var reply struct {
+			Self      string `json:"self"`
+			Instances []struct {
+				ID string `json:"id"`
+			} `json:"instances"`
+		}
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &reply) != nil {
+			t.Fatalf("instance %s: GET /v1/cluster/instances: %d %s", name, code, body)
+		}
+		var ids []string
+		for _, in := range reply.Instances {
+			ids = append(ids, in.ID)
+		}
+		if reply.Self != name || strings.Join(ids, ",") != "a,b,c" {
+			t.Fatalf("instance %s: self %q, instances %v: %s", name, reply.Self, ids, body)
+		}
+	}
+	c := r.startPyClient(t, "alice", "alice-demo", clusterClient)
+	local := r.connectTo(t, c, "c")
+	addr := net.JoinHostPort(clusterClient, local)
+	code, body := adminDo(t, "GET", r.inst["a"].admin+"/v1/sessions", clusterAdminToken, nil)
+	var list struct {
+		Sessions []struct {
+			ID      string `json:"id"`
+			Address string `json:"address"`
+		} `json:"sessions"`
+	}
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil {
+		t.Fatalf("GET /v1/sessions through a: %d %s", code, body)
+	}
+	id := ""
+	for _, s := range list.Sessions {
+		if s.Address == addr {
+			id = s.ID
+		}
+	}
+	if id == "" {
+		t.Fatalf("a does not list c's session from %s: %s", addr, body)
+	}
+	if code, body := adminDo(t, "DELETE", r.inst["a"].admin+"/v1/sessions/"+url.PathEscape(id), clusterAdminToken, nil); code != http.StatusOK {
+		t.Fatalf("DELETE /v1/sessions/%s through a: %d %s", id, code, body)
+	}
+	if a := c.do("noop"); len(a) < 3 || a[0] != "err" || a[2] != "421" {
+		t.Fatalf("the ended session's next command: %v", a)
 	}
 }

@@ -7,8 +7,9 @@ Reads one command a line on stdin and answers each with one line on
 stdout, so that the test decides when each step happens:
 
   connect                 (re)connect through the balancer and log in:
-                          "ok connect PORT" (PORT: the passive port of an
-                          EPSV, which names the instance) or "err connect MSG"
+                          "ok connect PORT LOCAL" (PORT: the passive port of
+                          an EPSV, which names the instance; LOCAL: the control
+                          connection's own port) or "err connect MSG"
   put NAME SIZE           upload SIZE bytes made from NAME: "ack NAME PORT" or "err NAME MSG"
   put-retry NAME SIZE     put; on an error reconnect (at most 10 times) and
                           retry: "ack NAME PORT RECONNECTS" or "err NAME MSG"
@@ -16,6 +17,7 @@ stdout, so that the test decides when each step happens:
                           read one more line, send the rest: "ack ..." or "err ..."
   get NAME                "got NAME SHA256 PORT" or "err NAME MSG"
   dele NAME               "ok dele NAME" or "err dele MSG"
+  noop                    "ok noop" or "err noop MSG"
   quit                    "ok quit", then exit
 
 Control and data connections come from SOURCE_IP. The file content of
@@ -64,7 +66,7 @@ class Client:
         ftp.login(self.user, self.password)
         ftp.nlst()  # one EPSV: the instance
         self.ftp = ftp
-        return ftp.last_port
+        return "%d %d" % (ftp.last_port, ftp.sock.getsockname()[1])
 
     def put(self, name, data, hold=False):
         if self.ftp is None:
@@ -144,6 +146,12 @@ def main():
                     say("ok dele", args[0])
                 except (OSError, EOFError, ftplib.Error, AttributeError) as e:
                     say("err dele", one_line(e))
+            elif cmd == "noop":
+                try:
+                    c.ftp.voidcmd("NOOP")
+                    say("ok noop")
+                except (OSError, EOFError, ftplib.Error, AttributeError) as e:
+                    say("err noop", one_line(e))
             elif cmd == "quit":
                 try:
                     if c.ftp is not None:
