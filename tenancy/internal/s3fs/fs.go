@@ -294,7 +294,7 @@ func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) 
 		if fi.IsDir() {
 			return &dirFile{fs: f, name: name, prefix: dirPrefix(f.prefix, k), info: fi}, nil
 		}
-		return &readFile{fs: f, name: name, key: k, info: fi.(*fileInfo)}, nil
+		return &readFile{fs: f, name: name, key: k, info: fi.(*fileInfo), closed: make(chan struct{})}, nil
 	}
 	if k == f.prefix {
 		return nil, &os.PathError{Op: "open", Path: name, Err: syscall.EISDIR}
