@@ -55,34 +55,46 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisOptions configure a Store, as the cluster package builds them from
-// the [cluster] section.
+// RedisOptions are how one feature of a Store reaches Redis, the shape
+// every plugin's store takes (the cluster package's FeatureOptions
+// converts to it).
 type RedisOptions struct {
 	// Client is the Redis client, shared by every store of the process.
 	Client redis.UniversalClient
 	// Prefix is the key prefix of this cluster ("ftpgate:"); the store
-	// adds "rl:".
+	// adds "rl:". The three features of a Store use the Bans one.
 	Prefix string
 	// Deadline bounds each call a login, a connection or a command
-	// waits for (default 50ms). Admin calls (Bans, Lift) get at least
-	// AdminDeadline: they hold no client.
+	// waits for (default DefaultDeadline). Admin calls (Bans, Lift) get
+	// at least AdminDeadline: they hold no client.
 	Deadline time.Duration
 	// FailOpen says what happens when Redis is down or slow: true, the
 	// limiter's local tables decide; false, the login, connection or
 	// command is refused with 421 "Service not available".
 	FailOpen bool
-	// FailOpenBy overrides FailOpen per feature (ratelimit.FeatureBans,
-	// FeatureSessions, FeatureRates: the keys fail.bans, fail.sessions,
-	// fail.rates); a feature not in it takes FailOpen.
-	FailOpenBy map[string]bool
 	// OnError, when not nil, is told of every failed call (op names it:
 	// "ratelimit.admit", ...): the gateway counts and logs it.
 	OnError func(op string, err error)
+}
+
+// Options configure a Store: one RedisOptions per feature (the
+// [cluster.fail] keys bans, sessions and rates), and the session lease.
+type Options struct {
+	// Bans: failed-login scores and bans (and the ban check of a new
+	// connection).
+	Bans RedisOptions
+	// Sessions: sessions per user and per tenant.
+	Sessions RedisOptions
+	// Rates: a tenant's command rate and an address's connection rate.
+	Rates RedisOptions
 	// Lease is how long a session slot lives without its instance
 	// renewing it (every Lease/3): an instance that dies frees its
 	// sessions' slots within Lease. Default DefaultLease.
 	Lease time.Duration
 }
+
+// Same returns Options with o for every feature.
+func Same(o RedisOptions) Options { return Options{Bans: o, Sessions: o, Rates: o} }
 
 // Defaults and bounds.
 const (
@@ -105,8 +117,9 @@ const (
 // Store is a ratelimit.Shared in Redis. Make it with New; Close stops its
 // heartbeat. Its methods are safe for concurrent use.
 type Store struct {
-	o        RedisOptions
-	p        string // o.Prefix + "rl:"
+	f        [3]RedisOptions // by feature: fBans, fSessions, fRates
+	lease    time.Duration
+	p        string // the Bans prefix + "rl:"
 	instance string // names this process's session holds
 	seq      atomic.Uint64
 
@@ -118,24 +131,35 @@ type Store struct {
 	once sync.Once
 }
 
+// The features, as Store.f indexes them.
+const (
+	fBans = iota
+	fSessions
+	fRates
+)
+
 var _ ratelimit.Shared = (*Store)(nil)
 
 // New returns a Store and starts its heartbeat, which renews the session
 // leases this instance holds every Lease/3 until Close.
-func New(o RedisOptions) (*Store, error) {
-	if o.Client == nil {
-		return nil, errors.New("redisstate: no Redis client")
+func New(o Options) (*Store, error) {
+	s := &Store{f: [3]RedisOptions{o.Bans, o.Sessions, o.Rates}, lease: o.Lease}
+	for i := range s.f {
+		if s.f[i].Client == nil {
+			return nil, errors.New("redisstate: no Redis client")
+		}
+		if s.f[i].Deadline <= 0 {
+			s.f[i].Deadline = DefaultDeadline
+		}
 	}
-	if o.Deadline <= 0 {
-		o.Deadline = DefaultDeadline
-	}
-	if o.Lease <= 0 {
-		o.Lease = DefaultLease
+	if s.lease <= 0 {
+		s.lease = DefaultLease
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	s := &Store{o: o, p: o.Prefix + "rl:", instance: hex.EncodeToString(id[:]),
-		holds: map[string]*ratelimit.SessionHold{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s.p, s.instance = o.Bans.Prefix+"rl:", hex.EncodeToString(id[:])
+	s.holds = map[string]*ratelimit.SessionHold{}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
 	go s.heartbeat()
 	return s, nil
 }
@@ -148,24 +172,27 @@ func (s *Store) Close() {
 
 // FailOpen implements ratelimit.Shared.
 func (s *Store) FailOpen(feature string) bool {
-	if v, ok := s.o.FailOpenBy[feature]; ok {
-		return v
+	switch feature {
+	case ratelimit.FeatureSessions:
+		return s.f[fSessions].FailOpen
+	case ratelimit.FeatureRates:
+		return s.f[fRates].FailOpen
 	}
-	return s.o.FailOpen
+	return s.f[fBans].FailOpen
 }
 
-// call runs fn under d, reporting an error to OnError.
-func (s *Store) call(ctx context.Context, op string, d time.Duration, fn func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
+// call runs fn with feature f's client under its deadline (or d when
+// longer), reporting an error to f's OnError.
+func (s *Store) call(ctx context.Context, f int, op string, d time.Duration, fn func(ctx context.Context, c redis.UniversalClient) error) error {
+	o := &s.f[f]
+	ctx, cancel := context.WithTimeout(ctx, max(o.Deadline, d))
 	defer cancel()
-	err := fn(ctx)
-	if err != nil && s.o.OnError != nil {
-		s.o.OnError(op, err)
+	err := fn(ctx, o.Client)
+	if err != nil && o.OnError != nil {
+		o.OnError(op, err)
 	}
 	return err
 }
-
-func (s *Store) adminDeadline() time.Duration { return max(s.o.Deadline, AdminDeadline) }
 
 // account encodes a (tenant, user) pair: no two pairs give one string.
 func account(tenant, user string) string {
@@ -199,12 +226,12 @@ func ints(v any, n int) ([]int64, error) {
 // Admit implements ratelimit.Shared.
 func (s *Store) Admit(ctx context.Context, prefix netip.Prefix, checkBan bool, rate float64, burst int) (time.Time, bool, error) {
 	var r []int64
-	err := s.call(ctx, "ratelimit.admit", s.o.Deadline, func(ctx context.Context) error {
+	err := s.call(ctx, fBans, "ratelimit.admit", 0, func(ctx context.Context, c redis.UniversalClient) error {
 		ban := "0"
 		if checkBan {
 			ban = "1"
 		}
-		v, err := admitScript.Run(ctx, s.o.Client, []string{s.p + "ban:" + prefix.String(), s.p + "cr:" + prefix.String()},
+		v, err := admitScript.Run(ctx, c, []string{s.p + "ban:" + prefix.String(), s.p + "cr:" + prefix.String()},
 			ban, strconv.FormatFloat(rate, 'g', -1, 64), burst).Result()
 		if err == nil {
 			r, err = ints(v, 2)
@@ -221,8 +248,8 @@ func (s *Store) Admit(ctx context.Context, prefix netip.Prefix, checkBan bool, r
 func (s *Store) BeginLogin(ctx context.Context, prefix netip.Prefix, tenant, user string, rules ratelimit.BanRules) (ratelimit.LoginCheck, error) {
 	var r []int64
 	a, acc := prefix.String(), account(tenant, user)
-	err := s.call(ctx, "ratelimit.begin_login", s.o.Deadline, func(ctx context.Context) error {
-		v, err := beginLoginScript.Run(ctx, s.o.Client,
+	err := s.call(ctx, fBans, "ratelimit.begin_login", 0, func(ctx context.Context, c redis.UniversalClient) error {
+		v, err := beginLoginScript.Run(ctx, c,
 			[]string{s.p + "ban:" + a, s.p + "fa:" + a, s.p + "ia:" + a, s.p + "fu:" + acc, s.p + "iu:" + acc},
 			rules.Failures, ms(rules.Window), ms(InFlightTTL)).Result()
 		if err == nil {
@@ -239,8 +266,8 @@ func (s *Store) BeginLogin(ctx context.Context, prefix netip.Prefix, tenant, use
 // EndLogin implements ratelimit.Shared.
 func (s *Store) EndLogin(ctx context.Context, prefix netip.Prefix, tenant, user string) error {
 	a, acc := prefix.String(), account(tenant, user)
-	return s.call(ctx, "ratelimit.end_login", s.o.Deadline, func(ctx context.Context) error {
-		return endLoginScript.Run(ctx, s.o.Client, []string{s.p + "ia:" + a, s.p + "iu:" + acc}).Err()
+	return s.call(ctx, fBans, "ratelimit.end_login", 0, func(ctx context.Context, c redis.UniversalClient) error {
+		return endLoginScript.Run(ctx, c, []string{s.p + "ia:" + a, s.p + "iu:" + acc}).Err()
 	})
 }
 
@@ -248,12 +275,12 @@ func (s *Store) EndLogin(ctx context.Context, prefix netip.Prefix, tenant, user 
 func (s *Store) LoginFailed(ctx context.Context, prefix netip.Prefix, tenant, user string, ban bool, rules ratelimit.BanRules) (ratelimit.Ban, error) {
 	var r []int64
 	a, acc := prefix.String(), account(tenant, user)
-	err := s.call(ctx, "ratelimit.login_failed", s.o.Deadline, func(ctx context.Context) error {
+	err := s.call(ctx, fBans, "ratelimit.login_failed", 0, func(ctx context.Context, c redis.UniversalClient) error {
 		b := "0"
 		if ban {
 			b = "1"
 		}
-		v, err := loginFailedScript.Run(ctx, s.o.Client,
+		v, err := loginFailedScript.Run(ctx, c,
 			[]string{s.p + "fa:" + a, s.p + "ia:" + a, s.p + "fu:" + acc, s.p + "iu:" + acc, s.p + "ban:" + a, s.p + "bans"},
 			rules.Failures, ms(rules.Window), b, ms(rules.BanTime), ms(rules.MaxBanTime), ms(rules.BanMemory),
 			max(rules.MaxBans, 1), a, s.p+"ban:").Result()
@@ -271,9 +298,9 @@ func (s *Store) LoginFailed(ctx context.Context, prefix netip.Prefix, tenant, us
 // Banned implements ratelimit.Shared.
 func (s *Store) Banned(ctx context.Context, prefix netip.Prefix) (time.Time, error) {
 	var u int64
-	err := s.call(ctx, "ratelimit.banned", s.o.Deadline, func(ctx context.Context) error {
+	err := s.call(ctx, fBans, "ratelimit.banned", 0, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
-		u, err = bannedScript.Run(ctx, s.o.Client, []string{s.p + "ban:" + prefix.String()}).Int64()
+		u, err = bannedScript.Run(ctx, c, []string{s.p + "ban:" + prefix.String()}).Int64()
 		return err
 	})
 	return fromMS(u), err
@@ -283,8 +310,8 @@ func (s *Store) Banned(ctx context.Context, prefix netip.Prefix) (time.Time, err
 // Config.MaxBans, the index's cap), sorted as Limiter.Bans sorts them.
 func (s *Store) Bans(ctx context.Context, limit int) ([]ratelimit.Ban, int, error) {
 	var bans []ratelimit.Ban
-	err := s.call(ctx, "ratelimit.bans", s.adminDeadline(), func(ctx context.Context) error {
-		v, err := bansScript.Run(ctx, s.o.Client, []string{s.p + "bans"}, s.p+"ban:", "0").Slice()
+	err := s.call(ctx, fBans, "ratelimit.bans", AdminDeadline, func(ctx context.Context, c redis.UniversalClient) error {
+		v, err := bansScript.Run(ctx, c, []string{s.p + "bans"}, s.p+"ban:", "0").Slice()
 		if err != nil {
 			return err
 		}
@@ -316,9 +343,9 @@ func (s *Store) Bans(ctx context.Context, limit int) ([]ratelimit.Ban, int, erro
 // CountBans returns the number of bans in force in the cluster.
 func (s *Store) CountBans(ctx context.Context) (int, error) {
 	var n int64
-	err := s.call(ctx, "ratelimit.count_bans", s.o.Deadline, func(ctx context.Context) error {
+	err := s.call(ctx, fBans, "ratelimit.count_bans", 0, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
-		n, err = bansScript.Run(ctx, s.o.Client, []string{s.p + "bans"}, s.p+"ban:", "1").Int64()
+		n, err = bansScript.Run(ctx, c, []string{s.p + "bans"}, s.p+"ban:", "1").Int64()
 		return err
 	})
 	return int(n), err
@@ -329,7 +356,7 @@ func (s *Store) CountBans(ctx context.Context) (int, error) {
 // members) for the bans it overlaps.
 func (s *Store) Lift(ctx context.Context, p netip.Prefix, v4Bits, v6Bits int) (int, error) {
 	var n int64
-	err := s.call(ctx, "ratelimit.lift", s.adminDeadline(), func(ctx context.Context) error {
+	err := s.call(ctx, fBans, "ratelimit.lift", AdminDeadline, func(ctx context.Context, c redis.UniversalClient) error {
 		bits := v6Bits
 		if p.Addr().Is4() {
 			bits = v4Bits
@@ -342,7 +369,7 @@ func (s *Store) Lift(ctx context.Context, p netip.Prefix, v4Bits, v6Bits int) (i
 			}
 			members = []any{k.String()}
 		} else {
-			all, err := membersScript.Run(ctx, s.o.Client, []string{s.p + "bans"}).StringSlice()
+			all, err := membersScript.Run(ctx, c, []string{s.p + "bans"}).StringSlice()
 			if err != nil {
 				return err
 			}
@@ -356,7 +383,7 @@ func (s *Store) Lift(ctx context.Context, p netip.Prefix, v4Bits, v6Bits int) (i
 			return nil
 		}
 		var err error
-		n, err = liftScript.Run(ctx, s.o.Client, []string{s.p + "bans"}, append([]any{s.p + "ban:"}, members...)...).Int64()
+		n, err = liftScript.Run(ctx, c, []string{s.p + "bans"}, append([]any{s.p + "ban:"}, members...)...).Int64()
 		return err
 	})
 	return int(n), err
@@ -366,7 +393,7 @@ func (s *Store) Lift(ctx context.Context, p netip.Prefix, v4Bits, v6Bits int) (i
 func (s *Store) HoldSessions(ctx context.Context, tenant, user string, userMax, tenantMax int) (*ratelimit.SessionHold, int, error) {
 	h := &ratelimit.SessionHold{Tenant: tenant, User: user, ID: s.instance + ":" + strconv.FormatUint(s.seq.Add(1), 10)}
 	var which []int // the full code of each key
-	args := []any{h.ID, ms(s.o.Lease)}
+	args := []any{h.ID, ms(s.lease)}
 	if userMax > 0 {
 		h.Keys = append(h.Keys, s.p+"su:"+account(tenant, user))
 		which = append(which, 1)
@@ -381,9 +408,9 @@ func (s *Store) HoldSessions(ctx context.Context, tenant, user string, userMax, 
 		return nil, 0, nil
 	}
 	var full int64
-	err := s.call(ctx, "ratelimit.hold_sessions", s.o.Deadline, func(ctx context.Context) error {
+	err := s.call(ctx, fSessions, "ratelimit.hold_sessions", 0, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
-		full, err = holdScript.Run(ctx, s.o.Client, h.Keys, args...).Int64()
+		full, err = holdScript.Run(ctx, c, h.Keys, args...).Int64()
 		return err
 	})
 	switch {
@@ -408,8 +435,8 @@ func (s *Store) ReleaseSessions(ctx context.Context, h *ratelimit.SessionHold) e
 	s.mu.Lock()
 	delete(s.holds, h.ID)
 	s.mu.Unlock()
-	return s.call(ctx, "ratelimit.release_sessions", s.o.Deadline, func(ctx context.Context) error {
-		_, err := s.o.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	return s.call(ctx, fSessions, "ratelimit.release_sessions", 0, func(ctx context.Context, c redis.UniversalClient) error {
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, k := range h.Keys {
 				p.ZRem(ctx, k, h.ID)
 			}
@@ -422,9 +449,9 @@ func (s *Store) ReleaseSessions(ctx context.Context, h *ratelimit.SessionHold) e
 // TakeCommand implements ratelimit.Shared.
 func (s *Store) TakeCommand(ctx context.Context, tenant string, rate float64, burst int, maxWait time.Duration) (time.Duration, bool, error) {
 	var w int64
-	err := s.call(ctx, "ratelimit.command_rate", s.o.Deadline, func(ctx context.Context) error {
+	err := s.call(ctx, fRates, "ratelimit.command_rate", 0, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
-		w, err = commandScript.Run(ctx, s.o.Client, []string{s.p + "cmd:" + tenant},
+		w, err = commandScript.Run(ctx, c, []string{s.p + "cmd:" + tenant},
 			strconv.FormatFloat(rate, 'g', -1, 64), burst, maxWait.Milliseconds()).Int64()
 		return err
 	})
@@ -441,7 +468,7 @@ func (s *Store) TakeCommand(ctx context.Context, tenant string, rate float64, bu
 // Lease/3, so that they outlive it by at most Lease.
 func (s *Store) heartbeat() {
 	defer close(s.done)
-	t := time.NewTicker(s.o.Lease / 3)
+	t := time.NewTicker(s.lease / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -465,16 +492,16 @@ func (s *Store) Renew(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	var first error
-	d := min(s.o.Lease/3, AdminDeadline)
-	lease := ms(s.o.Lease)
+	d := min(s.lease/3, AdminDeadline)
+	lease := ms(s.lease)
 	for batch := range slices.Chunk(holds, renewBatch) {
-		err := s.call(ctx, "ratelimit.renew_sessions", d, func(ctx context.Context) error {
+		err := s.call(ctx, fSessions, "ratelimit.renew_sessions", d, func(ctx context.Context, c redis.UniversalClient) error {
 			// Loaded once per batch, so that EVALSHA works in the
 			// pipeline after Redis restarted empty.
-			if err := renewScript.Load(ctx, s.o.Client).Err(); err != nil {
+			if err := renewScript.Load(ctx, c).Err(); err != nil {
 				return err
 			}
-			_, err := s.o.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for _, h := range batch {
 					renewScript.EvalSha(ctx, p, h.Keys, h.ID, lease)
 				}

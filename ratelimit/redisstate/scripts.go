@@ -17,8 +17,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- window milliseconds since it was last written.
 local function tokens(k, max, window)
   local v = redis.call('HMGET', k, 't', 'ts')
-  if not v[1] then return max end
-  local tk = tonumber(v[1]) + (now - tonumber(v[2])) * max / window
+  local t0, ts = tonumber(v[1]), tonumber(v[2])
+  if not t0 or not ts then return max end
+  local tk = t0 + (now - ts) * max / window
   if tk > max then tk = max end
   return tk
 end
@@ -29,9 +30,10 @@ end
 local function take(k, rate, burst, maxwait)
   local perms = rate / 1000
   local v = redis.call('HMGET', k, 't', 'ts')
+  local t0, ts = tonumber(v[1]), tonumber(v[2])
   local tk = burst
-  if v[1] then
-    tk = tonumber(v[1]) + (now - tonumber(v[2])) * perms
+  if t0 and ts then
+    tk = t0 + (now - ts) * perms
     if tk > burst then tk = burst end
   end
   tk = tk - 1
