@@ -116,6 +116,7 @@ type Gateway struct {
 	health   health // readiness, the telemetry listener and metrics (health.go)
 	// sessions lists and ends live sessions for the admin API.
 	sessions *sessions.Local
+	cluster  *clusterState // [cluster], nil for a single instance (cluster.go)
 
 	mu  sync.Mutex // serialises Reload; guards cfg
 	cfg Config
@@ -144,6 +145,7 @@ func New(cfg Config, opts Options) (_ *Gateway, err error) {
 	if err := g.startTelemetry(cfg); err != nil {
 		return nil, err
 	}
+	g.startCluster()
 	return g, nil
 }
 
@@ -173,6 +175,9 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 	var driver engine.MainDriver
 	var st *engine.Settings
 	env := Env{Logger: g.log, Identity: opts.Identity}
+	if err := g.installCluster(cfg); err != nil { // [cluster]: the stores below take g.clusterOptions
+		return err
+	}
 	if opts.Driver != nil {
 		if opts.Settings == nil {
 			return errors.New("gateway: Options.Driver needs Options.Settings")
@@ -191,6 +196,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 			}
 			defaultCert = &c
 		}
+		// cluster (cl-state): tenancy's shared quota usage is wired here, from g.clusterOptions(cluster.Quota).
 		d, err := tenancy.New(cfg.Tenancy, tenancy.Options{Logger: g.log, DefaultCertificate: defaultCert})
 		if err != nil {
 			return err
@@ -240,6 +246,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 		limiter.ResolveLogin = g.tenancy.ResolveLogin
 		g.tenancy.LoginSuspect = limiter.Suspect
 	}
+	// cluster (cl-limits): ratelimit's shared store is wired here, from g.clusterOptions(cluster.Bans/Sessions/Rates).
 	limiter.Install(g.srv)
 	g.limiter = limiter
 	return g.installPolicy(cfg, opts, env)
@@ -374,6 +381,7 @@ func (g *Gateway) reload(next Config) (_ []string, err error) {
 		g.log.Warn("reload: these keys only change on restart; their running values stay", "keys", keys)
 	}
 	g.cfg = next
+	g.cluster.reloaded()
 	return keys, nil
 }
 

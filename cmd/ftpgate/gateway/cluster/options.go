@@ -22,13 +22,13 @@ const (
 	Quota
 	// Policies: the policy store (policy).
 	Policies
-	// Registry: the instance registry (always fails open: an instance
+	// Instances: the instance registry (always fails open: an instance
 	// serves whether or not it is listed).
-	Registry
+	Instances
 	numFeatures
 )
 
-var featureNames = [numFeatures]string{"bans", "sessions", "rates", "quota", "policies", "registry"}
+var featureNames = [numFeatures]string{"bans", "sessions", "rates", "quota", "policies", "instances"}
 
 // String returns the feature's name, as in [cluster.fail] and the metrics.
 func (f Feature) String() string {

@@ -70,14 +70,16 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 		id = defaultInstanceID()
 	}
 	opts := &redis.Options{
-		Addr:                  cfg.Redis,
-		Username:              cfg.Username,
-		Password:              pw,
-		DB:                    0,
-		MaxRetries:            -1, // a retry would outlive the deadline
-		DialTimeout:           max(time.Duration(cfg.Deadline), time.Second),
-		ReadTimeout:           time.Duration(cfg.Deadline),
-		WriteTimeout:          time.Duration(cfg.Deadline),
+		Addr:        cfg.Redis,
+		Username:    cfg.Username,
+		Password:    pw,
+		DB:          0,
+		MaxRetries:  -1, // a retry would outlive the deadline
+		DialTimeout: max(time.Duration(cfg.Deadline), time.Second),
+		// The base client carries the session fan-out (pub/sub, replies
+		// of up to maxReply bytes); the features' clones have the deadline.
+		ReadTimeout:           max(time.Duration(cfg.Deadline), time.Second),
+		WriteTimeout:          max(time.Duration(cfg.Deadline), time.Second),
 		ContextTimeoutEnabled: true,
 		PoolSize:              poolSize,
 		PoolTimeout:           time.Duration(cfg.Deadline),
@@ -104,7 +106,11 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	}
 	r := &Runtime{cfg: cfg, log: log.With("component", "cluster"), id: id, base: redis.NewClient(opts)}
 	for f := range numFeatures {
-		c := r.base.WithTimeout(time.Duration(cfg.Deadline))
+		d := time.Duration(cfg.Deadline)
+		if f == Instances { // off the clients' paths: heartbeats may take longer
+			d = max(d, time.Second)
+		}
+		c := r.base.WithTimeout(d)
 		c.AddHook(countHook{r: r, f: f})
 		r.clients[f] = c
 	}
