@@ -190,6 +190,8 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.Runtime.storeMu.Lock()
+	defer h.Runtime.storeMu.Unlock()
 	if h.Store != nil {
 		rec := Record{OnError: oe.String(), Config: config, Uploaded: time.Now().UTC(), Subscriptions: m.Subscriptions}
 		if rec.Subscriptions == nil {
@@ -273,6 +275,8 @@ func (h *AdminHandler) get(w http.ResponseWriter, r *http.Request, tenant string
 func (h *AdminHandler) delete(w http.ResponseWriter, _ *http.Request, tenant string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.Runtime.storeMu.Lock()
+	defer h.Runtime.storeMu.Unlock()
 	stored := false
 	if h.Store != nil {
 		err := h.Store.Delete(tenant)

@@ -31,10 +31,11 @@ func newClusterNode(t *testing.T, addr string, failOpen bool, every time.Duratio
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = client.Close() })
 	store := NewRedisStore(RedisOptions{Client: client, Prefix: "ftpgate:", Deadline: 500 * time.Millisecond, FailOpen: failOpen}, rt.Config().MaxModuleSize, rt.cfg.Logger)
-	Restore(context.Background(), store, rt).Wait(context.Background())
+	restoring := Restore(context.Background(), store, rt)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); store.Follow(ctx, rt, every) }()
+	go func() { defer close(done); store.Follow(ctx, rt, every, restoring) }()
+	restoring.Wait(context.Background())
 	t.Cleanup(func() { cancel(); <-done })
 	n := &clusterNode{rt: rt, store: store, logs: logs}
 	n.admin = newAdminServer(t, &AdminHandler{Runtime: rt, Store: store, Logger: rt.cfg.Logger})

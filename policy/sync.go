@@ -43,14 +43,27 @@ const maxDirty = 4096
 // When the store's generation is gone (Redis restarted without its data),
 // no policy is removed: the instances keep ruling with what they run and
 // the error is logged; policies must then be uploaded again.
-func (s *RedisStore) Follow(ctx context.Context, r *Runtime, every time.Duration) {
+//
+// restoring, when not nil, is the Restore of this store into r: the
+// follower syncs nothing before it is done (notifications meanwhile
+// wait), so that no module is compiled twice at start.
+func (s *RedisStore) Follow(ctx context.Context, r *Runtime, every time.Duration, restoring *Restoring) {
 	if every <= 0 {
 		every = DefaultReconcile
 	}
 	f := &follower{s: s, r: r, wake: make(chan struct{}, 1), dirty: map[string]bool{}, full: true}
 	var wg sync.WaitGroup
 	wg.Go(func() { f.subscribe(ctx) })
-	wg.Go(func() { f.run(ctx, every) })
+	wg.Go(func() {
+		if restoring != nil {
+			select {
+			case <-restoring.Done():
+			case <-ctx.Done():
+				return
+			}
+		}
+		f.run(ctx, every)
+	})
 	wg.Wait()
 }
 
@@ -212,8 +225,10 @@ func (f *follower) pass(ctx context.Context) {
 // else a compile (or the store's quarantine mark) and an install.
 func (f *follower) syncTenant(ctx context.Context, tenant string) error {
 	r, s := f.r, f.s
+	r.storeMu.Lock()
 	rec, err := s.record(tenant)
 	if errors.Is(err, fs.ErrNotExist) {
+		defer r.storeMu.Unlock()
 		if gen, gerr := s.Generation(); gerr != nil || gen == 0 {
 			return gerr // a store without data removes nothing
 		}
@@ -222,16 +237,21 @@ func (f *follower) syncTenant(ctx context.Context, tenant string) error {
 		}
 		return nil
 	}
-	if err != nil {
+	var settings Settings
+	current := false
+	if err == nil {
+		var oe OnError
+		if oe, err = ParseOnError(rec.OnError); err == nil {
+			settings = Settings{OnError: oe, Config: rec.Config}
+			m, cur, ok := r.Installed(tenant)
+			current = ok && m.Hash == rec.SHA256 && cur.OnError == oe && bytes.Equal(cur.Config, rec.Config)
+		} else {
+			current, err = true, nil // a record no instance can use: nothing to do
+		}
+	}
+	r.storeMu.Unlock()
+	if err != nil || current {
 		return err
-	}
-	oe, err := ParseOnError(rec.OnError)
-	if err != nil {
-		return nil // a record no instance can use: nothing to do but log
-	}
-	settings := Settings{OnError: oe, Config: rec.Config}
-	if m, cur, ok := r.Installed(tenant); ok && m.Hash == rec.SHA256 && cur.OnError == oe && bytes.Equal(cur.Config, rec.Config) {
-		return nil
 	}
 	if st, ok := r.Pending(tenant); ok && st.SHA256 == rec.SHA256 && st.State == "quarantined" {
 		return nil
@@ -265,6 +285,13 @@ func (f *follower) syncTenant(ctx context.Context, tenant string) error {
 			r.quarantine(tenant, p, ve.Reason)
 		}
 		return nil
+	}
+	r.storeMu.Lock()
+	defer r.storeMu.Unlock()
+	if now, err := s.record(tenant); err != nil || now.SHA256 != rec.SHA256 {
+		_ = m.Close(ctx)
+		f.mark(tenant) // changed meanwhile: again
+		return err
 	}
 	r.Install(tenant, m, settings)
 	r.cfg.Logger.Info("policy: installed (shared store)", "tenant", tenant, "module", m.ShortHash())
