@@ -675,7 +675,8 @@ func curlFails(curl string, args ...string) (bool, string) {
 }
 
 // failedLoginsBan: examples/cluster bans an address after ten failed
-// logins (limits.login_failures). Ten failures from clusterBanned, spread
+// logins (limits.login_failures). Ten failures from clusterBanned (for a
+// user that does not exist, so that no account's score moves), spread
 // by round robin over the three instances (four, three, three: under each
 // instance's own count), ban it on all three: the admin API of every
 // instance lists the ban and the right password is refused through each.
@@ -684,7 +685,7 @@ func (r *clusterRig) failedLoginsBan(t *testing.T, curl string) {
 	t.Helper()
 	before := r.logins()
 	parallel(10, func(i int) {
-		if failed, out := curlFails(curl, "-sS", "--max-time", "60", "--interface", clusterBanned, "-u", "alice:wrong-password", "--list-only", "ftp://"+r.front+"/"); !failed {
+		if failed, out := curlFails(curl, "-sS", "--max-time", "60", "--interface", clusterBanned, "-u", "mallory:wrong-password", "--list-only", "ftp://"+r.front+"/"); !failed {
 			t.Errorf("a wrong password was taken: %s", out)
 		}
 	})
