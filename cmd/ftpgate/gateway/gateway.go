@@ -246,7 +246,9 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 		limiter.ResolveLogin = g.tenancy.ResolveLogin
 		g.tenancy.LoginSuspect = limiter.Suspect
 	}
-	// cluster (cl-limits): ratelimit's shared store is wired here, from g.clusterOptions(cluster.Bans/Sessions/Rates).
+	if err := g.shareLimits(limiter, cfg); err != nil { // [cluster]: bans, session caps and rates shared (limitscluster.go)
+		return err
+	}
 	limiter.Install(g.srv)
 	g.limiter = limiter
 	return g.installPolicy(cfg, opts, env)
