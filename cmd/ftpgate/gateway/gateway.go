@@ -116,6 +116,8 @@ type Gateway struct {
 	health   health // readiness, the telemetry listener and metrics (health.go)
 	// sessions lists and ends live sessions for the admin API.
 	sessions *sessions.Local
+	// console is what the web console of admin.console reads (console.go).
+	console consoleParts
 
 	mu  sync.Mutex // serialises Reload; guards cfg
 	cfg Config
