@@ -41,7 +41,7 @@ func parsePages() map[string]*template.Template {
 			}
 			return t.UTC().Format("2006-01-02 15:04:05 UTC")
 		},
-		"at": func(t audit.Time) string { return time.Time(t).UTC().Format("2006-01-02 15:04:05 UTC") },
+		"at":  func(t audit.Time) string { return time.Time(t).UTC().Format("2006-01-02 15:04:05 UTC") },
 		"ago": func(t time.Time) string { return time.Since(t).Truncate(time.Second).String() },
 		"ms":  func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) },
 	}
