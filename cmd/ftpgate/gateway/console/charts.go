@@ -91,42 +91,41 @@ func deltas(ss []Sample, f func(Sample) int64) []float64 {
 	return out
 }
 
-// drawChart draws the series as lines in a fixed 600×140 view box
-// (scaled by CSS). Only numbers and fixed strings go into the markup.
+// drawChart draws the series as bars, one slot per minute of the last
+// hour with the newest at the right, in a fixed 600×140 view box (scaled
+// by CSS). Only numbers and fixed strings go into the markup.
 func drawChart(title, unit string, ss []series) Chart {
 	const w, h, pad = 600.0, 140.0, 20.0
 	top := 1.0
-	points := 0
 	for _, s := range ss {
-		points = max(points, len(s.values))
 		for _, v := range s.values {
 			top = max(top, v)
 		}
 	}
+	slot := (w - 2*pad) / chartMinutes
+	bar := slot / float64(max(len(ss), 1))
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, int(w), int(h), template.HTMLEscapeString(title))
 	fmt.Fprintf(&b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#888" stroke-width="1"/>`, pad, h-pad, w-pad, h-pad)
 	fmt.Fprintf(&b, `<text x="%g" y="14" font-size="12" fill="#555">max %s</text>`, pad, template.HTMLEscapeString(humanUnit(top, unit)))
+	fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="11" fill="#555">-60 min</text><text x="%g" y="%g" font-size="11" fill="#555" text-anchor="end">now</text>`, pad, h-5, w-pad, h-5)
 	var sum []string
 	for i, s := range ss {
-		if len(s.values) == 0 {
-			continue
+		vals := s.values
+		if len(vals) > chartMinutes {
+			vals = vals[len(vals)-chartMinutes:]
 		}
-		var pts []string
-		for j, v := range s.values {
-			x := pad
-			if points > 1 {
-				x = pad + float64(j)*(w-2*pad)/float64(points-1)
-			}
-			y := h - pad - v/top*(h-2*pad)
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
-		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`, s.color, strings.Join(pts, " "))
-		fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="12" fill="%s">%s</text>`, w-pad-120, 14+float64(i)*14, s.color, template.HTMLEscapeString(s.name))
 		total := 0.0
-		for _, v := range s.values {
+		for j, v := range vals {
 			total += v
+			if v <= 0 {
+				continue
+			}
+			bh := v / top * (h - 2*pad - 10)
+			x := pad + float64(chartMinutes-len(vals)+j)*slot + float64(i)*bar
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`, x, h-pad-bh, bar, bh, s.color)
 		}
+		fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="12" fill="%s">%s</text>`, w-pad-120, 14+float64(i)*14, s.color, template.HTMLEscapeString(s.name))
 		sum = append(sum, s.name+" "+humanUnit(total, unit))
 	}
 	b.WriteString(`</svg>`)
