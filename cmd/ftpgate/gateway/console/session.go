@@ -88,18 +88,42 @@ func (s *store) create(id admin.Identity) string {
 	defer s.mu.Unlock()
 	s.expireLocked(now)
 	for len(s.sessions) >= s.max {
-		var oldest [sha256.Size]byte
-		var at time.Time
-		first := true
+		s.evictLocked(id)
+	}
+	s.sessions[sha256.Sum256([]byte(value))] = &session{id: id, csrf: randomToken(), created: now, used: now}
+	return value
+}
+
+// evictLocked ends one session to make room for a login of id: the one
+// used least lately among the sessions of the identity that holds the
+// most (id's new one counted), so that one identity logging in again and
+// again (a tenant's admin) ends its own older sessions and never the
+// operator's or another tenant's while it holds more than they do.
+func (s *store) evictLocked(id admin.Identity) {
+	held := map[admin.Identity]int{id: 1}
+	for _, v := range s.sessions {
+		held[v.id]++
+	}
+	most := 0
+	for _, n := range held {
+		most = max(most, n)
+	}
+	var oldest [sha256.Size]byte
+	var at time.Time
+	first := true
+	for k, v := range s.sessions {
+		if held[v.id] == most && (first || v.used.Before(at)) {
+			oldest, at, first = k, v.used, false
+		}
+	}
+	if first { // only id's new session holds the most: end the least lately used of all
 		for k, v := range s.sessions {
 			if first || v.used.Before(at) {
 				oldest, at, first = k, v.used, false
 			}
 		}
-		delete(s.sessions, oldest)
 	}
-	s.sessions[sha256.Sum256([]byte(value))] = &session{id: id, csrf: randomToken(), created: now, used: now}
-	return value
+	delete(s.sessions, oldest)
 }
 
 // expireLocked drops the sessions past their idle time or age.
