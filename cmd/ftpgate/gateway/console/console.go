@@ -208,11 +208,21 @@ func (c *Console) headers(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // auth is the Route.Auth of the console's pages: the identity of the
-// session the cookie names.
+// session the cookie names, while the token it logged in with is still
+// that identity's (a session whose token a reload changed or removed
+// ends here).
 func (c *Console) auth(r *http.Request) (admin.Identity, bool) {
 	var id admin.Identity
-	ok := c.store.with(cookieValue(r), func(s *session) { id = s.id })
-	return id, ok
+	var token string
+	value := cookieValue(r)
+	if !c.store.with(value, func(s *session) { id, token = s.id, s.token }) {
+		return id, false
+	}
+	if now, ok := c.srv.Identify(id.Tenant, token); !ok || now != id {
+		c.store.remove(value)
+		return admin.Identity{}, false
+	}
+	return id, true
 }
 
 // refused answers a page the caller may not see: the login form for a

@@ -143,7 +143,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := strings.TrimSpace(r.PostForm.Get("tenant"))
-	id, ok := c.srv.Identify(tenant, strings.TrimSpace(r.PostForm.Get("token")))
+	token := strings.TrimSpace(r.PostForm.Get("token"))
+	id, ok := c.srv.Identify(tenant, token)
 	if !ok {
 		c.o.Logger.Debug("console: login refused", "remote", r.RemoteAddr)
 		w.Header().Set("Connection", "close")
@@ -153,7 +154,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if old := cookieValue(r); old != "" {
 		c.store.remove(old)
 	}
-	setCookie(w, r, c.store.create(id), c.store.maxAg)
+	setCookie(w, r, c.store.create(id, token), c.store.maxAg)
 	who := "operator"
 	if !id.Operator {
 		who = "tenant " + id.Tenant

@@ -40,7 +40,13 @@ const (
 
 // session is one logged-in browser.
 type session struct {
-	id      admin.Identity
+	id admin.Identity
+	// token is the token the session logged in with, checked again
+	// (admin.Server.Identify) on every request, so that a token changed
+	// or removed by a reload ends its sessions at once, as it ends its
+	// API calls. Kept in memory only, as the admin server's own check
+	// sees it on every API call.
+	token   string
 	csrf    string // the form token of this session
 	created time.Time
 	used    time.Time
@@ -80,8 +86,9 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// create starts a session for id and returns the cookie value.
-func (s *store) create(id admin.Identity) string {
+// create starts a session for id, logged in with token, and returns the
+// cookie value.
+func (s *store) create(id admin.Identity, token string) string {
 	value := randomToken()
 	now := s.now()
 	s.mu.Lock()
@@ -90,7 +97,7 @@ func (s *store) create(id admin.Identity) string {
 	for len(s.sessions) >= s.max {
 		s.evictLocked(id)
 	}
-	s.sessions[sha256.Sum256([]byte(value))] = &session{id: id, csrf: randomToken(), created: now, used: now}
+	s.sessions[sha256.Sum256([]byte(value))] = &session{id: id, token: token, csrf: randomToken(), created: now, used: now}
 	return value
 }
 

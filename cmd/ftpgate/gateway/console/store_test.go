@@ -15,16 +15,16 @@ import (
 func TestStoreBounds(t *testing.T) {
 	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 	s := newStore(3, 10*time.Minute, time.Hour, func() time.Time { return now })
-	a := s.create(admin.Identity{Operator: true})
+	a := s.create(admin.Identity{Operator: true}, "")
 	now = now.Add(time.Second)
-	b := s.create(admin.Identity{Tenant: "acme"})
+	b := s.create(admin.Identity{Tenant: "acme"}, "")
 	now = now.Add(time.Second)
-	c := s.create(admin.Identity{Tenant: "globex"})
+	c := s.create(admin.Identity{Tenant: "globex"}, "")
 	now = now.Add(time.Second)
 	if !s.with(a, nil) { // a is now the most lately used
 		t.Fatal("a is gone")
 	}
-	d := s.create(admin.Identity{Tenant: "initech"})
+	d := s.create(admin.Identity{Tenant: "initech"}, "")
 	if s.count() != 3 || s.with(b, nil) || !s.with(a, nil) || !s.with(c, nil) || !s.with(d, nil) {
 		t.Fatalf("after a fourth login: %d kept; b should be the one ended", s.count())
 	}
@@ -44,7 +44,7 @@ func TestStoreBounds(t *testing.T) {
 	s = newStore(10, time.Hour, time.Hour, func() time.Time { return now })
 	var vals []string
 	for range 6 {
-		vals = append(vals, s.create(admin.Identity{Operator: true}))
+		vals = append(vals, s.create(admin.Identity{Operator: true}, ""))
 	}
 	big := make([]byte, 1<<20)
 	for i := range 6 {
