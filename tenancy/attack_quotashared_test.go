@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"sync"
@@ -93,5 +94,46 @@ func TestAttackSharedQuotaConcurrentReplace(t *testing.T) {
 	}
 	if d := disk(); used != d {
 		t.Fatalf("shared usage %d, bytes stored %d: the tenant may store %d bytes past its quota until the next count", used, d, d-used)
+	}
+}
+
+// TestAttackSharedQuotaFailedCountKeepsOthersLock: a count that outlives
+// its lock (countLockTTL) and then fails must not remove the lock and the
+// delta of the count another instance began meanwhile: that count's
+// result would be thrown away (its end finds no lock) and the bytes
+// reserved during it not carried over.
+func TestAttackSharedQuotaFailedCountKeepsOthersLock(t *testing.T) {
+	mr := miniredis.RunT(t)
+	client := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = client.Close() })
+	qs := NewRedisQuota(RedisOptions{Client: client, Prefix: "ftpgate:", Deadline: time.Second}, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	if _, err := qs.Reconcile(ctx, "acme", func(context.Context) (int64, error) { return 100, nil }); err != nil {
+		t.Fatal(err)
+	}
+	aMeasuring, aFail := make(chan struct{}), make(chan struct{})
+	aDone := make(chan error, 1)
+	go func() {
+		_, err := qs.Reconcile(ctx, "acme", func(context.Context) (int64, error) {
+			close(aMeasuring)
+			<-aFail
+			return 0, errors.New("the walk failed")
+		})
+		aDone <- err
+	}()
+	<-aMeasuring
+	mr.FastForward(countLockTTL + time.Second) // A's lock expires
+	counted, err := qs.Reconcile(ctx, "acme", func(context.Context) (int64, error) {
+		close(aFail) // A fails while B counts
+		if err := <-aDone; err == nil {
+			t.Error("A's count should have failed")
+		}
+		return 5000, nil
+	})
+	if !counted || err != nil {
+		t.Fatalf("B's count: counted %v, %v", counted, err)
+	}
+	if used, err := qs.Used(ctx, "acme"); err != nil || used != 5000 {
+		t.Fatalf("usage after B's count: %d (%v), want B's 5000", used, err)
 	}
 }

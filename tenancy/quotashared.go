@@ -175,6 +175,16 @@ redis.call('DEL', p .. 'delta', p .. 'lock')
 return v
 `)
 
+// abortScript: ARGV = key prefix, token. A failed count removes its
+// lock and delta, only while the lock is still its own: a count that
+// outlived countLockTTL leaves the next counter's alone.
+var abortScript = redis.NewScript(`
+local p = ARGV[1]
+if redis.call('GET', p .. 'lock') ~= ARGV[2] then return 0 end
+redis.call('DEL', p .. 'delta', p .. 'lock')
+return 1
+`)
+
 // countLockTTL bounds how long one instance stays the counter of a
 // tenant; a count that takes longer loses its result (another instance
 // counts next time).
@@ -238,7 +248,7 @@ func (q *RedisQuota) Reconcile(ctx context.Context, tenant string, measure func(
 	if err != nil {
 		cctx, cancel := q.ctx(context.Background())
 		defer cancel()
-		_ = q.opts.Client.Del(cctx, q.key(tenant)+"lock", q.key(tenant)+"delta").Err()
+		_ = abortScript.Run(cctx, q.opts.Client, nil, q.key(tenant), token).Err()
 		return true, err
 	}
 	cctx, cancel = q.ctx(ctx)
