@@ -1,20 +1,24 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/console"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
+	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 )
 
 // startReloadable is start's gateway with a reload that re-reads the
@@ -116,5 +120,44 @@ func TestAttackConsoleTokenRotationEndsSessions(t *testing.T) {
 	}
 	if r := b.get("/console/t/acme/"); r.StatusCode == http.StatusOK {
 		t.Fatalf("console session of the old token after the rotation: %d, still open", r.StatusCode)
+	}
+}
+
+// check uploads the example module for a dry run on tenant's policy page.
+func (b *browser) check(tenant string) reply {
+	b.t.Helper()
+	token := b.csrf("/console/t/" + tenant + "/policy")
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("csrf", token)
+	fw, _ := mw.CreateFormFile("module", "example.wasm")
+	_, _ = fw.Write(testmod.Example())
+	_ = mw.WriteField("on_error", "deny")
+	_ = mw.WriteField("verb", "DELE")
+	_ = mw.WriteField("path", "/x")
+	_ = mw.Close()
+	r := b.do("POST", "/console/t/"+tenant+"/policy/check", &body, mw.FormDataContentType(), nil)
+	if r.StatusCode != 200 || !strings.Contains(r.body, `id="install"`) {
+		b.t.Fatalf("check: %d %q", r.StatusCode, r.body)
+	}
+	return r
+}
+
+// TestAttackConsoleTenantCannotDropOthersCheckedModule: the checked
+// modules waiting for their install are bounded over all sessions; a
+// tenant's admin checking module after module from many sessions drops
+// its own older ones, never the module the operator checked.
+func TestAttackConsoleTenantCannotDropOthersCheckedModule(t *testing.T) {
+	f := start(t)
+	op := f.browser(t)
+	op.login("", opToken)
+	op.check("globex")
+	for range 6 {
+		b := f.browser(t)
+		b.login("acme", acmeToken)
+		b.check("acme")
+	}
+	if r := op.get("/console/t/globex/policy"); !strings.Contains(r.body, `id="install"`) {
+		t.Fatalf("the operator's checked module after acme's checks: gone (%d)", r.StatusCode)
 	}
 }

@@ -170,8 +170,8 @@ func (s *store) with(value string, f func(*session)) bool {
 	return true
 }
 
-// setPending keeps p in value's session, dropping the oldest pending
-// module of any session when maxPending are kept.
+// setPending keeps p in value's session; when maxPending are kept it
+// drops the oldest pending module of the identity holding the most.
 func (s *store) setPending(value string, p *pendingModule) {
 	key := sha256.Sum256([]byte(value))
 	s.mu.Lock()
@@ -182,18 +182,36 @@ func (s *store) setPending(value string, p *pendingModule) {
 	}
 	v.pending = nil
 	for {
+		held := map[admin.Identity]int{v.id: 1}
 		n := 0
-		var oldest *session
 		for _, o := range s.sessions {
 			if o.pending != nil {
 				n++
-				if oldest == nil || o.pending.at.Before(oldest.pending.at) {
-					oldest = o
-				}
+				held[o.id]++
 			}
 		}
 		if n < maxPending {
 			break
+		}
+		most := 0
+		for _, c := range held {
+			most = max(most, c)
+		}
+		// The oldest of the identity holding the most (v's new one
+		// counted), so that one tenant's admin checking module after
+		// module drops its own and not the operator's or another's.
+		var oldest *session
+		for _, o := range s.sessions {
+			if o.pending != nil && held[o.id] == most && (oldest == nil || o.pending.at.Before(oldest.pending.at)) {
+				oldest = o
+			}
+		}
+		if oldest == nil { // only v's new one holds the most: the oldest of all
+			for _, o := range s.sessions {
+				if o.pending != nil && (oldest == nil || o.pending.at.Before(oldest.pending.at)) {
+					oldest = o
+				}
+			}
 		}
 		oldest.pending = nil
 	}
