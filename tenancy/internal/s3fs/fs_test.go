@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -39,6 +40,7 @@ const (
 // CompleteMultipartUpload.
 type store struct {
 	client       *minio.Client
+	transport    *http.Transport // the client's
 	failComplete atomic.Bool
 	completes    atomic.Int32
 	initiated    atomic.Int32
@@ -143,7 +145,9 @@ func newStore(t *testing.T) *store {
 	}))
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
+	st.transport = http.DefaultTransport.(*http.Transport).Clone()
 	c, err := minio.New(u.Host, &minio.Options{
+		Transport:    st.transport,
 		Creds:        credentials.NewStaticV4("AKID", "SECRET", ""),
 		Region:       "us-east-1",
 		BucketLookup: minio.BucketLookupPath,
@@ -668,5 +672,60 @@ func TestExclusiveUploadLosesRace(t *testing.T) {
 	_ = o.Close()
 	if string(got) != "theirs" {
 		t.Fatalf("object = %q, want the other writer's", got)
+	}
+}
+
+// TestNoLeakAfterDisconnects: clients that drop their connections in the
+// middle of RETRs and of STORs (a part in flight) leave no goroutine and
+// no connection behind: once the store's idle connections are closed,
+// the goroutine count is back to what it was before them.
+func TestNoLeakAfterDisconnects(t *testing.T) {
+	st, _, c, addr := setup(t, s3fs.Config{PartSize: s3fs.MinPartSize})
+	big := pattern(3 * s3fs.MinPartSize)
+	if err := c.Stor("big.bin", bytes.NewReader(big)); err != nil {
+		t.Fatal(err)
+	}
+	_ = retr(t, c, "big.bin", 0)
+	settle := func() int {
+		st.transport.CloseIdleConnections()
+		return runtime.NumGoroutine()
+	}
+	base := settle()
+	const rounds = 10
+	for i := range rounds {
+		for _, verb := range []string{"RETR big.bin", fmt.Sprintf("STOR up%d.bin", i)} {
+			rc, _, _ := enginetest.Dial(t, addr, "")
+			rc.Expect("USER u", 331)
+			rc.Expect("PASS p", 230)
+			rc.Expect("TYPE I", 200)
+			dc := rawPASV(t, rc)
+			rc.Expect(verb, 150)
+			if strings.HasPrefix(verb, "RETR") {
+				if _, err := io.ReadFull(dc, make([]byte, 64<<10)); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				initiated := st.initiated.Load()
+				if _, err := dc.Write(big[:s3fs.MinPartSize+1]); err != nil {
+					t.Fatal(err)
+				}
+				enginetest.Eventually(t, "a part is sent", func() bool { return st.initiated.Load() > initiated })
+			}
+			// Dropped, not ended: EOF on a data connection would end
+			// the upload normally (stream mode). A reset on both.
+			for _, conn := range []net.Conn{rc.NetConn(), dc} {
+				if tc, ok := conn.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0)
+				}
+				_ = conn.Close()
+			}
+		}
+	}
+	// A leak holds at least one goroutine per dropped transfer (20);
+	// the test's own client session may hold a couple.
+	enginetest.Eventually(t, "every dropped upload aborted", func() bool { return st.aborted.Load() >= rounds })
+	enginetest.Eventually(t, "the goroutines of dropped transfers to end", func() bool { return settle() <= base+2 })
+	if st.aborted.Load() != rounds {
+		t.Fatalf("%d uploads aborted, want %d (%d completed, keys %v)", st.aborted.Load(), rounds, st.completes.Load(), st.keys(t))
 	}
 }
