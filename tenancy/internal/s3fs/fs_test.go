@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ type store struct {
 	gets         atomic.Int32 // object GETs
 	// fault, when set before requests are made, may answer a request
 	// itself (true) instead of the fake.
-	fault func(w http.ResponseWriter, r *http.Request) bool
+	fault atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
 }
 
 // uploadPartCopy serves UploadPartCopy, which gofakes3 lacks: a ranged
@@ -107,9 +108,6 @@ func newStore(t *testing.T) *store {
 	fake := gofakes3.New(s3mem.New(), gofakes3.WithLogger(gofakes3.DiscardLog()))
 	h := fake.Server()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if st.fault != nil && st.fault(w, r) {
-			return
-		}
 		if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "" && r.URL.Query().Has("partNumber") {
 			st.copyParts.Add(1)
 			uploadPartCopy(h, w, r)
@@ -133,6 +131,9 @@ func newStore(t *testing.T) *store {
 			defer st.partsNow.Add(-1)
 			for m := st.partsMax.Load(); n > m && !st.partsMax.CompareAndSwap(m, n); m = st.partsMax.Load() {
 			}
+		}
+		if f := st.fault.Load(); f != nil && (*f)(w, r) {
+			return
 		}
 		if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") {
 			st.completes.Add(1)
@@ -265,8 +266,8 @@ func TestUploadDownload(t *testing.T) {
 	if st.completes.Load() != 1 {
 		t.Fatalf("%d CompleteMultipartUpload calls, want 1 (the small file is one PUT)", st.completes.Load())
 	}
-	if m := st.partsMax.Load(); m != 1 {
-		t.Fatalf("%d parts were sent at once, want 1 (one filling, one in flight)", m)
+	if m := st.partsMax.Load(); m > 2 {
+		t.Fatalf("%d parts were sent at once, want at most 2", m)
 	}
 }
 
@@ -672,6 +673,46 @@ func TestExclusiveUploadLosesRace(t *testing.T) {
 	_ = o.Close()
 	if string(got) != "theirs" {
 		t.Fatalf("object = %q, want the other writer's", got)
+	}
+}
+
+// TestTwoPartsInFlight: an upload sends its parts two at a time (the
+// store holds part 1 until part 2 arrives, within a generous bound), and
+// never more than two, and the object is whole.
+func TestTwoPartsInFlight(t *testing.T) {
+	st, _, c, _ := setup(t, s3fs.Config{PartSize: s3fs.MinPartSize})
+	second := make(chan struct{})
+	var once sync.Once
+	var overlapped atomic.Bool
+	hold := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPut || !r.URL.Query().Has("partNumber") {
+			return false
+		}
+		switch r.URL.Query().Get("partNumber") {
+		case "1":
+			select {
+			case <-second:
+				overlapped.Store(true)
+			case <-time.After(enginetest.Timeout):
+			}
+		case "2":
+			once.Do(func() { close(second) })
+		}
+		return false
+	}
+	st.fault.Store(&hold)
+	data := pattern(5*s3fs.MinPartSize + 3)
+	if err := c.Stor("five.bin", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if !overlapped.Load() {
+		t.Fatal("part 2 was not sent while part 1 was in flight")
+	}
+	if m := st.partsMax.Load(); m != 2 {
+		t.Fatalf("%d parts were sent at once, want 2", m)
+	}
+	if got := retr(t, c, "five.bin", 0); !bytes.Equal(got, data) {
+		t.Fatalf("RETR: %d bytes, want %d equal", len(got), len(data))
 	}
 }
 
