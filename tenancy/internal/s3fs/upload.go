@@ -337,6 +337,28 @@ func (u *upload) Close() error {
 	return u.err
 }
 
+// SendParts sends a multipart upload's last part and waits for every
+// part, leaving only the request that makes the object to Close, so that
+// tenancy holds its name lock across that request alone, not across a
+// part's bytes. A file under one part is left whole to Close (its one
+// PUT makes the object). An error is kept: Close then aborts.
+func (u *upload) SendParts() error {
+	if u.err != nil || u.failed || u.uploadID == "" {
+		return u.err
+	}
+	if len(u.buf) > 0 {
+		if err := u.sendPart(); err != nil {
+			u.err = err
+			return err
+		}
+	}
+	if err := u.wait(); err != nil {
+		u.err = err
+		return err
+	}
+	return nil
+}
+
 // complete sends what is left and completes the upload.
 func (u *upload) complete() error {
 	if u.resume && u.oldExists && !u.started && u.base == u.old {
