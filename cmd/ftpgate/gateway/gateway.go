@@ -117,6 +117,8 @@ type Gateway struct {
 	// sessions lists and ends live sessions for the admin API.
 	sessions *sessions.Local
 	cluster  *clusterState // [cluster], nil for a single instance (cluster.go)
+	// console is what the web console of admin.console reads (console.go).
+	console consoleParts
 
 	mu  sync.Mutex // serialises Reload; guards cfg
 	cfg Config
@@ -196,12 +198,12 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 			}
 			defaultCert = &c
 		}
-		// cluster (cl-state): tenancy's shared quota usage is wired here, from g.clusterOptions(cluster.Quota).
 		d, err := tenancy.New(cfg.Tenancy, tenancy.Options{Logger: g.log, DefaultCertificate: defaultCert})
 		if err != nil {
 			return err
 		}
 		g.tenancy = d
+		g.shareQuota(d) // [cluster]: quota usage shared through Redis
 		g.stops = append(g.stops, func(context.Context) { _ = d.Close() })
 		if tc, _ := d.GetTLSConfig(); tc != nil {
 			if err := CiphersFitKey(tc.CipherSuites, tc.Certificates); err != nil {
@@ -246,7 +248,9 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 		limiter.ResolveLogin = g.tenancy.ResolveLogin
 		g.tenancy.LoginSuspect = limiter.Suspect
 	}
-	// cluster (cl-limits): ratelimit's shared store is wired here, from g.clusterOptions(cluster.Bans/Sessions/Rates).
+	if err := g.shareLimits(limiter, cfg); err != nil { // [cluster]: bans, session caps and rates shared (limitscluster.go)
+		return err
+	}
 	limiter.Install(g.srv)
 	g.limiter = limiter
 	return g.installPolicy(cfg, opts, env)
