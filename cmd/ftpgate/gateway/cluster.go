@@ -83,8 +83,6 @@ func (g *Gateway) startCluster() {
 // clusterOptions returns what a plugin's Redis store of feature f is
 // built from, and false without [cluster] (the plugin keeps its
 // in-memory state).
-//
-//lint:ignore U1000 the plugins' Redis stores take their options here (install's marked lines)
 func (g *Gateway) clusterOptions(f cluster.Feature) (cluster.FeatureOptions, bool) {
 	if g.cluster == nil {
 		return cluster.FeatureOptions{}, false

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ type fakeLocal struct {
 	mu      sync.Mutex
 	tenants []string // tenant of session i+1
 	leak    bool
+	user    string   // every session's user name ("": u<id>)
 	ended   []string // "tenant/id/reason"
 }
 
@@ -40,7 +42,11 @@ func (f *fakeLocal) List(_ context.Context, q sessions.Query) ([]sessions.Sessio
 		if len(page) == q.Limit {
 			return page, page[len(page)-1].ID, nil
 		}
-		page = append(page, sessions.Session{ID: strconv.Itoa(id), Tenant: tn, User: "u" + strconv.Itoa(id)})
+		u := f.user
+		if u == "" {
+			u = "u" + strconv.Itoa(id)
+		}
+		page = append(page, sessions.Session{ID: strconv.Itoa(id), Tenant: tn, User: u})
 	}
 	return page, "", nil
 }
@@ -208,5 +214,46 @@ func TestSplitID(t *testing.T) {
 		if inst != tc.inst || local != tc.local || ok != tc.ok {
 			t.Errorf("splitID(%q) = %q, %q, %v", tc.id, inst, local, ok)
 		}
+	}
+}
+
+// TestClusterSessionsReplyBound (real redis-server): an instance cuts
+// its reply at maxReply bytes and says more follow; the pages still walk
+// every session once.
+func TestClusterSessionsReplyBound(t *testing.T) {
+	srv := redistest.Start(t)
+	tenants := make([]string, 600)
+	for i := range tenants {
+		tenants[i] = "acme"
+	}
+	a := startNode(t, srv.Addr(), "a")
+	b := startNode(t, srv.Addr(), "b", tenants...)
+	b.local.user = strings.Repeat("x", 500) // about 560 bytes of JSON a session
+	waitSubscribed(t, a, 2)
+	seen := map[string]bool{}
+	after, pages := "", 0
+	for ; pages < 20; pages++ {
+		page, next, cov, err := a.sess.ListCluster(context.Background(), sessions.Query{Limit: sessions.MaxPage, After: after})
+		if err != nil || cov.Partial {
+			t.Fatalf("page %d: %v %+v", pages, err, cov)
+		}
+		size := 0
+		for _, s := range page {
+			if seen[s.ID] {
+				t.Fatalf("%s twice", s.ID)
+			}
+			seen[s.ID] = true
+			size += len(s.User) + 60
+		}
+		if size > maxReply {
+			t.Fatalf("page %d holds about %d bytes, over %d", pages, size, maxReply)
+		}
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	if len(seen) != 600 || pages < 1 {
+		t.Fatalf("%d sessions in %d pages, want 600 in more than one", len(seen), pages+1)
 	}
 }
