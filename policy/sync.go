@@ -98,6 +98,14 @@ func (f *follower) mark(tenant string) {
 	}
 }
 
+// retryLater asks for a full pass at the next tick, without waking the
+// worker: a failure is retried once a period, never in a loop.
+func (f *follower) retryLater() {
+	f.mu.Lock()
+	f.full = true
+	f.mu.Unlock()
+}
+
 // subscribe listens on the store's channel; go-redis resubscribes after a
 // lost connection, and each (re)subscription asks for a full pass, since
 // notifications may have been lost meanwhile.
@@ -164,7 +172,7 @@ func (f *follower) drain(ctx context.Context) {
 		switch {
 		case tenant != "":
 			if err := f.syncTenant(ctx, tenant); err != nil {
-				f.mark("") // retried by the next pass
+				f.retryLater()
 			}
 		case full:
 			f.pass(ctx)
@@ -216,7 +224,7 @@ func (f *follower) pass(ctx context.Context) {
 	if ok {
 		f.lastGen = gen
 	} else {
-		f.mark("")
+		f.retryLater()
 	}
 }
 
