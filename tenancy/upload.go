@@ -101,9 +101,12 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 	var f afero.File
 	var err error
 	size := int64(0)
-	if flag&(os.O_TRUNC|os.O_EXCL) != 0 && wholeAtClose(g.inner) {
+	if wholeAtClose(g.inner) {
 		// Object storage: the upload itself appears whole at Close, and a
-		// rename would be a copy of every byte.
+		// rename would be a copy of every byte. A resumption (APPE,
+		// REST+STOR) is rebuilt whole too: the new object replaces the
+		// old one, so its size counts from 0 (the head kept is reserved
+		// by the Seek/Truncate of REST or, for APPE, below).
 		f, err = g.inner.OpenFile(name, flag, perm)
 		c.atomic = true
 	} else if flag&(os.O_TRUNC|os.O_EXCL) != 0 {
@@ -132,6 +135,20 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 	q := &quotaUpload{File: f, c: c, size: size, pos: pos}
 	c.bytes = func() int64 { return q.size }
 	c.unused = func() int64 { n := q.allow; q.allow = 0; return n }
+	if c.atomic && flag&os.O_APPEND != 0 && exists {
+		// The appended object holds the old bytes again until it
+		// replaces the old one (settle gives those back).
+		if err := q.Truncate(fi.Size()); err != nil {
+			if te, ok := f.(engine.FileTransferError); ok {
+				te.TransferError(errUploadFailed)
+			}
+			_ = f.Close()
+			g.u.release(q.size, newFiles)
+			c.dropUnique()
+			return nil, err
+		}
+		q.pos = fi.Size()
+	}
 	return q, nil
 }
 

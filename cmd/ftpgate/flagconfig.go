@@ -14,7 +14,6 @@ import (
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 	"github.com/ftpgate/ftpgate/policy"
 	"github.com/ftpgate/ftpgate/ratelimit"
-	"github.com/ftpgate/ftpgate/tenancy"
 )
 
 // flagTenant is the one tenant of flag mode through the gateway.
@@ -161,6 +160,7 @@ func bindServeFlags(fs *flag.FlagSet, f *serveConfig) map[string]string {
 	b.Key("admin-token-file", "admin.token_file", &c.Admin.TokenFile, "`file` holding the admin API's operator token (else $FTPGATE_ADMIN_TOKEN)")
 	b.Key("admin-tls-cert", "admin.tls_cert", &c.Admin.TLSCert, "PEM certificate `file` to serve the admin API over HTTPS")
 	b.Key("admin-tls-key", "admin.tls_key", &c.Admin.TLSKey, "PEM private key `file` for --admin-tls-cert")
+	b.Key("admin-console", "admin.console", &c.Admin.Console, "serve the web console under /console on the admin listener")
 	b.None("policy", "a policy for the one tenant; with a server file each tenant uploads its own through the admin API", &f.policy.file, "WebAssembly policy `file` to install for the default tenant at start")
 	b.None("policy-on-error", "goes with --policy", func(v string) (err error) {
 		f.policy.onError, err = policy.ParseOnError(v)
@@ -204,18 +204,11 @@ func modeInto(dst **proxyproto.Mode) func(string) error {
 }
 
 // gatewayConfig is the flags' gateway.Config with its one tenant
-// (flagTenant, tenancy.OneTenant): --root, with users.
+// (flagTenant, Config.OneTenant): --root, with users.
 func (c *serveConfig) gatewayConfig(users userList) (gateway.Config, error) {
-	cfg := c.Config
-	// tenancy delays failed logins (timeouts.login_failure_delay).
-	cfg.Limits.FailedLoginDelay = -1
-	t, err := tenancy.OneTenant("--root", flagTenant, c.root, users)
+	cfg, err := c.Config.OneTenant(flagTenant, c.root, users)
 	if err != nil {
-		return cfg, fmt.Errorf("--user: %w", err)
+		return cfg, err
 	}
-	cfg.Tenants.Default = flagTenant
-	server := cfg.TenancyServer()
-	// File names the source in tenancy's errors ("flags: tls: ...").
-	cfg.Tenancy = &tenancy.Config{File: "flags", Server: server, Tenants: []*tenancy.TenantConfig{t}}
 	return cfg, flagErrors(cfg.Validate())
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/admin"
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/cluster"
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/sessions"
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/telemetry"
 )
 
 // clusterState is the gateway's part in a cluster ([cluster]): the Redis
@@ -69,11 +70,21 @@ func (g *Gateway) startCluster() {
 	}
 	c.reg.Start()
 	g.stops = append(g.stops, c.reg.Stop)
+	g.health.metrics.WatchCluster(func() telemetry.ClusterStats {
+		st := c.rt.Stats()
+		out := telemetry.ClusterStats{Up: st.Up, Features: make([]telemetry.ClusterFeature, len(st.Features))}
+		for i, f := range st.Features {
+			out.Features[i] = telemetry.ClusterFeature(f)
+		}
+		return out
+	})
 }
 
 // clusterOptions returns what a plugin's Redis store of feature f is
 // built from, and false without [cluster] (the plugin keeps its
 // in-memory state).
+//
+//lint:ignore U1000 the plugins' Redis stores take their options here (install's marked lines)
 func (g *Gateway) clusterOptions(f cluster.Feature) (cluster.FeatureOptions, bool) {
 	if g.cluster == nil {
 		return cluster.FeatureOptions{}, false

@@ -117,6 +117,8 @@ type Gateway struct {
 	// sessions lists and ends live sessions for the admin API.
 	sessions *sessions.Local
 	cluster  *clusterState // [cluster], nil for a single instance (cluster.go)
+	// console is what the web console of admin.console reads (console.go).
+	console consoleParts
 
 	mu  sync.Mutex // serialises Reload; guards cfg
 	cfg Config
@@ -246,7 +248,9 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 		limiter.ResolveLogin = g.tenancy.ResolveLogin
 		g.tenancy.LoginSuspect = limiter.Suspect
 	}
-	// cluster (cl-limits): ratelimit's shared store is wired here, from g.clusterOptions(cluster.Bans/Sessions/Rates).
+	if err := g.shareLimits(limiter, cfg); err != nil { // [cluster]: bans, session caps and rates shared (limitscluster.go)
+		return err
+	}
 	limiter.Install(g.srv)
 	g.limiter = limiter
 	return g.installPolicy(cfg, opts, env)

@@ -34,6 +34,11 @@ const (
 	// full go-redis drops messages after a while, which the asker sees as
 	// a missing instance.
 	msgBuffer = 256
+	// maxQueued bounds the other instances' requests waiting for this
+	// one's answer (one worker answers them in turn, so that answering
+	// never delays the replies to this instance's own requests); more
+	// are dropped, and the askers report this instance missing.
+	maxQueued = 16
 )
 
 // Channels (after the prefix): "sess:req" carries list requests to
@@ -89,6 +94,8 @@ type SessionRegistry struct {
 	local sessions.Registry
 	ps    *redis.PubSub
 	done  chan struct{}
+	queue chan string   // requests to answer, at most maxQueued
+	idle  chan struct{} // closed when the worker has ended
 
 	mu      sync.Mutex
 	pending map[string]chan reply
@@ -97,30 +104,45 @@ type SessionRegistry struct {
 // StartSessions answers the other instances' requests about local's
 // sessions and returns the cluster-wide Registry; Stop ends it.
 func (r *Runtime) StartSessions(reg *Registry, local sessions.Registry) *SessionRegistry {
-	s := &SessionRegistry{rt: r, reg: reg, local: local, done: make(chan struct{}), pending: map[string]chan reply{}}
+	s := &SessionRegistry{rt: r, reg: reg, local: local, done: make(chan struct{}), queue: make(chan string, maxQueued), idle: make(chan struct{}), pending: map[string]chan reply{}}
 	p := r.cfg.Prefix
 	// Subscribe does not wait for Redis: go-redis subscribes when it can
 	// and again after every reconnection.
 	s.ps = r.base.Subscribe(context.Background(), p+chanReq, p+chanReq+":"+r.id, p+chanRep+r.id)
 	go s.loop(s.ps.Channel(redis.WithChannelSize(msgBuffer)))
+	go s.worker()
 	return s
 }
 
-// Stop stops answering; requests waiting end with what they have.
+// worker answers the queued requests in turn until Stop.
+func (s *SessionRegistry) worker() {
+	defer close(s.idle)
+	for payload := range s.queue {
+		s.answer(payload)
+	}
+}
+
+// Stop stops answering (the answer under way ends first); requests
+// waiting end with what they have.
 func (s *SessionRegistry) Stop() {
 	_ = s.ps.Close()
 	<-s.done
+	<-s.idle
 }
 
 func (s *SessionRegistry) loop(ch <-chan *redis.Message) {
 	defer close(s.done)
+	defer close(s.queue)
 	p := s.rt.cfg.Prefix
 	for m := range ch {
 		switch {
 		case m.Channel == p+chanRep+s.rt.id:
 			s.deliver(m.Payload)
 		case len(m.Payload) <= maxRequest:
-			s.answer(m.Payload)
+			select {
+			case s.queue <- m.Payload:
+			default: // full: the asker reports this instance missing
+			}
 		}
 	}
 }
