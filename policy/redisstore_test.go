@@ -289,3 +289,25 @@ func TestRedisPolicyRollback(t *testing.T) {
 	}
 	within(t, propagation, "B allows DELE after the second rollback", func() bool { return eval(b.rt, "acme", "DELE", "/x").Action == Allow })
 }
+
+// TestRedisPolicyKeepsOtherPolicies: the reconcile removes the policies
+// the store dropped (here deleted without a notification), never one the
+// instance got otherwise (a start policy, `serve --policy`).
+func TestRedisPolicyKeepsOtherPolicies(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	a := newClusterNode(t, mr.Addr(), true, 50*time.Millisecond)
+	a.rt.Install("local", mustCompile(t, a.rt, testmod.Example()), Settings{})
+	if code, body := adminDo(t, a.admin, "PUT", "/v1/tenants/acme/policy", testmod.Example()); code != 200 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	quiet := NewRedisStore(a.store.opts, a.rt.Config().MaxModuleSize, nil)
+	quiet.noPublish = true
+	if err := quiet.Delete("acme"); err != nil {
+		t.Fatal(err)
+	}
+	within(t, propagation, "acme's policy removed by the reconcile", func() bool { return eval(a.rt, "acme", "DELE", "/x").Action == Allow })
+	if d := eval(a.rt, "local", "DELE", "/x"); d.Code != 550 {
+		t.Fatalf("the start policy after the reconcile: %+v", d)
+	}
+}
