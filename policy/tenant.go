@@ -255,6 +255,11 @@ func (r *Runtime) Remove(tenant string) bool {
 	return old != nil || pending != nil
 }
 
+// StateKnown reports whether every tenant's policy is known: false only
+// while a shared store that fails closed could not be read yet, when
+// every command is refused (see Evaluate); a gateway is not ready then.
+func (r *Runtime) StateKnown() bool { return !r.unknown.Load() }
+
 // ruledTenants lists the tenants with an installed or pending policy.
 func (r *Runtime) ruledTenants() []string {
 	r.mu.RLock()

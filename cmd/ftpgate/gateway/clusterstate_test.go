@@ -9,6 +9,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -133,4 +134,30 @@ func TestClusterSharesPoliciesAndQuota(t *testing.T) {
 	enginetest.Eventually(t, "uploads after Redis is back", func() bool {
 		return ca.Stor("up.txt", bytes.NewReader([]byte("z"))) == nil
 	})
+}
+
+// TestClusterPoliciesFailClosedNotReady: a gateway failing policies
+// closed that starts while Redis is down refuses the tenant's commands
+// (451) and is
+// not ready, so that the balancer sends clients to the instances that
+// can read the store; once Redis is back it is ready without a restart.
+func TestClusterPoliciesFailClosedNotReady(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Stop()
+	g := startWith(t, clusterFiles(t, srv.Addr(), t.TempDir(), 0, "[cluster.fail]\npolicies = \"closed\"\n"), Options{})
+	enginetest.Eventually(t, "serving", func() bool { return g.health.serving.Load() })
+	if err := g.Ready(); err == nil || !strings.Contains(err.Error(), "policy store") {
+		t.Fatalf("Ready with the policy store unreadable: %v", err)
+	}
+	c, code, msg := enginetest.Dial(t, g.Addr().String(), "")
+	if code != 220 {
+		t.Fatalf("banner: %d %s", code, msg)
+	}
+	c.Expect("USER alice", 331)
+	c.Expect("PASS secret", 230)
+	if code, msg := c.Cmd("MKD d"); code != 451 || !strings.Contains(msg, "cannot be read") {
+		t.Fatalf("MKD with the policy store unreadable: %d %s", code, msg)
+	}
+	srv.Restart()
+	enginetest.Eventually(t, "ready once Redis is back", func() bool { return g.Ready() == nil })
 }

@@ -26,7 +26,8 @@ type health struct {
 
 // Ready reports whether the gateway should get new clients: nil once its
 // listeners accept (Run), its configuration is loaded (it is, once New
-// returned) and the stored policies are restored; otherwise the reason,
+// returned) and the stored policies are restored (and, in a cluster that
+// fails policies closed, the shared store was read); otherwise the reason,
 // ErrDraining once Drain or Shutdown was called. /readyz answers it.
 func (g *Gateway) Ready() error {
 	switch {
@@ -41,6 +42,9 @@ func (g *Gateway) Ready() error {
 		default:
 			return errors.New("restoring the stored policies")
 		}
+	}
+	if rt := g.policy; rt != nil && !rt.StateKnown() {
+		return errors.New("the shared policy store cannot be read (cluster.fail.policies = closed)")
 	}
 	return nil
 }
