@@ -171,10 +171,20 @@ func TestSessionsSnapshotAndKick(t *testing.T) {
 	if infos[0].Session.ID() >= infos[1].Session.ID() {
 		t.Fatalf("Sessions not in ID order: %d, %d", infos[0].Session.ID(), infos[1].Session.ID())
 	}
-	if infos[0].Transfer != nil {
-		t.Fatalf("the idle session shows a transfer: %+v", infos[0].Transfer)
+	// Ids are a permutation of the order of arrival (sessionid.go): find
+	// each client's session by its address.
+	byAddr := map[string]SessionInfo{}
+	for _, si := range infos {
+		byAddr[si.Session.RemoteAddr().String()] = si
 	}
-	x := infos[1].Transfer
+	idleInfo, busyInfo := byAddr[idle.conn.LocalAddr().String()], byAddr[busy.conn.LocalAddr().String()]
+	if idleInfo.Session == nil || busyInfo.Session == nil {
+		t.Fatalf("Sessions does not show both clients: %+v", infos)
+	}
+	if idleInfo.Transfer != nil {
+		t.Fatalf("the idle session shows a transfer: %+v", idleInfo.Transfer)
+	}
+	x := busyInfo.Transfer
 	if x == nil || x.Verb != "STOR" || x.Path != "/up.bin" || x.Direction != Upload || x.Bytes != 0 {
 		t.Fatalf("the busy session's transfer: %+v", x)
 	}
@@ -184,7 +194,7 @@ func TestSessionsSnapshotAndKick(t *testing.T) {
 		}
 	}
 
-	rc, ok := infos[0].Session.(ReplyCloser)
+	rc, ok := idleInfo.Session.(ReplyCloser)
 	if !ok {
 		t.Fatal("the session is not a ReplyCloser")
 	}

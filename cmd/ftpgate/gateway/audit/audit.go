@@ -15,6 +15,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -24,6 +25,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -182,20 +184,41 @@ func (l *Logger) nextID() string {
 func (l *Logger) emit(e *Event) {
 	e.ID = l.nextID()
 	l.opts.Ring.Add(*e)
-	// lineCap holds a usual line, so that it is built in one allocation
-	// (the sink keeps the line).
-	const lineCap = 512
+	// Both lines are built in a pooled scratch buffer, then copied out in
+	// one allocation of their exact size, which the sinks keep.
+	sp := scratch.Get().(*[]byte)
+	b := (*sp)[:0]
 	if l.audit != nil {
 		if l.text {
-			l.audit.Write(e.AppendText(make([]byte, 0, lineCap)))
+			b = e.AppendText(b)
 		} else {
-			l.audit.Write(e.AppendJSON(make([]byte, 0, lineCap)))
+			b = e.AppendJSON(b)
 		}
 	}
+	n := len(b)
 	if l.xfer != nil && e.Event == "transfer" && e.Direction != "" && e.xferlog {
-		l.xfer.Write(AppendXferlog(make([]byte, 0, lineCap/2), e, l.loc))
+		b = AppendXferlog(b, e, l.loc)
+	}
+	if len(b) > 0 {
+		lines := bytes.Clone(b)
+		if n > 0 {
+			l.audit.Write(lines[:n:n])
+		}
+		if len(lines) > n {
+			l.xfer.Write(lines[n:])
+		}
+	}
+	if cap(b) <= maxScratch {
+		*sp = b
+		scratch.Put(sp)
 	}
 }
+
+// scratch holds emit's line buffers; one larger than maxScratch (an
+// event with many long fields) is left to the collector.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxScratch = 16 << 10
 
 // Options are New's inputs beside the Config: where the gateway's plugins
 // tell a session's identity and paths, and the queues' bounds.

@@ -66,16 +66,34 @@ func (l *Logger) logout(cc engine.ClientContext, st *sessionState) {
 	l.emit(&e)
 }
 
-// fill sets the time, the addresses and the session id.
+// fill sets the time, the addresses and the session id. The addresses'
+// strings are made once per session, in its state when it has one.
 func (l *Logger) fill(e *Event, cc engine.ClientContext) {
 	e.Time = Time(l.now())
 	e.Session = cc.ID()
+	st, ok := l.key.Get(cc)
+	if !ok {
+		e.Remote, e.Balancer = addrsOf(cc)
+		return
+	}
+	st.mu.Lock()
+	if !st.addrs {
+		st.remote, st.balancer = addrsOf(cc)
+		st.addrs = true
+	}
+	e.Remote, e.Balancer = st.remote, st.balancer
+	st.mu.Unlock()
+}
+
+// addrsOf is cc's client address and, behind a balancer, the balancer's.
+func addrsOf(cc engine.ClientContext) (remote, balancer string) {
 	if a := cc.RemoteAddr(); a != nil {
-		e.Remote = a.String()
+		remote = a.String()
 	}
 	if p := engine.ProxyInfoOf(cc); p != nil && p.Balancer != nil {
-		e.Balancer = p.Balancer.String()
+		balancer = p.Balancer.String()
 	}
+	return remote, balancer
 }
 
 // audited is the event kind of each operation the log reports.

@@ -18,4 +18,8 @@ type sessionState struct {
 	user    string
 	since   time.Time
 	bytes   int64
+	// remote and balancer are the session's addresses as events show
+	// them, made at its first event (addrs): they do not change.
+	addrs            bool
+	remote, balancer string
 }
