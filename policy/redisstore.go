@@ -79,6 +79,9 @@ type RedisStore struct {
 	maxModule int
 	log       *slog.Logger
 
+	// big is Client for the calls that carry a module's bytes.
+	big redis.UniversalClient
+
 	// noPublish keeps Save and Delete from publishing (tests: a lost
 	// notification, which the reconcile must repair).
 	noPublish bool
@@ -94,7 +97,16 @@ func NewRedisStore(opts RedisOptions, maxModule int, log *slog.Logger) *RedisSto
 	if log == nil {
 		log = slog.Default()
 	}
-	return &RedisStore{opts: opts, p: opts.Prefix + "pol:", maxModule: maxModule, log: log}
+	s := &RedisStore{opts: opts, p: opts.Prefix + "pol:", maxModule: maxModule, log: log, big: opts.Client}
+	// A client whose socket timeouts are the (short) deadline would cut
+	// a module's transfer: calls carrying one use a clone with
+	// moduleDeadline, on the same connections.
+	if c, ok := opts.Client.(interface {
+		WithTimeout(time.Duration) *redis.Client
+	}); ok {
+		s.big = c.WithTimeout(max(opts.Deadline, moduleDeadline))
+	}
+	return s
 }
 
 func (s *RedisStore) recKey(tenant string) string { return s.p + "t:" + tenant }
@@ -213,7 +225,7 @@ func (s *RedisStore) Save(tenant string, wasm []byte, rec Record) error {
 	}
 	ctx, cancel := s.ctx(true)
 	defer cancel()
-	err = saveScript.Run(ctx, s.opts.Client, nil, s.p, tenant, rec.SHA256, wasm, meta, s.publishArg()).Err()
+	err = saveScript.Run(ctx, s.big, nil, s.p, tenant, rec.SHA256, wasm, meta, s.publishArg()).Err()
 	return s.failed("save", err)
 }
 
@@ -234,7 +246,7 @@ func (s *RedisStore) Load(tenant string) ([]byte, Record, error) {
 	if n > int64(s.maxModule) {
 		return nil, rec, invalid("the stored module is %d bytes; the limit is %d", n, s.maxModule)
 	}
-	wasm, err := s.opts.Client.Get(ctx, s.modKey(rec.SHA256)).Bytes()
+	wasm, err := s.big.Get(ctx, s.modKey(rec.SHA256)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, rec, fmt.Errorf("policy store: the module of tenant %s is missing", tenant)
 	}

@@ -196,12 +196,12 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 			}
 			defaultCert = &c
 		}
-		// cluster (cl-state): tenancy's shared quota usage is wired here, from g.clusterOptions(cluster.Quota).
 		d, err := tenancy.New(cfg.Tenancy, tenancy.Options{Logger: g.log, DefaultCertificate: defaultCert})
 		if err != nil {
 			return err
 		}
 		g.tenancy = d
+		g.shareQuota(d) // [cluster]: quota usage shared through Redis
 		g.stops = append(g.stops, func(context.Context) { _ = d.Close() })
 		if tc, _ := d.GetTLSConfig(); tc != nil {
 			if err := CiphersFitKey(tc.CipherSuites, tc.Certificates); err != nil {
