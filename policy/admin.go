@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -21,6 +22,7 @@ import (
 //	GET    /v1/tenants/{tenant}/policy          the installed module's description (Accept: application/wasm for its bytes)
 //	DELETE /v1/tenants/{tenant}/policy          uninstall
 //	POST   /v1/tenants/{tenant}/policy/check    dry run of a sample command (JSON body) against the installed module
+//	POST   /v1/tenants/{tenant}/policy/rollback the module (and settings) the installed one replaced goes back in
 //	GET    /v1/tenants/{tenant}/policy/stats    the tenant's figures
 //	GET    /v1/stats                            every tenant's figures (operator only)
 //
@@ -101,6 +103,7 @@ func (h *AdminHandler) Routes() []AdminRoute {
 		{"GET /v1/tenants/{tenant}/policy", true, 0, 0, h.tenantRoute(h.get)},
 		{"DELETE /v1/tenants/{tenant}/policy", true, 0, 0, h.tenantRoute(h.delete)},
 		{"POST /v1/tenants/{tenant}/policy/check", true, maxCheckRequest, 0, h.tenantRoute(h.check)},
+		{"POST /v1/tenants/{tenant}/policy/rollback", true, 0, h.Runtime.cfg.uploadAnswerTime(), h.tenantRoute(h.rollback)},
 		{"GET /v1/tenants/{tenant}/policy/stats", true, 0, 0, h.tenantRoute(h.stats)},
 		{"GET /v1/stats", false, 0, 0, http.HandlerFunc(h.allStats)},
 	}
@@ -135,8 +138,9 @@ func (h *AdminHandler) tenantRoute(next func(http.ResponseWriter, *http.Request,
 	}
 }
 
-// policyInfo describes an installed policy.
-type policyInfo struct {
+// PolicyInfo describes an installed policy: the body of the policy API's
+// GET, PUT and rollback, and what the console shows.
+type PolicyInfo struct {
 	Tenant        string   `json:"tenant"`
 	SHA256        string   `json:"sha256"`
 	Size          int      `json:"size"`
@@ -150,12 +154,12 @@ type policyInfo struct {
 	State string `json:"state"`
 }
 
-func (h *AdminHandler) info(tenant string, m *Module, s Settings) policyInfo {
+func (h *AdminHandler) info(tenant string, m *Module, s Settings) PolicyInfo {
 	subs := m.Subscriptions
 	if subs == nil {
 		subs = []string{"*"}
 	}
-	return policyInfo{Tenant: tenant, SHA256: m.Hash, Size: m.Size, ABI: m.ABI, Subscriptions: subs, Imports: m.Imports,
+	return PolicyInfo{Tenant: tenant, SHA256: m.Hash, Size: m.Size, ABI: m.ABI, Subscriptions: subs, Imports: m.Imports,
 		OnError: s.OnError.String(), Figures: h.Runtime.Figures(tenant), State: "installed"}
 }
 
@@ -183,10 +187,25 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 		return
 	}
 	config := []byte(r.URL.Query().Get("config"))
-	m, err := h.Runtime.CompileTenant(r.Context(), tenant, body, config)
+	info, err := h.install(r.Context(), tenant, body, oe, config, "installed")
 	if err != nil {
-		h.compileFailed(w, tenant, err)
+		h.installFailed(w, tenant, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+// errStoreFailed is install's error when the store could not keep the
+// module; the old policy stays.
+var errStoreFailed = errors.New("policy: could not store the module; the old policy stays")
+
+// install compiles wasm for tenant, stores it (the store keeps the one
+// it replaces for Rollback) and installs it; what says "installed" or
+// "rolled back" in the log.
+func (h *AdminHandler) install(ctx context.Context, tenant string, wasm []byte, oe OnError, config []byte, what string) (PolicyInfo, error) {
+	m, err := h.Runtime.CompileTenant(ctx, tenant, wasm, config)
+	if err != nil {
+		return PolicyInfo{}, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -197,17 +216,129 @@ func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string
 		if rec.Subscriptions == nil {
 			rec.Subscriptions = []string{"*"}
 		}
-		if err := h.Store.Save(tenant, body, rec); err != nil {
-			_ = m.Close(r.Context())
+		if err := h.Store.Save(tenant, wasm, rec); err != nil {
+			_ = m.Close(ctx)
 			h.logger().Error("policy: storing an upload", "tenant", tenant, "err", err)
-			writeError(w, http.StatusInternalServerError, "store_failed", "could not store the module; the old policy stays")
-			return
+			return PolicyInfo{}, errStoreFailed
 		}
 	}
 	s := Settings{OnError: oe, Config: config}
 	h.Runtime.Install(tenant, m, s)
-	h.logger().Info("policy: installed", "tenant", tenant, "module", m.ShortHash(), "size", m.Size, "subscriptions", m.Subscriptions)
-	writeJSON(w, http.StatusOK, h.info(tenant, m, s))
+	h.logger().Info("policy: "+what, "tenant", tenant, "module", m.ShortHash(), "size", m.Size, "subscriptions", m.Subscriptions)
+	return h.info(tenant, m, s), nil
+}
+
+// installFailed answers an upload or rollback that install refused.
+func (h *AdminHandler) installFailed(w http.ResponseWriter, tenant string, err error) {
+	switch {
+	case errors.Is(err, errStoreFailed):
+		writeError(w, http.StatusInternalServerError, "store_failed", err.Error())
+	case errors.Is(err, ErrNoPrevious):
+		writeError(w, http.StatusNotFound, "no_previous", "no previous module to roll back to")
+	default:
+		h.compileFailed(w, tenant, err)
+	}
+}
+
+// ErrUploadInProgress is Upload's and Rollback's error while another
+// upload or rollback of the tenant runs.
+var ErrUploadInProgress = errors.New("policy: an upload for this tenant is in progress; retry when it has finished")
+
+// Upload compiles, stores and installs wasm as tenant's policy, as the
+// API's PUT does (one at a time per tenant: ErrUploadInProgress), for
+// callers in the same process (the console). Its errors are the
+// compile's (*ValidationError for a refused module, *BusyError,
+// *OverloadError) or a store failure; the old policy then stays.
+func (h *AdminHandler) Upload(ctx context.Context, tenant string, wasm []byte, oe OnError, config []byte) (PolicyInfo, error) {
+	if conf.ValidTenantID(tenant) != nil {
+		return PolicyInfo{}, errBadTenant
+	}
+	if !h.startUpload(tenant) {
+		return PolicyInfo{}, ErrUploadInProgress
+	}
+	defer h.endUpload(tenant)
+	return h.install(ctx, tenant, wasm, oe, config, "installed")
+}
+
+// Rollback installs again the module and settings that tenant's installed
+// policy replaced (Store.Previous), which then becomes the previous one,
+// so a second rollback undoes the first. ErrNoPrevious when there is
+// none (or no store).
+func (h *AdminHandler) Rollback(ctx context.Context, tenant string) (PolicyInfo, error) {
+	if conf.ValidTenantID(tenant) != nil {
+		return PolicyInfo{}, errBadTenant
+	}
+	if h.Store == nil {
+		return PolicyInfo{}, ErrNoPrevious
+	}
+	if !h.startUpload(tenant) {
+		return PolicyInfo{}, ErrUploadInProgress
+	}
+	defer h.endUpload(tenant)
+	wasm, prev, err := h.Store.Previous(tenant)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = ErrNoPrevious
+	}
+	if err != nil {
+		return PolicyInfo{}, err
+	}
+	oe, err := ParseOnError(prev.OnError)
+	if err != nil {
+		return PolicyInfo{}, err
+	}
+	return h.install(ctx, tenant, wasm, oe, prev.Config, "rolled back")
+}
+
+// PreviousRecord returns the record Rollback would go back to.
+func (h *AdminHandler) PreviousRecord(tenant string) (Record, bool) {
+	if h.Store == nil {
+		return Record{}, false
+	}
+	_, rec, err := h.Store.Previous(tenant)
+	return rec, err == nil
+}
+
+// DryRunModule compiles wasm for tenant without installing it and runs
+// the sample command cr against it: the console's check before an
+// upload. One dry run at a time per tenant (ErrDryRunBusy).
+func (h *AdminHandler) DryRunModule(ctx context.Context, tenant string, wasm []byte, oe OnError, config []byte, cr CheckRequest) (CheckResult, error) {
+	req, err := cr.Request(tenant)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	m, err := h.Runtime.CompileTenant(ctx, tenant, wasm, config)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	defer func() { _ = m.Close(context.WithoutCancel(ctx)) }()
+	d, err := h.Runtime.DryRun(ctx, m, Settings{OnError: oe, Config: config}, &req)
+	if errors.Is(err, ErrDryRunBusy) || errors.Is(err, ErrBusy) {
+		return CheckResult{}, err
+	}
+	return NewCheckResult(m, req.Verb, d, err), nil
+}
+
+// Describe returns tenant's installed policy, or false.
+func (h *AdminHandler) Describe(tenant string) (PolicyInfo, bool) {
+	m, s, ok := h.Runtime.Installed(tenant)
+	if !ok {
+		return PolicyInfo{}, false
+	}
+	return h.info(tenant, m, s), true
+}
+
+func (h *AdminHandler) rollback(w http.ResponseWriter, r *http.Request, tenant string) {
+	info, err := h.Rollback(r.Context(), tenant)
+	if errors.Is(err, ErrUploadInProgress) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "upload_in_progress", "an upload for this tenant is in progress; retry when it has finished")
+		return
+	}
+	if err != nil {
+		h.installFailed(w, tenant, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
 }
 
 // compileFailed answers an upload that did not compile; it is the one

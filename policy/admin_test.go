@@ -198,7 +198,7 @@ func TestStoreSurvivesRestart(t *testing.T) {
 	if d := eval(g.rt, "globex", "DELE", "/x"); d.Action != Allow || d.Err == nil {
 		t.Fatalf("globex's on_error=allow lost: %+v", d)
 	}
-	var info policyInfo
+	var info PolicyInfo
 	_, body := g.do("GET", "/v1/tenants/acme/policy", "acme-secret", nil)
 	if err := json.Unmarshal([]byte(body), &info); err != nil || info.OnError != "allow" {
 		t.Fatalf("GET after restart: %s", body)

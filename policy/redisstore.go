@@ -52,7 +52,8 @@ const moduleDeadline = 5 * time.Second
 //	p+"r:"+sha256   the set of tenants whose record names the module
 //	p+"t:"+tenant   the tenant's record: a hash of sha256, prev (the
 //	                module before, kept for a rollback), meta (Record as
-//	                JSON) and gen (the generation of the change)
+//	                JSON), prevmeta (prev's meta) and gen (the generation
+//	                of the change)
 //	p+"q:"+tenant   the tenant's quarantine mark (JSON), removed by Save
 //	                and Delete
 //	p+"tenants"     the set of tenants with a record
@@ -159,15 +160,19 @@ local p, tenant, sha = ARGV[1], ARGV[2], ARGV[3]
 local rk = p .. 't:' .. tenant
 local old = redis.call('HGET', rk, 'sha256')
 local oldprev = redis.call('HGET', rk, 'prev')
+local prevmeta = redis.call('HGET', rk, 'prevmeta') or ''
 if redis.call('EXISTS', p .. 'm:' .. sha) == 0 then
   redis.call('SET', p .. 'm:' .. sha, ARGV[4])
 end
 redis.call('SADD', p .. 'r:' .. sha, tenant)
 local prev = oldprev or ''
-if old and old ~= sha then prev = old end
+if old and old ~= sha then
+  prev = old
+  prevmeta = redis.call('HGET', rk, 'meta') or ''
+end
 if oldprev and oldprev ~= sha and oldprev ~= prev then unref(p, oldprev, tenant) end
 local g = redis.call('INCR', p .. 'gen')
-redis.call('HSET', rk, 'sha256', sha, 'prev', prev, 'meta', ARGV[5], 'gen', g)
+redis.call('HSET', rk, 'sha256', sha, 'prev', prev, 'meta', ARGV[5], 'prevmeta', prevmeta, 'gen', g)
 redis.call('SADD', p .. 'tenants', tenant)
 redis.call('DEL', p .. 'q:' .. tenant)
 if ARGV[6] == '1' then redis.call('PUBLISH', p .. 'changed', tenant) end
@@ -237,29 +242,66 @@ func (s *RedisStore) Load(tenant string) ([]byte, Record, error) {
 	if err != nil {
 		return nil, rec, err
 	}
+	wasm, err := s.module(tenant, rec.SHA256)
+	return wasm, rec, err
+}
+
+// module reads the module named hash, checked against its hash and the
+// module size bound (a *ValidationError when it fails them).
+func (s *RedisStore) module(tenant, hash string) ([]byte, error) {
 	ctx, cancel := s.ctx(true)
 	defer cancel()
-	n, err := s.opts.Client.StrLen(ctx, s.modKey(rec.SHA256)).Result()
+	n, err := s.opts.Client.StrLen(ctx, s.modKey(hash)).Result()
 	if err != nil {
-		return nil, rec, s.failed("load", err)
+		return nil, s.failed("load", err)
 	}
 	if n > int64(s.maxModule) {
-		return nil, rec, invalid("the stored module is %d bytes; the limit is %d", n, s.maxModule)
+		return nil, invalid("the stored module is %d bytes; the limit is %d", n, s.maxModule)
 	}
-	wasm, err := s.big.Get(ctx, s.modKey(rec.SHA256)).Bytes()
+	wasm, err := s.big.Get(ctx, s.modKey(hash)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, rec, fmt.Errorf("policy store: the module of tenant %s is missing", tenant)
+		return nil, fmt.Errorf("policy store: the module of tenant %s is missing", tenant)
 	}
 	if err != nil {
-		return nil, rec, s.failed("load", err)
+		return nil, s.failed("load", err)
 	}
 	if len(wasm) > s.maxModule {
-		return nil, rec, invalid("the stored module is %d bytes; the limit is %d", len(wasm), s.maxModule)
+		return nil, invalid("the stored module is %d bytes; the limit is %d", len(wasm), s.maxModule)
 	}
-	if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != rec.SHA256 {
-		return nil, rec, invalid("the stored module does not match its hash")
+	if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != hash {
+		return nil, invalid("the stored module does not match its hash")
 	}
-	return wasm, rec, nil
+	return wasm, nil
+}
+
+// Previous returns the module and record that tenant's current record
+// replaced, for a rollback; ErrNoPrevious when there is none.
+func (s *RedisStore) Previous(tenant string) ([]byte, Record, error) {
+	var rec Record
+	if conf.ValidTenantID(tenant) != nil {
+		return nil, rec, errBadTenant
+	}
+	ctx, cancel := s.ctx(false)
+	defer cancel()
+	vals, err := s.opts.Client.HMGet(ctx, s.recKey(tenant), "sha256", "prev", "prevmeta").Result()
+	if err != nil {
+		return nil, rec, s.failed("previous", err)
+	}
+	sha, _ := vals[0].(string)
+	prev, _ := vals[1].(string)
+	meta, _ := vals[2].(string)
+	if sha == "" {
+		return nil, rec, fs.ErrNotExist
+	}
+	if prev == "" || prev == sha || meta == "" {
+		return nil, rec, ErrNoPrevious
+	}
+	if err := decodeMeta(tenant, prev, meta, &rec); err != nil {
+		return nil, rec, err
+	}
+	rec.Previous = nil
+	wasm, err := s.module(tenant, prev)
+	return wasm, rec, err
 }
 
 // record reads tenant's record: the hash from the record's own field,
@@ -280,17 +322,24 @@ func (s *RedisStore) record(tenant string) (Record, error) {
 	if sha == "" {
 		return rec, fs.ErrNotExist
 	}
+	err = decodeMeta(tenant, sha, meta, &rec)
+	return rec, err
+}
+
+// decodeMeta fills rec from a record's meta, its hash from sha: both as
+// read from Redis, so bounded and checked.
+func decodeMeta(tenant, sha, meta string, rec *Record) error {
 	if len(meta) > maxRecordMeta {
-		return rec, fmt.Errorf("policy store: the record of tenant %s is too large", tenant)
+		return fmt.Errorf("policy store: the record of tenant %s is too large", tenant)
 	}
-	if err := json.Unmarshal([]byte(meta), &rec); err != nil {
-		return rec, fmt.Errorf("policy store: the record of tenant %s: %w", tenant, err)
+	if err := json.Unmarshal([]byte(meta), rec); err != nil {
+		return fmt.Errorf("policy store: the record of tenant %s: %w", tenant, err)
 	}
 	if _, err := hex.DecodeString(sha); err != nil || len(sha) != 64 {
-		return rec, fmt.Errorf("policy store: the record of tenant %s: bad sha256", tenant)
+		return fmt.Errorf("policy store: the record of tenant %s: bad sha256", tenant)
 	}
 	rec.SHA256 = sha
-	return rec, nil
+	return nil
 }
 
 // maxRecordMeta bounds a record's meta read back: the config query value

@@ -249,3 +249,37 @@ func TestRedisPolicyRestartRedisServer(t *testing.T) {
 	}
 	within(t, propagation, "A takes B's upload after the restart", func() bool { return eval(a.rt, "acme", "MKD", "/x").Code == 553 })
 }
+
+// TestRedisPolicyRollback: with the shared store, a rollback through B's
+// admin API puts back on A and B the module A's last upload replaced,
+// with its on_error, and a second rollback undoes the first.
+func TestRedisPolicyRollback(t *testing.T) {
+	t.Parallel()
+	addr := miniredis.RunT(t).Addr()
+	a := newClusterNode(t, addr, true, time.Hour)
+	b := newClusterNode(t, addr, true, time.Hour)
+	if code, body := adminDo(t, b.admin, "POST", "/v1/tenants/acme/policy/rollback", nil); code != 404 {
+		t.Fatalf("rollback without a policy: %d %s", code, body)
+	}
+	if code, body := adminDo(t, a.admin, "PUT", "/v1/tenants/acme/policy?on_error=deny", testmod.Example()); code != 200 {
+		t.Fatalf("PUT example: %d %s", code, body)
+	}
+	if code, body := adminDo(t, b.admin, "POST", "/v1/tenants/acme/policy/rollback", nil); code != 404 {
+		t.Fatalf("rollback after one upload: %d %s", code, body)
+	}
+	if code, body := adminDo(t, a.admin, "PUT", "/v1/tenants/acme/policy?on_error=allow", testmod.ReturnPacked(0)); code != 200 {
+		t.Fatalf("PUT allow-all: %d %s", code, body)
+	}
+	within(t, propagation, "B allows DELE", func() bool { return eval(b.rt, "acme", "DELE", "/x").Action == Allow })
+	code, body := adminDo(t, b.admin, "POST", "/v1/tenants/acme/policy/rollback", nil)
+	if code != 200 || !strings.Contains(body, `"on_error":"deny"`) {
+		t.Fatalf("rollback through B: %d %s", code, body)
+	}
+	for name, n := range map[string]*clusterNode{"A": a, "B": b} {
+		within(t, propagation, name+" refuses DELE after the rollback", func() bool { return eval(n.rt, "acme", "DELE", "/x").Code == 550 })
+	}
+	if code, body := adminDo(t, a.admin, "POST", "/v1/tenants/acme/policy/rollback", nil); code != 200 || !strings.Contains(body, `"on_error":"allow"`) {
+		t.Fatalf("second rollback through A: %d %s", code, body)
+	}
+	within(t, propagation, "B allows DELE after the second rollback", func() bool { return eval(b.rt, "acme", "DELE", "/x").Action == Allow })
+}

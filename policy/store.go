@@ -32,6 +32,9 @@ type Storage interface {
 	Delete(tenant string) error
 	// Tenants lists the tenants with a stored policy.
 	Tenants() ([]string, error)
+	// Previous returns the module and record tenant's current record
+	// replaced, for a rollback; ErrNoPrevious when there is none.
+	Previous(tenant string) ([]byte, Record, error)
 
 	record(tenant string) (Record, error)
 	quarantined(tenant string) (quarantineMark, bool)
@@ -67,7 +70,16 @@ type Record struct {
 	// until it is restored the commands it would judge can be refused;
 	// none recorded (older records) means every verb.
 	Subscriptions []string `json:"subscriptions,omitempty"`
+	// Previous is the record this one replaced (its own Previous
+	// cleared), whose module is kept for Rollback; nil for a tenant's
+	// first upload. One level only: a store holds at most two modules
+	// per tenant.
+	Previous *Record `json:"previous,omitempty"`
 }
+
+// ErrNoPrevious is Store.Previous's error, and AdminHandler.Rollback's,
+// when the tenant's record replaced none.
+var ErrNoPrevious = errors.New("policy: no previous module to roll back to")
 
 // quarantineMark is the file that keeps a module that failed at restore
 // from being compiled again at every start.
@@ -129,7 +141,8 @@ func syncDir(dir string) error {
 }
 
 // Save stores wasm as tenant's module with rec's settings; rec.SHA256 is
-// filled in.
+// filled in, and rec.Previous is set to the record it replaces (so a
+// rollback saved through Save can itself be rolled back).
 func (s *Store) Save(tenant string, wasm []byte, rec Record) error {
 	if conf.ValidTenantID(tenant) != nil {
 		return errBadTenant
@@ -138,6 +151,11 @@ func (s *Store) Save(tenant string, wasm []byte, rec Record) error {
 	defer s.mu.Unlock()
 	sum := sha256.Sum256(wasm)
 	rec.SHA256 = hex.EncodeToString(sum[:])
+	rec.Previous = nil
+	if cur, err := s.recordLocked(tenant); err == nil {
+		cur.Previous = nil
+		rec.Previous = &cur
+	}
 	mp := s.modulePath(rec.SHA256)
 	if _, err := os.Stat(mp); err != nil {
 		if err := writeAtomic(mp, wasm); err != nil {
@@ -176,6 +194,34 @@ func (s *Store) Load(tenant string) ([]byte, Record, error) {
 		return nil, rec, fmt.Errorf("policy store: %s does not match its hash", s.modulePath(rec.SHA256))
 	}
 	return wasm, rec, nil
+}
+
+// Previous returns the module and record that tenant's record replaced,
+// to roll back to; ErrNoPrevious when there is none, fs.ErrNotExist when
+// the tenant has no record. A module whose bytes no longer match its
+// hash is an error.
+func (s *Store) Previous(tenant string) ([]byte, Record, error) {
+	if conf.ValidTenantID(tenant) != nil {
+		return nil, Record{}, errBadTenant
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, err := s.recordLocked(tenant)
+	if err != nil {
+		return nil, Record{}, err
+	}
+	if rec.Previous == nil || len(rec.Previous.SHA256) != 64 {
+		return nil, Record{}, ErrNoPrevious
+	}
+	prev := *rec.Previous
+	wasm, err := os.ReadFile(s.modulePath(prev.SHA256))
+	if err != nil {
+		return nil, prev, fmt.Errorf("policy store: %w", err)
+	}
+	if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != prev.SHA256 {
+		return nil, prev, fmt.Errorf("policy store: %s does not match its hash", s.modulePath(prev.SHA256))
+	}
+	return wasm, prev, nil
 }
 
 // recordLocked reads tenant's record.
@@ -237,6 +283,9 @@ func (s *Store) collectLocked() {
 		var rec Record
 		if b, err := os.ReadFile(s.recordPath(t)); err == nil && json.Unmarshal(b, &rec) == nil {
 			used[rec.SHA256] = true
+			if rec.Previous != nil {
+				used[rec.Previous.SHA256] = true
+			}
 		}
 	}
 	entries, _ := os.ReadDir(filepath.Join(s.Dir, "modules"))

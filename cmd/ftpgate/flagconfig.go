@@ -160,6 +160,7 @@ func bindServeFlags(fs *flag.FlagSet, f *serveConfig) map[string]string {
 	b.Key("admin-token-file", "admin.token_file", &c.Admin.TokenFile, "`file` holding the admin API's operator token (else $FTPGATE_ADMIN_TOKEN)")
 	b.Key("admin-tls-cert", "admin.tls_cert", &c.Admin.TLSCert, "PEM certificate `file` to serve the admin API over HTTPS")
 	b.Key("admin-tls-key", "admin.tls_key", &c.Admin.TLSKey, "PEM private key `file` for --admin-tls-cert")
+	b.Key("admin-console", "admin.console", &c.Admin.Console, "serve the web console under /console on the admin listener")
 	b.None("policy", "a policy for the one tenant; with a server file each tenant uploads its own through the admin API", &f.policy.file, "WebAssembly policy `file` to install for the default tenant at start")
 	b.None("policy-on-error", "goes with --policy", func(v string) (err error) {
 		f.policy.onError, err = policy.ParseOnError(v)

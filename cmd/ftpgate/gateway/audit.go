@@ -15,14 +15,15 @@ import (
 // and sees every attempt's outcome, refusals of banned clients included;
 // it only observes.
 func (g *Gateway) installAudit(cfg Config, env Env) error {
-	if !cfg.Audit.On() {
+	ring := g.consoleRing(cfg)
+	if !cfg.Audit.On() && ring == nil {
 		return nil
 	}
 	o := audit.Options{Logger: g.log, Identity: env.Identity, TenantOf: env.TenantOf, TenantPath: env.TenantPath,
 		Ruling: func(cc engine.ClientContext, verb string) (string, string, bool) {
 			r, ok := policy.TakeRuling(cc, verb)
 			return r.Decision, r.Rule, ok
-		}}
+		}, Ring: ring}
 	if g.tenancy != nil {
 		o.Resolve = g.tenancy.ResolveLogin
 	}

@@ -117,6 +117,8 @@ type Gateway struct {
 	// sessions lists and ends live sessions for the admin API.
 	sessions *sessions.Local
 	cluster  *clusterState // [cluster], nil for a single instance (cluster.go)
+	// console is what the web console of admin.console reads (console.go).
+	console consoleParts
 
 	mu  sync.Mutex // serialises Reload; guards cfg
 	cfg Config

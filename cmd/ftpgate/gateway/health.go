@@ -62,7 +62,7 @@ func (g *Gateway) TelemetryURL() string {
 // newMetrics makes the metrics of [telemetry]; nothing without a
 // telemetry listener.
 func (g *Gateway) newMetrics(cfg Config, env Env) {
-	if cfg.Telemetry.On() {
+	if cfg.Telemetry.On() || consoleOn(cfg) {
 		g.health.metrics = telemetry.NewMetrics(telemetry.MetricsOptions{MaxTenantLabels: cfg.Telemetry.MaxTenantLabels, TenantOf: env.TenantOf, Ready: g.Ready})
 	}
 }
@@ -74,11 +74,14 @@ func (g *Gateway) newMetrics(cfg Config, env Env) {
 // answers at once. The listener stops at Shutdown, after the engine, so
 // that /readyz says "draining" until the end.
 func (g *Gateway) startTelemetry(cfg Config) error {
-	if !cfg.Telemetry.On() {
+	if g.health.metrics == nil {
 		return nil
 	}
 	g.health.metrics.Install(g.srv)
 	g.health.metrics.Watch(g.limiter, g.policy)
+	if !cfg.Telemetry.On() {
+		return nil // the console's figures only
+	}
 	ts, err := telemetry.Start(cfg.Telemetry, telemetry.Options{Logger: g.log, Ready: g.Ready, Metrics: g.health.metrics})
 	if err != nil {
 		return err

@@ -121,6 +121,7 @@ func (g *Gateway) startAdmin(a AdminConfig, opts Options, ph *policy.AdminHandle
 		srv.Mount(admin.Route{Pattern: r.Pattern, Scope: scope, MaxBody: r.MaxBody, Timeout: r.Timeout, Handler: r.Handler})
 	}
 	g.mountSessions(srv)
+	g.mountConsole(srv, a, ph)
 	scheme := "http"
 	if a.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(a.TLSCert, a.TLSKey)

@@ -32,6 +32,9 @@ type AdminConfig struct {
 	// TLSCert and TLSKey serve the admin API over HTTPS.
 	TLSCert string `toml:"tls_cert"`
 	TLSKey  string `toml:"tls_key"`
+	// Console serves the web console under /console on the admin
+	// listener (cmd/ftpgate/gateway/console).
+	Console bool `toml:"console"`
 }
 
 // CheckPolicyTimeout checks a policy call's deadline.

@@ -75,6 +75,9 @@ const (
 	// ScopeTenant routes have a {tenant} wildcard in their pattern and take
 	// the operator token or that tenant's own token.
 	ScopeTenant
+	// ScopePublic routes take no token and see no caller: the console's
+	// login form and its stylesheet. Body and connection bounds apply.
+	ScopePublic
 )
 
 // String returns "operator" or "tenant".
@@ -84,6 +87,8 @@ func (s Scope) String() string {
 		return "operator"
 	case ScopeTenant:
 		return "tenant"
+	case ScopePublic:
+		return "public"
 	}
 	return "Scope(" + strconv.Itoa(int(s)) + ")"
 }
@@ -120,6 +125,16 @@ type Route struct {
 	Timeout time.Duration
 	// Handler serves the request once the caller is authorised.
 	Handler http.Handler
+	// Auth, when set, identifies the caller instead of the bearer token
+	// (the console's session cookie); the server then checks the Identity
+	// it returns against Scope and the {tenant} exactly as it checks a
+	// token's (Identity.May). It must not compare tokens itself: a login
+	// form calls Server.Identify.
+	Auth func(r *http.Request) (Identity, bool)
+	// Refused, when set, answers a caller Auth does not accept or whose
+	// Identity the scope refuses, instead of the JSON 401 (the console
+	// sends a browser to its login form).
+	Refused http.Handler
 }
 
 // Identity is who made a request: the operator, or a tenant's admin.
@@ -129,6 +144,22 @@ type Identity struct {
 	// Tenant is the tenant whose own token was presented; "" for the
 	// operator.
 	Tenant string
+}
+
+// May reports whether id may call a route of scope for tenant (the
+// {tenant} path value; "" on routes without one): the operator every
+// route, a tenant's admin the tenant routes of its own tenant and public
+// routes, nobody else anything but public routes.
+func (id Identity) May(scope Scope, tenant string) bool {
+	switch scope {
+	case ScopePublic:
+		return true
+	case ScopeOperator:
+		return id.Operator
+	case ScopeTenant:
+		return id.Operator || (id.Tenant != "" && id.Tenant == tenant && conf.ValidTenantID(tenant) == nil)
+	}
+	return false
 }
 
 type callerKey struct{}
@@ -216,7 +247,7 @@ func (s *Server) Mount(routes ...Route) {
 
 func (s *Server) mount(r Route) {
 	switch r.Scope {
-	case ScopeOperator:
+	case ScopeOperator, ScopePublic:
 	case ScopeTenant:
 		if !strings.Contains(r.Pattern, "{tenant}") {
 			panic("admin: tenant route without {tenant}: " + r.Pattern)
@@ -350,21 +381,37 @@ func hangUp(w http.ResponseWriter) {
 // authenticate returns the caller of r on route, or ok false. Both
 // comparisons always run on tenant routes, so the time taken does not
 // depend on which one failed or on whether the tenant exists.
-func (s *Server) authenticate(r *http.Request, scope Scope) (id Identity, ok bool) {
+func (s *Server) authenticate(r *http.Request, rt Route) (id Identity, ok bool) {
+	tenant := r.PathValue("tenant")
+	switch {
+	case rt.Scope == ScopePublic:
+		return Identity{}, true
+	case rt.Auth != nil:
+		id, ok = rt.Auth(r)
+		return id, ok && id.May(rt.Scope, tenant)
+	case rt.Scope == ScopeOperator:
+		tenant = ""
+	}
+	id, ok = s.Identify(tenant, bearer(r))
+	return id, ok && id.May(rt.Scope, tenant)
+}
+
+// Identify returns whose token is: the operator's, or tenant's own admin
+// token ("" tenant: the operator's only). Both comparisons always run, in
+// constant time, so the time taken does not depend on which one failed
+// or on whether the tenant exists. The console's login form calls it, so
+// that a token logs in to the console exactly when it is accepted by the
+// API.
+func (s *Server) Identify(tenant, token string) (Identity, bool) {
 	if s.Tokens == nil {
 		return Identity{}, false
 	}
-	tok := bearer(r)
-	op := s.Tokens.IsOperator(tok)
-	if scope == ScopeOperator {
-		return Identity{Operator: true}, op
-	}
-	tenant := r.PathValue("tenant")
-	own := s.Tokens.IsTenant(tenant, tok) && conf.ValidTenantID(tenant) == nil
+	op := s.Tokens.IsOperator(token)
+	own := s.Tokens.IsTenant(tenant, token) && conf.ValidTenantID(tenant) == nil
 	switch {
 	case op:
 		return Identity{Operator: true}, true
-	case own:
+	case own && tenant != "":
 		return Identity{Tenant: tenant}, true
 	}
 	return Identity{}, false
@@ -373,9 +420,14 @@ func (s *Server) authenticate(r *http.Request, scope Scope) (id Identity, ok boo
 // guard wraps a route's handler in the checks of the package comment.
 func (s *Server) guard(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := s.authenticate(r, rt.Scope)
+		id, ok := s.authenticate(r, rt)
 		if !ok {
 			s.logger().Debug("admin: refused", "route", rt.Pattern, "remote", r.RemoteAddr)
+			if rt.Refused != nil {
+				hangUp(w)
+				rt.Refused.ServeHTTP(w, r)
+				return
+			}
 			unauthorized(w)
 			return
 		}
@@ -392,7 +444,7 @@ func (s *Server) guard(rt Route) http.Handler {
 				return
 			}
 		}
-		if !id.Operator {
+		if !id.Operator && id.Tenant != "" {
 			if !s.enter(id.Tenant) {
 				hangUp(w)
 				w.Header().Set("Retry-After", "1")
@@ -411,6 +463,10 @@ func (s *Server) guard(rt Route) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody)
 		if rt.Timeout > 0 {
 			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(rt.Timeout))
+		}
+		if rt.Scope == ScopePublic {
+			rt.Handler.ServeHTTP(w, r)
+			return
 		}
 		rt.Handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, id)))
 	})

@@ -181,6 +181,7 @@ func (l *Logger) nextID() string {
 // emit queues e on the audit log, and a transfer's xferlog line.
 func (l *Logger) emit(e *Event) {
 	e.ID = l.nextID()
+	l.opts.Ring.Add(*e)
 	// lineCap holds a usual line, so that it is built in one allocation
 	// (the sink keeps the line).
 	const lineCap = 512
@@ -218,6 +219,9 @@ type Options struct {
 	// Ruling is what the tenant's policy ruled on cc's command verb, taken
 	// once (policy.TakeRuling); nil: no policy.
 	Ruling func(cc engine.ClientContext, verb string) (decision, rule string, ok bool)
+	// Ring, when set, keeps the most recent events in memory too (the
+	// console's audit page), whether or not a file is written.
+	Ring *Ring
 	// QueueLines and QueueBytes bound each log's queue (0: the defaults,
 	// DefaultQueueLines and DefaultQueueBytes).
 	QueueLines int

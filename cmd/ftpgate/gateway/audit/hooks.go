@@ -9,9 +9,9 @@ import (
 
 // Install adds the log's login hook (which arranges the logout's line
 // when a login ends) and result hook to srv, after the hooks already
-// there. A Logger without logs installs nothing.
+// there. A Logger without logs or a Ring installs nothing.
 func (l *Logger) Install(srv *engine.Server) {
-	if l.audit == nil && l.xfer == nil {
+	if l.audit == nil && l.xfer == nil && l.opts.Ring == nil {
 		return
 	}
 	srv.LoginHooks = append(srv.LoginHooks, l.loginHook)

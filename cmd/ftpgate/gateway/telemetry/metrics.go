@@ -53,6 +53,8 @@ type Metrics struct {
 	cache *engine.SessionKey[*sessionCache]
 
 	plugins *pluginCollector
+	// version is ftpgate_build_info's version label.
+	version string
 }
 
 // MetricsOptions are NewMetrics' inputs.
@@ -99,6 +101,7 @@ func NewMetrics(o MetricsOptions) *Metrics {
 		tenantOf: o.TenantOf,
 		cache:    engine.NewSessionKey[*sessionCache]("telemetry"),
 		verbs:    map[string]int{},
+		version:  o.Version,
 	}
 	m.verbNames = engine.Verbs()
 	for i, v := range m.verbNames {

@@ -1,0 +1,184 @@
+package console_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/textproto"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/sessions"
+	"github.com/ftpgate/ftpgate/engine/enginetest"
+	"github.com/ftpgate/ftpgate/tenancy"
+)
+
+const (
+	opToken     = "operator-token-0123456789abcdef"
+	acmeToken   = "acme-admin-token-0123456789"
+	globexToken = "globex-admin-token-0123456789"
+)
+
+// fixture is a gateway from a server file with the console on, two
+// tenants with admin tokens (acme: alice, quota 1 MiB; globex: bob),
+// limits that ban an address after 3 failed logins, and a policy store.
+type fixture struct {
+	g    *gateway.Gateway
+	base string // the admin listener's URL
+	addr string // the FTP control address
+}
+
+func start(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "tenants"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	hash, err := tenancy.HashPasswordArgon2id("secret", tenancy.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := func(tok string) string { s := sha256.Sum256([]byte(tok)); return hex.EncodeToString(s[:]) }
+	files := map[string]string{
+		"token": opToken + "\n",
+		"server.toml": "[listen]\ncontrol = \"127.0.0.1:0\"\n[tenants]\ndir = \"tenants\"\ndefault = \"acme\"\n" +
+			"[timeouts]\nlogin_failure_delay = \"1ms\"\n" +
+			"[limits]\nlogin_failures = 3\nlogin_window = \"10m\"\nban = \"1h\"\n" +
+			"[policy]\ndir = \"policies\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\nconsole = true\n",
+		"tenants/acme.toml": fmt.Sprintf("id = \"acme\"\nhostnames = [\"ftp.acme.test\"]\nadmin_token_sha256 = %q\n[storage]\nbackend = \"memory\"\n[quota]\nbytes = 1048576\nfiles = 100\n"+
+			"[[users]]\nname = \"alice\"\npassword = %q\n", digest(acmeToken), hash),
+		"tenants/globex.toml": fmt.Sprintf("id = \"globex\"\nadmin_token_sha256 = %q\n[storage]\nbackend = \"memory\"\n"+
+			"[[users]]\nname = \"bob\"\npassword = %q\n", digest(globexToken), hash),
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := gateway.Load(filepath.Join(dir, "server.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- g.Run(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := g.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	enginetest.Eventually(t, "the gateway is ready", func() bool { return g.Ready() == nil })
+	return &fixture{g: g, base: g.AdminURL(), addr: g.Addr().String()}
+}
+
+// browser is an HTTP client with a cookie jar that does not follow
+// redirects, as a browser's form posts are checked here step by step.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+	// headers are sent with every request (Origin, Sec-Fetch-Site).
+	headers http.Header
+}
+
+func (f *fixture) browser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: f.base, headers: http.Header{}, c: &http.Client{Jar: jar, Timeout: enginetest.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// reply is a response with its body read.
+type reply struct {
+	*http.Response
+	body string
+}
+
+func (b *browser) do(method, path string, body io.Reader, contentType string, extra http.Header) reply {
+	b.t.Helper()
+	req, err := http.NewRequest(method, b.base+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for k, v := range b.headers {
+		req.Header[k] = v
+	}
+	for k, v := range extra {
+		req.Header[k] = v
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return reply{resp, string(data)}
+}
+
+func (b *browser) get(path string) reply { b.t.Helper(); return b.do("GET", path, nil, "", nil) }
+
+func (b *browser) post(path string, form url.Values, extra http.Header) reply {
+	b.t.Helper()
+	return b.do("POST", path, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded", extra)
+}
+
+// login logs in and checks the redirect to the identity's first page.
+func (b *browser) login(tenant, token string) {
+	b.t.Helper()
+	r := b.post("/console/login", url.Values{"tenant": {tenant}, "token": {token}}, nil)
+	want := "/console/overview"
+	if tenant != "" && token != opToken {
+		want = "/console/t/" + tenant + "/"
+	}
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != want {
+		b.t.Fatalf("login %q: %d %s %q", tenant, r.StatusCode, r.Header.Get("Location"), r.body)
+	}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrf reads the session's form token from a page.
+func (b *browser) csrf(path string) string {
+	b.t.Helper()
+	r := b.get(path)
+	m := csrfField.FindStringSubmatch(r.body)
+	if r.StatusCode != 200 || m == nil {
+		b.t.Fatalf("GET %s: %d, no form token in %q", path, r.StatusCode, r.body)
+	}
+	return m[1]
+}
+
+// ftpCode is the reply code of a jlaffaye/ftp error, 0 for another error.
+func ftpCode(err error) int {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return te.Code
+	}
+	return 0
+}
+
+var regexpHash = regexp.MustCompile(`name="hash" value="([0-9a-f]{64})"`)
+
+func sessionsQuery(tenant string) sessions.Query { return sessions.Query{Tenant: tenant, Limit: 100} }
