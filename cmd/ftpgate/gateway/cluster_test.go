@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,4 +163,23 @@ func TestClusterTwoGateways(t *testing.T) {
 		l := listSessions(t, baseA+"/v1/sessions", opToken)
 		return !l.Partial && findSession(l, "bob@globex") != nil
 	})
+}
+
+// TestClusterOff: without [cluster] no cluster runtime is made, the
+// session ids stay the server's own and /v1/cluster/instances is not
+// served.
+func TestClusterOff(t *testing.T) {
+	f := newTwoTenants(t)
+	g := startWith(t, f.files, Options{})
+	if g.cluster != nil {
+		t.Fatal("a cluster runtime without [cluster]")
+	}
+	if code, _ := adminCall(t, "GET", g.AdminURL()+"/v1/cluster/instances", opToken, nil); code != 404 {
+		t.Fatalf("GET /v1/cluster/instances without [cluster]: %d, want 404", code)
+	}
+	ftpLogin(t, g.Addr().String(), "carol")
+	l := listSessions(t, g.AdminURL()+"/v1/sessions", opToken)
+	if len(l.Sessions) != 1 || l.Partial || !sessions.ValidID(l.Sessions[0].ID) || strings.Contains(l.Sessions[0].ID, ".") {
+		t.Fatalf("sessions without [cluster]: %+v", l)
+	}
 }

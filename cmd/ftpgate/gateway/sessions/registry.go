@@ -3,8 +3,10 @@
 //
 // A Registry is where sessions are found: Local is the one of a single
 // server (engine.Server.Sessions, with byte totals kept by a result
-// hook); a registry shared by several instances can stand beside it
-// behind the same interface. Routes mounts the admin endpoints on the
+// hook); with [cluster], cluster.SessionRegistry
+// (cmd/ftpgate/gateway/cluster) stands beside it behind the same
+// interface, over every instance's Local, and says through ClusterLister
+// which instances answered (the list's partial and missing). Routes mounts the admin endpoints on the
 // gateway's admin server, whose scopes do the authentication:
 //
 //	GET    /v1/sessions                        operator: every session

@@ -39,6 +39,8 @@ type Server struct {
 	dir  string
 	port int
 	args []string
+	// tlsFiles are the certificate and key of StartTLS, nil for plain TCP.
+	tlsFiles []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -79,7 +81,18 @@ func Require(t testing.TB) string {
 // defaults so that they win. The server is stopped by t.Cleanup.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Require(t), dir: t.TempDir(), args: args}
+	return start(t, &Server{t: t, bin: Require(t), dir: t.TempDir(), args: args})
+}
+
+// StartTLS is Start for a server that speaks TLS only, with the PEM
+// certificate and key files given, not asking clients for certificates.
+func StartTLS(t testing.TB, certFile, keyFile string, args ...string) *Server {
+	t.Helper()
+	return start(t, &Server{t: t, bin: Require(t), dir: t.TempDir(), args: args, tlsFiles: []string{certFile, keyFile}})
+}
+
+func start(t testing.TB, s *Server) *Server {
+	t.Helper()
 	t.Cleanup(s.Stop)
 	var err error
 	// A free port found by listening can be taken again before
@@ -150,6 +163,10 @@ func (s *Server) startLocked() error {
 	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "",
 		"--unixsocket", "", "--protected-mode", "yes", "--databases", "1"}
+	if s.tlsFiles != nil {
+		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(s.port),
+			"--tls-cert-file", s.tlsFiles[0], "--tls-key-file", s.tlsFiles[1], "--tls-auth-clients", "no")
+	}
 	args = append(args, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
