@@ -59,9 +59,9 @@ func within(t *testing.T, d time.Duration, what string, cond func() bool) {
 const propagation = 2 * time.Second
 
 // testPolicyPropagates: a policy uploaded through A's admin API refuses
-// DELE on B within 2 s (the notification; B's reconcile is far off), the
-// record, generation and single module copy are in Redis, and a DELETE
-// through B lifts it on A.
+// DELE on B within 2 s (the notification; B's reconcile is far off), A
+// does not compile its own upload a second time, the generation counts
+// the change, and a DELETE through B lifts it on A.
 func testPolicyPropagates(t *testing.T, addr string) {
 	a := newClusterNode(t, addr, true, time.Hour)
 	b := newClusterNode(t, addr, true, time.Hour)
@@ -74,6 +74,12 @@ func testPolicyPropagates(t *testing.T, addr string) {
 	within(t, propagation, "B refuses DELE", func() bool { return eval(b.rt, "acme", "DELE", "/x").Code == 550 })
 	if d := eval(a.rt, "acme", "DELE", "/x"); d.Code != 550 {
 		t.Fatalf("DELE on A: %+v", d)
+	}
+	// A compiled the upload once: its own notification found the module
+	// installed (B's line shows what a second compile would log).
+	within(t, propagation, "B's log line", func() bool { return strings.Contains(b.logs.String(), "installed (shared store)") })
+	if l := a.logs.String(); strings.Contains(l, "installed (shared store)") {
+		t.Fatalf("A compiled its own upload again:\n%s", l)
 	}
 	if g, err := a.store.Generation(); err != nil || g != 1 {
 		t.Fatalf("generation after one upload: %d %v", g, err)
@@ -282,4 +288,26 @@ func TestRedisPolicyRollback(t *testing.T) {
 		t.Fatalf("second rollback through A: %d %s", code, body)
 	}
 	within(t, propagation, "B allows DELE after the second rollback", func() bool { return eval(b.rt, "acme", "DELE", "/x").Action == Allow })
+}
+
+// TestRedisPolicyKeepsOtherPolicies: the reconcile removes the policies
+// the store dropped (here deleted without a notification), never one the
+// instance got otherwise (a start policy, `serve --policy`).
+func TestRedisPolicyKeepsOtherPolicies(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	a := newClusterNode(t, mr.Addr(), true, 50*time.Millisecond)
+	a.rt.Install("local", mustCompile(t, a.rt, testmod.Example()), Settings{})
+	if code, body := adminDo(t, a.admin, "PUT", "/v1/tenants/acme/policy", testmod.Example()); code != 200 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	quiet := NewRedisStore(a.store.opts, a.rt.Config().MaxModuleSize, nil)
+	quiet.noPublish = true
+	if err := quiet.Delete("acme"); err != nil {
+		t.Fatal(err)
+	}
+	within(t, propagation, "acme's policy removed by the reconcile", func() bool { return eval(a.rt, "acme", "DELE", "/x").Action == Allow })
+	if d := eval(a.rt, "local", "DELE", "/x"); d.Code != 550 {
+		t.Fatalf("the start policy after the reconcile: %+v", d)
+	}
 }

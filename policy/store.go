@@ -302,6 +302,7 @@ type Restoring struct {
 	done        chan struct{}
 	restored    atomic.Int64
 	quarantined atomic.Int64
+	tenants     []string // the tenants the store listed
 }
 
 // Done is closed when every stored policy is installed or quarantined.
@@ -339,6 +340,7 @@ func Restore(ctx context.Context, s Storage, r *Runtime) *Restoring {
 		log.Error("policy: reading the store", "store", s.String(), "err", err)
 		s.unreadable(r)
 	}
+	x.tenants = tenants
 	type job struct {
 		tenant string
 		p      *pendingPolicy

@@ -51,7 +51,7 @@ func (s *RedisStore) Follow(ctx context.Context, r *Runtime, every time.Duration
 	if every <= 0 {
 		every = DefaultReconcile
 	}
-	f := &follower{s: s, r: r, wake: make(chan struct{}, 1), dirty: map[string]bool{}, full: true}
+	f := &follower{s: s, r: r, wake: make(chan struct{}, 1), dirty: map[string]bool{}, full: true, known: map[string]bool{}}
 	var wg sync.WaitGroup
 	wg.Go(func() { f.subscribe(ctx) })
 	wg.Go(func() {
@@ -60,6 +60,9 @@ func (s *RedisStore) Follow(ctx context.Context, r *Runtime, every time.Duration
 			case <-restoring.Done():
 			case <-ctx.Done():
 				return
+			}
+			for _, t := range restoring.tenants {
+				f.known[t] = true
 			}
 		}
 		f.run(ctx, every)
@@ -78,6 +81,11 @@ type follower struct {
 	full  bool // a full pass is due
 
 	lastGen int64 // the generation of the last complete pass
+	// known are the tenants whose record this follower has read: only
+	// their policies are removed when the store drops them, not those
+	// installed by other means (Options.Policies: `serve --policy`).
+	// Bounded by the tenants with a record; the worker's alone.
+	known map[string]bool
 }
 
 // mark queues tenant ("" for a full pass) and wakes the worker.
@@ -96,6 +104,14 @@ func (f *follower) mark(tenant string) {
 	case f.wake <- struct{}{}:
 	default:
 	}
+}
+
+// retryLater asks for a full pass at the next tick, without waking the
+// worker: a failure is retried once a period, never in a loop.
+func (f *follower) retryLater() {
+	f.mu.Lock()
+	f.full = true
+	f.mu.Unlock()
 }
 
 // subscribe listens on the store's channel; go-redis resubscribes after a
@@ -164,7 +180,7 @@ func (f *follower) drain(ctx context.Context) {
 		switch {
 		case tenant != "":
 			if err := f.syncTenant(ctx, tenant); err != nil {
-				f.mark("") // retried by the next pass
+				f.retryLater()
 			}
 		case full:
 			f.pass(ctx)
@@ -216,7 +232,7 @@ func (f *follower) pass(ctx context.Context) {
 	if ok {
 		f.lastGen = gen
 	} else {
-		f.mark("")
+		f.retryLater()
 	}
 }
 
@@ -229,9 +245,13 @@ func (f *follower) syncTenant(ctx context.Context, tenant string) error {
 	rec, err := s.record(tenant)
 	if errors.Is(err, fs.ErrNotExist) {
 		defer r.storeMu.Unlock()
+		if !f.known[tenant] {
+			return nil
+		}
 		if gen, gerr := s.Generation(); gerr != nil || gen == 0 {
 			return gerr // a store without data removes nothing
 		}
+		delete(f.known, tenant)
 		if r.Remove(tenant) {
 			r.cfg.Logger.Info("policy: removed (shared store)", "tenant", tenant)
 		}
@@ -240,6 +260,7 @@ func (f *follower) syncTenant(ctx context.Context, tenant string) error {
 	var settings Settings
 	current := false
 	if err == nil {
+		f.known[tenant] = true
 		var oe OnError
 		if oe, err = ParseOnError(rec.OnError); err == nil {
 			settings = Settings{OnError: oe, Config: rec.Config}

@@ -50,8 +50,10 @@ type QuotaStore interface {
 	Add(ctx context.Context, tenant string, n int64) error
 	// Reconcile counts tenant's usage with measure, as the cluster's one
 	// counter of that tenant for now (a lock with a TTL), and stores it;
-	// it reports false when another instance holds the lock.
-	Reconcile(ctx context.Context, tenant string, measure func(context.Context) (int64, error)) (bool, error)
+	// the lock then stays for hold, so that one instance counts per
+	// period (0: released at once). It reports false when the lock is
+	// taken, unless no count is stored (a Redis restarted empty).
+	Reconcile(ctx context.Context, tenant string, hold time.Duration, measure func(context.Context) (int64, error)) (bool, error)
 	// FailOpen is the store's fail mode (RedisOptions.FailOpen).
 	FailOpen() bool
 }
@@ -80,7 +82,8 @@ const (
 //	           reserved; absent until the first count
 //	p+"delta"  what was added while a count runs (absent otherwise; its
 //	           TTL is the lock's)
-//	p+"lock"   the counting instance's token (TTL: countLockTTL)
+//	p+"lock"   the counting instance's token (TTL: countLockTTL), then
+//	           "done:"+token until the next period
 //
 // Three keys per tenant (tenant ids follow conf.ValidTenantID, the
 // tenants of the configuration); every change is one Lua script, so two
@@ -156,15 +159,18 @@ if n > 0 and redis.call('EXISTS', p .. 'delta') == 1 then redis.call('INCRBY', p
 return 1
 `)
 
-// beginScript: ARGV = key prefix, token, ttl ms.
+// beginScript: ARGV = key prefix, token, ttl ms. The lock of a finished
+// count ("done:") gives way when no count is stored.
 var beginScript = redis.NewScript(`
 local p = ARGV[1]
-if not redis.call('SET', p .. 'lock', ARGV[2], 'NX', 'PX', ARGV[3]) then return 0 end
+local v = redis.call('GET', p .. 'lock')
+if v and not (string.sub(v, 1, 5) == 'done:' and redis.call('EXISTS', p .. 'used') == 0) then return 0 end
+redis.call('SET', p .. 'lock', ARGV[2], 'PX', ARGV[3])
 redis.call('SET', p .. 'delta', 0, 'PX', ARGV[3])
 return 1
 `)
 
-// endScript: ARGV = key prefix, token, bytes counted.
+// endScript: ARGV = key prefix, token, bytes counted, hold ms.
 var endScript = redis.NewScript(`
 local p = ARGV[1]
 if redis.call('GET', p .. 'lock') ~= ARGV[2] then return -1 end
@@ -172,6 +178,7 @@ local d = tonumber(redis.call('GET', p .. 'delta') or '0')
 local v = tonumber(ARGV[3]) + d
 redis.call('SET', p .. 'used', v)
 redis.call('DEL', p .. 'delta', p .. 'lock')
+if tonumber(ARGV[4]) > 0 then redis.call('SET', p .. 'lock', 'done:' .. ARGV[2], 'PX', ARGV[4]) end
 return v
 `)
 
@@ -224,7 +231,7 @@ func (q *RedisQuota) Used(ctx context.Context, tenant string) (int64, error) {
 
 // Reconcile implements QuotaStore: the lock's holder measures (no
 // deadline but ctx: a walk of the tenant's tree) and stores the result.
-func (q *RedisQuota) Reconcile(ctx context.Context, tenant string, measure func(context.Context) (int64, error)) (bool, error) {
+func (q *RedisQuota) Reconcile(ctx context.Context, tenant string, hold time.Duration, measure func(context.Context) (int64, error)) (bool, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	token := hex.EncodeToString(b[:])
@@ -243,7 +250,7 @@ func (q *RedisQuota) Reconcile(ctx context.Context, tenant string, measure func(
 	}
 	cctx, cancel = q.ctx(ctx)
 	defer cancel()
-	if err := endScript.Run(cctx, q.opts.Client, nil, q.key(tenant), token, strconv.FormatInt(n, 10)).Err(); err != nil {
+	if err := endScript.Run(cctx, q.opts.Client, nil, q.key(tenant), token, strconv.FormatInt(n, 10), hold.Milliseconds()).Err(); err != nil {
 		return true, q.failed("count", err)
 	}
 	return true, nil
@@ -272,7 +279,8 @@ func (sq *sharedQuota) countNow() {
 // (DefaultQuotaStep when 0; the bound of RedisQuota's doc comment), and
 // every `every` (DefaultQuotaReconcile when 0), starting now, one instance
 // at a time counts each such tenant's storage again and stores the
-// result (the other instances find the lock taken). Call it once, before
+// result (the other instances find the lock taken: one count per tenant
+// and period in the cluster). Call it once, before
 // serving; the counts stop when d closes. Files quotas stay per instance.
 func (d *Driver) ShareQuota(qs QuotaStore, step int64, every time.Duration) {
 	if step <= 0 {
@@ -310,7 +318,9 @@ func (d *Driver) reconcileQuotas(ctx context.Context, sq *sharedQuota, every tim
 				continue
 			}
 			storage := tn.storage
-			counted, err := qs.Reconcile(ctx, id, func(ctx context.Context) (int64, error) { return measureStorage(ctx, storage) })
+			// The lock stays a little less than a period: the next tick
+			// of whichever instance comes first counts again.
+			counted, err := qs.Reconcile(ctx, id, every*9/10, func(ctx context.Context) (int64, error) { return measureStorage(ctx, storage) })
 			if counted && err != nil {
 				d.Logger.Warn("tenancy: counting the shared usage failed", "tenant", id, "err", err)
 			}

@@ -159,9 +159,11 @@ func testSharedQuotaCountBound(t *testing.T, addr string) {
 		used, _ := qs.Used(context.Background(), "acme")
 		return used >= step
 	})
-	// B counts now, with A's upload in flight.
+	// B counts now, with A's upload in flight (the count of a period
+	// forced: the drivers' own holds the lock).
 	st := b.driver.state.Load().tenants["acme"].storage
-	if ok, err := qs.Reconcile(context.Background(), "acme", func(ctx context.Context) (int64, error) { return measureStorage(ctx, st) }); !ok || err != nil {
+	qs.opts.Client.Del(context.Background(), "ftpgate:quota:acme:lock") // the drivers' count holds it for the period
+	if ok, err := qs.Reconcile(context.Background(), "acme", 0, func(ctx context.Context) (int64, error) { return measureStorage(ctx, st) }); !ok || err != nil {
 		t.Fatalf("count: %v %v", ok, err)
 	}
 	up.send(pattern(250_000, 2))
@@ -173,7 +175,8 @@ func testSharedQuotaCountBound(t *testing.T, addr string) {
 	if disk-used < 0 || disk-used > step {
 		t.Fatalf("usage %d, bytes on disk %d: off by more than one step (%d)", used, disk, step)
 	}
-	if ok, err := qs.Reconcile(context.Background(), "acme", func(ctx context.Context) (int64, error) { return measureStorage(ctx, st) }); !ok || err != nil {
+	qs.opts.Client.Del(context.Background(), "ftpgate:quota:acme:lock") // the drivers' count holds it for the period
+	if ok, err := qs.Reconcile(context.Background(), "acme", 0, func(ctx context.Context) (int64, error) { return measureStorage(ctx, st) }); !ok || err != nil {
 		t.Fatalf("count: %v %v", ok, err)
 	}
 	if used, _ := qs.Used(context.Background(), "acme"); used != disk {
@@ -246,4 +249,41 @@ func TestSharedQuotaOutageRedisServer(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	testSharedQuotaOutage(t, srv.Addr(), srv.Stop, srv.Restart)
+}
+
+// TestRedisQuotaOneCountPerPeriod: after a count the lock stays for the
+// period, so another instance does not count again; a Redis that lost
+// the count (restarted empty) is counted at once all the same.
+func TestRedisQuotaOneCountPerPeriod(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	client := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = client.Close() })
+	qs := NewRedisQuota(RedisOptions{Client: client, Prefix: "x:", Deadline: 5 * time.Second}, nil)
+	measure := func(n int64) func(context.Context) (int64, error) {
+		return func(context.Context) (int64, error) { return n, nil }
+	}
+	ctx := context.Background()
+	if ok, err := qs.Reconcile(ctx, "acme", time.Hour, measure(5)); !ok || err != nil {
+		t.Fatalf("first count: %v %v", ok, err)
+	}
+	if ok, err := qs.Reconcile(ctx, "acme", time.Hour, measure(7)); ok || err != nil {
+		t.Fatalf("a second count within the period: %v %v", ok, err)
+	}
+	if used, _ := qs.Used(ctx, "acme"); used != 5 {
+		t.Fatalf("used %d, want 5", used)
+	}
+	mr.Del("x:quota:acme:used")
+	if _, err := qs.Reserve(ctx, "acme", 1, 1, 10); err != ErrNotCounted {
+		t.Fatalf("Reserve without a count: %v", err)
+	}
+	if ok, err := qs.Reconcile(ctx, "acme", time.Hour, measure(7)); !ok || err != nil {
+		t.Fatalf("a count after the count was lost: %v %v", ok, err)
+	}
+	if g, err := qs.Reserve(ctx, "acme", 1, 100, 10); g != 3 || err != nil {
+		t.Fatalf("Reserve of what is left: %d %v", g, err)
+	}
+	if _, err := qs.Reserve(ctx, "acme", 1, 1, 10); err != ErrQuotaFull {
+		t.Fatalf("Reserve past the quota: %v", err)
+	}
 }
