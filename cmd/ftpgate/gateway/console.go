@@ -40,7 +40,7 @@ func (g *Gateway) mountConsole(srv *admin.Server, a AdminConfig, ph *policy.Admi
 		return
 	}
 	o := console.Options{Logger: g.log, Sessions: g.sessions, Limiter: g.limiter, Policy: ph, Audit: g.console.ring,
-		Metrics: g.health.metrics.Snapshot, Instances: g.instances}
+		Metrics: g.health.metrics.Snapshot, Instances: g.Instances}
 	if g.tenancy != nil {
 		o.Tenants = g.tenancy
 	}
@@ -57,8 +57,9 @@ func (g *Gateway) mountConsole(srv *admin.Server, a AdminConfig, ph *policy.Admi
 	})
 }
 
-// instances is the console's cluster view: this gateway alone.
-func (g *Gateway) instances() []console.InstanceInfo {
+// Instances is the console's cluster view: the instances serving this
+// configuration, for now this gateway alone (a cluster replaces it).
+func (g *Gateway) Instances() []console.InstanceInfo {
 	m := g.health.metrics.Snapshot()
 	name, _ := os.Hostname()
 	health, ready := "ready", true
