@@ -432,10 +432,20 @@ func variantNamed(t *testing.T, name string) featureVariant {
 
 // TestFeaturesTelemetry moves the transfers' bytes through the
 // telemetry variant, whose metrics then count them: the upload's bytes
-// and the download's, for the feature tenant.
+// and the download's, for the feature tenant; and both moved by sendfile
+// and splice (engine.Result.ZeroCopy), as through the engine alone, while
+// the buffered variant's did not.
 func TestFeaturesTelemetry(t *testing.T) {
 	t.Parallel()
-	p := newFeaturePair(t, getFixture(t, 1<<20), variantNamed(t, "telemetry"))
+	fx := getFixture(t, 1<<20)
+	if got := copyPaths(t, fx, variantNamed(t, "telemetry")); got != "RETR:zero-copy STOR:zero-copy" {
+		t.Errorf("telemetry on: the transfers' copies were %q, want sendfile and splice", got)
+	}
+	// The check itself: a copy through the buffer is seen.
+	if got := copyPaths(t, fx, variantNamed(t, "buffered")); got != "RETR:buffered STOR:buffered" {
+		t.Errorf("buffered variant: the transfers' copies were %q", got)
+	}
+	p := newFeaturePair(t, fx, variantNamed(t, "telemetry"))
 	moved := map[string]int64{}
 	for _, x := range featureXfers {
 		m, err := x.full(p)
@@ -483,4 +493,46 @@ func TestFeaturesTenancy(t *testing.T) {
 			t.Fatalf("%s through tenancy: %v", x.name, err)
 		}
 	}
+}
+
+// copyPaths moves fx's file down and a file up through a new server
+// running v and tells how the engine copied each, from its Results:
+// "RETR:zero-copy STOR:buffered", say.
+func copyPaths(t *testing.T, fx *fixture, v featureVariant) string {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []string
+	o := v.options(fx.dir, nil)
+	o.ResultHooks = []engine.ResultHook{func(r *engine.Result) {
+		if !r.Transfer || (r.Verb != "RETR" && r.Verb != "STOR") {
+			return
+		}
+		how := "buffered"
+		if r.ZeroCopy {
+			how = "zero-copy"
+		}
+		mu.Lock()
+		seen = append(seen, r.Verb+":"+how)
+		mu.Unlock()
+	}}
+	srv, err := StartServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Close() }()
+	cli, err := dialFeat(srv.Addr, v.set&FeatureProxy != 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &featurePair{fx: fx}
+	if _, err := p.retr(cli); err != nil {
+		t.Fatalf("%s: RETR: %v", v.name, err)
+	}
+	if _, err := p.stor(cli, "up-copypaths-"+v.name+".bin"); err != nil {
+		t.Fatalf("%s: STOR: %v", v.name, err)
+	}
+	cli.quit() // waits for QUIT's reply, after the STOR's Result
+	mu.Lock()
+	defer mu.Unlock()
+	return strings.Join(seen, " ")
 }

@@ -6,31 +6,26 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/tenancy"
+	"github.com/ftpgate/ftpgate/tenancy/s3test"
 	"github.com/jlaffaye/ftp"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// The object-storage benchmark runs SeaweedFS's `weed mini` from
-// FTPGATE_WEED (bash .ci/seaweedfs prints it) on 127.0.0.1 and an
-// in-process gateway whose one tenant lives in its bucket. Without
-// FTPGATE_WEED it skips, unless FTPGATE_INTEGRATION=1, where it fails.
+// The object-storage benchmark runs SeaweedFS's `weed mini` through
+// tenancy/s3test (FTPGATE_WEED; bash .ci/seaweedfs prints it) on
+// 127.0.0.1 and an in-process gateway whose one tenant lives in its
+// bucket. Without FTPGATE_WEED it skips, unless FTPGATE_INTEGRATION=1,
+// where it fails.
 
 const (
-	s3BenchAccess = "ftpgatebench"
-	s3BenchSecret = "ftpgate-bench-secret-key"
 	s3BenchBucket = "ftpgate-bench"
 	s3BenchPrefix = "tenants/bench"
 )
@@ -44,91 +39,15 @@ type s3Rig struct {
 // startS3Rig starts weed mini and the gateway; both stop at the end of b.
 func startS3Rig(b *testing.B) *s3Rig {
 	b.Helper()
-	bin := os.Getenv("FTPGATE_WEED")
-	if bin == "" {
-		if os.Getenv("FTPGATE_INTEGRATION") == "1" {
-			b.Fatal("FTPGATE_WEED is not set (bash .ci/seaweedfs prints the binary)")
-		}
-		b.Skip("FTPGATE_WEED not set (bash .ci/seaweedfs prints the binary)")
-	}
-	dir := b.TempDir()
-	cfg := filepath.Join(dir, "s3.json")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"identities":[{"name":"bench","credentials":[{"accessKey":%q,"secretKey":%q}],"actions":["Admin","Read","List","Tagging","Write"]}]}`, s3BenchAccess, s3BenchSecret)), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
-		b.Fatal(err)
-	}
-	var log bytes.Buffer
-	var logMu sync.Mutex
-	cmd := exec.Command(bin, "mini", "-dir", filepath.Join(dir, "data"), "-ip", "127.0.0.1", "-ip.bind", "127.0.0.1",
-		"-s3.port", strconv.Itoa(port), "-s3.config", cfg, "-master.telemetry=false", "-webdav=false",
-		"-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0")
-	w := writerFunc(func(p []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return log.Write(p) })
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("weed mini: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	b.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	endpoint := "127.0.0.1:" + strconv.Itoa(port)
-	c, err := minio.New(endpoint, &minio.Options{
-		Creds: credentials.NewStaticV4(s3BenchAccess, s3BenchSecret, ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := c.MakeBucket(ctx, s3BenchBucket, minio.MakeBucketOptions{})
-		if err != nil {
-			if ok, e := c.BucketExists(ctx, s3BenchBucket); e == nil && ok {
-				err = nil
-			}
-		}
-		cancel()
-		if err == nil {
-			break
-		}
-		select {
-		case e := <-exited:
-			logMu.Lock()
-			b.Fatalf("weed mini exited: %v\n%s", e, log.String())
-		case <-time.After(250 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("weed mini's S3 did not answer within 3 minutes: %v", err)
-		}
-	}
-	return &s3Rig{client: c, addr: startS3Gateway(b, dir, "http://"+endpoint)}
+	st := s3test.Start(b)
+	st.MakeBucket(b, s3BenchBucket)
+	return &s3Rig{client: st.Client, addr: startS3Gateway(b, st, b.TempDir())}
 }
-
-// writerFunc is an io.Writer from a function.
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // startS3Gateway runs an in-process gateway whose tenant FeatureTenant
 // (user User) lives in the bench bucket under s3BenchPrefix, and returns
 // its control address.
-func startS3Gateway(b *testing.B, dir, endpoint string) string {
+func startS3Gateway(b *testing.B, st *s3test.Store, dir string) string {
 	b.Helper()
 	hash, err := tenancy.HashPasswordArgon2id(Pass, tenancy.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
 	if err != nil {
@@ -136,7 +55,7 @@ func startS3Gateway(b *testing.B, dir, endpoint string) string {
 	}
 	files := map[string]string{
 		"server.toml": fmt.Sprintf("[listen]\ncontrol = \"127.0.0.1:0\"\n[timeouts]\nidle = \"0s\"\n[tenants]\ndir = \"tenants\"\ndefault = %q\n", FeatureTenant),
-		"creds.toml":  fmt.Sprintf("access_key_id = %q\nsecret_access_key = %q\n", s3BenchAccess, s3BenchSecret),
+		"creds.toml":  fmt.Sprintf("access_key_id = %q\nsecret_access_key = %q\n", st.AccessKey, st.SecretKey),
 		"tenants/" + FeatureTenant + ".toml": fmt.Sprintf(`id = %q
 [storage]
 backend = "s3"
@@ -148,7 +67,7 @@ credentials_file = "../creds.toml"
 [[users]]
 name = %q
 password = %q
-`, FeatureTenant, endpoint, s3BenchBucket, s3BenchPrefix, User, hash),
+`, FeatureTenant, st.URL, s3BenchBucket, s3BenchPrefix, User, hash),
 	}
 	conf := filepath.Join(dir, "conf")
 	for name, content := range files {

@@ -52,6 +52,9 @@ type ServerOptions struct {
 	// TransferHooks are installed on the engine.Server (tests use them
 	// to corrupt transfers on purpose).
 	TransferHooks []engine.TransferHook
+	// ResultHooks are added to the engine.Server's, after the features'
+	// (tests use them to see how each transfer's bytes moved).
+	ResultHooks []engine.ResultHook
 	// Features switches gateway features on (features.go): PROXY
 	// headers required on control and data connections (clients must
 	// dial with DialProxied), a rate limiter, a policy subscribed to
@@ -115,6 +118,7 @@ func StartServer(opts ServerOptions) (*Server, error) {
 		Driver:        d,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TransferHooks: opts.TransferHooks,
+		ResultHooks:   opts.ResultHooks,
 	}
 	if opts.Features != 0 {
 		srv, f, stop, err := enableFeatures(opts.Features, d, opts.TransferHooks, s.Dir, s.srv.Logger)
@@ -122,6 +126,7 @@ func StartServer(opts ServerOptions) (*Server, error) {
 			s.cleanup()
 			return nil, err
 		}
+		srv.ResultHooks = append(srv.ResultHooks, opts.ResultHooks...)
 		s.srv, s.Features, s.stopFeat = srv, f, stop
 	} else if err := s.srv.Listen(); err != nil {
 		s.cleanup()

@@ -72,8 +72,8 @@ func (s *session) openDataConn(ctx context.Context, x *transfer) (net.Conn, erro
 		conn, err = x.pasv.accept(deadline, s.sameClient, func(a net.Addr) {
 			s.log.Warn("ftp: refused a passive data connection from another address", "from", a.String())
 		})
-		if ln := x.pasv.kept; ln != nil {
-			s.keepSpare(x.pasv.port, ln, x.pasv.hold)
+		if x.pasv.kept {
+			s.keepSpare(x.pasv.port, x.pasv.own, x.pasv.raw, x.pasv.hold)
 		}
 	} else {
 		conn, err = s.dialActive(ctx, x.active, deadline)

@@ -27,11 +27,38 @@ type passiveListener struct {
 	hold    *portHold    // the passive hooks' claim, given back with the port
 	expired atomic.Bool
 	once    sync.Once
-	// kept is the session's own listener when accept took a connection
-	// and claimed the listener for the session's next PASV or EPSV
-	// (passive_spare.go) instead of closing it. Only the goroutine that
-	// called accept reads it, after accept returns.
-	kept *net.TCPListener
+	// raw is the TCP socket of own when own may be kept for the session's
+	// next PASV or EPSV (keepableTCP), else nil.
+	raw *net.TCPListener
+	// kept is set when accept took a connection and claimed own for the
+	// session's next PASV or EPSV (passive_spare.go) instead of closing
+	// it. Only the goroutine that called accept reads it, after accept
+	// returns.
+	kept bool
+}
+
+// ReusablePassiveListener is implemented by a listener that
+// Server.PassiveListenerWrapper returns when the engine may keep it for a
+// session's next PASV or EPSV, as it keeps its own plain listeners
+// (passive_spare.go): its Accept only wraps the connections of the TCP
+// listener it was made from, it holds nothing per connection between
+// calls, and it returns that listener's errors as they are, a deadline's
+// included. TCPListener returns that listener (nil: never keep).
+type ReusablePassiveListener interface {
+	net.Listener
+	TCPListener() *net.TCPListener
+}
+
+// keepableTCP returns the TCP listener under ln when ln may be kept: a
+// plain TCP listener, or a ReusablePassiveListener.
+func keepableTCP(ln net.Listener) *net.TCPListener {
+	switch l := ln.(type) {
+	case *net.TCPListener:
+		return l
+	case ReusablePassiveListener:
+		return l.TCPListener()
+	}
+	return nil
 }
 
 // errPassiveExpired means no transfer command came for a passive port
@@ -48,7 +75,7 @@ func (acceptTimeout) Temporary() bool { return false }
 // newPassiveListener arms the expiry of an unclaimed port. hold is given
 // back with the port.
 func newPassiveListener(port int, own net.Listener, shared *reservation, hold *portHold, unclaimed time.Duration) *passiveListener {
-	p := &passiveListener{port: port, own: own, shared: shared, hold: hold}
+	p := &passiveListener{port: port, own: own, shared: shared, hold: hold, raw: keepableTCP(own)}
 	// The expiry callback calls release, not close: it must not read
 	// p.expiry, which is assigned only after AfterFunc returns.
 	p.expiry = time.AfterFunc(unclaimed, func() {
@@ -76,20 +103,24 @@ func (p *passiveListener) release() {
 	})
 }
 
-// keepOpen claims a plain TCP listener of the session's own so that the
-// deferred close leaves it open for reuse; a listener already closed (by
-// ABOR, the session's end, or the accept deadline) stays closed. The
-// hooks' hold stays with the kept listener (keepSpare).
+// keepOpen claims a keepable listener of the session's own (keepableTCP)
+// so that the deferred close leaves it open for reuse; a listener already
+// closed (by ABOR, the session's end, or the accept deadline) stays
+// closed. The hooks' hold stays with the kept listener (keepSpare).
 func (p *passiveListener) keepOpen() {
-	tl, ok := p.own.(*net.TCPListener)
-	if !ok || !spareReuse {
-		return // a driver's wrapper: it may hold state per connection
+	if p.raw == nil || !spareReuse {
+		return // e.g. a driver's wrapper: it may hold state per connection
 	}
 	p.once.Do(func() {
 		p.expiry.Stop()
-		p.kept = tl
+		p.kept = true
 	})
 }
+
+// interrupt makes the pending Accept on a keepable listener return (a
+// deadline in the past) without closing it; acceptProxied clears the
+// deadline again.
+func (p *passiveListener) interrupt() { _ = p.raw.SetDeadline(time.Unix(1, 0)) }
 
 // accept waits until deadline for a data connection from an allowed peer.
 // Connections from other peers are closed and waiting goes on, so that a
@@ -113,7 +144,13 @@ func (p *passiveListener) accept(deadline time.Time, allowed func(net.Addr) bool
 		}
 		return conn, err
 	}
-	var proxied proxiedAccept // PROXY headers are read beside this loop (proxyinfo.go)
+	// PROXY headers are read beside this loop (proxyinfo.go); the winner
+	// wakes it by interrupting a keepable listener's Accept, else by
+	// closing the listener.
+	proxied := proxiedAccept{wake: p.close}
+	if p.raw != nil && spareReuse {
+		proxied.wake = p.interrupt
+	}
 	defer func() {
 		if conn := proxied.finish(); conn != nil {
 			_ = conn.Close()
@@ -123,7 +160,12 @@ func (p *passiveListener) accept(deadline time.Time, allowed func(net.Addr) bool
 		conn, err := p.own.Accept()
 		if err != nil {
 			if conn := proxied.finish(); conn != nil {
-				return conn, nil // its check closed the listener to get here
+				// No wake comes after finish: clear an interrupt's
+				// deadline, so that the listener can be kept.
+				if p.raw != nil && spareReuse && p.raw.SetDeadline(time.Time{}) == nil {
+					p.keepOpen()
+				}
+				return conn, nil
 			}
 			if timedOut.Load() {
 				return nil, acceptTimeout{}
@@ -131,7 +173,7 @@ func (p *passiveListener) accept(deadline time.Time, allowed func(net.Addr) bool
 			return nil, err
 		}
 		if _, ok := conn.(ProxiedConn); ok {
-			go proxied.check(conn, allowed, onRefused, p.close)
+			go proxied.check(conn, allowed, onRefused)
 			continue
 		}
 		if allowed(conn.RemoteAddr()) {

@@ -14,10 +14,15 @@ import (
 //
 // What keeps this as safe as a new listener per PASV:
 //   - Only a listener that handed a connection to a transfer is kept, and
-//     only a plain TCP listener of the session's own: never one of
-//     Settings.PassiveTransferPortMultiplexing, never one a driver wrapped
-//     (MainDriverExtensionPassiveWrapper), never one closed by ABOR, the
-//     accept deadline or an unclaimed PASV.
+//     only a TCP listener of the session's own, plain or wrapped by a
+//     ReusablePassiveListener (the PROXY protocol's, whose winning
+//     connection interrupts Accept with a deadline instead of closing
+//     the listener): never one of Settings.PassiveTransferPortMultiplexing,
+//     never one a driver wrapped (MainDriverExtensionPassiveWrapper) unless
+//     it says it may be, never one closed by ABOR, the accept deadline or
+//     an unclaimed PASV. A proxied connection still having its header
+//     read when the transfer's winner was taken is closed, never handed
+//     to a later transfer.
 //   - Before the port is advertised again, any connection that reached
 //     the kept listener in between is detected (spareIsIdle), and then
 //     the listener is closed, which resets it, and a new one opened: a
@@ -38,9 +43,10 @@ const maxSpareKeep = 5 * time.Second
 // spareListener is a kept passive listener and the timer that closes it
 // when no PASV or EPSV comes for it.
 type spareListener struct {
-	ln    *net.TCPListener
-	port  int       // the port the client was given
-	hold  *portHold // the passive hooks' claim: a kept port is still held
+	ln    net.Listener     // the listener, wrapped or not (keepableTCP)
+	raw   *net.TCPListener // its TCP socket
+	port  int              // the port the client was given
+	hold  *portHold        // the passive hooks' claim: a kept port is still held
 	timer *time.Timer
 }
 
@@ -53,8 +59,8 @@ func (sp *spareListener) close() {
 // keepSpare keeps ln, advertised as port, for the session's next PASV or
 // EPSV, closing it after maxSpareKeep or the connection timeout. hold
 // stays taken while ln is kept, and is given back when it is closed.
-func (s *session) keepSpare(port int, ln *net.TCPListener, hold *portHold) {
-	sp := &spareListener{ln: ln, port: port, hold: hold}
+func (s *session) keepSpare(port int, ln net.Listener, raw *net.TCPListener, hold *portHold) {
+	sp := &spareListener{ln: ln, raw: raw, port: port, hold: hold}
 	if s.st.PassiveTransferPortRange != nil {
 		sp.close() // a range's ports are few and shared
 		return
@@ -109,7 +115,7 @@ func (s *session) reuseSpare(unclaimed time.Duration) *passiveListener {
 	if sp == nil {
 		return nil
 	}
-	if !spareIsIdle(sp.ln) {
+	if !spareIsIdle(sp.raw) {
 		sp.close()
 		return nil
 	}

@@ -144,14 +144,17 @@ func withProxy(log *slog.Logger, info *ProxyInfo) *slog.Logger {
 // nothing cannot hold up the transfer while the right connection waits
 // behind it. The first connection from the client wins.
 type proxiedAccept struct {
+	// wake makes the accept loop's Accept return, so that it takes the
+	// winner: it closes or interrupts the listener. It is called under
+	// mu, so that none comes after finish.
+	wake   func()
 	mu     sync.Mutex
 	done   bool
 	winner net.Conn
 }
 
-// check reads conn's header and offers conn as the data connection; wake
-// closes the listener, so that the accept loop returns to take it.
-func (pa *proxiedAccept) check(conn net.Conn, allowed func(net.Addr) bool, onRefused func(net.Addr), wake func()) {
+// check reads conn's header and offers conn as the data connection.
+func (pa *proxiedAccept) check(conn net.Conn, allowed func(net.Addr) bool, onRefused func(net.Addr)) {
 	if _, err := proxyHandshake(conn); err != nil {
 		_ = conn.Close() // the wrapper logged why
 		return
@@ -168,8 +171,8 @@ func (pa *proxiedAccept) check(conn net.Conn, allowed func(net.Addr) bool, onRef
 		return
 	}
 	pa.winner = conn
+	pa.wake()
 	pa.mu.Unlock()
-	wake()
 }
 
 // finish stops taking connections (later ones are closed) and returns the

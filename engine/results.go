@@ -36,6 +36,11 @@ type Result struct {
 	Transfer  bool
 	Direction Direction
 	Bytes     int64
+	// ZeroCopy reports a transfer whose bytes the engine's copy moved by
+	// sendfile (file to socket) or splice (socket to file) rather than
+	// through a buffer: what a deployment's plugins keep or lose, for
+	// tests and benchmarks to check.
+	ZeroCopy bool
 }
 
 // ResultHook observes a Result. It runs on the session's goroutine (the
@@ -167,7 +172,7 @@ func (s *session) transferResult(x *transfer) {
 		Code: x.code, Start: x.cmd.start, Duration: time.Since(x.cmd.start),
 	}
 	if x.data {
-		r.Transfer, r.Direction, r.Bytes = true, x.dir, x.bytes.Load()
+		r.Transfer, r.Direction, r.Bytes, r.ZeroCopy = true, x.dir, x.bytes.Load(), x.zeroCopy.Load()
 	}
 	s.runResultHooks(&r)
 }

@@ -48,8 +48,9 @@ type Server struct {
 	// (the PROXY protocol) plugs in here instead of wrapping the driver.
 	// It is applied before the driver's MainDriverExtensionPassiveWrapper,
 	// so it is the innermost. An error refuses the port (425) and closes
-	// the listener. A wrapped listener is never kept for the session's
-	// next PASV (passive_spare.go). Nil costs nothing.
+	// the listener. A wrapped listener is kept for the session's next
+	// PASV (passive_spare.go) only when it is a ReusablePassiveListener.
+	// Nil costs nothing.
 	PassiveListenerWrapper func(ln net.Listener) (net.Listener, error)
 
 	ids         sessionIDs     // session ids (sessionid.go)

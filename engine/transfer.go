@@ -30,6 +30,9 @@ type transfer struct {
 	cmd  *Command
 	code int
 	data bool
+	// zeroCopy says the engine's copy moved the bytes by sendfile or
+	// splice (Result.ZeroCopy).
+	zeroCopy atomic.Bool
 
 	// The data connection set up by PASV/EPSV or PORT/EPRT; one of them.
 	pasv   *passiveListener
@@ -362,6 +365,8 @@ func (s *session) baseCopy(x *transfer, conn net.Conn) CopyFunc {
 			bp, release := s.srv.copyBuffer()
 			defer release()
 			buf = *bp
+		} else {
+			x.zeroCopy.Store(true)
 		}
 		var total int64
 		chunk := int64(startCopyChunk)

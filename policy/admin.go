@@ -32,8 +32,9 @@ import (
 // cmd/ftpgate/gateway/admin). Errors are JSON {"error": "...", "code": "..."}.
 type AdminHandler struct {
 	Runtime *Runtime
-	// Store persists uploads; nil keeps them in memory only.
-	Store *Store
+	// Store persists uploads (a *Store, or a *RedisStore shared by a
+	// cluster); nil keeps them in memory only.
+	Store Storage
 	// Logger records uploads and refusals (default slog.Default()).
 	Logger *slog.Logger
 
@@ -208,6 +209,8 @@ func (h *AdminHandler) install(ctx context.Context, tenant string, wasm []byte, 
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.Runtime.storeMu.Lock()
+	defer h.Runtime.storeMu.Unlock()
 	if h.Store != nil {
 		rec := Record{OnError: oe.String(), Config: config, Uploaded: time.Now().UTC(), Subscriptions: m.Subscriptions}
 		if rec.Subscriptions == nil {
@@ -403,6 +406,8 @@ func (h *AdminHandler) get(w http.ResponseWriter, r *http.Request, tenant string
 func (h *AdminHandler) delete(w http.ResponseWriter, _ *http.Request, tenant string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.Runtime.storeMu.Lock()
+	defer h.Runtime.storeMu.Unlock()
 	stored := false
 	if h.Store != nil {
 		err := h.Store.Delete(tenant)

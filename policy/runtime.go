@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -48,6 +49,21 @@ type Runtime struct {
 
 	mu      sync.RWMutex
 	tenants map[string]*tenantState
+
+	// storeMu orders a change of a shared store with its install here:
+	// the admin API holds it across Save and Install (or Delete and
+	// Remove), a follower (RedisStore.Follow) while it compares a record
+	// with what runs and while it installs, so that the notification of
+	// an upload through this instance finds it installed (no second
+	// compile) and a follower never installs a module its store has
+	// replaced meanwhile.
+	storeMu sync.Mutex
+
+	// unknown is set while a shared store that fails closed could not be
+	// read (RedisStore with FailOpen false): no tenant's policy is known,
+	// so every tenant without an installed or pending policy has each
+	// command refused with 451 (see Evaluate) until the store is read.
+	unknown atomic.Bool
 
 	stop    chan struct{}
 	stopped chan struct{}

@@ -18,6 +18,31 @@ import (
 	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
+// Storage is where accepted policies are kept: Store, a directory (the
+// default), or RedisStore, shared by the instances of a cluster. Its
+// methods other than Save, Load, Delete and Tenants are the package's own.
+type Storage interface {
+	// Save stores wasm as tenant's module with rec's settings
+	// (rec.SHA256 is set from wasm).
+	Save(tenant string, wasm []byte, rec Record) error
+	// Load returns tenant's module and record; fs.ErrNotExist when it
+	// has none.
+	Load(tenant string) ([]byte, Record, error)
+	// Delete removes tenant's record; fs.ErrNotExist when it has none.
+	Delete(tenant string) error
+	// Tenants lists the tenants with a stored policy.
+	Tenants() ([]string, error)
+	// Previous returns the module and record tenant's current record
+	// replaced, for a rollback; ErrNoPrevious when there is none.
+	Previous(tenant string) ([]byte, Record, error)
+
+	record(tenant string) (Record, error)
+	quarantined(tenant string) (quarantineMark, bool)
+	markQuarantined(tenant, hash, reason string)
+	unreadable(r *Runtime) // Tenants failed at Restore
+	String() string
+}
+
 // Store keeps accepted modules on disk so that they survive a restart.
 // Layout under Dir:
 //
@@ -292,7 +317,10 @@ func (x *Restoring) Wait(ctx context.Context) (restored, quarantined int) {
 	return int(x.restored.Load()), int(x.quarantined.Load())
 }
 
-// Restore installs every stored policy into r in the background and
+// Restore is the package-level Restore from the directory store.
+func (s *Store) Restore(ctx context.Context, r *Runtime) *Restoring { return Restore(ctx, s, r) }
+
+// Restore installs every policy stored in st into r in the background and
 // returns at once. Each tenant's stored policy is marked pending first, so
 // that until it is installed the commands it subscribes to are refused
 // (Runtime.Evaluate). The modules compile as uploads do, with r's bounds
@@ -303,12 +331,13 @@ func (x *Restoring) Wait(ctx context.Context) (restored, quarantined int) {
 // refused, marked in quarantine/ so that later starts do not compile it
 // again; a new upload or a DELETE lifts the quarantine. Nothing a tenant
 // stored can stop or delay the start.
-func (s *Store) Restore(ctx context.Context, r *Runtime) *Restoring {
+func Restore(ctx context.Context, s Storage, r *Runtime) *Restoring {
 	x := &Restoring{done: make(chan struct{})}
 	log := r.cfg.Logger
 	tenants, err := s.Tenants()
 	if err != nil {
-		log.Error("policy: reading the store", "dir", s.Dir, "err", err)
+		log.Error("policy: reading the store", "store", s.String(), "err", err)
+		s.unreadable(r)
 	}
 	type job struct {
 		tenant string
@@ -316,9 +345,7 @@ func (s *Store) Restore(ctx context.Context, r *Runtime) *Restoring {
 	}
 	var jobs []job
 	for _, t := range tenants {
-		s.mu.Lock()
-		rec, err := s.recordLocked(t)
-		s.mu.Unlock()
+		rec, err := s.record(t)
 		p := r.markPending(t, rec.SHA256, rec.Subscriptions)
 		if err != nil {
 			r.quarantine(t, p, "the stored record is unreadable")
@@ -344,7 +371,7 @@ func (s *Store) Restore(ctx context.Context, r *Runtime) *Restoring {
 	for range workers {
 		wg.Go(func() {
 			for j := range queue {
-				switch s.restoreOne(ctx, r, j.tenant, j.p) {
+				switch restoreOne(ctx, s, r, j.tenant, j.p) {
 				case restoreInstalled:
 					x.restored.Add(1)
 				case restoreQuarantined:
@@ -367,7 +394,7 @@ const (
 )
 
 // restoreOne compiles and installs tenant's stored policy, or quarantines it.
-func (s *Store) restoreOne(ctx context.Context, r *Runtime, tenant string, p *pendingPolicy) int {
+func restoreOne(ctx context.Context, s Storage, r *Runtime, tenant string, p *pendingPolicy) int {
 	log := r.cfg.Logger
 	wasm, rec, err := s.Load(tenant)
 	var oe OnError
@@ -399,6 +426,23 @@ func (s *Store) restoreOne(ctx context.Context, r *Runtime, tenant string, p *pe
 	log.Error("policy: stored policy quarantined", "tenant", tenant, "sha256", p.hash, "reason", reason)
 	return restoreQuarantined
 }
+
+// record reads tenant's record.
+func (s *Store) record(tenant string) (Record, error) {
+	if conf.ValidTenantID(tenant) != nil {
+		return Record{}, errBadTenant
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recordLocked(tenant)
+}
+
+// String names the store in log lines.
+func (s *Store) String() string { return s.Dir }
+
+// unreadable: a directory that cannot be listed is logged only; the
+// server serves without the policies it could not read.
+func (s *Store) unreadable(*Runtime) {}
 
 // quarantined returns tenant's quarantine mark, if any.
 func (s *Store) quarantined(tenant string) (quarantineMark, bool) {

@@ -53,12 +53,14 @@ func (p *pendingPolicy) subscribed(verb string) bool { return p.subs == nil || p
 // unchecked module is not a failing one the tenant chose to tolerate).
 const (
 	restoringMessage   = "Requested action aborted: the tenant's policy is being loaded; try again shortly."
+	unknownMessage     = "Requested action aborted: the tenant's policy cannot be read now; try again later."
 	quarantinedMessage = "Requested action aborted: the tenant's policy is unavailable."
 )
 
 var (
 	errRestoring   = errors.New("policy: the tenant's stored policy is not restored yet")
 	errQuarantined = errors.New("policy: the tenant's stored policy is quarantined")
+	errUnknown     = errors.New("policy: the policy store cannot be read (fail closed)")
 )
 
 // PolicyState describes a tenant's stored policy that is not installed.
@@ -253,6 +255,19 @@ func (r *Runtime) Remove(tenant string) bool {
 	return old != nil || pending != nil
 }
 
+// ruledTenants lists the tenants with an installed or pending policy.
+func (r *Runtime) ruledTenants() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for id, ts := range r.tenants {
+		if ts.cur.Load() != nil || ts.pending.Load() != nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // Installed returns the module installed for tenant and its settings.
 func (r *Runtime) Installed(tenant string) (*Module, Settings, bool) {
 	if ts := r.tenant(tenant, false); ts != nil {
@@ -275,24 +290,39 @@ func (r *Runtime) Subscribed(tenant, verb string) bool {
 			return p.subscribed(verb)
 		}
 	}
-	return false
+	return r.unknown.Load()
+}
+
+// unknownDecision refuses a command while no tenant's policy is known
+// (Runtime.unknown).
+func unknownDecision() Decision {
+	return Decision{Action: Deny, Code: onErrorCode, Message: unknownMessage, Err: errUnknown}
 }
 
 // Evaluate asks tenant's policy about req. Without a policy, or for a verb
 // the policy does not subscribe to, the answer is Allow with Called false.
 // While the tenant's stored policy is being restored or is quarantined,
-// the commands it subscribes to are refused with 451 (fail closed).
+// the commands it subscribes to are refused with 451 (fail closed), and
+// so is every command of a tenant without a known policy while a shared
+// store that fails closed cannot be read (Runtime.unknown).
 // When the module fails, the answer is the tenant's OnError decision with
 // Err set; the failure is logged with the module's hash and the wasm stack.
 func (r *Runtime) Evaluate(ctx context.Context, tenant string, req *abi.Request) Decision {
 	ts := r.tenant(tenant, false)
 	if ts == nil {
+		if r.unknown.Load() {
+			return unknownDecision()
+		}
 		return Decision{Action: Allow}
 	}
 	in := ts.cur.Load()
 	if in == nil {
-		if p := ts.pending.Load(); p != nil && (p.subscribed(req.Verb) || p.subscribed(abi.OpVerb(opOf(req)))) {
+		p := ts.pending.Load()
+		if p != nil && (p.subscribed(req.Verb) || p.subscribed(abi.OpVerb(opOf(req)))) {
 			return pendingDecision(p)
+		}
+		if p == nil && r.unknown.Load() {
+			return unknownDecision()
 		}
 		return Decision{Action: Allow}
 	}

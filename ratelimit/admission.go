@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
 )
@@ -20,7 +21,14 @@ func (l *Limiter) Admit(ctx context.Context, cc engine.ClientContext) (func(), e
 	ip := clientIP(cc.RemoteAddr())
 	key := c.addrKey(ip)
 
-	if !c.isSafe(ip) {
+	localBans, localRate := true, true
+	if sh := l.Shared; sh != nil {
+		var err error
+		if localBans, localRate, err = l.admitShared(ctx, sh, c, cc, ip, key, now); err != nil {
+			return nil, err
+		}
+	}
+	if localBans && !c.isSafe(ip) {
 		if until, banned := l.bannedUntil(key, now); banned {
 			return nil, l.refuse(ctx, ruleBanned, cc, ip,
 				"Too many failed logins from your address; try again later.",
@@ -38,7 +46,7 @@ func (l *Limiter) Admit(ctx context.Context, cc engine.ClientContext) (func(), e
 			return 0
 		}
 		tune(&s.connRate, c.ConnRate, c.ConnBurst, now)
-		if s.connRate != nil && !s.connRate.AllowN(now, 1) {
+		if localRate && s.connRate != nil && !s.connRate.AllowN(now, 1) {
 			refused = ruleConnRate
 			return 0
 		}
@@ -72,4 +80,36 @@ func (l *Limiter) release(s *sessionState, key netip.Addr) {
 		return -1
 	})
 	l.conns.Add(-1)
+}
+
+// admitShared asks l.Shared whether key is banned (when bans can happen
+// and ip is not safe) and takes a connection from its shared rate (when
+// one is set). It returns which checks the local tables must still make:
+// those Shared could not answer, when their feature fails open. A refusal
+// is returned as err.
+func (l *Limiter) admitShared(ctx context.Context, sh Shared, c *compiled, cc engine.ClientContext, ip, key netip.Addr, now time.Time) (localBans, localRate bool, err error) {
+	checkBan := c.LoginFailures > 0 && !c.isSafe(ip)
+	if !checkBan && c.ConnRate <= 0 {
+		return true, true, nil
+	}
+	until, allowed, serr := sh.Admit(ctx, keyPrefix(c, key), checkBan, c.ConnRate, burstOf(c.ConnRate, c.ConnBurst))
+	switch {
+	case serr != nil:
+		if checkBan && !sh.FailOpen(FeatureBans) {
+			return false, false, l.refuseShared(ctx, FeatureBans, cc, ip)
+		}
+		if c.ConnRate > 0 && !sh.FailOpen(FeatureRates) {
+			return false, false, l.refuseShared(ctx, FeatureRates, cc, ip)
+		}
+		return true, true, nil
+	case !until.IsZero():
+		return false, false, l.refuse(ctx, ruleBanned, cc, ip,
+			"Too many failed logins from your address; try again later.",
+			"until", until.UTC().Format("2006-01-02T15:04:05Z"))
+	case !allowed:
+		return false, false, l.refuse(ctx, ruleConnRate, cc, ip, "Too many new connections from your address; slow down.", "rate", c.ConnRate)
+	}
+	// The shared state answered: the local ban list is only the
+	// fallback (a ban lifted through another instance is lifted).
+	return !checkBan, c.ConnRate <= 0, nil
 }

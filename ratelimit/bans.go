@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"cmp"
+	"context"
 	"net/netip"
 	"slices"
 	"time"
@@ -23,8 +24,16 @@ type Ban struct {
 // Bans returns the bans in force, at most limit of them (limit <= 0: no
 // limit), ordered by prefix (IPv4 first), and total, the number in force.
 // Its memory is bounded by Config.MaxBans: the ban list keeps no more.
+//
+// With Limiter.Shared, the list is the cluster's (the local one when the
+// shared state cannot be asked).
 func (l *Limiter) Bans(limit int) (bans []Ban, total int) {
 	l.setup()
+	if sh := l.Shared; sh != nil {
+		if bans, total, err := sh.Bans(context.Background(), limit); err == nil {
+			return bans, total
+		}
+	}
 	c := l.cfg.Load()
 	now := l.now()
 	l.bans.each(now, func(key netip.Addr, b *banState) {
@@ -48,7 +57,9 @@ func (l *Limiter) Bans(limit int) (bans []Ban, total int) {
 // so that their next ban is a first one. It returns the bans lifted; 0
 // when nothing in p was banned. A zone is dropped and an IPv4-mapped form
 // is read as IPv4 (the tables key on those); a mapped prefix shorter
-// than /96 lifts nothing.
+// than /96 lifts nothing. With Limiter.Shared it lifts the bans in the
+// shared state too, so everywhere, and returns how many of those it
+// lifted.
 func (l *Limiter) Lift(p netip.Prefix) int {
 	l.setup()
 	if !p.IsValid() {
@@ -65,6 +76,10 @@ func (l *Limiter) Lift(p netip.Prefix) int {
 	p = netip.PrefixFrom(a.Unmap().WithZone(""), bits).Masked()
 	c := l.cfg.Load()
 	now := l.now()
+	sharedLifted, sharedErr := 0, error(nil)
+	if sh := l.Shared; sh != nil {
+		sharedLifted, sharedErr = sh.Lift(context.Background(), p, c.IPv4Prefix, c.IPv6Prefix)
+	}
 	var keys []netip.Addr
 	l.bans.each(now, func(key netip.Addr, b *banState) {
 		if b.until > now.UnixNano() && banPrefix(c, key).Overlaps(p) {
@@ -80,6 +95,9 @@ func (l *Limiter) Lift(p netip.Prefix) int {
 			*b = banState{}
 			return 0
 		})
+	}
+	if l.Shared != nil && sharedErr == nil {
+		return sharedLifted // the cluster's bans; a local one is their fallback copy
 	}
 	return lifted
 }

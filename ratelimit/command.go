@@ -50,6 +50,7 @@ func (l *Limiter) CheckCommand(ctx context.Context, cmd *engine.Command) error {
 	}
 	var rs [2]*rate.Reservation
 	n := 0
+	var sharedDelay time.Duration // the wait the shared tenant rate asks for
 	if s.commands != nil {
 		rs[n] = s.commands.ReserveN(now, 1)
 		n++
@@ -62,6 +63,22 @@ func (l *Limiter) CheckCommand(ctx context.Context, cmd *engine.Command) error {
 
 	if lg != nil && lg.tenant != "" {
 		tl := c.tenantLimits(lg.tenant, l.Overrides)
+		if tl.CommandRate > 0 && l.Shared != nil {
+			d, ok, err := l.Shared.TakeCommand(ctx, lg.tenant, tl.CommandRate, burstOf(tl.CommandRate, tl.CommandBurst), time.Duration(c.CommandDelay))
+			switch {
+			case err == nil:
+				tl.CommandRate = 0 // the shared rate answered
+				if !ok {
+					d = time.Duration(c.CommandDelay) + 1
+				}
+				sharedDelay = d
+			case !l.Shared.FailOpen(FeatureRates):
+				for _, r := range rs[:n] {
+					r.CancelAt(now)
+				}
+				return l.refuseShared(ctx, FeatureRates, cc, s.ip, "verb", cmd.Verb, "tenant", lg.tenant, "user", lg.user)
+			}
+		}
 		if tl.CommandRate > 0 {
 			l.tenants.with(lg.tenant, now, idleTTL, func(t *accountState, _ bool) int {
 				tune(&t.commands, tl.CommandRate, tl.CommandBurst, now)
@@ -71,7 +88,7 @@ func (l *Limiter) CheckCommand(ctx context.Context, cmd *engine.Command) error {
 			})
 		}
 	}
-	var delay time.Duration
+	delay := sharedDelay
 	for _, r := range rs[:n] {
 		if !r.OK() {
 			delay = time.Duration(c.CommandDelay) + 1

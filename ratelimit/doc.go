@@ -23,6 +23,10 @@
 // default bounds (65536 addresses, 65536 users, 65536 tenants, 65536
 // bans) cost at most some 80 MB, and far less in practice.
 //
+// Behind a load balancer, Limiter.Shared (ratelimit/redisstate: Redis)
+// makes bans, failure scores, session caps and the shared rates hold over
+// every instance; nil keeps them in this process (see Shared).
+//
 // Every refusal is a 421 reply with a reason (the engine then closes the
 // connection), a log line with rule=..., and a count in Stats; a passive
 // port over its cap is the exception: 425 with the reason, the session

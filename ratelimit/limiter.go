@@ -62,6 +62,10 @@ type Limiter struct {
 	Logger *slog.Logger
 	// Now returns the current time; time.Now when nil. Tests move it.
 	Now func() time.Time
+	// Shared, when not nil, is the state shared with the other
+	// instances of a cluster (bans, failure scores, sessions, shared
+	// rates); nil keeps it all in this process. See Shared.
+	Shared Shared
 
 	once     sync.Once
 	cfg      atomic.Pointer[compiled]
@@ -242,6 +246,7 @@ type login struct {
 	tenant, user string
 	userPinned   bool
 	tenantPinned bool
+	hold         *SessionHold // its slots in Limiter.Shared, or nil
 }
 
 // session returns the state of an admitted connection, kept as one of
@@ -261,9 +266,7 @@ func tune(lim **rate.Limiter, r float64, burst int, now time.Time) {
 		*lim = nil
 		return
 	}
-	if burst <= 0 {
-		burst = max(1, int(r))
-	}
+	burst = burstOf(r, burst)
 	switch {
 	case *lim == nil:
 		*lim = rate.NewLimiter(rate.Limit(r), burst)
@@ -271,6 +274,15 @@ func tune(lim **rate.Limiter, r float64, burst int, now time.Time) {
 		(*lim).SetLimitAt(now, rate.Limit(r))
 		(*lim).SetBurstAt(now, burst)
 	}
+}
+
+// burstOf is the burst of a bucket of r tokens per second configured
+// with burst: burst, or max(1, r) when it is 0.
+func burstOf(r float64, burst int) int {
+	if burst <= 0 {
+		return max(1, int(r))
+	}
+	return burst
 }
 
 // refuse counts and logs a refusal and returns the 421 the client gets.

@@ -101,6 +101,7 @@ type attempt struct {
 	ip, key          netip.Addr // the client's address and its prefix
 	tenant, user     string     // the account the login resolved to
 	ipSlot, userSlot bool
+	shared           bool // Limiter.Shared checked it and holds its slots
 }
 
 // resolve names the account a login means: Limiter.ResolveLogin, else
@@ -136,6 +137,30 @@ func (l *Limiter) beginLogin(cc engine.ClientContext, login string, fallback Res
 	}
 	now := l.now()
 	ctx := l.sessionCtx(cc)
+	if sh := l.Shared; sh != nil && c.LoginFailures > 0 {
+		chk, err := sh.BeginLogin(ctx, keyPrefix(c, a.key), a.tenant, a.user, c.banRules())
+		switch {
+		case err != nil:
+			if !sh.FailOpen(FeatureBans) {
+				return nil, l.refuseShared(ctx, FeatureBans, cc, a.ip, "login", login, "tenant", a.tenant, "user", a.user)
+			}
+			// Fail open: the local tables decide, as without Shared.
+		case !chk.BannedUntil.IsZero():
+			return nil, l.refuse(ctx, ruleBanned, cc, a.ip,
+				"Too many failed logins from your address; try again later.",
+				"login", login, "tenant", a.tenant, "user", a.user, "until", chk.BannedUntil.UTC().Format(time.RFC3339))
+		case chk.Refused == 1:
+			return nil, l.refuse(ctx, ruleLoginAttempts, cc, a.ip,
+				"Too many login attempts from your address; try again later.", "login", login, "tenant", a.tenant, "user", a.user)
+		case chk.Refused == 2:
+			return nil, l.refuse(ctx, ruleUserLoginAttempts, cc, a.ip,
+				"Too many failed logins for this account; try again later.",
+				"login", login, "tenant", a.tenant, "user", a.user)
+		default:
+			a.shared = true
+			return a, nil
+		}
+	}
 	if until, banned := l.bannedUntil(a.key, now); banned {
 		return nil, l.refuse(ctx, ruleBanned, cc, a.ip,
 			"Too many failed logins from your address; try again later.",
@@ -184,6 +209,13 @@ func (l *Limiter) beginLogin(cc engine.ClientContext, login string, fallback Res
 // flight of its address and its account.
 func (l *Limiter) endLogin(a *attempt) {
 	now := l.now()
+	if a.shared {
+		a.shared = false
+		c := l.cfg.Load()
+		// An error leaves the slots to expire (redisstate: within a
+		// minute); the Shared reports it.
+		_ = l.Shared.EndLogin(context.Background(), keyPrefix(c, a.key), a.tenant, a.user)
+	}
 	if a.ipSlot {
 		a.ipSlot = false
 		l.ips.with(a.key, now, idleTTL, func(s *ipState, _ bool) int {
@@ -281,7 +313,21 @@ func (l *Limiter) loginFailed(cc engine.ClientContext, a *attempt) {
 	// one line per login); this line is for tracing the score.
 	l.logger().DebugContext(ctx, "ratelimit: login failed", l.withTenant(cc, []any{"rule", ruleLoginFailures.String(),
 		"remote", a.ip.String(), "session", cc.ID(), "tenant", a.tenant, "user", a.user})...)
-	if over && !c.isSafe(a.ip) {
+	sharedDone := false
+	if a.shared && c.LoginFailures > 0 {
+		a.shared = false // LoginFailed gives the slots back
+		b, err := l.Shared.LoginFailed(ctx, keyPrefix(c, a.key), a.tenant, a.user, !c.isSafe(a.ip), c.banRules())
+		if err == nil {
+			// The shared score decides and the shared ban is the one, so
+			// that a lift through any instance lifts it; the local
+			// scores above stay for Suspect and for an outage.
+			sharedDone = true
+			if !b.Until.IsZero() {
+				l.logBan(ctx, c, cc, a.ip, b.Until, b.Offences)
+			}
+		}
+	}
+	if over && !sharedDone && !c.isSafe(a.ip) {
 		l.ban(ctx, c, cc, a.ip, a.key, now)
 		// The ban is the penalty; once it ends the address starts
 		// with a full score, and a new offence doubles the next ban.
@@ -317,6 +363,11 @@ func (l *Limiter) ban(ctx context.Context, c *compiled, cc engine.ClientContext,
 	if offences == 0 || until.Sub(now) <= 0 {
 		return
 	}
+	l.logBan(ctx, c, cc, ip, until, offences)
+}
+
+// logBan counts and logs a ban of ip's prefix until until.
+func (l *Limiter) logBan(ctx context.Context, c *compiled, cc engine.ClientContext, ip netip.Addr, until time.Time, offences int) {
 	l.counters.add(ruleBan)
 	l.logger().WarnContext(ctx, "ratelimit: address banned", "rule", ruleBan.String(),
 		"remote", ip.String(), "prefix", prefixString(c, ip), "session", cc.ID(),
@@ -333,15 +384,32 @@ func (l *Limiter) bannedUntil(key netip.Addr, now time.Time) (time.Time, bool) {
 
 // Banned reports whether ip is banned now, and until when. A ban covers
 // ip's whole prefix (Config.IPv6Prefix, Config.IPv4Prefix).
+//
+// With Limiter.Shared, the shared ban list answers (the local one when it
+// cannot be asked).
 func (l *Limiter) Banned(ip netip.Addr) (until time.Time, banned bool) {
 	l.setup()
-	return l.bannedUntil(l.cfg.Load().addrKey(ip.Unmap().WithZone("")), l.now())
+	c := l.cfg.Load()
+	key := c.addrKey(ip.Unmap().WithZone(""))
+	now := l.now()
+	if sh := l.Shared; sh != nil {
+		if until, err := sh.Banned(context.Background(), keyPrefix(c, key)); err == nil {
+			return until, !until.IsZero()
+		}
+	}
+	return l.bannedUntil(key, now)
 }
 
-// Unban lifts the ban of ip's prefix and forgets its offences.
+// Unban lifts the ban of ip's prefix and forgets its offences (in
+// Limiter.Shared too: everywhere).
 func (l *Limiter) Unban(ip netip.Addr) {
 	l.setup()
-	l.bans.with(l.cfg.Load().addrKey(ip.Unmap().WithZone("")), l.now(), 0, func(b *banState, _ bool) int {
+	c := l.cfg.Load()
+	key := c.addrKey(ip.Unmap().WithZone(""))
+	if sh := l.Shared; sh != nil {
+		_, _ = sh.Lift(context.Background(), keyPrefix(c, key), c.IPv4Prefix, c.IPv6Prefix)
+	}
+	l.bans.with(key, l.now(), 0, func(b *banState, _ bool) int {
 		*b = banState{}
 		return 0
 	})
@@ -389,6 +457,12 @@ func (l *Limiter) loginSucceeded(cc engine.ClientContext, user string) error {
 				"tenant", tenant, "user", user, "limit", tl.MaxSessions)
 		}
 	}
+	if sh := l.Shared; sh != nil && l.session(cc) != nil {
+		if err := l.holdShared(ctx, sh, cc, ip, lg, ul.MaxSessions, tl.MaxSessions); err != nil {
+			l.logout(lg, now)
+			return err
+		}
+	}
 	if s := l.session(cc); s != nil {
 		s.mu.Lock()
 		old := s.login
@@ -404,10 +478,43 @@ func (l *Limiter) loginSucceeded(cc engine.ClientContext, user string) error {
 	return nil
 }
 
+// holdShared takes lg's session slots in the shared state, when the user
+// or its tenant has a cap, or refuses the login.
+func (l *Limiter) holdShared(ctx context.Context, sh Shared, cc engine.ClientContext, ip netip.Addr, lg *login, userMax, tenantMax int) error {
+	if lg.tenant == "" {
+		tenantMax = 0
+	}
+	if userMax <= 0 && tenantMax <= 0 {
+		return nil
+	}
+	h, full, err := sh.HoldSessions(ctx, lg.tenant, lg.user, userMax, tenantMax)
+	switch {
+	case err != nil:
+		if sh.FailOpen(FeatureSessions) {
+			return nil // the local counts decided
+		}
+		return l.refuseShared(ctx, FeatureSessions, cc, ip, "tenant", lg.tenant, "user", lg.user)
+	case full == 1:
+		return l.refuse(ctx, ruleUserSessions, cc, ip, "Too many sessions for this user; try again later.",
+			"tenant", lg.tenant, "user", lg.user, "limit", userMax, "scope", "cluster")
+	case full == 2:
+		return l.refuse(ctx, ruleTenantSessions, cc, ip, "Too many sessions for this tenant; try again later.",
+			"tenant", lg.tenant, "user", lg.user, "limit", tenantMax, "scope", "cluster")
+	}
+	lg.hold = h
+	return nil
+}
+
 // logout gives back the session slots a login holds.
 func (l *Limiter) logout(lg *login, now time.Time) {
 	if lg == nil {
 		return
+	}
+	if lg.hold != nil {
+		// An error leaves the lease to expire, no longer renewed; the
+		// Shared reports it.
+		_ = l.Shared.ReleaseSessions(context.Background(), lg.hold)
+		lg.hold = nil
 	}
 	if lg.userPinned {
 		l.users.with(userKey(lg.tenant, lg.user), now, idleTTL, func(s *accountState, _ bool) int {

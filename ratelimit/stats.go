@@ -23,13 +23,14 @@ const (
 	ruleBan                           // an IP got banned (not a refusal)
 	ruleCommandDelayed                // a command was slowed (not a refusal)
 	ruleTransferWait                  // a transfer waited for its rate (not a refusal)
+	ruleShared                        // the shared state was unreachable and its feature fails closed
 	numRules
 )
 
 var ruleNames = [numRules]string{
 	"conn_rate", "conn_per_ip", "max_conns", "banned", "login_attempts", "user_login_attempts", "user_sessions",
 	"tenant_sessions", "command_rate", "login_failure", "ban", "command_delayed",
-	"transfer_wait",
+	"transfer_wait", "shared_unavailable",
 }
 
 func (r rule) String() string { return ruleNames[r] }
@@ -70,6 +71,10 @@ type Stats struct {
 	LoginFailures uint64 // failed logins seen
 	Bans          uint64 // bans issued
 
+	// Logins, connections and commands refused because Limiter.Shared
+	// could not be asked and its feature fails closed.
+	RefusedShared uint64 // shared_unavailable
+
 	TransferWaits    uint64        // chunks of transfers that had to wait for their rate
 	TransferWaitTime time.Duration // total time transfers waited
 
@@ -98,6 +103,7 @@ func (l *Limiter) Stats() Stats {
 		DelayedCommands:          c.n[ruleCommandDelayed].Load(),
 		LoginFailures:            c.n[ruleLoginFailures].Load(),
 		Bans:                     c.n[ruleBan].Load(),
+		RefusedShared:            c.n[ruleShared].Load(),
 		TransferWaits:            c.n[ruleTransferWait].Load(),
 		TransferWaitTime:         time.Duration(c.waitedNano.Load()),
 		Connections:              l.conns.Load(),

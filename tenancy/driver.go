@@ -59,6 +59,9 @@ type Driver struct {
 
 	// counter runs the tenants' usage counts in the background.
 	counter *counter
+	// quota is the cluster's shared usage (ShareQuota); nil: each
+	// instance counts its own.
+	quota atomic.Pointer[sharedQuota]
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -322,7 +325,7 @@ func (d *Driver) AuthUser(cc engine.ClientContext, login, pass string) (engine.C
 // not. st is the state the login was checked against.
 func (d *Driver) startSession(cc engine.ClientContext, st *state, t *tenant, u *UserConfig) (engine.ClientDriver, string) {
 	name := u.Name
-	fs, root, err := openHome(t, u, cc)
+	fs, root, err := openHome(t, u, cc, d.quota.Load())
 	if err != nil {
 		d.Logger.Warn("tenancy: cannot open home", "tenant", t.cfg.ID, "user", name, "err", err)
 		return nil, "home directory unavailable"
@@ -504,8 +507,9 @@ func addrAllowed(nets []netip.Prefix, addr net.Addr) bool {
 // openHome returns the session's filesystem: the user's home, created when
 // missing, behind the guard. For the os backend the home is opened as an
 // os.Root of its own, so the kernel also keeps links from leaving it; that
-// root is returned to be closed when the session ends.
-func openHome(t *tenant, u *UserConfig, cc engine.ClientContext) (engine.ClientDriver, *os.Root, error) {
+// root is returned to be closed when the session ends. sq, when set, is
+// the cluster's shared usage for a tenant with a byte quota.
+func openHome(t *tenant, u *UserConfig, cc engine.ClientContext, sq *sharedQuota) (engine.ClientDriver, *os.Root, error) {
 	st := t.storage
 	var inner afero.Fs
 	var root *os.Root
@@ -550,10 +554,14 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext) (engine.ClientD
 		u:        st.usage,
 		maxBytes: t.cfg.QuotaBytes,
 		maxFiles: t.cfg.QuotaFiles,
+		tenant:   t.cfg.ID,
 
 		home:      u.Home,
 		maxDepth:  t.cfg.Storage.MaxPathDepth,
 		maxLength: t.cfg.Storage.MaxPathLength,
+	}
+	if sq != nil && g.maxBytes > 0 {
+		g.shared, g.step, g.kick = sq.store, sq.step, sq.countNow
 	}
 	if u.TLSRequired {
 		g.needTLS = func() bool { return !cc.HasTLSForTransfers() }

@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -27,6 +28,13 @@ type guardFs struct {
 	u        *usage
 	maxBytes int64 // 0: no byte quota
 	maxFiles int64 // 0: no file quota
+	// shared is the cluster's usage store for a tenant with a byte quota
+	// (Driver.ShareQuota), nil otherwise; tenant names the tenant there
+	// and step is what an upload reserves in it at a time.
+	shared QuotaStore
+	tenant string
+	step   int64
+	kick   func() // asks for a count of the shared usage at once
 	// free is the space left on the filesystem holding a directory of
 	// the user's home (os backend), AVBL's answer without a byte quota;
 	// nil: unknown.
@@ -394,5 +402,14 @@ func (g *guardFs) GetAvailableSpace(dir string) (int64, error) {
 		return 0, err
 	}
 	used, _ := g.u.snapshot()
+	if g.shared != nil {
+		if rq, ok := g.shared.(interface {
+			Used(context.Context, string) (int64, error)
+		}); ok {
+			if n, err := rq.Used(context.Background(), g.tenant); err == nil {
+				used = n
+			}
+		}
+	}
 	return max(g.maxBytes-used, 0), nil
 }

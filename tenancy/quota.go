@@ -149,6 +149,48 @@ func (u *usage) release(n, f int64) {
 	u.files = max(u.files-f, 0)
 }
 
+// giveBack releases n bytes and f entries that left the storage: from
+// this instance's count and, for a tenant with a byte quota in a cluster,
+// from the shared usage (an error there is reported by the store and left
+// to the next count).
+func (g *guardFs) giveBack(n, f int64) {
+	g.u.release(n, f)
+	if g.shared != nil && n > 0 {
+		_ = g.shared.Add(context.Background(), g.tenant, -n)
+	}
+}
+
+// takeBytes counts need more bytes of an upload against the byte quota,
+// taking them from *allow, the bytes the upload reserved in the shared
+// usage and has not written yet; when they do not suffice it reserves
+// max(need, step) more there (what the quota leaves, at least the bytes
+// missing). Without a shared usage, or when it fails and the quota fails
+// open, this instance's count decides.
+func (g *guardFs) takeBytes(need int64, allow *int64) error {
+	if g.shared == nil {
+		return g.u.reserve(need, 0, g.maxBytes, 0)
+	}
+	if need > *allow {
+		missing := need - *allow
+		got, err := g.shared.Reserve(context.Background(), g.tenant, missing, max(missing, g.step), g.maxBytes)
+		switch {
+		case errors.Is(err, ErrQuotaFull):
+			return errQuotaBytes
+		case errors.Is(err, ErrNotCounted):
+			g.kick()
+			return errCounting
+		case err != nil:
+			if !g.shared.FailOpen() {
+				return errQuotaUnknown
+			}
+			return g.u.reserve(need, 0, g.maxBytes, 0)
+		}
+		*allow += got
+	}
+	*allow -= need
+	return g.u.reserve(need, 0, 0, 0)
+}
+
 // regularBytes is what a removed or replaced entry gives back to the byte
 // count: a regular file's size, nothing for anything else.
 func regularBytes(fi os.FileInfo) int64 {
@@ -299,7 +341,7 @@ func (g *guardFs) removeCounted(name string) error {
 	if err := g.inner.Remove(name); err != nil {
 		return err
 	}
-	g.u.release(regularBytes(fi), 1)
+	g.giveBack(regularBytes(fi), 1)
 	return nil
 }
 
@@ -321,7 +363,7 @@ func (g *guardFs) removeAllCounted(name string) error {
 	if rerr != nil {
 		after, _ = countTree(g.inner, name)
 	}
-	g.u.release(max(before.bytes-after.bytes, 0), max(before.files-after.files, 0))
+	g.giveBack(max(before.bytes-after.bytes, 0), max(before.files-after.files, 0))
 	return rerr
 }
 
@@ -344,7 +386,7 @@ func (g *guardFs) renameCounted(oldname, newname string) error {
 		return err
 	}
 	if replaced != nil {
-		g.u.release(regularBytes(replaced), 1)
+		g.giveBack(regularBytes(replaced), 1)
 	}
 	return nil
 }

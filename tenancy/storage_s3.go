@@ -244,6 +244,9 @@ func loadCAFile(p string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// s3Attempts is how many times minio-go sends one request (1 + retries).
+const s3Attempts = 5
+
 // openS3 builds the tenant's s3fs: a minio-go client for the endpoint and
 // credentials, no request made (a store that is down fails the commands
 // that need it with 451, not the start).
@@ -280,9 +283,15 @@ func openS3(c *S3Config, log *slog.Logger) (*s3fs.Fs, error) {
 		Transport:    tr,
 		Region:       c.Region,
 		BucketLookup: lookup,
-		// Idempotent requests are retried with backoff; a store that is
-		// down fails a command within a few seconds rather than a minute.
-		MaxRetries: 3,
+		// minio-go retries every request whose body it can rewind
+		// (all of s3fs's: parts and PUTs are byte slices) on network
+		// errors, 5xx, 408, 429 and throttling codes (SlowDown...),
+		// with full-jitter backoff from 200 ms doubling to at most 1 s:
+		// s3Attempts tries span about 2.4 s at worst, enough for a
+		// throttled store, while one that is down fails a command
+		// within seconds rather than a minute. Its default (10) would
+		// hold a session for about 8 s per request.
+		MaxRetries: s3Attempts,
 	})
 	if err != nil {
 		return nil, err

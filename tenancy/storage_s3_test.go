@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
@@ -29,6 +31,8 @@ type fakeS3 struct {
 	url    string
 	client *minio.Client
 	copies atomic.Int32
+	// fault, when set, may answer a request itself (true).
+	fault atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 }
 
 func newFakeS3(t *testing.T) *fakeS3 {
@@ -36,6 +40,9 @@ func newFakeS3(t *testing.T) *fakeS3 {
 	s := &fakeS3{}
 	h := gofakes3.New(s3mem.New(), gofakes3.WithLogger(gofakes3.DiscardLog())).Server()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := s.fault.Load(); f != nil && (*f)(w, r) {
+			return
+		}
 		if r.Header.Get("X-Amz-Copy-Source") != "" {
 			s.copies.Add(1)
 		}
@@ -204,6 +211,172 @@ func TestS3TenantQuota(t *testing.T) {
 	}
 	if err := alice.Stor("again.bin", strings.NewReader("12345678")); err != nil {
 		t.Fatalf("upload after DELE gave the bytes back: %v", err)
+	}
+}
+
+// TestS3TenantQuotaResume: an APPE and a REST+STOR on object storage
+// rebuild the object; the quota counts the new object once the old one is
+// replaced (AVBL), and the bytes are the old head plus the new ones.
+func TestS3TenantQuotaResume(t *testing.T) {
+	s := newFakeS3(t)
+	s.put(t, "tenants/acme/alice/old.bin", "12345678")
+	f := newFixture(t, map[string]string{
+		"server.toml":       serverTOML("default = \"acme\"\n"),
+		"tenants/acme.toml": s3TenantTOML(t, "acme", s.url, "tenants/acme", "", "[quota]\nbytes = 20\n"),
+	})
+	alice := f.mustLogin("alice", "alice-pw")
+	rc := f.dialRaw()
+	rc.cmd("USER alice")
+	if code, _ := rc.cmd("PASS alice-pw"); code != 230 {
+		t.Fatal("login")
+	}
+	avbl := func(want string) {
+		t.Helper()
+		if code, msg := rc.cmd("AVBL"); code != 213 || strings.TrimSpace(msg) != want {
+			t.Fatalf("AVBL = %d %q, want 213 with %s bytes", code, msg, want)
+		}
+	}
+	avbl("12")
+	if err := alice.Append("old.bin", strings.NewReader("90")); err != nil {
+		t.Fatalf("APPE: %v", err)
+	}
+	if got, _ := s.get(t, "tenants/acme/alice/old.bin"); got != "1234567890" {
+		t.Fatalf("after APPE: %q", got)
+	}
+	avbl("10")
+	if err := alice.StorFrom("old.bin", strings.NewReader("ab"), 4); err != nil {
+		t.Fatalf("REST+STOR: %v", err)
+	}
+	if got, _ := s.get(t, "tenants/acme/alice/old.bin"); got != "1234ab" {
+		t.Fatalf("after REST+STOR: %q", got)
+	}
+	avbl("14")
+}
+
+// s3Error answers a request with an S3 error.
+func s3Error(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message><RequestId>1</RequestId></Error>`, code, msg)
+}
+
+// TestS3StoreFaults: a store that throttles (503 SlowDown) a few times
+// is retried with backoff and the transfers succeed (226); one that
+// stays throttled gets 451 "busy"; one that refuses the credentials
+// (403) gets 550 naming the storage credentials; each failed command
+// logs one line, with no credential in it nor in the reply. A download
+// whose body breaks half-way is resumed from where it broke.
+func TestS3StoreFaults(t *testing.T) {
+	s := newFakeS3(t)
+	payload := strings.Repeat("0123456789", 100000) // 1 MB
+	s.put(t, "tenants/acme/alice/down.bin", payload)
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	f := newFixture(t, map[string]string{
+		"server.toml":       serverTOML("default = \"acme\"\n"),
+		"tenants/acme.toml": s3TenantTOML(t, "acme", s.url, "tenants/acme", "", ""),
+	})
+	cfg, err := LoadConfig(filepath.Join(f.dir, "server.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	addr := enginetest.Start(t, &engine.Server{Driver: d, Logger: log}).Addr
+	c := enginetest.Login(t, addr, "", "alice", "alice-pw")
+
+	// Throttled four times (of s3Attempts), then served.
+	var left atomic.Int32
+	fault := func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/slow") && left.Add(-1) >= 0 {
+			s3Error(w, http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
+			return true
+		}
+		return false
+	}
+	s.fault.Store(&fault)
+	left.Store(s3Attempts - 1)
+	if err := c.Stor("slow.txt", strings.NewReader("patience")); err != nil {
+		t.Fatalf("STOR through a throttling store: %v", err)
+	}
+	if got, _ := s.get(t, "tenants/acme/alice/slow.txt"); got != "patience" {
+		t.Fatalf("slow.txt = %q", got)
+	}
+	left.Store(s3Attempts - 1)
+	r, err := c.Retr("slow.txt")
+	if err != nil {
+		t.Fatalf("RETR through a throttling store: %v", err)
+	}
+	b, err := io.ReadAll(r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || string(b) != "patience" {
+		t.Fatalf("RETR = %q, %v", b, err)
+	}
+
+	// Throttled for good: 451 with the reason, one log line.
+	lines := strings.Count(logs.String(), "\n")
+	left.Store(1 << 30)
+	if _, err := c.FileSize("slow.txt"); replyCode(err) != 451 || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("SIZE on a store that stays throttled: %v, want 451 busy", err)
+	}
+	if n := strings.Count(logs.String(), "\n") - lines; n != 1 {
+		t.Fatalf("%d log lines for one failed command:\n%s", n, logs.String())
+	}
+
+	// Credentials refused: 550 naming them, one line, no credential.
+	deny := func(w http.ResponseWriter, r *http.Request) bool {
+		s3Error(w, http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+		return true
+	}
+	s.fault.Store(&deny)
+	lines = strings.Count(logs.String(), "\n")
+	_, err = c.Retr("down.bin")
+	if replyCode(err) != 550 || !strings.Contains(err.Error(), "credentials") {
+		t.Fatalf("RETR with refused credentials: %v, want 550 naming the credentials", err)
+	}
+	if n := strings.Count(logs.String(), "\n") - lines; n != 1 {
+		t.Fatalf("%d log lines for one refused command:\n%s", n, logs.String())
+	}
+	for _, secret := range []string{"SUPERSECRET", "AKID"} {
+		if strings.Contains(logs.String(), secret) || strings.Contains(err.Error(), secret) {
+			t.Fatalf("%s in the log or the reply: %v\n%s", secret, err, logs.String())
+		}
+	}
+
+	// A GET cut short twice is resumed from where it broke.
+	var cuts atomic.Int32
+	cut := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/down.bin") || cuts.Add(1) > 2 {
+			return false
+		}
+		start := 0
+		if rg := r.Header.Get("Range"); rg != "" {
+			_, _ = fmt.Sscanf(rg, "bytes=%d-", &start)
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(payload)-start))
+		w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
+		w.Header().Set("ETag", r.Header.Get("If-Match"))
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, payload[start:start+1234])
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // the connection drops mid-body
+	}
+	s.fault.Store(&cut)
+	r, err = c.Retr("down.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = io.ReadAll(r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || string(b) != payload {
+		t.Fatalf("RETR of a GET broken twice: %d bytes (%v), want %d equal", len(b), err, len(payload))
 	}
 }
 

@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -100,9 +101,12 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 	var f afero.File
 	var err error
 	size := int64(0)
-	if flag&(os.O_TRUNC|os.O_EXCL) != 0 && wholeAtClose(g.inner) {
+	if wholeAtClose(g.inner) {
 		// Object storage: the upload itself appears whole at Close, and a
-		// rename would be a copy of every byte.
+		// rename would be a copy of every byte. A resumption (APPE,
+		// REST+STOR) is rebuilt whole too: the new object replaces the
+		// old one, so its size counts from 0 (the head kept is reserved
+		// by the Seek/Truncate of REST or, for APPE, below).
 		f, err = g.inner.OpenFile(name, flag, perm)
 		c.atomic = true
 	} else if flag&(os.O_TRUNC|os.O_EXCL) != 0 {
@@ -130,6 +134,21 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 	}
 	q := &quotaUpload{File: f, c: c, size: size, pos: pos}
 	c.bytes = func() int64 { return q.size }
+	c.unused = func() int64 { n := q.allow; q.allow = 0; return n }
+	if c.atomic && flag&os.O_APPEND != 0 && exists {
+		// The appended object holds the old bytes again until it
+		// replaces the old one (settle gives those back).
+		if err := q.Truncate(fi.Size()); err != nil {
+			if te, ok := f.(engine.FileTransferError); ok {
+				te.TransferError(errUploadFailed)
+			}
+			_ = f.Close()
+			g.u.release(q.size, newFiles)
+			c.dropUnique()
+			return nil, err
+		}
+		q.pos = fi.Size()
+	}
 	return q, nil
 }
 
@@ -210,6 +229,9 @@ type uploadCore struct {
 	excl   bool   // STOU: the rename may not replace anything
 	files  int64  // entries reserved at open
 	bytes  func() int64
+	// unused returns, and forgets, what the upload reserved in the
+	// shared usage and did not write (nil without a byte quota).
+	unused func() int64
 	failed bool
 	once   sync.Once
 	err    error
@@ -222,6 +244,7 @@ type uploadCore struct {
 func (c *uploadCore) finish(f afero.File) error {
 	c.once.Do(func() {
 		defer c.dropUnique()
+		defer c.returnUnused()
 		if c.atomic {
 			c.err = c.finishWhole(f)
 			return
@@ -270,7 +293,7 @@ func (c *uploadCore) finishWhole(f afero.File) error {
 			te.TransferError(errUploadFailed)
 		}
 		_ = f.Close()
-		g.u.release(c.written(), c.files)
+		g.giveBack(c.written(), c.files)
 	}
 	if c.failed {
 		abort()
@@ -291,7 +314,7 @@ func (c *uploadCore) finishWhole(f afero.File) error {
 		return errTakenMeanwhile(c.name)
 	}
 	if err := f.Close(); err != nil {
-		g.u.release(c.written(), c.files)
+		g.giveBack(c.written(), c.files)
 		if c.excl && errors.Is(err, fs.ErrExist) {
 			// The store refused the conditional write: another
 			// instance took the name after the check above.
@@ -310,12 +333,23 @@ func (c *uploadCore) settle(replaced os.FileInfo) {
 	gone := int64(0)
 	if replaced != nil {
 		gone = 1
-		c.g.u.release(regularBytes(replaced), 0)
+		c.g.giveBack(regularBytes(replaced), 0)
 	}
 	if d := 1 - gone - c.files; d > 0 {
 		_ = c.g.u.reserve(0, d, 0, 0)
 	} else if d < 0 {
 		c.g.u.release(0, -d)
+	}
+}
+
+// returnUnused gives back to the shared usage what the upload reserved
+// there and did not write.
+func (c *uploadCore) returnUnused() {
+	if c.unused == nil || c.g.shared == nil {
+		return
+	}
+	if n := c.unused(); n > 0 {
+		_ = c.g.shared.Add(context.Background(), c.g.tenant, -n)
 	}
 }
 
@@ -344,7 +378,7 @@ func (c *uploadCore) discard(f afero.File) {
 	err := c.g.inner.Remove(c.temp)
 	_ = f.Close()
 	if err == nil || isNotExist(err) {
-		c.g.u.release(c.written(), c.files)
+		c.g.giveBack(c.written(), c.files)
 	}
 }
 
@@ -412,6 +446,10 @@ type quotaUpload struct {
 	c    *uploadCore
 	size int64 // the file's length as far as this handle knows
 	pos  int64
+	// allow is what the upload reserved in the shared usage and has not
+	// written yet (guardFs.takeBytes), at most one step; given back at
+	// the end.
+	allow int64
 }
 
 // grow reserves what a write of n bytes at off adds to the file.
@@ -420,7 +458,7 @@ func (q *quotaUpload) grow(off int64, n int) error {
 	if end <= q.size {
 		return nil
 	}
-	if err := q.c.g.u.reserve(end-q.size, 0, q.c.g.maxBytes, 0); err != nil {
+	if err := q.c.g.takeBytes(end-q.size, &q.allow); err != nil {
 		return err
 	}
 	q.size = end
@@ -434,6 +472,9 @@ func (q *quotaUpload) shrink(reservedEnd, writtenEnd, before int64) {
 	}
 	keep := max(writtenEnd, before)
 	q.c.g.u.release(reservedEnd-keep, 0)
+	if q.c.g.shared != nil {
+		q.allow += reservedEnd - keep
+	}
 	q.size = keep
 }
 
@@ -478,11 +519,11 @@ func (q *quotaUpload) Seek(offset int64, whence int) (int64, error) {
 // drops the tail past its offset when it starts).
 func (q *quotaUpload) Truncate(size int64) error {
 	if size > q.size {
-		if err := q.c.g.u.reserve(size-q.size, 0, q.c.g.maxBytes, 0); err != nil {
+		if err := q.c.g.takeBytes(size-q.size, &q.allow); err != nil {
 			return err
 		}
 	} else {
-		q.c.g.u.release(q.size-size, 0)
+		q.c.g.giveBack(q.size-size, 0)
 	}
 	q.size = size
 	return q.File.Truncate(size)

@@ -14,7 +14,6 @@ import (
 	"github.com/ftpgate/ftpgate/engine/proxyproto"
 	"github.com/ftpgate/ftpgate/policy"
 	"github.com/ftpgate/ftpgate/ratelimit"
-	"github.com/ftpgate/ftpgate/tenancy"
 )
 
 // flagTenant is the one tenant of flag mode through the gateway.
@@ -172,6 +171,22 @@ func bindServeFlags(fs *flag.FlagSet, f *serveConfig) map[string]string {
 	b.Key("telemetry-tls-cert", "telemetry.tls_cert", &c.Telemetry.TLSCert, "PEM certificate `file` to serve the telemetry listener over HTTPS")
 	b.Key("telemetry-tls-key", "telemetry.tls_key", &c.Telemetry.TLSKey, "PEM private key `file` for --telemetry-tls-cert")
 	b.Key("telemetry-max-tenant-labels", "telemetry.max_tenant_labels", &c.Telemetry.MaxTenantLabels, "distinct tenants that get a metrics label of their own; later ones share \"other\" (1 to 10000)")
+	cl := &c.Cluster
+	b.Key("cluster-redis", "cluster.redis", &cl.Redis, "Redis `address` HOST:PORT shared by the instances of a cluster (off when empty)")
+	b.Key("cluster-username", "cluster.username", &cl.Username, "Redis ACL `user` (default: Redis's default user)")
+	b.Key("cluster-password-file", "cluster.password_file", &cl.PasswordFile, "`file` holding Redis's password (else $FTPGATE_REDIS_PASSWORD)")
+	b.Key("cluster-tls", "cluster.tls", &cl.TLS, "speak TLS to Redis")
+	b.Key("cluster-tls-ca", "cluster.tls_ca", &cl.TLSCA, "PEM `file` of the CAs that sign Redis's certificate (default: the system's)")
+	b.Key("cluster-prefix", "cluster.prefix", &cl.Prefix, "`prefix` of every Redis key and channel of this cluster")
+	b.Key("cluster-instance-id", "cluster.instance_id", &cl.InstanceID, "this instance's `id` in the cluster (default: the host name and a random suffix)")
+	b.Key("cluster-deadline", "cluster.deadline", &cl.Deadline, "deadline (a `duration`) of each Redis call")
+	b.Key("cluster-lease", "cluster.lease", &cl.Lease, "how long (a `duration`) an instance stays registered without a heartbeat")
+	b.Key("cluster-fanout", "cluster.fanout", &cl.Fanout, "bound (a `duration`) of a cluster-wide admin request; instances slower are reported missing")
+	b.Key("cluster-fail-bans", "cluster.fail.bans", &cl.Fail.Bans, "`mode` of shared bans while Redis fails: open (local state) or closed (refuse)")
+	b.Key("cluster-fail-sessions", "cluster.fail.sessions", &cl.Fail.Sessions, "`mode` of shared session counts while Redis fails: open or closed")
+	b.Key("cluster-fail-rates", "cluster.fail.rates", &cl.Fail.Rates, "`mode` of shared rates while Redis fails: open or closed")
+	b.Key("cluster-fail-quota", "cluster.fail.quota", &cl.Fail.Quota, "`mode` of shared quota usage while Redis fails: open or closed")
+	b.Key("cluster-fail-policies", "cluster.fail.policies", &cl.Fail.Policies, "`mode` of the shared policy store while Redis fails: open or closed")
 
 	return b.Keys()
 }
@@ -189,18 +204,11 @@ func modeInto(dst **proxyproto.Mode) func(string) error {
 }
 
 // gatewayConfig is the flags' gateway.Config with its one tenant
-// (flagTenant, tenancy.OneTenant): --root, with users.
+// (flagTenant, Config.OneTenant): --root, with users.
 func (c *serveConfig) gatewayConfig(users userList) (gateway.Config, error) {
-	cfg := c.Config
-	// tenancy delays failed logins (timeouts.login_failure_delay).
-	cfg.Limits.FailedLoginDelay = -1
-	t, err := tenancy.OneTenant("--root", flagTenant, c.root, users)
+	cfg, err := c.Config.OneTenant(flagTenant, c.root, users)
 	if err != nil {
-		return cfg, fmt.Errorf("--user: %w", err)
+		return cfg, err
 	}
-	cfg.Tenants.Default = flagTenant
-	server := cfg.TenancyServer()
-	// File names the source in tenancy's errors ("flags: tls: ...").
-	cfg.Tenancy = &tenancy.Config{File: "flags", Server: server, Tenants: []*tenancy.TenantConfig{t}}
 	return cfg, flagErrors(cfg.Validate())
 }

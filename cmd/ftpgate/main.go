@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/admin"
 	"github.com/ftpgate/ftpgate/policy"
 )
 
@@ -65,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "hash-password":
 		return hashPassword(args[1:], os.Stdin, stdout, stderr)
 	case "reload":
-		return reloadCmd(ctx, args[1:], stdout, stderr)
+		return admin.ReloadCommand(ctx, args[1:], stdout, stderr)
 	case "policy":
 		return policyCmd(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":

@@ -9,110 +9,30 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/tenancy/s3test"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // The object-storage integration tests run SeaweedFS's `weed mini` (its S3
-// gateway on 127.0.0.1) from FTPGATE_WEED, which .ci/test sets from
-// .ci/seaweedfs, and ftpgate instances whose tenant lives in its bucket.
-// Without FTPGATE_WEED they skip, unless FTPGATE_INTEGRATION=1, where they
-// fail, as they do when weed cannot start.
+// gateway on 127.0.0.1) through tenancy/s3test, and ftpgate instances
+// whose tenant lives in its bucket. Without FTPGATE_WEED they skip, unless
+// FTPGATE_INTEGRATION=1, where they fail, as they do when weed cannot
+// start.
 
-const (
-	weedAccessKey = "ftpgateit"
-	weedSecretKey = "ftpgate-it-secret-key"
-	weedBucket    = "ftpgate-it"
-)
+// weedBucket is the tests' bucket.
+const weedBucket = "ftpgate-it"
 
-// weedStore is a running weed mini.
-type weedStore struct {
-	endpoint string // http://127.0.0.1:PORT
-	client   *minio.Client
-}
-
-// startWeed runs weed mini on 127.0.0.1 with one identity and makes the
-// test bucket. Telemetry, WebDAV, the admin UI and the catalog servers are
-// off: the tests need S3 only, and no traffic leaves the machine.
-func startWeed(t *testing.T) *weedStore {
+// startWeed starts the store and makes the test bucket.
+func startWeed(t *testing.T) *s3test.Store {
 	t.Helper()
-	bin := os.Getenv("FTPGATE_WEED")
-	if bin == "" {
-		if os.Getenv("FTPGATE_INTEGRATION") == "1" {
-			t.Fatal("FTPGATE_WEED is not set: .ci/test sets it from .ci/seaweedfs (build or reuse the weed binary)")
-		}
-		t.Skip("FTPGATE_WEED not set (bash .ci/seaweedfs prints the binary)")
-	}
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "s3.json")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"identities":[{"name":"ftpgate","credentials":[{"accessKey":%q,"secretKey":%q}],"actions":["Admin","Read","List","Tagging","Write"]}]}`, weedAccessKey, weedSecretKey)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, portText, _ := net.SplitHostPort(freeLoopbackPort(t))
-	port, _ := strconv.Atoi(portText)
-	log := &lockedBuffer{}
-	cmd := exec.Command(bin, "mini", "-dir", filepath.Join(dir, "data"), "-ip", "127.0.0.1", "-ip.bind", "127.0.0.1",
-		"-s3.port", strconv.Itoa(port), "-s3.config", cfg, "-master.telemetry=false", "-webdav=false",
-		"-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0")
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("weed mini: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(itTimeout):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("weed log (tail):\n%s", tail(log.String(), 4000))
-		}
-	})
-	s := &weedStore{endpoint: "http://127.0.0.1:" + strconv.Itoa(port)}
-	c, err := minio.New("127.0.0.1:"+strconv.Itoa(port), &minio.Options{
-		Creds: credentials.NewStaticV4(weedAccessKey, weedSecretKey, ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.client = c
-	// Wait, within a bound, until S3 answers and the bucket exists.
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := c.MakeBucket(ctx, weedBucket, minio.MakeBucketOptions{})
-		if err != nil {
-			if ok, e := c.BucketExists(ctx, weedBucket); e == nil && ok {
-				err = nil
-			}
-		}
-		cancel()
-		if err == nil {
-			return s
-		}
-		select {
-		case e := <-exited:
-			t.Fatalf("weed mini exited: %v\n%s", e, tail(log.String(), 4000))
-		case <-time.After(250 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("weed mini's S3 did not answer within 3 minutes: %v\n%s", err, tail(log.String(), 4000))
-		}
-	}
+	st := s3test.Start(t)
+	st.MakeBucket(t, weedBucket)
+	return st
 }
 
 // tail returns the end of s.
@@ -133,13 +53,13 @@ type s3Gateway struct {
 
 // startS3Gateway runs ftpgate with the tenant acme (user alice, password
 // alice-pw, the default tenant) in the store's bucket under prefix.
-func startS3Gateway(t *testing.T, st *weedStore, prefix string) *s3Gateway {
+func startS3Gateway(t *testing.T, st *s3test.Store, prefix string) *s3Gateway {
 	t.Helper()
 	bin := ftpgateBinary(t)
 	dir := t.TempDir()
 	files := map[string]string{
 		"server.toml": "[listen]\ncontrol = \"127.0.0.1:0\"\n[log]\nlevel = \"debug\"\n[tenants]\ndir = \"tenants\"\ndefault = \"acme\"\n",
-		"creds.toml":  fmt.Sprintf("access_key_id = %q\nsecret_access_key = %q\n", weedAccessKey, weedSecretKey),
+		"creds.toml":  fmt.Sprintf("access_key_id = %q\nsecret_access_key = %q\n", st.AccessKey, st.SecretKey),
 		"tenants/acme.toml": fmt.Sprintf(`id = "acme"
 [storage]
 backend = "s3"
@@ -151,7 +71,7 @@ credentials_file = "../creds.toml"
 [[users]]
 name = "alice"
 password = %q
-`, st.endpoint, weedBucket, prefix, itHash(t, "alice-pw")),
+`, st.URL, weedBucket, prefix, itHash(t, "alice-pw")),
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
@@ -207,6 +127,19 @@ password = %q
 	return g
 }
 
+// restStor stores "NEW TAIL" at offset 1000 of NAME with REST+STOR,
+// then tries REST far past the end, printing both replies.
+const restStor = `
+import ftplib, io, sys
+c = ftplib.FTP()
+c.connect(sys.argv[1], int(sys.argv[2]), timeout=60); c.login("alice", "alice-pw")
+print("mid:", c.storbinary("STOR " + sys.argv[3], io.BytesIO(b"NEW TAIL"), rest=1000))
+try:
+    print("past:", c.storbinary("STOR " + sys.argv[3], io.BytesIO(b"x"), rest=10**12))
+except ftplib.all_errors as e:
+    print("past:", e)
+`
+
 // lftpAt runs lftp commands against a gateway as alice.
 func lftpAt(t *testing.T, lftp string, g *s3Gateway, commands ...string) string {
 	t.Helper()
@@ -218,8 +151,9 @@ func lftpAt(t *testing.T, lftp string, g *s3Gateway, commands ...string) string 
 
 // TestIntegrationS3 drives two ftpgate instances on one SeaweedFS bucket
 // with curl and lftp: what one stores the other serves, byte for byte;
-// a tree goes up and comes back with equal checksums; resumed uploads are
-// refused and resumed downloads work; an upload whose server is killed
+// a tree goes up and comes back with equal checksums; resumed uploads
+// (curl -C - and --append, lftp put -c, ftplib REST+STOR) and resumed
+// downloads work; an upload whose server is killed
 // half-way leaves no object.
 func TestIntegrationS3(t *testing.T) {
 	curl := requireTool(t, "curl")
@@ -237,7 +171,7 @@ func TestIntegrationS3(t *testing.T) {
 		out := filepath.Join(local, "big.back")
 		runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-o", out, "ftp://"+b.addr+"/big.bin")
 		sameFile(t, out, sum)
-		if _, err := st.client.StatObject(ctx, weedBucket, "tenants/acme/big.bin", minio.StatObjectOptions{}); err != nil {
+		if _, err := st.Client.StatObject(ctx, weedBucket, "tenants/acme/big.bin", minio.StatObjectOptions{}); err != nil {
 			t.Fatalf("object: %v", err)
 		}
 		list := runClient(t, curl, "-sS", "--max-time", "60", "-u", "alice:alice-pw", "--list-only", "ftp://"+b.addr+"/")
@@ -252,27 +186,38 @@ func TestIntegrationS3(t *testing.T) {
 		}
 		runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-C", "-", "-o", part, "ftp://"+a.addr+"/big.bin")
 		sameFile(t, part, sum)
-		// A resumed upload (curl sends APPE) is refused; the object stays.
-		small := filepath.Join(local, "small.txt")
-		if err := os.WriteFile(small, []byte("0123456789"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		runClient(t, curl, "-sS", "--max-time", "60", "-u", "alice:alice-pw", "-T", small, "ftp://"+a.addr+"/small.txt")
-		if err := os.WriteFile(small, []byte("0123456789abcdef"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		msg := runClientFails(t, curl, "-sS", "--max-time", "60", "-u", "alice:alice-pw", "-C", "-", "-T", small, "ftp://"+a.addr+"/small.txt")
-		if !strings.Contains(msg, "504") && !strings.Contains(strings.ToLower(msg), "denied") && !strings.Contains(msg, "(") {
-			t.Fatalf("curl -C - -T: %s", msg)
-		}
-		o, err := st.client.GetObject(ctx, weedBucket, "tenants/acme/small.txt", minio.GetObjectOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(o)
-		_ = o.Close()
-		if string(got) != "0123456789" {
-			t.Fatalf("small.txt after a refused APPE: %q", got)
+		// A resumed upload (curl -C - -T: SIZE, then APPE of the rest)
+		// rebuilds the object from its head: read into the first part
+		// under 5 MiB, copied by the store (UploadPartCopy) above.
+		for _, n := range []int{10, 6<<20 + 5} {
+			name := fmt.Sprintf("resume%d.bin", n)
+			whole := filepath.Join(local, name)
+			wsum := writeFile(t, whole, n+3<<20+7, name)
+			data, _ := os.ReadFile(whole)
+			head := filepath.Join(local, name+".head")
+			if err := os.WriteFile(head, data[:n], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-T", head, "ftp://"+a.addr+"/"+name)
+			runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-C", "-", "-T", whole, "ftp://"+b.addr+"/"+name)
+			back := filepath.Join(local, name+".back")
+			runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "-o", back, "ftp://"+a.addr+"/"+name)
+			sameFile(t, back, wsum)
+			// --append adds a second time.
+			extra := filepath.Join(local, name+".extra")
+			if err := os.WriteFile(extra, []byte("appended"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			runClient(t, curl, "-sS", "--max-time", "120", "-u", "alice:alice-pw", "--append", "-T", extra, "ftp://"+a.addr+"/"+name)
+			o, err := st.Client.GetObject(ctx, weedBucket, "tenants/acme/"+name, minio.GetObjectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(o)
+			_ = o.Close()
+			if want := string(data) + "appended"; string(got) != want {
+				t.Fatalf("%s after curl --append: %d bytes, want %d equal", name, len(got), len(want))
+			}
 		}
 	})
 
@@ -327,33 +272,41 @@ func TestIntegrationS3(t *testing.T) {
 		}
 		lftpAt(t, lftp, b, "get -c resume.bin -o "+part)
 		sameFile(t, part, sum)
-		// Upload: REST + STOR is refused (504). Whatever lftp does next,
-		// the object is the old one or the whole new file, never a mix.
-		head := filepath.Join(local, "head.bin")
-		if err := os.WriteFile(head, full[:654321], 0o644); err != nil {
-			t.Fatal(err)
+		// Upload: lftp put -c sends REST <remote size> + STOR of the
+		// rest; the object is rebuilt whole, for a head under 5 MiB
+		// (read into the first part) and above (copied by the store).
+		for _, n := range []int{654321, 5<<20 + 99} {
+			name := fmt.Sprintf("u%d.bin", n)
+			big := filepath.Join(local, name)
+			bsum := writeFile(t, big, n+2<<20+1, name)
+			data, _ := os.ReadFile(big)
+			head := filepath.Join(local, name+".head")
+			if err := os.WriteFile(head, data[:n], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			lftpAt(t, lftp, a, "put "+head+" -o "+name)
+			lftpAt(t, lftp, b, "put -c "+big+" -o "+name)
+			back := filepath.Join(local, name+".back")
+			lftpAt(t, lftp, a, "get "+name+" -o "+back)
+			sameFile(t, back, bsum)
 		}
-		lftpAt(t, lftp, a, "put "+head+" -o u.bin")
+		// REST inside the object, then STOR (Python ftplib): the head
+		// [0, REST) stays, the tail is replaced; REST past the end: 554.
+		python := requireTool(t, "python3")
 		host, port, _ := net.SplitHostPort(a.addr)
-		cmd := exec.Command(lftp, "-c", "set net:max-retries 1; set net:timeout 30; set cmd:fail-exit yes; set ftp:ssl-allow no; "+
-			fmt.Sprintf("open -u alice,alice-pw -p %s ftp://%s; ", port, host)+"put -c "+src+" -o u.bin; bye")
-		out, lerr := cmd.CombinedOutput()
-		o, err := st.client.GetObject(ctx, weedBucket, "tenants/acme/u.bin", minio.GetObjectOptions{})
+		out := runClient(t, python, "-c", restStor, host, port, "u654321.bin")
+		if !strings.Contains(out, "mid: 226") || !strings.Contains(out, "past: 554") {
+			t.Fatalf("ftplib REST+STOR:\n%s", out)
+		}
+		o, err := st.Client.GetObject(ctx, weedBucket, "tenants/acme/u654321.bin", minio.GetObjectOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, _ := io.ReadAll(o)
 		_ = o.Close()
-		switch {
-		case lerr != nil && string(got) == string(full[:654321]):
-			if !strings.Contains(string(out), "504") {
-				t.Fatalf("lftp put -c failed without the 504 reason:\n%s", out)
-			}
-			t.Logf("lftp put -c stopped at the 504; the old object stays")
-		case lerr == nil && string(got) == string(full):
-			t.Logf("lftp put -c uploaded the whole file after the 504")
-		default:
-			t.Fatalf("after lftp put -c (err %v): %d bytes on the store\n%s", lerr, len(got), out)
+		orig, _ := os.ReadFile(filepath.Join(local, "u654321.bin"))
+		if want := string(orig[:1000]) + "NEW TAIL"; string(got) != want {
+			t.Fatalf("after REST 1000 + STOR: %d bytes, want %d equal", len(got), len(want))
 		}
 	})
 
@@ -371,7 +324,7 @@ func TestIntegrationS3(t *testing.T) {
 		deadline := time.Now().Add(itTimeout)
 		for {
 			n := 0
-			for u := range st.client.ListIncompleteUploads(ctx, weedBucket, "tenants/acme/killed", true) {
+			for u := range st.Client.ListIncompleteUploads(ctx, weedBucket, "tenants/acme/killed", true) {
 				if u.Err == nil {
 					n++
 				}
@@ -396,7 +349,7 @@ func TestIntegrationS3(t *testing.T) {
 			_ = up.Process.Kill()
 			t.Fatal("curl did not end after the server was killed")
 		}
-		if _, err := st.client.StatObject(ctx, weedBucket, "tenants/acme/killed.bin", minio.StatObjectOptions{}); err == nil {
+		if _, err := st.Client.StatObject(ctx, weedBucket, "tenants/acme/killed.bin", minio.StatObjectOptions{}); err == nil {
 			t.Fatal("the killed upload's object exists")
 		}
 		list := runClient(t, curl, "-sS", "--max-time", "60", "-u", "alice:alice-pw", "--list-only", "ftp://"+a.addr+"/")

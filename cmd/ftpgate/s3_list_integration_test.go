@@ -63,7 +63,7 @@ func TestIntegrationS3BigListing(t *testing.T) {
 		var err error
 		for range 3 { // weed mini answers a burst with an occasional 503
 			c, cancel := context.WithTimeout(ctx, itTimeout)
-			_, err = st.client.PutObject(c, weedBucket, key, bytes.NewReader(nil), 0, minio.PutObjectOptions{})
+			_, err = st.Client.PutObject(c, weedBucket, key, bytes.NewReader(nil), 0, minio.PutObjectOptions{})
 			cancel()
 			if err == nil {
 				return nil

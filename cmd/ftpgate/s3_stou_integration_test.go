@@ -52,7 +52,7 @@ func TestIntegrationS3STOURace(t *testing.T) {
 		if !strings.Contains(out, "b: 226") || !strings.Contains(out, "a-failed:") {
 			t.Fatalf("%d bytes: want b stored and a refused:\n%s", size, out)
 		}
-		o, err := st.client.GetObject(context.Background(), weedBucket, "tenants/acme/"+name, minio.GetObjectOptions{})
+		o, err := st.Client.GetObject(context.Background(), weedBucket, "tenants/acme/"+name, minio.GetObjectOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

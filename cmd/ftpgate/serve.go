@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/tenancy"
@@ -31,12 +29,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 	if cfg.configFile != "" {
 		return serveConfigFile(ctx, cfg, stdout, stderr, signals)
 	}
-	// SIGHUP's default action ends the process; logrotate's postrotate
-	// and service managers send it to mean "reload". Caught before
-	// anything slow runs, so that a HUP during start-up is no crash.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP, syscall.SIGUSR1)
-	defer signal.Stop(hup)
+	hup, stopHup := gateway.ReloadSignals()
+	defer stopHup()
 	log := cfg.Logger(stderr)
 
 	users := cfg.users
@@ -60,7 +54,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", flagErrors(err))
 		return 1
 	}
-	announce(g, stdout)
+	g.Announce(stdout)
 	log.Info("serving", "root", gcfg.Tenancy.Tenants[0].Storage.Dir, "users", len(users))
 	reload := func() error {
 		if _, err := g.Reread(); err != nil {
@@ -69,7 +63,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, signals
 		log.Info("reloaded: files re-read; " + flagRestartNeeded)
 		return nil
 	}
-	return exitCode(g.Serve(ctx, hup, signals, reload))
+	return gateway.ExitStatus(g.Serve(ctx, hup, signals, reload))
 }
 
 // flagRestartNeeded is what a reload in flag mode says: the flags are

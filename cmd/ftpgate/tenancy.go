@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 )
@@ -45,30 +43,20 @@ func (c *serveConfig) checkConfigExclusive() error {
 // loadConfigFile reads the server file and puts the flags given with it
 // over its values.
 func (c *serveConfig) loadConfigFile() (gateway.Config, error) {
-	cfg, err := gateway.Load(c.configFile)
-	if err != nil {
-		return cfg, err
-	}
 	var keys []string
 	for _, name := range c.setFlags {
 		if key := flagKeys[name]; !strings.HasPrefix(key, "-: ") {
 			keys = append(keys, key)
 		}
 	}
-	if err := cfg.Override(&c.Config, keys); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate() // a flag may have changed a pairing
+	return gateway.LoadOverride(c.configFile, &c.Config, keys)
 }
 
 // serveConfigFile runs `ftpgate serve --config FILE` through the gateway:
 // reloaded on SIGHUP and by the admin API, stopped like the flags mode.
 func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.Writer, signals <-chan os.Signal) int {
-	// Caught before anything slow runs, so that a HUP during start-up is
-	// no crash.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP, syscall.SIGUSR1)
-	defer signal.Stop(hup)
+	hup, stopHup := gateway.ReloadSignals()
+	defer stopHup()
 	cfg, err := flags.loadConfigFile()
 	if err != nil {
 		fmt.Fprintf(stderr, "ftpgate serve: --config:\n%v\n", err)
@@ -80,30 +68,7 @@ func serveConfigFile(ctx context.Context, flags *serveConfig, stdout, stderr io.
 		fmt.Fprintf(stderr, "ftpgate serve: %v\n", err)
 		return 1
 	}
-	announce(g, stdout)
+	g.Announce(stdout)
 	log.Info("serving", "config", cfg.File, "tenants", len(cfg.Tenancy.Tenants))
-	return exitCode(g.Serve(ctx, hup, signals, nil))
-}
-
-// announce prints the listeners' addresses on stdout, where scripts and
-// tests read them; the admin API's first, as the tests expect.
-func announce(g *gateway.Gateway, stdout io.Writer) {
-	if u := g.AdminURL(); u != "" {
-		fmt.Fprintf(stdout, "ftpgate: admin API on %s\n", u)
-	}
-	fmt.Fprintf(stdout, "ftpgate: listening on %s\n", g.Addr())
-	if a := g.ImplicitTLSAddr(); a != nil {
-		fmt.Fprintf(stdout, "ftpgate: implicit TLS on %s\n", a)
-	}
-	if u := g.TelemetryURL(); u != "" {
-		fmt.Fprintf(stdout, "ftpgate: telemetry on %s\n", u)
-	}
-}
-
-// exitCode is a serve's exit status once g.Serve returned err.
-func exitCode(err error) int {
-	if err != nil {
-		return 1
-	}
-	return 0
+	return gateway.ExitStatus(g.Serve(ctx, hup, signals, nil))
 }

@@ -254,6 +254,18 @@ type Listener struct {
 	data bool // passive data listener: untrusted peers' bytes are not checked
 }
 
+// TCPListener returns the TCP listener under a passive data listener, so
+// that the engine may keep it for the session's next PASV or EPSV
+// (engine.ReusablePassiveListener): Accept holds nothing between calls and
+// returns the listener's errors as they are. Nil for a control listener.
+func (l *Listener) TCPListener() *net.TCPListener {
+	if !l.data {
+		return nil
+	}
+	tl, _ := l.Listener.(*net.TCPListener)
+	return tl
+}
+
 // Accept returns the next connection without reading from it.
 func (l *Listener) Accept() (net.Conn, error) {
 	conn, err := l.Listener.Accept()

@@ -341,3 +341,46 @@ func TestDataBytesMoveOnTheSocket(t *testing.T) {
 		t.Fatalf("data connections of the transfers: %v, want [either *net.TCPConn *proxyproto.Conn]", got)
 	}
 }
+
+// TestProxiedPassiveListenerIsKept: a PROXY-wrapped passive listener is
+// kept for the session's next EPSV, as a plain one is (the engine's
+// passive_spare.go), so that a client behind a balancer moving many small
+// files costs one accept per file rather than a new listener; a silent
+// connection that reached the listener during the first transfer is never
+// handed to the next one.
+func TestProxiedPassiveListenerIsKept(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, "127.0.0.1", trustLoopback(Required), nil)
+	c := dial(t, "127.0.0.1", ts.addr, v2(t, "192.0.2.10:40000", ts.addr))
+	c.login()
+
+	_, p1 := passivePort(t, c.cmd("EPSV", 229))
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(p1))
+	silent := dial(t, "127.0.0.1", addr, nil) // connects first, never sends a header
+	defer func() { _ = silent.conn.Close() }()
+	data := dial(t, "127.0.0.1", addr, v2(t, "192.0.2.10:40001", "127.0.0.1:1"))
+	if _, err := fmt.Fprintf(c.conn, "STOR /one\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.expect(150)
+	_, _ = io.WriteString(data.conn, "first")
+	_ = data.conn.Close()
+	c.expect(226)
+
+	for i, name := range []string{"/two", "/three"} {
+		_, p := passivePort(t, c.cmd("EPSV", 229))
+		if p != p1 {
+			t.Fatalf("EPSV %d after a proxied transfer advertised %d, want the kept %d", i+2, p, p1)
+		}
+		data := dial(t, "127.0.0.1", addr, v2(t, fmt.Sprintf("192.0.2.10:4100%d", i), "127.0.0.1:1"))
+		c.cmd("STOR "+name, 150)
+		_, _ = io.WriteString(data.conn, "more "+name)
+		_ = data.conn.Close()
+		c.expect(226)
+	}
+	for name, want := range map[string]string{"/one": "first", "/two": "more /two", "/three": "more /three"} {
+		if got, err := afero.ReadFile(ts.fs, name); err != nil || string(got) != want {
+			t.Fatalf("%s holds %q, %v; want %q", name, got, err, want)
+		}
+	}
+}

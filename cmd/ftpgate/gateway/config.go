@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/audit"
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/cluster"
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/telemetry"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
@@ -48,6 +49,7 @@ type Config struct {
 	Admin         AdminConfig        `toml:"admin"`
 	Audit         audit.Config       `toml:"audit"`
 	Telemetry     telemetry.Config   `toml:"telemetry"`
+	Cluster       cluster.Config     `toml:"cluster"`
 
 	// Tenancy is the tenants read from Tenants.Dir by Load, with the
 	// server settings tenancy uses; nil until then.
@@ -158,6 +160,7 @@ func Default() Config {
 		Log:       LogConfig{Format: "text", Level: "info"},
 		Policy:    PolicyConfig{Dir: "ftpgate-policies", Timeout: conf.Duration(50 * time.Millisecond), MemoryPages: 256},
 		Telemetry: telemetry.Default(),
+		Cluster:   cluster.Default(),
 	}
 }
 
@@ -231,7 +234,8 @@ func parse(file string, data []byte) (*Config, conf.Errors) {
 	for key, p := range map[string]*string{"tls.cert": &cfg.TLS.Cert, "tls.key": &cfg.TLS.Key, "tls.client_ca": &cfg.TLS.ClientCA, "tenants.dir": &cfg.Tenants.Dir,
 		"policy.dir": &cfg.Policy.Dir, "admin.token_file": &cfg.Admin.TokenFile, "admin.tls_cert": &cfg.Admin.TLSCert, "admin.tls_key": &cfg.Admin.TLSKey,
 		"audit.file": &cfg.Audit.File, "audit.xferlog": &cfg.Audit.Xferlog,
-		"telemetry.token_file": &cfg.Telemetry.TokenFile, "telemetry.tls_cert": &cfg.Telemetry.TLSCert, "telemetry.tls_key": &cfg.Telemetry.TLSKey} {
+		"telemetry.token_file": &cfg.Telemetry.TokenFile, "telemetry.tls_cert": &cfg.Telemetry.TLSCert, "telemetry.tls_key": &cfg.Telemetry.TLSKey,
+		"cluster.password_file": &cfg.Cluster.PasswordFile, "cluster.tls_ca": &cfg.Cluster.TLSCA} {
 		if _, set := sink.Lines[key]; set && *p != "" && !(*p == "-" && strings.HasPrefix(key, "audit.")) && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -355,6 +359,9 @@ func (c *Config) check(sink *conf.Sink, needTenants bool) {
 	}
 	if ok("telemetry") {
 		addSection(sink, "telemetry", c.Telemetry.Validate())
+	}
+	if ok("cluster") {
+		addSection(sink, "cluster", c.Cluster.Validate())
 	}
 }
 

@@ -116,6 +116,7 @@ type Gateway struct {
 	health   health // readiness, the telemetry listener and metrics (health.go)
 	// sessions lists and ends live sessions for the admin API.
 	sessions *sessions.Local
+	cluster  *clusterState // [cluster], nil for a single instance (cluster.go)
 	// console is what the web console of admin.console reads (console.go).
 	console consoleParts
 
@@ -146,6 +147,7 @@ func New(cfg Config, opts Options) (_ *Gateway, err error) {
 	if err := g.startTelemetry(cfg); err != nil {
 		return nil, err
 	}
+	g.startCluster()
 	return g, nil
 }
 
@@ -175,6 +177,9 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 	var driver engine.MainDriver
 	var st *engine.Settings
 	env := Env{Logger: g.log, Identity: opts.Identity}
+	if err := g.installCluster(cfg); err != nil { // [cluster]: the stores below take g.clusterOptions
+		return err
+	}
 	if opts.Driver != nil {
 		if opts.Settings == nil {
 			return errors.New("gateway: Options.Driver needs Options.Settings")
@@ -198,6 +203,7 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 			return err
 		}
 		g.tenancy = d
+		g.shareQuota(d) // [cluster]: quota usage shared through Redis
 		g.stops = append(g.stops, func(context.Context) { _ = d.Close() })
 		if tc, _ := d.GetTLSConfig(); tc != nil {
 			if err := CiphersFitKey(tc.CipherSuites, tc.Certificates); err != nil {
@@ -241,6 +247,9 @@ func (g *Gateway) install(cfg Config, opts Options) error {
 		// smaller share of the password-hash workers.
 		limiter.ResolveLogin = g.tenancy.ResolveLogin
 		g.tenancy.LoginSuspect = limiter.Suspect
+	}
+	if err := g.shareLimits(limiter, cfg); err != nil { // [cluster]: bans, session caps and rates shared (limitscluster.go)
+		return err
 	}
 	limiter.Install(g.srv)
 	g.limiter = limiter
@@ -376,6 +385,7 @@ func (g *Gateway) reload(next Config) (_ []string, err error) {
 		g.log.Warn("reload: these keys only change on restart; their running values stay", "keys", keys)
 	}
 	g.cfg = next
+	g.cluster.reloaded()
 	return keys, nil
 }
 
@@ -420,6 +430,7 @@ func RestartNeeded(a, b Config) []string {
 		{"admin", a.Admin, b.Admin},
 		{"audit", a.Audit, b.Audit},
 		{"telemetry", a.Telemetry, b.Telemetry},
+		{"cluster", a.Cluster, b.Cluster},
 	} {
 		if !reflect.DeepEqual(k.x, k.y) {
 			keys = append(keys, k.key)

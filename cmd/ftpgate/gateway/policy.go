@@ -70,10 +70,9 @@ func (g *Gateway) installPolicy(cfg Config, opts Options, env Env) error {
 	if err := g.InstallPolicies(ctx, opts.Policies); err != nil {
 		return err
 	}
-	store := &policy.Store{Dir: dir}
 	// Stored policies are restored in the background: the server serves
 	// at once, and a tenant's commands are refused until its policy is in.
-	restoring := store.Restore(ctx, rt)
+	store, restoring := g.policyStore(ctx, dir, rt) // [cluster]: shared through Redis
 	g.health.restoring = restoring.Done()
 	go func() {
 		select {

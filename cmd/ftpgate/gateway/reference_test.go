@@ -16,7 +16,7 @@ func TestConfigReference(t *testing.T) {
 	}
 	keys := Keys()
 	named := map[string]bool{}
-	for _, m := range regexp.MustCompile("`((?:listen|tls|passive|timeouts|log|commands|tenants|proxy_protocol|limits|policy|admin|audit|telemetry)\\.[a-z0-9_.*]+)`").FindAllSubmatch(doc, -1) {
+	for _, m := range regexp.MustCompile("`((?:listen|tls|passive|timeouts|log|commands|tenants|proxy_protocol|limits|policy|admin|audit|telemetry|cluster)\\.[a-z0-9_.*]+)`").FindAllSubmatch(doc, -1) {
 		k := string(m[1])
 		named[k] = true
 		if !slices.Contains(keys, k) {

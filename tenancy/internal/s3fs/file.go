@@ -5,11 +5,14 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/ftpgate/ftpgate/engine"
 	"github.com/minio/minio-go/v7"
 )
 
@@ -19,6 +22,7 @@ type fileInfo struct {
 	size int64
 	mod  time.Time
 	dir  bool
+	etag string // from a HEAD (Stat), not from listings
 }
 
 // noTime is the time of a directory that has no marker object (it exists
@@ -64,11 +68,22 @@ type readFile struct {
 	body io.ReadCloser
 	ctx  context.Context
 	stop context.CancelFunc
+	// resumes counts the GETs re-sent since the last byte arrived.
+	resumes int
+	// closed ends a resume's wait when the handle is closed.
+	closed chan struct{}
+	once   sync.Once
 }
 
 func (r *readFile) Name() string { return r.name }
 
-// open starts the GET from the current offset.
+// maxReadResumes bounds the GETs a download re-sends in a row, each
+// from where the broken one stopped, before its error reaches the client.
+const maxReadResumes = 3
+
+// open starts the GET from the current offset, for the object Stat saw
+// (If-Match on its ETag): bytes of a replaced object never follow bytes
+// of the old one in a resumed GET or a REST+RETR.
 func (r *readFile) open() error {
 	opts := minio.GetObjectOptions{}
 	if r.pos > 0 {
@@ -76,17 +91,28 @@ func (r *readFile) open() error {
 			return err
 		}
 	}
+	if r.info.etag != "" {
+		if err := opts.SetMatchETag(r.info.etag); err != nil {
+			return err
+		}
+	}
 	r.ctx, r.stop = context.WithCancel(context.Background())
 	body, _, _, err := r.fs.core.GetObject(r.ctx, r.fs.bucket, r.key, opts)
 	if err != nil {
 		r.stop()
+		if minio.ToErrorResponse(err).StatusCode == http.StatusPreconditionFailed {
+			return &engine.ReplyError{Code: 451, Message: r.name + ": the file was replaced during the download; download it again."}
+		}
 		return r.fs.storeErr("read", r.name, err)
 	}
 	r.body = body
 	return nil
 }
 
-// Read reads from the offset; the GET starts at the first Read.
+// Read reads from the offset; the GET starts at the first Read. A GET
+// that breaks (minio-go retries a request, not a body cut short) is
+// sent again from the offset reached, at most maxReadResumes times in a
+// row with a backoff, the wait ending with Close.
 func (r *readFile) Read(p []byte) (int, error) {
 	if r.pos >= r.info.size {
 		return 0, io.EOF
@@ -98,10 +124,31 @@ func (r *readFile) Read(p []byte) (int, error) {
 	}
 	n, err := r.body.Read(p)
 	r.pos += int64(n)
-	if err != nil && !errors.Is(err, io.EOF) {
-		err = r.fs.storeErr("read", r.name, err)
+	if n > 0 {
+		r.resumes = 0
 	}
-	return n, err
+	if err == nil || errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) && r.pos < r.info.size {
+			err = io.ErrUnexpectedEOF
+		} else {
+			return n, err
+		}
+	}
+	r.drop()
+	if r.resumes >= maxReadResumes || r.isClosed() {
+		return n, r.fs.storeErr("read", r.name, err)
+	}
+	r.resumes++
+	r.fs.log.Debug("object store: a download broke; resuming it", "path", r.name, "offset", r.pos, "err", err)
+	select {
+	case <-time.After(time.Duration(r.resumes) * 200 * time.Millisecond):
+	case <-r.closed:
+		return n, r.fs.storeErr("read", r.name, err)
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return r.Read(p)
 }
 
 // ReadAt reads len(p) bytes at off with one ranged GET.
@@ -166,8 +213,22 @@ func (r *readFile) drop() {
 	}
 }
 
-// Close ends the GET.
-func (r *readFile) Close() error { r.drop(); return nil }
+// isClosed reports whether Close was called.
+func (r *readFile) isClosed() bool {
+	select {
+	case <-r.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close ends the GET (and a resume's wait).
+func (r *readFile) Close() error {
+	r.once.Do(func() { close(r.closed) })
+	r.drop()
+	return nil
+}
 
 func (r *readFile) Stat() (os.FileInfo, error)         { return r.info, nil }
 func (r *readFile) Readdir(int) ([]os.FileInfo, error) { return nil, syscall.ENOTDIR }

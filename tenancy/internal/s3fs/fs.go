@@ -199,7 +199,7 @@ func (f *Fs) statKey(op, name, key string) (os.FileInfo, error) {
 	defer cancel()
 	oi, err := f.core.StatObject(ctx, f.bucket, key, minio.StatObjectOptions{})
 	if err == nil {
-		return &fileInfo{name: base, size: oi.Size, mod: oi.LastModified}, nil
+		return &fileInfo{name: base, size: oi.Size, mod: oi.LastModified, etag: oi.ETag}, nil
 	}
 	if !errNotFound(err) {
 		return nil, f.storeErr(op, name, err)
@@ -270,17 +270,17 @@ func (f *Fs) Create(name string) (afero.File, error) {
 	return f.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 }
 
-// errNoResume refuses APPE and REST+STOR: an object cannot be written in
-// place, so a resumed or appended upload would have to be rebuilt from a
-// copy of the old object (see RATIONALE.md).
-var errNoResume = &engine.ReplyError{Code: 504, Message: "Appending and resuming uploads (APPE, REST before STOR) are not supported on this storage; upload the whole file again."}
+// errNoResume refuses a write that is neither sequential nor a resumed
+// upload's head (an object cannot be written in place).
+var errNoResume = &engine.ReplyError{Code: 504, Message: "Writing at this offset is not supported on this storage; upload the whole file again."}
 
-// OpenFile opens name for reading, or for an upload with O_TRUNC or
-// O_EXCL (STOR, STOU); a write without either (APPE, REST+STOR) is
-// refused with 504. An upload needs the parent directory to exist and
-// name not to be a directory; with O_EXCL name may not exist either
-// (checked before the upload, not at its end: two uploads racing for one
-// new name both succeed, the later one winning).
+// OpenFile opens name for reading, or for an upload: a new object with
+// O_TRUNC or O_EXCL (STOR, STOU), else a resumed one (APPE with
+// O_APPEND, REST+STOR then Seek to the offset) that keeps the head of
+// the object there and appears, whole, at Close (see upload.start). An
+// upload needs the parent directory to exist and name not to be a
+// directory; with O_EXCL name may not exist either (checked before the
+// upload and again by the store's conditional write at its end).
 func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) {
 	k, err := f.key("open", name)
 	if err != nil {
@@ -294,10 +294,7 @@ func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) 
 		if fi.IsDir() {
 			return &dirFile{fs: f, name: name, prefix: dirPrefix(f.prefix, k), info: fi}, nil
 		}
-		return &readFile{fs: f, name: name, key: k, info: fi.(*fileInfo)}, nil
-	}
-	if flag&(os.O_TRUNC|os.O_EXCL) == 0 || flag&os.O_APPEND != 0 {
-		return nil, errNoResume
+		return &readFile{fs: f, name: name, key: k, info: fi.(*fileInfo), closed: make(chan struct{})}, nil
 	}
 	if k == f.prefix {
 		return nil, &os.PathError{Op: "open", Path: name, Err: syscall.EISDIR}
@@ -316,7 +313,18 @@ func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) 
 	if err := f.needParentDir("open", name); err != nil {
 		return nil, err
 	}
-	return newUpload(f, name, k, flag&os.O_EXCL != 0), nil
+	u := newUpload(f, name, k, flag&os.O_EXCL != 0)
+	if flag&(os.O_TRUNC|os.O_EXCL) == 0 || flag&os.O_APPEND != 0 {
+		u.resume = true
+		if fi != nil {
+			old := fi.(*fileInfo)
+			u.oldExists, u.old, u.oldETag = true, old.size, old.etag
+		}
+		if flag&os.O_APPEND != 0 {
+			u.base = u.old
+		}
+	}
+	return u, nil
 }
 
 // dirPrefix is the listing prefix of a directory whose key is k.

@@ -45,6 +45,58 @@ type store struct {
 	aborted      atomic.Int32
 	partsNow     atomic.Int32 // part uploads being received
 	partsMax     atomic.Int32 // the most at once
+	copyParts    atomic.Int32 // UploadPartCopy requests
+	gets         atomic.Int32 // object GETs
+	// fault, when set before requests are made, may answer a request
+	// itself (true) instead of the fake.
+	fault func(w http.ResponseWriter, r *http.Request) bool
+}
+
+// uploadPartCopy serves UploadPartCopy, which gofakes3 lacks: a ranged
+// GET of the source (412 when x-amz-copy-source-if-match differs) sent
+// as an ordinary part.
+func uploadPartCopy(h http.Handler, w http.ResponseWriter, r *http.Request) {
+	src, err := url.PathUnescape(r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	get := httptest.NewRequest(http.MethodGet, "/"+strings.TrimPrefix(src, "/"), nil)
+	if rg := r.Header.Get("X-Amz-Copy-Source-Range"); rg != "" {
+		get.Header.Set("Range", rg)
+	}
+	got := httptest.NewRecorder()
+	h.ServeHTTP(got, get)
+	if got.Code/100 != 2 {
+		w.WriteHeader(got.Code)
+		_, _ = w.Write(got.Body.Bytes())
+		return
+	}
+	if m := r.Header.Get("X-Amz-Copy-Source-If-Match"); m != "" && strings.Trim(m, `"`) != strings.Trim(got.Header().Get("ETag"), `"`) {
+		http.Error(w, "<Error><Code>PreconditionFailed</Code></Error>", http.StatusPreconditionFailed)
+		return
+	}
+	body := got.Body.Bytes()
+	put := httptest.NewRequest(http.MethodPut, r.URL.String(), bytes.NewReader(body))
+	put.ContentLength = int64(len(body))
+	put.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	done := httptest.NewRecorder()
+	h.ServeHTTP(done, put)
+	if done.Code/100 != 2 {
+		w.WriteHeader(done.Code)
+		_, _ = w.Write(done.Body.Bytes())
+		return
+	}
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><CopyPartResult><ETag>%s</ETag><LastModified>%s</LastModified></CopyPartResult>`,
+		done.Header().Get("ETag"), time.Now().UTC().Format(time.RFC3339))
+}
+
+// etagMatches reports whether the object at p has the ETag m (If-Match
+// on GET, which gofakes3 ignores).
+func etagMatches(h http.Handler, p, m string) bool {
+	head := httptest.NewRecorder()
+	h.ServeHTTP(head, httptest.NewRequest(http.MethodHead, p, nil))
+	return head.Code == http.StatusOK && strings.Trim(m, `"`) == strings.Trim(head.Header().Get("ETag"), `"`)
 }
 
 func newStore(t *testing.T) *store {
@@ -53,6 +105,21 @@ func newStore(t *testing.T) *store {
 	fake := gofakes3.New(s3mem.New(), gofakes3.WithLogger(gofakes3.DiscardLog()))
 	h := fake.Server()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if st.fault != nil && st.fault(w, r) {
+			return
+		}
+		if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "" && r.URL.Query().Has("partNumber") {
+			st.copyParts.Add(1)
+			uploadPartCopy(h, w, r)
+			return
+		}
+		if r.Method == http.MethodGet && r.Header.Get("If-Match") != "" && !etagMatches(h, r.URL.Path, r.Header.Get("If-Match")) {
+			http.Error(w, "<Error><Code>PreconditionFailed</Code></Error>", http.StatusPreconditionFailed)
+			return
+		}
+		if r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "" && strings.Count(r.URL.Path, "/") > 1 {
+			st.gets.Add(1)
+		}
 		if r.Method == http.MethodPost && r.URL.Query().Has("uploads") {
 			st.initiated.Add(1)
 		}
@@ -377,23 +444,158 @@ func TestRenameMkdRmd(t *testing.T) {
 	}
 }
 
-// TestNoResume: APPE and REST+STOR are refused with 504; nothing is
-// written.
-func TestNoResume(t *testing.T) {
-	st, _, c, _ := setup(t, s3fs.Config{})
+// TestResume: APPE and REST+STOR rebuild the object from the old one's
+// head plus the new bytes, whole at 226: a head under 5 MiB is read into
+// the first part, a larger one is copied by the store (UploadPartCopy, no
+// GET); a REST offset past the end is refused with 554 and an APPE to a
+// missing name creates it.
+func TestResume(t *testing.T) {
+	st, _, c, _ := setup(t, s3fs.Config{PartSize: s3fs.MinPartSize})
+	get := func(name string) []byte {
+		t.Helper()
+		o, err := st.client.GetObject(context.Background(), bucket, prefix+name, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+		b, err := io.ReadAll(o)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return b
+	}
 	if err := c.Stor("f", strings.NewReader("one")); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Append("f", strings.NewReader("two")); err == nil || !strings.HasPrefix(err.Error(), "504") {
+	if err := c.Append("f", strings.NewReader("two")); err != nil {
 		t.Fatalf("APPE: %v", err)
 	}
-	if err := c.StorFrom("f", strings.NewReader("ne"), 1); err == nil || !strings.HasPrefix(err.Error(), "504") {
-		t.Fatalf("REST+STOR: %v", err)
+	if got := get("f"); string(got) != "onetwo" {
+		t.Fatalf("after APPE: %q", got)
 	}
-	if got := retr(t, c, "f", 0); string(got) != "one" {
-		t.Fatalf("f = %q", got)
+	if err := c.StorFrom("f", strings.NewReader("NE"), 1); err != nil {
+		t.Fatalf("REST 1 + STOR: %v", err)
 	}
-	_ = st
+	if got := get("f"); string(got) != "oNE" {
+		t.Fatalf("after REST+STOR: %q", got)
+	}
+	if err := c.StorFrom("f", strings.NewReader("x"), 4); err == nil || !strings.HasPrefix(err.Error(), "554") {
+		t.Fatalf("REST past the end + STOR: %v, want 554", err)
+	}
+	if got := get("f"); string(got) != "oNE" {
+		t.Fatalf("after a refused REST+STOR: %q", got)
+	}
+	if err := c.Append("new", strings.NewReader("fresh")); err != nil {
+		t.Fatalf("APPE to a new name: %v", err)
+	}
+	if got := get("new"); string(got) != "fresh" {
+		t.Fatalf("new = %q", got)
+	}
+	if st.copyParts.Load() != 0 {
+		t.Fatalf("%d part copies for heads under 5 MiB", st.copyParts.Load())
+	}
+
+	// A head of 5 MiB or more: copied by the store, then new parts.
+	big := pattern(2*s3fs.MinPartSize + 999)
+	if err := c.Stor("big", bytes.NewReader(big[:s3fs.MinPartSize+10])); err != nil {
+		t.Fatal(err)
+	}
+	gets := st.gets.Load()
+	if err := c.Append("big", bytes.NewReader(big[s3fs.MinPartSize+10:])); err != nil {
+		t.Fatalf("APPE to a large object: %v", err)
+	}
+	if got := get("big"); !bytes.Equal(got, big) {
+		t.Fatalf("after APPE: %d bytes, want %d equal", len(got), len(big))
+	}
+	off := s3fs.MinPartSize + 3
+	tail := pattern(s3fs.MinPartSize + 77)
+	if err := c.StorFrom("big", bytes.NewReader(tail), uint64(off)); err != nil {
+		t.Fatalf("REST+STOR on a large object: %v", err)
+	}
+	if got, want := get("big"), append(append([]byte{}, big[:off]...), tail...); !bytes.Equal(got, want) {
+		t.Fatalf("after REST+STOR: %d bytes, want %d equal", len(got), len(want))
+	}
+	if st.copyParts.Load() != 2 || st.gets.Load() != gets+2 { // the two checks above read it
+		t.Fatalf("%d part copies, %d GETs of the old object; want 2 copies and no GET", st.copyParts.Load(), st.gets.Load()-gets-2)
+	}
+}
+
+// TestResumeAbortKeepsOld: an APPE aborted after its head was copied and a
+// part sent leaves the old object as it was and no pending upload.
+func TestResumeAbortKeepsOld(t *testing.T) {
+	st, _, c, addr := setup(t, s3fs.Config{PartSize: s3fs.MinPartSize})
+	old := pattern(s3fs.MinPartSize + 1)
+	if err := c.Stor("keep.bin", bytes.NewReader(old)); err != nil {
+		t.Fatal(err)
+	}
+	initiated := st.initiated.Load()
+	rc, _, _ := enginetest.Dial(t, addr, "")
+	rc.Expect("USER u", 331)
+	rc.Expect("PASS p", 230)
+	rc.Expect("TYPE I", 200)
+	dc := rawPASV(t, rc)
+	rc.Expect("APPE keep.bin", 150)
+	if _, err := dc.Write(pattern(s3fs.MinPartSize + 4096)); err != nil {
+		t.Fatal(err)
+	}
+	enginetest.Eventually(t, "the head is copied", func() bool { return st.copyParts.Load() > 0 })
+	rc.Send("ABOR")
+	code, _ := rc.Read()
+	if code != 426 && code != 226 {
+		t.Fatalf("after ABOR: %d", code)
+	}
+	if code == 426 {
+		rc.Expect("NOOP", 226)
+	}
+	_ = dc.Close()
+	o, err := st.client.GetObject(context.Background(), bucket, prefix+"keep.bin", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(o)
+	_ = o.Close()
+	if !bytes.Equal(got, old) {
+		t.Fatalf("keep.bin after an aborted APPE: %d bytes, want the old %d", len(got), len(old))
+	}
+	if st.initiated.Load()-initiated != 1 || st.aborted.Load() != 1 {
+		t.Fatalf("%d uploads started, %d aborted; want 1 and 1", st.initiated.Load()-initiated, st.aborted.Load())
+	}
+}
+
+// TestResumeReplacedMeanwhile: an object replaced between APPE's open and
+// its first byte is not given the new bytes: 451, and the replacement
+// stays.
+func TestResumeReplacedMeanwhile(t *testing.T) {
+	for _, size := range []int{10, s3fs.MinPartSize + 10} {
+		st, _, c, addr := setup(t, s3fs.Config{PartSize: s3fs.MinPartSize})
+		if err := c.Stor("r", bytes.NewReader(pattern(size))); err != nil {
+			t.Fatal(err)
+		}
+		rc, _, _ := enginetest.Dial(t, addr, "")
+		rc.Expect("USER u", 331)
+		rc.Expect("PASS p", 230)
+		rc.Expect("TYPE I", 200)
+		dc := rawPASV(t, rc)
+		rc.Expect("APPE r", 150)
+		repl := bytes.Repeat([]byte("z"), size)
+		if _, err := st.client.PutObject(context.Background(), bucket, prefix+"r", bytes.NewReader(repl), int64(size), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = dc.Write([]byte("tail"))
+		_ = dc.Close()
+		if code, msg := rc.Read(); code != 451 {
+			t.Fatalf("%d bytes: APPE after the object was replaced: %d %s", size, code, msg)
+		}
+		o, err := st.client.GetObject(context.Background(), bucket, prefix+"r", minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(o)
+		_ = o.Close()
+		if !bytes.Equal(got, repl) {
+			t.Fatalf("%d bytes: the replacement became %d bytes", size, len(got))
+		}
+	}
 }
 
 // TestNameAttacks: whatever names a client sends, every key stays under

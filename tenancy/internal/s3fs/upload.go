@@ -6,11 +6,13 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -46,6 +48,18 @@ type upload struct {
 	// CompleteMultipartUpload, so that of two uploads racing to one new
 	// name the second fails (fs.ErrExist) instead of replacing the first.
 	excl bool
+
+	// A resumed upload (APPE, REST+STOR) keeps the first base bytes of
+	// the object that was there (old: its size and ETag; oldExists:
+	// there was one) and adds the new bytes after them. The head is
+	// fixed when the first byte arrives (started); until then Seek and
+	// Truncate may move it within the old object.
+	resume    bool
+	base      int64
+	old       int64
+	oldETag   string
+	oldExists bool
+	started   bool
 
 	uploadID string
 	parts    []minio.CompletePart
@@ -102,6 +116,12 @@ func (u *upload) Name() string { return u.name }
 func (u *upload) Write(p []byte) (int, error) {
 	if u.err != nil {
 		return 0, u.err
+	}
+	if !u.started {
+		if err := u.start(); err != nil {
+			u.err = err
+			return 0, err
+		}
 	}
 	n := 0
 	for len(p) > 0 {
@@ -181,6 +201,71 @@ func (u *upload) wait() error {
 	return nil
 }
 
+// start fixes a resumed upload's head before its first byte: nothing
+// for a fresh upload; a head under MinPartSize is read (one ranged GET)
+// into the part being filled, since S3 takes no part under 5 MiB but the
+// last, so memory stays within one part; a larger head is copied by the
+// store into the first parts (UploadPartCopy, at most MaxPartSize each,
+// no byte through the gateway). Both ask for the old object's ETag
+// (If-Match), so an object replaced since the open fails the upload
+// (451) rather than lend it a head from another file.
+func (u *upload) start() error {
+	u.started = true
+	if u.base == 0 {
+		return nil
+	}
+	if u.base < MinPartSize {
+		opts := minio.GetObjectOptions{}
+		if err := opts.SetRange(0, u.base-1); err != nil {
+			return err
+		}
+		if err := opts.SetMatchETag(u.oldETag); err != nil {
+			return err
+		}
+		body, _, _, err := u.fs.core.GetObject(u.ctx, u.fs.bucket, u.key, opts)
+		if err != nil {
+			return u.oldErr(err)
+		}
+		defer body.Close()
+		u.buf = make([]byte, u.base, max(u.base, 64<<10))
+		if _, err := io.ReadFull(body, u.buf); err != nil {
+			u.buf = nil
+			return u.oldErr(err)
+		}
+		return nil
+	}
+	id, err := u.fs.core.NewMultipartUpload(u.ctx, u.fs.bucket, u.key, minio.PutObjectOptions{})
+	if err != nil {
+		return u.fs.storeErr("upload", u.name, err)
+	}
+	u.uploadID = id
+	n := (u.base + MaxPartSize - 1) / MaxPartSize
+	chunk := (u.base + n - 1) / n
+	cond := map[string]string{"x-amz-copy-source-if-match": `"` + strings.Trim(u.oldETag, `"`) + `"`}
+	for off := int64(0); off < u.base; off += chunk {
+		size := min(chunk, u.base-off)
+		ctx, cancel := context.WithTimeout(u.ctx, 10*u.fs.timeout)
+		p, err := u.fs.core.CopyObjectPart(ctx, u.fs.bucket, u.key, u.fs.bucket, u.key, id, len(u.parts)+1, off, size, cond)
+		cancel()
+		if err != nil {
+			return u.oldErr(err)
+		}
+		u.parts = append(u.parts, p)
+	}
+	u.partSize = partSizeFor(u.fs.partSize, len(u.parts)+1)
+	return nil
+}
+
+// oldErr reports a failure to read or copy the old object's head: 451
+// "replaced meanwhile" when its ETag no longer matches (412) or it is
+// gone, else the store's error.
+func (u *upload) oldErr(err error) error {
+	if minio.ToErrorResponse(err).StatusCode == http.StatusPreconditionFailed || errNotFound(err) {
+		return &engine.ReplyError{Code: 451, Message: u.name + ": the file was replaced, moved or removed before the upload began; nothing was written."}
+	}
+	return u.fs.storeErr("upload", u.name, err)
+}
+
 // md5Base64 is the Content-MD5 of a part or a small object: the store
 // checks it, so a part damaged on the way is refused rather than stored.
 // Payloads are sent unsigned (UNSIGNED-PAYLOAD, DisableContentSha256):
@@ -231,6 +316,15 @@ func (u *upload) Close() error {
 
 // complete sends what is left and completes the upload.
 func (u *upload) complete() error {
+	if u.resume && u.oldExists && !u.started && u.base == u.old {
+		// Nothing appended, nothing cut: the object stays as it is.
+		return nil
+	}
+	if !u.started {
+		if err := u.start(); err != nil {
+			return err
+		}
+	}
 	if u.uploadID == "" {
 		_, err := u.fs.core.PutObject(u.ctx, u.fs.bucket, u.key, bytes.NewReader(u.buf), int64(len(u.buf)), md5Base64(u.buf), "", u.completeOpts())
 		if err != nil {
@@ -280,16 +374,37 @@ func (u *upload) abort() {
 // Stat describes the upload so far (a file, for the engine's
 // is-a-directory check).
 func (u *upload) Stat() (os.FileInfo, error) {
-	return &fileInfo{name: path.Base(u.name), size: u.written, mod: time.Now()}, nil
+	return &fileInfo{name: path.Base(u.name), size: u.pos(), mod: time.Now()}, nil
 }
 
+// pos is where the next byte goes: after the kept head and what arrived.
+func (u *upload) pos() int64 { return u.base + u.written }
+
 // Seek allows only the position writes are at (the engine seeks to 0
-// before a fresh STOR in some paths); anything else is a resumption.
+// before a fresh STOR in some paths), or, for a resumed upload before
+// its first byte, any offset within the old object (REST+STOR: the
+// head kept is [0, offset)). An offset past the old object's end is
+// refused with 554.
 func (u *upload) Seek(offset int64, whence int) (int64, error) {
-	if (whence == io.SeekStart && offset == u.written) || (whence != io.SeekStart && offset == 0) {
-		return u.written, nil
+	if (whence == io.SeekStart && offset == u.pos()) || (whence == io.SeekCurrent && offset == 0) {
+		return u.pos(), nil
 	}
-	return u.written, errNoResume
+	if whence == io.SeekStart && u.resume && !u.started && offset >= 0 {
+		if offset > u.old {
+			u.err = errRestBeyond(offset, u.old) // Close writes nothing
+			return u.pos(), u.err
+		}
+		u.base = offset
+		return offset, nil
+	}
+	u.err = errNoResume
+	return u.pos(), u.err
+}
+
+// errRestBeyond refuses a REST+STOR offset past the object's end: the
+// gap has no bytes to copy.
+func errRestBeyond(offset, size int64) error {
+	return &engine.ReplyError{Code: 554, Message: fmt.Sprintf("REST offset %d is beyond the end of the file (%d bytes); nothing was written.", offset, size)}
 }
 
 func (u *upload) Read([]byte) (int, error)           { return 0, syscall.EBADF }
@@ -298,18 +413,25 @@ func (u *upload) Readdir(int) ([]os.FileInfo, error) { return nil, syscall.ENOTD
 func (u *upload) Readdirnames(int) ([]string, error) { return nil, syscall.ENOTDIR }
 func (u *upload) Sync() error                        { return nil }
 
-// Truncate allows only the current length.
+// Truncate allows the current length, or, for a resumed upload before
+// its first byte, a shorter head of the old object.
 func (u *upload) Truncate(size int64) error {
-	if size == u.written {
+	if size == u.pos() {
 		return nil
 	}
-	return errNoResume
+	if u.resume && !u.started && size >= 0 && size <= u.base {
+		u.base = size
+		return nil
+	}
+	u.err = errNoResume
+	return u.err
 }
 
 // WriteAt writes only at the end (sequential uploads).
 func (u *upload) WriteAt(p []byte, off int64) (int, error) {
-	if off != u.written {
-		return 0, errNoResume
+	if off != u.pos() {
+		u.err = errNoResume
+		return 0, u.err
 	}
 	return u.Write(p)
 }

@@ -128,6 +128,32 @@ type Registry interface {
 	End(ctx context.Context, tenant, id, reason string) error
 }
 
+// Coverage says which instances of a cluster a list holds the sessions
+// of.
+type Coverage struct {
+	// Partial reports that some instances did not answer in time (or
+	// could not be asked): their sessions are missing from the page, and
+	// a next page may skip them.
+	Partial bool
+	// Missing are the ids of the instances known not to have answered.
+	Missing []string
+}
+
+// ClusterLister is a Registry that lists the sessions of several
+// instances and says which answered; the list routes use it when the
+// Registry has it.
+type ClusterLister interface {
+	ListCluster(ctx context.Context, q Query) (page []Session, next string, cov Coverage, err error)
+}
+
+// ErrUnavailable is End's error when the instance holding the session
+// did not answer in time.
+var ErrUnavailable = errors.New("the instance holding the session did not answer")
+
+// ValidID reports whether id has the syntax of a session id (see
+// validID); registries that nest ids check theirs with it.
+func ValidID(id string) bool { return validID(id) }
+
 // CleanReason makes reason fit to follow "421 " on the control
 // connection: one line of printable characters (CR, LF, other controls,
 // invalid UTF-8 and unusual spaces each become a space, runs of spaces

@@ -55,6 +55,10 @@ type ListReply struct {
 	Sessions []Session `json:"sessions"`
 	// Next, when set, is the ?after= of the next page.
 	Next string `json:"next,omitempty"`
+	// Partial and Missing (a cluster's registry only): some instances did
+	// not answer in time; Missing names those known.
+	Partial bool     `json:"partial,omitempty"`
+	Missing []string `json:"missing,omitempty"`
 }
 
 // EndRequest is the optional body of a DELETE of a session.
@@ -115,7 +119,16 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		admin.WriteError(w, http.StatusBadRequest, "bad_cursor", "after: not a session id")
 		return
 	}
-	page, next, err := h.reg.List(r.Context(), Query{Tenant: r.PathValue("tenant"), After: after, Limit: limit})
+	q := Query{Tenant: r.PathValue("tenant"), After: after, Limit: limit}
+	var page []Session
+	var next string
+	var cov Coverage
+	var err error
+	if cl, ok := h.reg.(ClusterLister); ok {
+		page, next, cov, err = cl.ListCluster(r.Context(), q)
+	} else {
+		page, next, err = h.reg.List(r.Context(), q)
+	}
 	switch {
 	case errors.Is(err, ErrBadCursor):
 		admin.WriteError(w, http.StatusBadRequest, "bad_cursor", "after: not a session id")
@@ -125,7 +138,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		admin.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the sessions cannot be listed now")
 		return
 	}
-	admin.WriteJSON(w, http.StatusOK, ListReply{Sessions: page, Next: next})
+	admin.WriteJSON(w, http.StatusOK, ListReply{Sessions: page, Next: next, Partial: cov.Partial, Missing: cov.Missing})
 }
 
 // end serves both DELETEs of a session. A session of another tenant
@@ -146,6 +159,9 @@ func (h *handler) end(w http.ResponseWriter, r *http.Request) {
 	switch err := h.reg.End(r.Context(), tenant, id, reason); {
 	case errors.Is(err, ErrNotFound):
 		admin.WriteError(w, http.StatusNotFound, "no_session", "no such session")
+		return
+	case errors.Is(err, ErrUnavailable):
+		admin.WriteError(w, http.StatusServiceUnavailable, "instance_unavailable", "the instance holding the session did not answer in time")
 		return
 	case err != nil:
 		h.log.Warn("admin: ending a session", "session", id, "err", err)

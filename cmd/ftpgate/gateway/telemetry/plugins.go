@@ -72,6 +72,7 @@ func (c *pluginCollector) collectLimits(ch chan<- prometheus.Metric, l *ratelimi
 		{"user_sessions", s.RefusedUserSessions},
 		{"tenant_sessions", s.RefusedTenantSessions},
 		{"command_rate", s.RefusedCommands},
+		{"shared_unavailable", s.RefusedShared}, // [cluster] state unreachable, feature failing closed
 		{"passive_per_ip", p.RefusedPerIP},
 		{"passive_per_user", p.RefusedPerUser},
 		{"passive_per_tenant", p.RefusedPerTenant},

@@ -1,0 +1,163 @@
+package redisstate_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/ftpgate/ftpgate/engine/enginetest"
+	"github.com/ftpgate/ftpgate/ratelimit"
+	"github.com/ftpgate/ftpgate/ratelimit/redisstate"
+)
+
+func newStore(t *testing.T, r *testRedis) *redisstate.Store {
+	t.Helper()
+	s, err := redisstate.New(redisstate.Same(redisstate.RedisOptions{Client: r.client(t), Prefix: "test:", Deadline: testDeadline}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestAccountKeysDistinct: the accounts ("a/b", "c") and ("a", "b/c")
+// have one session each under a cap of one: their keys differ, though
+// "tenant/user" spells both "a/b/c".
+func TestAccountKeysDistinct(t *testing.T) {
+	eachRedis(t, func(t *testing.T, r *testRedis) {
+		s := newStore(t, r)
+		for _, acc := range [][2]string{{"a/b", "c"}, {"a", "b/c"}, {"", "a/b/c"}} {
+			if h, full, err := s.HoldSessions(bg, acc[0], acc[1], 1, 0); err != nil || full != 0 || h == nil {
+				t.Fatalf("HoldSessions%v: %v %d %v, want a hold", acc, h, full, err)
+			}
+		}
+		if _, full, err := s.HoldSessions(bg, "a", "b/c", 1, 0); err != nil || full != 1 {
+			t.Fatalf("a second session of (a, b/c): full %d %v, want 1", full, err)
+		}
+	})
+}
+
+// TestBansGrowAndLiftByPrefix: a ban's length doubles with each offence
+// remembered, up to the maximum; an IPv6 ban covers its /64, is listed
+// as that prefix, and lifting any address in it (or a wider prefix)
+// lifts it and forgets the offences.
+func TestBansGrowAndLiftByPrefix(t *testing.T) {
+	eachRedis(t, func(t *testing.T, r *testRedis) {
+		s := newStore(t, r)
+		rules := ratelimit.BanRules{Failures: 1, Window: time.Minute, BanTime: 40 * time.Millisecond,
+			MaxBanTime: 100 * time.Millisecond, BanMemory: time.Hour, MaxBans: 10}
+		p := netip.MustParsePrefix("2001:db8:1:2::/64")
+		var lengths []time.Duration
+		base := time.Now().Truncate(time.Millisecond) // Redis time is in ms
+		ended := func() {
+			enginetest.Eventually(t, "the previous ban to end", func() bool {
+				u, err := s.Banned(bg, p)
+				return err == nil && u.IsZero()
+			})
+		}
+		for want := 1; want <= 3; want++ {
+			start := time.Now()
+			if r.mini != nil {
+				// Each offence an hour after the last: the ban is over.
+				start = base.Add(time.Duration(want) * time.Hour)
+				r.mini.SetTime(start)
+			}
+			ended()
+			b, err := s.LoginFailed(bg, p, "t", "u", true, rules)
+			if err != nil || b.Offences != want || b.Until.IsZero() {
+				t.Fatalf("offence %d: %+v %v", want, b, err)
+			}
+			lengths = append(lengths, b.Until.Sub(start))
+		}
+		if r.mini != nil {
+			// Redis's clock is the test's: exact lengths.
+			for i, want := range []time.Duration{40, 80, 100} {
+				if lengths[i] != want*time.Millisecond {
+					t.Fatalf("ban %d lasted %v, want %v (lengths %v)", i+1, lengths[i], want*time.Millisecond, lengths)
+				}
+			}
+			r.mini.SetTime(base.Add(4 * time.Hour))
+		}
+		ended()
+		rules.BanTime, rules.MaxBanTime = time.Hour, time.Hour
+		b, err := s.LoginFailed(bg, p, "t", "u", true, rules)
+		if err != nil || b.Offences != 4 {
+			t.Fatalf("fourth offence: %+v %v", b, err)
+		}
+		bans, total, err := s.Bans(bg, 0)
+		if err != nil || total != 1 || bans[0].Prefix != p || bans[0].Offences != 4 {
+			t.Fatalf("Bans: %v %d %v", bans, total, err)
+		}
+		if n, err := s.Lift(bg, netip.MustParsePrefix("2001:db8:1:2::77/128"), 32, 64); err != nil || n != 1 {
+			t.Fatalf("Lift of an address in the /64: %d %v, want 1", n, err)
+		}
+		if u, err := s.Banned(bg, p); err != nil || !u.IsZero() {
+			t.Fatalf("Banned after the lift: %v %v", u, err)
+		}
+		b, err = s.LoginFailed(bg, p, "t", "u", true, rules)
+		if err != nil || b.Offences != 1 {
+			t.Fatalf("after the lift the next ban is a first one: %+v %v", b, err)
+		}
+		if n, err := s.Lift(bg, netip.MustParsePrefix("2001:db8::/32"), 32, 64); err != nil || n != 1 {
+			t.Fatalf("Lift of a wider prefix: %d %v, want 1", n, err)
+		}
+	})
+}
+
+// TestBanListCapped: the ban index keeps at most MaxBans bans; the one
+// that ends first goes.
+func TestBanListCapped(t *testing.T) {
+	eachRedis(t, func(t *testing.T, r *testRedis) {
+		s := newStore(t, r)
+		rules := ratelimit.BanRules{Failures: 1, Window: time.Minute, BanTime: time.Hour,
+			MaxBanTime: 24 * time.Hour, BanMemory: time.Hour, MaxBans: 3}
+		for i := range 5 {
+			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 32)
+			if _, err := s.LoginFailed(bg, p, "", "x", true, rules); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, total, err := s.Bans(bg, 0); err != nil || total != 3 {
+			t.Fatalf("Bans total %d %v, want 3", total, err)
+		}
+		if n, err := s.CountBans(bg); err != nil || n != 3 {
+			t.Fatalf("CountBans %d %v, want 3", n, err)
+		}
+	})
+}
+
+// TestEveryKeyHasTTL: after bans, failure scores, logins in flight,
+// sessions and both shared rates were used, every key in Redis expires.
+func TestEveryKeyHasTTL(t *testing.T) {
+	eachRedis(t, func(t *testing.T, r *testRedis) {
+		c := r.client(t)
+		cfg := banCfg
+		cfg.ConnRate, cfg.ConnBurst = 100, 100
+		cfg.User.MaxSessions, cfg.Tenant.MaxSessions = 5, 5
+		cfg.Tenant.CommandRate = 100
+		in := newInstance(t, c, cfg, redisstate.Options{})
+		for range 4 {
+			failLogin(t, in.addr, "127.0.0.7", "bob")
+		}
+		conn := enginetest.Login(t, in.addr, "127.0.0.1", "alice", "secret")
+		if err := conn.NoOp(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.store.BeginLogin(bg, netip.MustParsePrefix("192.0.2.9/32"), "acme", "x", ratelimit.BanRules{Failures: 4, Window: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		keys, err := c.Keys(bg, "*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) < 8 {
+			t.Fatalf("keys %v: fewer than the test made", keys)
+		}
+		for _, k := range keys {
+			ttl, err := c.PTTL(bg, k).Result()
+			if err != nil || ttl <= 0 {
+				t.Errorf("key %q: TTL %v %v, want one", k, ttl, err)
+			}
+		}
+	})
+}

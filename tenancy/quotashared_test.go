@@ -1,0 +1,249 @@
+package tenancy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/cluster/redistest"
+	"github.com/ftpgate/ftpgate/engine"
+	"github.com/ftpgate/ftpgate/engine/enginetest"
+)
+
+// twin serves a second instance on f's configuration and storage, as a
+// second gateway of a cluster does.
+func (f *fixture) twin() *fixture {
+	f.t.Helper()
+	cfg, err := LoadConfig(filepath.Join(f.dir, "server.toml"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	d, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	waitCounts(f.t, d)
+	f.t.Cleanup(func() { _ = d.Close() })
+	g := &fixture{t: f.t, dir: f.dir, driver: d}
+	g.srv = &engine.Server{Driver: d, Logger: slog.New(slog.DiscardHandler)}
+	g.addr = enginetest.Start(f.t, g.srv).Addr
+	return g
+}
+
+// sharedQuotaPair is two instances sharing acme's storage and a byte
+// quota of quota bytes through the Redis at addr, uploads reserving step
+// bytes at a time; the first count is done when it returns.
+func sharedQuotaPair(t *testing.T, addr, prefix string, quota, step int64, failOpen bool) (a, b *fixture, qs *RedisQuota) {
+	t.Helper()
+	a = newFixture(t, map[string]string{
+		"server.toml":       serverTOML("default = \"acme\"\n"),
+		"tenants/acme.toml": acmeTOML(t, fmt.Sprintf("[quota]\nbytes = %d\n", quota)),
+	})
+	b = a.twin()
+	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = client.Close() })
+	qs = NewRedisQuota(RedisOptions{Client: client, Prefix: prefix, Deadline: time.Second, FailOpen: failOpen}, slog.New(slog.DiscardHandler))
+	a.driver.ShareQuota(qs, step, time.Hour)
+	b.driver.ShareQuota(qs, step, time.Hour)
+	waitFor(t, "the first shared count", func() bool {
+		_, err := qs.Used(context.Background(), "acme")
+		return err == nil
+	})
+	return a, b, qs
+}
+
+// diskBytes is what acme's files hold on disk, temporary files included.
+func diskBytes(t *testing.T, f *fixture) int64 {
+	t.Helper()
+	var n int64
+	_ = filepath.Walk(filepath.Join(f.dir, "data", "acme"), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// testSharedQuotaHolds: a quota of 1 MB shared by two instances. 600 KB
+// stored through A leave no room for 600 KB through B (552; each instance
+// counting its own would have taken it). Then eight clients, four through
+// each instance, upload 100 KB each in parallel: with no count running
+// the bound of RedisQuota is zero, so the bytes on disk never pass the
+// quota, refused uploads leave nothing, and the shared usage equals the
+// bytes on disk after; deleting through B frees room for A.
+func testSharedQuotaHolds(t *testing.T, addr string) {
+	const quota, size, step = 1_000_000, 100_000, 64 << 10
+	a, b, qs := sharedQuotaPair(t, addr, "ftpgate:", quota, step, false)
+	ca := a.mustLogin("alice", "acme-alice")
+	cb := b.mustLogin("alice", "acme-alice")
+	if err := ca.Stor("first.bin", bytes.NewReader(pattern(600_000, 1))); err != nil {
+		t.Fatalf("600 KB through A: %v", err)
+	}
+	if code := replyCode(cb.Stor("second.bin", bytes.NewReader(pattern(600_000, 2)))); code != 552 {
+		t.Fatalf("600 KB more through B: %d, want 552", code)
+	}
+	var wg sync.WaitGroup
+	codes := make(chan int, 8)
+	for i := range 8 {
+		f := a
+		if i%2 == 1 {
+			f = b
+		}
+		wg.Go(func() {
+			c, err := f.login("alice", "acme-alice")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Quit()
+			codes <- replyCode(c.Stor(fmt.Sprintf("f%d.bin", i), bytes.NewReader(pattern(size, byte(i)))))
+		})
+	}
+	wg.Wait()
+	close(codes)
+	stored := int64(0)
+	for code := range codes {
+		switch code {
+		case 0:
+			stored++
+		case 552:
+		default:
+			t.Errorf("upload ended with %d", code)
+		}
+	}
+	disk := diskBytes(t, a)
+	if disk > quota {
+		t.Fatalf("%d bytes on disk, over the quota of %d", disk, quota)
+	}
+	if disk != 600_000+stored*size {
+		t.Fatalf("%d uploads stored, %d bytes on disk", stored, disk)
+	}
+	if used, err := qs.Used(context.Background(), "acme"); err != nil || used != disk {
+		t.Fatalf("shared usage %d (%v), bytes on disk %d", used, err, disk)
+	}
+	entries, _ := os.ReadDir(filepath.Join(a.dir, "data", "acme", "alice"))
+	for _, e := range entries {
+		if err := cb.Delete(e.Name()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if used, _ := qs.Used(context.Background(), "acme"); used != 0 {
+		t.Fatalf("shared usage after deleting everything: %d", used)
+	}
+	if err := ca.Stor("again.bin", bytes.NewReader(pattern(900_000, 9))); err != nil {
+		t.Fatalf("upload after the deletions: %v", err)
+	}
+}
+
+// testSharedQuotaCountBound: an upload holds its step when a count
+// begins; what it writes after the count is missed, so the usage after
+// the upload is below what is on disk by at most one step (the bound
+// of RedisQuota), and the next count repairs it.
+func testSharedQuotaCountBound(t *testing.T, addr string) {
+	const quota, step = 10_000_000, 100_000
+	a, b, qs := sharedQuotaPair(t, addr, "ftpgate:", quota, step, false)
+	c := a.rawLogin()
+	up := a.startUpload(c, "STOR", "big.bin")
+	up.send(pattern(10_000, 1)) // takes one step of 100 000
+	waitFor(t, "the step taken", func() bool {
+		used, _ := qs.Used(context.Background(), "acme")
+		return used >= step
+	})
+	// B counts now, with A's upload in flight.
+	st := b.driver.state.Load().tenants["acme"].storage
+	if ok, err := qs.Reconcile(context.Background(), "acme", func(ctx context.Context) (int64, error) { return measureStorage(ctx, st) }); !ok || err != nil {
+		t.Fatalf("count: %v %v", ok, err)
+	}
+	up.send(pattern(250_000, 2))
+	if code, msg := up.finish(); code != 226 {
+		t.Fatalf("upload: %d %s", code, msg)
+	}
+	disk := diskBytes(t, a)
+	used, _ := qs.Used(context.Background(), "acme")
+	if disk-used < 0 || disk-used > step {
+		t.Fatalf("usage %d, bytes on disk %d: off by more than one step (%d)", used, disk, step)
+	}
+	if ok, err := qs.Reconcile(context.Background(), "acme", func(ctx context.Context) (int64, error) { return measureStorage(ctx, st) }); !ok || err != nil {
+		t.Fatalf("count: %v %v", ok, err)
+	}
+	if used, _ := qs.Used(context.Background(), "acme"); used != disk {
+		t.Fatalf("usage %d after a count, bytes on disk %d", used, disk)
+	}
+}
+
+// testSharedQuotaOutage: with Redis down, a quota failing closed refuses
+// uploads with 451 and one failing open enforces this instance's own
+// count; when Redis is back, uploads count again without a restart.
+func testSharedQuotaOutage(t *testing.T, addr string, stop, start func()) {
+	const quota, step = 1_000_000, 64 << 10
+	closed, _, qs := sharedQuotaPair(t, addr, "closed:", quota, step, false)
+	open, _, _ := sharedQuotaPair(t, addr, "open:", quota, step, true)
+	cc := closed.mustLogin("alice", "acme-alice")
+	co := open.mustLogin("alice", "acme-alice")
+	stop()
+	if code := replyCode(cc.Stor("x.bin", bytes.NewReader(pattern(1000, 1)))); code != 451 {
+		t.Fatalf("fail closed, Redis down: %d", code)
+	}
+	if err := co.Stor("x.bin", bytes.NewReader(pattern(1000, 1))); err != nil {
+		t.Fatalf("fail open, Redis down: %v", err)
+	}
+	if code := replyCode(co.Stor("y.bin", bytes.NewReader(pattern(quota, 1)))); code != 552 {
+		t.Fatalf("fail open, Redis down, over the local count: %d", code)
+	}
+	start()
+	waitFor(t, "uploads after Redis is back", func() bool {
+		return cc.Stor("x.bin", bytes.NewReader(pattern(1000, 1))) == nil
+	})
+	if used, err := qs.Used(context.Background(), "acme"); err != nil || used < 1000 {
+		t.Fatalf("usage after the outage: %d %v", used, err)
+	}
+}
+
+func TestSharedQuotaHoldsMiniredis(t *testing.T) {
+	t.Parallel()
+	testSharedQuotaHolds(t, miniredis.RunT(t).Addr())
+}
+
+func TestSharedQuotaCountBoundMiniredis(t *testing.T) {
+	t.Parallel()
+	testSharedQuotaCountBound(t, miniredis.RunT(t).Addr())
+}
+
+func TestSharedQuotaOutageMiniredis(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	testSharedQuotaOutage(t, mr.Addr(), mr.Close, func() {
+		if err := mr.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestSharedQuotaHoldsRedisServer(t *testing.T) {
+	t.Parallel()
+	testSharedQuotaHolds(t, redistest.Start(t).Addr())
+}
+
+func TestSharedQuotaCountBoundRedisServer(t *testing.T) {
+	t.Parallel()
+	testSharedQuotaCountBound(t, redistest.Start(t).Addr())
+}
+
+// TestSharedQuotaOutageRedisServer: Redis stopped, then restarted without
+// its data (no persistence): the usage is counted again at once (an
+// upload that finds it missing asks for the count) and uploads go on.
+func TestSharedQuotaOutageRedisServer(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	testSharedQuotaOutage(t, srv.Addr(), srv.Stop, srv.Restart)
+}
