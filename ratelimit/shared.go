@@ -21,10 +21,11 @@ import (
 // well (so that they are warm when the shared state is unreachable) and
 // asks Shared first; when a call fails, FailOpen of the call's feature
 // says whether the local tables decide (true) or the login, connection
-// or command is refused with 421 (false). What stays per instance:
-// connections at once (total and per address), logins in flight from the
-// local view when Shared fails, Suspect, bandwidth (each instance meters
-// its own transfers) and passive ports.
+// or command is refused with 421 (false). While Shared answers, its bans
+// are the only ones consulted, so that a lift through any instance lifts
+// a ban everywhere. What stays per instance: connections at once (total
+// and per address), Suspect, bandwidth (each instance meters its own
+// transfers) and passive ports.
 //
 // Addresses are passed as the prefix the limiter keys them on
 // (Config.IPv4Prefix, Config.IPv6Prefix, masked); accounts as the

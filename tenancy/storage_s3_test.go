@@ -380,6 +380,61 @@ func TestS3StoreFaults(t *testing.T) {
 	}
 }
 
+// TestS3LastPartOutsideNameLock: while one session's upload sends its
+// last part (held by the store), another session's DELE, which takes the
+// tenant's name lock, is answered: the lock is held across the request
+// that makes the object, not across a part's bytes. Then the upload ends
+// with 226 and its bytes.
+func TestS3LastPartOutsideNameLock(t *testing.T) {
+	s := newFakeS3(t)
+	s.put(t, "tenants/acme/alice/other.txt", "x")
+	f := newFixture(t, map[string]string{
+		"server.toml":       serverTOML("default = \"acme\"\n"),
+		"tenants/acme.toml": s3TenantTOML(t, "acme", s.url, "tenants/acme", "part_size = \"5M\"\n", ""),
+	})
+	a := f.mustLogin("alice", "alice-pw")
+	b := f.mustLogin("alice", "alice-pw")
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var timedOut atomic.Bool
+	hold := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") == "2" && strings.HasSuffix(r.URL.Path, "/last.bin") {
+			once.Do(func() { close(arrived) })
+			select {
+			case <-release:
+			case <-time.After(enginetest.Timeout):
+				timedOut.Store(true)
+			}
+		}
+		return false
+	}
+	s.fault.Store(&hold)
+	data := strings.Repeat("l", 5<<20+10)
+	stored := make(chan error, 1)
+	go func() { stored <- a.Stor("last.bin", strings.NewReader(data)) }()
+	select {
+	case <-arrived:
+	case err := <-stored:
+		t.Fatalf("the upload ended before its last part was sent: %v", err)
+	case <-time.After(enginetest.Timeout):
+		t.Fatal("the last part never reached the store")
+	}
+	err := b.Delete("other.txt")
+	close(release)
+	if err != nil {
+		t.Fatalf("DELE while another upload sends its last part: %v", err)
+	}
+	if timedOut.Load() {
+		t.Fatal("DELE waited for another session's last part (the name lock was held across it)")
+	}
+	if err := <-stored; err != nil {
+		t.Fatalf("STOR: %v", err)
+	}
+	if got, _ := s.get(t, "tenants/acme/alice/last.bin"); got != data {
+		t.Fatalf("last.bin holds %d bytes, want %d", len(got), len(data))
+	}
+}
+
 // TestS3ConfigErrors: every s3 mistake is reported with its file, line
 // and key, and no message holds a credential.
 func TestS3ConfigErrors(t *testing.T) {

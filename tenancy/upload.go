@@ -283,8 +283,9 @@ var errUploadFailed = errors.New("tenancy: the transfer failed")
 
 // finishWhole ends an upload that appears whole at Close: after a failure
 // the backend is told (its upload is aborted, nothing appears) and the
-// reservations go back; after a success Close completes it, under the
-// name lock, and the counts are settled as for a rename into place. A
+// reservations go back; after a success its parts are sent (SendParts,
+// when the backend has it) and then Close completes it under the name
+// lock, and the counts are settled as for a rename into place. A
 // STOU whose name another upload took meanwhile is aborted.
 func (c *uploadCore) finishWhole(f afero.File) error {
 	g := c.g
@@ -298,6 +299,15 @@ func (c *uploadCore) finishWhole(f afero.File) error {
 	if c.failed {
 		abort()
 		return nil
+	}
+	// The parts' bytes go before the name lock is taken: it is held
+	// across the request that makes the object, not a part's upload.
+	if sp, ok := f.(interface{ SendParts() error }); ok {
+		if err := sp.SendParts(); err != nil {
+			_ = f.Close()
+			g.u.release(c.written(), c.files)
+			return err
+		}
 	}
 	g.u.ns.Lock()
 	defer g.u.ns.Unlock()

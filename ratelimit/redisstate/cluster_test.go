@@ -103,19 +103,28 @@ func tryLogin(t *testing.T, addr, user string) error {
 	return c.Login(user, "secret")
 }
 
-// TestDeadInstanceLeaseExpires: an instance that dies with a session
-// (its heartbeat stopped, its Redis client gone, so it gives nothing
-// back) holds the user's only slot no longer than its lease.
+// TestDeadInstanceLeaseExpires: a live instance's heartbeat renews its
+// session's lease, so the user's only slot stays taken; once the
+// instance dies with the session (its heartbeat stopped, its Redis
+// client gone, so it gives nothing back) the slot frees itself when the
+// lease runs out.
 func TestDeadInstanceLeaseExpires(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *testRedis) {
 		cfg := ratelimit.Config{User: ratelimit.Limits{MaxSessions: 1}}
 		dyingClient := r.client(t)
-		a := newInstance(t, dyingClient, cfg, redisstate.Options{Lease: time.Second})
+		a := newInstance(t, dyingClient, cfg, redisstate.Options{Lease: 3 * time.Second})
 		b := newInstance(t, r.client(t), cfg, redisstate.Options{})
 		alice := enginetest.Login(t, a.addr, "127.0.0.1", "alice", "secret")
-		// Renewed while a lives: still held after its first lease.
-		if err := a.store.Renew(bg); err != nil {
-			t.Fatal(err)
+		// While a lives, its heartbeat moves the lease's expiry on, and
+		// the slot stays taken.
+		key := "test:rl:su:4:acme/alice"
+		c := r.client(t)
+		first := leaseExpiry(t, c, key)
+		enginetest.Eventually(t, "a's heartbeat to renew alice's lease", func() bool {
+			return leaseExpiry(t, c, key) > first
+		})
+		if err := tryLogin(t, b.addr, "alice"); err == nil || !strings.Contains(err.Error(), "421") {
+			t.Fatalf("alice on b while a renews her lease: %v, want 421", err)
 		}
 		a.store.Close()
 		_ = dyingClient.Close()
@@ -124,6 +133,17 @@ func TestDeadInstanceLeaseExpires(t *testing.T) {
 			return tryLogin(t, b.addr, "alice") == nil
 		})
 	})
+}
+
+// leaseExpiry returns the expiry (Redis ms) of the one lease in the
+// sorted set key.
+func leaseExpiry(t *testing.T, c *redis.Client, key string) float64 {
+	t.Helper()
+	z, err := c.ZRangeWithScores(bg, key, 0, -1).Result()
+	if err != nil || len(z) != 1 {
+		t.Fatalf("leases in %s: %v %v, want one", key, z, err)
+	}
+	return z[0].Score
 }
 
 // TestTenantCommandRateShared: a tenant's command rate (burst 2, next

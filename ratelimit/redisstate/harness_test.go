@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/textproto"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/ratelimit"
 	"github.com/ftpgate/ftpgate/ratelimit/redisstate"
+	"github.com/jlaffaye/ftp"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/afero"
 )
@@ -152,20 +154,27 @@ func (*driver) AuthUser(_ engine.ClientContext, user, pass string) (engine.Clien
 	return nil, errors.New("bad credentials")
 }
 
-// failLogin tries a wrong password for user on addr from ip and returns
-// the reply code of PASS (or of the banner when it refused).
+// failLogin tries a wrong password for user on addr from ip with
+// jlaffaye/ftp and returns the reply code it got: PASS's, or the
+// banner's when the connection was refused.
 func failLogin(t *testing.T, addr, ip, user string) int {
 	t.Helper()
-	c, code, _ := enginetest.Dial(t, addr, ip)
-	if code != 220 {
-		return code
+	c, err := ftp.Dial(addr, ftp.DialWithDialer(*enginetest.Dialer(ip)), ftp.DialWithTimeout(enginetest.Timeout))
+	if err != nil {
+		return replyCode(t, err)
 	}
-	if code, _ := c.Cmd("USER " + user); code != 331 {
-		return code
+	defer c.Quit()
+	return replyCode(t, c.Login(user, "wrong"))
+}
+
+// replyCode is the FTP reply code of a jlaffaye/ftp error (0: none).
+func replyCode(t *testing.T, err error) int {
+	t.Helper()
+	var te *textproto.Error
+	if err == nil || !errors.As(err, &te) {
+		t.Fatalf("want an FTP error reply, got %v", err)
 	}
-	code, _ = c.Cmd("PASS wrong")
-	_ = c.NetConn().Close()
-	return code
+	return te.Code
 }
 
 // banner returns the first reply a new connection from ip gets.

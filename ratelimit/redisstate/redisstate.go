@@ -107,7 +107,10 @@ const (
 	AdminDeadline = 2 * time.Second
 	// InFlightTTL bounds how long a login in flight holds its slot when
 	// its instance dies before giving it back (a password check takes
-	// far less).
+	// far less). The TTL is the counter's, renewed by each new login of
+	// the address or account: a slot left by a dead instance goes once
+	// the key has been idle that long, and until then costs its address
+	// or account one attempt of the threshold.
 	InFlightTTL = time.Minute
 	// renewBatch is how many session holds one heartbeat round trip
 	// renews.

@@ -53,11 +53,11 @@ type Config struct {
 	Prefix string
 	// PartSize is the first part size of an upload (default
 	// DefaultPartSize, at least MinPartSize, at most 1 GiB). An upload
-	// holds at most two parts in memory: the one being filled and the one
-	// being sent. The size doubles every 900 parts (up to 5 GiB), so
+	// holds at most three parts in memory: the one being filled and the
+	// two being sent. The size doubles every 900 parts (up to 5 GiB), so
 	// 10,000 parts carry more than S3's 5 TiB object limit from any first
 	// size (about 9.5 TiB from 5 MiB; doubling every 1000 parts would
-	// reach only 4.9 TiB), and memory stays at 2 x PartSize for the first
+	// reach only 4.9 TiB), and memory stays at 3 x PartSize for the first
 	// 900 x PartSize bytes of an upload (7 GiB at 8 MiB).
 	PartSize int64
 	// MaxRenameObjects bounds a directory rename (default

@@ -14,8 +14,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,6 +41,7 @@ const (
 // CompleteMultipartUpload.
 type store struct {
 	client       *minio.Client
+	transport    *http.Transport // the client's
 	failComplete atomic.Bool
 	completes    atomic.Int32
 	initiated    atomic.Int32
@@ -49,7 +52,7 @@ type store struct {
 	gets         atomic.Int32 // object GETs
 	// fault, when set before requests are made, may answer a request
 	// itself (true) instead of the fake.
-	fault func(w http.ResponseWriter, r *http.Request) bool
+	fault atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
 }
 
 // uploadPartCopy serves UploadPartCopy, which gofakes3 lacks: a ranged
@@ -105,9 +108,6 @@ func newStore(t *testing.T) *store {
 	fake := gofakes3.New(s3mem.New(), gofakes3.WithLogger(gofakes3.DiscardLog()))
 	h := fake.Server()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if st.fault != nil && st.fault(w, r) {
-			return
-		}
 		if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "" && r.URL.Query().Has("partNumber") {
 			st.copyParts.Add(1)
 			uploadPartCopy(h, w, r)
@@ -132,6 +132,9 @@ func newStore(t *testing.T) *store {
 			for m := st.partsMax.Load(); n > m && !st.partsMax.CompareAndSwap(m, n); m = st.partsMax.Load() {
 			}
 		}
+		if f := st.fault.Load(); f != nil && (*f)(w, r) {
+			return
+		}
 		if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") {
 			st.completes.Add(1)
 			if st.failComplete.Load() {
@@ -143,7 +146,9 @@ func newStore(t *testing.T) *store {
 	}))
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
+	st.transport = http.DefaultTransport.(*http.Transport).Clone()
 	c, err := minio.New(u.Host, &minio.Options{
+		Transport:    st.transport,
 		Creds:        credentials.NewStaticV4("AKID", "SECRET", ""),
 		Region:       "us-east-1",
 		BucketLookup: minio.BucketLookupPath,
@@ -261,8 +266,8 @@ func TestUploadDownload(t *testing.T) {
 	if st.completes.Load() != 1 {
 		t.Fatalf("%d CompleteMultipartUpload calls, want 1 (the small file is one PUT)", st.completes.Load())
 	}
-	if m := st.partsMax.Load(); m != 1 {
-		t.Fatalf("%d parts were sent at once, want 1 (one filling, one in flight)", m)
+	if m := st.partsMax.Load(); m > 2 {
+		t.Fatalf("%d parts were sent at once, want at most 2", m)
 	}
 }
 
@@ -668,5 +673,100 @@ func TestExclusiveUploadLosesRace(t *testing.T) {
 	_ = o.Close()
 	if string(got) != "theirs" {
 		t.Fatalf("object = %q, want the other writer's", got)
+	}
+}
+
+// TestTwoPartsInFlight: an upload sends its parts two at a time (the
+// store holds part 1 until part 2 arrives, within a generous bound), and
+// never more than two, and the object is whole.
+func TestTwoPartsInFlight(t *testing.T) {
+	st, _, c, _ := setup(t, s3fs.Config{PartSize: s3fs.MinPartSize})
+	second := make(chan struct{})
+	var once sync.Once
+	var overlapped atomic.Bool
+	hold := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPut || !r.URL.Query().Has("partNumber") {
+			return false
+		}
+		switch r.URL.Query().Get("partNumber") {
+		case "1":
+			select {
+			case <-second:
+				overlapped.Store(true)
+			case <-time.After(enginetest.Timeout):
+			}
+		case "2":
+			once.Do(func() { close(second) })
+		}
+		return false
+	}
+	st.fault.Store(&hold)
+	data := pattern(5*s3fs.MinPartSize + 3)
+	if err := c.Stor("five.bin", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if !overlapped.Load() {
+		t.Fatal("part 2 was not sent while part 1 was in flight")
+	}
+	if m := st.partsMax.Load(); m != 2 {
+		t.Fatalf("%d parts were sent at once, want 2", m)
+	}
+	if got := retr(t, c, "five.bin", 0); !bytes.Equal(got, data) {
+		t.Fatalf("RETR: %d bytes, want %d equal", len(got), len(data))
+	}
+}
+
+// TestNoLeakAfterDisconnects: clients that drop their connections in the
+// middle of RETRs and of STORs (a part in flight) leave no goroutine and
+// no connection behind: once the store's idle connections are closed,
+// the goroutine count is back to what it was before them.
+func TestNoLeakAfterDisconnects(t *testing.T) {
+	st, _, c, addr := setup(t, s3fs.Config{PartSize: s3fs.MinPartSize})
+	big := pattern(3 * s3fs.MinPartSize)
+	if err := c.Stor("big.bin", bytes.NewReader(big)); err != nil {
+		t.Fatal(err)
+	}
+	_ = retr(t, c, "big.bin", 0)
+	settle := func() int {
+		st.transport.CloseIdleConnections()
+		return runtime.NumGoroutine()
+	}
+	base := settle()
+	const rounds = 10
+	for i := range rounds {
+		for _, verb := range []string{"RETR big.bin", fmt.Sprintf("STOR up%d.bin", i)} {
+			rc, _, _ := enginetest.Dial(t, addr, "")
+			rc.Expect("USER u", 331)
+			rc.Expect("PASS p", 230)
+			rc.Expect("TYPE I", 200)
+			dc := rawPASV(t, rc)
+			rc.Expect(verb, 150)
+			if strings.HasPrefix(verb, "RETR") {
+				if _, err := io.ReadFull(dc, make([]byte, 64<<10)); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				initiated := st.initiated.Load()
+				if _, err := dc.Write(big[:s3fs.MinPartSize+1]); err != nil {
+					t.Fatal(err)
+				}
+				enginetest.Eventually(t, "a part is sent", func() bool { return st.initiated.Load() > initiated })
+			}
+			// Dropped, not ended: EOF on a data connection would end
+			// the upload normally (stream mode). A reset on both.
+			for _, conn := range []net.Conn{rc.NetConn(), dc} {
+				if tc, ok := conn.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0)
+				}
+				_ = conn.Close()
+			}
+		}
+	}
+	// A leak holds at least one goroutine per dropped transfer (20);
+	// the test's own client session may hold a couple.
+	enginetest.Eventually(t, "every dropped upload aborted", func() bool { return st.aborted.Load() >= rounds })
+	enginetest.Eventually(t, "the goroutines of dropped transfers to end", func() bool { return settle() <= base+2 })
+	if st.aborted.Load() != rounds {
+		t.Fatalf("%d uploads aborted, want %d (%d completed, keys %v)", st.aborted.Load(), rounds, st.completes.Load(), st.keys(t))
 	}
 }

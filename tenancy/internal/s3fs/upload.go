@@ -25,11 +25,12 @@ import (
 // which Close completes, so the object appears whole or not at all. A
 // file smaller than one part is sent with one PUT at Close.
 //
-// Memory: at most two part buffers, the one being filled and the one
-// being sent (one part in flight), so 2 x the current part size: 16 MiB
-// at the default 8 MiB for the first 7 GiB of an upload, then doubling
-// with the part size every 900 parts (see Config.PartSize). A buffer
-// grows as bytes arrive, so a small file holds only its own size.
+// Memory: at most three part buffers, the one being filled and the
+// maxInFlight (two) being sent concurrently, so 3 x the current part
+// size: 24 MiB at the default 8 MiB for the first 7 GiB of an upload,
+// then doubling with the part size every 900 parts (see
+// Config.PartSize). A buffer grows as bytes arrive, so a small file
+// holds only its own size; sent buffers are reused.
 type upload struct {
 	fs   *Fs
 	name string
@@ -38,8 +39,8 @@ type upload struct {
 	ctx  context.Context
 	stop context.CancelFunc
 
-	buf      []byte // the part being filled
-	spare    []byte // the buffer of the part in flight, reused after it
+	buf      []byte   // the part being filled
+	free     [][]byte // buffers of parts sent, to fill again
 	partSize int64
 	written  int64
 
@@ -63,7 +64,7 @@ type upload struct {
 
 	uploadID string
 	parts    []minio.CompletePart
-	inflight chan partResult // the part being sent, or nil
+	inflight []chan partResult // the parts being sent, oldest first
 
 	failed bool
 	once   sync.Once
@@ -155,11 +156,18 @@ func appendBounded(b, p []byte, limit int) []byte {
 // WriteString writes s.
 func (u *upload) WriteString(s string) (int, error) { return u.Write([]byte(s)) }
 
-// sendPart waits for the part in flight, then sends the full buffer in
-// the background and takes the spare one to fill.
+// maxInFlight is how many parts of one upload are sent at once: two, so
+// that a part's round trip to the store overlaps the next one's and the
+// client keeps filling a third buffer meanwhile.
+const maxInFlight = 2
+
+// sendPart sends the full buffer in the background (after the oldest
+// part in flight, when maxInFlight are) and takes a free buffer to fill.
 func (u *upload) sendPart() error {
-	if err := u.wait(); err != nil {
-		return err
+	for len(u.inflight) >= maxInFlight {
+		if err := u.waitOne(); err != nil {
+			return err
+		}
 	}
 	if u.uploadID == "" {
 		id, err := u.fs.core.NewMultipartUpload(u.ctx, u.fs.bucket, u.key, minio.PutObjectOptions{})
@@ -173,32 +181,46 @@ func (u *upload) sendPart() error {
 		return &engine.ReplyError{Code: 552, Message: u.name + ": the file is larger than the object store takes."}
 	}
 	data := u.buf
-	u.buf, u.spare = u.spare[:0], data
+	u.buf = nil
+	if k := len(u.free); k > 0 {
+		u.buf, u.free = u.free[k-1][:0], u.free[:k-1]
+	}
 	u.parts = append(u.parts, minio.CompletePart{PartNumber: n})
 	ch := make(chan partResult, 1)
-	u.inflight = ch
+	u.inflight = append(u.inflight, ch)
 	ctx, id := u.ctx, u.uploadID
 	go func() {
 		p, err := u.fs.core.PutObjectPart(ctx, u.fs.bucket, u.key, id, n,
 			bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{Md5Base64: md5Base64(data), DisableContentSha256: true})
-		ch <- partResult{n: n, etag: p.ETag, err: err}
+		ch <- partResult{n: n, etag: p.ETag, err: err, data: data}
 	}()
 	u.partSize = partSizeFor(u.fs.partSize, n+1)
 	return nil
 }
 
-// wait returns the result of the part in flight, if any.
-func (u *upload) wait() error {
-	if u.inflight == nil {
-		return nil
-	}
-	r := <-u.inflight
-	u.inflight = nil
+// waitOne returns the result of the oldest part in flight and keeps its
+// buffer for a later part.
+func (u *upload) waitOne() error {
+	r := <-u.inflight[0]
+	u.inflight[0] = nil
+	u.inflight = u.inflight[1:]
+	u.free = append(u.free, r.data)
 	if r.err != nil {
 		return u.fs.storeErr("upload", u.name, r.err)
 	}
 	u.parts[r.n-1].ETag = r.etag
 	return nil
+}
+
+// wait returns once no part is in flight, with the first error.
+func (u *upload) wait() error {
+	var first error
+	for len(u.inflight) > 0 {
+		if err := u.waitOne(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // start fixes a resumed upload's head before its first byte: nothing
@@ -284,6 +306,7 @@ type partResult struct {
 	n    int
 	etag string
 	err  error
+	data []byte // the part's buffer
 }
 
 // TransferError marks the upload failed (ABOR, a broken data connection,
@@ -312,6 +335,28 @@ func (u *upload) Close() error {
 		return nil
 	}
 	return u.err
+}
+
+// SendParts sends a multipart upload's last part and waits for every
+// part, leaving only the request that makes the object to Close, so that
+// tenancy holds its name lock across that request alone, not across a
+// part's bytes. A file under one part is left whole to Close (its one
+// PUT makes the object). An error is kept: Close then aborts.
+func (u *upload) SendParts() error {
+	if u.err != nil || u.failed || u.uploadID == "" {
+		return u.err
+	}
+	if len(u.buf) > 0 {
+		if err := u.sendPart(); err != nil {
+			u.err = err
+			return err
+		}
+	}
+	if err := u.wait(); err != nil {
+		u.err = err
+		return err
+	}
+	return nil
 }
 
 // complete sends what is left and completes the upload.
@@ -354,11 +399,11 @@ func (u *upload) complete() error {
 // uploads, and is logged.
 func (u *upload) abort() {
 	u.stop()
-	if u.inflight != nil {
-		<-u.inflight
-		u.inflight = nil
+	for _, ch := range u.inflight {
+		<-ch
 	}
-	u.buf, u.spare = nil, nil
+	u.inflight = nil
+	u.buf, u.free = nil, nil
 	if u.uploadID == "" {
 		return
 	}

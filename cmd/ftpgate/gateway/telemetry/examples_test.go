@@ -25,6 +25,7 @@ const (
 func familyNames(t *testing.T) []string {
 	t.Helper()
 	m := NewMetrics(MetricsOptions{})
+	m.WatchCluster(func() ClusterStats { return ClusterStats{} }) // the families of [cluster]
 	ch := make(chan *prometheus.Desc, 512)
 	go func() { m.Registry().Describe(ch); close(ch) }()
 	name := regexp.MustCompile(`fqName: "([^"]+)"`)
