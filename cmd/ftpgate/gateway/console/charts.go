@@ -21,13 +21,13 @@ type Sample struct {
 	Allows, Denies     int64 // policy decisions so far, every tenant's
 }
 
-// sampler keeps the last chartMinutes+1 samples (a ring), so that the
-// charts show chartMinutes differences.
+// sampler keeps the last chartMinutes samples (a ring); with the figures
+// of now they give the charts chartMinutes differences.
 type sampler struct {
 	take func() Sample
 
 	mu   sync.Mutex
-	ring [chartMinutes + 1]Sample
+	ring [chartMinutes]Sample
 	next int
 	n    int
 }

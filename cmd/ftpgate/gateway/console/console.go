@@ -60,8 +60,9 @@ type InstanceInfo struct {
 	Generation  int64
 	Health      string // "ready", or why not
 	Ready       bool
-	Connections int64
-	Started     time.Time
+	Connections int64 // open control connections; -1: not known here
+
+	Started time.Time
 }
 
 // Options are what the console shows and acts on; nil parts leave their
