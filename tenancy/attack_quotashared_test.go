@@ -75,7 +75,7 @@ func TestAttackSharedQuotaConcurrentReplace(t *testing.T) {
 		})
 		return n
 	}
-	if _, err := qs.Reconcile(context.Background(), "acme", func(context.Context) (int64, error) { return disk(), nil }); err != nil {
+	if _, err := qs.Reconcile(context.Background(), "acme", 0, func(context.Context) (int64, error) { return disk(), nil }); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -111,13 +111,13 @@ func TestAttackSharedQuotaFailedCountKeepsOthersLock(t *testing.T) {
 	t.Cleanup(func() { _ = client.Close() })
 	qs := NewRedisQuota(RedisOptions{Client: client, Prefix: "ftpgate:", Deadline: time.Second}, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
-	if _, err := qs.Reconcile(ctx, "acme", func(context.Context) (int64, error) { return 100, nil }); err != nil {
+	if _, err := qs.Reconcile(ctx, "acme", 0, func(context.Context) (int64, error) { return 100, nil }); err != nil {
 		t.Fatal(err)
 	}
 	aMeasuring, aFail := make(chan struct{}), make(chan struct{})
 	aDone := make(chan error, 1)
 	go func() {
-		_, err := qs.Reconcile(ctx, "acme", func(context.Context) (int64, error) {
+		_, err := qs.Reconcile(ctx, "acme", 0, func(context.Context) (int64, error) {
 			close(aMeasuring)
 			<-aFail
 			return 0, errors.New("the walk failed")
@@ -126,7 +126,7 @@ func TestAttackSharedQuotaFailedCountKeepsOthersLock(t *testing.T) {
 	}()
 	<-aMeasuring
 	mr.FastForward(countLockTTL + time.Second) // A's lock expires
-	counted, err := qs.Reconcile(ctx, "acme", func(context.Context) (int64, error) {
+	counted, err := qs.Reconcile(ctx, "acme", 0, func(context.Context) (int64, error) {
 		close(aFail) // A fails while B counts
 		if err := <-aDone; err == nil {
 			t.Error("A's count should have failed")
