@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -86,6 +87,33 @@ type RedisStore struct {
 	// noPublish keeps Save and Delete from publishing (tests: a lost
 	// notification, which the reconcile must repair).
 	noPublish bool
+
+	// known are the tenants whose record this instance has read or
+	// written: only their policies are removed when the store drops
+	// them, not those installed by other means (Options.Policies:
+	// `serve --policy`). A Save marks its tenant at once, so that a
+	// record deleted elsewhere before this instance's follower read it
+	// still takes the policy away. Bounded by the tenants with a record.
+	knownMu sync.Mutex
+	known   map[string]bool
+}
+
+// setKnown marks (or, with k false, forgets) tenant as ruled by the store.
+func (s *RedisStore) setKnown(tenant string, k bool) {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	if k {
+		s.known[tenant] = true
+	} else {
+		delete(s.known, tenant)
+	}
+}
+
+// isKnown reports whether tenant's policy came from the store.
+func (s *RedisStore) isKnown(tenant string) bool {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	return s.known[tenant]
 }
 
 // NewRedisStore returns the store; maxModule is the runtime's
@@ -98,7 +126,7 @@ func NewRedisStore(opts RedisOptions, maxModule int, log *slog.Logger) *RedisSto
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &RedisStore{opts: opts, p: opts.Prefix + "pol:", maxModule: maxModule, log: log, big: opts.Client}
+	s := &RedisStore{opts: opts, p: opts.Prefix + "pol:", maxModule: maxModule, log: log, big: opts.Client, known: map[string]bool{}}
 	// A client whose socket timeouts are the (short) deadline would cut
 	// a module's transfer: calls carrying one use a clone with
 	// moduleDeadline, on the same connections.
@@ -231,6 +259,9 @@ func (s *RedisStore) Save(tenant string, wasm []byte, rec Record) error {
 	ctx, cancel := s.ctx(true)
 	defer cancel()
 	err = saveScript.Run(ctx, s.big, nil, s.p, tenant, rec.SHA256, wasm, meta, s.publishArg()).Err()
+	if err == nil {
+		s.setKnown(tenant, true)
+	}
 	return s.failed("save", err)
 }
 

@@ -311,3 +311,27 @@ func TestRedisPolicyKeepsOtherPolicies(t *testing.T) {
 		t.Fatalf("the start policy after the reconcile: %+v", d)
 	}
 }
+
+// TestRedisPolicyDeletedBeforeRead: a policy uploaded through this
+// instance and deleted elsewhere before its follower read the record is
+// still taken away when the follower hears of the tenant (it was the
+// store's, not a start policy). A's own upload publishes nothing here, so
+// the follower's first word of acme is the notification after the
+// delete.
+func TestRedisPolicyDeletedBeforeRead(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	a := newClusterNode(t, mr.Addr(), true, time.Hour)
+	a.store.noPublish = true
+	if code, body := adminDo(t, a.admin, "PUT", "/v1/tenants/acme/policy", testmod.Example()); code != 200 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	if d := eval(a.rt, "acme", "DELE", "/x"); d.Code != 550 {
+		t.Fatalf("DELE after the upload: %+v", d)
+	}
+	other := NewRedisStore(a.store.opts, a.rt.Config().MaxModuleSize, nil)
+	if err := other.Delete("acme"); err != nil {
+		t.Fatal(err)
+	}
+	within(t, propagation, "acme's policy removed after the delete elsewhere", func() bool { return eval(a.rt, "acme", "DELE", "/x").Action == Allow })
+}

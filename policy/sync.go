@@ -51,7 +51,7 @@ func (s *RedisStore) Follow(ctx context.Context, r *Runtime, every time.Duration
 	if every <= 0 {
 		every = DefaultReconcile
 	}
-	f := &follower{s: s, r: r, wake: make(chan struct{}, 1), dirty: map[string]bool{}, full: true, known: map[string]bool{}}
+	f := &follower{s: s, r: r, wake: make(chan struct{}, 1), dirty: map[string]bool{}, full: true}
 	var wg sync.WaitGroup
 	wg.Go(func() { f.subscribe(ctx) })
 	wg.Go(func() {
@@ -62,7 +62,7 @@ func (s *RedisStore) Follow(ctx context.Context, r *Runtime, every time.Duration
 				return
 			}
 			for _, t := range restoring.tenants {
-				f.known[t] = true
+				s.setKnown(t, true)
 			}
 		}
 		f.run(ctx, every)
@@ -81,11 +81,6 @@ type follower struct {
 	full  bool // a full pass is due
 
 	lastGen int64 // the generation of the last complete pass
-	// known are the tenants whose record this follower has read: only
-	// their policies are removed when the store drops them, not those
-	// installed by other means (Options.Policies: `serve --policy`).
-	// Bounded by the tenants with a record; the worker's alone.
-	known map[string]bool
 }
 
 // mark queues tenant ("" for a full pass) and wakes the worker.
@@ -245,13 +240,13 @@ func (f *follower) syncTenant(ctx context.Context, tenant string) error {
 	rec, err := s.record(tenant)
 	if errors.Is(err, fs.ErrNotExist) {
 		defer r.storeMu.Unlock()
-		if !f.known[tenant] {
+		if !s.isKnown(tenant) {
 			return nil
 		}
 		if gen, gerr := s.Generation(); gerr != nil || gen == 0 {
 			return gerr // a store without data removes nothing
 		}
-		delete(f.known, tenant)
+		s.setKnown(tenant, false)
 		if r.Remove(tenant) {
 			r.cfg.Logger.Info("policy: removed (shared store)", "tenant", tenant)
 		}
@@ -260,7 +255,7 @@ func (f *follower) syncTenant(ctx context.Context, tenant string) error {
 	var settings Settings
 	current := false
 	if err == nil {
-		f.known[tenant] = true
+		s.setKnown(tenant, true)
 		var oe OnError
 		if oe, err = ParseOnError(rec.OnError); err == nil {
 			settings = Settings{OnError: oe, Config: rec.Config}
