@@ -19,6 +19,7 @@ import (
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
+	"github.com/jlaffaye/ftp"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/minio/minio-go/v7"
@@ -114,6 +115,55 @@ password = %q
 `, id, endpoint, prefix, storageExtra, testHash(t, "alice-pw"), testHash(t, "bob-pw")) + extra
 }
 
+// newS3Fixture serves tenant acme, the default, on s under the prefix
+// tenants/acme; storageExtra and extra are s3TenantTOML's.
+func newS3Fixture(t *testing.T, s *fakeS3, storageExtra, extra string) *fixture {
+	t.Helper()
+	return newFixture(t, map[string]string{
+		"server.toml":       serverTOML("default = \"acme\"\n"),
+		"tenants/acme.toml": s3TenantTOML(t, "acme", s.url, "tenants/acme", storageExtra, extra),
+	})
+}
+
+// s3QuotaLogin serves an s3 tenant with a quota of quotaBytes whose
+// alice already has old.bin (8 bytes) in the store, and logs alice in
+// twice: through the client and raw, for AVBL.
+func s3QuotaLogin(t *testing.T, quotaBytes int) (*fakeS3, *ftp.ServerConn, *raw) {
+	t.Helper()
+	s := newFakeS3(t)
+	s.put(t, "tenants/acme/alice/old.bin", "12345678")
+	f := newS3Fixture(t, s, "", fmt.Sprintf("[quota]\nbytes = %d\n", quotaBytes))
+	alice := f.mustLogin("alice", "alice-pw")
+	rc := f.dialRaw()
+	rc.cmd("USER alice")
+	if code, _ := rc.cmd("PASS alice-pw"); code != 230 {
+		t.Fatal("login")
+	}
+	return s, alice, rc
+}
+
+// wantAVBL checks that AVBL answers 213 with want bytes.
+func wantAVBL(t *testing.T, rc *raw, want string) {
+	t.Helper()
+	if code, msg := rc.cmd("AVBL"); code != 213 || strings.TrimSpace(msg) != want {
+		t.Fatalf("AVBL = %d %q, want 213 with %s bytes", code, msg, want)
+	}
+}
+
+// retrAll downloads name whole; the error is RETR's, the read's or the
+// transfer's end (226).
+func retrAll(c *ftp.ServerConn, name string) (string, error) {
+	r, err := c.Retr(name)
+	if err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	return string(b), err
+}
+
 // TestS3TenantGuarded: a tenant on object storage through the whole
 // tenancy stack: a user's home is a prefix of its own, uploads go
 // straight to the object (no temporary object, no copy), rights still
@@ -121,10 +171,7 @@ password = %q
 func TestS3TenantGuarded(t *testing.T) {
 	s := newFakeS3(t)
 	s.put(t, "tenants/other/secret", "other tenant")
-	f := newFixture(t, map[string]string{
-		"server.toml":       serverTOML("default = \"acme\"\n"),
-		"tenants/acme.toml": s3TenantTOML(t, "acme", s.url, "tenants/acme", "", ""),
-	})
+	f := newS3Fixture(t, s, "", "")
 	alice := f.mustLogin("alice", "alice-pw")
 	data := bytes.Repeat([]byte("0123456789"), 1000)
 	if err := alice.Stor("report.txt", bytes.NewReader(data)); err != nil {
@@ -181,22 +228,9 @@ func TestS3TenantGuarded(t *testing.T) {
 // AVBL answers from it, and an upload past the quota gets 552 and leaves
 // nothing.
 func TestS3TenantQuota(t *testing.T) {
-	s := newFakeS3(t)
-	s.put(t, "tenants/acme/alice/old.bin", "12345678")
-	f := newFixture(t, map[string]string{
-		"server.toml":       serverTOML("default = \"acme\"\n"),
-		"tenants/acme.toml": s3TenantTOML(t, "acme", s.url, "tenants/acme", "", "[quota]\nbytes = 12\n"),
-	})
-	alice := f.mustLogin("alice", "alice-pw")
-	rc := f.dialRaw()
-	rc.cmd("USER alice")
-	if code, _ := rc.cmd("PASS alice-pw"); code != 230 {
-		t.Fatal("login")
-	}
+	s, alice, rc := s3QuotaLogin(t, 12)
 	// 8 bytes of old.bin plus the alice/ marker made at the first login.
-	if code, msg := rc.cmd("AVBL"); code != 213 || strings.TrimSpace(msg) != "4" {
-		t.Fatalf("AVBL = %d %q, want 213 with 4 bytes", code, msg)
-	}
+	wantAVBL(t, rc, "4")
 	if err := alice.Stor("big.bin", strings.NewReader("123456")); replyCode(err) != 552 {
 		t.Fatalf("upload past the quota: %v, want 552", err)
 	}
@@ -218,39 +252,22 @@ func TestS3TenantQuota(t *testing.T) {
 // rebuild the object; the quota counts the new object once the old one is
 // replaced (AVBL), and the bytes are the old head plus the new ones.
 func TestS3TenantQuotaResume(t *testing.T) {
-	s := newFakeS3(t)
-	s.put(t, "tenants/acme/alice/old.bin", "12345678")
-	f := newFixture(t, map[string]string{
-		"server.toml":       serverTOML("default = \"acme\"\n"),
-		"tenants/acme.toml": s3TenantTOML(t, "acme", s.url, "tenants/acme", "", "[quota]\nbytes = 20\n"),
-	})
-	alice := f.mustLogin("alice", "alice-pw")
-	rc := f.dialRaw()
-	rc.cmd("USER alice")
-	if code, _ := rc.cmd("PASS alice-pw"); code != 230 {
-		t.Fatal("login")
-	}
-	avbl := func(want string) {
-		t.Helper()
-		if code, msg := rc.cmd("AVBL"); code != 213 || strings.TrimSpace(msg) != want {
-			t.Fatalf("AVBL = %d %q, want 213 with %s bytes", code, msg, want)
-		}
-	}
-	avbl("12")
+	s, alice, rc := s3QuotaLogin(t, 20)
+	wantAVBL(t, rc, "12")
 	if err := alice.Append("old.bin", strings.NewReader("90")); err != nil {
 		t.Fatalf("APPE: %v", err)
 	}
 	if got, _ := s.get(t, "tenants/acme/alice/old.bin"); got != "1234567890" {
 		t.Fatalf("after APPE: %q", got)
 	}
-	avbl("10")
+	wantAVBL(t, rc, "10")
 	if err := alice.StorFrom("old.bin", strings.NewReader("ab"), 4); err != nil {
 		t.Fatalf("REST+STOR: %v", err)
 	}
 	if got, _ := s.get(t, "tenants/acme/alice/old.bin"); got != "1234ab" {
 		t.Fatalf("after REST+STOR: %q", got)
 	}
-	avbl("14")
+	wantAVBL(t, rc, "14")
 }
 
 // s3Error answers a request with an S3 error.
@@ -272,10 +289,7 @@ func TestS3StoreFaults(t *testing.T) {
 	s.put(t, "tenants/acme/alice/down.bin", payload)
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	f := newFixture(t, map[string]string{
-		"server.toml":       serverTOML("default = \"acme\"\n"),
-		"tenants/acme.toml": s3TenantTOML(t, "acme", s.url, "tenants/acme", "", ""),
-	})
+	f := newS3Fixture(t, s, "", "")
 	cfg, err := LoadConfig(filepath.Join(f.dir, "server.toml"))
 	if err != nil {
 		t.Fatal(err)
@@ -306,16 +320,8 @@ func TestS3StoreFaults(t *testing.T) {
 		t.Fatalf("slow.txt = %q", got)
 	}
 	left.Store(s3Attempts - 1)
-	r, err := c.Retr("slow.txt")
-	if err != nil {
-		t.Fatalf("RETR through a throttling store: %v", err)
-	}
-	b, err := io.ReadAll(r)
-	if cerr := r.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil || string(b) != "patience" {
-		t.Fatalf("RETR = %q, %v", b, err)
+	if b, err := retrAll(c, "slow.txt"); err != nil || b != "patience" {
+		t.Fatalf("RETR through a throttling store = %q, %v", b, err)
 	}
 
 	// Throttled for good: 451 with the reason, one log line.
@@ -367,15 +373,7 @@ func TestS3StoreFaults(t *testing.T) {
 		panic(http.ErrAbortHandler) // the connection drops mid-body
 	}
 	s.fault.Store(&cut)
-	r, err = c.Retr("down.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err = io.ReadAll(r)
-	if cerr := r.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil || string(b) != payload {
+	if b, err := retrAll(c, "down.bin"); err != nil || b != payload {
 		t.Fatalf("RETR of a GET broken twice: %d bytes (%v), want %d equal", len(b), err, len(payload))
 	}
 }
@@ -388,10 +386,7 @@ func TestS3StoreFaults(t *testing.T) {
 func TestS3LastPartOutsideNameLock(t *testing.T) {
 	s := newFakeS3(t)
 	s.put(t, "tenants/acme/alice/other.txt", "x")
-	f := newFixture(t, map[string]string{
-		"server.toml":       serverTOML("default = \"acme\"\n"),
-		"tenants/acme.toml": s3TenantTOML(t, "acme", s.url, "tenants/acme", "part_size = \"5M\"\n", ""),
-	})
+	f := newS3Fixture(t, s, "part_size = \"5M\"\n", "")
 	a := f.mustLogin("alice", "alice-pw")
 	b := f.mustLogin("alice", "alice-pw")
 	arrived, release := make(chan struct{}), make(chan struct{})

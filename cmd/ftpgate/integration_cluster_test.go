@@ -542,47 +542,25 @@ func TestIntegrationCluster(t *testing.T) {
 		c.do("quit")
 	})
 
-	t.Run("any-admin-api-sees-the-cluster", func(t *testing.T) {
-		if !r.cluster {
-			t.Skip("needs [cluster] from h-clcore")
-		}
-		r.adminSeesCluster(t)
-	})
-
-	t.Run("failed-logins-ban-on-every-instance", func(t *testing.T) {
-		if !r.cluster {
-			t.Skip("needs [cluster] from h-clcore")
-		}
-		r.failedLoginsBan(t, curl)
-	})
-
-	t.Run("session-cap-cluster-wide", func(t *testing.T) {
-		if !r.cluster {
-			t.Skip("needs [cluster] from h-clcore")
-		}
-		r.sessionCap(t)
-	})
-
-	t.Run("policy-uploaded-through-a-rules-on-b-and-c", func(t *testing.T) {
-		if !r.cluster {
-			t.Skip("needs [cluster] from h-clcore")
-		}
-		r.policyEverywhere(t)
-	})
-
-	t.Run("quota-holds-under-parallel-uploads", func(t *testing.T) {
-		if !r.cluster {
-			t.Skip("needs [cluster] from h-clcore")
-		}
-		r.quotaParallel(t, curl)
-	})
-
-	t.Run("redis-stopped-and-restarted", func(t *testing.T) {
-		if !r.cluster {
-			t.Skip("needs [cluster] from h-clcore")
-		}
-		r.redisOutage(t, curl)
-	})
+	// The cases that need [cluster]; before it they skip.
+	for _, tc := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"any-admin-api-sees-the-cluster", r.adminSeesCluster},
+		{"failed-logins-ban-on-every-instance", func(t *testing.T) { r.failedLoginsBan(t, curl) }},
+		{"session-cap-cluster-wide", r.sessionCap},
+		{"policy-uploaded-through-a-rules-on-b-and-c", r.policyEverywhere},
+		{"quota-holds-under-parallel-uploads", func(t *testing.T) { r.quotaParallel(t, curl) }},
+		{"redis-stopped-and-restarted", func(t *testing.T) { r.redisOutage(t, curl) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !r.cluster {
+				t.Skip("needs [cluster] from h-clcore")
+			}
+			tc.run(t)
+		})
+	}
 
 	// Last: it kills instance c.
 	t.Run("instance-killed-loses-no-acknowledged-file", func(t *testing.T) {

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,32 +21,14 @@ import (
 func TestAuditKeepsEventsOfAStopCutShort(t *testing.T) {
 	f := newFiles(t)
 	f.write(t, auditConf, "")
-	cfg, err := Load(f.server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ran := make(chan error, 1)
-	go func() { ran <- g.Run(context.Background()) }()
+	g, _ := newGateway(t, f, Options{})
+	ran := runGateway(g)
 	c, _, _ := enginetest.Dial(t, g.Addr().String(), "127.0.0.1")
 	c.Expect("USER alice", 331)
 	c.Expect("PASS secret", 230)
 	c.Expect("MKD d", 257)
 	c.Expect("RMD d", 250)
-	msg := c.Expect("EPSV", 229)
-	port := msg[strings.Index(msg, "|||")+3 : strings.LastIndex(msg, "|")]
-	data, err := enginetest.Dialer("127.0.0.1").Dial("tcp", "127.0.0.1:"+port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer data.Close()
-	c.Expect("STOR big.bin", 150)
-	if _, err := data.Write([]byte(strings.Repeat("x", 1000))); err != nil {
-		t.Fatal(err)
-	}
+	stallUpload(t, c, "big.bin")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := g.Shutdown(ctx); err == nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,19 +21,8 @@ import (
 // audit log's events and the xferlog's lines.
 func auditServer(t *testing.T, f *files, opts Options) (g *Gateway, stop func() ([]map[string]any, []string)) {
 	t.Helper()
-	cfg, err := Load(f.server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	g, err = New(cfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ran := make(chan error, 1)
-	go func() { ran <- g.Run(context.Background()) }()
+	g, cfg := newGateway(t, f, opts)
+	ran := runGateway(g)
 	stopped := false
 	stop = func() ([]map[string]any, []string) {
 		t.Helper()
@@ -53,6 +41,25 @@ func auditServer(t *testing.T, f *files, opts Options) (g *Gateway, stop func() 
 	}
 	t.Cleanup(func() { stop() })
 	return g, stop
+}
+
+// stallUpload starts STOR name through EPSV on c, a logged-in control
+// connection from 127.0.0.1: once STOR is answered 150 it sends 1000
+// bytes and leaves the data connection open (until t ends), so the
+// transfer stays running.
+func stallUpload(t *testing.T, c *enginetest.Conn, name string) {
+	t.Helper()
+	msg := c.Expect("EPSV", 229)
+	port := msg[strings.Index(msg, "|||")+3 : strings.LastIndex(msg, "|")]
+	data, err := enginetest.Dialer("127.0.0.1").Dial("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = data.Close() })
+	c.Expect("STOR "+name, 150)
+	if _, err := data.Write([]byte(strings.Repeat("x", 1000))); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func readLines(t *testing.T, file string) []string {
@@ -243,17 +250,7 @@ func TestAuditAbortedUpload(t *testing.T) {
 	c, _, _ := enginetest.Dial(t, g.Addr().String(), "127.0.0.1")
 	c.Expect("USER alice", 331)
 	c.Expect("PASS secret", 230)
-	msg := c.Expect("EPSV", 229)
-	port := msg[strings.Index(msg, "|||")+3 : strings.LastIndex(msg, "|")]
-	data, err := enginetest.Dialer("127.0.0.1").Dial("tcp", "127.0.0.1:"+port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer data.Close()
-	c.Expect("STOR big.bin", 150)
-	if _, err := data.Write([]byte(strings.Repeat("x", 1000))); err != nil {
-		t.Fatal(err)
-	}
+	stallUpload(t, c, "big.bin")
 	enginetest.Eventually(t, "a running transfer", func() bool {
 		for _, si := range g.Server().Sessions() {
 			if si.Transfer != nil {

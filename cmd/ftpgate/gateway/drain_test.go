@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"log/slog"
 	"testing"
 	"time"
 
@@ -24,14 +23,7 @@ func TestDrainGrace(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFiles(t)
 			f.write(t, tc.extra, "")
-			cfg, err := Load(f.server)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), WithoutPolicy: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			g, cfg := newGateway(t, f, Options{WithoutPolicy: true})
 			t.Cleanup(func() { _ = g.Shutdown(t.Context()) })
 			if got := g.DrainGrace(); got != tc.want {
 				t.Fatalf("DrainGrace %v, want %v", got, tc.want)

@@ -76,8 +76,10 @@ func start(t *testing.T, f *files, logs io.Writer) *Gateway {
 	return startWith(t, f, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 }
 
-// startWith is start with opts (a nil Logger discards the logs).
-func startWith(t *testing.T, f *files, opts Options) *Gateway {
+// newGateway loads f's server file and makes a gateway of it, not yet
+// running, with opts (a nil Logger discards the logs); it returns the
+// loaded configuration too.
+func newGateway(t *testing.T, f *files, opts Options) (*Gateway, Config) {
 	t.Helper()
 	cfg, err := Load(f.server)
 	if err != nil {
@@ -90,8 +92,22 @@ func startWith(t *testing.T, f *files, opts Options) *Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g, cfg
+}
+
+// runGateway runs g in the background; Run's result arrives on the
+// channel (buffered: the goroutine never blocks on it).
+func runGateway(g *Gateway) <-chan error {
 	ran := make(chan error, 1)
 	go func() { ran <- g.Run(context.Background()) }()
+	return ran
+}
+
+// startWith is start with opts (a nil Logger discards the logs).
+func startWith(t *testing.T, f *files, opts Options) *Gateway {
+	t.Helper()
+	g, _ := newGateway(t, f, opts)
+	ran := runGateway(g)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -39,14 +38,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestReadyz(t *testing.T) {
 	f := newFiles(t)
 	f.write(t, "[telemetry]\nlisten = \"127.0.0.1:0\"\n[policy]\ndir = \"policies\"\n", "")
-	cfg, err := Load(f.server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, _ := newGateway(t, f, Options{})
 	base := g.TelemetryURL()
 	if !strings.HasPrefix(base, "http://127.0.0.1:") {
 		t.Fatalf("TelemetryURL %q", base)
@@ -57,8 +49,7 @@ func TestReadyz(t *testing.T) {
 	if code, body := get(t, base+"/readyz"); code != 503 || body != "not ready: not serving yet: the listeners do not accept\n" {
 		t.Fatalf("/readyz before Run: %d %q", code, body)
 	}
-	ran := make(chan error, 1)
-	go func() { ran <- g.Run(context.Background()) }()
+	ran := runGateway(g)
 	enginetest.Eventually(t, "/readyz 200", func() bool { code, _ := get(t, base+"/readyz"); return code == 200 })
 	g.Drain()
 	if code, body := get(t, base+"/readyz"); code != 503 || body != "not ready: draining\n" {

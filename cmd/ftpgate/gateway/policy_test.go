@@ -118,16 +118,8 @@ func TestAdminServesPolicies(t *testing.T) {
 // API's address, and Run has returned.
 func TestShutdownClosesAdmin(t *testing.T) {
 	f := adminFiles(t)
-	cfg, err := Load(f.server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ran := make(chan error, 1)
-	go func() { ran <- g.Run(context.Background()) }()
+	g, _ := newGateway(t, f, Options{})
+	ran := runGateway(g)
 	if code, body := adminCall(t, "GET", g.AdminURL()+"/v1/stats", opToken, nil); code != 200 {
 		t.Fatalf("GET /v1/stats: %d %s", code, body)
 	}
