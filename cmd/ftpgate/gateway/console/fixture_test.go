@@ -132,10 +132,15 @@ type browser struct {
 	headers http.Header
 }
 
-func (f *fixture) browser(t *testing.T) *browser {
+func (f *fixture) browser(t *testing.T) *browser { return f.browserFrom(t, "") }
+
+// browserFrom is a browser whose connections leave from the loopback
+// address from ("": the system's choice).
+func (f *fixture) browserFrom(t *testing.T, from string) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, base: f.base, headers: http.Header{}, c: &http.Client{Jar: jar, Timeout: enginetest.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	c := fromClient(from)
+	c.Jar = jar
+	return &browser{t: t, base: f.base, headers: http.Header{}, c: c}
 }
 
 // reply is a response with its body read.
@@ -262,13 +267,14 @@ func (f *fixture) apiReply(t *testing.T, path, token, from string) reply {
 	return reply{resp, string(data)}
 }
 
-// fromClient is an HTTP client whose connections leave from the local
-// address from ("": the system's choice), with its own connection pool.
+// fromClient is an HTTP client that does not follow redirects, whose
+// connections leave from the local address from ("": the system's
+// choice, and the shared connection pool).
 func fromClient(from string) *http.Client {
-	d := &net.Dialer{Timeout: enginetest.Timeout}
+	c := &http.Client{Timeout: enginetest.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if from != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+		d := &net.Dialer{Timeout: enginetest.Timeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c.Transport = &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
 	}
-	return &http.Client{Timeout: enginetest.Timeout, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return c
 }
