@@ -11,6 +11,11 @@
 //     get the same 401 in the same time;
 //   - refused a tenant's token on another tenant's path and on operator
 //     routes (401, the reply a wrong token gets);
+//   - refused, with 429 and Retry-After and without comparing, the token
+//     of a client address (an IPv4 address, an IPv6 /64) that presented
+//     MaxAuthFailures wrong tokens within AuthFailureWindow, for that
+//     window, so that nobody guesses tokens at the speed of the network
+//     (see throttle; the console's login form counts the same way);
 //   - bounded the request body (Route.MaxBody, else DefaultMaxBody);
 //   - put the caller's Identity in the request context (see Caller).
 //
@@ -128,8 +133,9 @@ type Route struct {
 	// Auth, when set, identifies the caller instead of the bearer token
 	// (the console's session cookie); the server then checks the Identity
 	// it returns against Scope and the {tenant} exactly as it checks a
-	// token's (Identity.May). It must not compare tokens itself: a login
-	// form calls Server.Identify.
+	// token's (Identity.May). It must not compare tokens a client sent
+	// itself: a login form calls Server.CheckToken, which throttles
+	// failures as bearer tokens are.
 	Auth func(r *http.Request) (Identity, bool)
 	// Refused, when set, answers a caller Auth does not accept or whose
 	// Identity the scope refuses, instead of the JSON 401 (the console
@@ -206,11 +212,25 @@ type Server struct {
 	// WriteTimeout bounds the time from a request's headers to the end of
 	// its reply (0: one minute); a Route with a Timeout sets its own.
 	WriteTimeout time.Duration
+	// MaxAuthFailures is how many wrong tokens one client address (an
+	// IPv4 address, an IPv6 /64) may present within AuthFailureWindow;
+	// then its token checks are refused unmade (429, Retry-After) for
+	// AuthFailureWindow, even with a right token (0: the defaults,
+	// DefaultMaxAuthFailures and DefaultAuthFailureWindow). Successes do
+	// not clear the count. At most MaxAuthClients addresses are counted
+	// at once (0: DefaultMaxAuthClients); past it the addresses outside
+	// the table share one count. Read at the first Handle, Mount or Serve.
+	MaxAuthFailures   int
+	AuthFailureWindow time.Duration
+	MaxAuthClients    int
+	// Now is the throttle's clock (time.Now when nil).
+	Now func() time.Time
 
 	once     sync.Once
 	flightMu sync.Mutex
 	inFlight map[string]int // requests in flight per tenant token; no zero entries
 	mux      *http.ServeMux
+	throttle *throttle
 	mu       sync.Mutex
 	hs       *http.Server
 }
@@ -225,6 +245,8 @@ func (s *Server) logger() *slog.Logger {
 func (s *Server) init() {
 	s.once.Do(func() {
 		s.mux = http.NewServeMux()
+		s.throttle = newThrottle(cmp.Or(s.MaxAuthFailures, DefaultMaxAuthFailures),
+			cmp.Or(s.AuthFailureWindow, DefaultAuthFailureWindow), cmp.Or(s.MaxAuthClients, DefaultMaxAuthClients))
 		s.mount(Route{Pattern: "POST /v1/reload", Scope: ScopeOperator, Handler: http.HandlerFunc(s.reload)})
 	})
 }
@@ -378,22 +400,24 @@ func hangUp(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(drainTimeout))
 }
 
-// authenticate returns the caller of r on route, or ok false. Both
-// comparisons always run on tenant routes, so the time taken does not
-// depend on which one failed or on whether the tenant exists.
-func (s *Server) authenticate(r *http.Request, rt Route) (id Identity, ok bool) {
+// authenticate returns the caller of r on route, or ok false; retry > 0
+// when the client's token checks are refused for that long
+// (CheckToken). Both comparisons always run on tenant routes, so the
+// time taken does not depend on which one failed or on whether the
+// tenant exists.
+func (s *Server) authenticate(r *http.Request, rt Route) (id Identity, ok bool, retry time.Duration) {
 	tenant := r.PathValue("tenant")
 	switch {
 	case rt.Scope == ScopePublic:
-		return Identity{}, true
+		return Identity{}, true, 0
 	case rt.Auth != nil:
 		id, ok = rt.Auth(r)
-		return id, ok && id.May(rt.Scope, tenant)
+		return id, ok && id.May(rt.Scope, tenant), 0
 	case rt.Scope == ScopeOperator:
 		tenant = ""
 	}
-	id, ok = s.Identify(tenant, bearer(r))
-	return id, ok && id.May(rt.Scope, tenant)
+	id, ok, retry = s.CheckToken(r, tenant, bearer(r))
+	return id, ok && id.May(rt.Scope, tenant), retry
 }
 
 // Identify returns whose token is: the operator's, or tenant's own admin
@@ -420,7 +444,12 @@ func (s *Server) Identify(tenant, token string) (Identity, bool) {
 // guard wraps a route's handler in the checks of the package comment.
 func (s *Server) guard(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := s.authenticate(r, rt)
+		id, ok, retry := s.authenticate(r, rt)
+		if retry > 0 {
+			s.logger().Debug("admin: refused: too many failed tokens", "route", rt.Pattern, "remote", r.RemoteAddr)
+			tooManyFailures(w, retry)
+			return
+		}
 		if !ok {
 			s.logger().Debug("admin: refused", "route", rt.Pattern, "remote", r.RemoteAddr)
 			if rt.Refused != nil {

@@ -84,6 +84,10 @@ func newFixture(t *testing.T, withReload bool) *fixture {
 		Tokens:      f.tokens,
 		KnownTenant: func(id string) bool { return id == "acme" || id == "globex" },
 		Logger:      quiet,
+		// The authorisation matrix presents every wrong token of its grid
+		// from one address; the throttle of failures has tests of its own
+		// (throttle_test.go).
+		MaxAuthFailures: 1 << 20,
 	}
 	if withReload {
 		srv.Reload = func(context.Context) ([]string, error) {

@@ -4,7 +4,8 @@
 // JavaScript, nothing fetched from elsewhere).
 //
 // A browser logs in with the operator's token or a tenant's admin token
-// (checked by admin.Server.Identify, the API's own check) and gets a
+// (checked by admin.Server.CheckToken, the API's own check, which also
+// refuses an address after too many wrong tokens) and gets a
 // session cookie: HttpOnly, SameSite=Strict, Secure with the __Host-
 // prefix over TLS. Sessions are kept server side, bounded in number
 // (Options.MaxSessions) and time (idle and absolute), and end at logout.

@@ -1,15 +1,12 @@
 package console_test
 
 import (
-	"bytes"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/ftpgate/ftpgate/engine/enginetest"
-	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 )
 
 // securityHeaders checks the headers every console reply carries.
@@ -215,15 +212,8 @@ func TestTenantIsolation(t *testing.T) {
 		t.Fatalf("globex's session was ended by acme's admin: %v", err)
 	}
 	// The same token, by bearer, reaches no other tenant's API either.
-	req, _ := http.NewRequest("GET", f.base+"/v1/tenants/globex/sessions", nil)
-	req.Header.Set("Authorization", "Bearer "+acmeToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("acme's token on globex's API: %d", resp.StatusCode)
+	if code := f.api(t, "/v1/tenants/globex/sessions", acmeToken, ""); code != http.StatusUnauthorized {
+		t.Fatalf("acme's token on globex's API: %d", code)
 	}
 	_ = alice.Quit()
 	_ = bob.Quit()
@@ -252,17 +242,8 @@ func TestEndSessionAndPolicy(t *testing.T) {
 		t.Fatalf("alice's next command after the end: %v", err)
 	}
 
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	_ = mw.WriteField("csrf", token)
-	fw, _ := mw.CreateFormFile("module", "example.wasm")
-	_, _ = fw.Write(testmod.Example())
-	_ = mw.WriteField("on_error", "deny")
-	_ = mw.WriteField("verb", "DELE")
-	_ = mw.WriteField("path", "/x")
-	_ = mw.Close()
-	r = b.do("POST", "/console/t/acme/policy/check", &body, mw.FormDataContentType(), nil)
-	if r.StatusCode != 200 || !strings.Contains(r.body, `id="check-action">deny</strong> 550`) || !strings.Contains(r.body, `id="install"`) {
+	r = b.check("acme")
+	if !strings.Contains(r.body, `id="check-action">deny</strong> 550`) {
 		t.Fatalf("check: %d %q", r.StatusCode, r.body)
 	}
 	if _, _, ok := f.g.PolicyRuntime().Installed("acme"); ok {

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/textproto"
@@ -22,6 +25,7 @@ import (
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/sessions"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
+	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 	"github.com/ftpgate/ftpgate/tenancy"
 )
 
@@ -42,36 +46,63 @@ type fixture struct {
 
 func start(t *testing.T) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "tenants"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	f, _ := run(t, standardFiles(t), false)
+	return f
+}
+
+// standardFiles are start's server and tenant files, by path under the
+// gateway's directory; a test may add to them before run.
+func standardFiles(t *testing.T) map[string]string {
+	t.Helper()
 	hash, err := tenancy.HashPasswordArgon2id("secret", tenancy.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
-	digest := func(tok string) string { s := sha256.Sum256([]byte(tok)); return hex.EncodeToString(s[:]) }
-	files := map[string]string{
+	return map[string]string{
 		"token": opToken + "\n",
 		"server.toml": "[listen]\ncontrol = \"127.0.0.1:0\"\n[tenants]\ndir = \"tenants\"\ndefault = \"acme\"\n" +
 			"[timeouts]\nlogin_failure_delay = \"1ms\"\n" +
 			"[limits]\nlogin_failures = 3\nlogin_window = \"10m\"\nban = \"1h\"\n" +
 			"[policy]\ndir = \"policies\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\nconsole = true\n",
-		"tenants/acme.toml": fmt.Sprintf("id = \"acme\"\nhostnames = [\"ftp.acme.test\"]\nadmin_token_sha256 = %q\n[storage]\nbackend = \"memory\"\n[quota]\nbytes = 1048576\nfiles = 100\n"+
-			"[[users]]\nname = \"alice\"\npassword = %q\n", digest(acmeToken), hash),
-		"tenants/globex.toml": fmt.Sprintf("id = \"globex\"\nadmin_token_sha256 = %q\n[storage]\nbackend = \"memory\"\n"+
-			"[[users]]\nname = \"bob\"\npassword = %q\n", digest(globexToken), hash),
+		"tenants/acme.toml": tenantFile("acme", acmeToken, "hostnames = [\"ftp.acme.test\"]\n") + "[quota]\nbytes = 1048576\nfiles = 100\n" +
+			fmt.Sprintf("[[users]]\nname = \"alice\"\npassword = %q\n", hash),
+		"tenants/globex.toml": tenantFile("globex", globexToken, "") + fmt.Sprintf("[[users]]\nname = \"bob\"\npassword = %q\n", hash),
+	}
+}
+
+// tenantFile is the head of a tenant file: its id, its admin token's
+// digest, the top-level keys top, and memory storage; tables of its own
+// may follow.
+func tenantFile(id, token, top string) string {
+	s := sha256.Sum256([]byte(token))
+	return fmt.Sprintf("id = %q\nadmin_token_sha256 = %q\n%s[storage]\nbackend = \"memory\"\n", id, hex.EncodeToString(s[:]), top)
+}
+
+// run writes files (path under a fresh directory: text) and runs a
+// gateway from its server.toml until the test ends; with reread the
+// gateway's Reread loads the files again, so that a test can change
+// them. It returns the gateway, ready, and the directory.
+func run(t *testing.T, files map[string]string, reread bool) (*fixture, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "tenants"), 0o700); err != nil {
+		t.Fatal(err)
 	}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := gateway.Load(filepath.Join(dir, "server.toml"))
+	load := func() (gateway.Config, error) { return gateway.Load(filepath.Join(dir, "server.toml")) }
+	cfg, err := load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
+	opts := gateway.Options{Logger: slog.New(slog.DiscardHandler)}
+	if reread {
+		opts.Reread = load
+	}
+	g, err := gateway.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +119,7 @@ func start(t *testing.T) *fixture {
 		}
 	})
 	enginetest.Eventually(t, "the gateway is ready", func() bool { return g.Ready() == nil })
-	return &fixture{g: g, base: g.AdminURL(), addr: g.Addr().String()}
+	return &fixture{g: g, base: g.AdminURL(), addr: g.Addr().String()}, dir
 }
 
 // browser is an HTTP client with a cookie jar that does not follow
@@ -101,10 +132,15 @@ type browser struct {
 	headers http.Header
 }
 
-func (f *fixture) browser(t *testing.T) *browser {
+func (f *fixture) browser(t *testing.T) *browser { return f.browserFrom(t, "") }
+
+// browserFrom is a browser whose connections leave from the loopback
+// address from ("": the system's choice).
+func (f *fixture) browserFrom(t *testing.T, from string) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, base: f.base, headers: http.Header{}, c: &http.Client{Jar: jar, Timeout: enginetest.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	c := fromClient(from)
+	c.Jar = jar
+	return &browser{t: t, base: f.base, headers: http.Header{}, c: c}
 }
 
 // reply is a response with its body read.
@@ -182,3 +218,63 @@ func ftpCode(err error) int {
 var regexpHash = regexp.MustCompile(`name="hash" value="([0-9a-f]{64})"`)
 
 func sessionsQuery(tenant string) sessions.Query { return sessions.Query{Tenant: tenant, Limit: 100} }
+
+// check uploads the example module for a dry run on tenant's policy page.
+func (b *browser) check(tenant string) reply {
+	b.t.Helper()
+	token := b.csrf("/console/t/" + tenant + "/policy")
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("csrf", token)
+	fw, _ := mw.CreateFormFile("module", "example.wasm")
+	_, _ = fw.Write(testmod.Example())
+	_ = mw.WriteField("on_error", "deny")
+	_ = mw.WriteField("verb", "DELE")
+	_ = mw.WriteField("path", "/x")
+	_ = mw.Close()
+	r := b.do("POST", "/console/t/"+tenant+"/policy/check", &body, mw.FormDataContentType(), nil)
+	if r.StatusCode != 200 || !strings.Contains(r.body, `id="install"`) {
+		b.t.Fatalf("check: %d %q", r.StatusCode, r.body)
+	}
+	return r
+}
+
+// api sends GET path to the admin API with a bearer token (none when
+// ""), from the local address from ("": the system's choice, else a
+// loopback address such as 127.0.0.7), and returns the reply's status.
+func (f *fixture) api(t *testing.T, path, token, from string) int {
+	t.Helper()
+	r := f.apiReply(t, path, token, from)
+	return r.StatusCode
+}
+
+// apiReply is api's reply, its body read.
+func (f *fixture) apiReply(t *testing.T, path, token, from string) reply {
+	t.Helper()
+	req, err := http.NewRequest("GET", f.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := fromClient(from).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return reply{resp, string(data)}
+}
+
+// fromClient is an HTTP client that does not follow redirects, whose
+// connections leave from the local address from ("": the system's
+// choice, and the shared connection pool).
+func fromClient(from string) *http.Client {
+	c := &http.Client{Timeout: enginetest.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if from != "" {
+		d := &net.Dialer{Timeout: enginetest.Timeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c.Transport = &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
+	}
+	return c
+}

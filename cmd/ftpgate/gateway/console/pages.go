@@ -131,8 +131,10 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "login", page{Title: "Log in"})
 }
 
-// login checks the token with the API's own check (admin.Server.Identify)
-// and starts a session: a new cookie value at every login.
+// login checks the token with the API's own check (admin.Server.CheckToken:
+// failures count against the address as a bearer token's do, and an
+// address past the limit is refused without a check) and starts a
+// session: a new cookie value at every login.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) {
 		c.render(w, r, http.StatusForbidden, "error", page{Title: "Refused", Message: "This form must be sent from the console's own page."})
@@ -144,7 +146,15 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	tenant := strings.TrimSpace(r.PostForm.Get("tenant"))
 	token := strings.TrimSpace(r.PostForm.Get("token"))
-	id, ok := c.srv.Identify(tenant, token)
+	id, ok, retry := c.srv.CheckToken(r, tenant, token)
+	if retry > 0 {
+		c.o.Logger.Debug("console: login refused unchecked: too many failed tokens from this address", "remote", r.RemoteAddr)
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", admin.RetryAfter(retry))
+		c.render(w, r, http.StatusTooManyRequests, "login", page{Title: "Log in",
+			Message: "Too many wrong tokens from this address: try again in " + admin.RetryAfter(retry) + " seconds."})
+		return
+	}
 	if !ok {
 		c.o.Logger.Debug("console: login refused", "remote", r.RemoteAddr)
 		w.Header().Set("Connection", "close")

@@ -1,0 +1,75 @@
+package console_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// certPEM returns a self-signed certificate for host valid until
+// notAfter, and its key, both PEM.
+func certPEM(t *testing.T, host string, notAfter time.Time) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: notAfter.AddDate(-1, 0, 0), NotAfter: notAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))
+}
+
+// TestTenantCertificateExpiry: a tenant with a certificate of its own
+// (for ftp.acme.test, valid until a known second) has that date on the
+// tenants page for the operator and on its own page for its admin;
+// another tenant's admin sees neither the date nor the page.
+func TestTenantCertificateExpiry(t *testing.T) {
+	notAfter := time.Date(2031, 3, 14, 15, 9, 26, 0, time.UTC)
+	const shown = "ftp.acme.test: valid until 2031-03-14 15:09:26 UTC"
+	files := standardFiles(t)
+	files["tenants/acme.pem"], files["tenants/acme.key"] = certPEM(t, "ftp.acme.test", notAfter)
+	files["tenants/acme.toml"] += "[[certificates]]\nhostname = \"ftp.acme.test\"\ncert = \"acme.pem\"\nkey = \"acme.key\"\n"
+	f, _ := run(t, files, false)
+
+	op := f.browser(t)
+	op.login("", opToken)
+	for _, p := range []string{"/console/tenants", "/console/t/acme/"} {
+		if r := op.get(p); r.StatusCode != http.StatusOK || !strings.Contains(r.body, shown) {
+			t.Errorf("operator GET %s: %d, want %q in %q", p, r.StatusCode, shown, r.body)
+		}
+	}
+	acme := f.browser(t)
+	acme.login("acme", acmeToken)
+	if r := acme.get("/console/t/acme/"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, shown) {
+		t.Errorf("acme's admin on its own page: %d, want %q in %q", r.StatusCode, shown, r.body)
+	}
+	globex := f.browser(t)
+	globex.login("globex", globexToken)
+	if r := globex.get("/console/t/globex/"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "none of its own") {
+		t.Errorf("globex's admin on its own page: %d %q", r.StatusCode, r.body)
+	}
+	for _, p := range []string{"/console/t/globex/", "/console/t/acme/", "/console/tenants", "/console/t/acme/policy"} {
+		if r := globex.get(p); strings.Contains(r.body, "2031-03-14") || strings.Contains(r.body, "ftp.acme.test") ||
+			(p != "/console/t/globex/" && r.StatusCode == http.StatusOK) {
+			t.Errorf("globex's admin GET %s: %d, shows acme's certificate or page: %.300q", p, r.StatusCode, r.body)
+		}
+	}
+}
