@@ -508,7 +508,7 @@ func addrAllowed(nets []netip.Prefix, addr net.Addr) bool {
 // missing, behind the guard. For the os backend the home is opened as an
 // os.Root of its own, so the kernel also keeps links from leaving it; that
 // root is returned to be closed when the session ends. sq, when set, is
-// the cluster's shared usage for a tenant with a byte quota.
+// the cluster's shared usage for a tenant with a quota.
 func openHome(t *tenant, u *UserConfig, cc engine.ClientContext, sq *sharedQuota) (engine.ClientDriver, *os.Root, error) {
 	st := t.storage
 	var inner afero.Fs
@@ -560,7 +560,7 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext, sq *sharedQuota
 		maxDepth:  t.cfg.Storage.MaxPathDepth,
 		maxLength: t.cfg.Storage.MaxPathLength,
 	}
-	if sq != nil && g.maxBytes > 0 {
+	if sq != nil && (g.maxBytes > 0 || g.maxFiles > 0) {
 		g.shared, g.step, g.kick = sq.store, sq.step, sq.countNow
 	}
 	if u.TLSRequired {

@@ -163,7 +163,7 @@ func testSharedQuotaCountBound(t *testing.T, addr string) {
 	// forced: the drivers' own holds the lock).
 	st := b.driver.state.Load().tenants["acme"].storage
 	qs.opts.Client.Del(context.Background(), "ftpgate:quota:acme:lock") // the drivers' count holds it for the period
-	if ok, err := qs.Reconcile(context.Background(), "acme", 0, func(ctx context.Context) (int64, error) { return measureStorage(ctx, st) }); !ok || err != nil {
+	if ok, err := qs.Reconcile(context.Background(), "acme", 0, func(ctx context.Context) (StoredUsage, error) { return measureStorage(ctx, st) }); !ok || err != nil {
 		t.Fatalf("count: %v %v", ok, err)
 	}
 	up.send(pattern(250_000, 2))
@@ -176,7 +176,7 @@ func testSharedQuotaCountBound(t *testing.T, addr string) {
 		t.Fatalf("usage %d, bytes on disk %d: off by more than one step (%d)", used, disk, step)
 	}
 	qs.opts.Client.Del(context.Background(), "ftpgate:quota:acme:lock") // the drivers' count holds it for the period
-	if ok, err := qs.Reconcile(context.Background(), "acme", 0, func(ctx context.Context) (int64, error) { return measureStorage(ctx, st) }); !ok || err != nil {
+	if ok, err := qs.Reconcile(context.Background(), "acme", 0, func(ctx context.Context) (StoredUsage, error) { return measureStorage(ctx, st) }); !ok || err != nil {
 		t.Fatalf("count: %v %v", ok, err)
 	}
 	if used, _ := qs.Used(context.Background(), "acme"); used != disk {
@@ -260,8 +260,8 @@ func TestRedisQuotaOneCountPerPeriod(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { _ = client.Close() })
 	qs := NewRedisQuota(RedisOptions{Client: client, Prefix: "x:", Deadline: 5 * time.Second}, nil)
-	measure := func(n int64) func(context.Context) (int64, error) {
-		return func(context.Context) (int64, error) { return n, nil }
+	measure := func(n int64) func(context.Context) (StoredUsage, error) {
+		return func(context.Context) (StoredUsage, error) { return StoredUsage{Bytes: n}, nil }
 	}
 	ctx := context.Background()
 	if ok, err := qs.Reconcile(ctx, "acme", time.Hour, measure(5)); !ok || err != nil {
