@@ -51,6 +51,48 @@ func (l lstatBarrier) Stat(name string) (os.FileInfo, error) {
 // real protocol the two RNTOs must land within microseconds of each
 // other; the barrier makes that interleaving certain.
 func TestAttackSharedQuotaConcurrentReplace(t *testing.T) {
+	g1, g2, check := barrierPair(t)
+	var done sync.WaitGroup
+	done.Go(func() { _ = g1.renameCounted("/a.bin", "/t.bin") })
+	done.Go(func() { _ = g2.renameCounted("/b.bin", "/t.bin") })
+	done.Wait()
+	check()
+}
+
+// TestAttackSharedQuotaConcurrentStorOver: the race of
+// TestAttackSharedQuotaConcurrentReplace through the other way to replace
+// a name, two uploads (STOR) over the same 1 MB file that commit at once
+// through two instances: each looked at the name before its rename into
+// place, so both gave back the 1 MB file.
+func TestAttackSharedQuotaConcurrentStorOver(t *testing.T) {
+	g1, g2, check := barrierPair(t)
+	stor := func(g *guardFs, b byte) {
+		fi, _ := g.inner.(lstatBarrier).Fs.Stat("/t.bin") // past the barrier: the look that counts is the commit's
+		f, err := g.openUpload("/t.bin", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600, fi)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := f.Write(pattern(10, b)); err != nil {
+			t.Error(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	var done sync.WaitGroup
+	done.Go(func() { stor(g1, 1) })
+	done.Go(func() { stor(g2, 2) })
+	done.Wait()
+	check()
+}
+
+// barrierPair is two instances' guards of one memory storage holding a
+// 1 MB /t.bin and two 10-byte files, /a.bin and /b.bin, sharing a byte
+// quota through one miniredis; their look at /t.bin waits (at most a
+// second) until both looked. check fails the test unless the shared usage
+// equals the bytes stored.
+func barrierPair(t *testing.T) (g1, g2 *guardFs, check func()) {
 	const big = 1_000_000
 	mem := afero.NewMemMapFs()
 	write := func(name string, n int) {
@@ -85,17 +127,15 @@ func TestAttackSharedQuotaConcurrentReplace(t *testing.T) {
 		return &guardFs{inner: lstatBarrier{Fs: mem, name: "/t.bin", wg: &wg}, u: u, maxBytes: 50_000_000, tenant: "acme",
 			shared: qs, step: 64 << 10, kick: func() {}}
 	}
-	g1, g2 := inst(), inst()
-	var done sync.WaitGroup
-	done.Go(func() { _ = g1.renameCounted("/a.bin", "/t.bin") })
-	done.Go(func() { _ = g2.renameCounted("/b.bin", "/t.bin") })
-	done.Wait()
-	used, err := qs.Used(context.Background(), "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := disk(); used != d {
-		t.Fatalf("shared usage %d, bytes stored %d: the tenant may store %d bytes past its quota until the next count", used, d, d-used)
+	return inst(), inst(), func() {
+		t.Helper()
+		used, err := qs.Used(context.Background(), "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := disk(); used != d {
+			t.Fatalf("shared usage %d, bytes stored %d: the tenant may store %d bytes past its quota until the next count", used, d, d-used)
+		}
 	}
 }
 

@@ -359,8 +359,8 @@ func (g *guardFs) mkdirAllCounted(name string, perm os.FileMode) error {
 
 // makeHome makes a user's home and its missing parents in st, counting
 // each directory it makes as an entry (beyond any quota: the home is the
-// administrator's).
-func makeHome(st *storage, home string) error {
+// administrator's), and returns how many it made.
+func makeHome(st *storage, home string) (int64, error) {
 	missing := int64(0)
 	for p := cleanAbs(home); p != "/"; p = path.Dir(p) {
 		if _, err := st.fs.Stat(p); err == nil || !isNotExist(err) {
@@ -369,13 +369,13 @@ func makeHome(st *storage, home string) error {
 		missing++
 	}
 	if missing == 0 {
-		return nil
+		return 0, nil
 	}
 	if err := st.fs.MkdirAll(cleanAbs(home), 0o750); err != nil {
-		return err
+		return 0, err
 	}
 	_ = st.usage.reserve(0, missing, 0, 0)
-	return nil
+	return missing, nil
 }
 
 // errNotDir is MkdirAll's refusal of a path through a file.

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,9 +46,15 @@ func (f *fixture) twin() *fixture {
 // bytes at a time; the first count is done when it returns.
 func sharedQuotaPair(t *testing.T, addr, prefix string, quota, step int64, failOpen bool) (a, b *fixture, qs *RedisQuota) {
 	t.Helper()
+	return sharedPair(t, addr, prefix, fmt.Sprintf("bytes = %d\n", quota), step, failOpen)
+}
+
+// sharedPair is sharedQuotaPair with acme's [quota] table given whole.
+func sharedPair(t *testing.T, addr, prefix, quotaTOML string, step int64, failOpen bool) (a, b *fixture, qs *RedisQuota) {
+	t.Helper()
 	a = newFixture(t, map[string]string{
 		"server.toml":       serverTOML("default = \"acme\"\n"),
-		"tenants/acme.toml": acmeTOML(t, fmt.Sprintf("[quota]\nbytes = %d\n", quota)),
+		"tenants/acme.toml": acmeTOML(t, "[quota]\n"+quotaTOML),
 	})
 	b = a.twin()
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
@@ -285,5 +293,117 @@ func TestRedisQuotaOneCountPerPeriod(t *testing.T) {
 	}
 	if _, err := qs.Reserve(ctx, "acme", 1, 1, 10); err != ErrQuotaFull {
 		t.Fatalf("Reserve past the quota: %v", err)
+	}
+}
+
+// diskEntries is what acme's storage holds as entries of the files quota:
+// every file, directory and link below its root, temporary upload files
+// excepted.
+func diskEntries(t *testing.T, f *fixture) int64 {
+	t.Helper()
+	root := filepath.Join(f.dir, "data", "acme")
+	var n int64
+	_ = filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+		if err == nil && p != root && !isTempName(filepath.Base(p)) {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// testSharedFilesQuota: a files quota of 8 entries shared by two
+// instances. Filling what is left through both leaves no room through
+// either (552 for STOR and MKD; each instance counting its own would
+// still have taken half as many again), the shared count equals the
+// entries on disk, and a deletion through one frees room for the other.
+func testSharedFilesQuota(t *testing.T, addr string) {
+	const limit = 8
+	a, b, qs := sharedPair(t, addr, "ftpgate:", fmt.Sprintf("files = %d\n", limit), 0, false)
+	ca := a.mustLogin("alice", "acme-alice")
+	cb := b.mustLogin("alice", "acme-alice")
+	u, err := qs.Usage(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if disk := diskEntries(t, a); u.Files != disk {
+		t.Fatalf("shared count %d after the logins, %d entries on disk", u.Files, disk)
+	}
+	free := limit - u.Files
+	if free < 4 {
+		t.Fatalf("only %d entries free at the start", free)
+	}
+	for i := range free {
+		c := ca
+		if i%2 == 1 {
+			c = cb
+		}
+		if err := c.Stor(fmt.Sprintf("f%d.txt", i), bytes.NewReader(pattern(10, byte(i)))); err != nil {
+			t.Fatalf("upload %d of %d free entries: %v", i+1, free, err)
+		}
+	}
+	if code := replyCode(ca.Stor("over-a.txt", bytes.NewReader(pattern(10, 1)))); code != 552 {
+		t.Fatalf("one file past the quota through A: %d, want 552", code)
+	}
+	if code := replyCode(cb.MakeDir("over-b")); code != 552 {
+		t.Fatalf("one directory past the quota through B: %d, want 552", code)
+	}
+	if err := ca.Stor("f0.txt", bytes.NewReader(pattern(20, 9))); err != nil {
+		t.Fatalf("replacing a file at the quota: %v", err)
+	}
+	if u, _ := qs.Usage(context.Background(), "acme"); u.Files != limit || diskEntries(t, a) != limit {
+		t.Fatalf("shared count %d, %d entries on disk, want %d", u.Files, diskEntries(t, a), limit)
+	}
+	if err := cb.Delete("f1.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.Stor("again.txt", bytes.NewReader(pattern(10, 3))); err != nil {
+		t.Fatalf("upload through A after a deletion through B: %v", err)
+	}
+	if u, _ := qs.Usage(context.Background(), "acme"); u.Files != diskEntries(t, a) {
+		t.Fatalf("shared count %d, %d entries on disk", u.Files, diskEntries(t, a))
+	}
+}
+
+func TestSharedFilesQuotaMiniredis(t *testing.T) {
+	t.Parallel()
+	testSharedFilesQuota(t, miniredis.RunT(t).Addr())
+}
+
+func TestSharedFilesQuotaRedisServer(t *testing.T) {
+	t.Parallel()
+	testSharedFilesQuota(t, redistest.Start(t).Addr())
+}
+
+// TestSharedQuotaAVBL: AVBL through instance B answers what the shared
+// usage leaves, so an upload through instance A shows in it at once
+// (B's own count never saw that upload).
+func TestSharedQuotaAVBL(t *testing.T) {
+	t.Parallel()
+	const quota, size = 1_000_000, 300_000
+	a, b, qs := sharedQuotaPair(t, miniredis.RunT(t).Addr(), "ftpgate:", quota, 64<<10, false)
+	rb := b.rawLogin()
+	avbl := func() int64 {
+		t.Helper()
+		code, msg := rb.cmd("AVBL")
+		if code != 213 {
+			t.Fatalf("AVBL through B: %d %s", code, msg)
+		}
+		n, err := strconv.ParseInt(strings.Fields(msg)[0], 10, 64)
+		if err != nil {
+			t.Fatalf("AVBL %q: %v", msg, err)
+		}
+		return n
+	}
+	before := avbl()
+	if err := a.mustLogin("alice", "acme-alice").Stor("x.bin", bytes.NewReader(pattern(size, 1))); err != nil {
+		t.Fatal(err)
+	}
+	after := avbl()
+	if before-after != size {
+		t.Fatalf("AVBL through B: %d before and %d after %d bytes stored through A", before, after, size)
+	}
+	if used, _ := qs.Used(context.Background(), "acme"); after != quota-used || after != quota-diskBytes(t, a) {
+		t.Fatalf("AVBL through B: %d, shared usage %d, bytes on disk %d, quota %d", after, used, diskBytes(t, a), quota)
 	}
 }
