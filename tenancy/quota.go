@@ -176,11 +176,19 @@ func (g *guardFs) sharedAdd(n, f int64) {
 // lockNames takes names (paths inside the session's root; TreeLock: the
 // tenant's whole storage) for a sequence that looks at what they hold and
 // then replaces or removes it: in a cluster, their leases in the shared
-// store first (RedisQuota's doc comment: when the store fails, FailOpen
-// goes on under this instance's lock alone, else 451), then this
-// instance's name lock. The leases are taken before the local lock, and
-// the local lock's holders never wait for a lease, so the two cannot
-// wait for each other. The func returned releases both.
+// store first, then this instance's name lock. The leases are taken
+// before the local lock, and the local lock's holders never wait for a
+// lease, so the two cannot wait for each other. The func returned
+// releases both.
+//
+// When the store cannot be reached the sequence goes on under this
+// instance's lock alone, whatever FailOpen says (the store reports the
+// error): it takes nothing from the quota (fail closed already refused
+// the bytes and entries it would take, in takeBytes and reserveEntries),
+// a removal must stay possible so that a tenant can free room, and what
+// it gives back goes to the same unreachable store, so two such
+// sequences can give a file back twice only when Redis answers again
+// between the lease and the give-back (RedisQuota's bound).
 func (g *guardFs) lockNames(names ...string) (func(), error) {
 	release := func() {}
 	if g.shared != nil {
@@ -195,11 +203,7 @@ func (g *guardFs) lockNames(names ...string) (func(), error) {
 		switch {
 		case errors.Is(err, ErrNamesBusy):
 			return nil, errNameBusy
-		case err != nil:
-			if !g.shared.FailOpen() {
-				return nil, errQuotaUnknown
-			}
-		default:
+		case err == nil:
 			release = r
 		}
 	}

@@ -28,11 +28,13 @@ type RedisOptions struct {
 	Prefix string
 	// Deadline bounds each call (default 50 ms).
 	Deadline time.Duration
-	// FailOpen: when Redis cannot be reached, true enforces the byte
-	// quota against this instance's own count (what it counted at start
-	// and the changes made through it: the tenant may then overshoot by
-	// what the other instances store meanwhile); false refuses uploads of
-	// tenants with a byte quota with 451 until Redis answers again.
+	// FailOpen: when Redis cannot be reached, true enforces the quotas
+	// (bytes, files) against this instance's own count (what it counted
+	// at start and the changes made through it: the tenant may then
+	// overshoot by what the other instances store meanwhile); false
+	// refuses uploads and new entries of tenants with a quota with 451
+	// until Redis answers again. Removals and replacements go on in both
+	// modes (RedisQuota: replacements and removals).
 	FailOpen bool
 	// OnError is told of every failed call; nil: logged only.
 	OnError func(op string, err error)
@@ -64,7 +66,8 @@ type QuotaStore interface {
 	// storage) that a sequence looks at and then replaces or removes,
 	// or the whole storage with TreeLock among them, and returns what
 	// releases them. ErrNamesBusy: another instance held them longer
-	// than the wait bound (nameLockWait).
+	// than the wait bound (nameLockWait); another error: the store
+	// failed (the caller goes on under its own lock).
 	LockNames(ctx context.Context, tenant string, names ...string) (func(), error)
 	// FailOpen is the store's fail mode (RedisOptions.FailOpen).
 	FailOpen() bool
@@ -152,17 +155,26 @@ const (
 //
 // Replacements and removals. What a change gives back is what it found at
 // the name before replacing or removing it; it looks and changes while it
-// holds the name's lease (LockNames), so two instances replacing one name
-// at once (RNTO, STOR over a file) give its bytes back once. The lease
-// covers this while its holder renews it, i.e. while Redis answers within
-// Deadline at least once per nameLeaseTTL/3; when Redis is slow or down,
-// a lease not taken is passed by (FailOpen: the change goes on under this
-// instance's own lock, logged through OnError) or refused with 451
-// (fail closed), and a lease not renewed lapses after nameLeaseTTL. In
-// those cases only, two replacements of one name through two instances
-// may both give back the file they both found: the usage then falls
-// below what is stored by that file's size per such pair, until the next
-// count (DefaultQuotaReconcile) repairs it.
+// holds the name's lease (LockNames; both names of a rename, the whole
+// storage for a removal of a tree or a rename of a directory), so two
+// instances replacing one name at once (RNTO, STOR over a file) give its
+// bytes back once, on the os and the s3 backend alike: the lease does not
+// depend on what the backend can tell of a replacement. The lease holds
+// while its holder renews it, i.e. while Redis answers within Deadline
+// at least once per nameLeaseTTL/3 (10 s / 3). When Redis is down or
+// slower than Deadline, a lease that cannot be taken is passed by with a
+// report to OnError, in both fail modes (the change goes on under this
+// instance's own lock: fail closed already refused the uploads and new
+// entries, and a removal stays possible); a lease not renewed lapses
+// after nameLeaseTTL. In those cases only, two replacements of one name
+// through two instances may both give back the file they both found, if
+// Redis answers their give-backs: the usage then falls below what is
+// stored by that file's size per such pair, until the next count
+// (DefaultQuotaReconcile) repairs it. A change that finds its names held
+// by another instance waits for them at most nameLockWait (5 s), then is
+// refused with a transient 450; an instance killed while it holds names
+// keeps them at most nameLeaseTTL. A change costs two Redis calls more
+// (take and release), each bounded by Deadline.
 type RedisQuota struct {
 	opts RedisOptions
 	p    string

@@ -201,9 +201,20 @@ func testSharedQuotaOutage(t *testing.T, addr string, stop, start func()) {
 	open, _, _ := sharedQuotaPair(t, addr, "open:", quota, step, true)
 	cc := closed.mustLogin("alice", "acme-alice")
 	co := open.mustLogin("alice", "acme-alice")
+	if err := cc.Stor("keep.bin", bytes.NewReader(pattern(1000, 1))); err != nil {
+		t.Fatal(err)
+	}
 	stop()
 	if code := replyCode(cc.Stor("x.bin", bytes.NewReader(pattern(1000, 1)))); code != 451 {
 		t.Fatalf("fail closed, Redis down: %d", code)
+	}
+	// A removal takes nothing from the quota: it goes on without the
+	// name's lease, so that a tenant can free room during the outage.
+	if err := cc.Delete("keep.bin"); err != nil {
+		t.Fatalf("fail closed, Redis down, DELE: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(closed.dir, "data", "acme", "alice", "keep.bin")); !os.IsNotExist(err) {
+		t.Fatalf("the file deleted during the outage is still there: %v", err)
 	}
 	if err := co.Stor("x.bin", bytes.NewReader(pattern(1000, 1))); err != nil {
 		t.Fatalf("fail open, Redis down: %v", err)
@@ -405,5 +416,98 @@ func TestSharedQuotaAVBL(t *testing.T) {
 	}
 	if used, _ := qs.Used(context.Background(), "acme"); after != quota-used || after != quota-diskBytes(t, a) {
 		t.Fatalf("AVBL through B: %d, shared usage %d, bytes on disk %d, quota %d", after, used, diskBytes(t, a), quota)
+	}
+}
+
+// TestSharedQuotaNameLeaseOfDeadInstance: an instance killed while it
+// held a name's lease (its key left in Redis, no longer renewed) keeps the
+// name from the other instances for at most nameLeaseTTL: meanwhile a
+// DELE of that name through B waits nameLockWait and is refused with a
+// transient 450, the file staying; once the lease lapses the DELE goes
+// through and the usage follows.
+func TestSharedQuotaNameLeaseOfDeadInstance(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	a, b, qs := sharedQuotaPair(t, mr.Addr(), "ftpgate:", 1_000_000, 64<<10, false)
+	if err := a.mustLogin("alice", "acme-alice").Stor("x.bin", bytes.NewReader(pattern(5000, 1))); err != nil {
+		t.Fatal(err)
+	}
+	h := nameHash("/alice/x.bin")
+	if err := mr.Set("ftpgate:quota:acme:ns:"+h, "the dead instance's token"); err != nil {
+		t.Fatal(err)
+	}
+	mr.SetTTL("ftpgate:quota:acme:ns:"+h, nameLeaseTTL)
+	if _, err := mr.SAdd("ftpgate:quota:acme:nsheld", h); err != nil {
+		t.Fatal(err)
+	}
+	cb := b.mustLogin("alice", "acme-alice")
+	if code := replyCode(cb.Delete("x.bin")); code != 450 {
+		t.Fatalf("DELE of a name held by a dead instance: %d, want 450", code)
+	}
+	if disk := diskBytes(t, a); disk != 5000 {
+		t.Fatalf("%d bytes on disk after the refused DELE", disk)
+	}
+	mr.FastForward(nameLeaseTTL)
+	if err := cb.Delete("x.bin"); err != nil {
+		t.Fatalf("DELE after the lease lapsed: %v", err)
+	}
+	if used, _ := qs.Used(context.Background(), "acme"); used != 0 || diskBytes(t, a) != 0 {
+		t.Fatalf("shared usage %d, bytes on disk %d after the DELE", used, diskBytes(t, a))
+	}
+}
+
+// TestRedisQuotaTreeLease: the lease of a whole storage (a removal of a
+// tree) waits for the names held before it, keeps new names out while it
+// waits (so a stream of changes cannot starve it) and until it is
+// released, and lets them in after.
+func TestRedisQuotaTreeLease(t *testing.T) {
+	t.Parallel()
+	client := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	t.Cleanup(func() { _ = client.Close() })
+	qs := NewRedisQuota(RedisOptions{Client: client, Prefix: "x:", Deadline: time.Second}, nil)
+	ctx := context.Background()
+	unlockA, err := qs.LockNames(ctx, "acme", "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan string, 4)
+	treeDone := make(chan func(), 1)
+	go func() {
+		unlock, err := qs.LockNames(ctx, "acme", TreeLock)
+		if err != nil {
+			t.Error(err)
+			unlock = func() {}
+		}
+		events <- "tree"
+		treeDone <- unlock
+	}()
+	waitFor(t, "the tree's gate", func() bool {
+		v, _ := client.Get(ctx, "x:quota:acme:nstree").Result()
+		return v != ""
+	})
+	bDone := make(chan struct{})
+	go func() {
+		defer close(bDone)
+		unlock, err := qs.LockNames(ctx, "acme", "/b")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		events <- "b"
+		unlock()
+	}()
+	events <- "a released"
+	unlockA()
+	unlockTree := <-treeDone
+	events <- "tree released"
+	unlockTree()
+	<-bDone
+	close(events)
+	var got []string
+	for e := range events {
+		got = append(got, e)
+	}
+	if want := []string{"a released", "tree", "tree released", "b"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("order %v, want %v", got, want)
 	}
 }
