@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -508,16 +509,25 @@ func addrAllowed(nets []netip.Prefix, addr net.Addr) bool {
 // missing, behind the guard. For the os backend the home is opened as an
 // os.Root of its own, so the kernel also keeps links from leaving it; that
 // root is returned to be closed when the session ends. sq, when set, is
-// the cluster's shared usage for a tenant with a byte quota.
+// the cluster's shared usage for a tenant with a quota.
 func openHome(t *tenant, u *UserConfig, cc engine.ClientContext, sq *sharedQuota) (engine.ClientDriver, *os.Root, error) {
 	st := t.storage
 	var inner afero.Fs
 	var root *os.Root
+	mkHome := func(st *storage, home string) error {
+		made, err := makeHome(st, home)
+		if made > 0 && sq != nil && t.cfg.QuotaFiles > 0 {
+			// The shared count of a files quota counts the home too
+			// (beyond the quota, as here).
+			_ = sq.store.Add(context.Background(), t.cfg.ID, 0, made)
+		}
+		return err
+	}
 	switch st.backend {
 	case BackendOS:
 		tree := &rootFs{root: st.root}
 		if u.Home != "/" {
-			if err := makeHome(st, u.Home); err != nil {
+			if err := mkHome(st, u.Home); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -528,7 +538,7 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext, sq *sharedQuota
 		root, inner = r, &rootFs{root: r}
 	case BackendS3:
 		if u.Home != "/" {
-			if err := makeHome(st, u.Home); err != nil {
+			if err := mkHome(st, u.Home); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -539,7 +549,7 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext, sq *sharedQuota
 		inner = sub
 	default:
 		if u.Home != "/" {
-			if err := makeHome(st, u.Home); err != nil {
+			if err := mkHome(st, u.Home); err != nil {
 				return nil, nil, err
 			}
 			inner = afero.NewBasePathFs(st.fs, u.Home)
@@ -560,7 +570,7 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext, sq *sharedQuota
 		maxDepth:  t.cfg.Storage.MaxPathDepth,
 		maxLength: t.cfg.Storage.MaxPathLength,
 	}
-	if sq != nil && g.maxBytes > 0 {
+	if sq != nil && (g.maxBytes > 0 || g.maxFiles > 0) {
 		g.shared, g.step, g.kick = sq.store, sq.step, sq.countNow
 	}
 	if u.TLSRequired {

@@ -171,6 +171,25 @@ func (f *fixture) reload() error {
 	return nil
 }
 
+// waitFor polls cond every 5 ms until it holds, failing the test after
+// 10 s: for state a server changes without telling the client (the bytes
+// of an upload on disk, a queue filling, a shared count stored). The one
+// polling helper of tenancy's tests.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
 // waitCounts waits (boundedly) until no usage count of d is running.
 func waitCounts(t testing.TB, d *Driver) {
 	t.Helper()

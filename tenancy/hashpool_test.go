@@ -39,10 +39,10 @@ func TestHashPoolLanes(t *testing.T) {
 		return ch
 	}
 	s3 := waiter(true)
-	eventually(t, "a suspect waiter", func() bool { return p.stats().waitingSuspect == 1 })
+	waitFor(t, "a suspect waiter", func() bool { return p.stats().waitingSuspect == 1 })
 	c1, _ := must(false), must(false) // clean checks take the free workers at once
 	c3 := waiter(false)
-	eventually(t, "a clean waiter", func() bool { return p.stats().waitingClean == 1 })
+	waitFor(t, "a clean waiter", func() bool { return p.stats().waitingClean == 1 })
 	// A suspect worker frees: the clean waiter gets it, the suspect one
 	// still waits (suspect checks would be within their share, but the
 	// clean one came first in the hand-off order).
@@ -59,7 +59,7 @@ func TestHashPoolLanes(t *testing.T) {
 	for range p.suspectQueue - 1 {
 		queued = append(queued, waiter(true))
 	}
-	eventually(t, "a full suspect queue", func() bool { return p.stats().waitingSuspect == p.suspectQueue })
+	waitFor(t, "a full suspect queue", func() bool { return p.stats().waitingSuspect == p.suspectQueue })
 	if _, ok := p.acquire(true); ok {
 		t.Fatal("a suspect check past the queue was accepted")
 	}

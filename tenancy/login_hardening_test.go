@@ -50,22 +50,6 @@ func (r *logRecorder) lines() []string {
 	return append([]string(nil), r.recs...)
 }
 
-// eventually polls cond, for at most ten seconds, for state the server
-// changes without telling the client.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(10 * time.Second)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // stack is a running server built as `ftpgate serve --config` builds it:
 // the tenancy driver inside a ratelimit.Limiter, failures counted on the
 // resolved account, suspect logins in the small lane of the hash workers.
@@ -412,7 +396,7 @@ func TestSuspectLoginsHaveTheirOwnLane(t *testing.T) {
 			results <- c.Login("bob@acme", "acme-bob")
 		}()
 	}
-	eventually(t, "the suspect queue to fill", func() bool { return pool.stats().waitingSuspect == queued })
+	waitFor(t, "the suspect queue to fill", func() bool { return pool.stats().waitingSuspect == queued })
 	_, err := s.loginFrom("127.0.0.2", "alice@globex", "globex-alice")
 	if replyCode(err) != 421 {
 		t.Fatalf("a suspect login past the queue: %v, want 421 at once", err)

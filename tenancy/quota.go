@@ -150,14 +150,68 @@ func (u *usage) release(n, f int64) {
 }
 
 // giveBack releases n bytes and f entries that left the storage: from
-// this instance's count and, for a tenant with a byte quota in a cluster,
-// from the shared usage (an error there is reported by the store and left
-// to the next count).
+// this instance's count and, in a cluster, from the shared usage (an
+// error there is reported by the store and left to the next count).
 func (g *guardFs) giveBack(n, f int64) {
 	g.u.release(n, f)
-	if g.shared != nil && n > 0 {
-		_ = g.shared.Add(context.Background(), g.tenant, -n)
+	g.sharedAdd(-n, -f)
+}
+
+// sharedAdd adds n bytes and f entries to the shared usage of the
+// quotas the tenant has (bytes with a byte quota, entries with a files
+// quota); nothing without a shared usage.
+func (g *guardFs) sharedAdd(n, f int64) {
+	if g.shared == nil {
+		return
 	}
+	if g.maxBytes == 0 {
+		n = 0
+	}
+	if g.maxFiles == 0 {
+		f = 0
+	}
+	_ = g.shared.Add(context.Background(), g.tenant, n, f)
+}
+
+// lockNames takes names (paths inside the session's root; TreeLock: the
+// tenant's whole storage) for a sequence that looks at what they hold and
+// then replaces or removes it: in a cluster, their leases in the shared
+// store first, then this instance's name lock. The leases are taken
+// before the local lock, and the local lock's holders never wait for a
+// lease, so the two cannot wait for each other. The func returned
+// releases both.
+//
+// When the store cannot be reached the sequence goes on under this
+// instance's lock alone, whatever FailOpen says (the store reports the
+// error): it takes nothing from the quota (fail closed already refused
+// the bytes and entries it would take, in takeBytes and reserveEntries),
+// a removal must stay possible so that a tenant can free room, and what
+// it gives back goes to the same unreachable store, so two such
+// sequences can give a file back twice only when Redis answers again
+// between the lease and the give-back (RedisQuota's bound).
+func (g *guardFs) lockNames(names ...string) (func(), error) {
+	release := func() {}
+	if g.shared != nil {
+		keys := make([]string, len(names))
+		for i, n := range names {
+			keys[i] = n
+			if n != TreeLock {
+				keys[i] = path.Join("/", g.home, cleanAbs(n))
+			}
+		}
+		r, err := g.shared.LockNames(context.Background(), g.tenant, keys...)
+		switch {
+		case errors.Is(err, ErrNamesBusy):
+			return nil, errNameBusy
+		case err == nil:
+			release = r
+		}
+	}
+	g.u.ns.Lock()
+	return func() {
+		g.u.ns.Unlock()
+		release()
+	}, nil
 }
 
 // takeBytes counts need more bytes of an upload against the byte quota,
@@ -203,9 +257,38 @@ func regularBytes(fi os.FileInfo) int64 {
 // limited reports whether the session's tenant has a quota.
 func (g *guardFs) limited() bool { return g.maxBytes > 0 || g.maxFiles > 0 }
 
-// reserveEntries counts n new entries against the files quota.
+// reserveEntries counts n new entries against the files quota: in a
+// cluster, against the shared count first (a failure there fails open or
+// closed as takeBytes does).
 func (g *guardFs) reserveEntries(n int64) error {
-	return g.u.reserve(0, n, 0, g.maxFiles)
+	if n <= 0 {
+		return nil
+	}
+	if g.shared == nil || g.maxFiles == 0 {
+		return g.u.reserve(0, n, 0, g.maxFiles)
+	}
+	err := g.shared.ReserveFiles(context.Background(), g.tenant, n, g.maxFiles)
+	switch {
+	case errors.Is(err, ErrQuotaFull):
+		return errQuotaFiles
+	case errors.Is(err, ErrNotCounted):
+		g.kick()
+		return errCounting
+	case err != nil:
+		if !g.shared.FailOpen() {
+			return errQuotaUnknown
+		}
+		return g.u.reserve(0, n, 0, g.maxFiles)
+	}
+	return g.u.reserve(0, n, 0, 0)
+}
+
+// releaseEntries gives back n entries reserved for what was not made.
+func (g *guardFs) releaseEntries(n int64) {
+	if n > 0 {
+		g.u.release(0, n)
+		g.sharedAdd(0, -n)
+	}
 }
 
 // mkdirCounted makes a directory, counted as one entry of the files
@@ -218,7 +301,7 @@ func (g *guardFs) mkdirCounted(name string, perm os.FileMode) error {
 		return err
 	}
 	if err := g.inner.Mkdir(name, perm); err != nil {
-		g.u.release(0, 1)
+		g.releaseEntries(1)
 		return err
 	}
 	return nil
@@ -271,17 +354,17 @@ func (g *guardFs) mkdirAllCounted(name string, perm os.FileMode) error {
 				continue // made meanwhile by someone else, who counted it
 			}
 		}
-		g.u.release(0, n-made)
+		g.releaseEntries(n - made)
 		return err
 	}
-	g.u.release(0, n-made)
+	g.releaseEntries(n - made)
 	return nil
 }
 
 // makeHome makes a user's home and its missing parents in st, counting
 // each directory it makes as an entry (beyond any quota: the home is the
-// administrator's).
-func makeHome(st *storage, home string) error {
+// administrator's), and returns how many it made.
+func makeHome(st *storage, home string) (int64, error) {
 	missing := int64(0)
 	for p := cleanAbs(home); p != "/"; p = path.Dir(p) {
 		if _, err := st.fs.Stat(p); err == nil || !isNotExist(err) {
@@ -290,13 +373,13 @@ func makeHome(st *storage, home string) error {
 		missing++
 	}
 	if missing == 0 {
-		return nil
+		return 0, nil
 	}
 	if err := st.fs.MkdirAll(cleanAbs(home), 0o750); err != nil {
-		return err
+		return 0, err
 	}
 	_ = st.usage.reserve(0, missing, 0, 0)
-	return nil
+	return missing, nil
 }
 
 // errNotDir is MkdirAll's refusal of a path through a file.
@@ -320,7 +403,7 @@ func (g *guardFs) symlinkCounted(oldname, newname string) error {
 		return err
 	}
 	if err := sl.Symlink(oldname, newname); err != nil {
-		g.u.release(0, 1)
+		g.releaseEntries(1)
 		return err
 	}
 	return nil
@@ -332,8 +415,11 @@ func (g *guardFs) removeCounted(name string) error {
 	if err := g.u.admit(g.limited()); err != nil {
 		return err
 	}
-	g.u.ns.Lock()
-	defer g.u.ns.Unlock()
+	unlock, err := g.lockNames(name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	fi, err := g.lstat(name)
 	if err != nil {
 		return err
@@ -352,8 +438,11 @@ func (g *guardFs) removeAllCounted(name string) error {
 	if err := g.u.admit(g.limited()); err != nil {
 		return err
 	}
-	g.u.ns.Lock()
-	defer g.u.ns.Unlock()
+	unlock, err := g.lockNames(TreeLock)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	before, err := countTree(g.inner, name)
 	if err != nil {
 		return err
@@ -367,13 +456,24 @@ func (g *guardFs) removeAllCounted(name string) error {
 	return rerr
 }
 
-// renameCounted renames, giving back the entry a rename replaces.
+// renameCounted renames, giving back the entry a rename replaces. It
+// holds both names (the source too: a file moved away from newname by
+// another rename between the look and this rename would be given back
+// while it stays), or the whole storage for a directory, whose rename
+// moves every name below it.
 func (g *guardFs) renameCounted(oldname, newname string) error {
 	if err := g.u.admit(g.limited()); err != nil {
 		return err
 	}
-	g.u.ns.Lock()
-	defer g.u.ns.Unlock()
+	scope := []string{oldname, newname}
+	if fi, err := g.lstat(oldname); err == nil && fi.IsDir() {
+		scope = []string{TreeLock}
+	}
+	unlock, err := g.lockNames(scope...)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	replaced, lerr := g.lstat(newname)
 	if lerr == nil {
 		if src, err := g.lstat(oldname); err == nil && sameFile(src, replaced) {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,9 +46,15 @@ func (f *fixture) twin() *fixture {
 // bytes at a time; the first count is done when it returns.
 func sharedQuotaPair(t *testing.T, addr, prefix string, quota, step int64, failOpen bool) (a, b *fixture, qs *RedisQuota) {
 	t.Helper()
+	return sharedPair(t, addr, prefix, fmt.Sprintf("bytes = %d\n", quota), step, failOpen)
+}
+
+// sharedPair is sharedQuotaPair with acme's [quota] table given whole.
+func sharedPair(t *testing.T, addr, prefix, quotaTOML string, step int64, failOpen bool) (a, b *fixture, qs *RedisQuota) {
+	t.Helper()
 	a = newFixture(t, map[string]string{
 		"server.toml":       serverTOML("default = \"acme\"\n"),
-		"tenants/acme.toml": acmeTOML(t, fmt.Sprintf("[quota]\nbytes = %d\n", quota)),
+		"tenants/acme.toml": acmeTOML(t, "[quota]\n"+quotaTOML),
 	})
 	b = a.twin()
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
@@ -163,7 +171,7 @@ func testSharedQuotaCountBound(t *testing.T, addr string) {
 	// forced: the drivers' own holds the lock).
 	st := b.driver.state.Load().tenants["acme"].storage
 	qs.opts.Client.Del(context.Background(), "ftpgate:quota:acme:lock") // the drivers' count holds it for the period
-	if ok, err := qs.Reconcile(context.Background(), "acme", 0, func(ctx context.Context) (int64, error) { return measureStorage(ctx, st) }); !ok || err != nil {
+	if ok, err := qs.Reconcile(context.Background(), "acme", 0, func(ctx context.Context) (StoredUsage, error) { return measureStorage(ctx, st) }); !ok || err != nil {
 		t.Fatalf("count: %v %v", ok, err)
 	}
 	up.send(pattern(250_000, 2))
@@ -176,7 +184,7 @@ func testSharedQuotaCountBound(t *testing.T, addr string) {
 		t.Fatalf("usage %d, bytes on disk %d: off by more than one step (%d)", used, disk, step)
 	}
 	qs.opts.Client.Del(context.Background(), "ftpgate:quota:acme:lock") // the drivers' count holds it for the period
-	if ok, err := qs.Reconcile(context.Background(), "acme", 0, func(ctx context.Context) (int64, error) { return measureStorage(ctx, st) }); !ok || err != nil {
+	if ok, err := qs.Reconcile(context.Background(), "acme", 0, func(ctx context.Context) (StoredUsage, error) { return measureStorage(ctx, st) }); !ok || err != nil {
 		t.Fatalf("count: %v %v", ok, err)
 	}
 	if used, _ := qs.Used(context.Background(), "acme"); used != disk {
@@ -193,9 +201,20 @@ func testSharedQuotaOutage(t *testing.T, addr string, stop, start func()) {
 	open, _, _ := sharedQuotaPair(t, addr, "open:", quota, step, true)
 	cc := closed.mustLogin("alice", "acme-alice")
 	co := open.mustLogin("alice", "acme-alice")
+	if err := cc.Stor("keep.bin", bytes.NewReader(pattern(1000, 1))); err != nil {
+		t.Fatal(err)
+	}
 	stop()
 	if code := replyCode(cc.Stor("x.bin", bytes.NewReader(pattern(1000, 1)))); code != 451 {
 		t.Fatalf("fail closed, Redis down: %d", code)
+	}
+	// A removal takes nothing from the quota: it goes on without the
+	// name's lease, so that a tenant can free room during the outage.
+	if err := cc.Delete("keep.bin"); err != nil {
+		t.Fatalf("fail closed, Redis down, DELE: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(closed.dir, "data", "acme", "alice", "keep.bin")); !os.IsNotExist(err) {
+		t.Fatalf("the file deleted during the outage is still there: %v", err)
 	}
 	if err := co.Stor("x.bin", bytes.NewReader(pattern(1000, 1))); err != nil {
 		t.Fatalf("fail open, Redis down: %v", err)
@@ -260,8 +279,8 @@ func TestRedisQuotaOneCountPerPeriod(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { _ = client.Close() })
 	qs := NewRedisQuota(RedisOptions{Client: client, Prefix: "x:", Deadline: 5 * time.Second}, nil)
-	measure := func(n int64) func(context.Context) (int64, error) {
-		return func(context.Context) (int64, error) { return n, nil }
+	measure := func(n int64) func(context.Context) (StoredUsage, error) {
+		return func(context.Context) (StoredUsage, error) { return StoredUsage{Bytes: n}, nil }
 	}
 	ctx := context.Background()
 	if ok, err := qs.Reconcile(ctx, "acme", time.Hour, measure(5)); !ok || err != nil {
@@ -285,5 +304,210 @@ func TestRedisQuotaOneCountPerPeriod(t *testing.T) {
 	}
 	if _, err := qs.Reserve(ctx, "acme", 1, 1, 10); err != ErrQuotaFull {
 		t.Fatalf("Reserve past the quota: %v", err)
+	}
+}
+
+// diskEntries is what acme's storage holds as entries of the files quota:
+// every file, directory and link below its root, temporary upload files
+// excepted.
+func diskEntries(t *testing.T, f *fixture) int64 {
+	t.Helper()
+	root := filepath.Join(f.dir, "data", "acme")
+	var n int64
+	_ = filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+		if err == nil && p != root && !isTempName(filepath.Base(p)) {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// testSharedFilesQuota: a files quota of 8 entries shared by two
+// instances. Filling what is left through both leaves no room through
+// either (552 for STOR and MKD; each instance counting its own would
+// still have taken half as many again), the shared count equals the
+// entries on disk, and a deletion through one frees room for the other.
+func testSharedFilesQuota(t *testing.T, addr string) {
+	const limit = 8
+	a, b, qs := sharedPair(t, addr, "ftpgate:", fmt.Sprintf("files = %d\n", limit), 0, false)
+	ca := a.mustLogin("alice", "acme-alice")
+	cb := b.mustLogin("alice", "acme-alice")
+	u, err := qs.Usage(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if disk := diskEntries(t, a); u.Files != disk {
+		t.Fatalf("shared count %d after the logins, %d entries on disk", u.Files, disk)
+	}
+	free := limit - u.Files
+	if free < 4 {
+		t.Fatalf("only %d entries free at the start", free)
+	}
+	for i := range free {
+		c := ca
+		if i%2 == 1 {
+			c = cb
+		}
+		if err := c.Stor(fmt.Sprintf("f%d.txt", i), bytes.NewReader(pattern(10, byte(i)))); err != nil {
+			t.Fatalf("upload %d of %d free entries: %v", i+1, free, err)
+		}
+	}
+	if code := replyCode(ca.Stor("over-a.txt", bytes.NewReader(pattern(10, 1)))); code != 552 {
+		t.Fatalf("one file past the quota through A: %d, want 552", code)
+	}
+	if code := replyCode(cb.MakeDir("over-b")); code != 552 {
+		t.Fatalf("one directory past the quota through B: %d, want 552", code)
+	}
+	if err := ca.Stor("f0.txt", bytes.NewReader(pattern(20, 9))); err != nil {
+		t.Fatalf("replacing a file at the quota: %v", err)
+	}
+	if u, _ := qs.Usage(context.Background(), "acme"); u.Files != limit || diskEntries(t, a) != limit {
+		t.Fatalf("shared count %d, %d entries on disk, want %d", u.Files, diskEntries(t, a), limit)
+	}
+	if err := cb.Delete("f1.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.Stor("again.txt", bytes.NewReader(pattern(10, 3))); err != nil {
+		t.Fatalf("upload through A after a deletion through B: %v", err)
+	}
+	if u, _ := qs.Usage(context.Background(), "acme"); u.Files != diskEntries(t, a) {
+		t.Fatalf("shared count %d, %d entries on disk", u.Files, diskEntries(t, a))
+	}
+}
+
+func TestSharedFilesQuotaMiniredis(t *testing.T) {
+	t.Parallel()
+	testSharedFilesQuota(t, miniredis.RunT(t).Addr())
+}
+
+func TestSharedFilesQuotaRedisServer(t *testing.T) {
+	t.Parallel()
+	testSharedFilesQuota(t, redistest.Start(t).Addr())
+}
+
+// TestSharedQuotaAVBL: AVBL through instance B answers what the shared
+// usage leaves, so an upload through instance A shows in it at once
+// (B's own count never saw that upload).
+func TestSharedQuotaAVBL(t *testing.T) {
+	t.Parallel()
+	const quota, size = 1_000_000, 300_000
+	a, b, qs := sharedQuotaPair(t, miniredis.RunT(t).Addr(), "ftpgate:", quota, 64<<10, false)
+	rb := b.rawLogin()
+	avbl := func() int64 {
+		t.Helper()
+		code, msg := rb.cmd("AVBL")
+		if code != 213 {
+			t.Fatalf("AVBL through B: %d %s", code, msg)
+		}
+		n, err := strconv.ParseInt(strings.Fields(msg)[0], 10, 64)
+		if err != nil {
+			t.Fatalf("AVBL %q: %v", msg, err)
+		}
+		return n
+	}
+	before := avbl()
+	if err := a.mustLogin("alice", "acme-alice").Stor("x.bin", bytes.NewReader(pattern(size, 1))); err != nil {
+		t.Fatal(err)
+	}
+	after := avbl()
+	if before-after != size {
+		t.Fatalf("AVBL through B: %d before and %d after %d bytes stored through A", before, after, size)
+	}
+	if used, _ := qs.Used(context.Background(), "acme"); after != quota-used || after != quota-diskBytes(t, a) {
+		t.Fatalf("AVBL through B: %d, shared usage %d, bytes on disk %d, quota %d", after, used, diskBytes(t, a), quota)
+	}
+}
+
+// TestSharedQuotaNameLeaseOfDeadInstance: an instance killed while it
+// held a name's lease (its key left in Redis, no longer renewed) keeps the
+// name from the other instances for at most nameLeaseTTL: meanwhile a
+// DELE of that name through B waits nameLockWait and is refused with a
+// transient 450, the file staying; once the lease lapses the DELE goes
+// through and the usage follows.
+func TestSharedQuotaNameLeaseOfDeadInstance(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	a, b, qs := sharedQuotaPair(t, mr.Addr(), "ftpgate:", 1_000_000, 64<<10, false)
+	if err := a.mustLogin("alice", "acme-alice").Stor("x.bin", bytes.NewReader(pattern(5000, 1))); err != nil {
+		t.Fatal(err)
+	}
+	h := nameHash("/alice/x.bin")
+	if err := mr.Set("ftpgate:quota:acme:ns:"+h, "the dead instance's token"); err != nil {
+		t.Fatal(err)
+	}
+	mr.SetTTL("ftpgate:quota:acme:ns:"+h, nameLeaseTTL)
+	if _, err := mr.SAdd("ftpgate:quota:acme:nsheld", h); err != nil {
+		t.Fatal(err)
+	}
+	cb := b.mustLogin("alice", "acme-alice")
+	if code := replyCode(cb.Delete("x.bin")); code != 450 {
+		t.Fatalf("DELE of a name held by a dead instance: %d, want 450", code)
+	}
+	if disk := diskBytes(t, a); disk != 5000 {
+		t.Fatalf("%d bytes on disk after the refused DELE", disk)
+	}
+	mr.FastForward(nameLeaseTTL)
+	if err := cb.Delete("x.bin"); err != nil {
+		t.Fatalf("DELE after the lease lapsed: %v", err)
+	}
+	if used, _ := qs.Used(context.Background(), "acme"); used != 0 || diskBytes(t, a) != 0 {
+		t.Fatalf("shared usage %d, bytes on disk %d after the DELE", used, diskBytes(t, a))
+	}
+}
+
+// TestRedisQuotaTreeLease: the lease of a whole storage (a removal of a
+// tree) waits for the names held before it, keeps new names out while it
+// waits (so a stream of changes cannot starve it) and until it is
+// released, and lets them in after.
+func TestRedisQuotaTreeLease(t *testing.T) {
+	t.Parallel()
+	client := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	t.Cleanup(func() { _ = client.Close() })
+	qs := NewRedisQuota(RedisOptions{Client: client, Prefix: "x:", Deadline: time.Second}, nil)
+	ctx := context.Background()
+	unlockA, err := qs.LockNames(ctx, "acme", "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan string, 4)
+	treeDone := make(chan func(), 1)
+	go func() {
+		unlock, err := qs.LockNames(ctx, "acme", TreeLock)
+		if err != nil {
+			t.Error(err)
+			unlock = func() {}
+		}
+		events <- "tree"
+		treeDone <- unlock
+	}()
+	waitFor(t, "the tree's gate", func() bool {
+		v, _ := client.Get(ctx, "x:quota:acme:nstree").Result()
+		return v != ""
+	})
+	bDone := make(chan struct{})
+	go func() {
+		defer close(bDone)
+		unlock, err := qs.LockNames(ctx, "acme", "/b")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		events <- "b"
+		unlock()
+	}()
+	events <- "a released"
+	unlockA()
+	unlockTree := <-treeDone
+	events <- "tree released"
+	unlockTree()
+	<-bDone
+	close(events)
+	var got []string
+	for e := range events {
+		got = append(got, e)
+	}
+	if want := []string{"a released", "tree", "tree released", "b"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("order %v, want %v", got, want)
 	}
 }

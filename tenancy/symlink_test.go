@@ -519,21 +519,21 @@ func TestPathCapConfig(t *testing.T) {
 // one not logged in when user is "".
 func sessionOf(t *testing.T, d *Driver, user string) *session {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	var found *session
+	// The engine marks the login after AuthUser returns: poll.
+	waitFor(t, "a session of "+user, func() bool {
 		d.mu.Lock()
+		defer d.mu.Unlock()
 		for _, s := range d.sessions {
 			_, u, ok := s.info()
 			if (user == "" && !ok) || (ok && u == user && s.cc.LoggedIn()) {
-				d.mu.Unlock()
-				return s
+				found = s
+				return true
 			}
 		}
-		d.mu.Unlock()
-		time.Sleep(5 * time.Millisecond) // polling with a bounded deadline: the engine marks the login after AuthUser returns
-	}
-	t.Fatalf("no session for %q", user)
-	return nil
+		return false
+	})
+	return found
 }
 
 // TestTenantPath: the path an operation reaches inside the tenant, with

@@ -119,7 +119,7 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 		}
 	}
 	if err != nil {
-		g.u.release(0, newFiles)
+		g.releaseEntries(newFiles)
 		c.dropUnique()
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 				te.TransferError(errUploadFailed)
 			}
 			_ = f.Close()
-			g.u.release(q.size, newFiles)
+			g.giveBack(q.size, newFiles)
 			c.dropUnique()
 			return nil, err
 		}
@@ -304,13 +304,19 @@ func (c *uploadCore) finishWhole(f afero.File) error {
 	// across the request that makes the object, not a part's upload.
 	if sp, ok := f.(interface{ SendParts() error }); ok {
 		if err := sp.SendParts(); err != nil {
+			// Close without the parts aborts the upload: nothing
+			// appears, so what it reserved goes back everywhere.
 			_ = f.Close()
-			g.u.release(c.written(), c.files)
+			g.giveBack(c.written(), c.files)
 			return err
 		}
 	}
-	g.u.ns.Lock()
-	defer g.u.ns.Unlock()
+	unlock, err := g.lockNames(c.name)
+	if err != nil {
+		abort()
+		return err
+	}
+	defer unlock()
 	replaced, lerr := lstatOf(g.inner, c.name)
 	if lerr != nil && !isNotExist(lerr) {
 		abort()
@@ -347,8 +353,9 @@ func (c *uploadCore) settle(replaced os.FileInfo) {
 	}
 	if d := 1 - gone - c.files; d > 0 {
 		_ = c.g.u.reserve(0, d, 0, 0)
+		c.g.sharedAdd(0, d)
 	} else if d < 0 {
-		c.g.u.release(0, -d)
+		c.g.releaseEntries(-d)
 	}
 }
 
@@ -359,7 +366,7 @@ func (c *uploadCore) returnUnused() {
 		return
 	}
 	if n := c.unused(); n > 0 {
-		_ = c.g.shared.Add(context.Background(), c.g.tenant, -n)
+		_ = c.g.shared.Add(context.Background(), c.g.tenant, -n, 0)
 	}
 }
 
@@ -398,10 +405,14 @@ func (c *uploadCore) discard(f afero.File) {
 // its name existed when the upload began.
 func (c *uploadCore) commit(f afero.File) error {
 	g := c.g
-	g.u.ns.Lock()
+	unlock, err := g.lockNames(c.name)
+	if err != nil {
+		c.discard(f)
+		return err
+	}
 	replaced, lerr := lstatOf(g.inner, c.name)
 	if lerr != nil && !isNotExist(lerr) {
-		g.u.ns.Unlock()
+		unlock()
 		c.discard(f)
 		return lerr
 	}
@@ -409,17 +420,17 @@ func (c *uploadCore) commit(f afero.File) error {
 		replaced = nil
 	}
 	if c.excl && replaced != nil {
-		g.u.ns.Unlock()
+		unlock()
 		c.discard(f)
 		return errTakenMeanwhile(c.name)
 	}
 	if err := g.inner.Rename(c.temp, c.name); err != nil {
-		g.u.ns.Unlock()
+		unlock()
 		c.discard(f)
 		return err
 	}
 	c.settle(replaced)
-	g.u.ns.Unlock()
+	unlock()
 	if err := f.Close(); err != nil {
 		// The rename is done; a late write error (NFS) still fails
 		// the transfer rather than acknowledge bytes that may be lost.

@@ -130,19 +130,6 @@ func (u *rawUpload) abort() (xfer, abor int) {
 	return code, abor
 }
 
-// waitFor polls cond until it holds or 10 s pass: the only sign that a
-// server wrote bytes it received is the file itself.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // fileSize returns a file's size, -1 when it cannot be read.
 func fileSize(p string) int64 {
 	fi, err := os.Stat(p)
