@@ -1,39 +1,30 @@
 package console_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
-// certPEM returns a self-signed certificate for host valid until
-// notAfter, and its key, both PEM.
-func certPEM(t *testing.T, host string, notAfter time.Time) (cert, key string) {
+// certPEM returns a self-signed certificate valid until notAfter (the
+// server's own kind, conf.SelfSigned) and its key, both PEM.
+func certPEM(t *testing.T, notAfter time.Time) (cert, key string) {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	const validity = 365 * 24 * time.Hour
+	c, err := conf.SelfSigned(notAfter.Add(-validity), "ftp.acme.test", validity)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		NotBefore: notAfter.AddDate(-1, 0, 0), NotAfter: notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	kd, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kd, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]})),
 		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))
 }
 
@@ -45,7 +36,7 @@ func TestTenantCertificateExpiry(t *testing.T) {
 	notAfter := time.Date(2031, 3, 14, 15, 9, 26, 0, time.UTC)
 	const shown = "ftp.acme.test: valid until 2031-03-14 15:09:26 UTC"
 	files := standardFiles(t)
-	files["tenants/acme.pem"], files["tenants/acme.key"] = certPEM(t, "ftp.acme.test", notAfter)
+	files["tenants/acme.pem"], files["tenants/acme.key"] = certPEM(t, notAfter)
 	files["tenants/acme.toml"] += "[[certificates]]\nhostname = \"ftp.acme.test\"\ncert = \"acme.pem\"\nkey = \"acme.key\"\n"
 	f, _ := run(t, files, false)
 
