@@ -28,29 +28,37 @@ func certPEM(t *testing.T, notAfter time.Time) (cert, key string) {
 		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))
 }
 
+// acmeCertShown is how the console shows the certificate withAcmeCert
+// gives acme.
+const acmeCertShown = "ftp.acme.test: valid until 2031-03-14 15:09:26 UTC"
+
+// withAcmeCert gives acme in files a certificate of its own for
+// ftp.acme.test, valid until 2031-03-14 15:09:26 UTC.
+func withAcmeCert(t *testing.T, files map[string]string) map[string]string {
+	t.Helper()
+	files["tenants/acme.pem"], files["tenants/acme.key"] = certPEM(t, time.Date(2031, 3, 14, 15, 9, 26, 0, time.UTC))
+	files["tenants/acme.toml"] += "[[certificates]]\nhostname = \"ftp.acme.test\"\ncert = \"acme.pem\"\nkey = \"acme.key\"\n"
+	return files
+}
+
 // TestTenantCertificateExpiry: a tenant with a certificate of its own
 // (for ftp.acme.test, valid until a known second) has that date on the
 // tenants page for the operator and on its own page for its admin;
 // another tenant's admin sees neither the date nor the page.
 func TestTenantCertificateExpiry(t *testing.T) {
-	notAfter := time.Date(2031, 3, 14, 15, 9, 26, 0, time.UTC)
-	const shown = "ftp.acme.test: valid until 2031-03-14 15:09:26 UTC"
-	files := standardFiles(t)
-	files["tenants/acme.pem"], files["tenants/acme.key"] = certPEM(t, notAfter)
-	files["tenants/acme.toml"] += "[[certificates]]\nhostname = \"ftp.acme.test\"\ncert = \"acme.pem\"\nkey = \"acme.key\"\n"
-	f, _ := run(t, files, false)
+	f, _ := run(t, withAcmeCert(t, standardFiles(t)), false)
 
 	op := f.browser(t)
 	op.login("", opToken)
 	for _, p := range []string{"/console/tenants", "/console/t/acme/"} {
-		if r := op.get(p); r.StatusCode != http.StatusOK || !strings.Contains(r.body, shown) {
-			t.Errorf("operator GET %s: %d, want %q in %q", p, r.StatusCode, shown, r.body)
+		if r := op.get(p); r.StatusCode != http.StatusOK || !strings.Contains(r.body, acmeCertShown) {
+			t.Errorf("operator GET %s: %d, want %q in %q", p, r.StatusCode, acmeCertShown, r.body)
 		}
 	}
 	acme := f.browser(t)
 	acme.login("acme", acmeToken)
-	if r := acme.get("/console/t/acme/"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, shown) {
-		t.Errorf("acme's admin on its own page: %d, want %q in %q", r.StatusCode, shown, r.body)
+	if r := acme.get("/console/t/acme/"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, acmeCertShown) {
+		t.Errorf("acme's admin on its own page: %d, want %q in %q", r.StatusCode, acmeCertShown, r.body)
 	}
 	globex := f.browser(t)
 	globex.login("globex", globexToken)
