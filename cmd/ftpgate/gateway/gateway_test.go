@@ -1,8 +1,8 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,8 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/internal/servetest"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/tenancy"
 	"github.com/jlaffaye/ftp"
@@ -107,17 +107,7 @@ func runGateway(g *Gateway) <-chan error {
 func startWith(t *testing.T, f *files, opts Options) *Gateway {
 	t.Helper()
 	g, _ := newGateway(t, f, opts)
-	ran := runGateway(g)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-ran; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	servetest.Serve(t, g.Run, g.Shutdown)
 	return g
 }
 

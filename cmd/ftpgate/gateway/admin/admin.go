@@ -219,7 +219,9 @@ type Server struct {
 	// DefaultMaxAuthFailures and DefaultAuthFailureWindow). Successes do
 	// not clear the count. At most MaxAuthClients addresses are counted
 	// at once (0: DefaultMaxAuthClients); past it the addresses outside
-	// the table share one count. Read at the first Handle, Mount or Serve.
+	// the table share one count. The address is the connection's: behind
+	// a reverse proxy every client has the proxy's, and shares its count.
+	// Read at the first Handle, Mount or Serve.
 	MaxAuthFailures   int
 	AuthFailureWindow time.Duration
 	MaxAuthClients    int

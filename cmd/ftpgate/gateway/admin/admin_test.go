@@ -112,6 +112,14 @@ func newFixture(t *testing.T, withReload bool) *fixture {
 			}
 			admin.WriteJSON(w, http.StatusOK, map[string]int{"read": len(b)})
 		})})
+	f.url = serveLoopback(t, srv)
+	return f
+}
+
+// serveLoopback serves srv on a loopback listener until the test ends,
+// then shuts it down; it returns the server's URL.
+func serveLoopback(t *testing.T, srv *admin.Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -128,8 +136,7 @@ func newFixture(t *testing.T, withReload bool) *fixture {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	f.url = "http://" + ln.Addr().String()
-	return f
+	return "http://" + ln.Addr().String()
 }
 
 type reply struct {

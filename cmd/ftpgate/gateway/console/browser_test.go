@@ -202,7 +202,7 @@ func (b *tab) login(tenant, token string) {
 func TestBrowser(t *testing.T) {
 	chromium := needTool(t, "chromium")
 	curl := needTool(t, "curl")
-	f := start(t)
+	f, _ := run(t, withAcmeCert(t, standardFiles(t)), false)
 	shots := artifacts(t)
 	t.Logf("screenshots in %s", shots)
 
@@ -318,6 +318,10 @@ func TestBrowser(t *testing.T) {
 			{"bans", "/console/bans"}, {"audit", "/console/audit"}, {"policy-acme", "/console/t/acme/policy"},
 		} {
 			b.widths("operator-"+p.name, p.path)
+		}
+		b.open("/console/tenants")
+		if s := b.text("#t-acme + p + dl + h3 + ul"); s != acmeCertShown {
+			t.Fatalf("acme's certificates on the tenants page: %q, want %q", s, acmeCertShown)
 		}
 		// Lift the ban with the keyboard.
 		b.open("/console/bans")

@@ -2,7 +2,6 @@ package console_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -20,9 +19,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway"
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/internal/servetest"
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/sessions"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
@@ -106,18 +105,7 @@ func run(t *testing.T, files map[string]string, reread bool) (*fixture, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ran := make(chan error, 1)
-	go func() { ran <- g.Run(context.Background()) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-ran; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	servetest.Serve(t, g.Run, g.Shutdown)
 	enginetest.Eventually(t, "the gateway is ready", func() bool { return g.Ready() == nil })
 	return &fixture{g: g, base: g.AdminURL(), addr: g.Addr().String()}, dir
 }
