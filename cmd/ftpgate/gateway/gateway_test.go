@@ -1,8 +1,8 @@
 package gateway
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
