@@ -43,14 +43,14 @@ func (l lstatBarrier) Stat(name string) (os.FileInfo, error) {
 }
 
 // TestAttackSharedQuotaConcurrentReplace: two instances of a cluster
-// rename a small file onto the same 1 MB file at once. Each instance
-// looks at what the name holds under its own name lock only, so both
-// find the 1 MB file there and both give its bytes back to the shared
-// usage: the usage falls 1 MB below what is stored per such race, and the
-// tenant can store that much past its quota until the next count
-// (RedisQuota states a bound of zero while no count runs). Over the
-// real protocol the two RNTOs must land within microseconds of each
-// other; the barrier makes that interleaving certain.
+// rename a small file onto the same 1 MB file at once. Under its own name
+// lock only, each instance found the 1 MB file there and both gave its
+// bytes back to the shared usage: the usage fell 1 MB below what is
+// stored per such race, and the tenant could store that much past its
+// quota until the next count. With the name leases (LockNames) the second
+// rename waits for the first and finds the small file it left. The
+// barrier makes the interleaving certain: each look at /t.bin waits (at
+// most a second) for the other instance's, which the lease prevents.
 func TestAttackSharedQuotaConcurrentReplace(t *testing.T) {
 	g1, g2, check := barrierPair(t)
 	var done sync.WaitGroup
@@ -185,9 +185,9 @@ func TestAttackSharedQuotaFailedCountKeepsOthersLock(t *testing.T) {
 // TestAttackSharedQuotaConcurrentReplace over the real protocol: six
 // pairs of clients, one of each pair on each instance, rename a small
 // file onto the same 200 KB file at once, round after round; the shared
-// usage must equal the bytes on disk after every round. (Here it fell to
-// 0 with 60 bytes on disk in the first round: every 200 KB file given
-// back twice.)
+// usage must equal the bytes on disk after every round. (Without the
+// name leases it fell to 0 with 60 bytes on disk within three rounds:
+// every 200 KB file given back twice.)
 func TestAttackSharedQuotaConcurrentRenameOverFTP(t *testing.T) {
 	a, b, qs := sharedQuotaPair(t, miniredis.RunT(t).Addr(), "ftpgate:", 500_000_000, 64<<10, false)
 	renameRace(t, a, b, qs, "acme-alice", 15, func() int64 { return diskBytes(t, a) })
