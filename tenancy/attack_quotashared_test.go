@@ -13,6 +13,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/jlaffaye/ftp"
+	"github.com/minio/minio-go/v7"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/afero"
 )
@@ -42,14 +43,14 @@ func (l lstatBarrier) Stat(name string) (os.FileInfo, error) {
 }
 
 // TestAttackSharedQuotaConcurrentReplace: two instances of a cluster
-// rename a small file onto the same 1 MB file at once. Each instance
-// looks at what the name holds under its own name lock only, so both
-// find the 1 MB file there and both give its bytes back to the shared
-// usage: the usage falls 1 MB below what is stored per such race, and the
-// tenant can store that much past its quota until the next count
-// (RedisQuota states a bound of zero while no count runs). Over the
-// real protocol the two RNTOs must land within microseconds of each
-// other; the barrier makes that interleaving certain.
+// rename a small file onto the same 1 MB file at once. Under its own name
+// lock only, each instance found the 1 MB file there and both gave its
+// bytes back to the shared usage: the usage fell 1 MB below what is
+// stored per such race, and the tenant could store that much past its
+// quota until the next count. With the name leases (LockNames) the second
+// rename waits for the first and finds the small file it left. The
+// barrier makes the interleaving certain: each look at /t.bin waits (at
+// most a second) for the other instance's, which the lease prevents.
 func TestAttackSharedQuotaConcurrentReplace(t *testing.T) {
 	g1, g2, check := barrierPair(t)
 	var done sync.WaitGroup
@@ -184,19 +185,48 @@ func TestAttackSharedQuotaFailedCountKeepsOthersLock(t *testing.T) {
 // TestAttackSharedQuotaConcurrentReplace over the real protocol: six
 // pairs of clients, one of each pair on each instance, rename a small
 // file onto the same 200 KB file at once, round after round; the shared
-// usage must equal the bytes on disk after every round. (Here it fell to
-// 0 with 60 bytes on disk in the first round: every 200 KB file given
-// back twice.)
+// usage must equal the bytes on disk after every round. (Without the
+// name leases it fell to 0 with 60 bytes on disk within three rounds:
+// every 200 KB file given back twice.)
 func TestAttackSharedQuotaConcurrentRenameOverFTP(t *testing.T) {
-	const quota, big = 500_000_000, 200_000
-	a, b, qs := sharedQuotaPair(t, miniredis.RunT(t).Addr(), "ftpgate:", quota, 64<<10, false)
-	const pairs = 6
+	a, b, qs := sharedQuotaPair(t, miniredis.RunT(t).Addr(), "ftpgate:", 500_000_000, 64<<10, false)
+	renameRace(t, a, b, qs, "acme-alice", 15, func() int64 { return diskBytes(t, a) })
+}
+
+// TestAttackSharedQuotaConcurrentRenameOverS3: the same race on object
+// storage, where a rename is a copy and a delete: the name lease does
+// not depend on the backend.
+func TestAttackSharedQuotaConcurrentRenameOverS3(t *testing.T) {
+	s3 := newFakeS3(t)
+	a := newFixture(t, map[string]string{
+		"server.toml":       serverTOML("default = \"acme\"\n"),
+		"tenants/acme.toml": s3TenantTOML(t, "acme", s3.url, "tenants/acme", "", "[quota]\nbytes = 500000000\n"),
+	})
+	b, qs := shareWithTwin(t, a, miniredis.RunT(t).Addr(), "ftpgate:", 64<<10, false)
+	renameRace(t, a, b, qs, "alice-pw", 5, func() int64 {
+		var n int64
+		for o := range s3.client.ListObjects(context.Background(), "data", minio.ListObjectsOptions{Prefix: "tenants/acme/", Recursive: true}) {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+			n += o.Size
+		}
+		return n
+	})
+}
+
+// renameRace runs rounds of the race: six pairs of alice's sessions, one
+// of each pair on each instance, rename a small file onto the same
+// 200 KB file at once; the shared usage must equal stored() after every
+// round.
+func renameRace(t *testing.T, a, b *fixture, qs *RedisQuota, pass string, rounds int, stored func() int64) {
+	const big, pairs = 200_000, 6
 	var ca, cb [pairs]*ftp.ServerConn
 	for i := range pairs {
-		ca[i] = a.mustLogin("alice", "acme-alice")
-		cb[i] = b.mustLogin("alice", "acme-alice")
+		ca[i] = a.mustLogin("alice", pass)
+		cb[i] = b.mustLogin("alice", pass)
 	}
-	for round := range 15 {
+	for round := range rounds {
 		for i := range pairs {
 			_ = ca[i].Stor(fmt.Sprintf("t%d.bin", i), bytes.NewReader(pattern(big, byte(round))))
 			_ = ca[i].Stor(fmt.Sprintf("a%d.bin", i), bytes.NewReader(pattern(10, 1)))
@@ -209,8 +239,8 @@ func TestAttackSharedQuotaConcurrentRenameOverFTP(t *testing.T) {
 		}
 		wg.Wait()
 		used, _ := qs.Used(context.Background(), "acme")
-		if disk := diskBytes(t, a); used != disk {
-			t.Fatalf("round %d: shared usage %d, bytes on disk %d", round, used, disk)
+		if disk := stored(); used != disk {
+			t.Fatalf("round %d: shared usage %d, bytes stored %d", round, used, disk)
 		}
 	}
 }

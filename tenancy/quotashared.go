@@ -278,9 +278,10 @@ return 1
 // lockNamesScript: ARGV = key prefix, token, ttl ms, name hashes ("*":
 // the tree). 1: taken; 0: taken by another; 2 (the tree): the gate is
 // this change's, so no new name is taken, but names taken before are
-// still held (ask again with the same token). The stale members of
-// nsheld (their lease lapsed) go when the tree is asked for; nsheld holds
-// at most the names held plus those that lapsed since.
+// still held (ask again with the same token). nsheld holds the names held
+// and those whose lease lapsed unreleased (a killed instance, a release
+// that failed); each name taken prunes two members at random and a tree
+// asked for prunes them all, so the lapsed ones do not pile up.
 var lockNamesScript = redis.NewScript(`
 local p, tok, ttl = ARGV[1], ARGV[2], ARGV[3]
 local tree = redis.call('GET', p .. 'nstree')
@@ -295,6 +296,9 @@ if ARGV[4] == '*' then
 end
 for i = 4, #ARGV do
   if redis.call('EXISTS', p .. 'ns:' .. ARGV[i]) == 1 then return 0 end
+end
+for _, h in ipairs(redis.call('SRANDMEMBER', p .. 'nsheld', 2)) do
+  if redis.call('EXISTS', p .. 'ns:' .. h) == 0 then redis.call('SREM', p .. 'nsheld', h) end
 end
 for i = 4, #ARGV do
   redis.call('SET', p .. 'ns:' .. ARGV[i], tok, 'PX', ttl)
@@ -494,16 +498,14 @@ func (q *RedisQuota) LockNames(ctx context.Context, tenant string, names ...stri
 		select {
 		case <-t.C:
 		case <-wait.C:
+			// The tree's gate, if this change set it, opens again
+			// (releasing what is not this change's removes nothing).
 			t.Stop()
-			if got == 2 {
-				release()
-			}
+			release()
 			return nil, ErrNamesBusy
 		case <-ctx.Done():
 			t.Stop()
-			if got == 2 {
-				release()
-			}
+			release()
 			return nil, ctx.Err()
 		}
 		poll = min(2*poll, nameLockPoll)

@@ -56,6 +56,15 @@ func sharedPair(t *testing.T, addr, prefix, quotaTOML string, step int64, failOp
 		"server.toml":       serverTOML("default = \"acme\"\n"),
 		"tenants/acme.toml": acmeTOML(t, "[quota]\n"+quotaTOML),
 	})
+	b, qs = shareWithTwin(t, a, addr, prefix, step, failOpen)
+	return a, b, qs
+}
+
+// shareWithTwin serves a second instance on a's configuration and makes
+// both share acme's quota through the Redis at addr; the first count is
+// done when it returns.
+func shareWithTwin(t *testing.T, a *fixture, addr, prefix string, step int64, failOpen bool) (b *fixture, qs *RedisQuota) {
+	t.Helper()
 	b = a.twin()
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = client.Close() })
@@ -66,7 +75,7 @@ func sharedPair(t *testing.T, addr, prefix, quotaTOML string, step int64, failOp
 		_, err := qs.Used(context.Background(), "acme")
 		return err == nil
 	})
-	return a, b, qs
+	return b, qs
 }
 
 // diskBytes is what acme's files hold on disk, temporary files included.
