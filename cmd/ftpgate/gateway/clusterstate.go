@@ -25,7 +25,7 @@ func (g *Gateway) policyStore(ctx context.Context, dir string, rt *policy.Runtim
 	return store, restoring
 }
 
-// shareQuota makes d's byte quotas hold across the cluster with
+// shareQuota makes d's byte and files quotas hold across the cluster with
 // [cluster] (tenancy.RedisQuota, default step and count period); without
 // it each instance counts its own.
 func (g *Gateway) shareQuota(d *tenancy.Driver) {
