@@ -219,3 +219,36 @@ func TestReadyWhileRestoring(t *testing.T) {
 		t.Fatalf("Ready after Drain: %v", err)
 	}
 }
+
+// TestMetricsAdminAuth: wrong admin tokens show in /metrics (failures,
+// the address throttled, the refusals after it), so that an operator can
+// alert on token guessing.
+func TestMetricsAdminAuth(t *testing.T) {
+	f := newFiles(t)
+	if err := os.WriteFile(filepath.Join(f.dir, "token"), []byte(opToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.write(t, "[policy]\ndir = \"policies\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\n[telemetry]\nlisten = \"127.0.0.1:0\"\n", "")
+	g := startWith(t, f, Options{})
+	const guesses = 12 // past admin's MaxAuthFailures (10)
+	for i := range guesses {
+		code, _ := adminCall(t, "GET", g.AdminURL()+"/v1/sessions", fmt.Sprintf("guess-%d", i), nil)
+		if code != 401 && code != 403 && code != 429 {
+			t.Fatalf("guess %d: %d", i, code)
+		}
+	}
+	code, body := get(t, g.TelemetryURL()+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for series, want := range map[string]float64{
+		"ftpgate_admin_auth_failures_total":  10,
+		"ftpgate_admin_auth_throttled_total": 1,
+		"ftpgate_admin_auth_refusals_total":  2,
+		"ftpgate_admin_auth_clients":         1,
+	} {
+		if got := scrapeValue(body, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/admin"
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/telemetry"
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/policy"
 )
@@ -110,6 +111,10 @@ func (g *Gateway) startAdmin(a AdminConfig, opts Options, ph *policy.AdminHandle
 		srv.KnownTenant = func(t string) bool { return t != "" && t == opts.Tenant }
 	}
 	srv.Tokens = tokens
+	g.health.metrics.WatchAdminAuth(func() telemetry.AdminAuthStats {
+		st := srv.AuthStats()
+		return telemetry.AdminAuthStats{Failed: st.Failed, Refused: st.Refused, Throttled: st.Throttled, Clients: st.Clients}
+	})
 	if opts.Reread != nil {
 		srv.Reload = func(context.Context) ([]string, error) { return g.Reread() }
 	}
