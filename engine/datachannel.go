@@ -69,16 +69,7 @@ func (s *session) openDataConn(ctx context.Context, x *transfer) (net.Conn, erro
 	var conn net.Conn
 	var err error
 	if x.pasv != nil {
-		// A held 150 goes out before an accept that would wait for
-		// the client, and before waiting on after a stranger's
-		// connection (quickretr.go).
-		if x.quick && !acceptReady(x.pasv.raw) {
-			s.releaseHeld()
-		}
 		conn, err = x.pasv.accept(deadline, s.sameClient, func(a net.Addr) {
-			if x.quick {
-				s.releaseHeld()
-			}
 			s.log.Warn("ftp: refused a passive data connection from another address", "from", a.String())
 		})
 		if x.pasv.kept {

@@ -122,7 +122,6 @@ func (s *session) handleRETR(c *Command) {
 		verb: "RETR", path: p, dir: Download, offset: offset, file: f,
 		opening:  fmt.Sprintf("Opening %s mode data connection for %s (%d bytes).", s.transferType, p, fi.Size()-offset),
 		complete: "Transfer complete.",
-		size:     fi.Size() - offset,
 	})
 }
 

@@ -472,15 +472,8 @@ func (s *session) writeReply(b []byte) {
 	s.writeLocked(b, replyWriteTimeout)
 }
 
-// writeLocked writes b with writeMu held, after the reply a transfer
-// holds back (quickretr.go), in the same write.
+// writeLocked writes b with writeMu held.
 func (s *session) writeLocked(b []byte, timeout time.Duration) {
-	if h := s.takeHeld(); h != nil {
-		b = append(h, b...)
-	}
-	if len(b) == 0 {
-		return
-	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := s.conn.Write(b); err != nil {
 		// A client that cannot take replies is gone; closing the

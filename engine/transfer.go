@@ -33,11 +33,6 @@ type transfer struct {
 	// zeroCopy says the engine's copy moved the bytes by sendfile or
 	// splice (Result.ZeroCopy).
 	zeroCopy atomic.Bool
-	// quick says the 150 reply is held back in held (quickretr.go);
-	// held is guarded by the session's writeMu and written before any
-	// other reply.
-	quick bool
-	held  []byte
 
 	// The data connection set up by PASV/EPSV or PORT/EPRT; one of them.
 	pasv   *passiveListener
@@ -97,7 +92,6 @@ type transferJob struct {
 	release  func()       // closes what the listing reads, when not nil
 	opening  string       // the 150 reply
 	complete string       // the 226 reply
-	size     int64        // the bytes a download sends, when known (> 0)
 }
 
 // finish closes the job's handle. A failed transfer tells the handle why
@@ -152,18 +146,13 @@ func (s *session) startTransfer(job *transferJob) {
 		cmd:     s.cur,
 		data:    true,
 	}
-	if s.quickDownload(x, job) {
-		x.quick, x.held = true, formatReply(150, job.opening)
-	}
 	s.cur = nil // the transfer gives the Result
 	s.pasv, s.activeAddr = nil, nil
 	s.restOffset = 0
 	s.mu.Lock()
 	s.xfer = x
 	s.mu.Unlock()
-	if !x.quick {
-		s.reply(150, job.opening)
-	}
+	s.reply(150, job.opening)
 	go s.runTransfer(ctx, x, job)
 }
 
@@ -201,7 +190,7 @@ func (s *session) runTransfer(ctx context.Context, x *transfer, job *transferJob
 		}
 		return
 	}
-	n, err := s.moveData(ctx, x, job, conn)
+	n, err := s.copyData(ctx, x, job, conn)
 	if job.dir == Upload && isRefusal(err) && !x.isAborted() {
 		drainRefusedUpload(conn)
 	}
@@ -304,26 +293,6 @@ func isNetworkError(err error) bool {
 	return errors.As(err, &op) || errors.As(err, &alert) || errors.As(err, &rec) ||
 		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF)
-}
-
-// moveData moves the job's bytes: a small download whose 150 is held
-// (quickretr.go) first without waiting, then, if more is left, the usual
-// copy once the 150 is out.
-func (s *session) moveData(ctx context.Context, x *transfer, job *transferJob, conn net.Conn) (int64, error) {
-	if !x.quick {
-		return s.copyData(ctx, x, job, conn)
-	}
-	n, done, err := sendSmall(conn, job)
-	x.bytes.Add(n)
-	if n > 0 || done {
-		x.zeroCopy.Store(true)
-	}
-	if err != nil || done {
-		return n, err
-	}
-	s.releaseHeld()
-	m, err := s.copyData(ctx, x, job, conn)
-	return n + m, err
 }
 
 // copyData moves the job's bytes between its file and the data connection
