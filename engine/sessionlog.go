@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"net"
+	"net/netip"
 )
 
 // sessionLogHandler adds a session's "session" and "remote" attributes to
@@ -22,11 +24,32 @@ func newSessionLogger(base *slog.Logger, s *session) *slog.Logger {
 }
 
 func (h *sessionLogHandler) attrs() []slog.Attr {
+	return []slog.Attr{h.sessionAttr(), h.remoteAttr()}
+}
+
+func (h *sessionLogHandler) sessionAttr() slog.Attr {
+	return slog.Uint64("session", uint64(h.s.id))
+}
+
+// remoteAttr is the client's address as net.TCPAddr.String writes it
+// ("192.0.2.1:21", "[2001:db8::1]:21"), built through netip, which
+// allocates once where TCPAddr.String allocates three times: every log
+// line of a session makes it anew (sessionLogHandler).
+func (h *sessionLogHandler) remoteAttr() slog.Attr {
 	remote := ""
-	if a := h.s.rawConn.RemoteAddr(); a != nil {
+	switch a := h.s.rawConn.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		if a == nil {
+			remote = a.String()
+			break
+		}
+		ap := a.AddrPort()
+		remote = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	case nil:
+	default:
 		remote = a.String()
 	}
-	return []slog.Attr{slog.Uint64("session", uint64(h.s.id)), slog.String("remote", remote)}
+	return slog.String("remote", remote)
 }
 
 // Enabled asks the server's handler.
@@ -37,7 +60,7 @@ func (h *sessionLogHandler) Enabled(ctx context.Context, level slog.Level) bool 
 // Handle passes r on with the session's attributes before its own.
 func (h *sessionLogHandler) Handle(ctx context.Context, r slog.Record) error {
 	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
-	out.AddAttrs(h.attrs()...)
+	out.AddAttrs(h.sessionAttr(), h.remoteAttr())
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(a)
 		return true

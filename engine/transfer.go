@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -275,13 +276,23 @@ func (s *session) replyTransferError(err error) int {
 	return 426
 }
 
+// logTransfer logs a transfer's end. It runs once per file, so it builds
+// slog.Attr values itself (LogAttrs) instead of key-value pairs that slog
+// would box and convert, and builds nothing when Info is off.
 func (s *session) logTransfer(x *transfer, n int64, err error) {
-	attrs := []any{"verb", x.verb, "path", x.path, "bytes", n, "duration", time.Since(x.started).Round(time.Microsecond)}
-	if err != nil {
-		s.log.Info("ftp: transfer failed", append(attrs, "err", err)...)
+	if !s.log.Enabled(s.ctx, slog.LevelInfo) {
 		return
 	}
-	s.log.Info("ftp: transfer complete", attrs...)
+	attrs := [5]slog.Attr{
+		slog.String("verb", x.verb), slog.String("path", x.path), slog.Int64("bytes", n),
+		slog.Duration("duration", time.Since(x.started).Round(time.Microsecond)),
+	}
+	if err != nil {
+		attrs[4] = slog.Any("err", err)
+		s.log.LogAttrs(s.ctx, slog.LevelInfo, "ftp: transfer failed", attrs[:]...)
+		return
+	}
+	s.log.LogAttrs(s.ctx, slog.LevelInfo, "ftp: transfer complete", attrs[:4]...)
 }
 
 // isNetworkError reports whether err came from the data connection rather
