@@ -95,6 +95,11 @@ type BanRules struct {
 	MaxBanTime time.Duration // Config.MaxBanTime
 	BanMemory  time.Duration // Config.BanMemory
 	MaxBans    int           // Config.MaxBans: the most bans listed at once
+	// MaxAccounts is Config.MaxTrackedUsers: the most account failure
+	// scores a Shared keeps per tenant (the ones idle longest go first),
+	// so that a spray of made-up user names cannot grow the shared state
+	// without bound. 0: the Shared's default.
+	MaxAccounts int
 }
 
 // LoginCheck is BeginLogin's answer.
@@ -115,7 +120,8 @@ type SessionHold struct {
 // banRules returns c's ban settings for a Shared.
 func (c *compiled) banRules() BanRules {
 	return BanRules{Failures: c.LoginFailures, Window: time.Duration(c.LoginWindow), BanTime: time.Duration(c.BanTime),
-		MaxBanTime: time.Duration(c.MaxBanTime), BanMemory: time.Duration(c.BanMemory), MaxBans: c.MaxBans}
+		MaxBanTime: time.Duration(c.MaxBanTime), BanMemory: time.Duration(c.BanMemory), MaxBans: c.MaxBans,
+		MaxAccounts: c.MaxTrackedUsers}
 }
 
 // keyPrefix is the prefix a per-address key (compiled.addrKey) stands

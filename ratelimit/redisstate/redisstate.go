@@ -26,11 +26,23 @@
 //	rl:bans            sorted set of bans     Config.MaxBanTime; at most Config.MaxBans members
 //	rl:fa:<prefix>     address failure score  Config.LoginWindow
 //	rl:fu:<account>    account failure score  Config.LoginWindow
+//	rl:fx:<tenant>     its scored users       Config.LoginWindow; at most Config.MaxTrackedUsers members
 //	rl:ia:, rl:iu:     logins in flight       InFlightTTL
 //	rl:cr:<prefix>     connection-rate bucket the bucket's refill time + 1 s
 //	rl:cmd:<tenant>    command-rate bucket    the bucket's refill time + 1 s
 //	rl:su:<account>    user's session leases  Lease
 //	rl:st:<tenant>     tenant's session leases Lease
+//
+// The account scores are bounded per tenant: rl:fx:<tenant> lists the
+// users of the tenant with a score, and when a failure would make more
+// than Config.MaxTrackedUsers of them, the one whose last failure is
+// oldest loses its score (as the local table forgets the least recently
+// used). A spray of made-up user names, which resolve to no account but
+// must be scored like real ones (or the replies would tell which names
+// exist), so holds at most MaxTrackedUsers+1 keys per tenant the resolver
+// returns (the tenancy driver: the configured tenants, and "" for logins
+// that name none), besides the in-flight counters of the logins being
+// checked, each deleted when its login ends.
 //
 // The scripts touch keys of one address or account and the ban index
 // together: a single Redis (or a primary with replicas), not Redis
@@ -112,6 +124,10 @@ const (
 	// the key has been idle that long, and until then costs its address
 	// or account one attempt of the threshold.
 	InFlightTTL = time.Minute
+	// DefaultMaxAccounts is the most account failure scores kept per
+	// tenant when BanRules.MaxAccounts is 0 (Config.MaxTrackedUsers's
+	// default).
+	DefaultMaxAccounts = 65536
 	// renewBatch is how many session holds one heartbeat round trip
 	// renews.
 	renewBatch = 256
@@ -278,15 +294,20 @@ func (s *Store) EndLogin(ctx context.Context, prefix netip.Prefix, tenant, user 
 func (s *Store) LoginFailed(ctx context.Context, prefix netip.Prefix, tenant, user string, ban bool, rules ratelimit.BanRules) (ratelimit.Ban, error) {
 	var r []int64
 	a, acc := prefix.String(), account(tenant, user)
+	maxAccounts := rules.MaxAccounts
+	if maxAccounts <= 0 {
+		maxAccounts = DefaultMaxAccounts
+	}
 	err := s.call(ctx, fBans, "ratelimit.login_failed", 0, func(ctx context.Context, c redis.UniversalClient) error {
 		b := "0"
 		if ban {
 			b = "1"
 		}
 		v, err := loginFailedScript.Run(ctx, c,
-			[]string{s.p + "fa:" + a, s.p + "ia:" + a, s.p + "fu:" + acc, s.p + "iu:" + acc, s.p + "ban:" + a, s.p + "bans"},
+			[]string{s.p + "fa:" + a, s.p + "ia:" + a, s.p + "fu:" + acc, s.p + "iu:" + acc, s.p + "ban:" + a, s.p + "bans",
+				s.p + "fx:" + tenant},
 			rules.Failures, ms(rules.Window), b, ms(rules.BanTime), ms(rules.MaxBanTime), ms(rules.BanMemory),
-			max(rules.MaxBans, 1), a, s.p+"ban:").Result()
+			max(rules.MaxBans, 1), a, s.p+"ban:", user, maxAccounts, s.p+"fu:"+account(tenant, "")).Result()
 		if err == nil {
 			r, err = ints(v, 2)
 		}
