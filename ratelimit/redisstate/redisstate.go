@@ -6,8 +6,10 @@
 //
 // Every decision is one Lua script, atomic in Redis and timed by Redis
 // (TIME), so that instances' clocks do not matter. Every call runs under
-// RedisOptions.Deadline; an error is reported to RedisOptions.OnError and
-// returned, and the limiter then applies the feature's failure mode
+// RedisOptions.Deadline, and the calls of one login (with its
+// connection's admission) under one deadline in all: the limiter passes a
+// ratelimit.Budget in their context, and a call after one that failed is
+// not made. An error is reported to RedisOptions.OnError and returned, and the limiter then applies the feature's failure mode
 // (RedisOptions.FailOpen): serve from its local tables, or refuse with
 // 421. Nothing is kept that needs a restart: once Redis answers again,
 // the next call uses it (go-redis reconnects), and the heartbeat puts
@@ -77,7 +79,8 @@ type RedisOptions struct {
 	// adds "rl:". The three features of a Store use the Bans one.
 	Prefix string
 	// Deadline bounds each call a login, a connection or a command
-	// waits for (default DefaultDeadline). Admin calls (Bans, Lift) get
+	// waits for (default DefaultDeadline), and the calls of one login
+	// together (ratelimit.Budget). Admin calls (Bans, Lift) get
 	// at least AdminDeadline: they hold no client.
 	Deadline time.Duration
 	// FailOpen says what happens when Redis is down or slow: true, the
@@ -201,12 +204,32 @@ func (s *Store) FailOpen(feature string) bool {
 }
 
 // call runs fn with feature f's client under its deadline (or d when
-// longer), reporting an error to f's OnError.
+// longer), reporting an error to f's OnError. When ctx carries a
+// ratelimit.Budget (the calls of one login), the call waits at most what
+// is left of it, and is not made at all (ratelimit.ErrBudgetSpent) once
+// an earlier call of the login failed: a slow Redis costs a login one
+// deadline, not one per call.
 func (s *Store) call(ctx context.Context, f int, op string, d time.Duration, fn func(ctx context.Context, c redis.UniversalClient) error) error {
 	o := &s.f[f]
-	ctx, cancel := context.WithTimeout(ctx, max(o.Deadline, d))
+	wait := max(o.Deadline, d)
+	b := ratelimit.BudgetOf(ctx)
+	if b != nil {
+		left, ok := b.Start(o.Deadline)
+		if !ok {
+			if o.OnError != nil {
+				o.OnError(op, ratelimit.ErrBudgetSpent)
+			}
+			return ratelimit.ErrBudgetSpent
+		}
+		wait = left
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	start := time.Now()
 	err := fn(ctx, o.Client)
+	if b != nil {
+		b.Spent(time.Since(start), err != nil)
+	}
 	if err != nil && o.OnError != nil {
 		o.OnError(op, err)
 	}
