@@ -237,11 +237,15 @@ func (l *Limiter) endLogin(a *attempt) {
 		a.shared = false
 		c := l.cfg.Load()
 		p := keyPrefix(c, a.key)
-		// Within the login's Budget; when it is spent the call was not
-		// made, and runs beside the login instead. Another error leaves
-		// the slots to expire (redisstate: within a minute); the Shared
-		// reports it.
-		if err := l.Shared.EndLogin(WithBudget(context.Background(), a.budget), p, a.tenant, a.user); errors.Is(err, ErrBudgetSpent) {
+		// Within the login's Budget. When the call was not made (the
+		// budget is spent) or not answered in time, it is made again
+		// beside the login with a deadline of its own: slots left taken
+		// would cost their address and account an attempt each until
+		// they expire (redisstate: a minute after the key's last use).
+		// Releasing twice, when the first call did run, frees a slot of
+		// a login still in flight early, which that login's own release
+		// makes good (the counter is deleted at zero).
+		if err := l.Shared.EndLogin(WithBudget(context.Background(), a.budget), p, a.tenant, a.user); err != nil {
 			l.endShared(p, a.tenant, a.user)
 		}
 	}
@@ -263,13 +267,13 @@ func (l *Limiter) endLogin(a *attempt) {
 
 // maxReleases bounds the Shared releases running beside logins
 // (endShared) at once; each ends within the Shared's deadline. Past it,
-// a release runs in the login that makes it.
+// a release is not retried: its slots expire.
 const maxReleases = 256
 
 // endShared gives back the slots of a login in Limiter.Shared (EndLogin)
-// without the login waiting for it: the login's Budget is spent, but its
-// slots must not stay taken until they expire. Its error is the Shared's
-// to report.
+// without the login waiting for it: the login's Budget could not cover
+// it, but its slots should not stay taken until they expire. Its error
+// is the Shared's to report.
 func (l *Limiter) endShared(p netip.Prefix, tenant, user string) {
 	select {
 	case l.releases <- struct{}{}:
@@ -278,7 +282,6 @@ func (l *Limiter) endShared(p netip.Prefix, tenant, user string) {
 			_ = l.Shared.EndLogin(context.Background(), p, tenant, user)
 		}()
 	default:
-		_ = l.Shared.EndLogin(context.Background(), p, tenant, user)
 	}
 }
 

@@ -231,3 +231,23 @@ func checkErrs(t *testing.T, e *errLog, ops ...string) {
 		}
 	}
 }
+
+// TestSlowRedisReleasesLoginSlots: when a login's budget runs out before
+// the release of its score check's slots (a Redis 0.4 deadlines late:
+// admission and the score check answer, the session lease misses what is
+// left), the release is made beside the login, so the address's and the
+// account's logins in flight do not stay counted until they expire.
+func TestSlowRedisReleasesLoginSlots(t *testing.T) {
+	t.Parallel()
+	c, p := slowClient(t)
+	cfg := ratelimit.Config{LoginFailures: 5, User: ratelimit.Limits{MaxSessions: 2}}
+	a := newInstance(t, c, cfg, redisstate.Same(redisstate.RedisOptions{FailOpen: true, Deadline: slowDeadline}))
+	warmUp(t, a)
+	p.delay.Store(int64(slowDeadline * 4 / 10))
+	enginetest.Login(t, a.addr, "127.0.0.1", "alice", "secret")
+	checkErrs(t, a.errs, "ratelimit.hold_sessions", "ratelimit.end_login")
+	enginetest.Eventually(t, "the login's slots given back", func() bool {
+		keys, err := c.Keys(bg, "test:rl:i[au]:*").Result()
+		return err == nil && len(keys) == 0
+	})
+}
