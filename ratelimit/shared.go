@@ -30,7 +30,9 @@ import (
 // Addresses are passed as the prefix the limiter keys them on
 // (Config.IPv4Prefix, Config.IPv6Prefix, masked); accounts as the
 // (tenant, user) pair a login resolved to. Implementations bound each
-// call by a deadline and report their errors themselves.
+// call by a deadline, and by what is left of the Budget its context
+// carries (BudgetOf: the calls of one login wait one deadline in all),
+// and report their errors themselves.
 type Shared interface {
 	// Admit returns until when prefix is banned (the zero time: not
 	// banned; not asked when checkBan is false), and takes one new
