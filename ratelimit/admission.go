@@ -22,9 +22,13 @@ func (l *Limiter) Admit(ctx context.Context, cc engine.ClientContext) (func(), e
 	key := c.addrKey(ip)
 
 	localBans, localRate := true, true
+	var budget *Budget
 	if sh := l.Shared; sh != nil {
+		// Admission and the first login wait on the shared state for one
+		// deadline in all (Budget).
+		budget = &Budget{}
 		var err error
-		if localBans, localRate, err = l.admitShared(ctx, sh, c, cc, ip, key, now); err != nil {
+		if localBans, localRate, err = l.admitShared(WithBudget(ctx, budget), sh, c, cc, ip, key, now); err != nil {
 			return nil, err
 		}
 	}
@@ -60,7 +64,7 @@ func (l *Limiter) Admit(ctx context.Context, cc engine.ClientContext) (func(), e
 		}
 		return nil, l.refuse(ctx, refused, cc, ip, "Too many new connections from your address; slow down.", "rate", c.ConnRate)
 	}
-	s := &sessionState{ctx: ctx, ip: ip, key: key}
+	s := &sessionState{ctx: ctx, ip: ip, key: key, budget: budget}
 	l.sessions.Set(cc, s)
 	return func() { l.release(s, key) }, nil
 }

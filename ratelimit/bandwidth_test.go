@@ -216,7 +216,7 @@ func TestTransferBucketsShared(t *testing.T) {
 		}
 		t.Cleanup(done)
 		cc.setUser(user)
-		if err := l.loginSucceeded(cc, user); err != nil {
+		if err := l.loginSucceeded(cc, user, nil); err != nil {
 			t.Fatal(err)
 		}
 		return cc

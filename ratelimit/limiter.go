@@ -75,6 +75,7 @@ type Limiter struct {
 	tenants  *table[string, accountState]
 	bans     *table[netip.Addr, banState]
 	sessions *engine.SessionKey[*sessionState] // per admitted connection
+	releases chan struct{}                     // slots of the Shared releases running beside logins (endShared): at most maxReleases
 	drv      driverInfo                        // set by Install
 	conns    atomic.Int64                      // connections admitted and not yet ended
 	counters counters
@@ -133,6 +134,7 @@ func (l *Limiter) setup() {
 		l.tenants = newTable[string, accountState](c.MaxTrackedUsers, nil)
 		l.bans = newTable[netip.Addr, banState](c.MaxBans, nil)
 		l.sessions = engine.NewSessionKey[*sessionState]("ratelimit session")
+		l.releases = make(chan struct{}, maxReleases)
 	})
 }
 
@@ -235,6 +237,7 @@ type sessionState struct {
 	key netip.Addr      // its prefix: the key of the per-address tables
 
 	mu       sync.Mutex
+	budget   *Budget       // admission's Budget, for the first login to go on with; nil once taken
 	gen      uint64        // the config generation commands was tuned for
 	commands *rate.Limiter // this session's commands; nil without a rate
 	slowed   int           // commands in a row that had to wait for the rate

@@ -33,7 +33,7 @@ func (l *Limiter) CheckLogin(ctx context.Context, lg *engine.Login, next engine.
 		return next(ctx, lg)
 	}
 	cc := lg.Session
-	a, err := l.beginLogin(cc, lg.User, l.drv.resolve)
+	a, err := l.beginLogin(cc, lg.User, l.drv.resolve, l.loginBudget(cc))
 	if err != nil {
 		return nil, err
 	}
@@ -46,14 +46,37 @@ func (l *Limiter) CheckLogin(ctx context.Context, lg *engine.Login, next engine.
 		}
 		return nil, err
 	}
-	l.endLogin(a)
 	if fs == nil {
+		l.endLogin(a)
 		return nil, nil // a certificate the driver left undecided
 	}
-	if err := l.loginSucceeded(cc, lg.User); err != nil {
+	// The session cap first: it decides the reply, so it draws on the
+	// login's Budget before the release of the attempt's slots does.
+	err = l.loginSucceeded(cc, lg.User, a.budget)
+	l.endLogin(a)
+	if err != nil {
 		return nil, err
 	}
 	return fs, nil
+}
+
+// loginBudget returns the Budget of a login's Shared calls: what the
+// session's admission left of its own, for the session's first login,
+// else a new one. Nil without Shared.
+func (l *Limiter) loginBudget(cc engine.ClientContext) *Budget {
+	if l.Shared == nil {
+		return nil
+	}
+	if s := l.session(cc); s != nil {
+		s.mu.Lock()
+		b := s.budget
+		s.budget = nil
+		s.mu.Unlock()
+		if b != nil {
+			return b
+		}
+	}
+	return &Budget{}
 }
 
 // driverInfo is what CheckLogin learns of the server's driver at Install.
@@ -101,7 +124,8 @@ type attempt struct {
 	ip, key          netip.Addr // the client's address and its prefix
 	tenant, user     string     // the account the login resolved to
 	ipSlot, userSlot bool
-	shared           bool // Limiter.Shared checked it and holds its slots
+	shared           bool    // Limiter.Shared checked it and holds its slots
+	budget           *Budget // bounds its Shared calls' wait in all
 }
 
 // resolve names the account a login means: Limiter.ResolveLogin, else
@@ -127,9 +151,9 @@ func (l *Limiter) resolve(cc engine.ClientContext, login string, fallback Resolv
 // bring the account's past it, so that parallel connections, from one
 // address or from many, cannot try more passwords on an account than the
 // threshold allows. endLogin gives the attempt's slots back.
-func (l *Limiter) beginLogin(cc engine.ClientContext, login string, fallback ResolveFunc) (*attempt, error) {
+func (l *Limiter) beginLogin(cc engine.ClientContext, login string, fallback ResolveFunc, budget *Budget) (*attempt, error) {
 	c := l.cfg.Load()
-	a := &attempt{}
+	a := &attempt{budget: budget}
 	a.ip, a.key = l.sessionAddr(cc, c)
 	a.tenant, a.user = l.resolve(cc, login, fallback)
 	if c.isSafe(a.ip) {
@@ -138,7 +162,7 @@ func (l *Limiter) beginLogin(cc engine.ClientContext, login string, fallback Res
 	now := l.now()
 	ctx := l.sessionCtx(cc)
 	if sh := l.Shared; sh != nil && c.LoginFailures > 0 {
-		chk, err := sh.BeginLogin(ctx, keyPrefix(c, a.key), a.tenant, a.user, c.banRules())
+		chk, err := sh.BeginLogin(WithBudget(ctx, a.budget), keyPrefix(c, a.key), a.tenant, a.user, c.banRules())
 		switch {
 		case err != nil:
 			if !sh.FailOpen(FeatureBans) {
@@ -212,9 +236,18 @@ func (l *Limiter) endLogin(a *attempt) {
 	if a.shared {
 		a.shared = false
 		c := l.cfg.Load()
-		// An error leaves the slots to expire (redisstate: within a
-		// minute); the Shared reports it.
-		_ = l.Shared.EndLogin(context.Background(), keyPrefix(c, a.key), a.tenant, a.user)
+		p := keyPrefix(c, a.key)
+		// Within the login's Budget. When the call was not made (the
+		// budget is spent) or not answered in time, it is made again
+		// beside the login with a deadline of its own: slots left taken
+		// would cost their address and account an attempt each until
+		// they expire (redisstate: a minute after the key's last use).
+		// Releasing twice, when the first call did run, frees a slot of
+		// a login still in flight early, which that login's own release
+		// makes good (the counter is deleted at zero).
+		if err := l.Shared.EndLogin(WithBudget(context.Background(), a.budget), p, a.tenant, a.user); err != nil {
+			l.endShared(p, a.tenant, a.user)
+		}
 	}
 	if a.ipSlot {
 		a.ipSlot = false
@@ -229,6 +262,26 @@ func (l *Limiter) endLogin(a *attempt) {
 			s.attempts = max(s.attempts-1, 0)
 			return -1
 		})
+	}
+}
+
+// maxReleases bounds the Shared releases running beside logins
+// (endShared) at once; each ends within the Shared's deadline. Past it,
+// a release is not retried: its slots expire.
+const maxReleases = 256
+
+// endShared gives back the slots of a login in Limiter.Shared (EndLogin)
+// without the login waiting for it: the login's Budget could not cover
+// it, but its slots should not stay taken until they expire. Its error
+// is the Shared's to report.
+func (l *Limiter) endShared(p netip.Prefix, tenant, user string) {
+	select {
+	case l.releases <- struct{}{}:
+		go func() {
+			defer func() { <-l.releases }()
+			_ = l.Shared.EndLogin(context.Background(), p, tenant, user)
+		}()
+	default:
 	}
 }
 
@@ -276,8 +329,9 @@ func tuneScore(lim **rate.Limiter, c *compiled, now time.Time) {
 }
 
 // loginFailed adds a failure to the address's and the account's scores,
-// bans the address when either is past the threshold, and then waits the
-// failed-login delay. The wait holds no lock: it only delays this
+// bans the address when either is past the threshold, and then waits
+// until the failed-login delay has passed since the failure (the shared
+// state's call is part of it). The wait holds no lock: it only delays this
 // session's answer, and ends early when the connection does.
 //
 // The attempt's slots are given back once the failure is scored, so that
@@ -285,7 +339,7 @@ func tuneScore(lim **rate.Limiter, c *compiled, now time.Time) {
 // this failure takes.
 func (l *Limiter) loginFailed(cc engine.ClientContext, a *attempt) {
 	c := l.cfg.Load()
-	now := l.now()
+	now, start := l.now(), time.Now()
 	ctx := l.sessionCtx(cc)
 	l.counters.add(ruleLoginFailures)
 	over := false
@@ -316,6 +370,9 @@ func (l *Limiter) loginFailed(cc engine.ClientContext, a *attempt) {
 	sharedDone := false
 	if a.shared && c.LoginFailures > 0 {
 		a.shared = false // LoginFailed gives the slots back
+		// Not within the login's Budget: the reply is the same whatever
+		// Redis says, and the call's wait is part of the failed-login
+		// delay, which counts from now.
 		b, err := l.Shared.LoginFailed(ctx, keyPrefix(c, a.key), a.tenant, a.user, !c.isSafe(a.ip), c.banRules())
 		if err == nil {
 			// The shared score decides and the shared ban is the one, so
@@ -337,7 +394,7 @@ func (l *Limiter) loginFailed(cc engine.ClientContext, a *attempt) {
 		})
 	}
 	l.endLogin(a)
-	wait(ctx, time.Duration(c.FailedLoginDelay))
+	wait(ctx, time.Duration(c.FailedLoginDelay)-time.Since(start))
 }
 
 // ban bans key, ip's prefix, for BanTime doubled for every earlier
@@ -417,7 +474,7 @@ func (l *Limiter) Unban(ip netip.Addr) {
 
 // loginSucceeded takes a session slot of the user and of the tenant, or
 // refuses the login when either has none left.
-func (l *Limiter) loginSucceeded(cc engine.ClientContext, user string) error {
+func (l *Limiter) loginSucceeded(cc engine.ClientContext, user string, budget *Budget) error {
 	c := l.cfg.Load()
 	now := l.now()
 	tenant, user := l.identity(cc, user)
@@ -458,7 +515,7 @@ func (l *Limiter) loginSucceeded(cc engine.ClientContext, user string) error {
 		}
 	}
 	if sh := l.Shared; sh != nil && l.session(cc) != nil {
-		if err := l.holdShared(ctx, sh, cc, ip, lg, ul.MaxSessions, tl.MaxSessions); err != nil {
+		if err := l.holdShared(ctx, WithBudget(ctx, budget), sh, cc, ip, lg, ul.MaxSessions, tl.MaxSessions); err != nil {
 			l.logout(lg, now)
 			return err
 		}
@@ -479,15 +536,16 @@ func (l *Limiter) loginSucceeded(cc engine.ClientContext, user string) error {
 }
 
 // holdShared takes lg's session slots in the shared state, when the user
-// or its tenant has a cap, or refuses the login.
-func (l *Limiter) holdShared(ctx context.Context, sh Shared, cc engine.ClientContext, ip netip.Addr, lg *login, userMax, tenantMax int) error {
+// or its tenant has a cap, or refuses the login. The call runs in sctx
+// (ctx with the login's Budget).
+func (l *Limiter) holdShared(ctx, sctx context.Context, sh Shared, cc engine.ClientContext, ip netip.Addr, lg *login, userMax, tenantMax int) error {
 	if lg.tenant == "" {
 		tenantMax = 0
 	}
 	if userMax <= 0 && tenantMax <= 0 {
 		return nil
 	}
-	h, full, err := sh.HoldSessions(ctx, lg.tenant, lg.user, userMax, tenantMax)
+	h, full, err := sh.HoldSessions(sctx, lg.tenant, lg.user, userMax, tenantMax)
 	switch {
 	case err != nil:
 		if sh.FailOpen(FeatureSessions) {

@@ -30,7 +30,9 @@ import (
 // Addresses are passed as the prefix the limiter keys them on
 // (Config.IPv4Prefix, Config.IPv6Prefix, masked); accounts as the
 // (tenant, user) pair a login resolved to. Implementations bound each
-// call by a deadline and report their errors themselves.
+// call by a deadline, and by what is left of the Budget its context
+// carries (BudgetOf: the calls of one login wait one deadline in all),
+// and report their errors themselves.
 type Shared interface {
 	// Admit returns until when prefix is banned (the zero time: not
 	// banned; not asked when checkBan is false), and takes one new
@@ -95,6 +97,11 @@ type BanRules struct {
 	MaxBanTime time.Duration // Config.MaxBanTime
 	BanMemory  time.Duration // Config.BanMemory
 	MaxBans    int           // Config.MaxBans: the most bans listed at once
+	// MaxAccounts is Config.MaxTrackedUsers: the most account failure
+	// scores a Shared keeps per tenant (the ones idle longest go first),
+	// so that a spray of made-up user names cannot grow the shared state
+	// without bound. 0: the Shared's default.
+	MaxAccounts int
 }
 
 // LoginCheck is BeginLogin's answer.
@@ -115,7 +122,8 @@ type SessionHold struct {
 // banRules returns c's ban settings for a Shared.
 func (c *compiled) banRules() BanRules {
 	return BanRules{Failures: c.LoginFailures, Window: time.Duration(c.LoginWindow), BanTime: time.Duration(c.BanTime),
-		MaxBanTime: time.Duration(c.MaxBanTime), BanMemory: time.Duration(c.BanMemory), MaxBans: c.MaxBans}
+		MaxBanTime: time.Duration(c.MaxBanTime), BanMemory: time.Duration(c.BanMemory), MaxBans: c.MaxBans,
+		MaxAccounts: c.MaxTrackedUsers}
 }
 
 // keyPrefix is the prefix a per-address key (compiled.addrKey) stands

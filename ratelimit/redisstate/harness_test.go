@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
-	"net"
 	"net/textproto"
 	"sync"
 	"testing"
@@ -77,20 +76,6 @@ func (e *errLog) count() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return len(e.errs)
-}
-
-// timeouts reports whether every error is a deadline's: the context's,
-// or the network timeout go-redis turns it into.
-func (e *errLog) timeouts() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, err := range e.errs {
-		var ne net.Error
-		if !errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &ne) && ne.Timeout()) {
-			return false
-		}
-	}
-	return true
 }
 
 // instance is one gateway of a test cluster: an engine.Server on

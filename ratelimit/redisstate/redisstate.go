@@ -6,8 +6,10 @@
 //
 // Every decision is one Lua script, atomic in Redis and timed by Redis
 // (TIME), so that instances' clocks do not matter. Every call runs under
-// RedisOptions.Deadline; an error is reported to RedisOptions.OnError and
-// returned, and the limiter then applies the feature's failure mode
+// RedisOptions.Deadline, and the calls of one login (with its
+// connection's admission) under one deadline in all: the limiter passes a
+// ratelimit.Budget in their context, and a call after one that failed is
+// not made. An error is reported to RedisOptions.OnError and returned, and the limiter then applies the feature's failure mode
 // (RedisOptions.FailOpen): serve from its local tables, or refuse with
 // 421. Nothing is kept that needs a restart: once Redis answers again,
 // the next call uses it (go-redis reconnects), and the heartbeat puts
@@ -26,11 +28,23 @@
 //	rl:bans            sorted set of bans     Config.MaxBanTime; at most Config.MaxBans members
 //	rl:fa:<prefix>     address failure score  Config.LoginWindow
 //	rl:fu:<account>    account failure score  Config.LoginWindow
+//	rl:fx:<tenant>     its scored users       Config.LoginWindow; at most Config.MaxTrackedUsers members
 //	rl:ia:, rl:iu:     logins in flight       InFlightTTL
 //	rl:cr:<prefix>     connection-rate bucket the bucket's refill time + 1 s
 //	rl:cmd:<tenant>    command-rate bucket    the bucket's refill time + 1 s
 //	rl:su:<account>    user's session leases  Lease
 //	rl:st:<tenant>     tenant's session leases Lease
+//
+// The account scores are bounded per tenant: rl:fx:<tenant> lists the
+// users of the tenant with a score, and when a failure would make more
+// than Config.MaxTrackedUsers of them, the one whose last failure is
+// oldest loses its score (as the local table forgets the least recently
+// used). A spray of made-up user names, which resolve to no account but
+// must be scored like real ones (or the replies would tell which names
+// exist), so holds at most MaxTrackedUsers+1 keys per tenant the resolver
+// returns (the tenancy driver: the configured tenants, and "" for logins
+// that name none), besides the in-flight counters of the logins being
+// checked, each deleted when its login ends.
 //
 // The scripts touch keys of one address or account and the ban index
 // together: a single Redis (or a primary with replicas), not Redis
@@ -65,7 +79,8 @@ type RedisOptions struct {
 	// adds "rl:". The three features of a Store use the Bans one.
 	Prefix string
 	// Deadline bounds each call a login, a connection or a command
-	// waits for (default DefaultDeadline). Admin calls (Bans, Lift) get
+	// waits for (default DefaultDeadline), and the calls of one login
+	// together (ratelimit.Budget). Admin calls (Bans, Lift) get
 	// at least AdminDeadline: they hold no client.
 	Deadline time.Duration
 	// FailOpen says what happens when Redis is down or slow: true, the
@@ -112,6 +127,10 @@ const (
 	// the key has been idle that long, and until then costs its address
 	// or account one attempt of the threshold.
 	InFlightTTL = time.Minute
+	// DefaultMaxAccounts is the most account failure scores kept per
+	// tenant when BanRules.MaxAccounts is 0 (Config.MaxTrackedUsers's
+	// default).
+	DefaultMaxAccounts = 65536
 	// renewBatch is how many session holds one heartbeat round trip
 	// renews.
 	renewBatch = 256
@@ -185,12 +204,32 @@ func (s *Store) FailOpen(feature string) bool {
 }
 
 // call runs fn with feature f's client under its deadline (or d when
-// longer), reporting an error to f's OnError.
+// longer), reporting an error to f's OnError. When ctx carries a
+// ratelimit.Budget (the calls of one login), the call waits at most what
+// is left of it, and is not made at all (ratelimit.ErrBudgetSpent) once
+// an earlier call of the login failed: a slow Redis costs a login one
+// deadline, not one per call.
 func (s *Store) call(ctx context.Context, f int, op string, d time.Duration, fn func(ctx context.Context, c redis.UniversalClient) error) error {
 	o := &s.f[f]
-	ctx, cancel := context.WithTimeout(ctx, max(o.Deadline, d))
+	wait := max(o.Deadline, d)
+	b := ratelimit.BudgetOf(ctx)
+	if b != nil {
+		left, ok := b.Start(o.Deadline)
+		if !ok {
+			if o.OnError != nil {
+				o.OnError(op, ratelimit.ErrBudgetSpent)
+			}
+			return ratelimit.ErrBudgetSpent
+		}
+		wait = left
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	start := time.Now()
 	err := fn(ctx, o.Client)
+	if b != nil {
+		b.Spent(time.Since(start), err != nil)
+	}
 	if err != nil && o.OnError != nil {
 		o.OnError(op, err)
 	}
@@ -278,15 +317,20 @@ func (s *Store) EndLogin(ctx context.Context, prefix netip.Prefix, tenant, user 
 func (s *Store) LoginFailed(ctx context.Context, prefix netip.Prefix, tenant, user string, ban bool, rules ratelimit.BanRules) (ratelimit.Ban, error) {
 	var r []int64
 	a, acc := prefix.String(), account(tenant, user)
+	maxAccounts := rules.MaxAccounts
+	if maxAccounts <= 0 {
+		maxAccounts = DefaultMaxAccounts
+	}
 	err := s.call(ctx, fBans, "ratelimit.login_failed", 0, func(ctx context.Context, c redis.UniversalClient) error {
 		b := "0"
 		if ban {
 			b = "1"
 		}
 		v, err := loginFailedScript.Run(ctx, c,
-			[]string{s.p + "fa:" + a, s.p + "ia:" + a, s.p + "fu:" + acc, s.p + "iu:" + acc, s.p + "ban:" + a, s.p + "bans"},
+			[]string{s.p + "fa:" + a, s.p + "ia:" + a, s.p + "fu:" + acc, s.p + "iu:" + acc, s.p + "ban:" + a, s.p + "bans",
+				s.p + "fx:" + tenant},
 			rules.Failures, ms(rules.Window), b, ms(rules.BanTime), ms(rules.MaxBanTime), ms(rules.BanMemory),
-			max(rules.MaxBans, 1), a, s.p+"ban:").Result()
+			max(rules.MaxBans, 1), a, s.p+"ban:", user, maxAccounts, s.p+"fu:"+account(tenant, "")).Result()
 		if err == nil {
 			r, err = ints(v, 2)
 		}

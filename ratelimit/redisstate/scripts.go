@@ -93,9 +93,11 @@ return 0
 `)
 
 // loginFailedScript: KEYS address score, address in flight, account
-// score, account in flight, ban, ban index; ARGV failures, window ms,
-// ban (0/1), ban ms, max ban ms, ban memory ms, max bans, the index
-// member (the prefix), the ban keys' prefix. Returns {until or 0,
+// score, account in flight, ban, ban index, the tenant's account index;
+// ARGV failures, window ms, ban (0/1), ban ms, max ban ms, ban memory
+// ms, max bans, the index member (the prefix), the ban keys' prefix, the
+// user (the account index's member), the most accounts scored per
+// tenant, the tenant's account score keys' prefix. Returns {until or 0,
 // offences}: the ban issued now, if any.
 var loginFailedScript = redis.NewScript(luaLib + `
 local max, window = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -106,6 +108,19 @@ for _, k in ipairs({KEYS[1], KEYS[3]}) do
   if tk < 1 then over = true end
   redis.call('HSET', k, 't', tostring(tk), 'ts', now)
   redis.call('PEXPIRE', k, window)
+end
+-- The tenant's scored accounts, by their last failure: at most ARGV[11].
+-- When a new name makes one too many, the score idle longest goes (as
+-- the local table forgets the least recently used), so made-up user
+-- names cost a bounded set of keys. Entries past the window have no
+-- score left (the key expired with it).
+redis.call('ZADD', KEYS[7], now, ARGV[10])
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - window)
+redis.call('PEXPIRE', KEYS[7], window)
+local surplus = redis.call('ZCARD', KEYS[7]) - tonumber(ARGV[11])
+if surplus > 0 then
+  local gone = redis.call('ZPOPMIN', KEYS[7], surplus)
+  for i = 1, #gone, 2 do redis.call('DEL', ARGV[12] .. gone[i]) end
 end
 release(KEYS[2])
 release(KEYS[4])

@@ -2,9 +2,13 @@ package redisstate_test
 
 import (
 	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/engine/conf"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/ratelimit"
 	"github.com/ftpgate/ftpgate/ratelimit/redisstate"
@@ -159,5 +163,70 @@ func TestEveryKeyHasTTL(t *testing.T) {
 				t.Errorf("key %q: TTL %v %v, want one", k, ttl, err)
 			}
 		}
+	})
+}
+
+// TestMadeUpUserNamesBounded: 100,000 failed logins of one tenant (2,000
+// on miniredis, which compiles every script it runs), each for a new
+// made-up user name, leave at most MaxAccounts account scores in Redis
+// (and the tenant's index), not one per name. A real user's failures
+// then still count, through a real client: its address is banned at the
+// threshold, and the account is refused from another address.
+func TestMadeUpUserNamesBounded(t *testing.T) {
+	eachRedis(t, func(t *testing.T, r *testRedis) {
+		const maxAccounts, workers = 64, 8
+		names := 100_000
+		if r.mini != nil {
+			names = 2_000
+		}
+		c := r.client(t)
+		cfg := ratelimit.Config{LoginFailures: 3, BanTime: conf.Duration(time.Hour), FailedLoginDelay: -1, MaxTrackedUsers: maxAccounts}
+		in := newInstance(t, c, cfg, redisstate.Options{})
+		// A score that no spray fills, so that no ban cuts the spray short.
+		spray := ratelimit.BanRules{Failures: 1 << 30, Window: time.Hour, BanTime: time.Hour, MaxBanTime: time.Hour,
+			BanMemory: time.Hour, MaxBans: 10, MaxAccounts: maxAccounts}
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := range workers {
+			wg.Go(func() {
+				p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(w)}), 32)
+				for i := w; i < names; i += workers {
+					if _, err := in.store.LoginFailed(bg, p, "acme", "nobody-"+strconv.Itoa(i), false, spray); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		count := func(pattern string) int {
+			keys, err := c.Keys(bg, pattern).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(keys)
+		}
+		fu, fx, all := count("test:rl:fu:*"), count("test:rl:fx:*"), count("*")
+		// Besides the scores: the index, and each worker's address score.
+		if fu > maxAccounts || fx != 1 || all > maxAccounts+1+workers {
+			t.Fatalf("after %d made-up names: %d account scores, %d indexes, %d keys in all; want at most %d scores",
+				names, fu, fx, all, maxAccounts)
+		}
+		for i := 1; i <= 3; i++ {
+			if code := failLogin(t, in.addr, "127.0.0.2", "bob"); code != 530 {
+				t.Fatalf("bob's failure %d: PASS got %d, want 530", i, code)
+			}
+		}
+		if code := banner(t, in.addr, "127.0.0.2"); code != 421 {
+			t.Fatalf("the address that failed bob's logins got %d, want 421 (banned)", code)
+		}
+		if err := tryLogin(t, in.addr, "bob"); err == nil || !strings.Contains(err.Error(), "failed logins for this account") {
+			t.Fatalf("bob from another address after his failures: %v, want 421 for the account", err)
+		}
+		enginetest.Login(t, in.addr, "127.0.0.3", "alice", "secret")
 	})
 }

@@ -105,6 +105,11 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 		opts.TLSConfig = tc
 	}
 	r := &Runtime{cfg: cfg, log: log.With("component", "cluster"), id: id, base: redis.NewClient(opts)}
+	// go-redis's own lines (a pool that cannot dial) go to this
+	// Runtime's handler, not to stderr (redislog.go); the clones below
+	// inherit the hook.
+	r.base.AddHook(logHook{log: r.log})
+	redisLogs.register(cfg.Redis, r.log)
 	for f := range numFeatures {
 		d := time.Duration(cfg.Deadline)
 		if f == Instances { // off the clients' paths: heartbeats may take longer
@@ -206,8 +211,13 @@ func (r *Runtime) Fallback(f Feature, op string, err error) {
 func (r *Runtime) Deadline() time.Duration { return time.Duration(r.cfg.Deadline) }
 
 // Close closes the client's connections; the per-feature clients share
-// them and are unusable after.
-func (r *Runtime) Close() error { return r.base.Close() }
+// them and are unusable after. go-redis's lines no longer come to this
+// Runtime's logger.
+func (r *Runtime) Close() error {
+	err := r.base.Close()
+	redisLogs.unregister(r.log)
+	return err
+}
 
 // Stats are the cluster's counters, for the telemetry package.
 type Stats struct {
