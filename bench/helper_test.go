@@ -107,9 +107,10 @@ func awaitParked(want int, limit time.Duration) int {
 	}
 }
 
-// countParked counts the goroutines whose stack holds parkedFrame, from
+// countParked counts the goroutines whose innermost ftpgate frame is
+// parkedFrame (a resumed session runs the command loop above it), from
 // the goroutine profile's text form: a "count @ pcs" line per distinct
-// stack, then one "#" line per frame.
+// stack, then one "#" line per frame, innermost first.
 func countParked() int {
 	var buf bytes.Buffer
 	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
@@ -121,9 +122,11 @@ func countParked() int {
 			count, _ = strconv.Atoi(n)
 			continue
 		}
-		if strings.HasPrefix(line, "#") && strings.Contains(line, parkedFrame) {
-			total += count
-			count = 0 // a stack counts once
+		if strings.HasPrefix(line, "#") && strings.Contains(line, "github.com/ftpgate/") {
+			if strings.Contains(line, parkedFrame) {
+				total += count
+			}
+			count = 0 // only the innermost ftpgate frame counts
 		}
 	}
 	return total

@@ -319,6 +319,9 @@ func (s *session) parkIdle(release []func(), connected bool) bool {
 	} else {
 		_ = conn.SetReadDeadline(time.Time{})
 	}
+	// Nothing is buffered (idleNow): the reader and the line buffer are
+	// made again when a line comes.
+	s.reader, s.line = nil, nil
 	go s.idleWait(rc, release, connected)
 	return true
 }
@@ -333,6 +336,7 @@ func (s *session) idleWait(rc syscall.RawConn, release []func(), connected bool)
 	if err := rc.Read(socketReadable); errors.Is(err, os.ErrDeadlineExceeded) {
 		s.idleTimedOut()
 	}
+	s.reader = bufio.NewReaderSize(s.readConn(), controlReaderSize)
 	s.serveCommands(release, connected)
 }
 
