@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/bench/loadgen"
+	"github.com/ftpgate/ftpgate/tenancy"
 )
 
 // The benchmarks that need the server's own CPU time or memory run it in a
@@ -32,7 +33,14 @@ func TestHelperServer(t *testing.T) {
 	if kind == "" {
 		t.Skip("runs only as the benchmarks' server process")
 	}
-	srv, err := StartServer(ServerOptions{FS: FSKind(kind), Dir: os.Getenv(helperEnv + "_DIR")})
+	opts := ServerOptions{FS: FSKind(kind), Dir: os.Getenv(helperEnv + "_DIR")}
+	if os.Getenv(helperEnv+"_TENANCY") != "" {
+		// A tenancy server whose user's hash has the default argon2id
+		// parameters (BenchmarkSessionsTenancy).
+		p := tenancy.DefaultArgon2Params()
+		opts.Features, opts.Argon2 = FeatureTenancy, &p
+	}
+	srv, err := StartServer(opts)
 	if err != nil {
 		fmt.Printf("ERR %v\n", err)
 		return
@@ -177,12 +185,20 @@ type helper struct {
 // startHelper starts a server child over fs kind, in dir for OSFS.
 func startHelper(tb testing.TB, kind FSKind, dir string) *helper {
 	tb.Helper()
+	return startHelperEnv(tb, kind, dir)
+}
+
+// startHelperEnv is startHelper with env ("NAME=value") added to the
+// child's environment.
+func startHelperEnv(tb testing.TB, kind FSKind, dir string, env ...string) *helper {
+	tb.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^TestHelperServer$", "-test.count=1", "-test.timeout=0")
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(kind), helperEnv+"_DIR="+dir)
+	cmd.Env = append(cmd.Env, env...)
 	if procs := os.Getenv("FTPGATE_BENCH_SERVER_PROCS"); procs != "" {
 		// The server's GOMAXPROCS, e.g. 1 to see what one core does.
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+procs)
