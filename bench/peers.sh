@@ -17,6 +17,7 @@ size=${PEERS_SIZE:-512MiB}
 clients=${PEERS_C:-32}
 duration=${PEERS_DURATION:-5s}
 idle=${PEERS_IDLE:-1000}
+settle=${PEERS_SETTLE:-5s} # idle sessions' wait before their memory is read
 cache=${PEERS_CACHE:-$HOME/.cache/ftpgate-bench-peers}
 
 sudo=""
@@ -217,7 +218,7 @@ run() {
     echo "== $name $mode" >&2
     "$work/ftpload" -name "$name" -pid "$pid" -addr "$addr" -user "$user" -pass "$pass" -dir "$dir" \
       -mode "$mode" -size "$size" -c "$([ "$mode" = idle ] && echo "$idle" || echo "$clients")" \
-      -duration "$duration" | tee -a "$out" ||
+      -duration "$duration" -settle "$settle" | tee -a "$out" ||
       echo "   ($name $mode failed)" >&2
   done
 }
