@@ -158,9 +158,9 @@ func (srv *Server) serveConn(conn net.Conn, implicit bool) {
 // run greets the client, then hands the session over to serveCommands in
 // a goroutine of its own and returns, so that this goroutine's frames
 // (serveConn's and run's, with the accept-time work) are not under the
-// command loop while the session idles. The idle goroutine's stack then
-// holds only the command loop's read, which the GC shrinks to 4 KiB
-// rather than 8 KiB, with room to spare; the guard in bench watches it.
+// command loop while it waits for the first lines. A session idle for
+// longer is parked (parkIdle) in a goroutine of 2 KiB; the guard in bench
+// watches both.
 func (s *session) run(implicit bool) {
 	var release []func() // the admission hooks' done functions
 	var connected bool   // ClientConnected was called
