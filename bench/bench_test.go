@@ -170,6 +170,78 @@ func BenchmarkSessions(b *testing.B) {
 	reportOps(b, res, cpu, "sessions", 0)
 }
 
+// sessionRounds is how many plain and tenancy rounds of sessions
+// alternate in BenchmarkSessionsTenancy, so that a burst of load from
+// elsewhere falls on both.
+const sessionRounds = 4
+
+// BenchmarkSessionsTenancy runs BenchmarkSessions' workload against two
+// server child processes, interleaved: the engine with the benchmarks'
+// plain driver, and a tenancy server (os.Root storage, a quota, rights)
+// whose user's password is an argon2id hash with the default parameters
+// (19 MiB, two passes). Every login but the first is a credential cache
+// hit; the first, timed apart before the rounds, pays the hash. It
+// reports the tenancy server's sessions/s and server CPU per session, and
+// both as ratios to the plain one's in the same run.
+func BenchmarkSessionsTenancy(b *testing.B) {
+	plain := startHelper(b, OSFS, b.TempDir())
+	ten := startHelperEnv(b, OSFS, b.TempDir(), helperEnv+"_TENANCY=1")
+	t0 := time.Now()
+	cpu0 := ten.cpu(b)
+	if err := loadgen.OneSession(ten.config(), "/"); err != nil {
+		b.Fatalf("first tenancy login: %v", err)
+	}
+	firstWall, firstCPU := time.Since(t0), ten.cpu(b)-cpu0
+	if err := loadgen.OneSession(plain.config(), "/"); err != nil {
+		b.Fatal(err)
+	}
+	c := concurrency(b)
+	hs := [2]*helper{plain, ten}
+	var res [2]loadgen.Result
+	var cpu [2]time.Duration
+	var p99 time.Duration // the tenancy server's worst round
+	b.ResetTimer()
+	b.StopTimer()
+	for r := range sessionRounds {
+		ops := int64(b.N) / sessionRounds
+		if r == 0 {
+			ops += int64(b.N) % sessionRounds
+		}
+		if ops == 0 {
+			continue
+		}
+		for k := range 2 {
+			i := (r + k) % 2 // alternate which server goes first
+			if i == 1 {
+				b.StartTimer()
+			}
+			c0 := hs[i].cpu(b)
+			got, err := loadgen.Sessions(hs[i].config(), loadgen.Workload{Workers: c, Ops: ops}, "/")
+			cpu[i] += hs[i].cpu(b) - c0
+			b.StopTimer()
+			if err != nil {
+				b.Fatalf("server %d: %v", i, err)
+			}
+			res[i].Ops += got.Ops
+			res[i].Elapsed += got.Elapsed
+			if i == 1 {
+				p99 = max(p99, got.Lat.Percentile(99))
+			}
+		}
+	}
+	perOp := func(i int) float64 { return float64(cpu[i].Microseconds()) / float64(res[i].Ops) }
+	b.ReportMetric(res[1].Rate(), "sessions/s")
+	b.ReportMetric(res[0].Rate(), "plain-sessions/s")
+	b.ReportMetric(res[1].Rate()/res[0].Rate(), "ratio")
+	b.ReportMetric(float64(p99.Microseconds()), "max-round-p99-us")
+	b.ReportMetric(perOp(1), "cpu-us/op")
+	b.ReportMetric(perOp(0), "plain-cpu-us/op")
+	b.ReportMetric(perOp(1)/perOp(0), "cpu-ratio")
+	b.ReportMetric(float64(firstWall.Microseconds())/1e3, "first-login-ms")
+	b.ReportMetric(float64(firstCPU.Microseconds())/1e3, "first-login-cpu-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
 // BenchmarkCommandLatency measures NOOP and SIZE round trips on one
 // session to a server child process.
 func BenchmarkCommandLatency(b *testing.B) {

@@ -152,10 +152,11 @@ func AllowAllPolicy() []byte {
 // enableFeatures builds the feature server through the gateway, as
 // `ftpgate serve` builds it: d (the benchmarks' plain driver, whose
 // settings say where to listen) unless set asks for tenancy, and the
-// plugins set asks for, in the gateway's order. hooks go first among the
+// plugins set asks for, in the gateway's order; argon2, when not nil, are
+// the tenancy user's hash parameters. hooks go first among the
 // transfer hooks. The server returned is listening; close releases what
 // was made, after the server is closed.
-func enableFeatures(set FeatureSet, d *driver, hooks []engine.TransferHook, dir string, log *slog.Logger) (srv *engine.Server, f *Features, close func(), err error) {
+func enableFeatures(set FeatureSet, d *driver, hooks []engine.TransferHook, dir string, argon2 *tenancy.Argon2Params, log *slog.Logger) (srv *engine.Server, f *Features, close func(), err error) {
 	f = &Features{}
 	var closers []func()
 	close = func() {
@@ -175,7 +176,7 @@ func enableFeatures(set FeatureSet, d *driver, hooks []engine.TransferHook, dir 
 		WithoutPolicy: set&FeaturePolicy == 0,
 	}
 	if set&FeatureTenancy != 0 {
-		tc, stop, err := tenancyConfig(dir)
+		tc, stop, err := tenancyConfig(dir, argon2)
 		if err != nil {
 			return nil, nil, nil, err
 		}

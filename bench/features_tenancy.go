@@ -14,8 +14,9 @@ import (
 // FeatureTenant, whose user User has an argon2id password hash and whose
 // quota (far above what a benchmark stores) makes every upload reserve its
 // bytes. Idle sessions stay, as with the engine alone. The configuration
-// files go in a temp dir that close removes.
-func tenancyConfig(dir string) (cfg gateway.Config, close func(), err error) {
+// files go in a temp dir that close removes. argon2, when not nil, are the
+// hash parameters instead of the cheap ones below.
+func tenancyConfig(dir string, argon2 *tenancy.Argon2Params) (cfg gateway.Config, close func(), err error) {
 	conf, err := os.MkdirTemp("", "ftpgate-bench-tenancy-")
 	if err != nil {
 		return cfg, nil, err
@@ -28,7 +29,11 @@ func tenancyConfig(dir string) (cfg gateway.Config, close func(), err error) {
 	// Cheap hash parameters: the credential cache makes repeat logins
 	// cheap whatever they are, and the first logins of 32 clients at
 	// once should not each take 64 MiB.
-	hash, err := tenancy.HashPasswordArgon2id(Pass, tenancy.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
+	params := tenancy.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+	if argon2 != nil {
+		params = *argon2
+	}
+	hash, err := tenancy.HashPasswordArgon2id(Pass, params)
 	if err != nil {
 		return cfg, nil, err
 	}

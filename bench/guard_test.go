@@ -20,22 +20,24 @@ const (
 	// the machine does not fail CI.
 	guardAttempts = 3
 
-	// guardIdleSessions is how many idle sessions the memory guard opens.
-	guardIdleSessions = 500
+	// guardIdleSessions is how many idle sessions the memory guard opens:
+	// enough that fixed costs (the runtime's, the listener's) weigh
+	// little in the RSS per session, few enough for about 3 s in CI.
+	guardIdleSessions = 2000
 	// maxIdleHeap bounds the server's heap per idle logged-in session
-	// (measured 2.2-2.3 KiB on 2026-12-03: the goroutine's g, the
-	// session, its connection, its 128-byte control reader).
-	maxIdleHeap = 4 << 10
+	// (measured 1.6-1.7 KiB on 2026-12-06: the goroutine's g, the
+	// session, its connection; a parked session holds no control reader).
+	maxIdleHeap = 3 << 10
 	// maxIdleHeapStack bounds heap plus goroutine stacks per idle session
-	// (measured 6.3-6.5 KiB: one 4 KiB stack, the GC having shrunk it).
-	// It is issue 5's goal of 10 KiB: a second goroutine per session, or
-	// an idle stack that stays at 8 KiB because the frames under the
-	// command loop's read grew past a quarter of it (the GC then no longer
-	// halves it), fails it.
-	maxIdleHeapStack = 10 << 10
+	// (measured 3.7-3.8 KiB: one 2 KiB stack, that of the parked
+	// session's fresh goroutine, engine's idleWait). A session that idles
+	// in the command loop's read again (4 KiB, 5.9 KiB in all), or a
+	// second goroutine per session, fails it.
+	maxIdleHeapStack = 5 << 10
 	// maxIdleRSS bounds the server's resident memory per idle session
-	// (measured 8.1-9.3 KiB); RSS is noisier, so the bound is wider.
-	maxIdleRSS = 16 << 10
+	// (measured 5.3-5.5 KiB at 2000 sessions, 4.6-5.0 at 10,000; 7.0-7.1
+	// before sessions were parked); RSS is noisier, so the bound is wider.
+	maxIdleRSS = 6656
 )
 
 // TestThroughputGuard fails when a plain RETR or STOR over the OS

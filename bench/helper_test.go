@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -9,11 +10,13 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ftpgate/ftpgate/bench/loadgen"
+	"github.com/ftpgate/ftpgate/tenancy"
 )
 
 // The benchmarks that need the server's own CPU time or memory run it in a
@@ -30,7 +33,14 @@ func TestHelperServer(t *testing.T) {
 	if kind == "" {
 		t.Skip("runs only as the benchmarks' server process")
 	}
-	srv, err := StartServer(ServerOptions{FS: FSKind(kind), Dir: os.Getenv(helperEnv + "_DIR")})
+	opts := ServerOptions{FS: FSKind(kind), Dir: os.Getenv(helperEnv + "_DIR")}
+	if os.Getenv(helperEnv+"_TENANCY") != "" {
+		// A tenancy server whose user's hash has the default argon2id
+		// parameters (BenchmarkSessionsTenancy).
+		p := tenancy.DefaultArgon2Params()
+		opts.Features, opts.Argon2 = FeatureTenancy, &p
+	}
+	srv, err := StartServer(opts)
 	if err != nil {
 		fmt.Printf("ERR %v\n", err)
 		return
@@ -50,6 +60,15 @@ func TestHelperServer(t *testing.T) {
 	fmt.Printf("ADDR %s\n", srv.Addr)
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
+		if n, ok := strings.CutPrefix(in.Text(), "parked "); ok {
+			want, err := strconv.Atoi(n)
+			if err != nil {
+				fmt.Printf("ERR %v\n", err)
+				continue
+			}
+			fmt.Printf("PARKED %d\n", awaitParked(want, parkWait))
+			continue
+		}
 		if in.Text() != "mem" {
 			fmt.Printf("ERR unknown request %q\n", in.Text())
 			continue
@@ -70,6 +89,55 @@ func TestHelperServer(t *testing.T) {
 		}
 		fmt.Printf("MEM %d %d %d\n", ms.HeapInuse, ms.StackInuse, rss)
 	}
+}
+
+// parkWait bounds how long the child waits for idle sessions to be
+// parked: the engine parks a session after a second without a line
+// (engine's idleParkDelay), so this is that second with ample room for a
+// loaded machine.
+const parkWait = 30 * time.Second
+
+// parkedFrame is the function a parked session's goroutine waits in.
+const parkedFrame = "engine.(*session).idleWait"
+
+// awaitParked polls the goroutine profile until at least want goroutines
+// wait in parkedFrame, or until limit passes, and returns how many do.
+func awaitParked(want int, limit time.Duration) int {
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n := countParked()
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		<-tick.C
+	}
+}
+
+// countParked counts the goroutines whose innermost ftpgate frame is
+// parkedFrame (a resumed session runs the command loop above it), from
+// the goroutine profile's text form: a "count @ pcs" line per distinct
+// stack, then one "#" line per frame, innermost first.
+func countParked() int {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		return 0
+	}
+	total, count := 0, 0
+	for line := range strings.Lines(buf.String()) {
+		if n, _, ok := strings.Cut(line, " @ "); ok {
+			count, _ = strconv.Atoi(n)
+			continue
+		}
+		if strings.HasPrefix(line, "#") && strings.Contains(line, "github.com/ftpgate/") {
+			if strings.Contains(line, parkedFrame) {
+				total += count
+			}
+			count = 0 // only the innermost ftpgate frame counts
+		}
+	}
+	return total
 }
 
 // startCPUProfile profiles the server child into name
@@ -117,12 +185,20 @@ type helper struct {
 // startHelper starts a server child over fs kind, in dir for OSFS.
 func startHelper(tb testing.TB, kind FSKind, dir string) *helper {
 	tb.Helper()
+	return startHelperEnv(tb, kind, dir)
+}
+
+// startHelperEnv is startHelper with env ("NAME=value") added to the
+// child's environment.
+func startHelperEnv(tb testing.TB, kind FSKind, dir string, env ...string) *helper {
+	tb.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^TestHelperServer$", "-test.count=1", "-test.timeout=0")
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(kind), helperEnv+"_DIR="+dir)
+	cmd.Env = append(cmd.Env, env...)
 	if procs := os.Getenv("FTPGATE_BENCH_SERVER_PROCS"); procs != "" {
 		// The server's GOMAXPROCS, e.g. 1 to see what one core does.
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+procs)
@@ -183,6 +259,23 @@ func (h *helper) mem() (memStats, error) {
 	return m, nil
 }
 
+// parked waits until the child's server has parked want idle sessions
+// (or parkWait passed) and returns how many it has.
+func (h *helper) parked(want int) (int, error) {
+	if _, err := fmt.Fprintf(h.stdin, "parked %d\n", want); err != nil {
+		return 0, err
+	}
+	line, err := h.line()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if _, err := fmt.Sscanf(line, "PARKED %d", &n); err != nil {
+		return 0, fmt.Errorf("server process: %q: %w", line, err)
+	}
+	return n, nil
+}
+
 // cpu returns the child's CPU time so far.
 func (h *helper) cpu(tb testing.TB) time.Duration {
 	d, err := PidCPU(h.Pid)
@@ -232,6 +325,12 @@ func measureIdle(tb testing.TB, n int) idleResult {
 	clients, err := loadgen.ConnectAll(cfg, n)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	// An idle session's steady state is parked (engine's parkIdle).
+	if parked, err := h.parked(n); err != nil {
+		tb.Fatal(err)
+	} else if parked < n {
+		tb.Logf("only %d of %d idle sessions parked within %v", parked, n, parkWait)
 	}
 	after, err := h.mem()
 	for _, c := range clients {

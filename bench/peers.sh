@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs the same load generator (bench/cmd/ftpload) against ftpgate, vsftpd
-# and Pure-FTPd on loopback and prints their figures side by side. Run by
-# hand, as root (or with sudo): it installs Debian's vsftpd with apt-get
-# when missing, and unpacks Debian's pure-ftpd package into a cache
-# directory (the two packages conflict, so only one can be installed).
+# Runs the same load generator (bench/cmd/ftpload) against ftpgate, vsftpd,
+# Pure-FTPd and ProFTPD on loopback and prints their figures side by side.
+# Run by hand, as root (or with sudo): it installs Debian's vsftpd with
+# apt-get when missing, and unpacks Debian's pure-ftpd and proftpd-core
+# packages into a cache directory (the three conflict, so only one can be
+# installed), after installing the libraries they need.
 # Everything runs from a throwaway directory, on 127.0.0.1, and stops when
 # the script ends.
 #
@@ -16,6 +17,7 @@ size=${PEERS_SIZE:-512MiB}
 clients=${PEERS_C:-32}
 duration=${PEERS_DURATION:-5s}
 idle=${PEERS_IDLE:-1000}
+settle=${PEERS_SETTLE:-5s} # idle sessions' wait before their memory is read
 cache=${PEERS_CACHE:-$HOME/.cache/ftpgate-bench-peers}
 
 sudo=""
@@ -23,7 +25,7 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 
 # --- peers --------------------------------------------------------------
-apt-cache policy vsftpd pure-ftpd | sed -n '1,3p;/^pure-ftpd/,+2p'
+apt-cache policy vsftpd pure-ftpd proftpd-core | sed -n '1,3p;/^pure-ftpd/,+2p;/^proftpd-core/,+2p'
 if ! command -v vsftpd >/dev/null 2>&1 && [ ! -x /usr/sbin/vsftpd ]; then
   echo "installing vsftpd"
   $sudo apt-get install -y -q vsftpd >/dev/null ||
@@ -43,6 +45,20 @@ else
     (cd "$cache" && rm -f pure-ftpd_*.deb && apt-get download pure-ftpd >/dev/null 2>&1 ||
       { $sudo apt-get update -q >/dev/null && apt-get download pure-ftpd >/dev/null; })
     dpkg-deb -x "$cache"/pure-ftpd_*.deb "$cache/root"
+  fi
+fi
+if [ -x /usr/sbin/proftpd ]; then
+  proftpd=/usr/sbin/proftpd
+else
+  proftpd=$cache/proftpd/root/usr/sbin/proftpd
+  if [ ! -x "$proftpd" ]; then
+    echo "unpacking proftpd-core into $cache/proftpd (it conflicts with the installed vsftpd)"
+    $sudo apt-get install -y -q libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3 \
+      libidn2-0 libacl1 libcap2 libssl3 libpam0g libcrypt1 >/dev/null
+    mkdir -p "$cache/proftpd/root"
+    (cd "$cache/proftpd" && rm -f proftpd-core_*.deb && apt-get download proftpd-core >/dev/null 2>&1 ||
+      { $sudo apt-get update -q >/dev/null && apt-get download proftpd-core >/dev/null; })
+    dpkg-deb -x "$cache"/proftpd/proftpd-core_*.deb "$cache/proftpd/root"
   fi
 fi
 
@@ -135,11 +151,54 @@ pport=$(free_port)
 pids+=($!)
 ppid_=$!
 
+# ProFTPD: a virtual user in an AuthUserFile (SHA-512 crypt, as
+# /etc/shadow has), chrooted to its directory; one process per session,
+# as ProFTPD always runs.
+mkdir -p "$work/proftpd"
+chown "$nobody:$nogroup" "$work/proftpd"
+echo "bench:$(openssl passwd -6 bench):$nobody:$nogroup::$work/proftpd:/usr/sbin/nologin" >"$work/proftpd.passwd"
+chmod 600 "$work/proftpd.passwd"
+fport=$(free_port)
+cat >"$work/proftpd.conf" <<CONF
+ServerType standalone
+ServerName "bench"
+DefaultAddress 127.0.0.1
+Port $fport
+SocketBindTight on
+UseIPv6 off
+User nobody
+Group $(id -gn nobody)
+UseReverseDNS off
+WtmpLog off
+TransferLog none
+SystemLog $work/proftpd.log
+SyslogLevel warn
+PidFile $work/proftpd.pid
+ScoreboardFile $work/proftpd.scoreboard
+DelayEngine off
+MaxInstances 5000
+MaxClients none
+TimeoutIdle 0
+TimeoutNoTransfer 0
+AuthOrder mod_auth_file.c
+AuthUserFile $work/proftpd.passwd
+AuthPAM off
+RequireValidShell off
+DefaultRoot ~
+AllowOverwrite on
+Umask 022
+CONF
+"$proftpd" -n -c "$work/proftpd.conf" &
+pids+=($!)
+fpid=$!
+
 # ftpgate, the built binary, logging warnings only (the peers log no
-# transfers either).
+# transfers either). Its default caps on the passive ports one user (16)
+# and one address (32) hold are lifted: every client here is the same user
+# on 127.0.0.1, and the peers have no such caps.
 mkdir -p "$work/ftpgate-root"
 "$work/ftpgate" serve --listen 127.0.0.1:0 --root "$work/ftpgate-root" --user bench:bench \
-  --log-level warn --idle-timeout 0 >"$work/ftpgate.out" 2>"$work/ftpgate.err" &
+  --log-level warn --idle-timeout 0 --limit-passive-per-user -1 --limit-passive-per-ip -1 >"$work/ftpgate.out" 2>"$work/ftpgate.err" &
 pids+=($!)
 gpid=$!
 for i in $(seq 1 100); do
@@ -150,6 +209,7 @@ gaddr=$(sed -n 's/^ftpgate: listening on //p' "$work/ftpgate.out" | head -n1)
 [ -n "$gaddr" ] || { echo "ftpgate did not start:"; cat "$work/ftpgate.err"; exit 1; }
 wait_port "$vport"
 wait_port "$pport"
+wait_port "$fport"
 
 out=$work/results.txt
 # run NAME PID ADDR USER PASS DIR: every mode against one server, idle
@@ -160,13 +220,14 @@ run() {
     echo "== $name $mode" >&2
     "$work/ftpload" -name "$name" -pid "$pid" -addr "$addr" -user "$user" -pass "$pass" -dir "$dir" \
       -mode "$mode" -size "$size" -c "$([ "$mode" = idle ] && echo "$idle" || echo "$clients")" \
-      -duration "$duration" | tee -a "$out" ||
+      -duration "$duration" -settle "$settle" | tee -a "$out" ||
       echo "   ($name $mode failed)" >&2
   done
 }
 run ftpgate "$gpid" "$gaddr" bench bench /
 run vsftpd "$vpid" "127.0.0.1:$vport" anonymous x /pub
 run pure-ftpd "$ppid_" "127.0.0.1:$pport" bench bench /
+run proftpd "$fpid" "127.0.0.1:$fport" bench bench /
 
 echo
 echo "Server CPU is that of each server's process tree (/proc/PID/stat, children included)."

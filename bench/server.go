@@ -19,6 +19,7 @@ import (
 
 	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/conf"
+	"github.com/ftpgate/ftpgate/tenancy"
 	"github.com/spf13/afero"
 )
 
@@ -60,6 +61,9 @@ type ServerOptions struct {
 	// dial with DialProxied), a rate limiter, a policy subscribed to
 	// every verb.
 	Features FeatureSet
+	// Argon2 are the hash parameters of the tenancy user's password
+	// (FeatureTenancy); nil for cheap ones (tenancyConfig).
+	Argon2 *tenancy.Argon2Params
 }
 
 // Server is an in-process ftpgate engine.Server on 127.0.0.1 for
@@ -121,7 +125,7 @@ func StartServer(opts ServerOptions) (*Server, error) {
 		ResultHooks:   opts.ResultHooks,
 	}
 	if opts.Features != 0 {
-		srv, f, stop, err := enableFeatures(opts.Features, d, opts.TransferHooks, s.Dir, s.srv.Logger)
+		srv, f, stop, err := enableFeatures(opts.Features, d, opts.TransferHooks, s.Dir, opts.Argon2, s.srv.Logger)
 		if err != nil {
 			s.cleanup()
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -28,6 +29,14 @@ const (
 	replyWriteTimeout = 30 * time.Second
 	// farewellTimeout bounds the last reply of a session being closed.
 	farewellTimeout = 2 * time.Second
+	// idleParkDelay is how long the command loop waits for a line before
+	// it hands an idle session to a fresh goroutine (parkIdle). A
+	// goroutine blocked in the command loop's read keeps a 4 KiB stack
+	// (its frames are too deep for the GC to halve it again); the fresh
+	// one waits with its first 2 KiB. A second is long enough that a
+	// busy session never parks between its commands, and short enough
+	// that idle sessions are all parked by the time they matter.
+	idleParkDelay = time.Second
 )
 
 // errLineTooLong is returned by readLine for a line over maxLineLength.
@@ -99,6 +108,8 @@ type session struct {
 	pbsz         bool
 	discard      bool // the current line is too long and is being skipped
 	partial      bool // s.line holds the start of a line cut by a read deadline
+	parkDue      bool // the current read's deadline is the park delay, not the idle timeout
+	noPark       bool // the connection has no socket to wait on (idlewait_unix.go)
 }
 
 func newSession(srv *Server, st *Settings, conn net.Conn, proxy *ProxyInfo) *session {
@@ -114,6 +125,7 @@ func newSession(srv *Server, st *Settings, conn net.Conn, proxy *ProxyInfo) *ses
 		path:         "/",
 		transferType: st.DefaultTransferType,
 		mlstFacts:    defaultFacts,
+		noPark:       !parkable(socketConn(conn)),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.log = withProxy(newSessionLogger(srv.logger(), s), proxy)
@@ -146,9 +158,9 @@ func (srv *Server) serveConn(conn net.Conn, implicit bool) {
 // run greets the client, then hands the session over to serveCommands in
 // a goroutine of its own and returns, so that this goroutine's frames
 // (serveConn's and run's, with the accept-time work) are not under the
-// command loop while the session idles. The idle goroutine's stack then
-// holds only the command loop's read, which the GC shrinks to 4 KiB
-// rather than 8 KiB, with room to spare; the guard in bench watches it.
+// command loop while it waits for the first lines. A session idle for
+// longer is parked (parkIdle) in a goroutine of 2 KiB; the guard in bench
+// watches both.
 func (s *session) run(implicit bool) {
 	var release []func() // the admission hooks' done functions
 	var connected bool   // ClientConnected was called
@@ -159,10 +171,14 @@ func (s *session) run(implicit bool) {
 	go s.serveCommands(release, connected)
 }
 
-// serveCommands runs the command loop, then ends the session.
+// serveCommands runs the command loop, then ends the session, unless the
+// loop parked it: its next line is then awaited by a fresh goroutine,
+// which runs serveCommands again (parkIdle).
 func (s *session) serveCommands(release []func(), connected bool) {
+	if s.commandLoop() && s.parkIdle(release, connected) {
+		return
+	}
 	defer s.finish(release, connected)
-	s.commandLoop()
 	s.endTransfer()
 	s.closePassive()
 	s.closeSpare()
@@ -227,18 +243,20 @@ func (s *session) greet(implicit bool, release *[]func(), connected *bool) bool 
 }
 
 // commandLoop reads and runs commands until the client leaves or the
-// session is closed.
-func (s *session) commandLoop() {
+// session is closed, and reports false then; it reports true when the
+// session has waited idleParkDelay for a line with nothing half-read, so
+// that it may be parked.
+func (s *session) commandLoop() (park bool) {
 	for {
 		if h, ok := s.nextQueued(); ok {
 			if !s.runHeld(h) {
-				return
+				return false
 			}
 			continue
 		}
 		wake, ok := s.queueWake()
 		if !ok {
-			return
+			return false
 		}
 		line, err := s.readLine(wake)
 		switch {
@@ -247,25 +265,79 @@ func (s *session) commandLoop() {
 				continue
 			}
 			if !s.handleLine(line) {
-				return
+				return false
 			}
 		case errors.Is(err, errLineTooLong):
 			if !s.holdTooLong() && !s.lineTooLong() {
-				return
+				return false
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if s.transferRunning() || len(s.queued) > 0 {
+			if s.parkDue && s.idleNow() {
+				return true
+			}
+			if s.parkDue || s.transferRunning() || len(s.queued) > 0 {
 				// A long transfer is not idleness, and its end
-				// wakes the read when lines wait for it.
+				// wakes the read when lines wait for it. A line
+				// begun before the park delay ran out is read on,
+				// up to the idle timeout.
 				continue
 			}
-			s.log.Info("ftp: idle timeout")
-			s.closeWith(421, "Idle timeout, closing control connection.")
-			return
+			s.idleTimedOut()
+			return false
 		default:
-			return // EOF, reset, or closed by us
+			return false // EOF, reset, or closed by us
 		}
 	}
+}
+
+// idleTimedOut ends a session that sent nothing for its idle timeout.
+func (s *session) idleTimedOut() {
+	s.log.Info("ftp: idle timeout")
+	s.closeWith(421, "Idle timeout, closing control connection.")
+}
+
+// idleNow reports whether nothing of a next command has been read and no
+// transfer runs, so that the session may be parked.
+func (s *session) idleNow() bool {
+	return !s.partial && s.reader.Buffered() == 0 && len(s.queued) == 0 && !s.transferRunning()
+}
+
+// parkIdle hands an idle session to a fresh goroutine that waits for the
+// control connection to become readable (idleWait), and reports whether
+// it did. The caller's goroutine then ends, and with it its stack, which
+// the command loop's frames had grown past 2 KiB. The read deadline left
+// is the idle timeout's remainder, the park delay being spent.
+func (s *session) parkIdle(release []func(), connected bool) bool {
+	rc := idleRawConn(socketConn(s.rawConn))
+	if rc == nil {
+		s.noPark = true
+		return false
+	}
+	conn := s.readConn()
+	if d := s.idleTimeout(); d > 0 {
+		_ = conn.SetReadDeadline(time.Now().Add(d - idleParkDelay))
+	} else {
+		_ = conn.SetReadDeadline(time.Time{})
+	}
+	// Nothing is buffered (idleNow): the reader and the line buffer are
+	// made again when a line comes.
+	s.reader, s.line = nil, nil
+	go s.idleWait(rc, release, connected)
+	return true
+}
+
+// idleWait is a parked session's goroutine. It waits, in frames small
+// enough for the goroutine's first 2 KiB stack, until the control
+// connection has a byte, an EOF or an error to read, or its idle timeout
+// passes, or the session is closed (closeConn closes the socket, which
+// ends the wait); then it runs the command loop again, which reads what
+// came or finds the connection closed and ends the session.
+func (s *session) idleWait(rc syscall.RawConn, release []func(), connected bool) {
+	if err := rc.Read(socketReadable); errors.Is(err, os.ErrDeadlineExceeded) {
+		s.idleTimedOut()
+	}
+	s.reader = bufio.NewReaderSize(s.readConn(), controlReaderSize)
+	s.serveCommands(release, connected)
 }
 
 // lineTooLong answers an over-long line and reports whether the session
@@ -296,7 +368,14 @@ func (s *session) countBadLine() bool {
 // a line cut short by a deadline is completed by the next call.
 func (s *session) readLine(wake <-chan struct{}) ([]byte, error) {
 	conn := s.readConn()
-	if d := s.idleTimeout(); d > 0 { // SITE IDLE may have shortened it
+	d := s.idleTimeout() // SITE IDLE may have shortened it
+	// The park delay stands in for a longer idle timeout, unless a line
+	// was cut short (it is read on up to the idle timeout) or lines wait
+	// for a transfer.
+	s.parkDue = !s.noPark && wake == nil && !s.partial && (d <= 0 || d > idleParkDelay)
+	if s.parkDue {
+		_ = conn.SetReadDeadline(time.Now().Add(idleParkDelay))
+	} else if d > 0 {
 		_ = conn.SetReadDeadline(time.Now().Add(d))
 	} else {
 		_ = conn.SetReadDeadline(time.Time{}) // clear an earlier wake-up
@@ -328,7 +407,7 @@ func (s *session) readLine(wake <-chan struct{}) ([]byte, error) {
 			continue
 		default:
 			// A timeout keeps the partial line: the transfer case reads on.
-			s.partial = errors.Is(err, os.ErrDeadlineExceeded)
+			s.partial = errors.Is(err, os.ErrDeadlineExceeded) && len(s.line) > 0
 			return nil, err
 		}
 	}

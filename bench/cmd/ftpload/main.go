@@ -35,6 +35,7 @@ type options struct {
 	size                              int64
 	c, n                              int
 	duration                          time.Duration
+	settle                            time.Duration
 	pid                               int
 	tls, pasv                         bool
 }
@@ -60,6 +61,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.IntVar(&o.c, "c", 32, "concurrent clients (small, sessions), or idle sessions (idle)")
 	fs.IntVar(&o.n, "n", 0, "operations: transfers for retr/stor (default 3), files for small, sessions, round trips for latency (default: -duration)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "time limit of small and sessions when -n is 0")
+	fs.DurationVar(&o.settle, "settle", 0, "idle: how long the sessions stay idle before the server's memory is read")
 	fs.IntVar(&o.pid, "pid", 0, "server process `id`, for its CPU time (and memory, idle mode)")
 	fs.BoolVar(&o.tls, "tls", false, "AUTH TLS and PROT P, certificate not verified")
 	fs.BoolVar(&o.pasv, "pasv", false, "PASV instead of EPSV")
@@ -211,6 +213,10 @@ func runIdle(stdout io.Writer, label string, o options, cfg loadgen.Config) erro
 	if err != nil {
 		return err
 	}
+	// Idle is a steady state: ftpgate parks a session after a second
+	// without a command, and its collector frees the stacks left behind
+	// some time after. Every server gets the same wait.
+	<-time.After(o.settle)
 	after, err := bench.TreePSS(o.pid)
 	for _, c := range clients {
 		_ = c.Close()
