@@ -423,8 +423,8 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 // when its connection can take one). It is safe to call from any
 // goroutine, and more than once.
 func (srv *Server) Close() error {
-	// Side by side, so that Close takes two farewell write timeouts at
-	// most (forceClose), not that per client that stopped reading.
+	// Side by side, so that Close takes one farewell write's timeout at
+	// most, not one per client that stopped reading.
 	var wg sync.WaitGroup
 	for _, s := range srv.beginShutdown() {
 		wg.Go(func() { s.forceClose(421, "Server is shutting down.") })

@@ -482,6 +482,11 @@ func (s *session) writeLocked(b []byte, timeout time.Duration) {
 	if timeout > farewellTimeout && s.isEnding() {
 		_ = s.conn.SetWriteDeadline(time.Now().Add(farewellTimeout))
 	}
+	s.writeConn(b)
+}
+
+// writeConn writes b with writeMu held and the deadline set.
+func (s *session) writeConn(b []byte) {
 	if _, err := s.conn.Write(b); err != nil {
 		// A client that cannot take replies is gone; closing the
 		// connection also ends the command loop's read.
@@ -504,7 +509,7 @@ func (s *session) closeWith(code int, text string) {
 // meanwhile keeps its own in its Result.
 func (s *session) farewell(code int, text string) {
 	s.writeMu.Lock()
-	s.writeLastLocked(code, text)
+	s.writeLastLocked(code, text, time.Now().Add(farewellTimeout))
 	s.writeMu.Unlock()
 	s.closeConn()
 }
@@ -514,8 +519,9 @@ func (s *session) farewell(code int, text string) {
 // connection before the lock goes: a command the loop is running would
 // otherwise write its reply after this one, and the client would read
 // that reply last instead.
-func (s *session) writeLastLocked(code int, text string) {
-	s.writeLocked(formatReply(code, text), farewellTimeout)
+func (s *session) writeLastLocked(code int, text string, deadline time.Time) {
+	_ = s.conn.SetWriteDeadline(deadline)
+	s.writeConn(formatReply(code, text))
 	_ = s.rawConn.Close()
 }
 
@@ -523,18 +529,19 @@ func (s *session) writeLastLocked(code int, text string) {
 // for the reply lock, which is held for a moment per command (the reply
 // being written, the loop's read of the next line, a Result's code), so
 // that a client that reads gets it after the reply before, as its last
-// line; skipping it when the lock is taken lost it for idle sessions
+// line; skipping it when the lock was taken lost it for idle sessions
 // caught at such a moment. A client that stopped reading cannot delay it
-// long: the write in progress has its deadline cut to farewellTimeout
-// (see writeLocked), and this one has as long, so the close comes within
-// twice farewellTimeout. Like farewell, it leaves the Results' code alone.
+// past farewellTimeout: the write in progress has its deadline cut to
+// that (see writeLocked), and this one ends by the same time. Like
+// farewell, it leaves the Results' code alone.
 func (s *session) forceClose(code int, text string) {
+	deadline := time.Now().Add(farewellTimeout)
 	s.mu.Lock()
 	s.ending = true
 	s.mu.Unlock()
-	_ = s.rawConn.SetWriteDeadline(time.Now().Add(farewellTimeout))
+	_ = s.rawConn.SetWriteDeadline(deadline)
 	s.writeMu.Lock()
-	s.writeLastLocked(code, text)
+	s.writeLastLocked(code, text, deadline)
 	s.writeMu.Unlock()
 	s.closeConn()
 }
