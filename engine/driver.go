@@ -164,8 +164,9 @@ type ClientContext interface {
 // the connection closes, instead of a bare end of file.
 type ReplyCloser interface {
 	// CloseWithReply sends code and text as the session's last reply and
-	// closes it as Close does. The reply is skipped, never waited for,
-	// when another reply is being written at that moment.
+	// closes it as Close does. The reply follows a reply being written at
+	// that moment, and no other follows it; a client that stopped reading
+	// delays the close by the farewell write's timeout (2 s) at most.
 	CloseWithReply(code int, text string) error
 }
 

@@ -93,6 +93,7 @@ type session struct {
 	transferTLS     bool
 	closing         bool // the server shuts down: end the session once no transfer runs
 	closed          bool // the control connection is closed
+	ending          bool // forceClose waits to write its last reply
 
 	// Owned by the command loop.
 	tlsConfig    *tls.Config
@@ -554,6 +555,17 @@ func (s *session) writeReply(b []byte) {
 // writeLocked writes b with writeMu held.
 func (s *session) writeLocked(b []byte, timeout time.Duration) {
 	_ = s.conn.SetWriteDeadline(time.Now().Add(timeout))
+	// forceClose waits for this write: it cut the deadline, which the
+	// line above may have set back after it. Set, then checked, so that
+	// one of the two shorter deadlines holds.
+	if timeout > farewellTimeout && s.isEnding() {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(farewellTimeout))
+	}
+	s.writeConn(b)
+}
+
+// writeConn writes b with writeMu held and the deadline set.
+func (s *session) writeConn(b []byte) {
 	if _, err := s.conn.Write(b); err != nil {
 		// A client that cannot take replies is gone; closing the
 		// connection also ends the command loop's read.
@@ -576,19 +588,40 @@ func (s *session) closeWith(code int, text string) {
 // meanwhile keeps its own in its Result.
 func (s *session) farewell(code int, text string) {
 	s.writeMu.Lock()
-	s.writeLocked(formatReply(code, text), farewellTimeout)
+	s.writeLastLocked(code, text, time.Now().Add(farewellTimeout))
 	s.writeMu.Unlock()
 	s.closeConn()
 }
 
-// forceClose closes the session at once: the last reply is only sent when
-// no other reply is being written, so a client that stopped reading cannot
-// delay it. Like farewell, it leaves the Results' code alone.
+// writeLastLocked writes the last reply of an end that came from another
+// goroutine than the command loop, with writeMu held, and closes the
+// connection before the lock goes: a command the loop is running would
+// otherwise write its reply after this one, and the client would read
+// that reply last instead.
+func (s *session) writeLastLocked(code int, text string, deadline time.Time) {
+	_ = s.conn.SetWriteDeadline(deadline)
+	s.writeConn(formatReply(code, text))
+	_ = s.rawConn.Close()
+}
+
+// forceClose closes the session now, with a last reply. The reply waits
+// for the reply lock, which is held for a moment per command (the reply
+// being written, the loop's read of the next line, a Result's code), so
+// that a client that reads gets it after the reply before, as its last
+// line; skipping it when the lock was taken lost it for idle sessions
+// caught at such a moment. A client that stopped reading cannot delay it
+// past farewellTimeout: the write in progress has its deadline cut to
+// that (see writeLocked), and this one ends by the same time. Like
+// farewell, it leaves the Results' code alone.
 func (s *session) forceClose(code int, text string) {
-	if s.writeMu.TryLock() {
-		s.writeLocked(formatReply(code, text), farewellTimeout)
-		s.writeMu.Unlock()
-	}
+	deadline := time.Now().Add(farewellTimeout)
+	s.mu.Lock()
+	s.ending = true
+	s.mu.Unlock()
+	_ = s.rawConn.SetWriteDeadline(deadline)
+	s.writeMu.Lock()
+	s.writeLastLocked(code, text, deadline)
+	s.writeMu.Unlock()
 	s.closeConn()
 }
 
@@ -606,6 +639,13 @@ func (s *session) closeConn() {
 	}
 	_ = s.rawConn.Close()
 	s.cancel()
+}
+
+// isEnding reports whether forceClose waits for the reply lock.
+func (s *session) isEnding() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ending
 }
 
 func (s *session) isClosed() bool {

@@ -22,7 +22,12 @@ import (
 // clusterFiles writes the files of one gateway of a cluster on the Redis
 // at addr: its own directory (server file, policy directory, operator
 // token) and tenant acme, with a byte quota of quota, storing in the
-// shared data, as instances behind a balancer on one storage do.
+// shared data, as instances behind a balancer on one storage do. Its
+// policy calls get the longest deadline [policy].timeout allows: the
+// default, 50 ms of wall clock, is missed by calls on a loaded 2-core
+// machine under -race, and the policy then fails closed (451, "local
+// error in processing"), which is the bound doing its work, not what
+// these tests check.
 func clusterFiles(t *testing.T, addr, data string, quota int64, extra string) *files {
 	t.Helper()
 	f := newFiles(t)
@@ -31,7 +36,7 @@ func clusterFiles(t *testing.T, addr, data string, quota int64, extra string) *f
 	}
 	sum := sha256.Sum256([]byte(acmeToken))
 	server := fmt.Sprintf("[listen]\ncontrol = \"127.0.0.1:0\"\n[tenants]\ndir = \"tenants\"\ndefault = \"acme\"\n"+
-		"[policy]\ndir = \"policies\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\n"+
+		"[policy]\ndir = \"policies\"\ntimeout = \"5s\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\n"+
 		"[cluster]\nredis = %q\ndeadline = \"1s\"\n%s", addr, extra)
 	tenant := fmt.Sprintf("id = \"acme\"\nadmin_token_sha256 = %q\n[quota]\nbytes = %d\n[storage]\nbackend = \"os\"\ndir = %q\n"+
 		"[[users]]\nname = \"alice\"\npassword = %q\n", hex.EncodeToString(sum[:]), quota, data, f.hash)
@@ -74,17 +79,29 @@ func TestClusterSharesPoliciesAndQuota(t *testing.T) {
 	if code, body := adminCall(t, "PUT", a.AdminURL()+"/v1/tenants/acme/policy", acmeToken, testmod.Example()); code != 200 {
 		t.Fatalf("PUT through A: %d %s", code, body)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		err := cb.Delete("nothing-here.txt")
+	// B learns of the upload by notification, and within 2 s its session's
+	// DELE is refused: with 451 ("being loaded") while B compiles the
+	// module, with the policy's own 550 once it runs it. The compile (in a
+	// child process, within the runtime's bounds) is CPU work: on a loaded
+	// machine under -race it takes longer than 2 s, so the 550 is awaited
+	// within enginetest's bound, and the 2 s hold for the refusal.
+	uploaded := time.Now()
+	var refused time.Duration
+	var last error
+	enginetest.Eventually(t, "DELE through B refused by the policy uploaded through A", func() bool {
+		last = cb.Delete("nothing-here.txt")
 		var te *textproto.Error
-		if errors.As(err, &te) && te.Code == 550 && te.Msg == testmod.DenyMessage {
-			break
+		if !errors.As(last, &te) {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("DELE through B 2 s after the upload through A: %v", err)
+		policy := te.Code == 550 && te.Msg == testmod.DenyMessage
+		if refused == 0 && (policy || te.Code == 451 && strings.Contains(te.Msg, "policy is being loaded")) {
+			refused = time.Since(uploaded)
 		}
-		time.Sleep(10 * time.Millisecond)
+		return policy
+	})
+	if refused > 2*time.Second {
+		t.Fatalf("DELE through B first refused %v after the upload through A, want within 2 s (last: %v)", refused, last)
 	}
 
 	// The first count of the shared usage may still run: 450 until then.
@@ -92,7 +109,7 @@ func TestClusterSharesPoliciesAndQuota(t *testing.T) {
 		return cb.Stor("probe.txt", bytes.NewReader([]byte("y"))) == nil
 	})
 	var wg sync.WaitGroup
-	codes := make(chan int, 10)
+	codes := make(chan error, 10)
 	for i := range 10 {
 		g := a
 		if i%2 == 1 {
@@ -101,14 +118,14 @@ func TestClusterSharesPoliciesAndQuota(t *testing.T) {
 		wg.Go(func() {
 			c := enginetest.Login(t, g.Addr().String(), "127.0.0.1", "alice", "secret")
 			defer c.Quit()
-			codes <- replyCodeOf(c.Stor(fmt.Sprintf("f%d.bin", i), bytes.NewReader(bytes.Repeat([]byte{byte(i)}, size))))
+			codes <- c.Stor(fmt.Sprintf("f%d.bin", i), bytes.NewReader(bytes.Repeat([]byte{byte(i)}, size)))
 		})
 	}
 	wg.Wait()
 	close(codes)
-	for code := range codes {
-		if code != 0 && code != 552 {
-			t.Errorf("an upload ended with %d", code)
+	for err := range codes {
+		if err != nil && replyCodeOf(err) != 552 {
+			t.Errorf("an upload ended with %v", err)
 		}
 	}
 	var disk int64
