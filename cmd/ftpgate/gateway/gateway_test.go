@@ -108,17 +108,22 @@ func startWith(t *testing.T, f *files, opts Options) *Gateway {
 	t.Helper()
 	g, _ := newGateway(t, f, opts)
 	ran := runGateway(g)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-ran; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	t.Cleanup(func() { stopGateway(t, g, ran) })
 	return g
+}
+
+// stopGateway shuts g down, giving its sessions 10 s, and waits for Run
+// (ran, from runGateway); an error of either fails t.
+func stopGateway(t *testing.T, g *Gateway, ran <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-ran; err != nil {
+		t.Errorf("Run: %v", err)
+	}
 }
 
 // TestServeReloadShutdown: a gateway from a server file serves its
