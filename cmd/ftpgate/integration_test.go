@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/internal/logbuf"
 )
 
 // The integration tests run the built `ftpgate serve` and drive it with
@@ -91,22 +93,7 @@ type itServer struct {
 }
 
 // lockedBuffer collects a process's stderr for failure messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type lockedBuffer = logbuf.Buffer
 
 var listeningLine = regexp.MustCompile(`^ftpgate: (listening on|implicit TLS on) (\S+)`)
 

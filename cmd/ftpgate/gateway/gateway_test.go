@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,10 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/internal/logbuf"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/tenancy"
 	"github.com/jlaffaye/ftp"
@@ -53,22 +52,7 @@ func (f *files) write(t *testing.T, extra, user string) {
 }
 
 // syncBuffer is a log sink tests read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = logbuf.Buffer
 
 // start loads the files and runs a gateway until the test ends.
 func start(t *testing.T, f *files, logs io.Writer) *Gateway {
