@@ -138,13 +138,17 @@ func reportOps(b *testing.B, res *loadgen.Result, cpu time.Duration, unit string
 // BenchmarkSmallFiles has FTPGATE_BENCH_C clients (32 by default) each
 // upload a 64 KiB file and download it back, in turn, against a server
 // child process over the OS filesystem; an operation is one file moved.
-func BenchmarkSmallFiles(b *testing.B) {
+func BenchmarkSmallFiles(b *testing.B) { benchSmallFiles(b, false) }
+
+// benchSmallFiles is BenchmarkSmallFiles, with every upload to a new
+// name when fresh (BenchmarkSmallFilesFresh).
+func benchSmallFiles(b *testing.B, fresh bool) {
 	h := startHelper(b, OSFS, b.TempDir())
 	payload := loadgen.Payload(64<<10, 5)
 	c := concurrency(b)
 	b.ResetTimer()
 	cpu0 := h.cpu(b)
-	res, err := loadgen.SmallFiles(h.config(), loadgen.Workload{Workers: c, Ops: int64(b.N)}, "", payload)
+	res, err := loadgen.SmallFiles(h.config(), loadgen.Workload{Workers: c, Ops: int64(b.N), FreshNames: fresh}, "", payload)
 	cpu := h.cpu(b) - cpu0
 	b.StopTimer()
 	if err != nil {

@@ -92,11 +92,20 @@ func startBenchGateway(b *testing.B, dir, name, server, tenant string) string {
 	if err := os.WriteFile(filepath.Join(conf, "tenants", FeatureTenant+".toml"), []byte(tenant), 0o600); err != nil {
 		b.Fatal(err)
 	}
+	return runBenchGateway(b, conf, gateway.Options{WithoutPolicy: true})
+}
+
+// runBenchGateway runs the gateway of the server file in conf in this
+// process with opts, its logs discarded, and returns its control address;
+// it is shut down (10 s for its sessions) when b ends.
+func runBenchGateway(b *testing.B, conf string, opts gateway.Options) string {
+	b.Helper()
 	cfg, err := gateway.Load(filepath.Join(conf, "server.toml"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WithoutPolicy: true})
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	g, err := gateway.New(cfg, opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -79,23 +78,7 @@ password = %q
 			b.Fatal(err)
 		}
 	}
-	cfg, err := gateway.Load(filepath.Join(conf, "server.toml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WithoutLimits: true, WithoutPolicy: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ran := make(chan error, 1)
-	go func() { ran <- g.Run(context.Background()) }()
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-		<-ran
-	})
-	return g.Addr().String()
+	return runBenchGateway(b, conf, gateway.Options{WithoutLimits: true, WithoutPolicy: true})
 }
 
 // login opens a session as User.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -105,8 +104,8 @@ func TestIntegrationPrometheus(t *testing.T) {
 
 // telemetryServer is a running `ftpgate serve` with a telemetry listener.
 type telemetryServer struct {
+	*serveProc
 	addr, telemetry string
-	stderr          *lockedBuffer
 }
 
 var announceLine = regexp.MustCompile(`^ftpgate: (listening on|telemetry on) (\S+)`)
@@ -116,51 +115,20 @@ var announceLine = regexp.MustCompile(`^ftpgate: (listening on|telemetry on) (\S
 // SIGTERM when the test ends, expecting a clean exit.
 func startTelemetryServer(t *testing.T, args ...string) *telemetryServer {
 	t.Helper()
-	s := &telemetryServer{stderr: &lockedBuffer{}}
+	s := &telemetryServer{}
 	cmd := exec.Command(ftpgateBinary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--root", t.TempDir(),
 		"--user", itUser + ":" + itPassword, "--policy-dir", filepath.Join(t.TempDir(), "policies")}, args...)...)
-	cmd.Stderr = s.stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited, ready := make(chan error, 1), make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := announceLine.FindStringSubmatch(sc.Text()); m != nil {
-				if m[1] == "listening on" {
-					s.addr = m[2]
-				} else {
-					s.telemetry = m[2]
-					close(ready) // printed last
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		exited <- cmd.Wait()
-	}()
-	select {
-	case <-ready:
-	case err := <-exited:
-		t.Fatalf("ftpgate exited before listening: %v\n%s", err, s.stderr)
-	case <-time.After(itTimeout):
-		_ = cmd.Process.Kill()
-		t.Fatalf("ftpgate did not print its telemetry address\n%s", s.stderr)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("ftpgate exit: %v\n%s", err, s.stderr)
-			}
-		case <-time.After(itTimeout):
-			_ = cmd.Process.Kill()
-			t.Errorf("ftpgate did not stop after SIGTERM\n%s", s.stderr)
+	s.serveProc = startServeProc(t, cmd, true, func(line string) bool {
+		m := announceLine.FindStringSubmatch(line)
+		switch {
+		case m == nil:
+			return false
+		case m[1] == "listening on":
+			s.addr = m[2]
+			return false
+		default:
+			s.telemetry = m[2]
+			return true // printed last
 		}
 	})
 	return s

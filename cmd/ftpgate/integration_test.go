@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/internal/logbuf"
 )
 
 // The integration tests run the built `ftpgate serve` and drive it with
@@ -77,55 +79,41 @@ func requireTool(t *testing.T, name string) string {
 
 // itServer is a running `ftpgate serve`.
 type itServer struct {
+	*serveProc
 	root     string
-	addr     string // control address, host:port
-	implicit string // implicit TLS address, or ""
-	stderr   *lockedBuffer
+	addr     string      // control address, host:port
+	implicit string      // implicit TLS address, or ""
 	proc     *os.Process // for tests that signal it
-	// done is closed once the process has exited, with exitErr set.
-	done    chan struct{}
-	exitErr error
 	// telemetry is the telemetry listener's base URL, when a test set
 	// one.
 	telemetry string
 }
 
 // lockedBuffer collects a process's stderr for failure messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type lockedBuffer = logbuf.Buffer
 
 var listeningLine = regexp.MustCompile(`^ftpgate: (listening on|implicit TLS on) (\S+)`)
 
-// startServer runs the binary on the given loopback host with a fresh
-// root, waits until it prints its listening addresses, and stops it with
-// SIGTERM when the test ends, expecting a clean exit.
-func startServer(t *testing.T, host string, extra ...string) *itServer {
+// serveProc is a running ftpgate binary.
+type serveProc struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	// done is closed once the process has exited, with exitErr set.
+	done    chan struct{}
+	exitErr error
+}
+
+// startServeProc starts cmd, an ftpgate binary, with its stderr kept for
+// failure messages, and hands each line it prints on stdout to ready, in
+// order and from one goroutine, until ready says it has announced what
+// the test needs. It fails t when the process exits before that or
+// stays silent past itTimeout. When t ends it stops the process with
+// SIGTERM (SIGKILL after itTimeout); with cleanExit an exit status other
+// than 0 fails t; a failed t logs the end of stderr.
+func startServeProc(t *testing.T, cmd *exec.Cmd, cleanExit bool, ready func(line string) bool) *serveProc {
 	t.Helper()
-	bin := ftpgateBinary(t)
-	s := &itServer{root: t.TempDir(), stderr: &lockedBuffer{}, done: make(chan struct{})}
-	args := []string{"serve",
-		"--listen", net.JoinHostPort(host, "0"),
-		"--root", s.root,
-		"--user", itUser + ":" + itPassword,
-		"--tls-implicit-listen", net.JoinHostPort(host, "0"),
-		"--log-level", "debug",
-	}
-	cmd := exec.Command(bin, append(args, extra...)...)
-	cmd.Stderr = s.stderr
+	p := &serveProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -133,54 +121,72 @@ func startServer(t *testing.T, host string, extra ...string) *itServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s.proc = cmd.Process
-	exited := make(chan error, 1)
-	ready := make(chan struct{})
+	announced := make(chan struct{})
 	go func() {
-		announced := false
+		waiting := true
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			m := listeningLine.FindStringSubmatch(sc.Text())
-			switch {
-			case m == nil:
-			case m[1] == "listening on":
-				s.addr = m[2]
-			default:
-				s.implicit = m[2]
-			}
-			if s.addr != "" && s.implicit != "" && !announced {
-				close(ready)
-				announced = true
+			if waiting && ready(sc.Text()) {
+				waiting = false
+				close(announced)
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
-		s.exitErr = cmd.Wait()
-		close(s.done)
-		exited <- s.exitErr
+		p.exitErr = cmd.Wait()
+		close(p.done)
 	}()
 	select {
-	case <-ready:
-	case err := <-exited:
-		t.Fatalf("ftpgate exited before listening: %v\n%s", err, s.stderr)
+	case <-announced:
+	case <-p.done:
+		t.Fatalf("ftpgate exited before listening: %v\n%s", p.exitErr, p.stderr)
 	case <-time.After(itTimeout):
 		_ = cmd.Process.Kill()
-		t.Fatalf("ftpgate did not print its listening lines\n%s", s.stderr)
+		t.Fatalf("ftpgate did not print its listening lines\n%s", p.stderr)
 	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("ftpgate exit: %v\n%s", err, s.stderr)
+		case <-p.done:
+			if cleanExit && p.exitErr != nil {
+				t.Errorf("ftpgate exit: %v\n%s", p.exitErr, p.stderr)
 			}
 		case <-time.After(itTimeout):
 			_ = cmd.Process.Kill()
-			t.Errorf("ftpgate did not stop after SIGTERM\n%s", s.stderr)
+			t.Errorf("ftpgate did not stop after SIGTERM\n%s", p.stderr)
 		}
 		if t.Failed() {
-			t.Logf("server log:\n%s", s.stderr)
+			t.Logf("server log:\n%s", tail(p.stderr.String(), 6000))
 		}
 	})
+	return p
+}
+
+// startServer runs the binary on the given loopback host with a fresh
+// root, waits until it prints its listening addresses, and stops it with
+// SIGTERM when the test ends, expecting a clean exit.
+func startServer(t *testing.T, host string, extra ...string) *itServer {
+	t.Helper()
+	bin := ftpgateBinary(t)
+	s := &itServer{root: t.TempDir()}
+	args := []string{"serve",
+		"--listen", net.JoinHostPort(host, "0"),
+		"--root", s.root,
+		"--user", itUser + ":" + itPassword,
+		"--tls-implicit-listen", net.JoinHostPort(host, "0"),
+		"--log-level", "debug",
+	}
+	s.serveProc = startServeProc(t, exec.Command(bin, append(args, extra...)...), true, func(line string) bool {
+		m := listeningLine.FindStringSubmatch(line)
+		switch {
+		case m == nil:
+		case m[1] == "listening on":
+			s.addr = m[2]
+		default:
+			s.implicit = m[2]
+		}
+		return s.addr != "" && s.implicit != ""
+	})
+	s.proc = s.cmd.Process
 	return s
 }
 

@@ -158,17 +158,10 @@ type ftpConn struct {
 	*textproto.Conn
 }
 
+// dialFTP connects and reads the banner.
 func dialFTP(t *testing.T, addr string) *ftpConn {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
-	c := &ftpConn{t, textproto.NewConn(nc)}
-	t.Cleanup(func() { _ = c.Close() })
-	c.expect(220, "")
-	return c
+	return dialFTPWithHeader(t, addr, "")
 }
 
 // expect sends a command (none when line is empty) and checks the reply code.

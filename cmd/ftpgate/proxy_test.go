@@ -144,7 +144,8 @@ func TestServeConfigProxyProtocolOff(t *testing.T) {
 	c.expect(230, "PASS acme-pw")
 }
 
-// dialFTPWithHeader connects, sends a PROXY header and reads the banner.
+// dialFTPWithHeader connects, sends a PROXY header (none when empty)
+// and reads the banner.
 func dialFTPWithHeader(t *testing.T, addr, header string) *ftpConn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -154,7 +155,9 @@ func dialFTPWithHeader(t *testing.T, addr, header string) *ftpConn {
 	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
 	c := &ftpConn{t, textproto.NewConn(nc)}
 	t.Cleanup(func() { _ = c.Close() })
-	fmt.Fprint(nc, header)
+	if header != "" {
+		fmt.Fprint(nc, header)
+	}
 	c.expect(220, "")
 	return c
 }

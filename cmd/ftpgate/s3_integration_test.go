@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,10 +43,8 @@ func tail(s string, n int) string {
 
 // s3Gateway is a running `ftpgate serve --config` with one s3 tenant.
 type s3Gateway struct {
-	addr   string
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has ended
-	stderr *lockedBuffer
+	*serveProc
+	addr string
 }
 
 // startS3Gateway runs ftpgate with the tenant acme (user alice, password
@@ -82,47 +78,14 @@ password = %q
 			t.Fatal(err)
 		}
 	}
-	g := &s3Gateway{stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	g.cmd = exec.Command(bin, "serve", "--config", filepath.Join(dir, "server.toml"))
-	g.cmd.Stderr = g.stderr
-	stdout, err := g.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listeningLine.FindStringSubmatch(sc.Text()); m != nil && m[1] == "listening on" {
-				ready <- m[2]
-			}
+	// A test may kill the process: its exit status is not checked.
+	g := &s3Gateway{}
+	g.serveProc = startServeProc(t, exec.Command(bin, "serve", "--config", filepath.Join(dir, "server.toml")), false, func(line string) bool {
+		m := listeningLine.FindStringSubmatch(line)
+		if m != nil && m[1] == "listening on" {
+			g.addr = m[2]
 		}
-		_, _ = io.Copy(io.Discard, stdout)
-		_ = g.cmd.Wait()
-		close(g.exited)
-	}()
-	select {
-	case g.addr = <-ready:
-	case <-g.exited:
-		t.Fatalf("ftpgate exited before listening\n%s", g.stderr)
-	case <-time.After(itTimeout):
-		_ = g.cmd.Process.Kill()
-		t.Fatalf("ftpgate did not listen\n%s", g.stderr)
-	}
-	t.Cleanup(func() {
-		_ = g.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-g.exited:
-		case <-time.After(itTimeout):
-			_ = g.cmd.Process.Kill()
-			t.Errorf("ftpgate did not stop after SIGTERM\n%s", g.stderr)
-		}
-		if t.Failed() {
-			t.Logf("ftpgate log:\n%s", tail(g.stderr.String(), 6000))
-		}
+		return g.addr != ""
 	})
 	return g
 }
@@ -339,7 +302,7 @@ func TestIntegrationS3(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		_ = c.cmd.Process.Kill()
-		<-c.exited
+		<-c.done
 		select {
 		case err := <-upDone:
 			if err == nil {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -23,10 +21,9 @@ import (
 
 // tenantServer is a running `ftpgate serve --config`.
 type tenantServer struct {
-	dir    string // config directory; tenants' data below data/
-	addr   string
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	*serveProc
+	dir  string // config directory; tenants' data below data/
+	addr string
 }
 
 // itHash returns a cheap argon2id hash: the real format, test-sized cost.
@@ -92,7 +89,7 @@ password = %q
 func startTenantServer(t *testing.T, serverExtra ...string) *tenantServer {
 	t.Helper()
 	bin := ftpgateBinary(t)
-	s := &tenantServer{dir: t.TempDir(), stderr: &lockedBuffer{}}
+	s := &tenantServer{dir: t.TempDir()}
 	writeTenantConfig(t, s.dir, "")
 	if len(serverExtra) > 0 {
 		f, err := os.OpenFile(filepath.Join(s.dir, "server.toml"), os.O_APPEND|os.O_WRONLY, 0)
@@ -107,49 +104,12 @@ func startTenantServer(t *testing.T, serverExtra ...string) *tenantServer {
 			t.Fatal(err)
 		}
 	}
-	s.cmd = exec.Command(bin, "serve", "--config", filepath.Join(s.dir, "server.toml"))
-	s.cmd.Stderr = s.stderr
-	stdout, err := s.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listeningLine.FindStringSubmatch(sc.Text()); m != nil && m[1] == "listening on" {
-				ready <- m[2]
-			}
+	s.serveProc = startServeProc(t, exec.Command(bin, "serve", "--config", filepath.Join(s.dir, "server.toml")), true, func(line string) bool {
+		m := listeningLine.FindStringSubmatch(line)
+		if m != nil && m[1] == "listening on" {
+			s.addr = m[2]
 		}
-		_, _ = io.Copy(io.Discard, stdout)
-		exited <- s.cmd.Wait()
-	}()
-	select {
-	case s.addr = <-ready:
-	case err := <-exited:
-		t.Fatalf("ftpgate exited before listening: %v\n%s", err, s.stderr)
-	case <-time.After(itTimeout):
-		_ = s.cmd.Process.Kill()
-		t.Fatalf("ftpgate did not listen\n%s", s.stderr)
-	}
-	t.Cleanup(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("ftpgate exit: %v\n%s", err, s.stderr)
-			}
-		case <-time.After(itTimeout):
-			_ = s.cmd.Process.Kill()
-			t.Errorf("ftpgate did not stop after SIGTERM\n%s", s.stderr)
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.stderr)
-		}
+		return s.addr != ""
 	})
 	return s
 }

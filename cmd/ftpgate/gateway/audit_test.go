@@ -2,13 +2,11 @@ package gateway
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/policy/abi"
@@ -28,14 +26,7 @@ func auditServer(t *testing.T, f *files, opts Options) (g *Gateway, stop func() 
 		t.Helper()
 		if !stopped {
 			stopped = true
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := g.Shutdown(ctx); err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
-			if err := <-ran; err != nil {
-				t.Errorf("Run: %v", err)
-			}
+			stopGateway(t, g, ran)
 		}
 		return readEvents(t, cfg.Audit.File), readLines(t, cfg.Audit.Xferlog)
 	}

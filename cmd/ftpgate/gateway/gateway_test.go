@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,10 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/internal/servetest"
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/internal/logbuf"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/tenancy"
 	"github.com/jlaffaye/ftp"
@@ -53,22 +53,7 @@ func (f *files) write(t *testing.T, extra, user string) {
 }
 
 // syncBuffer is a log sink tests read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = logbuf.Buffer
 
 // start loads the files and runs a gateway until the test ends.
 func start(t *testing.T, f *files, logs io.Writer) *Gateway {
@@ -109,6 +94,20 @@ func startWith(t *testing.T, f *files, opts Options) *Gateway {
 	g, _ := newGateway(t, f, opts)
 	servetest.Serve(t, g.Run, g.Shutdown)
 	return g
+}
+
+// stopGateway shuts g down, giving its sessions 10 s, and waits for Run
+// (ran, from runGateway); an error of either fails t.
+func stopGateway(t *testing.T, g *Gateway, ran <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-ran; err != nil {
+		t.Errorf("Run: %v", err)
+	}
 }
 
 // TestServeReloadShutdown: a gateway from a server file serves its

@@ -51,6 +51,13 @@ func adminCall(t *testing.T, method, url, token string, body []byte) (int, strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	return adminDo(t, req, token)
+}
+
+// adminDo sends req to the admin API with token and returns the status
+// and the body (its first MiB).
+func adminDo(t *testing.T, req *http.Request, token string) (int, string) {
+	t.Helper()
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := (&http.Client{Timeout: enginetest.Timeout}).Do(req)
 	if err != nil {

@@ -484,12 +484,5 @@ func adminCallChunked(t *testing.T, method, url, token, body string) (int, strin
 		t.Fatal(err)
 	}
 	req.ContentLength = -1
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := (&http.Client{Timeout: enginetest.Timeout}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, string(b)
+	return adminDo(t, req, token)
 }

@@ -1,13 +1,12 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/internal/logbuf"
 	"github.com/ftpgate/ftpgate/engine/conf"
 )
 
@@ -60,19 +59,4 @@ func ids(t *testing.T, g *Registry) []string {
 }
 
 // syncBuffer is a log destination safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = logbuf.Buffer
