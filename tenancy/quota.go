@@ -227,16 +227,9 @@ func (g *guardFs) takeBytes(need int64, allow *int64) error {
 	if need > *allow {
 		missing := need - *allow
 		got, err := g.shared.Reserve(context.Background(), g.tenant, missing, max(missing, g.step), g.maxBytes)
-		switch {
-		case errors.Is(err, ErrQuotaFull):
-			return errQuotaBytes
-		case errors.Is(err, ErrNotCounted):
-			g.kick()
-			return errCounting
-		case err != nil:
-			if !g.shared.FailOpen() {
-				return errQuotaUnknown
-			}
+		if refusal, local := g.sharedOutcome(err, errQuotaBytes); refusal != nil {
+			return refusal
+		} else if local {
 			return g.u.reserve(need, 0, g.maxBytes, 0)
 		}
 		*allow += got
@@ -268,19 +261,33 @@ func (g *guardFs) reserveEntries(n int64) error {
 		return g.u.reserve(0, n, 0, g.maxFiles)
 	}
 	err := g.shared.ReserveFiles(context.Background(), g.tenant, n, g.maxFiles)
-	switch {
-	case errors.Is(err, ErrQuotaFull):
-		return errQuotaFiles
-	case errors.Is(err, ErrNotCounted):
-		g.kick()
-		return errCounting
-	case err != nil:
-		if !g.shared.FailOpen() {
-			return errQuotaUnknown
-		}
+	if refusal, local := g.sharedOutcome(err, errQuotaFiles); refusal != nil {
+		return refusal
+	} else if local {
 		return g.u.reserve(0, n, 0, g.maxFiles)
 	}
 	return g.u.reserve(0, n, 0, 0)
+}
+
+// sharedOutcome reads the shared store's answer to a reservation: no
+// refusal and local false when it was taken; full when the quota is
+// reached; errCounting while the tenant is being counted (a count is
+// started); on any other error, errQuotaUnknown when the quota fails
+// closed, or local true when it fails open (this instance's own count
+// decides).
+func (g *guardFs) sharedOutcome(err, full error) (refusal error, local bool) {
+	switch {
+	case err == nil:
+		return nil, false
+	case errors.Is(err, ErrQuotaFull):
+		return full, false
+	case errors.Is(err, ErrNotCounted):
+		g.kick()
+		return errCounting, false
+	case !g.shared.FailOpen():
+		return errQuotaUnknown, false
+	}
+	return nil, true
 }
 
 // releaseEntries gives back n entries reserved for what was not made.
