@@ -204,35 +204,19 @@ func BenchmarkSessionsTenancy(b *testing.B) {
 	var res [2]loadgen.Result
 	var cpu [2]time.Duration
 	var p99 time.Duration // the tenancy server's worst round
-	b.ResetTimer()
-	b.StopTimer()
-	for r := range sessionRounds {
-		ops := int64(b.N) / sessionRounds
-		if r == 0 {
-			ops += int64(b.N) % sessionRounds
+	interleaved(b, sessionRounds, func(i int, ops int64) {
+		c0 := hs[i].cpu(b)
+		got, err := loadgen.Sessions(hs[i].config(), loadgen.Workload{Workers: c, Ops: ops}, "/")
+		cpu[i] += hs[i].cpu(b) - c0
+		if err != nil {
+			b.Fatalf("server %d: %v", i, err)
 		}
-		if ops == 0 {
-			continue
+		res[i].Ops += got.Ops
+		res[i].Elapsed += got.Elapsed
+		if i == 1 {
+			p99 = max(p99, got.Lat.Percentile(99))
 		}
-		for k := range 2 {
-			i := (r + k) % 2 // alternate which server goes first
-			if i == 1 {
-				b.StartTimer()
-			}
-			c0 := hs[i].cpu(b)
-			got, err := loadgen.Sessions(hs[i].config(), loadgen.Workload{Workers: c, Ops: ops}, "/")
-			cpu[i] += hs[i].cpu(b) - c0
-			b.StopTimer()
-			if err != nil {
-				b.Fatalf("server %d: %v", i, err)
-			}
-			res[i].Ops += got.Ops
-			res[i].Elapsed += got.Elapsed
-			if i == 1 {
-				p99 = max(p99, got.Lat.Percentile(99))
-			}
-		}
-	}
+	})
 	perOp := func(i int) float64 { return float64(cpu[i].Microseconds()) / float64(res[i].Ops) }
 	b.ReportMetric(res[1].Rate(), "sessions/s")
 	b.ReportMetric(res[0].Rate(), "plain-sessions/s")

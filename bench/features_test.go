@@ -232,30 +232,14 @@ func benchFeatureSmallFiles(b *testing.B, v featureVariant) {
 	proxy := [2]bool{false, v.set&FeatureProxy != 0}
 	res := [2]*loadgen.Result{{Lat: &loadgen.Latencies{}}, {Lat: &loadgen.Latencies{}}}
 	var cpu [2]time.Duration
-	b.ResetTimer()
-	b.StopTimer()
-	for r := range featureSmallRounds {
-		ops := int64(b.N) / featureSmallRounds
-		if r == 0 {
-			ops += int64(b.N) % featureSmallRounds
+	interleaved(b, featureSmallRounds, func(i int, ops int64) {
+		cpu0 := ProcessCPU()
+		err := featSmallFiles(res[i], srvs[i].Addr, proxy[i], c, ops, payload)
+		cpu[i] += ProcessCPU() - cpu0
+		if err != nil {
+			b.Fatalf("server %d of %q: %v", i, v.name, err)
 		}
-		if ops == 0 {
-			continue
-		}
-		for k := range 2 {
-			i := (r + k) % 2 // alternate which server goes first
-			if i == 1 {
-				b.StartTimer()
-			}
-			cpu0 := ProcessCPU()
-			err := featSmallFiles(res[i], srvs[i].Addr, proxy[i], c, ops, payload)
-			cpu[i] += ProcessCPU() - cpu0
-			b.StopTimer()
-			if err != nil {
-				b.Fatalf("server %d of %q: %v", i, v.name, err)
-			}
-		}
-	}
+	})
 	b.SetBytes(int64(len(payload)))
 	eng, full := res[0], res[1]
 	b.ReportMetric(full.Rate(), "files/s")

@@ -347,3 +347,29 @@ func measureIdle(tb testing.TB, n int) idleResult {
 		rss:      float64(after.rss-before.rss) / f,
 	}
 }
+
+// interleaved runs b.N operations in rounds over two servers: each round
+// gives its share to server 0 and server 1 in turn, alternating which
+// goes first, and only server 1's turns are timed. turn makes ops
+// operations against server i (0 or 1).
+func interleaved(b *testing.B, rounds int, turn func(i int, ops int64)) {
+	b.ResetTimer()
+	b.StopTimer()
+	for r := range rounds {
+		ops := int64(b.N) / int64(rounds)
+		if r == 0 {
+			ops += int64(b.N) % int64(rounds)
+		}
+		if ops == 0 {
+			continue
+		}
+		for k := range 2 {
+			i := (r + k) % 2
+			if i == 1 {
+				b.StartTimer()
+			}
+			turn(i, ops)
+			b.StopTimer()
+		}
+	}
+}
