@@ -67,24 +67,6 @@ func (h *AdminHandler) endUpload(tenant string) {
 	delete(h.uploading, tenant)
 }
 
-// refusedDrain bounds how long the body of an upload refused unread may
-// still be sent after the refusal, before the connection closes.
-const refusedDrain = time.Second
-
-// refuseUnread makes the reply to a request refused before its body was
-// read the last on its connection, so that it is sent at once: net/http
-// otherwise first reads and discards the rest of a body announced (up to
-// 256 KiB, for up to the server's read timeout) to keep the connection,
-// and a refused upload would wait, and hold its connection, until its
-// client had sent the module the refusal was meant to spare. The client
-// gets refusedDrain to finish sending (closing with unread bytes would
-// reset the connection, which a client still sending would see instead
-// of the reply).
-func refuseUnread(w http.ResponseWriter) {
-	w.Header().Set("Connection", "close")
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(refusedDrain))
-}
-
 func (h *AdminHandler) logger() *slog.Logger {
 	if h.Logger != nil {
 		return h.Logger
@@ -183,7 +165,6 @@ func (h *AdminHandler) info(tenant string, m *Module, s Settings) PolicyInfo {
 
 func (h *AdminHandler) put(w http.ResponseWriter, r *http.Request, tenant string) {
 	if !h.startUpload(tenant) {
-		refuseUnread(w)
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "upload_in_progress", "an upload for this tenant is in progress; retry when it has finished")
 		return

@@ -38,6 +38,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -402,6 +403,43 @@ func hangUp(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(drainTimeout))
 }
 
+// trackedBody is a request body that notes when it was read to its end.
+// The route's handler reads it on its own goroutine, so the flag needs
+// no lock.
+type trackedBody struct {
+	io.ReadCloser
+	ended bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.ended = true
+	}
+	return n, err
+}
+
+// refusalWriter is a route's ResponseWriter: a handler's refusal (a
+// status of 400 or more) sent before the body was read to its end hangs
+// up as the server's own refusals do, so that a refused upload is
+// answered at once instead of after its client sent the body the refusal
+// was meant to spare. Handlers need not know.
+type refusalWriter struct {
+	http.ResponseWriter
+	body *trackedBody
+}
+
+// WriteHeader hangs up first when code refuses an unread body.
+func (w *refusalWriter) WriteHeader(code int) {
+	if code >= 400 && !w.body.ended {
+		hangUp(w)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // authenticate returns the caller of r on route, or ok false; retry > 0
 // when the client's token checks are refused for that long
 // (CheckToken). Both comparisons always run on tenant routes, so the
@@ -492,6 +530,10 @@ func (s *Server) guard(rt Route) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody)
+		if r.ContentLength != 0 {
+			body := &trackedBody{ReadCloser: r.Body}
+			r.Body, w = body, &refusalWriter{ResponseWriter: w, body: body}
+		}
 		if rt.Timeout > 0 {
 			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(rt.Timeout))
 		}
