@@ -213,29 +213,24 @@ const featureSmallRounds = 4
 
 // benchFeatureSmallFiles has FTPGATE_BENCH_C clients per server (32 by
 // default) each upload a 64 KiB file and download it back, in turn, as
-// BenchmarkSmallFiles does, but with the servers in this process (the
-// client must send PROXY headers, which the load generator cannot).
-// Server and client share the process, so CPU per file here is the whole
-// process's, client included; its ratio still compares like with like.
+// BenchmarkSmallFiles does, against two server child processes (the
+// engine alone and v), so that the CPU per file is each server's own; the
+// clients run in this process (they must send PROXY headers, which the
+// load generator cannot).
 func benchFeatureSmallFiles(b *testing.B, v featureVariant) {
 	payload := loadgen.Payload(64<<10, 5)
 	c := concurrency(b)
-	var srvs [2]*Server
-	for i, v := range []featureVariant{{name: "engine"}, v} {
-		s, err := StartServer(v.options(b.TempDir(), nil))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = s.Close() })
-		srvs[i] = s
+	var srvs [2]*helper
+	for i, name := range []string{"", v.name} {
+		srvs[i] = startHelperEnv(b, OSFS, b.TempDir(), helperEnv+"_FEATURES="+name)
 	}
 	proxy := [2]bool{false, v.set&FeatureProxy != 0}
 	res := [2]*loadgen.Result{{Lat: &loadgen.Latencies{}}, {Lat: &loadgen.Latencies{}}}
 	var cpu [2]time.Duration
 	interleaved(b, featureSmallRounds, func(i int, ops int64) {
-		cpu0 := ProcessCPU()
+		cpu0 := srvs[i].cpu(b)
 		err := featSmallFiles(res[i], srvs[i].Addr, proxy[i], c, ops, payload)
-		cpu[i] += ProcessCPU() - cpu0
+		cpu[i] += srvs[i].cpu(b) - cpu0
 		if err != nil {
 			b.Fatalf("server %d of %q: %v", i, v.name, err)
 		}
@@ -248,8 +243,8 @@ func benchFeatureSmallFiles(b *testing.B, v featureVariant) {
 	b.ReportMetric(float64(full.Lat.Percentile(50).Microseconds()), "p50-us")
 	b.ReportMetric(float64(full.Lat.Percentile(99).Microseconds()), "p99-us")
 	perFile := func(i int) float64 { return float64(cpu[i].Microseconds()) / float64(res[i].Ops) }
-	b.ReportMetric(perFile(1), "proc-cpu-us/op")
-	b.ReportMetric(perFile(0), "engine-proc-cpu-us/op")
+	b.ReportMetric(perFile(1), "cpu-us/op")
+	b.ReportMetric(perFile(0), "engine-cpu-us/op")
 	b.ReportMetric(perFile(1)/perFile(0), "cpu-ratio")
 	b.ReportMetric(0, "ns/op")
 }
@@ -407,11 +402,24 @@ func TestFeatures(t *testing.T) {
 // variantNamed returns the feature variant called name.
 func variantNamed(t *testing.T, name string) featureVariant {
 	t.Helper()
-	i := slices.IndexFunc(featureVariants, func(v featureVariant) bool { return v.name == name })
-	if i < 0 {
+	v, ok := lookupVariant(name)
+	if !ok {
 		t.Fatalf("no feature variant %q", name)
 	}
-	return featureVariants[i]
+	return v
+}
+
+// lookupVariant returns the feature variant called name; "" is the engine
+// alone.
+func lookupVariant(name string) (featureVariant, bool) {
+	if name == "" {
+		return featureVariant{}, true
+	}
+	i := slices.IndexFunc(featureVariants, func(v featureVariant) bool { return v.name == name })
+	if i < 0 {
+		return featureVariant{}, false
+	}
+	return featureVariants[i], true
 }
 
 // TestFeaturesTelemetry moves the transfers' bytes through the

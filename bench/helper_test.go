@@ -23,7 +23,8 @@ import (
 // child process: this test binary, re-run as TestHelperServer. The child
 // prints "ADDR host:port", answers "mem" on stdin with
 // "MEM heapinuse stackinuse rss" after a full GC, and exits when stdin
-// closes.
+// closes. FTPGATE_BENCH_HELPER_FEATURES names a feature variant the child
+// serves with (features_test.go).
 
 const helperEnv = "FTPGATE_BENCH_HELPER"
 
@@ -34,6 +35,15 @@ func TestHelperServer(t *testing.T) {
 		t.Skip("runs only as the benchmarks' server process")
 	}
 	opts := ServerOptions{FS: FSKind(kind), Dir: os.Getenv(helperEnv + "_DIR")}
+	// A feature variant by name (BenchmarkFeatures' small files), "" for
+	// the engine alone.
+	v, ok := lookupVariant(os.Getenv(helperEnv + "_FEATURES"))
+	if !ok {
+		fmt.Printf("ERR no feature variant %q\n", os.Getenv(helperEnv+"_FEATURES"))
+		return
+	}
+	opts = v.options(opts.Dir, nil)
+	opts.FS = FSKind(kind)
 	if os.Getenv(helperEnv+"_TENANCY") != "" {
 		// A tenancy server whose user's hash has the default argon2id
 		// parameters (BenchmarkSessionsTenancy).
@@ -50,6 +60,9 @@ func TestHelperServer(t *testing.T) {
 		runtime.MemProfileRate = 1 // every allocation, so that a session's few are all seen
 	}
 	if name := os.Getenv(helperEnv + "_CPUPROFILE"); name != "" {
+		if v.name != "" {
+			name += "." + v.name // the feature child's own, beside the engine's
+		}
 		stop, err := startCPUProfile(name)
 		if err != nil {
 			fmt.Printf("ERR %v\n", err)

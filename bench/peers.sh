@@ -10,7 +10,14 @@
 #
 #   bench/peers.sh                       512 MiB transfers, 32 clients
 #   PEERS_SIZE=64MiB PEERS_C=8 bench/peers.sh
-#   PEERS_DURATION=10s PEERS_IDLE=2000 bench/peers.sh
+#   PEERS_DURATION=10s PEERS_IDLE=2000 PEERS_ROUNDS=5 bench/peers.sh
+#   PEERS_MODES="small sessions" PEERS_SERVERS="ftpgate pure-ftpd" bench/peers.sh
+#
+# On a machine with two cores or more, every server runs on core 0 and the
+# load generator on core 1 (taskset), so that a server's figures are one
+# core's and the load generator never competes with it. The throughput
+# modes run in PEERS_ROUNDS interleaved rounds (every server once a
+# round); benchtable reports each figure's median over the rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${PEERS_SIZE:-512MiB}
@@ -18,6 +25,13 @@ clients=${PEERS_C:-32}
 duration=${PEERS_DURATION:-5s}
 idle=${PEERS_IDLE:-1000}
 settle=${PEERS_SETTLE:-5s} # idle sessions' wait before their memory is read
+rounds=${PEERS_ROUNDS:-3}
+modes=${PEERS_MODES:-retr stor small sessions latency} # idle runs first, unless PEERS_IDLE=0
+servers=${PEERS_SERVERS:-ftpgate vsftpd pure-ftpd proftpd}
+server_cpu="" load_cpu=""
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+  server_cpu="taskset -c 0" load_cpu="taskset -c 1"
+fi
 cache=${PEERS_CACHE:-$HOME/.cache/ftpgate-bench-peers}
 
 sudo=""
@@ -137,17 +151,24 @@ dirmessage_enable=NO
 ssl_enable=NO
 vsftpd_log_file=/dev/null
 CONF
-"$vsftpd" "$work/vsftpd.conf" &
+$server_cpu "$vsftpd" "$work/vsftpd.conf" &
 pids+=($!)
 vpid=$!
 
-# Pure-FTPd: a virtual user from pure-pw, chrooted to its directory.
+# Pure-FTPd: a virtual user from pure-pw, chrooted to its directory. pure-pw
+# stores an Argon2 hash (about 2.5 s of CPU per login here), which would
+# make its sessions and idle figures measure the hash; the user's hash is
+# replaced by the same SHA-512 crypt as ProFTPD's (Pure-FTPd checks it with
+# crypt(3)), so that every peer pays the same cheap hash per login.
 mkdir -p "$work/pure"
 chown "$nobody:$nogroup" "$work/pure"
 printf 'bench\nbench\n' | "$purepw" useradd bench -u "$nobody" -g "$nogroup" -d "$work/pure" -f "$work/pureftpd.passwd" >/dev/null
+sha512=$(openssl passwd -6 bench)
+awk -F: -v OFS=: -v h="$sha512" '$1 == "bench" { $2 = h } { print }' "$work/pureftpd.passwd" >"$work/pureftpd.passwd.new"
+mv "$work/pureftpd.passwd.new" "$work/pureftpd.passwd"
 "$purepw" mkdb "$work/pureftpd.pdb" -f "$work/pureftpd.passwd"
 pport=$(free_port)
-"$pureftpd" -S "127.0.0.1,$pport" -l "puredb:$work/pureftpd.pdb" -E -A -H -c 5000 -C 5000 -u 1 &
+$server_cpu "$pureftpd" -S "127.0.0.1,$pport" -l "puredb:$work/pureftpd.pdb" -E -A -H -c 5000 -C 5000 -u 1 &
 pids+=($!)
 ppid_=$!
 
@@ -188,7 +209,7 @@ DefaultRoot ~
 AllowOverwrite on
 Umask 022
 CONF
-"$proftpd" -n -c "$work/proftpd.conf" &
+$server_cpu "$proftpd" -n -c "$work/proftpd.conf" &
 pids+=($!)
 fpid=$!
 
@@ -197,7 +218,7 @@ fpid=$!
 # and one address (32) hold are lifted: every client here is the same user
 # on 127.0.0.1, and the peers have no such caps.
 mkdir -p "$work/ftpgate-root"
-"$work/ftpgate" serve --listen 127.0.0.1:0 --root "$work/ftpgate-root" --user bench:bench \
+$server_cpu "$work/ftpgate" serve --listen 127.0.0.1:0 --root "$work/ftpgate-root" --user bench:bench \
   --log-level warn --idle-timeout 0 --limit-passive-per-user -1 --limit-passive-per-ip -1 >"$work/ftpgate.out" 2>"$work/ftpgate.err" &
 pids+=($!)
 gpid=$!
@@ -212,23 +233,39 @@ wait_port "$pport"
 wait_port "$fport"
 
 out=$work/results.txt
-# run NAME PID ADDR USER PASS DIR: every mode against one server, idle
-# first while the server is fresh.
+# run NAME PID ADDR USER PASS DIR MODE...: the modes against one server.
 run() {
   local name=$1 pid=$2 addr=$3 user=$4 pass=$5 dir=$6 mode
-  for mode in idle retr stor small sessions latency; do
+  shift 6
+  for mode in "$@"; do
     echo "== $name $mode" >&2
-    "$work/ftpload" -name "$name" -pid "$pid" -addr "$addr" -user "$user" -pass "$pass" -dir "$dir" \
+    $load_cpu "$work/ftpload" -name "$name" -pid "$pid" -addr "$addr" -user "$user" -pass "$pass" -dir "$dir" \
       -mode "$mode" -size "$size" -c "$([ "$mode" = idle ] && echo "$idle" || echo "$clients")" \
       -duration "$duration" -settle "$settle" | tee -a "$out" ||
       echo "   ($name $mode failed)" >&2
   done
 }
-run ftpgate "$gpid" "$gaddr" bench bench /
-run vsftpd "$vpid" "127.0.0.1:$vport" anonymous x /pub
-run pure-ftpd "$ppid_" "127.0.0.1:$pport" bench bench /
-run proftpd "$fpid" "127.0.0.1:$fport" bench bench /
+# all MODE...: the modes against every server of PEERS_SERVERS in turn.
+all() {
+  local s
+  for s in $servers; do
+    case $s in
+    ftpgate) run ftpgate "$gpid" "$gaddr" bench bench / "$@" ;;
+    vsftpd) run vsftpd "$vpid" "127.0.0.1:$vport" anonymous x /pub "$@" ;;
+    pure-ftpd) run pure-ftpd "$ppid_" "127.0.0.1:$pport" bench bench / "$@" ;;
+    proftpd) run proftpd "$fpid" "127.0.0.1:$fport" bench bench / "$@" ;;
+    *) echo "unknown server $s in PEERS_SERVERS" >&2; return 1 ;;
+    esac
+  done
+}
+[ "$idle" = 0 ] || all idle # first, while every server is fresh
+for round in $(seq 1 "$rounds"); do
+  echo "== round $round of $rounds" >&2
+  # shellcheck disable=SC2086 # modes is a list
+  all $modes
+done
 
 echo
 echo "Server CPU is that of each server's process tree (/proc/PID/stat, children included)."
+echo "Figures are medians over $rounds rounds${server_cpu:+; servers on core 0, the load generator on core 1}."
 "$work/benchtable" <"$out"

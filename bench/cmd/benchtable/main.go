@@ -35,11 +35,13 @@ type row struct {
 
 var suffix = regexp.MustCompile(`-\d+$`)
 
-// parse returns the benchmark rows of go test -bench output, in order; a
-// benchmark seen twice (-count) keeps its last figures.
+// parse returns the benchmark rows of go test -bench output, in order. A
+// benchmark seen more than once (-count, or peers.sh's rounds) reports the
+// median of each metric over its runs (the upper middle of an even count),
+// so that one disturbed round does not make the figure.
 func parse(r io.Reader) ([]row, error) {
-	var rows []row
-	index := map[string]int{}
+	var names []string
+	runs := map[string]map[string][]float64{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -49,19 +51,28 @@ func parse(r io.Reader) ([]row, error) {
 		if _, err := strconv.Atoi(f[1]); err != nil {
 			continue
 		}
-		rw := row{name: suffix.ReplaceAllString(strings.TrimPrefix(f[0], "Benchmark"), ""), metrics: map[string]float64{}}
+		name := suffix.ReplaceAllString(strings.TrimPrefix(f[0], "Benchmark"), "")
+		ms, ok := runs[name]
+		if !ok {
+			ms = map[string][]float64{}
+			runs[name] = ms
+			names = append(names, name)
+		}
 		for i := 2; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {
 				break
 			}
-			rw.metrics[f[i+1]] = v
+			ms[f[i+1]] = append(ms[f[i+1]], v)
 		}
-		if i, ok := index[rw.name]; ok {
-			rows[i] = rw
-			continue
+	}
+	rows := make([]row, 0, len(names))
+	for _, name := range names {
+		rw := row{name: name, metrics: map[string]float64{}}
+		for m, vs := range runs[name] {
+			slices.Sort(vs)
+			rw.metrics[m] = vs[len(vs)/2]
 		}
-		index[rw.name] = len(rows)
 		rows = append(rows, rw)
 	}
 	return rows, sc.Err()
