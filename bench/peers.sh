@@ -209,7 +209,7 @@ DefaultRoot ~
 AllowOverwrite on
 Umask 022
 CONF
-$server_cpu "$proftpd" -n -c "$work/proftpd.conf" &
+$server_cpu "$proftpd" -n -c "$work/proftpd.conf" 2>"$work/proftpd.err" &
 pids+=($!)
 fpid=$!
 
