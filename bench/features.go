@@ -81,11 +81,17 @@ const (
 	// AllFeatures is the features issue 5 names, at once: PROXY
 	// headers, limits, a policy. Tenancy is measured on its own.
 	AllFeatures = FeatureProxy | FeatureLimits | FeaturePolicy
+	// EveryFeature is issue 17's "every gateway feature on": issue 5's
+	// three, and the audit log and the metrics (FeatureTelemetry).
+	EveryFeature = AllFeatures | FeatureTelemetry
 )
 
-// String names the set: "all", "none", or the features joined by "+".
+// String names the set: "every", "all", "none", or the features joined
+// by "+".
 func (f FeatureSet) String() string {
 	switch f {
+	case EveryFeature:
+		return "every"
 	case AllFeatures:
 		return "all"
 	case 0:

@@ -46,7 +46,9 @@ func peerRatio(mode, m string) func(map[string]map[string]float64) (float64, boo
 }
 
 // goals are issue 17's, in its order. The features-on goal ("costs at
-// most 3%") is read as a ratio to the engine alone of at least 0.97.
+// most 3%") is read on the "every" variant (PROXY, limits, policy, audit
+// and metrics) as a ratio to the engine alone of at least 0.97, and for
+// small files also as at most 1.03 times the engine's server CPU per file.
 var goals = []goal{
 	{"small files vs best peer (peers.sh)", peerRatio("small", "files/s"), true, 1.5, "x"},
 	{"small files: server CPU per file", metric("SmallFiles", "cpu-us/op"), false, 65, " us"},
@@ -61,9 +63,10 @@ var goals = []goal{
 	{"STOR CPU per GB / ceiling's", metric("STOR/os/plain", "cpu-ratio"), false, 1.1, ""},
 	{"RETR TLS / Go TLS ceiling", metric("RETR/os/tls", "ratio"), true, 0.95, ""},
 	{"STOR TLS / Go TLS ceiling", metric("STOR/os/tls", "ratio"), true, 0.95, ""},
-	{"features on: small files / engine", metric("Features/SmallFiles/all", "ratio"), true, 0.97, ""},
-	{"features on: RETR / engine", metric("Features/RETR/all", "ratio"), true, 0.97, ""},
-	{"features on: STOR / engine", metric("Features/STOR/all", "ratio"), true, 0.97, ""},
+	{"features on: small files / engine", metric("Features/SmallFiles/every", "ratio"), true, 0.97, ""},
+	{"features on: server CPU per small file / engine's", metric("Features/SmallFiles/every", "cpu-ratio"), false, 1.03, ""},
+	{"features on: RETR / engine", metric("Features/RETR/every", "ratio"), true, 0.97, ""},
+	{"features on: STOR / engine", metric("Features/STOR/every", "ratio"), true, 0.97, ""},
 }
 
 // writeGoals prints one line per goal: the figure, the goal and the
