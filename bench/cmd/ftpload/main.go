@@ -205,6 +205,12 @@ func runIdle(stdout io.Writer, label string, o options, cfg loadgen.Config) erro
 	if _, err := bench.RaiseFileLimit(); err != nil {
 		return err
 	}
+	// Warm up: the first session makes a server's one-time allocations
+	// (ftpgate's first login hashes the password with argon2id, 19 MiB),
+	// which are not what an idle session holds.
+	if err := loadgen.OneSession(cfg, o.dir); err != nil {
+		return err
+	}
 	before, err := bench.TreePSS(o.pid)
 	if err != nil {
 		return err
