@@ -229,12 +229,17 @@ func BenchmarkHooksCommand(b *testing.B) {
 	for b.Loop() {
 		for i := range cmds {
 			cmd := cmds[i]
-			if err := h.Command(ctx, &cmd); err != nil {
-				b.Fatal(err)
-			}
+			// A refusal is the on_error 451 of a call that failed; the
+			// figures below tell a timeout from a failure.
+			_ = h.Command(ctx, &cmd)
 		}
 	}
-	if f := r.Figures("t"); f.Errors != f.Timeouts || f.Calls == 0 {
+	b.StopTimer()
+	// On a loaded machine a thread can lose the CPU for longer than the
+	// deadline; such timeouts are counted, any other error is a failure.
+	f := r.Figures("t")
+	if f.Errors != f.Timeouts || f.Calls == 0 {
 		b.Fatalf("errors during the benchmark: %+v", f)
 	}
+	b.ReportMetric(float64(f.Timeouts), "timeouts")
 }
