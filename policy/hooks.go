@@ -285,9 +285,10 @@ func (h *Hooks) addTenantPaths(cc engine.ClientContext, req *abi.Request) {
 
 // remoteNames keeps the text of a session's remote address, which every
 // policy request carries: formatting a *net.TCPAddr costs two allocations
-// and about 100 ns, on each command. A package-level key that is never
-// reassigned: the per-session values it names are the state, and they go
-// with their session.
+// and about 100 ns, on each command. Bound: one value per session (the
+// address and its text, under 100 bytes), gone with the session. A
+// package-level key that is never reassigned: the per-session values it
+// names are the state, and they go with their session.
 var remoteNames = engine.NewSessionKey[*remoteName]("policy remote address")
 
 // remoteName is the text of one remote address. It is replaced, never
