@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/jlaffaye/ftp"
 	"github.com/spf13/afero"
 
+	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/policy/abi"
 	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 )
@@ -190,4 +192,54 @@ func BenchmarkCompile(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchSession is a logged-in engine.ClientContext that keeps session
+// values, as the engine's sessions do, so that Hooks.Command's per-session
+// state (the ruling, the upload cap) costs what it costs in a server.
+type benchSession struct {
+	engine.ClientContext
+	values engine.SessionValues
+	addr   net.Addr
+}
+
+func (s *benchSession) SessionValues() *engine.SessionValues { return &s.values }
+func (s *benchSession) User() string                         { return "alice" }
+func (s *benchSession) ID() uint32                           { return 7 }
+func (s *benchSession) RemoteAddr() net.Addr                 { return s.addr }
+func (s *benchSession) HostName() string                     { return "ftp.acme.test" }
+func (s *benchSession) TLSServerName() string                { return "" }
+func (s *benchSession) HasTLSForControl() bool               { return false }
+func (s *benchSession) HasTLSForTransfers() bool             { return false }
+func (s *benchSession) LoggedIn() bool                       { return true }
+
+// BenchmarkHooksCommand is the whole command hook as the engine calls it
+// for a small file's two policy calls (EPSV, then STOR), under an
+// allow-all policy subscribed to every verb: the request built from the
+// session, the evaluation, the ruling recorded, the upload cap kept.
+func BenchmarkHooksCommand(b *testing.B) {
+	r, _ := newTestRuntime(b, Config{})
+	r.Install("t", mustCompile(b, r, testmod.Respond(abi.AppendResponse(nil, &abi.Response{}), "*")), Settings{})
+	h := NewHooks(r, func(engine.ClientContext) string { return "t" })
+	s := &benchSession{addr: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 40000}}
+	ctx, cancel := context.WithCancel(context.Background()) // a session's context, as the engine passes it
+	defer cancel()
+	cmds := []engine.Command{{Session: s, Verb: "EPSV"}, {Session: s, Verb: "STOR", Arg: "f.bin", Paths: []string{"/dir/f.bin"}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range cmds {
+			cmd := cmds[i]
+			// A refusal is the on_error 451 of a call that failed; the
+			// figures below tell a timeout from a failure.
+			_ = h.Command(ctx, &cmd)
+		}
+	}
+	b.StopTimer()
+	// On a loaded machine a thread can lose the CPU for longer than the
+	// deadline; such timeouts are counted, any other error is a failure.
+	f := r.Figures("t")
+	if f.Errors != f.Timeouts || f.Calls == 0 {
+		b.Fatalf("errors during the benchmark: %+v", f)
+	}
+	b.ReportMetric(float64(f.Timeouts), "timeouts")
 }

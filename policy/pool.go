@@ -114,16 +114,17 @@ func (p *pool) giveBack(ctx context.Context) {
 	<-p.slots
 }
 
-// put returns an instance after a call; keep false closes it instead, as
-// after any error, too many calls or too much memory.
-func (p *pool) put(ctx context.Context, in *instance, keep bool) {
+// put returns an instance after a call that ended at now (Config.Now's
+// clock, for idle eviction); keep false closes it instead, as after any
+// error, too many calls or too much memory.
+func (p *pool) put(ctx context.Context, in *instance, keep bool, now time.Time) {
 	if keep && (in.calls >= p.r.cfg.MaxCallsPerInstance ||
 		uint64(in.pages())*100 > uint64(p.r.cfg.MemoryLimitPages)*uint64(p.r.cfg.RecyclePercent)) {
 		keep = false
 	}
 	p.mu.Lock()
 	if keep && !p.retired {
-		in.lastUsed = p.r.cfg.Now()
+		in.lastUsed = now
 		p.idle = append(p.idle, in)
 		p.mu.Unlock()
 		<-p.slots

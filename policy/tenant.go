@@ -162,16 +162,20 @@ type installation struct {
 // breaker opens after too many errors in a window, so that a broken
 // module costs a map lookup rather than a deadline per command.
 type breaker struct {
-	mu        sync.Mutex
-	errs      []time.Time
-	openUntil time.Time
+	mu   sync.Mutex
+	errs []time.Time
+	// openUntil is the end of the current cooldown, nil when the breaker
+	// never opened or was reset. It is read without mu, because every
+	// call asks (open) and only failures write; a time.Time rather than
+	// nanoseconds keeps the monotonic clock reading, so that a step of
+	// the wall clock neither lengthens nor shortens a cooldown.
+	openUntil atomic.Pointer[time.Time]
 }
 
 // open reports whether calls are currently skipped.
 func (b *breaker) open(now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return now.Before(b.openUntil)
+	u := b.openUntil.Load()
+	return u != nil && now.Before(*u)
 }
 
 // failure records an error and reports whether the breaker just opened.
@@ -186,8 +190,9 @@ func (b *breaker) failure(now time.Time, cfg *Config) bool {
 		}
 	}
 	b.errs = append(keep, now)
-	if len(b.errs) >= cfg.BreakerErrors && !now.Before(b.openUntil) {
-		b.openUntil = now.Add(cfg.BreakerCooldown)
+	if len(b.errs) >= cfg.BreakerErrors && !b.open(now) {
+		until := now.Add(cfg.BreakerCooldown)
+		b.openUntil.Store(&until)
 		b.errs = b.errs[:0]
 		return true
 	}
@@ -197,7 +202,8 @@ func (b *breaker) failure(now time.Time, cfg *Config) bool {
 func (b *breaker) reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.errs, b.openUntil = nil, time.Time{}
+	b.errs = nil
+	b.openUntil.Store(nil)
 }
 
 func (r *Runtime) tenant(id string, create bool) *tenantState {
@@ -391,16 +397,19 @@ func (r *Runtime) run(ctx context.Context, ts *tenantState, in *installation, re
 	}
 	start := time.Now()
 	resp, err := inst.call(r.cfg.CallTimeout, buf)
-	elapsed := time.Since(start)
+	end := time.Now()
 	ts.stats.calls.Add(1)
-	ts.stats.observe(elapsed)
+	ts.stats.observe(end.Sub(start))
+	if !r.realClock {
+		end = r.cfg.Now() // the idle clock is the configured one
+	}
 	if err != nil {
-		in.pool.put(ctx, inst, false)
+		in.pool.put(ctx, inst, false, end)
 		return Decision{}, err
 	}
 	d, err := decide(resp, req)
 	// A malformed answer shows the guest is confused: do not reuse it.
-	in.pool.put(ctx, inst, err == nil)
+	in.pool.put(ctx, inst, err == nil, end)
 	return d, err
 }
 
