@@ -233,3 +233,31 @@ func TestPassiveHoldReleasedOnce(t *testing.T) {
 	}
 	r2()
 }
+
+// TestOverridesAskedOnEveryTransfer: likewise for a transfer's rates: a
+// change in what the OverrideFunc answers applies to the session's next
+// transfer, with no reload.
+func TestOverridesAskedOnEveryTransfer(t *testing.T) {
+	t.Parallel()
+	var limited atomic.Bool
+	ts := newTestServer(t, Config{}, func(l *Limiter) {
+		l.Overrides = func(_, user string) (Limits, Limits) {
+			if user == "alice" && limited.Load() {
+				return Limits{}, Limits{DownloadRate: testRate}
+			}
+			return Limits{}, Limits{}
+		}
+	})
+	want := ts.writeFile(t, "f.bin", testSize/2)
+	c := ts.ftpClient(t, "127.0.0.1", "alice")
+	if got := retr(t, c, "f.bin"); !bytes.Equal(got, want) {
+		t.Fatal("downloaded bytes differ")
+	}
+	limited.Store(true)
+	start := time.Now()
+	got := retr(t, c, "f.bin")
+	checkDuration(t, "download after the override set a rate", testSize/2, time.Since(start))
+	if !bytes.Equal(got, want) {
+		t.Fatal("downloaded bytes differ")
+	}
+}
