@@ -76,7 +76,7 @@ func (l *Limiter) release(s *sessionState, key netip.Addr) {
 	now := l.now()
 	s.mu.Lock()
 	lg := s.login
-	s.login = nil
+	s.login, s.gen = nil, 0 // nothing cached outlives the login's pins
 	s.mu.Unlock()
 	l.logout(lg, now)
 	l.ips.with(key, now, idleTTL, func(s *ipState, _ bool) int {

@@ -225,7 +225,8 @@ func TestTransferBucketsShared(t *testing.T) {
 	a2 := session(2, net.IPv4(192, 0, 2, 2), "alice")
 	b := session(3, net.IPv4(192, 0, 2, 1), "bob")
 	buckets := func(cc engine.ClientContext, d engine.Direction) []*rate.Limiter {
-		return l.transferBuckets(&engine.Transfer{Session: cc, Direction: d})
+		m := l.transferMeter(&engine.Transfer{Session: cc, Direction: d})
+		return m.buckets[:m.n]
 	}
 	a1d, a2d, bd := buckets(a1, engine.Download), buckets(a2, engine.Download), buckets(b, engine.Download)
 	if len(a1d) != 3 || len(a2d) != 3 || len(bd) != 3 {

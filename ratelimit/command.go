@@ -28,65 +28,61 @@ func (l *Limiter) CheckCommand(ctx context.Context, cmd *engine.Command) error {
 	}
 	c := l.cfg.Load()
 	now := l.now()
-	gen := l.gen.Load() + 1 // 0 is left for "not tuned yet"
 
+	// One lock of the session for the whole check when the tenant's rate
+	// is local (no Shared): its bucket is cached on the session, so no
+	// table is locked either.
 	s.mu.Lock()
 	lg := s.login
+	var rein *login // the login REIN ends, given back once s.mu is free
 	if cmd.Verb == "REIN" {
 		s.login = nil // the user's rate goes with the login
 		s.gen = 0
+		rein, lg = lg, nil
 	}
-	if s.gen != gen {
+	s.sync(c.gen)
+	if !s.cmdTuned {
 		// The first command, a new login or a new config: the session's
 		// rate is the user's (the default user's before login).
-		var ul Limits
+		ul := c.User
 		if cur := s.login; cur != nil {
-			ul = c.userLimits(cur.tenant, cur.user, l.Overrides)
-		} else {
-			ul = c.User
+			ul = c.loginLimits(cur, l.Overrides)
 		}
 		tune(&s.commands, ul.CommandRate, ul.CommandBurst, now)
-		s.gen = gen
+		s.cmdTuned = true
 	}
 	var rs [2]*rate.Reservation
 	n := 0
-	var sharedDelay time.Duration // the wait the shared tenant rate asks for
 	if s.commands != nil {
 		rs[n] = s.commands.ReserveN(now, 1)
 		n++
 	}
-	s.mu.Unlock()
-	if cmd.Verb == "REIN" {
-		l.logout(lg, now)
-		lg = nil
-	}
-
+	var tr tenantRate
 	if lg != nil && lg.tenant != "" {
-		tl := c.tenantLimits(lg.tenant, l.Overrides)
-		if tl.CommandRate > 0 && l.Shared != nil {
-			d, ok, err := l.Shared.TakeCommand(ctx, lg.tenant, tl.CommandRate, burstOf(tl.CommandRate, tl.CommandBurst), time.Duration(c.CommandDelay))
-			switch {
-			case err == nil:
-				tl.CommandRate = 0 // the shared rate answered
-				if !ok {
-					d = time.Duration(c.CommandDelay) + 1
-				}
-				sharedDelay = d
-			case !l.Shared.FailOpen(FeatureRates):
-				for _, r := range rs[:n] {
-					r.CancelAt(now)
-				}
-				return l.refuseShared(ctx, FeatureRates, cc, s.ip, "verb", cmd.Verb, "tenant", lg.tenant, "user", lg.user)
+		tr = l.tenantCommandRate(s, c, lg)
+	}
+	var sharedDelay time.Duration // the wait the shared tenant rate asks for
+	if tr.rate > 0 && l.Shared != nil {
+		s.mu.Unlock()
+		d, ok, err := l.Shared.TakeCommand(ctx, lg.tenant, tr.rate, tr.burst, time.Duration(c.CommandDelay))
+		switch {
+		case err == nil:
+			tr.rate = 0 // the shared rate answered
+			if !ok {
+				d = time.Duration(c.CommandDelay) + 1
 			}
+			sharedDelay = d
+		case !l.Shared.FailOpen(FeatureRates):
+			for _, r := range rs[:n] {
+				r.CancelAt(now)
+			}
+			return l.refuseShared(ctx, FeatureRates, cc, s.ip, "verb", cmd.Verb, "tenant", lg.tenant, "user", lg.user)
 		}
-		if tl.CommandRate > 0 {
-			l.tenants.with(lg.tenant, now, idleTTL, func(t *accountState, _ bool) int {
-				tune(&t.commands, tl.CommandRate, tl.CommandBurst, now)
-				rs[n] = t.commands.ReserveN(now, 1)
-				n++
-				return 0
-			})
-		}
+		s.mu.Lock()
+	}
+	if tr.rate > 0 {
+		rs[n] = l.tenantCommandBucket(s, lg, tr, now).ReserveN(now, 1)
+		n++
 	}
 	delay := sharedDelay
 	for _, r := range rs[:n] {
@@ -96,7 +92,6 @@ func (l *Limiter) CheckCommand(ctx context.Context, cmd *engine.Command) error {
 		}
 		delay = max(delay, r.DelayFrom(now))
 	}
-	s.mu.Lock()
 	if delay == 0 {
 		s.slowed = 0
 	} else {
@@ -104,6 +99,9 @@ func (l *Limiter) CheckCommand(ctx context.Context, cmd *engine.Command) error {
 	}
 	slowed := s.slowed
 	s.mu.Unlock()
+	if rein != nil {
+		l.logout(rein, now)
+	}
 	if delay == 0 {
 		return nil
 	}
@@ -126,4 +124,50 @@ func (l *Limiter) CheckCommand(ctx context.Context, cmd *engine.Command) error {
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// tenantRate is a tenant's shared command rate: per second, and the burst
+// its bucket holds (burstOf); rate 0 is none.
+type tenantRate struct {
+	rate  float64
+	burst int
+}
+
+// tenantCommandRate returns the command rate of lg's tenant, from the
+// session's cache when it holds one; s.mu is held.
+func (l *Limiter) tenantCommandRate(s *sessionState, c *compiled, lg *login) tenantRate {
+	if s.tenantOK {
+		return s.tenantCmd
+	}
+	tl := c.tenantLimits(lg.tenant, l.Overrides)
+	var tr tenantRate
+	if tl.CommandRate > 0 {
+		tr = tenantRate{rate: tl.CommandRate, burst: burstOf(tl.CommandRate, tl.CommandBurst)}
+	}
+	if l.Overrides == nil {
+		s.tenantCmd, s.tenantOK = tr, true
+	}
+	return tr
+}
+
+// tenantCommandBucket returns lg's tenant's local command bucket, tuned to tr
+// (rate > 0), from the session's cache when it holds one; s.mu is held.
+// It is cached only without Shared, where every command uses it: with
+// Shared it is the fallback for an outage, looked up when one happens.
+// The tenant's entry is pinned by the session's login, so the bucket
+// stays the entry's until the cache is dropped (sessionState.sync).
+func (l *Limiter) tenantCommandBucket(s *sessionState, lg *login, tr tenantRate, now time.Time) *rate.Limiter {
+	if s.tenantBkt != nil {
+		return s.tenantBkt
+	}
+	var b *rate.Limiter
+	l.tenants.with(lg.tenant, now, idleTTL, func(t *accountState, _ bool) int {
+		tune(&t.commands, tr.rate, tr.burst, now)
+		b = t.commands
+		return 0
+	})
+	if l.Shared == nil && l.Overrides == nil && lg.tenantPinned {
+		s.tenantBkt = b
+	}
+	return b
 }

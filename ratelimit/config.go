@@ -212,6 +212,7 @@ const (
 type compiled struct {
 	Config
 	safe []netip.Prefix
+	gen  uint64 // set by Limiter.store, from 1 up: which config this is
 }
 
 // compile validates c and fills in its defaults.
@@ -355,8 +356,18 @@ func (c *compiled) isSafe(ip netip.Addr) bool {
 // userLimits returns the limits of user of tenant: the base, the Users
 // entry, then the caller's override.
 func (c *compiled) userLimits(tenant, user string, extra func(tenant, user string) (Limits, Limits)) Limits {
+	return c.keyedUserLimits(userKey(tenant, user), tenant, user, extra)
+}
+
+// loginLimits is userLimits for a login, by the key it made once.
+func (c *compiled) loginLimits(lg *login, extra func(tenant, user string) (Limits, Limits)) Limits {
+	return c.keyedUserLimits(lg.key, lg.tenant, lg.user, extra)
+}
+
+// keyedUserLimits is userLimits with the user's key, userKey(tenant, user).
+func (c *compiled) keyedUserLimits(key, tenant, user string, extra func(tenant, user string) (Limits, Limits)) Limits {
 	l := c.User
-	if o, ok := c.Users[userKey(tenant, user)]; ok {
+	if o, ok := c.Users[key]; ok {
 		l = l.over(o)
 	}
 	if extra != nil {

@@ -69,7 +69,7 @@ type Limiter struct {
 
 	once     sync.Once
 	cfg      atomic.Pointer[compiled]
-	gen      atomic.Uint64 // bumped by SetConfig, so sessions re-read their limits
+	gen      atomic.Uint64 // the last compiled.gen given out (store)
 	ips      *table[netip.Addr, ipState]
 	users    *table[string, accountState] // by userKey(tenant, user)
 	tenants  *table[string, accountState]
@@ -116,9 +116,17 @@ func New(cfg Config) (*Limiter, error) {
 		return nil, err
 	}
 	l := &Limiter{}
-	l.cfg.Store(c)
+	l.store(c)
 	l.setup()
 	return l, nil
+}
+
+// store puts c in force with a generation of its own, so that a session
+// sees with one atomic load both the limits and whether what it cached
+// (sessionState.sync) was worked out from them.
+func (l *Limiter) store(c *compiled) {
+	c.gen = l.gen.Add(1)
+	l.cfg.Store(c)
 }
 
 // setup makes the tables, once, with the first config's bounds.
@@ -127,7 +135,7 @@ func (l *Limiter) setup() {
 		c := l.cfg.Load()
 		if c == nil {
 			c, _ = compile(Config{}) // the zero Config is valid
-			l.cfg.Store(c)
+			l.store(c)
 		}
 		l.ips = newTable[netip.Addr, ipState](c.MaxTrackedIPs, nil)
 		l.users = newTable[string, accountState](c.MaxTrackedUsers, nil)
@@ -148,8 +156,7 @@ func (l *Limiter) SetConfig(cfg Config) error {
 		return err
 	}
 	l.setup()
-	l.cfg.Store(c)
-	l.gen.Add(1)
+	l.store(c)
 	l.ips.setLimit(c.MaxTrackedIPs)
 	l.users.setLimit(c.MaxTrackedUsers)
 	l.tenants.setLimit(c.MaxTrackedUsers)
@@ -238,15 +245,44 @@ type sessionState struct {
 
 	mu       sync.Mutex
 	budget   *Budget       // admission's Budget, for the first login to go on with; nil once taken
-	gen      uint64        // the config generation commands was tuned for
 	commands *rate.Limiter // this session's commands; nil without a rate
 	slowed   int           // commands in a row that had to wait for the rate
 	login    *login        // the logged-in identity, or nil
+
+	// What every command and transfer would otherwise look up again,
+	// worked out for one config (gen) and one login: a new login, REIN
+	// and the end of the session set gen to 0, a reload gives the config
+	// a new one, and sync then drops it all. The buckets are those of
+	// the table entries the session pins (its address's, its login's
+	// user's and tenant's), so they stay the entries' own while the
+	// cache is valid. The tenant's rate and the buckets are kept only
+	// while Limiter.Overrides is nil: an OverrideFunc may answer
+	// differently at any time, so it is asked every time, as it always
+	// was.
+	gen       uint64        // the compiled.gen of what is cached; 0: nothing
+	cmdTuned  bool          // commands is tuned for gen and the login
+	tenantCmd tenantRate    // the login's tenant's command rate, when tenantOK
+	tenantOK  bool          // tenantCmd is set
+	tenantBkt *rate.Limiter // the tenant's local command bucket, when set (Shared nil)
+	meters    [2]meter      // by direction (meterIndex), when metersOK
+	metersOK  [2]bool       // meters[i] is set
+}
+
+// sync drops what s cached when it was not worked out under config gen;
+// s.mu is held.
+func (s *sessionState) sync(gen uint64) {
+	if s.gen == gen {
+		return
+	}
+	s.gen, s.cmdTuned = gen, false
+	s.tenantCmd, s.tenantOK, s.tenantBkt = tenantRate{}, false, nil
+	s.meters, s.metersOK = [2]meter{}, [2]bool{}
 }
 
 // login is a logged-in session's identity and the pins it holds.
 type login struct {
 	tenant, user string
+	key          string // userKey(tenant, user), made once
 	userPinned   bool
 	tenantPinned bool
 	hold         *SessionHold // its slots in Limiter.Shared, or nil

@@ -480,10 +480,10 @@ func (l *Limiter) loginSucceeded(cc engine.ClientContext, user string, budget *B
 	tenant, user := l.identity(cc, user)
 	ul := c.userLimits(tenant, user, l.Overrides)
 	tl := c.tenantLimits(tenant, l.Overrides)
-	lg := &login{tenant: tenant, user: user}
+	lg := &login{tenant: tenant, user: user, key: userKey(tenant, user)}
 
 	full := false
-	l.users.with(userKey(tenant, user), now, idleTTL, func(s *accountState, _ bool) int {
+	l.users.with(lg.key, now, idleTTL, func(s *accountState, _ bool) int {
 		if ul.MaxSessions > 0 && s.sessions >= ul.MaxSessions {
 			full = true
 			return 0
@@ -524,7 +524,7 @@ func (l *Limiter) loginSucceeded(cc engine.ClientContext, user string, budget *B
 		s.mu.Lock()
 		old := s.login
 		s.login = lg
-		s.gen = 0 // re-read the command rate for the user
+		s.gen = 0 // drop what was cached for the login before (sync)
 		s.mu.Unlock()
 		l.logout(old, now)
 	} else {
@@ -575,7 +575,7 @@ func (l *Limiter) logout(lg *login, now time.Time) {
 		lg.hold = nil
 	}
 	if lg.userPinned {
-		l.users.with(userKey(lg.tenant, lg.user), now, idleTTL, func(s *accountState, _ bool) int {
+		l.users.with(lg.key, now, idleTTL, func(s *accountState, _ bool) int {
 			s.sessions = max(s.sessions-1, 0)
 			return -1
 		})

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
 )
@@ -77,9 +78,9 @@ func (p *passiveState) setup() {
 // take counts one more port for k unless it holds limit already (0: no
 // limit), and reports whether it did. A counted entry is pinned, so it is
 // never evicted while it holds ports.
-func take[K comparable](t *table[K, int], k K, limit int, l *Limiter) bool {
+func take[K comparable](t *table[K, int], k K, limit int, now time.Time) bool {
 	ok := false
-	t.with(k, l.now(), 0, func(n *int, _ bool) int {
+	t.with(k, now, 0, func(n *int, _ bool) int {
 		if limit > 0 && *n >= limit {
 			return 0
 		}
@@ -91,8 +92,8 @@ func take[K comparable](t *table[K, int], k K, limit int, l *Limiter) bool {
 }
 
 // give takes back a port counted by take.
-func give[K comparable](t *table[K, int], k K, l *Limiter) {
-	t.with(k, l.now(), 0, func(n *int, _ bool) int {
+func give[K comparable](t *table[K, int], k K, now time.Time) {
+	t.with(k, now, 0, func(n *int, _ bool) int {
 		*n = max(*n-1, 0)
 		return -1
 	})
@@ -113,7 +114,8 @@ func (l *Limiter) HoldPassivePort(ctx context.Context, pp *engine.PassivePort) (
 	// (Config.IPv4Prefix, IPv6Prefix), as every per-address limit does.
 	ip, key := l.sessionAddr(cc, c)
 	tenant, user := l.identity(cc, cc.User())
-	uk := userKey(tenant, user)
+	uk := l.loginKey(cc, tenant, user)
+	now := l.now()
 
 	refuse := func(which int, msg string, limit int) error {
 		p.refused[which].Add(1)
@@ -121,34 +123,64 @@ func (l *Limiter) HoldPassivePort(ctx context.Context, pp *engine.PassivePort) (
 			"remote", ip.String(), "session", cc.ID(), "tenant", tenant, "user", user, "limit", limit})...)
 		return engine.Refuse(425, msg)
 	}
-	if !take(p.ips, key, perIP, l) {
+	if !take(p.ips, key, perIP, now) {
 		return nil, refuse(0, "Too many passive ports held from your address; finish or abort other transfers first.", perIP)
 	}
-	if user != "" && !take(p.users, uk, perUser, l) {
-		give(p.ips, key, l)
+	if user != "" && !take(p.users, uk, perUser, now) {
+		give(p.ips, key, now)
 		return nil, refuse(1, "Too many passive ports held by this user; finish or abort other transfers first.", perUser)
 	}
-	if tenant != "" && !take(p.tenants, tenant, perTenant, l) {
+	if tenant != "" && !take(p.tenants, tenant, perTenant, now) {
 		if user != "" {
-			give(p.users, uk, l)
+			give(p.users, uk, now)
 		}
-		give(p.ips, key, l)
+		give(p.ips, key, now)
 		return nil, refuse(2, "Too many passive ports held by this tenant; try again later.", perTenant)
 	}
 	p.held.Add(1)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			if tenant != "" {
-				give(p.tenants, tenant, l)
-			}
-			if user != "" {
-				give(p.users, uk, l)
-			}
-			give(p.ips, key, l)
-			p.held.Add(-1)
-		})
-	}, nil
+	h := &passiveHold{l: l, key: key, tenant: tenant, uk: uk, user: user != ""}
+	return h.release, nil
+}
+
+// passiveHold is one passive port counted by HoldPassivePort, until its
+// release: one allocation for what the release needs, its guard included.
+type passiveHold struct {
+	l      *Limiter
+	key    netip.Addr // the address's prefix
+	tenant string     // "": not counted per tenant
+	uk     string     // userKey of the user, counted when user is true
+	user   bool
+	done   atomic.Bool // released: the engine calls release once, and a second call must not count twice
+}
+
+// release gives the port back.
+func (h *passiveHold) release() {
+	if h.done.Swap(true) {
+		return
+	}
+	p, now := &h.l.passive, h.l.now()
+	if h.tenant != "" {
+		give(p.tenants, h.tenant, now)
+	}
+	if h.user {
+		give(p.users, h.uk, now)
+	}
+	give(p.ips, h.key, now)
+	p.held.Add(-1)
+}
+
+// loginKey returns userKey(tenant, user), without making it again when it
+// is the key of cc's login.
+func (l *Limiter) loginKey(cc engine.ClientContext, tenant, user string) string {
+	if s := l.session(cc); s != nil {
+		s.mu.Lock()
+		lg := s.login
+		s.mu.Unlock()
+		if lg != nil && lg.tenant == tenant && lg.user == user {
+			return lg.key
+		}
+	}
+	return userKey(tenant, user)
 }
 
 // passiveRuleNames name the passive caps in logs (rule=...).

@@ -32,6 +32,10 @@ type shard[K comparable, V any] struct {
 	lru   entry[K, V] // sentinel of the idle list: lru.next is the most recently used
 	idle  int         // entries on the idle list
 	limit int         // most idle entries kept
+	// spare is the last entry evicted, zeroed, for the next new key: a
+	// table whose entries come and go (the passive counts, made and
+	// dropped for every port) then allocates none. At most one per shard.
+	spare *entry[K, V]
 }
 
 // entry is one key's state. Pinned entries are off the idle list.
@@ -87,7 +91,12 @@ func (t *table[K, V]) with(k K, now time.Time, ttl time.Duration, fn func(v *V, 
 	e, fresh := s.m[k], false
 	switch {
 	case e == nil:
-		e = &entry[K, V]{key: k}
+		if e = s.spare; e != nil {
+			s.spare = nil
+			e.key = k
+		} else {
+			e = &entry[K, V]{key: k}
+		}
 		if t.reset != nil {
 			t.reset(&e.val)
 		}
@@ -150,6 +159,10 @@ func (s *shard[K, V]) evict(nowNanos int64) {
 		}
 		s.unlink(last)
 		delete(s.m, last.key)
+		if s.spare == nil {
+			*last = entry[K, V]{} // holds on to no key or value
+			s.spare = last
+		}
 	}
 }
 

@@ -72,3 +72,29 @@ func TestTableMostRecentlyUsedSurvives(t *testing.T) {
 		t.Fatalf("table holds %d entries, want at most %d", n, 4*tableShards)
 	}
 }
+
+// TestTableSpareEntryComesBackFresh: an evicted entry that the table
+// keeps for the next new key (shard.spare) carries nothing of the key it
+// held: the new key's value is fresh and zero, and the old key is gone.
+func TestTableSpareEntryComesBackFresh(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1000, 0)
+	tb := newTable[string, []int](tableShards, nil)
+	// With no time to live, an entry is dropped as soon as it is idle.
+	for i := range 1000 {
+		k := string(rune('a'+i%26)) + string(rune('A'+i/26))
+		tb.with(k, now, 0, func(v *[]int, fresh bool) int {
+			if !fresh || *v != nil {
+				t.Fatalf("key %q: fresh %v, value %v; want a fresh, empty value", k, fresh, *v)
+			}
+			*v = []int{i}
+			return 0
+		})
+		if n := tb.len(); n != 0 {
+			t.Fatalf("%d entries after dropping every one", n)
+		}
+	}
+	if tb.peek("aA", now, func(*[]int) {}) {
+		t.Fatal("a dropped key is still found")
+	}
+}
