@@ -83,6 +83,15 @@ func (r *rootFs) openDirNoFollow(cur *os.Root, c string) (*os.Root, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.openDirSeen(cur, c, fi)
+}
+
+// openDirSeen is openDirNoFollow for a caller that has just lstat'ed c
+// itself (resolve): fi is that lstat, and nothing but in-process checks
+// came between it and this open, so asking again would only put one more
+// system call into the same window; the handle is still checked against
+// fi.
+func (r *rootFs) openDirSeen(cur *os.Root, c string, fi os.FileInfo) (*os.Root, error) {
 	if fi.Mode()&os.ModeSymlink != 0 {
 		return nil, errPathChanged
 	}

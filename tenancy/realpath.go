@@ -167,7 +167,7 @@ func (r *rootFs) resolveEnd(name string, follow bool) (string, pathEnd, error) {
 		if !fi.IsDir() {
 			return partial(), pathEnd{}, &os.PathError{Op: "resolve", Path: name, Err: syscall.ENOTDIR}
 		}
-		next, err := r.openDirNoFollow(cur, c)
+		next, err := r.openDirSeen(cur, c, fi)
 		if err != nil {
 			return partial(), pathEnd{}, err
 		}
