@@ -122,19 +122,18 @@ func (g *guardFs) Open(name string) (afero.File, error) {
 // through openUpload (upload.go: a temporary file renamed into place, or
 // in place for a resumption, counted against the quota).
 func (g *guardFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
-	name, err := g.resolve(name, true)
+	name, end, err := g.resolveEnd(name, true)
 	if err != nil {
 		return nil, err
 	}
 	if flag&(os.O_WRONLY|os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC) == 0 {
-		return g.openRead(name)
+		return g.openRead(name, end)
 	}
 	if g.needTLS != nil && g.needTLS() {
 		return nil, errNeedPROT
 	}
-	fi, err := g.inner.Stat(name)
-	exists := err == nil
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	fi, exists, err := g.statEnd(name, end)
+	if err != nil {
 		return nil, err
 	}
 	if exists && fi.IsDir() {
@@ -174,26 +173,86 @@ func (g *guardFs) RequireProtectedData() bool { return g.needTLS != nil }
 // who must use TLS.
 var errNeedPROT = &engine.ReplyError{Code: 521, Message: "Data connections must be protected for this user: send PROT P."}
 
-// openRead opens a directory (list) or a file (download).
-func (g *guardFs) openRead(name string) (afero.File, error) {
-	fi, err := g.inner.Stat(name)
+// statEnd returns what is at name (resolved): what resolution saw there
+// (end) when it looked, otherwise inner's answer; exists is false for
+// nothing there.
+func (g *guardFs) statEnd(name string, end pathEnd) (fi os.FileInfo, exists bool, err error) {
+	switch {
+	case end.fi != nil:
+		return end.fi, true, nil
+	case end.absent:
+		return nil, false, nil
+	}
+	fi, err = g.inner.Stat(name)
 	if err != nil {
-		if cerr := g.checkAny(name); cerr != nil {
-			return nil, cerr
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, false, nil
 		}
+		return nil, false, err
+	}
+	return fi, true, nil
+}
+
+// statOpener is a backend that opens a file for reading and returns the
+// handle's stat with it (rootFs.openStat).
+type statOpener interface {
+	openStat(name string) (*os.File, os.FileInfo, error)
+}
+
+// openRead opens a directory (list) or a file (download). The type that
+// decides the right is what resolution saw (end), and, on a backend that
+// says, what was opened is checked to be of that type, so an entry that
+// changed type in between needs the right of what it became.
+func (g *guardFs) openRead(name string, end pathEnd) (afero.File, error) {
+	fi := end.fi
+	if fi == nil {
+		var err error
+		if fi, err = g.inner.Stat(name); err != nil {
+			if cerr := g.checkAny(name); cerr != nil {
+				return nil, cerr
+			}
+			return nil, err
+		}
+	}
+	if err := g.readRight(name, fi.IsDir()); err != nil {
 		return nil, err
 	}
+	so, ok := g.inner.(statOpener)
+	if !ok {
+		return hideReserved(g.inner.Open(name))
+	}
+	f, got, err := so.openStat(name)
+	if err != nil {
+		return nil, err
+	}
+	if got.IsDir() != fi.IsDir() {
+		if err := g.readRight(name, got.IsDir()); err != nil {
+			_ = f.Close()
+			return nil, err
+		}
+	}
+	if got.IsDir() {
+		// hideReserved's wrapper, without its second stat.
+		return &hidingDir{File: f}, nil
+	}
+	return f, nil
+}
+
+// readRight checks what reading name needs: the list right for a
+// directory; for a file the download right, and PROT P for a user who
+// must use TLS.
+func (g *guardFs) readRight(name string, dir bool) error {
 	right := PermDownload
-	if fi.IsDir() {
+	if dir {
 		right = PermList
 	}
 	if err := g.check(name, right); err != nil {
-		return nil, err
+		return err
 	}
-	if !fi.IsDir() && g.needTLS != nil && g.needTLS() {
-		return nil, errNeedPROT
+	if !dir && g.needTLS != nil && g.needTLS() {
+		return errNeedPROT
 	}
-	return hideReserved(g.inner.Open(name))
+	return nil
 }
 
 // Remove needs rmdir for a directory and delete for a file, and gives
@@ -215,13 +274,15 @@ func (g *guardFs) CheckRemove(name string) error {
 // removable resolves name as Remove does and checks the right removing it
 // needs, returning the resolved path.
 func (g *guardFs) removable(name string) (string, error) {
-	name, err := g.resolve(name, false)
+	name, end, err := g.resolveEnd(name, false)
 	if err != nil {
 		return "", err
 	}
-	fi, err := g.lstat(name)
-	if err != nil {
-		return "", err
+	fi := end.fi // the entry itself: resolved without following its end
+	if fi == nil {
+		if fi, err = g.lstat(name); err != nil {
+			return "", err
+		}
 	}
 	right := PermDelete
 	if fi.IsDir() {
@@ -268,14 +329,20 @@ func (g *guardFs) Rename(oldname, newname string) error {
 	return g.renameCounted(oldname, newname)
 }
 
-// Stat needs some right at name.
+// Stat needs some right at name. The answer is the lstat resolution made
+// of the path's last element (no link there, as links are followed) when
+// it made one: asking again would only ask the same question a few
+// microseconds later, and an answer changes nothing on disk.
 func (g *guardFs) Stat(name string) (os.FileInfo, error) {
-	name, err := g.resolve(name, true)
+	name, end, err := g.resolveEnd(name, true)
 	if err != nil {
 		return nil, err
 	}
 	if err := g.checkAny(name); err != nil {
 		return nil, err
+	}
+	if end.fi != nil {
+		return end.fi, nil
 	}
 	return g.inner.Stat(name)
 }
@@ -291,12 +358,16 @@ func (g *guardFs) lstat(name string) (os.FileInfo, error) {
 
 // LstatIfPossible needs some right at name.
 func (g *guardFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
-	name, err := g.resolve(name, false)
+	name, end, err := g.resolveEnd(name, false)
 	if err != nil {
 		return nil, false, err
 	}
 	if err := g.checkAny(name); err != nil {
 		return nil, false, err
+	}
+	if end.fi != nil {
+		// Resolution's lstat of the entry itself (see Stat).
+		return end.fi, true, nil
 	}
 	if ls, ok := g.inner.(afero.Lstater); ok {
 		return ls.LstatIfPossible(name)

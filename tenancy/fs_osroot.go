@@ -28,6 +28,30 @@ import (
 // that have no rights to check is NewRootFs.
 type rootFs struct {
 	root *os.Root
+	// onStat, set only by tests, is told of each stat-family system
+	// call rootFs makes itself ("lstat" by name, "fstat" of a handle), so
+	// that a test can hold the count per operation down (issue 17); nil,
+	// as everywhere else, costs a comparison.
+	onStat func(call string)
+}
+
+// note tells onStat of a call.
+func (r *rootFs) note(call string) {
+	if r.onStat != nil {
+		r.onStat(call)
+	}
+}
+
+// lstatIn is dir.Lstat(name), counted.
+func (r *rootFs) lstatIn(dir *os.Root, name string) (os.FileInfo, error) {
+	r.note("lstat")
+	return dir.Lstat(name)
+}
+
+// fstat is f.Stat(), counted.
+func (r *rootFs) fstat(f *os.File) (os.FileInfo, error) {
+	r.note("fstat")
+	return f.Stat()
 }
 
 // rel turns the engine's absolute slash path into the root-relative name
@@ -51,12 +75,23 @@ func elements(name string) []string {
 
 // openDirNoFollow opens the directory c (one element) inside cur,
 // refusing a link, and checks that what it opened is the directory lstat
-// saw, so a swap between the two calls is refused too.
-func openDirNoFollow(cur *os.Root, c string) (*os.Root, error) {
-	fi, err := cur.Lstat(c)
+// saw, so a swap between the two calls is refused too. Both calls stay:
+// os.Root's OpenRoot follows a link that appears between them, and only
+// the two together tell.
+func (r *rootFs) openDirNoFollow(cur *os.Root, c string) (*os.Root, error) {
+	fi, err := r.lstatIn(cur, c)
 	if err != nil {
 		return nil, err
 	}
+	return r.openDirSeen(cur, c, fi)
+}
+
+// openDirSeen is openDirNoFollow for a caller that has just lstat'ed c
+// itself (resolve): fi is that lstat, and nothing but in-process checks
+// came between it and this open, so asking again would only put one more
+// system call into the same window; the handle is still checked against
+// fi.
+func (r *rootFs) openDirSeen(cur *os.Root, c string, fi os.FileInfo) (*os.Root, error) {
 	if fi.Mode()&os.ModeSymlink != 0 {
 		return nil, errPathChanged
 	}
@@ -67,6 +102,7 @@ func openDirNoFollow(cur *os.Root, c string) (*os.Root, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.note("fstat")
 	got, err := next.Stat(".")
 	if err != nil || !os.SameFile(fi, got) {
 		_ = next.Close()
@@ -85,7 +121,7 @@ func (r *rootFs) parent(name string) (dir *os.Root, base string, done func(), er
 	}
 	cur := r.root
 	for _, c := range parts[:len(parts)-1] {
-		next, err := openDirNoFollow(cur, c)
+		next, err := r.openDirNoFollow(cur, c)
 		if cur != r.root {
 			_ = cur.Close()
 		}
@@ -102,8 +138,8 @@ func (r *rootFs) parent(name string) (dir *os.Root, base string, done func(), er
 
 // notLink returns errPathChanged when base in dir is a symbolic link: the
 // caller resolved it to something that is not one.
-func notLink(dir *os.Root, base string) (os.FileInfo, error) {
-	fi, err := dir.Lstat(base)
+func (r *rootFs) notLink(dir *os.Root, base string) (os.FileInfo, error) {
+	fi, err := r.lstatIn(dir, base)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +180,7 @@ func (r *rootFs) MkdirAll(name string, perm os.FileMode) error {
 		if err := cur.Mkdir(c, perm); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
-		next, err := openDirNoFollow(cur, c)
+		next, err := r.openDirNoFollow(cur, c)
 		if err != nil {
 			return err
 		}
@@ -182,7 +218,7 @@ func (r *rootFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, 
 	// sends the loop round again; three rounds are plenty for anything
 	// but a deliberate race, which then fails.
 	for range 3 {
-		f, err := openVerified(dir, base, flag&^(os.O_CREATE|os.O_TRUNC))
+		f, _, err := r.openVerified(dir, base, flag&^(os.O_CREATE|os.O_TRUNC))
 		if errors.Is(err, fs.ErrNotExist) && flag&os.O_CREATE != 0 {
 			f, err = dir.OpenFile(base, flag|os.O_EXCL, perm)
 			if errors.Is(err, fs.ErrExist) {
@@ -208,24 +244,45 @@ func (r *rootFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, 
 }
 
 // openVerified opens base in dir and checks that the open file is the
-// one lstat sees there and that base is no link.
-func openVerified(dir *os.Root, base string, flag int) (*os.File, error) {
+// one lstat sees there and that base is no link; it returns the handle's
+// own stat, which callers use instead of asking again.
+//
+// The lstat after the open guards a real race and stays: os.Root's open
+// follows a link it meets at base (within the root), so a link swapped in
+// between the caller's check and the open would otherwise hand over the
+// file it leads to. Comparing the handle with the lstat resolution made
+// before the open would not do: that file may be gone and its inode number
+// reused by the one the link leads to, whereas the handle held here pins
+// the opened inode while the lstat looks.
+func (r *rootFs) openVerified(dir *os.Root, base string, flag int) (*os.File, os.FileInfo, error) {
 	f, err := dir.OpenFile(base, flag, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	got, err := f.Stat()
+	got, err := r.fstat(f)
 	if err == nil {
 		var fi os.FileInfo
-		if fi, err = notLink(dir, base); err == nil && !os.SameFile(fi, got) {
+		if fi, err = r.notLink(dir, base); err == nil && !os.SameFile(fi, got) {
 			err = errPathChanged
 		}
 	}
 	if err != nil {
 		_ = f.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return f, nil
+	return f, got, nil
+}
+
+// openStat opens name read-only as Open does (no link followed, the file
+// lstat sees) and returns the handle's stat with it: its type says
+// whether the rights checked were the right ones, without another call.
+func (r *rootFs) openStat(name string) (*os.File, os.FileInfo, error) {
+	dir, base, done, err := r.parent(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer done()
+	return r.openVerified(dir, base, os.O_RDONLY)
 }
 
 // Remove removes a file, a link or an empty directory; a link itself goes,
@@ -282,7 +339,7 @@ func (r *rootFs) Stat(name string) (os.FileInfo, error) {
 		return nil, err
 	}
 	defer done()
-	return notLink(dir, base)
+	return r.notLink(dir, base)
 }
 
 // LstatIfPossible returns name's own information.
@@ -292,7 +349,7 @@ func (r *rootFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 		return nil, true, err
 	}
 	defer done()
-	fi, err := dir.Lstat(base)
+	fi, err := r.lstatIn(dir, base)
 	return fi, true, err
 }
 
@@ -343,19 +400,15 @@ func (r *rootFs) onHandle(name string, viaFile func(*os.File, os.FileInfo) error
 		return err
 	}
 	defer done()
-	f, err := openVerified(dir, base, os.O_RDONLY)
+	f, fi, err := r.openVerified(dir, base, os.O_RDONLY)
 	if err == nil {
 		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return err
-		}
 		return viaFile(f, fi)
 	}
 	if !errors.Is(err, fs.ErrPermission) {
 		return err
 	}
-	fi, err := notLink(dir, base)
+	fi, err = r.notLink(dir, base)
 	if err != nil {
 		return err
 	}
@@ -370,7 +423,7 @@ func (r *rootFs) Chtimes(name string, atime, mtime time.Time) error {
 		return err
 	}
 	defer done()
-	if _, err := notLink(dir, base); err != nil {
+	if _, err := r.notLink(dir, base); err != nil {
 		return err
 	}
 	return dir.Chtimes(base, atime, mtime)
@@ -427,5 +480,5 @@ func (r *rootFs) openRoot(name string) (*os.Root, error) {
 	if base == "." {
 		return dir.OpenRoot(".")
 	}
-	return openDirNoFollow(dir, base)
+	return r.openDirNoFollow(dir, base)
 }

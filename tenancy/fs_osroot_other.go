@@ -40,7 +40,7 @@ func (r *rootFs) dirNoFollow(name string) (*os.Root, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := openDirNoFollow(dir, base)
+	d, err := r.openDirNoFollow(dir, base)
 	done()
 	if err != nil {
 		return nil, nil, err

@@ -32,18 +32,26 @@ const (
 // When resolution fails somewhere the user has no right at all, the
 // refusal is the rights one, so that it tells nothing of what lies there.
 func (g *guardFs) resolve(name string, follow bool) (string, error) {
+	p, _, err := g.resolveEnd(name, follow)
+	return p, err
+}
+
+// resolveEnd is resolve, also returning what resolution saw at the
+// resolved path's last element (pathEnd; the zero one, unknown, for a
+// backend without links).
+func (g *guardFs) resolveEnd(name string, follow bool) (string, pathEnd, error) {
 	r, ok := g.inner.(pathResolver)
 	if !ok {
-		return cleanAbs(name), nil
+		return cleanAbs(name), pathEnd{}, nil
 	}
-	p, err := r.resolve(cleanAbs(name), follow)
+	p, end, err := r.resolveEnd(cleanAbs(name), follow)
 	if err != nil {
 		if cerr := g.checkAny(p); cerr != nil {
-			return "", cerr
+			return "", pathEnd{}, cerr
 		}
-		return "", err
+		return "", pathEnd{}, err
 	}
-	return p, nil
+	return p, end, nil
 }
 
 // checkCreate refuses a new name p (resolved) whose tenant-absolute path

@@ -30,6 +30,25 @@ var errPathChanged = &engine.ReplyError{Code: 550, Message: "The path changed wh
 // (rootFs). A backend without (memory) needs no resolution.
 type pathResolver interface {
 	resolve(name string, follow bool) (string, error)
+	resolveEnd(name string, follow bool) (string, pathEnd, error)
+}
+
+// pathEnd is what resolution learnt of the resolved path's last element
+// from the lstat it made there anyway, so that the operation on that path
+// need not ask again (issue 17: the same name was lstat'ed up to five
+// times per RETR). It is the element's state at that lstat, which is a
+// moment inside the operation: the rights are checked on the path, not on
+// this information, and every later use that depends on the element still
+// being what it was (an open, a rename) checks again itself (rootFs's
+// openVerified, the upload's commit).
+type pathEnd struct {
+	// fi is the last element's lstat: never a link when resolving with
+	// follow; nil when unknown (the root, a path that ends in "." or
+	// ".." inside a link's target, or an error).
+	fi os.FileInfo
+	// absent says the lstat found nothing there (or nothing at an
+	// element above it), so the path does not exist.
+	absent bool
 }
 
 // resolve returns the path that name (a clean absolute path inside the
@@ -48,6 +67,13 @@ type pathResolver interface {
 // The walk holds one directory handle at a time; ".." in a link target
 // walks down again from the root, each element counted in the steps.
 func (r *rootFs) resolve(name string, follow bool) (string, error) {
+	p, _, err := r.resolveEnd(name, follow)
+	return p, err
+}
+
+// resolveEnd is resolve, also returning what the walk saw at the resolved
+// path's last element (pathEnd; the zero one with an error).
+func (r *rootFs) resolveEnd(name string, follow bool) (string, pathEnd, error) {
 	todo := elements(name)
 	var done []string
 	// cur is the directory of done's last element; only it is held, so
@@ -66,6 +92,7 @@ func (r *rootFs) resolve(name string, follow bool) (string, error) {
 		return path.Clean("/" + strings.Join(append(append([]string(nil), done...), todo...), "/"))
 	}
 	hops, steps := 0, 0
+	var end pathEnd
 	tooMany := func() error {
 		return &engine.ReplyError{Code: 550, Message: fmt.Sprintf("%s: the path has too many elements once its links are followed (more than %d).", name, maxResolveSteps)}
 	}
@@ -77,7 +104,7 @@ func (r *rootFs) resolve(name string, follow bool) (string, error) {
 			continue
 		case "..":
 			if len(done) == 0 {
-				return partial(), linkEscapes(name)
+				return partial(), pathEnd{}, linkEscapes(name)
 			}
 			done = done[:len(done)-1]
 			// Walk down again from the root (".." of a handle could
@@ -85,65 +112,68 @@ func (r *rootFs) resolve(name string, follow bool) (string, error) {
 			setCur(r.root)
 			for _, d := range done {
 				if steps++; steps > maxResolveSteps {
-					return partial(), tooMany()
+					return partial(), pathEnd{}, tooMany()
 				}
-				next, err := openDirNoFollow(cur, d)
+				next, err := r.openDirNoFollow(cur, d)
 				if err != nil {
-					return partial(), err
+					return partial(), pathEnd{}, err
 				}
 				setCur(next)
 			}
 			continue
 		}
 		if steps++; steps > maxResolveSteps {
-			return partial(), tooMany()
+			return partial(), pathEnd{}, tooMany()
 		}
-		fi, err := cur.Lstat(c)
+		fi, err := r.lstatIn(cur, c)
 		if errors.Is(err, fs.ErrNotExist) {
 			done = append(done, c)
 			for _, t := range todo {
 				if t == ".." {
-					return partial(), &os.PathError{Op: "resolve", Path: name, Err: fs.ErrNotExist}
+					return partial(), pathEnd{}, &os.PathError{Op: "resolve", Path: name, Err: fs.ErrNotExist}
 				}
 			}
-			return partial(), nil
+			return partial(), pathEnd{absent: true}, nil
 		}
 		if err != nil {
 			todo = append([]string{c}, todo...)
-			return partial(), err
+			return partial(), pathEnd{}, err
 		}
 		last := len(todo) == 0
 		if fi.Mode()&os.ModeSymlink != 0 && (!last || follow) {
 			if hops++; hops > maxLinkHops {
-				return partial(), &engine.ReplyError{Code: 550, Message: name + ": too many levels of symbolic links."}
+				return partial(), pathEnd{}, &engine.ReplyError{Code: 550, Message: name + ": too many levels of symbolic links."}
 			}
 			target, err := cur.Readlink(c)
 			if err != nil {
-				return partial(), err
+				return partial(), pathEnd{}, err
 			}
 			if target == "" {
-				return partial(), &os.PathError{Op: "resolve", Path: name, Err: fs.ErrNotExist}
+				return partial(), pathEnd{}, &os.PathError{Op: "resolve", Path: name, Err: fs.ErrNotExist}
 			}
 			if path.IsAbs(target) {
-				return partial(), linkEscapes(name)
+				return partial(), pathEnd{}, linkEscapes(name)
 			}
 			todo = append(strings.Split(target, "/"), todo...)
 			continue
 		}
 		done = append(done, c)
 		if last {
+			// c, in cur, is the resolved path's last element, and fi
+			// its lstat: a link only when follow is false.
+			end = pathEnd{fi: fi}
 			break
 		}
 		if !fi.IsDir() {
-			return partial(), &os.PathError{Op: "resolve", Path: name, Err: syscall.ENOTDIR}
+			return partial(), pathEnd{}, &os.PathError{Op: "resolve", Path: name, Err: syscall.ENOTDIR}
 		}
-		next, err := openDirNoFollow(cur, c)
+		next, err := r.openDirSeen(cur, c, fi)
 		if err != nil {
-			return partial(), err
+			return partial(), pathEnd{}, err
 		}
 		setCur(next)
 	}
-	return partial(), nil
+	return partial(), end, nil
 }
 
 // linkEscapes refuses a link that leads outside the root it lies in.

@@ -1,0 +1,107 @@
+package tenancy
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ftpgate/ftpgate/engine"
+)
+
+// swapAtOpen returns a guard over dir whose rootFs runs swap once, at the
+// first stat of the open's own walk to /d: after resolution has lstat'ed
+// /d/x and the rights were checked on what it saw, before the open.
+// Resolution of /d/x makes three stat calls (lstat d, the handle's stat,
+// lstat x); the open's walk starts with the fourth.
+func swapAtOpen(t *testing.T, dir string, rules []PermissionConfig, swap func()) *guardFs {
+	t.Helper()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	var n atomic.Int32
+	r := &rootFs{root: root, onStat: func(string) {
+		if n.Add(1) == 4 {
+			swap()
+		}
+	}}
+	return &guardFs{inner: r, rules: rules, u: &usage{}}
+}
+
+// TestOpenRechecksWhatChangedSinceResolution: the guard no longer asks
+// the backend again between resolution and the open, so the open itself
+// must catch what changed in that window. A file swapped for a link to
+// a file the user may not read (beside it: the open's directory handle
+// would refuse one leading out of it anyway) is refused, by the lstat
+// after the open, which therefore stays; a
+// file swapped for a directory needs the list right, which a user with
+// only the download right lacks, and its entries are not listed.
+func TestOpenRechecksWhatChangedSinceResolution(t *testing.T) {
+	t.Parallel()
+	setup := func(t *testing.T) string {
+		dir := t.TempDir()
+		for p, content := range map[string]string{"d/x": "public", "d/secret/s": "secret"} {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	t.Run("link", func(t *testing.T) {
+		t.Parallel()
+		dir := setup(t)
+		rules := []PermissionConfig{{Prefix: "/", Allow: PermAll}, {Prefix: "/d/secret", Allow: 0}}
+		g := swapAtOpen(t, dir, rules, func() {
+			x := filepath.Join(dir, "d/x")
+			if err := os.Remove(x); err != nil {
+				t.Error(err)
+			}
+			if err := os.Symlink("secret/s", x); err != nil {
+				t.Error(err)
+			}
+		})
+		f, err := g.Open("/d/x")
+		if err == nil {
+			b, _ := io.ReadAll(f)
+			f.Close()
+			t.Fatalf("opened %q through a link swapped in after the check", b)
+		}
+		if !errors.Is(err, errPathChanged) {
+			t.Fatalf("open after the swap: %v, want errPathChanged", err)
+		}
+	})
+	t.Run("directory", func(t *testing.T) {
+		t.Parallel()
+		dir := setup(t)
+		rules := []PermissionConfig{{Prefix: "/", Allow: PermDownload}}
+		g := swapAtOpen(t, dir, rules, func() {
+			x := filepath.Join(dir, "d/x")
+			if err := os.Remove(x); err != nil {
+				t.Error(err)
+			}
+			if err := os.Mkdir(x, 0o755); err != nil {
+				t.Error(err)
+			}
+			if err := os.WriteFile(filepath.Join(x, "inside"), nil, 0o644); err != nil {
+				t.Error(err)
+			}
+		})
+		f, err := g.Open("/d/x")
+		if err == nil {
+			names, _ := f.Readdirnames(-1)
+			f.Close()
+			t.Fatalf("a directory swapped in was opened with the download right only; it lists %v", names)
+		}
+		var re *engine.ReplyError
+		if !errors.As(err, &re) || re.Code != 550 {
+			t.Fatalf("open after the swap: %v, want a 550 for the list right", err)
+		}
+	})
+}
