@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -132,7 +133,7 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 	if flag&os.O_APPEND != 0 {
 		pos = size
 	}
-	q := &quotaUpload{File: f, c: c, size: size, pos: pos}
+	q := &quotaUpload{File: f, c: c, size: size, pos: pos, appending: flag&os.O_APPEND != 0}
 	c.bytes = func() int64 { return q.size }
 	c.unused = func() int64 { n := q.allow; q.allow = 0; return n }
 	if c.atomic && flag&os.O_APPEND != 0 && exists {
@@ -471,7 +472,110 @@ type quotaUpload struct {
 	// written yet (guardFs.takeBytes), at most one step; given back at
 	// the end.
 	allow int64
+	// appending: the file is open with O_APPEND, which splice refuses.
+	appending bool
 }
+
+// spliceStep bounds what one splice of a quota'd upload reserves before it
+// writes, so that a running upload holds at most that much of the quota
+// it may not use: 1 MiB, the most Go's splice moves per system call, so
+// the bound costs no call. With a shared usage the step bounds it too
+// (RedisQuota's bound: at most one step unwritten per upload).
+const spliceStep = 1 << 20
+
+// maxSpliceUnwrap bounds the wrappers spliceTarget looks through.
+const maxSpliceUnwrap = 4
+
+// spliceTarget returns the *os.File the upload writes to, when splice can
+// write to it: not one in append mode (splice refuses O_APPEND, and Go's
+// ReadFrom then copies through a buffer of its own).
+func (q *quotaUpload) spliceTarget() *os.File {
+	if q.appending {
+		return nil
+	}
+	f := q.File
+	for range maxSpliceUnwrap {
+		switch w := f.(type) {
+		case *os.File:
+			return w
+		case *afero.BasePathFile:
+			f = w.File
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// SpliceFrom implements engine.FileTransferSplice: ReadFrom splices when
+// the upload is written to a file on disk, not appended.
+func (q *quotaUpload) SpliceFrom() bool { return q.spliceTarget() != nil }
+
+// ReadFrom writes what r holds at the current offset within the quota.
+// The engine calls it with each chunk of the data connection, an
+// *io.LimitedReader over the socket (engine.FileTransferSplice): each
+// step reserves what it may write (at most spliceStep and what the quota
+// leaves), lets the file's own ReadFrom splice at most that many bytes
+// through ONE *io.LimitedReader over the socket (Go's splice looks
+// through one only), then gives back what it reserved and did not write.
+// When the quota leaves nothing, one byte more is read: the end of the
+// upload (the upload filled the quota exactly) or a write the quota
+// refuses (552), so the file never holds a byte past the quota. Any other
+// reader, or a file splice cannot write to, goes through Write.
+func (q *quotaUpload) ReadFrom(r io.Reader) (int64, error) {
+	lr, ok := r.(*io.LimitedReader)
+	of := q.spliceTarget()
+	if !ok || of == nil {
+		return io.Copy(writerOnly{q}, r)
+	}
+	g := q.c.g
+	var total int64
+	for lr.N > 0 {
+		want := min(lr.N, spliceStep)
+		if g.shared != nil && g.step > 0 {
+			want = min(want, g.step)
+		}
+		before := q.size
+		end := q.pos + want
+		if end > q.size {
+			got, err := g.takeUpTo(end-q.size, &q.allow)
+			if err != nil {
+				return total, err
+			}
+			q.size += got
+		}
+		room := min(want, max(q.size-q.pos, 0))
+		if room == 0 {
+			// Used up: one byte more is the end or a refusal.
+			var b [1]byte
+			n, err := lr.Read(b[:])
+			if n == 0 {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				return total, err
+			}
+			if _, err := q.Write(b[:]); err != nil {
+				return total, err
+			}
+			total++
+			continue
+		}
+		reservedEnd := q.size
+		n, err := of.ReadFrom(&io.LimitedReader{R: lr.R, N: room})
+		lr.N -= n
+		q.shrink(reservedEnd, q.pos+n, before)
+		q.pos += n
+		total += n
+		if err != nil || n < room {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// writerOnly hides a writer's ReadFrom, so that io.Copy uses Write.
+type writerOnly struct{ io.Writer }
 
 // grow reserves what a write of n bytes at off adds to the file.
 func (q *quotaUpload) grow(off int64, n int) error {
@@ -561,4 +665,5 @@ var (
 	_ engine.FileTransferError  = (*directUpload)(nil)
 	_ engine.FileTransferError  = (*quotaUpload)(nil)
 	_ engine.FileTransferDirect = (*directUpload)(nil)
+	_ engine.FileTransferSplice = (*quotaUpload)(nil)
 )
