@@ -141,19 +141,6 @@ func (u *usage) reserve(n, f, maxBytes, maxFiles int64) error {
 	return nil
 }
 
-// reserveUpTo adds as many bytes as maxBytes (0: none) leaves, at most
-// want, and returns how many it added.
-func (u *usage) reserveUpTo(want, maxBytes int64) int64 {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	n := want
-	if maxBytes > 0 {
-		n = max(min(n, maxBytes-u.bytes), 0)
-	}
-	u.bytes += n
-	return n
-}
-
 // release undoes a reservation, never going below zero.
 func (u *usage) release(n, f int64) {
 	u.mu.Lock()
@@ -249,37 +236,6 @@ func (g *guardFs) takeBytes(need int64, allow *int64) error {
 	}
 	*allow -= need
 	return g.u.reserve(need, 0, 0, 0)
-}
-
-// takeUpTo counts at most want more bytes of an upload against the byte
-// quota, as many as it leaves, in one reservation (takeBytes' way: from
-// *allow first, then from the shared usage, which adds what the quota
-// leaves of max(missing, step)), and returns how many: 0 when the quota is
-// used up, which is no refusal yet, as the upload may have ended. A
-// shared usage that fails refuses as takeBytes does.
-func (g *guardFs) takeUpTo(want int64, allow *int64) (int64, error) {
-	if g.shared == nil {
-		return g.u.reserveUpTo(want, g.maxBytes), nil
-	}
-	if want > *allow {
-		missing := want - *allow
-		got, err := g.shared.Reserve(context.Background(), g.tenant, 1, max(missing, g.step), g.maxBytes)
-		refusal, local := g.sharedOutcome(err, errQuotaBytes)
-		switch {
-		case refusal == errQuotaBytes:
-			// Used up: what *allow holds is all there is.
-		case refusal != nil:
-			return 0, refusal
-		case local:
-			return g.u.reserveUpTo(want, g.maxBytes), nil
-		default:
-			*allow += got
-		}
-	}
-	n := min(want, *allow)
-	*allow -= n
-	_ = g.u.reserve(n, 0, 0, 0)
-	return n, nil
 }
 
 // regularBytes is what a removed or replaced entry gives back to the byte

@@ -107,10 +107,10 @@ func expectUsage(t *testing.T, f *fixture, what string, want int64) {
 
 // TestQuotaUploadKeepsSplice: with a byte quota, a STOR's bytes move by
 // splice (Result.ZeroCopy) and land exactly; an upload one byte past the
-// quota gets 552 and leaves nothing; REST+STOR splices in place and one
-// past the quota keeps exactly the quota; APPE (O_APPEND, which splice
-// refuses) still works through Write and is counted; the usage follows
-// each step.
+// quota gets 552 and leaves nothing; REST+STOR splices in place, and one
+// byte past the quota gets 552 with no byte past the quota kept; APPE
+// (O_APPEND, which splice refuses) still works through Write and is
+// counted; the usage (and the bytes on disk) follow each step.
 func TestQuotaUploadKeepsSplice(t *testing.T) {
 	t.Parallel()
 	const quota = 4_000_000
@@ -118,7 +118,7 @@ func TestQuotaUploadKeepsSplice(t *testing.T) {
 	c := f.mustLogin("alice", "acme-alice")
 	home := filepath.Join(f.dir, "data", "acme", "alice")
 
-	// 3 MB: several chunks and splice steps of 1 MiB.
+	// 3 MB: several chunks and splice steps.
 	big := pattern(3_000_000, 1)
 	if err := c.Stor("big.bin", bytes.NewReader(big)); err != nil {
 		t.Fatalf("STOR of 3 MB under a 4 MB quota: %v", err)
@@ -142,50 +142,68 @@ func TestQuotaUploadKeepsSplice(t *testing.T) {
 	expectUsage(t, f, "after the refused STOR", 3_000_000)
 
 	// REST+STOR in place, one byte past the quota: 552, and the file
-	// holds the quota, not a byte more (an upload in place keeps what
-	// arrived, for the next resumption).
+	// holds what arrived up to the quota, not a byte more (an upload in
+	// place keeps what arrived, for the next resumption; the write that
+	// would pass the quota is refused whole).
 	tail := pattern(quota-2_000_000+1, 3)
 	if code := replyCode(c.StorFrom("big.bin", bytes.NewReader(tail), 2_000_000)); code != 552 {
 		t.Fatalf("REST+STOR one byte past the quota: %d, want 552", code)
 	}
 	expectTransfer(t, log, 3, "STOR", 552, true)
-	want := append(append([]byte{}, big[:2_000_000]...), tail[:quota-2_000_000]...)
-	assertFile(t, "big.bin after REST+STOR past the quota", filepath.Join(home, "big.bin"), want)
-	expectUsage(t, f, "after REST+STOR past the quota", quota)
+	got, err := os.ReadFile(filepath.Join(home, "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]byte{}, big[:2_000_000]...), tail...)
+	if len(got) > quota || len(got) < 2_000_000+spliceStep || !bytes.Equal(got, want[:len(got)]) {
+		t.Fatalf("big.bin after REST+STOR past the quota: %d bytes (a prefix: %v); want at most the quota, %d, and at least the spliced step",
+			len(got), bytes.Equal(got, want[:min(len(got), len(want))]), quota)
+	}
+	expectUsage(t, f, "after REST+STOR past the quota", int64(len(got)))
 
-	// A full quota refuses APPE's first byte.
-	if code := replyCode(c.Append("big.bin", bytes.NewReader([]byte{1}))); code != 552 {
-		t.Fatalf("APPE to a full quota: %d, want 552", code)
+	// APPE one byte past the quota (through Write: O_APPEND): 552, and
+	// the file holds at most the quota.
+	more := pattern(quota-len(got)+1, 4)
+	if code := replyCode(c.Append("big.bin", bytes.NewReader(more))); code != 552 {
+		t.Fatalf("APPE one byte past the quota: %d, want 552", code)
 	}
 	expectTransfer(t, log, 4, "APPE", 552, false)
-	assertFile(t, "big.bin after the refused APPE", filepath.Join(home, "big.bin"), want)
+	after, err := os.ReadFile(filepath.Join(home, "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(got, more...)
+	if len(after) > quota || len(after) < len(got) || !bytes.Equal(after, want[:len(after)]) {
+		t.Fatalf("big.bin after APPE past the quota: %d bytes, want %d to %d of what was sent", len(after), len(got), quota)
+	}
+	expectUsage(t, f, "after APPE past the quota", int64(len(after)))
 
 	if err := c.Delete("big.bin"); err != nil {
 		t.Fatal(err)
 	}
 	expectUsage(t, f, "after DELE", 0)
 
-	// APPE to a new file, then REST+STOR at its end (splice), then
-	// REST+STOR that fills the quota exactly (the byte probed after
-	// the last one is the end of the upload, not a refusal).
-	first := pattern(1000, 4)
+	// APPE to a new file and to its end, then REST+STOR at its end
+	// (splice), then REST+STOR that fills the quota exactly (its last
+	// steps, at the quota's edge, through Write).
+	first := pattern(1000, 5)
 	if err := c.Append("log.bin", bytes.NewReader(first)); err != nil {
 		t.Fatalf("APPE of a new file: %v", err)
 	}
 	expectTransfer(t, log, 5, "APPE", 226, false)
-	second := pattern(500_000, 5)
+	second := pattern(500_000, 6)
 	if err := c.Append("log.bin", bytes.NewReader(second)); err != nil {
 		t.Fatalf("APPE: %v", err)
 	}
 	expectTransfer(t, log, 6, "APPE", 226, false)
 	expectUsage(t, f, "after two APPE", 501_000)
-	third := pattern(1_500_000, 6)
+	third := pattern(1_500_000, 7)
 	if err := c.StorFrom("log.bin", bytes.NewReader(third), 501_000); err != nil {
 		t.Fatalf("REST+STOR at the end: %v", err)
 	}
 	expectTransfer(t, log, 7, "STOR", 226, true)
 	expectUsage(t, f, "after REST+STOR", 2_001_000)
-	last := pattern(quota-2_001_000, 7)
+	last := pattern(quota-2_001_000, 8)
 	if err := c.StorFrom("log.bin", bytes.NewReader(last), 2_001_000); err != nil {
 		t.Fatalf("REST+STOR to exactly the quota: %v", err)
 	}
@@ -261,4 +279,40 @@ func TestQuotaUploadThroughWriteStaysExact(t *testing.T) {
 	expectTransfer(t, log, 2, "STOR", 226, false)
 	assertFile(t, "a.txt", filepath.Join(f.dir, "data", "acme", "alice", "a.txt"), body)
 	expectUsage(t, f, "after the TYPE A upload", quota)
+}
+
+// TestQuotaEdgeTakesNothingAhead: where the quota has less than a splice
+// step left, an upload reserves only the bytes that arrived (it goes
+// through Write), so a running upload there takes nothing from another
+// that fits: A stalls after 1000 bytes, B stores the rest of the quota
+// meanwhile (226), then A completes (226) and the quota is full exactly.
+func TestQuotaEdgeTakesNothingAhead(t *testing.T) {
+	t.Parallel()
+	const quota, base = 1_000_000, 900_000
+	f, _ := quotaSpliceFixture(t, quota)
+	b := f.mustLogin("alice", "acme-alice")
+	if err := b.Stor("base.bin", bytes.NewReader(pattern(base, 1))); err != nil {
+		t.Fatal(err)
+	}
+	a := f.startUpload(f.rawLoginAs("alice", "acme-alice"), "STOR", "a.bin")
+	first := pattern(1000, 2)
+	a.send(first)
+	waitFor(t, "A's first bytes counted", func() bool {
+		used, _ := f.usageOf()
+		return used >= base+1000
+	})
+	if used, _ := f.usageOf(); used != base+1000 {
+		t.Fatalf("usage with A's upload running: %d, want %d (its bytes, nothing ahead)", used, base+1000)
+	}
+	rest := pattern(quota-base-1000, 3)
+	if err := b.Stor("b.bin", bytes.NewReader(rest)); err != nil {
+		t.Fatalf("B's upload of the rest of the quota while A runs: %v", err)
+	}
+	if code, msg := a.finish(); code != 226 {
+		t.Fatalf("A: %d %s", code, msg)
+	}
+	home := filepath.Join(f.dir, "data", "acme", "alice")
+	assertFile(t, "a.bin", filepath.Join(home, "a.bin"), first)
+	assertFile(t, "b.bin", filepath.Join(home, "b.bin"), rest)
+	expectUsage(t, f, "at the quota", quota)
 }

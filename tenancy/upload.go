@@ -477,11 +477,20 @@ type quotaUpload struct {
 }
 
 // spliceStep bounds what one splice of a quota'd upload reserves before it
-// writes, so that a running upload holds at most that much of the quota
-// it may not use: 1 MiB, the most Go's splice moves per system call, so
-// the bound costs no call. With a shared usage the step bounds it too
-// (RedisQuota's bound: at most one step unwritten per upload).
-const spliceStep = 1 << 20
+// writes, and so what a running upload holds of the quota ahead of the
+// bytes that arrived (the price of splice: the kernel writes bytes no one
+// counted, so they are reserved first). Near the quota's edge, within one
+// step per running upload, an upload may then get 552 while the others
+// hold steps they do not fill; a cluster's step already works so. 256 KiB,
+// the engine's first chunk: a small file takes one reservation, a large
+// one a lock (or in a cluster, per step, a Redis call) per 256 KiB. With
+// a shared usage the step bounds it too (RedisQuota's bound: at most one
+// step unwritten per upload).
+const spliceStep = 256 << 10
+
+// edgeBuffer is the buffer of a step copied through Write at the quota's
+// edge (one per ReadFrom that reaches it, allocated then).
+const edgeBuffer = 32 << 10
 
 // maxSpliceUnwrap bounds the wrappers spliceTarget looks through.
 const maxSpliceUnwrap = 4
@@ -513,15 +522,17 @@ func (q *quotaUpload) SpliceFrom() bool { return q.spliceTarget() != nil }
 
 // ReadFrom writes what r holds at the current offset within the quota.
 // The engine calls it with each chunk of the data connection, an
-// *io.LimitedReader over the socket (engine.FileTransferSplice): each
-// step reserves what it may write (at most spliceStep and what the quota
-// leaves), lets the file's own ReadFrom splice at most that many bytes
-// through ONE *io.LimitedReader over the socket (Go's splice looks
-// through one only), then gives back what it reserved and did not write.
-// When the quota leaves nothing, one byte more is read: the end of the
-// upload (the upload filled the quota exactly) or a write the quota
-// refuses (552), so the file never holds a byte past the quota. Any other
-// reader, or a file splice cannot write to, goes through Write.
+// *io.LimitedReader over the socket (engine.FileTransferSplice). Each
+// step first reserves what it may write (at most spliceStep of the chunk,
+// in one takeBytes call), then lets the file's own ReadFrom splice at
+// most that many bytes through ONE *io.LimitedReader over the socket
+// (Go's splice looks through one only), then gives back what it reserved
+// and did not write (shrink; in a cluster to allow, which returnUnused
+// gives back at the end). A step the quota no longer has room for goes
+// through Write instead, which reserves only bytes that arrived: an
+// upload near the edge takes nothing ahead from the others, and the one
+// that passes the quota gets 552 with no byte past it written. Any
+// other reader, or a file splice cannot write to, goes through Write.
 func (q *quotaUpload) ReadFrom(r io.Reader) (int64, error) {
 	lr, ok := r.(*io.LimitedReader)
 	of := q.spliceTarget()
@@ -530,44 +541,38 @@ func (q *quotaUpload) ReadFrom(r io.Reader) (int64, error) {
 	}
 	g := q.c.g
 	var total int64
+	var buf []byte
 	for lr.N > 0 {
 		want := min(lr.N, spliceStep)
 		if g.shared != nil && g.step > 0 {
 			want = min(want, g.step)
 		}
 		before := q.size
-		end := q.pos + want
-		if end > q.size {
-			got, err := g.takeUpTo(end-q.size, &q.allow)
+		if end := q.pos + want; end > q.size {
+			err := g.takeBytes(end-q.size, &q.allow)
+			if errors.Is(err, errQuotaBytes) {
+				if buf == nil {
+					buf = make([]byte, edgeBuffer)
+				}
+				n, err := io.CopyBuffer(writerOnly{q}, &io.LimitedReader{R: lr, N: want}, buf)
+				total += n
+				if err != nil || n < want {
+					return total, err
+				}
+				continue
+			}
 			if err != nil {
 				return total, err
 			}
-			q.size += got
-		}
-		room := min(want, max(q.size-q.pos, 0))
-		if room == 0 {
-			// Used up: one byte more is the end or a refusal.
-			var b [1]byte
-			n, err := lr.Read(b[:])
-			if n == 0 {
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-				return total, err
-			}
-			if _, err := q.Write(b[:]); err != nil {
-				return total, err
-			}
-			total++
-			continue
+			q.size = end
 		}
 		reservedEnd := q.size
-		n, err := of.ReadFrom(&io.LimitedReader{R: lr.R, N: room})
+		n, err := of.ReadFrom(&io.LimitedReader{R: lr.R, N: want})
 		lr.N -= n
 		q.shrink(reservedEnd, q.pos+n, before)
 		q.pos += n
 		total += n
-		if err != nil || n < room {
+		if err != nil || n < want {
 			return total, err
 		}
 	}
