@@ -459,7 +459,9 @@ func (d *directUpload) Close() error { return d.c.finish(d.File) }
 
 // quotaUpload is an upload handle for a tenant with a byte quota: each
 // write first reserves the bytes by which it grows the file, and one that
-// would pass the quota fails with 552. What a failed temporary upload
+// would pass the quota fails with 552. From the plain data connection the
+// engine hands it the socket (ReadFrom, engine.FileTransferSplice), which
+// reserves a step and splices it. What a failed temporary upload
 // reserved is given back when its file is removed; an upload in place
 // keeps what it wrote, and gives back only what it reserved and did not
 // write.
