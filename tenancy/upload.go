@@ -483,12 +483,13 @@ type quotaUpload struct {
 // bytes that arrived (the price of splice: the kernel writes bytes no one
 // counted, so they are reserved first). Near the quota's edge, within one
 // step per running upload, an upload may then get 552 while the others
-// hold steps they do not fill; a cluster's step already works so. 256 KiB,
-// the engine's first chunk: a small file takes one reservation, a large
-// one a lock (or in a cluster, per step, a Redis call) per 256 KiB. With
+// hold steps they do not fill, as a cluster's step (1 MiB by default)
+// already works. 1 MiB, the most Go's splice moves per system call (its
+// pipe's size): a smaller step would split a fast upload's splices (256
+// KiB steps: 4 splice calls for 1 where the engine alone makes 1). With
 // a shared usage the step bounds it too (RedisQuota's bound: at most one
 // step unwritten per upload).
-const spliceStep = 256 << 10
+const spliceStep = 1 << 20
 
 // edgeBuffer is the buffer of a step copied through Write at the quota's
 // edge (one per ReadFrom that reaches it, allocated then).
