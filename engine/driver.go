@@ -266,7 +266,26 @@ type FileTransferError interface {
 // one). The engine then copies to and from DirectFile itself, so that
 // sendfile and splice still apply, and still calls the handle's own
 // Seek, TransferError and Close. A handle that must see the bytes (to
-// count them against a quota, say) must not implement it.
+// count them against a quota, say) must not implement it; one that must
+// only count them may implement FileTransferSplice.
 type FileTransferDirect interface {
 	DirectFile() afero.File
+}
+
+// FileTransferSplice is implemented by an upload handle that must count
+// the bytes it receives (against a quota, say) but need not see them.
+// When SpliceFrom reports true and the upload's source is the plain TCP
+// data connection (no TLS, MODE Z, TYPE A or transfer hook in between),
+// the engine copies each chunk with io.Copy(handle, r), r an
+// *io.LimitedReader over the *net.TCPConn bounding the chunk, so that
+// ReadFrom can bound the chunk further and hand the socket to its file's
+// own ReadFrom, which splices on Linux; Result.ZeroCopy is then true.
+// ReadFrom must read no more than r allows and keep r.N in step with what
+// it read, as io.LimitedReader's Read does. Otherwise the engine copies
+// through its buffer and calls Write, as for any handle.
+type FileTransferSplice interface {
+	io.ReaderFrom
+	// SpliceFrom reports whether ReadFrom from a TCP socket moves the
+	// bytes without user space (false: use Write).
+	SpliceFrom() bool
 }

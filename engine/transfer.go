@@ -458,7 +458,8 @@ type writerOnly struct{ io.Writer }
 type readerOnly struct{ io.Reader }
 
 // zeroCopyPossible reports whether io.Copy from src to dst reaches
-// sendfile (file to socket) or splice (socket to file) on Linux.
+// sendfile (file to socket) or splice (socket to file) on Linux, the
+// latter also through an upload handle that says so (FileTransferSplice).
 func zeroCopyPossible(dst io.Writer, src io.Reader) bool {
 	for {
 		lr, ok := src.(*io.LimitedReader)
@@ -467,13 +468,16 @@ func zeroCopyPossible(dst io.Writer, src io.Reader) bool {
 		}
 		src = lr.R
 	}
-	switch dst.(type) {
+	switch d := dst.(type) {
 	case *net.TCPConn:
 		_, ok := src.(*os.File)
 		return ok
 	case *os.File:
 		_, ok := src.(*net.TCPConn)
 		return ok
+	case FileTransferSplice:
+		_, ok := src.(*net.TCPConn)
+		return ok && d.SpliceFrom()
 	}
 	return false
 }

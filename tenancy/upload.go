@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -132,7 +133,7 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 	if flag&os.O_APPEND != 0 {
 		pos = size
 	}
-	q := &quotaUpload{File: f, c: c, size: size, pos: pos}
+	q := &quotaUpload{File: f, c: c, size: size, pos: pos, appending: flag&os.O_APPEND != 0}
 	c.bytes = func() int64 { return q.size }
 	c.unused = func() int64 { n := q.allow; q.allow = 0; return n }
 	if c.atomic && flag&os.O_APPEND != 0 && exists {
@@ -458,7 +459,9 @@ func (d *directUpload) Close() error { return d.c.finish(d.File) }
 
 // quotaUpload is an upload handle for a tenant with a byte quota: each
 // write first reserves the bytes by which it grows the file, and one that
-// would pass the quota fails with 552. What a failed temporary upload
+// would pass the quota fails with 552. From the plain data connection the
+// engine hands it the socket (ReadFrom, engine.FileTransferSplice), which
+// reserves a step and splices it. What a failed temporary upload
 // reserved is given back when its file is removed; an upload in place
 // keeps what it wrote, and gives back only what it reserved and did not
 // write.
@@ -471,7 +474,116 @@ type quotaUpload struct {
 	// written yet (guardFs.takeBytes), at most one step; given back at
 	// the end.
 	allow int64
+	// appending: the file is open with O_APPEND, which splice refuses.
+	appending bool
 }
+
+// spliceStep bounds what one splice of a quota'd upload reserves before it
+// writes, and so what a running upload holds of the quota ahead of the
+// bytes that arrived (the price of splice: the kernel writes bytes no one
+// counted, so they are reserved first). Near the quota's edge, within one
+// step per running upload, an upload may then get 552 while the others
+// hold steps they do not fill, as a cluster's step (1 MiB by default)
+// already works. 1 MiB, the most Go's splice moves per system call (its
+// pipe's size): a smaller step would split a fast upload's splices (256
+// KiB steps: 4 splice calls for 1 where the engine alone makes 1). With
+// a shared usage the step bounds it too (RedisQuota's bound: at most one
+// step unwritten per upload).
+const spliceStep = 1 << 20
+
+// edgeBuffer is the buffer of a step copied through Write at the quota's
+// edge (one per ReadFrom that reaches it, allocated then).
+const edgeBuffer = 32 << 10
+
+// maxSpliceUnwrap bounds the wrappers spliceTarget looks through.
+const maxSpliceUnwrap = 4
+
+// spliceTarget returns the *os.File the upload writes to, when splice can
+// write to it: not one in append mode (splice refuses O_APPEND, and Go's
+// ReadFrom then copies through a buffer of its own).
+func (q *quotaUpload) spliceTarget() *os.File {
+	if q.appending {
+		return nil
+	}
+	f := q.File
+	for range maxSpliceUnwrap {
+		switch w := f.(type) {
+		case *os.File:
+			return w
+		case *afero.BasePathFile:
+			f = w.File
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// SpliceFrom implements engine.FileTransferSplice: ReadFrom splices when
+// the upload is written to a file on disk, not appended.
+func (q *quotaUpload) SpliceFrom() bool { return q.spliceTarget() != nil }
+
+// ReadFrom writes what r holds at the current offset within the quota.
+// The engine calls it with each chunk of the data connection, an
+// *io.LimitedReader over the socket (engine.FileTransferSplice). Each
+// step first reserves what it may write (at most spliceStep of the chunk,
+// in one takeBytes call), then lets the file's own ReadFrom splice at
+// most that many bytes through ONE *io.LimitedReader over the socket
+// (Go's splice looks through one only), then gives back what it reserved
+// and did not write (shrink; in a cluster to allow, which returnUnused
+// gives back at the end). A step the quota no longer has room for goes
+// through Write instead, which reserves only bytes that arrived: an
+// upload near the edge takes nothing ahead from the others, and the one
+// that passes the quota gets 552 with no byte past it written. Any
+// other reader, or a file splice cannot write to, goes through Write.
+func (q *quotaUpload) ReadFrom(r io.Reader) (int64, error) {
+	lr, ok := r.(*io.LimitedReader)
+	of := q.spliceTarget()
+	if !ok || of == nil {
+		return io.Copy(writerOnly{q}, r)
+	}
+	g := q.c.g
+	var total int64
+	var buf []byte
+	for lr.N > 0 {
+		want := min(lr.N, spliceStep)
+		if g.shared != nil && g.step > 0 {
+			want = min(want, g.step)
+		}
+		before := q.size
+		if end := q.pos + want; end > q.size {
+			err := g.takeBytes(end-q.size, &q.allow)
+			if errors.Is(err, errQuotaBytes) {
+				if buf == nil {
+					buf = make([]byte, edgeBuffer)
+				}
+				n, err := io.CopyBuffer(writerOnly{q}, &io.LimitedReader{R: lr, N: want}, buf)
+				total += n
+				if err != nil || n < want {
+					return total, err
+				}
+				continue
+			}
+			if err != nil {
+				return total, err
+			}
+			q.size = end
+		}
+		reservedEnd := q.size
+		n, err := of.ReadFrom(&io.LimitedReader{R: lr.R, N: want})
+		lr.N -= n
+		q.shrink(reservedEnd, q.pos+n, before)
+		q.pos += n
+		total += n
+		if err != nil || n < want {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// writerOnly hides a writer's ReadFrom, so that io.Copy uses Write.
+type writerOnly struct{ io.Writer }
 
 // grow reserves what a write of n bytes at off adds to the file.
 func (q *quotaUpload) grow(off int64, n int) error {
@@ -561,4 +673,5 @@ var (
 	_ engine.FileTransferError  = (*directUpload)(nil)
 	_ engine.FileTransferError  = (*quotaUpload)(nil)
 	_ engine.FileTransferDirect = (*directUpload)(nil)
+	_ engine.FileTransferSplice = (*quotaUpload)(nil)
 )
