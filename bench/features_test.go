@@ -486,6 +486,10 @@ func TestFeaturesTenancy(t *testing.T) {
 			t.Fatalf("%s through tenancy: %v", x.name, err)
 		}
 	}
+	// With its byte quota on, downloads keep sendfile and uploads splice.
+	if got := copyPaths(t, getFixture(t, 1<<20), v); got != "RETR:zero-copy STOR:zero-copy" {
+		t.Errorf("tenancy with a quota: the transfers' copies were %q, want sendfile and splice", got)
+	}
 }
 
 // copyPaths moves fx's file down and a file up through a new server
