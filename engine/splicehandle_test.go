@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"crypto/tls"
 	"io"
 	"os"
 	"testing"
@@ -28,15 +27,9 @@ func (h *spliceHandle) ReadFrom(r io.Reader) (int64, error) {
 // chunk copy hands the socket to its ReadFrom under one LimitedReader.
 func TestZeroCopyThroughSpliceHandle(t *testing.T) {
 	t.Parallel()
-	client, server := tcpPair(t)
-	file, err := os.CreateTemp(t.TempDir(), "zc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
+	client, server, file, tlsConn := zeroCopyEnds(t)
 	yes := &spliceHandle{File: file, splices: true}
 	no := &spliceHandle{File: file}
-	tlsConn := tls.Server(server, testTLSConfig()) // never used, only its type
 	for _, tc := range []struct {
 		name string
 		dst  io.Writer

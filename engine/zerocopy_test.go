@@ -90,15 +90,23 @@ func TestUnwrapFile(t *testing.T) {
 	}
 }
 
-func TestZeroCopyPossible(t *testing.T) {
-	t.Parallel()
-	client, server := tcpPair(t)
+// zeroCopyEnds returns the ends the zero-copy tests choose between: a
+// loopback TCP pair, a temporary file and a TLS server over the server's
+// end (never used, only its type), all closed when the test ends.
+func zeroCopyEnds(t *testing.T) (client, server *net.TCPConn, file *os.File, tlsConn *tls.Conn) {
+	t.Helper()
+	client, server = tcpPair(t)
 	file, err := os.CreateTemp(t.TempDir(), "zc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer file.Close()
-	tlsConn := tls.Server(server, testTLSConfig()) // never used, only its type
+	t.Cleanup(func() { _ = file.Close() })
+	return client, server, file, tls.Server(server, testTLSConfig())
+}
+
+func TestZeroCopyPossible(t *testing.T) {
+	t.Parallel()
+	client, server, file, tlsConn := zeroCopyEnds(t)
 	memFile, err := afero.NewMemMapFs().Create("/m")
 	if err != nil {
 		t.Fatal(err)

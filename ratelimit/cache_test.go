@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ftpgate/ftpgate/engine"
+	"github.com/jlaffaye/ftp"
 )
 
 // The tests below guard what a session caches of its limits
@@ -41,53 +42,39 @@ func nopsUntilRefused(t *testing.T, c *rawClient, limit int) int {
 	return limit
 }
 
-// TestReloadLowersTenantCommandRateOfSession: a reload that lowers a
-// tenant's command rate takes effect on the next command of a session
-// that was logged in, and had used the rate, before it.
-func TestReloadLowersTenantCommandRateOfSession(t *testing.T) {
+// TestReloadChangesTenantCommandRateOfSession: a reload that lowers a
+// tenant's command rate, or gives it one where it had none, takes effect
+// on the next command of a session that logged in, and used the rate,
+// before it (the session's cached bucket is dropped).
+func TestReloadChangesTenantCommandRateOfSession(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock() // frozen: nothing refills
-	ts := newTestServer(t, Config{
-		Tenants:        map[string]Limits{"acme": {CommandRate: 1, CommandBurst: 1000}},
-		CommandStrikes: -1,
-	}, func(l *Limiter) { l.Now = clock.Now; acmeAndGlobex(l) })
-	a, _, _ := ts.dialRaw(t, "127.0.0.1")
-	a.Expect("USER alice", 331)
-	a.Expect("PASS secret", 230)
-	for range 5 {
-		a.Expect("NOOP", 200)
-	}
-	if err := ts.l.SetConfig(Config{
-		Tenants:        map[string]Limits{"acme": {CommandRate: 1, CommandBurst: 3}},
-		CommandStrikes: -1,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	// The bucket now holds at most 3: three more commands, then 421.
-	if n := nopsUntilRefused(t, a, 20); n != 3 {
-		t.Fatalf("%d commands after lowering the tenant's burst to 3, want 3", n)
-	}
-}
-
-// TestReloadSetsTenantCommandRateOfSession: a reload that gives a tenant
-// a command rate where it had none limits a session that was logged in
-// before it.
-func TestReloadSetsTenantCommandRateOfSession(t *testing.T) {
-	t.Parallel()
-	clock := newFakeClock()
-	ts := newTestServer(t, Config{CommandStrikes: -1}, func(l *Limiter) { l.Now = clock.Now; acmeAndGlobex(l) })
-	a, _, _ := ts.dialRaw(t, "127.0.0.1")
-	a.Expect("USER alice", 331)
-	a.Expect("PASS secret", 230)
-	a.Expect("NOOP", 200)
-	if err := ts.l.SetConfig(Config{
-		Tenant:         Limits{CommandRate: 1, CommandBurst: 2},
-		CommandStrikes: -1,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if n := nopsUntilRefused(t, a, 20); n != 2 {
-		t.Fatalf("%d commands after setting a tenant burst of 2, want 2", n)
+	for _, tc := range []struct {
+		name          string
+		before, after Config
+		nops, want    int // commands before the reload; allowed after it
+	}{
+		{"lowered", Config{Tenants: map[string]Limits{"acme": {CommandRate: 1, CommandBurst: 1000}}, CommandStrikes: -1},
+			Config{Tenants: map[string]Limits{"acme": {CommandRate: 1, CommandBurst: 3}}, CommandStrikes: -1}, 5, 3},
+		{"set", Config{CommandStrikes: -1},
+			Config{Tenant: Limits{CommandRate: 1, CommandBurst: 2}, CommandStrikes: -1}, 1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clock := newFakeClock() // frozen: nothing refills
+			ts := newTestServer(t, tc.before, func(l *Limiter) { l.Now = clock.Now; acmeAndGlobex(l) })
+			a, _, _ := ts.dialRaw(t, "127.0.0.1")
+			a.Expect("USER alice", 331)
+			a.Expect("PASS secret", 230)
+			for range tc.nops {
+				a.Expect("NOOP", 200)
+			}
+			if err := ts.l.SetConfig(tc.after); err != nil {
+				t.Fatal(err)
+			}
+			if n := nopsUntilRefused(t, a, 20); n != tc.want {
+				t.Fatalf("%d commands after the reload, want %d", n, tc.want)
+			}
+		})
 	}
 }
 
@@ -128,18 +115,25 @@ func TestTransferRateFollowsReLogin(t *testing.T) {
 	ts := newTestServer(t, Config{Users: map[string]Limits{"bob": {DownloadRate: testRate}}}, nil)
 	want := ts.writeFile(t, "f.bin", testSize/2)
 	c := ts.ftpClient(t, "127.0.0.1", "alice")
-	if got := retr(t, c, "f.bin"); !bytes.Equal(got, want) { // alice: no rate
-		t.Fatal("downloaded bytes differ")
-	}
+	retrMetered(t, c, want, "")        // alice: no rate
 	if err := c.Logout(); err != nil { // REIN
 		t.Fatal(err)
 	}
 	if err := c.Login("bob", "secret"); err != nil {
 		t.Fatal(err)
 	}
+	retrMetered(t, c, want, "bob's download after alice's on one session")
+}
+
+// retrMetered downloads f.bin through c and checks its bytes against want
+// and, unless what is "", that it took as long as testRate says.
+func retrMetered(t *testing.T, c *ftp.ServerConn, want []byte, what string) {
+	t.Helper()
 	start := time.Now()
 	got := retr(t, c, "f.bin")
-	checkDuration(t, "bob's download after alice's on one session", testSize/2, time.Since(start))
+	if what != "" {
+		checkDuration(t, what, len(want), time.Since(start))
+	}
 	if !bytes.Equal(got, want) {
 		t.Fatal("downloaded bytes differ")
 	}
@@ -153,18 +147,11 @@ func TestReloadLowersTransferRateOfSession(t *testing.T) {
 	ts := newTestServer(t, Config{Tenant: Limits{DownloadRate: 1 << 40}}, acmeAndGlobex)
 	want := ts.writeFile(t, "f.bin", testSize/2)
 	c := ts.ftpClient(t, "127.0.0.1", "alice")
-	if got := retr(t, c, "f.bin"); !bytes.Equal(got, want) {
-		t.Fatal("downloaded bytes differ")
-	}
+	retrMetered(t, c, want, "")
 	if err := ts.l.SetConfig(Config{Tenant: Limits{DownloadRate: testRate}}); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	got := retr(t, c, "f.bin")
-	checkDuration(t, "download after lowering the tenant's rate", testSize/2, time.Since(start))
-	if !bytes.Equal(got, want) {
-		t.Fatal("downloaded bytes differ")
-	}
+	retrMetered(t, c, want, "download after lowering the tenant's rate")
 }
 
 // TestOverridesAskedOnEveryCommand: the limits an OverrideFunc gives are

@@ -124,6 +124,12 @@ func newFixture(t *testing.T, files map[string]string) *fixture {
 // before serving (may be nil).
 func newFixtureWith(t *testing.T, files map[string]string, adjust func(*engine.Settings)) *fixture {
 	t.Helper()
+	return newFixtureHooks(t, files, adjust, nil)
+}
+
+// newFixtureHooks is newFixtureWith whose server also runs results.
+func newFixtureHooks(t *testing.T, files map[string]string, adjust func(*engine.Settings), results []engine.ResultHook) *fixture {
+	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir()}
 	for name, content := range files {
 		f.writeFile(name, content)
@@ -143,7 +149,7 @@ func newFixtureWith(t *testing.T, files map[string]string, adjust func(*engine.S
 	}
 	// Cleanups run last first: the server closes before the driver.
 	t.Cleanup(func() { _ = d.Close() })
-	f.srv = &engine.Server{Driver: d, Logger: slog.New(slog.DiscardHandler)}
+	f.srv = &engine.Server{Driver: d, Logger: slog.New(slog.DiscardHandler), ResultHooks: results}
 	f.addr = enginetest.Start(t, f.srv).Addr
 	return f
 }

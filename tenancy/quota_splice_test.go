@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,7 +13,6 @@ import (
 	"github.com/jlaffaye/ftp"
 
 	"github.com/ftpgate/ftpgate/engine"
-	"github.com/ftpgate/ftpgate/engine/enginetest"
 )
 
 // Issue 17: an upload under a byte quota keeps splice (quotaUpload's
@@ -56,25 +54,8 @@ func (l *transferLog) wait(t *testing.T, n int) engine.Result {
 // Results in the returned log.
 func newLoggedFixture(t *testing.T, files map[string]string) (*fixture, *transferLog) {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir()}
-	for name, content := range files {
-		f.writeFile(name, content)
-	}
-	cfg, err := LoadConfig(filepath.Join(f.dir, "server.toml"))
-	if err != nil {
-		t.Fatalf("LoadConfig: %v", err)
-	}
-	d, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	f.driver = d
-	waitCounts(t, d)
-	t.Cleanup(func() { _ = d.Close() })
 	log := &transferLog{}
-	f.srv = &engine.Server{Driver: d, Logger: slog.New(slog.DiscardHandler), ResultHooks: []engine.ResultHook{log.hook}}
-	f.addr = enginetest.Start(t, f.srv).Addr
-	return f, log
+	return newFixtureHooks(t, files, nil, []engine.ResultHook{log.hook}), log
 }
 
 // quotaSpliceFixture serves acme with a byte quota of quota bytes.
