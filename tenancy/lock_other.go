@@ -7,8 +7,15 @@ import "os"
 // openNoFollow is 0 where the flag does not exist.
 const openNoFollow = 0
 
+// openNonblock is 0 here: the open calls it spares are Linux's.
+const openNonblock = 0
+
 // tryLockFile has no lock to take here: every temporary upload file a
 // usage walk finds is taken for an orphan, which is right for a single
 // instance at start; a recount at reload may then fail a running upload
 // (451), never lose a completed one.
 func tryLockFile(*os.File) bool { return true }
+
+// unlinked cannot tell here: a file a walk removed under a running
+// upload fails that upload at its rename, nothing acknowledged is lost.
+func unlinked(os.FileInfo) bool { return false }

@@ -155,8 +155,12 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 
 // createTemp creates a temporary upload file next to name, locked
 // (tryLockFile) so that no usage walk takes it for an orphan. A walk that
-// removed the new file before the lock was taken is noticed (the name no
-// longer leads to it) and another name is tried.
+// removed the new file before the lock was taken is noticed (the handle's
+// file has no name left: fstat's link count) and another name is tried;
+// the name cannot have been taken by another file meanwhile, for only
+// this upload makes it. Counting links needs one system call where
+// comparing the handle with an lstat of the name needed two, and the
+// lstat walked the directories above it once more.
 func createTemp(fsys afero.Fs, name string, access int, perm os.FileMode) (afero.File, string, error) {
 	dir := path.Dir(name)
 	var lastErr error
@@ -177,9 +181,7 @@ func createTemp(fsys afero.Fs, name string, access int, perm os.FileMode) (afero
 			return f, tmp, nil
 		}
 		if tryLockFile(of) {
-			mine, serr := of.Stat()
-			there, lerr := lstatOf(fsys, tmp)
-			if serr == nil && lerr == nil && os.SameFile(mine, there) {
+			if mine, err := of.Stat(); err == nil && !unlinked(mine) {
 				return f, tmp, nil
 			}
 		}
