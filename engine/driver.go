@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"os"
 
 	"github.com/spf13/afero"
 )
@@ -238,6 +239,22 @@ type ClientDriverExtensionFileTransfer interface {
 	// GetHandle opens name for a transfer with os.OpenFile flags; offset is
 	// the REST offset (0 without REST), which the engine also seeks to.
 	GetHandle(name string, flags int, offset int64) (FileTransfer, error)
+}
+
+// ClientDriverExtensionOpenRead is implemented by a ClientDriver that opens
+// a file for a download and tells what it opened in the same step, so
+// that RETR needs no Stat of its own before the open (a path lookup per
+// download; on a backend that checks every element of a path, a walk).
+// The engine uses it when the driver has no GetHandle, and finds it on
+// the session's driver itself, not through Unwrap: a wrapper's OpenFile
+// must not be stepped around.
+type ClientDriverExtensionOpenRead interface {
+	// OpenRead opens name for reading. fi describes what was opened (its
+	// handle's stat where the backend has one); for anything but a
+	// regular file OpenRead may return fi with a nil handle, and the
+	// engine then refuses the download as it does after a Stat. Errors
+	// are those Stat or OpenFile would return.
+	OpenRead(name string) (f FileTransfer, fi os.FileInfo, err error)
 }
 
 // FileTransfer is a handle a transfer reads from or writes to.

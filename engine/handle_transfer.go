@@ -96,28 +96,82 @@ func (s *session) openHandle(p string, flags int, offset int64) (FileTransfer, e
 	return f, nil
 }
 
+// openDownload opens p for RETR at the REST offset, with what it is: one
+// step through a driver's OpenRead, otherwise a Stat, then the open
+// (openHandle). It replies and returns false when p is not a regular file,
+// the offset is past its end, or either step fails.
+func (s *session) openDownload(p string) (FileTransfer, os.FileInfo, bool) {
+	drv := s.driver()
+	offset := s.restOffset
+	_, getHandle := drv.(ClientDriverExtensionFileTransfer)
+	or, openRead := drv.(ClientDriverExtensionOpenRead)
+	if !openRead || getHandle {
+		fi, ok := s.statRegular(drv, p)
+		if !ok {
+			return nil, nil, false
+		}
+		if !s.offsetWithin(offset, fi) {
+			return nil, nil, false
+		}
+		f, err := s.openHandle(p, os.O_RDONLY, offset)
+		if err != nil {
+			s.restOffset = 0
+			s.fsErrorReply(err, p)
+			return nil, nil, false
+		}
+		return f, fi, true
+	}
+	f, fi, err := or.OpenRead(p)
+	if err != nil {
+		s.restOffset = 0
+		s.fsErrorReply(err, p)
+		return nil, nil, false
+	}
+	refuse := func() (FileTransfer, os.FileInfo, bool) {
+		if f != nil {
+			_ = f.Close()
+		}
+		return nil, nil, false
+	}
+	if f == nil || fi == nil || !fi.Mode().IsRegular() {
+		s.reply(550, p+": not a regular file.")
+		return refuse()
+	}
+	if !s.offsetWithin(offset, fi) {
+		return refuse()
+	}
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			s.restOffset = 0
+			s.fsErrorReply(err, p)
+			return refuse()
+		}
+	}
+	return f, fi, true
+}
+
+// offsetWithin replies 554 and returns false when the REST offset is past
+// the end of the file fi describes.
+func (s *session) offsetWithin(offset int64, fi os.FileInfo) bool {
+	if offset <= fi.Size() {
+		return true
+	}
+	s.restOffset = 0
+	s.reply(554, fmt.Sprintf("REST offset %d is beyond the end of the file (%d bytes).", offset, fi.Size()))
+	return false
+}
+
 // handleRETR sends a file (RFC 959 4.1.3).
 func (s *session) handleRETR(c *Command) {
 	if !s.readyForTransfer() {
 		return
 	}
 	p := c.Paths[0]
-	fi, ok := s.statRegular(s.driver(), p)
+	f, fi, ok := s.openDownload(p)
 	if !ok {
 		return
 	}
 	offset := s.restOffset
-	if offset > fi.Size() {
-		s.restOffset = 0
-		s.reply(554, fmt.Sprintf("REST offset %d is beyond the end of the file (%d bytes).", offset, fi.Size()))
-		return
-	}
-	f, err := s.openHandle(p, os.O_RDONLY, offset)
-	if err != nil {
-		s.restOffset = 0
-		s.fsErrorReply(err, p)
-		return
-	}
 	s.startTransfer(&transferJob{
 		verb: "RETR", path: p, dir: Download, offset: offset, file: f,
 		opening:  fmt.Sprintf("Opening %s mode data connection for %s (%d bytes).", s.transferType, p, fi.Size()-offset),

@@ -204,38 +204,73 @@ type statOpener interface {
 // says, what was opened is checked to be of that type, so an entry that
 // changed type in between needs the right of what it became.
 func (g *guardFs) openRead(name string, end pathEnd) (afero.File, error) {
+	f, _, err := g.openReadStat(name, end)
+	return f, err
+}
+
+// openReadStat is openRead that also returns what was opened: the
+// handle's stat on a backend that gives it (statOpener), otherwise what
+// resolution or a Stat saw.
+func (g *guardFs) openReadStat(name string, end pathEnd) (afero.File, os.FileInfo, error) {
 	fi := end.fi
 	if fi == nil {
 		var err error
 		if fi, err = g.inner.Stat(name); err != nil {
 			if cerr := g.checkAny(name); cerr != nil {
-				return nil, cerr
+				return nil, nil, cerr
 			}
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := g.readRight(name, fi.IsDir()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	so, ok := g.inner.(statOpener)
 	if !ok {
-		return hideReserved(g.inner.Open(name))
+		f, err := hideReserved(g.inner.Open(name))
+		return f, fi, err
 	}
 	f, got, err := so.openStat(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if got.IsDir() != fi.IsDir() {
 		if err := g.readRight(name, got.IsDir()); err != nil {
 			_ = f.Close()
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if got.IsDir() {
 		// hideReserved's wrapper, without its second stat.
-		return &hidingDir{File: f}, nil
+		return &hidingDir{File: f}, got, nil
 	}
-	return f, nil
+	return f, got, nil
+}
+
+// OpenRead implements engine.ClientDriverExtensionOpenRead: RETR's Stat and
+// open in one resolution. What is not a regular file is reported as the
+// Stat would (any right at name suffices to learn it), without opening.
+func (g *guardFs) OpenRead(name string) (engine.FileTransfer, os.FileInfo, error) {
+	name, end, err := g.resolveEnd(name, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := g.checkAny(name); err != nil {
+		return nil, nil, err
+	}
+	if end.fi == nil {
+		if end.fi, err = g.inner.Stat(name); err != nil {
+			return nil, nil, err
+		}
+	}
+	if !end.fi.Mode().IsRegular() {
+		return nil, end.fi, nil
+	}
+	f, fi, err := g.openReadStat(name, end)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, fi, nil
 }
 
 // readRight checks what reading name needs: the list right for a
