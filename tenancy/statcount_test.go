@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -131,5 +132,60 @@ func TestStatCallsPerTransfer(t *testing.T) {
 			t.Fatalf("MDTM %s: %v", tc.name, err)
 		}
 		check("MDTM "+tc.name, tc.sizeMDTM)
+	}
+}
+
+// TestRETRThroughOpenReadRefuses: RETR through the guard's OpenRead
+// refuses what it must with a real client: a directory (550, not a
+// regular file, as after a Stat), a file outside the download right (550)
+// and a missing name (550), and a file in a directory the user may only
+// list; the readable file's bytes arrive.
+func TestRETRThroughOpenReadRefuses(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, d := range []string{"d", "listonly"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	payload := pattern(4096, 7)
+	for _, f := range []string{"f.bin", "listonly/secret.bin"} {
+		if err := os.WriteFile(filepath.Join(dir, f), payload, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	g := &guardFs{inner: &rootFs{root: root}, u: &usage{}, rules: []PermissionConfig{
+		{Prefix: "/", Allow: PermAll},
+		{Prefix: "/listonly", Allow: PermList},
+	}}
+	srv := enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)})
+	c := enginetest.Login(t, srv.Addr, "", "u", "p")
+	r, err := c.Retr("/f.bin")
+	if err != nil {
+		t.Fatalf("RETR /f.bin: %v", err)
+	}
+	got, err := io.ReadAll(r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("RETR /f.bin: %d bytes, %v", len(got), err)
+	}
+	for name, want := range map[string]string{
+		"/d":                   "not a regular file",
+		"/listonly/secret.bin": "550",
+		"/missing.bin":         "550",
+	} {
+		if _, err := c.Retr(name); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("RETR %s: %v, want %q", name, err, want)
+		}
+	}
+	if err := c.NoOp(); err != nil {
+		t.Fatalf("the session after the refusals: %v", err)
 	}
 }
