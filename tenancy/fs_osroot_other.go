@@ -6,6 +6,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/spf13/afero"
 )
 
 // renameAt renames within one directory handle when both names share it.
@@ -30,6 +32,10 @@ func (r *rootFs) renameAt(odir *os.Root, obase string, ndir *os.Root, nbase stri
 	trim := func(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, common), "/") }
 	return dir.Rename(trim(o), trim(n))
 }
+
+// replaceFile leaves the replacing of a file to Rename here (no
+// renameat2 in the standard library).
+func (r *rootFs) replaceFile(string, string, afero.File) (bool, error) { return false, nil }
 
 // dirNoFollow opens the directory name without following links.
 func (r *rootFs) dirNoFollow(name string) (*os.Root, func(), error) {

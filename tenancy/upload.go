@@ -427,7 +427,7 @@ func (c *uploadCore) commit(f afero.File) error {
 		c.discard(f)
 		return errTakenMeanwhile(c.name)
 	}
-	if err := g.inner.Rename(c.temp, c.name); err != nil {
+	if err := c.putInPlace(f, replaced); err != nil {
 		unlock()
 		c.discard(f)
 		return err
@@ -440,6 +440,26 @@ func (c *uploadCore) commit(f afero.File) error {
 		return err
 	}
 	return nil
+}
+
+// fileReplacer is a backend that replaces a regular file with a
+// temporary upload file in the same directory more cheaply than Rename
+// (rootFs on Linux: replaceFile); done is false when it did nothing.
+type fileReplacer interface {
+	replaceFile(temp, target string, data afero.File) (done bool, err error)
+}
+
+// putInPlace moves the temporary file to the target: through the
+// backend's replaceFile when the target is a regular file it replaces,
+// otherwise (a new name, another backend, or one that declined) with
+// Rename.
+func (c *uploadCore) putInPlace(f afero.File, replaced os.FileInfo) error {
+	if fr, ok := c.g.inner.(fileReplacer); ok && replaced != nil && replaced.Mode().IsRegular() {
+		if done, err := fr.replaceFile(c.temp, c.name, f); done {
+			return err
+		}
+	}
+	return c.g.inner.Rename(c.temp, c.name)
 }
 
 // directUpload is an upload handle for a tenant without a byte quota: the

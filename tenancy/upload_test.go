@@ -505,42 +505,6 @@ func TestSTOUNamesStayUnique(t *testing.T) {
 	}
 }
 
-// BenchmarkGuardUpload measures a small upload's path through the guard
-// (open, one write, close: the rename into place included), with and
-// without a byte quota, on the os backend.
-func BenchmarkGuardUpload(b *testing.B) {
-	for _, quota := range []int64{0, 1 << 40} {
-		b.Run(fmt.Sprintf("quota=%v", quota > 0), func(b *testing.B) {
-			root, err := os.OpenRoot(b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer root.Close()
-			g := &guardFs{inner: &rootFs{root: root}, u: &usage{}, maxBytes: quota}
-			payload := pattern(1024, 1)
-			names := make([]string, 64)
-			for i := range names {
-				names[i] = fmt.Sprintf("/f%d", i)
-			}
-			b.ResetTimer()
-			i := 0
-			for b.Loop() {
-				f, err := g.OpenFile(names[i%len(names)], os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := f.Write(payload); err != nil {
-					b.Fatal(err)
-				}
-				if err := f.Close(); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
-	}
-}
-
 // TestMemoryBackendUploads: the memory backend renames into place too:
 // an aborted overwrite leaves the old file, a completed one replaces it,
 // and an APPE whose file was replaced gets 451.
