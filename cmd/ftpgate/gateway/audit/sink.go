@@ -21,9 +21,12 @@ const (
 	// every client-given field clipped to 1 KiB a line is a few KiB at
 	// most, so this is what bounds memory when lines are large.
 	DefaultQueueBytes = 4 << 20
-	// maxBatch is the size of the queue's buffer the writer keeps for
-	// reuse; a larger one (after a burst) goes to the collector.
+	// maxBatch is the size of the queue's chunks, and so of a write: the
+	// writer writes each chunk in one write call.
 	maxBatch = 64 << 10
+	// maxFreeChunks is how many written chunks a sink keeps for reuse
+	// (256 KiB); the chunks of a larger burst go to the collector.
+	maxFreeChunks = 4
 )
 
 // SinkOptions are a sink's bounds and logger; zero values take the
@@ -43,17 +46,18 @@ type SinkOptions struct {
 // through a bounded queue, so that a slow or failing disk never blocks
 // the session that reports an event: Write never waits for the writer
 // (it takes a mutex that is only ever held to copy a line in or to swap
-// the queue's buffer out). A file sink is opened for appending (created
-// 0600: audit logs name users and paths) and can be reopened for log
-// rotation.
+// the queue out). A file sink is opened for appending (created 0600:
+// audit logs name users and paths) and can be reopened for log rotation.
 //
-// The queue is one buffer that Write copies lines into; the writer takes
-// the whole buffer (giving Write its spare one) and writes it in one
-// write call, so lines that arrive while a write is under way go out
-// together in the next, and a line is never held back waiting for more:
-// the writer only sleeps with the queue empty. Memory: the queue's bytes
-// (QueueBytes) plus the batch being written (at most what the queue
-// held), plus a spare buffer kept while it is under 4×maxBatch.
+// The queue is a list of chunks of maxBatch bytes that Write copies
+// lines into, with no allocation per line; the writer takes the whole
+// list and writes each chunk in one write call, so the lines that arrive
+// while a write is under way go out together in the next, and a line is
+// never held back waiting for more: the writer only sleeps with the queue
+// empty. Memory: the queue's chunks (QueueBytes, counting a chunk's tail
+// that a line did not fit in, plus the last chunk's free room: at most
+// QueueBytes + maxBatch), the chunks being written (as many again at
+// most), and maxFreeChunks kept for reuse.
 type Sink struct {
 	name string
 	path string // "" for a stream
@@ -63,10 +67,12 @@ type Sink struct {
 	maxBytes int
 
 	mu       sync.Mutex
-	pending  []byte          // queued lines, oldest first
+	pending  [][]byte        // chunks of queued lines, oldest first; lines go into the last
+	full     int             // the capacity of pending's chunks but the last
 	lines    int             // lines in pending
 	marks    []chan struct{} // Flushes waiting for pending to be written
-	spare    []byte          // an empty buffer for pending, the writer's last
+	spare    [][]byte        // an empty list for pending, the writer's last
+	free     [][]byte        // empty chunks for reuse, at most maxFreeChunks
 	idle     bool            // the writer waits on wake with nothing to do
 	closed   bool            // Close was called: no more lines
 	dropping bool            // a run of drops was logged and not yet its end
@@ -128,18 +134,45 @@ func (s *Sink) Write(line []byte) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if s.lines >= s.maxLines || len(s.pending)+len(line) > s.maxBytes {
+	last := len(s.pending) - 1
+	used, room := s.full, 0 // the queue's bytes (chunk tails counted) and the last chunk's free room
+	if last >= 0 {
+		used += len(s.pending[last])
+		room = cap(s.pending[last]) - len(s.pending[last])
+	}
+	if len(line) > room && last >= 0 {
+		used += room // the tail left unused when a new chunk starts
+	}
+	if s.lines >= s.maxLines || used+len(line) > s.maxBytes {
 		logIt := !s.dropping
 		s.dropping = true
 		s.mu.Unlock()
 		s.drop(logIt)
 		return false
 	}
-	s.pending = append(s.pending, line...)
+	if len(line) > room {
+		if last >= 0 {
+			s.full += cap(s.pending[last])
+		}
+		s.pending = append(s.pending, s.chunk(len(line)))
+		last++
+	}
+	s.pending[last] = append(s.pending[last], line...)
 	s.lines++
 	s.wakeLocked()
 	s.mu.Unlock()
 	return true
+}
+
+// chunk returns an empty chunk for a line of n bytes: a free one, or a
+// new one of maxBatch bytes (n bytes for a longer line). s.mu is held.
+func (s *Sink) chunk(n int) []byte {
+	if k := len(s.free); k > 0 && n <= maxBatch {
+		c := s.free[k-1]
+		s.free = s.free[:k-1]
+		return c
+	}
+	return make([]byte, 0, max(n, maxBatch))
 }
 
 // wakeLocked hands the writer its one wake-up token when it is idle;
@@ -254,7 +287,7 @@ func (s *Sink) run() {
 	}
 }
 
-// drain writes the queue, one write per batch, until it finds it empty
+// drain writes the queue, one write per chunk, until it finds it empty
 // and marks the writer idle.
 func (s *Sink) drain(failing *bool) {
 	for {
@@ -270,20 +303,24 @@ func (s *Sink) drain(failing *bool) {
 			}
 			return
 		}
-		s.pending, s.lines, s.marks, s.spare = s.spare[:0], 0, nil, nil
+		s.pending, s.full, s.lines, s.marks, s.spare = s.spare[:0], 0, 0, nil, nil
 		s.mu.Unlock()
-		if len(batch) > 0 {
+		for _, c := range batch {
 			s.takeSwap()
-			s.writeBatch(batch, failing)
+			s.writeBatch(c, failing)
 		}
 		for _, m := range marks {
 			close(m)
 		}
-		if cap(batch) <= 4*maxBatch { // a burst's large buffer is left to the collector
-			s.mu.Lock()
-			s.spare = batch[:0]
-			s.mu.Unlock()
+		s.mu.Lock()
+		for i, c := range batch {
+			if len(s.free) < maxFreeChunks && cap(c) == maxBatch {
+				s.free = append(s.free, c[:0])
+			}
+			batch[i] = nil
 		}
+		s.spare = batch[:0]
+		s.mu.Unlock()
 	}
 }
 
