@@ -15,7 +15,6 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -177,15 +176,16 @@ func (l *Logger) Dropped() uint64 {
 // nextID returns a new event id: the process's random prefix and a
 // counter.
 func (l *Logger) nextID() string {
-	return l.prefix + strconv.FormatUint(l.seq.Add(1), 10)
+	var buf [40]byte // the 13-byte prefix and 20 digits at most: one allocation, the string's
+	return string(strconv.AppendUint(append(buf[:0], l.prefix...), l.seq.Add(1), 10))
 }
 
 // emit queues e on the audit log, and a transfer's xferlog line.
 func (l *Logger) emit(e *Event) {
 	e.ID = l.nextID()
 	l.opts.Ring.Add(*e)
-	// Both lines are built in a pooled scratch buffer, then copied out in
-	// one allocation of their exact size, which the sinks keep.
+	// Both lines are built in a pooled scratch buffer, which the sinks
+	// copy into their queues.
 	sp := scratch.Get().(*[]byte)
 	b := (*sp)[:0]
 	if l.audit != nil {
@@ -199,14 +199,11 @@ func (l *Logger) emit(e *Event) {
 	if l.xfer != nil && e.Event == "transfer" && e.Direction != "" && e.xferlog {
 		b = AppendXferlog(b, e, l.loc)
 	}
-	if len(b) > 0 {
-		lines := bytes.Clone(b)
-		if n > 0 {
-			l.audit.Write(lines[:n:n])
-		}
-		if len(lines) > n {
-			l.xfer.Write(lines[n:])
-		}
+	if n > 0 {
+		l.audit.Write(b[:n])
+	}
+	if len(b) > n {
+		l.xfer.Write(b[n:])
 	}
 	if cap(b) <= maxScratch {
 		*sp = b

@@ -77,7 +77,7 @@ const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 // MarshalText writes t in timeLayout, in UTC.
 func (t Time) MarshalText() ([]byte, error) { return t.appendText(nil), nil }
 
-func (t Time) appendText(b []byte) []byte { return time.Time(t).UTC().AppendFormat(b, timeLayout) }
+func (t Time) appendText(b []byte) []byte { return appendRFC3339Micro(b, time.Time(t)) }
 
 // maxField bounds each text field an event carries from a client (a
 // path, a login name): the engine bounds a command line to 8 KiB already;

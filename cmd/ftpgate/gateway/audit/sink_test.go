@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -189,5 +190,56 @@ func TestNewNamesTheKey(t *testing.T) {
 	}
 	if _, err := New(Config{Format: "xml"}, Options{}); err == nil || !strings.Contains(err.Error(), "want json or text") {
 		t.Fatalf("format: %v", err)
+	}
+}
+
+// recordingWriter keeps each Write's bytes apart, and blocks the first
+// until release is closed.
+type recordingWriter struct {
+	release chan struct{}
+	entered chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	writes  []string
+}
+
+func (w *recordingWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.entered); <-w.release })
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
+}
+
+// TestSinkBatchesWhileWriting: Write copies the line (the caller may
+// reuse its buffer at once, as the logger's pooled buffer is), and the
+// lines queued while a write is under way go out together in the next
+// single write, in their order.
+func TestSinkBatchesWhileWriting(t *testing.T) {
+	t.Parallel()
+	w := &recordingWriter{release: make(chan struct{}), entered: make(chan struct{})}
+	s := NewStream(w, SinkOptions{Logger: slog.New(slog.DiscardHandler)})
+	buf := []byte("first\n")
+	s.Write(buf)
+	<-w.entered // the writer is in its write of "first"
+	copy(buf, "XXXXX\n")
+	var want strings.Builder
+	for i := range 10 {
+		line := fmt.Appendf(buf[:0], "line %d\n", i)
+		want.Write(line)
+		if !s.Write(line) {
+			t.Fatalf("line %d dropped", i)
+		}
+		copy(line, "garbage\n")
+	}
+	close(w.release)
+	if err := s.Flush(ctx10(t)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close(ctx10(t))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.writes) != 2 || w.writes[0] != "first\n" || w.writes[1] != want.String() {
+		t.Fatalf("writes %q", w.writes)
 	}
 }

@@ -29,7 +29,7 @@ import (
 // loc is the time zone of current-time (time.Local for the format's
 // "local time").
 func AppendXferlog(b []byte, e *Event, loc *time.Location) []byte {
-	b = time.Time(e.Time).In(loc).AppendFormat(b, time.ANSIC)
+	b = appendANSIC(b, time.Time(e.Time), loc)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, (e.DurationMS+500)/1000, 10)
 	b = append(b, ' ')
@@ -77,16 +77,33 @@ func appendField(b []byte, s string) []byte {
 	return appendClean(b, s)
 }
 
-// appendClean is appendField without the empty case.
+// appendClean is appendField without the empty case. Printable ASCII
+// other than the space (0x21 to 0x7e: graphic, not space) is copied in
+// runs; the other ASCII bytes are controls or the space, so '_'; the
+// rest is decoded and judged rune by rune.
 func appendClean(b []byte, s string) []byte {
+	start := 0 // s[start:i] is kept and not yet appended
 	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && n <= 1) || unicode.IsSpace(r) || !unicode.IsGraphic(r) {
+		c := s[i]
+		if c > ' ' && c < 0x7f {
+			i++
+			continue
+		}
+		b = append(b, s[start:i]...)
+		n := 1
+		if c < utf8.RuneSelf {
 			b = append(b, '_')
 		} else {
-			b = append(b, s[i:i+n]...)
+			var r rune
+			r, n = utf8.DecodeRuneInString(s[i:])
+			if (r == utf8.RuneError && n <= 1) || unicode.IsSpace(r) || !unicode.IsGraphic(r) {
+				b = append(b, '_')
+			} else {
+				b = append(b, s[i:i+n]...)
+			}
 		}
 		i += n
+		start = i
 	}
-	return b
+	return append(b, s[start:]...)
 }
