@@ -73,7 +73,8 @@ func ignoringEINTR(f func() error) error {
 // temporary name. The end is what a rename over target gives, without
 // ext4's cost for a rename that replaces a file: with many uploads
 // replacing files in one directory, each such rename cost 300-450 us of
-// CPU where exchange and unlink cost 60-110 (bench/README.md, issue 17).
+// CPU where sync_file_range, exchange and unlink cost 105-150
+// (bench/README.md, issue 17).
 // The data is written out before the swap as ext4's rename heuristic
 // (auto_da_alloc) did, so a power cut leaves the old file or the new one
 // as a rename would. A crash between the swap and the removal leaves the
