@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"syscall"
+	"time"
 
 	"github.com/spf13/afero"
 	"golang.org/x/sys/unix"
@@ -66,24 +67,31 @@ func ignoringEINTR(f func() error) error {
 }
 
 // replaceFile puts the temporary upload file temp in place of target, a
-// regular file in the same directory, and reports whether it did the work
-// (false: the caller renames instead). It starts the upload's data
-// towards the disk (sync_file_range, asynchronous), then swaps the two
-// names (renameat2 RENAME_EXCHANGE) and removes the old file from the
-// temporary name. The end is what a rename over target gives, without
-// ext4's cost for a rename that replaces a file: with many uploads
-// replacing files in one directory, each such rename cost 300-450 us of
-// CPU where sync_file_range, exchange and unlink cost 105-150
-// (bench/README.md, issue 17).
-// The data is written out before the swap as ext4's rename heuristic
-// (auto_da_alloc) did, so a power cut leaves the old file or the new one
-// as a rename would. A crash between the swap and the removal leaves the
-// old bytes under the temporary name, unlocked: the next usage walk
-// removes them as an orphan.
+// regular file in the same directory that replaced describes (the
+// caller's lstat), and reports whether it did the work (false: the caller
+// renames instead). It swaps the two names (renameat2 RENAME_EXCHANGE) and
+// removes the old file from the temporary name: what a rename over
+// target gives, without ext4's cost for a rename that replaces a file.
+// That rename forces the new file's data out to the disk first (ext4's
+// auto_da_alloc), under the directory's lock: with many uploads replacing
+// files in one directory each such rename cost 300-450 us of CPU, and
+// every upload's bytes went to the disk even when the file was replaced
+// again seconds later (bench/README.md, issue 17).
 //
+// What the forced write-out bought, a power cut leaving the old file or
+// the new one rather than an empty one, is kept where there is something
+// to keep: when the replaced file has been settled for replaceSettled
+// (its bytes are on the disk by then), the new data's write-out is started
+// first (sync_file_range, asynchronous), so the swap reaches the journal
+// after the data. A file replaced again within that time is at risk from a
+// power cut whatever the server does (its own bytes may not be on the disk
+// yet), and its replacement is not forced out.
+//
+// A crash between the swap and the removal leaves the old bytes under the
+// temporary name, unlocked: the next usage walk removes them as an orphan.
 // A directory put at target from outside since the caller looked is
 // swapped back and the upload fails, as a rename over it would have.
-func (r *rootFs) replaceFile(temp, target string, data afero.File) (bool, error) {
+func (r *rootFs) replaceFile(temp, target string, data afero.File, replaced os.FileInfo) (bool, error) {
 	if path.Dir(cleanAbs(temp)) != path.Dir(cleanAbs(target)) {
 		return false, nil
 	}
@@ -93,7 +101,7 @@ func (r *rootFs) replaceFile(temp, target string, data afero.File) (bool, error)
 	}
 	defer done()
 	nbase := path.Base(cleanAbs(target))
-	if of, ok := data.(*os.File); ok {
+	if of, ok := data.(*os.File); ok && settled(replaced, time.Now()) {
 		if sc, err := of.SyscallConn(); err == nil {
 			_ = sc.Control(func(fd uintptr) {
 				// Asynchronous: it queues the pages for writing and
@@ -136,4 +144,21 @@ func (r *rootFs) replaceFile(temp, target string, data afero.File) (bool, error)
 		return swapped, err
 	}
 	return swapped, serr
+}
+
+// replaceSettled is how long a file must have gone unchanged (its ctime,
+// which no client can set) for its bytes to be taken as on the disk: the
+// kernel writes dirty data back once it is 30 s old, checking every 5 s
+// (vm.dirty_expire_centisecs and dirty_writeback_centisecs by default),
+// so a minute leaves room for a busy disk.
+const replaceSettled = time.Minute
+
+// settled reports whether the file fi describes last changed
+// replaceSettled or more before now; true when fi does not tell.
+func settled(fi os.FileInfo, now time.Time) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return true
+	}
+	return now.Sub(time.Unix(st.Ctim.Unix())) >= replaceSettled
 }

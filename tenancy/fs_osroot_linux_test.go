@@ -164,7 +164,11 @@ func TestReplaceFileSwapsADirectoryBack(t *testing.T) {
 	}
 	defer root.Close()
 	r := &rootFs{root: root}
-	done, err := r.replaceFile("/"+tmp, "/target", nil)
+	fi, err := os.Lstat(filepath.Join(dir, "target"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := r.replaceFile("/"+tmp, "/target", nil, fi)
 	if !done || err == nil {
 		t.Fatalf("replaceFile over a directory: done %v, err %v; want done with an error", done, err)
 	}
@@ -183,7 +187,7 @@ func TestReplaceFileDeclinesAcrossDirectories(t *testing.T) {
 	}
 	defer root.Close()
 	r := &rootFs{root: root}
-	if done, err := r.replaceFile("/a/"+tempPrefix+"x", "/b/target", nil); done || err != nil {
+	if done, err := r.replaceFile("/a/"+tempPrefix+"x", "/b/target", nil, nil); done || err != nil {
 		t.Fatalf("replaceFile across directories: done %v, err %v; want declined", done, err)
 	}
 }
@@ -248,4 +252,44 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestSettled: a replaced file's bytes are taken as on the disk (so the
+// new data is started out before the swap) once its ctime is
+// replaceSettled old, not before; a FileInfo without a stat says settled,
+// the safe side.
+func TestSettled(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	at := func(d time.Duration) os.FileInfo {
+		c := now.Add(-d)
+		return fakeStatInfo{st: &syscall.Stat_t{Ctim: syscall.NsecToTimespec(c.UnixNano())}}
+	}
+	for _, tc := range []struct {
+		fi   os.FileInfo
+		want bool
+	}{
+		{at(0), false},
+		{at(replaceSettled - time.Second), false},
+		{at(replaceSettled), true},
+		{at(time.Hour), true},
+		{at(-time.Hour), false}, // a ctime ahead of the clock: not settled
+		{fakeStatInfo{}, true},
+	} {
+		if got := settled(tc.fi, now); got != tc.want {
+			t.Errorf("settled(%v) = %v, want %v", tc.fi.Sys(), got, tc.want)
+		}
+	}
+}
+
+// fakeStatInfo is a FileInfo whose Sys is st (nil: none).
+type fakeStatInfo struct {
+	os.FileInfo
+	st *syscall.Stat_t
+}
+
+func (f fakeStatInfo) Sys() any {
+	if f.st == nil {
+		return nil
+	}
+	return f.st
 }

@@ -35,7 +35,9 @@ func (r *rootFs) renameAt(odir *os.Root, obase string, ndir *os.Root, nbase stri
 
 // replaceFile leaves the replacing of a file to Rename here (no
 // renameat2 in the standard library).
-func (r *rootFs) replaceFile(string, string, afero.File) (bool, error) { return false, nil }
+func (r *rootFs) replaceFile(string, string, afero.File, os.FileInfo) (bool, error) {
+	return false, nil
+}
 
 // dirNoFollow opens the directory name without following links.
 func (r *rootFs) dirNoFollow(name string) (*os.Root, func(), error) {

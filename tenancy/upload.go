@@ -444,9 +444,10 @@ func (c *uploadCore) commit(f afero.File) error {
 
 // fileReplacer is a backend that replaces a regular file with a
 // temporary upload file in the same directory more cheaply than Rename
-// (rootFs on Linux: replaceFile); done is false when it did nothing.
+// (rootFs on Linux: replaceFile); replaced is what the target holds, and
+// done is false when it did nothing.
 type fileReplacer interface {
-	replaceFile(temp, target string, data afero.File) (done bool, err error)
+	replaceFile(temp, target string, data afero.File, replaced os.FileInfo) (done bool, err error)
 }
 
 // putInPlace moves the temporary file to the target: through the
@@ -455,7 +456,7 @@ type fileReplacer interface {
 // Rename.
 func (c *uploadCore) putInPlace(f afero.File, replaced os.FileInfo) error {
 	if fr, ok := c.g.inner.(fileReplacer); ok && replaced != nil && replaced.Mode().IsRegular() {
-		if done, err := fr.replaceFile(c.temp, c.name, f); done {
+		if done, err := fr.replaceFile(c.temp, c.name, f, replaced); done {
 			return err
 		}
 	}
