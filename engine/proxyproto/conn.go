@@ -253,12 +253,13 @@ type headerReader struct {
 	tried    bool      // the non-blocking first read was tried
 	armed    bool      // conn's read deadline is set, to be cleared
 	n        int       // bytes read: a peer that sent nothing, or part of a header
+	now      int       // what readNow read
 }
 
 func (r *headerReader) Read(b []byte) (int, error) {
 	if !r.tried {
 		r.tried = true
-		if n := readNow(r.conn, b); n > 0 {
+		if n := r.readNow(b); n > 0 {
 			r.n += n
 			return n, nil
 		}
