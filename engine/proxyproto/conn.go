@@ -245,8 +245,9 @@ func (c *Conn) sniff() error {
 // Read takes whatever is there without waiting (readNow), and only a Read
 // that must wait (nothing there yet, or part of a header) arms the header
 // deadline, which counts from the start of the handshake, as it would if
-// armed then. Arming and clearing a read deadline (each a runtime timer
-// change under its lock) was most of a data connection's handshake.
+// armed then. Arming and clearing a read deadline cost every data
+// connection two runtime timer changes under the timers' lock; a caller's
+// own read deadline is left as it is unless the header had to wait.
 type headerReader struct {
 	conn     net.Conn
 	deadline time.Time // when the header must be whole
