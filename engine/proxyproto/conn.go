@@ -130,19 +130,20 @@ func (c *Conn) handshake() {
 	if !c.trusted {
 		return
 	}
-	_ = c.Conn.SetReadDeadline(time.Now().Add(c.w.timeout))
-	cr := &countingReader{r: c.Conn}
-	br := bufio.NewReaderSize(cr, readBufferSize)
+	hr := &headerReader{conn: c.Conn, deadline: time.Now().Add(c.w.timeout)}
+	br := bufio.NewReaderSize(hr, readBufferSize)
 	h, err := pp.Read(br)
-	_ = c.Conn.SetReadDeadline(time.Time{})
+	if hr.armed {
+		_ = c.Conn.SetReadDeadline(time.Time{})
+	}
 	switch {
 	case err == nil:
-	case errors.Is(err, os.ErrDeadlineExceeded) && cr.n == 0 && c.w.mode == Optional:
+	case errors.Is(err, os.ErrDeadlineExceeded) && hr.n == 0 && c.w.mode == Optional:
 		// A direct client on the balancer's host: served as it is.
 		c.debug("proxyproto: no PROXY header from a trusted peer; serving it without one", "timeout", c.w.timeout)
 		return
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.fail(ErrHeaderTimeout, "timeout", c.w.timeout, "received_bytes", cr.n)
+		c.fail(ErrHeaderTimeout, "timeout", c.w.timeout, "received_bytes", hr.n)
 		return
 	case errors.Is(err, pp.ErrNoProxyProtocol) && c.w.mode == Optional:
 		c.debug("proxyproto: no PROXY header from a trusted peer; serving it without one")
@@ -236,6 +237,41 @@ func (c *Conn) sniff() error {
 		c.br = br
 	}
 	return nil
+}
+
+// headerReader is what a trusted peer's header is read from. A balancer
+// sends its header as soon as it connects, so by the time the engine reads
+// it the header is almost always in the socket's buffer already: the first
+// Read takes whatever is there without waiting (readNow), and only a Read
+// that must wait (nothing there yet, or part of a header) arms the header
+// deadline, which counts from the start of the handshake, as it would if
+// armed then. Arming and clearing a read deadline cost every data
+// connection two runtime timer changes under the timers' lock; a caller's
+// own read deadline is left as it is unless the header had to wait.
+type headerReader struct {
+	conn     net.Conn
+	deadline time.Time // when the header must be whole
+	tried    bool      // the non-blocking first read was tried
+	armed    bool      // conn's read deadline is set, to be cleared
+	n        int       // bytes read: a peer that sent nothing, or part of a header
+	now      int       // what readNow read
+}
+
+func (r *headerReader) Read(b []byte) (int, error) {
+	if !r.tried {
+		r.tried = true
+		if n := r.readNow(b); n > 0 {
+			r.n += n
+			return n, nil
+		}
+	}
+	if !r.armed {
+		r.armed = true
+		_ = r.conn.SetReadDeadline(r.deadline)
+	}
+	n, err := r.conn.Read(b)
+	r.n += n
+	return n, err
 }
 
 // countingReader counts the bytes read through it, to tell a peer that
