@@ -173,6 +173,22 @@ func (p *passiveListener) accept(deadline time.Time, allowed func(net.Addr) bool
 			return nil, err
 		}
 		if _, ok := conn.(ProxiedConn); ok {
+			if r, ok := conn.(ProxyHeaderReady); ok && r.ProxyHeaderReady() {
+				// The header is there whole: reading it cannot wait.
+				if !proxiedAllowed(conn, allowed, onRefused) {
+					continue
+				}
+				if early := proxied.finish(); early != nil {
+					// A check in its goroutine won meanwhile and woke
+					// the listener: this one came first to the loop.
+					_ = early.Close()
+					if p.raw != nil && spareReuse && p.raw.SetDeadline(time.Time{}) != nil {
+						return conn, nil
+					}
+				}
+				p.keepOpen()
+				return conn, nil
+			}
 			go proxied.check(conn, allowed, onRefused)
 			continue
 		}

@@ -62,6 +62,17 @@ type ProxiedConn interface {
 	ProxyHandshake() (*ProxyInfo, error)
 }
 
+// ProxyHeaderReady is implemented by a ProxiedConn that can tell, without
+// waiting or consuming a byte, that its ProxyHandshake would return at
+// once: the header has arrived whole, there is no header to read (an
+// untrusted peer), or what arrived cannot start one. The engine then checks
+// a passive data connection in its accept loop rather than in a goroutine
+// of its own, which costs a small file's transfer a goroutine, a second
+// Accept that waits and a wake of the listener.
+type ProxyHeaderReady interface {
+	ProxyHeaderReady() bool
+}
+
 // ProxyInfoOf returns the ProxyInfo of a session whose control connection
 // came through a load balancer, or nil. It is a function rather than a
 // ClientContext method so that ClientContext implementations outside the
@@ -153,15 +164,24 @@ type proxiedAccept struct {
 	winner net.Conn
 }
 
-// check reads conn's header and offers conn as the data connection.
-func (pa *proxiedAccept) check(conn net.Conn, allowed func(net.Addr) bool, onRefused func(net.Addr)) {
+// proxiedAllowed reads conn's header and reports whether conn comes from
+// an allowed peer; it closes conn when not.
+func proxiedAllowed(conn net.Conn, allowed func(net.Addr) bool, onRefused func(net.Addr)) bool {
 	if _, err := proxyHandshake(conn); err != nil {
 		_ = conn.Close() // the wrapper logged why
-		return
+		return false
 	}
 	if !allowed(conn.RemoteAddr()) {
 		onRefused(conn.RemoteAddr())
 		_ = conn.Close()
+		return false
+	}
+	return true
+}
+
+// check reads conn's header and offers conn as the data connection.
+func (pa *proxiedAccept) check(conn net.Conn, allowed func(net.Addr) bool, onRefused func(net.Addr)) {
+	if !proxiedAllowed(conn, allowed, onRefused) {
 		return
 	}
 	pa.mu.Lock()

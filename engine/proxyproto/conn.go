@@ -2,7 +2,9 @@ package proxyproto
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,6 +74,46 @@ func (c *Conn) Drained() net.Conn {
 		return nil
 	}
 	return c.Conn
+}
+
+// ProxyHeaderReady implements engine.ProxyHeaderReady: true when
+// ProxyHandshake would return at once, because the peer is not trusted
+// (no header is read), the handshake is done, or the bytes already in the
+// socket hold a whole header or cannot start one (headerWhole). It reads
+// nothing: the handshake reads the bytes as ever.
+func (c *Conn) ProxyHeaderReady() bool {
+	if !c.trusted {
+		return true
+	}
+	var b [readBufferSize]byte
+	return headerWhole(b[:peekNow(c.Conn, b[:])])
+}
+
+// headerWhole reports whether b, the first bytes of a connection, is
+// enough for go-proxyproto's Read to return without reading more. Read
+// looks at one byte; after 'P' or '\r' it needs 5 ("PROXY": a version 1
+// line, which it then takes only from what is buffered), else 12 (the
+// version 2 signature), and a version 2 header's 16 bytes and the length
+// they give. Anything else ends it at once. Nothing is not enough.
+func headerWhole(b []byte) bool {
+	const v2Fixed = 16 // signature, version and command, family, length
+	switch {
+	case len(b) == 0:
+		return false
+	case b[0] != pp.SIGV1[0] && b[0] != pp.SIGV2[0]:
+		return true
+	case len(b) < len(pp.SIGV1):
+		return false
+	case bytes.Equal(b[:len(pp.SIGV1)], pp.SIGV1):
+		return true
+	case len(b) < len(pp.SIGV2):
+		return false
+	case !bytes.Equal(b[:len(pp.SIGV2)], pp.SIGV2):
+		return true
+	case len(b) < v2Fixed:
+		return false
+	}
+	return len(b) >= v2Fixed+int(binary.BigEndian.Uint16(b[v2Fixed-2:v2Fixed]))
 }
 
 // NetConn returns the accepted socket, for socket options. Reading from it
@@ -286,3 +328,10 @@ func (r *countingReader) Read(b []byte) (int, error) {
 	r.n += n
 	return n, err
 }
+
+// The engine interfaces a Conn implements.
+var (
+	_ engine.ProxiedConn      = (*Conn)(nil)
+	_ engine.ProxyHeaderReady = (*Conn)(nil)
+	_ engine.DrainedConn      = (*Conn)(nil)
+)

@@ -384,3 +384,46 @@ func TestProxiedPassiveListenerIsKept(t *testing.T) {
 		}
 	}
 }
+
+// TestProxiedPassiveSplitHeaderIsKept: a data connection whose header is
+// not there whole when it is accepted is checked in a goroutine of its own
+// (the accept loop checks only whole ones, engine.ProxyHeaderReady); it
+// still wins, and the listener its win interrupted is kept and serves the
+// next transfer, whose header comes whole and is checked in the loop.
+func TestProxiedPassiveSplitHeaderIsKept(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, "127.0.0.1", trustLoopback(Required), nil)
+	c := dial(t, "127.0.0.1", ts.addr, v2(t, "192.0.2.10:40000", ts.addr))
+	c.login()
+	_, p1 := passivePort(t, c.cmd("EPSV", 229))
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(p1))
+	header := v2(t, "192.0.2.10:40001", "127.0.0.1:1")
+	data := dial(t, "127.0.0.1", addr, header[:10])
+	if _, err := fmt.Fprintf(c.conn, "STOR /split\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The loop has the connection once STOR is taken; the rest of the
+	// header comes after 150, when its check waits in its goroutine.
+	c.expect(150)
+	if _, err := data.conn.Write(header[10:]); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(data.conn, "split")
+	_ = data.conn.Close()
+	c.expect(226)
+
+	_, p2 := passivePort(t, c.cmd("EPSV", 229))
+	if p2 != p1 {
+		t.Fatalf("EPSV after a split header's transfer advertised %d, want the kept %d", p2, p1)
+	}
+	whole := dial(t, "127.0.0.1", addr, v2(t, "192.0.2.10:40002", "127.0.0.1:1"))
+	c.cmd("STOR /whole", 150)
+	_, _ = io.WriteString(whole.conn, "whole")
+	_ = whole.conn.Close()
+	c.expect(226)
+	for name, want := range map[string]string{"/split": "split", "/whole": "whole"} {
+		if got, err := afero.ReadFile(ts.fs, name); err != nil || string(got) != want {
+			t.Fatalf("%s holds %q, %v; want %q", name, got, err, want)
+		}
+	}
+}

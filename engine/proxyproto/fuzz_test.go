@@ -1,11 +1,14 @@
 package proxyproto
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	pp "github.com/pires/go-proxyproto"
@@ -111,4 +114,65 @@ func FuzzHeader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// errPastPeek is what the reader behind the peeked bytes returns: a read
+// that would have waited on a socket.
+var errPastPeek = errors.New("read past the peeked bytes")
+
+// FuzzHeaderWhole checks headerWhole against go-proxyproto's Read: when it
+// says the first bytes of a connection are enough, Read must finish
+// without asking for more (the engine then reads the header in its accept
+// loop, where a wait would hold up the transfer).
+func FuzzHeaderWhole(f *testing.F) {
+	f.Add([]byte("PROXY TCP4 192.0.2.1 192.0.2.2 1234 21\r\n"))
+	f.Add([]byte("PROXY TCP4 192.0.2.1 192.0.2.2 1234 21\r\ndata"))
+	f.Add([]byte("PROXY TCP4 192.0.2.1"))
+	f.Add([]byte("PROX"))
+	f.Add([]byte("RETR x\r\n"))
+	f.Add(append(append([]byte{}, pp.SIGV2...), 0x21, 0x11, 0, 12, 192, 0, 2, 1, 192, 0, 2, 2, 4, 210, 0, 21))
+	f.Add(append(append([]byte{}, pp.SIGV2...), 0x21, 0x11, 0, 12, 192, 0, 2))
+	f.Add(pp.SIGV2[:7])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > readBufferSize {
+			b = b[:readBufferSize]
+		}
+		if !headerWhole(b) {
+			return
+		}
+		r := io.MultiReader(bytes.NewReader(b), iotest.ErrReader(errPastPeek))
+		if _, err := pp.Read(bufio.NewReaderSize(r, readBufferSize)); errors.Is(err, errPastPeek) {
+			t.Fatalf("headerWhole(%q) = true, but Read needed more bytes", b)
+		}
+	})
+}
+
+// TestHeaderWhole: whole headers and bytes that start no header are
+// enough; nothing, a signature's start and a header cut short are not.
+func TestHeaderWhole(t *testing.T) {
+	v2 := append(append([]byte{}, pp.SIGV2...), 0x21, 0x11, 0, 12, 192, 0, 2, 1, 192, 0, 2, 2, 4, 210, 0, 21)
+	for _, tc := range []struct {
+		b    []byte
+		want bool
+	}{
+		{nil, false},
+		{[]byte("PROXY TCP4 192.0.2.1 192.0.2.2 1234 21\r\n"), true},
+		{[]byte("PROXY TCP4 192.0.2.1 192.0.2.2 1234 21\r"), true}, // a line cut short fails at once
+		{[]byte("PRO"), false},
+		{[]byte("P0"), false},      // Read waits for 5 bytes whatever they are
+		{[]byte("PRIVMSG"), false}, // and for 12 when they are not "PROXY"
+		{[]byte("PRIVMSG #a :x"), true},
+		{[]byte("x"), true},
+		{v2, true},
+		{append(v2, "data"...), true},
+		{v2[:len(v2)-1], false},
+		{v2[:13], false},
+		{pp.SIGV2[:5], false},
+		{[]byte("\r\nxy"), false},
+		{[]byte("\r\nxyzabcdefgh"), true},
+	} {
+		if got := headerWhole(tc.b); got != tc.want {
+			t.Errorf("headerWhole(%q) = %v, want %v", tc.b, got, tc.want)
+		}
+	}
 }
