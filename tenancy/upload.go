@@ -2,11 +2,12 @@ package tenancy
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
 	"sync"
@@ -165,8 +166,12 @@ func createTemp(fsys afero.Fs, name string, access int, perm os.FileMode) (afero
 	dir := path.Dir(name)
 	var lastErr error
 	for range tempAttempts {
+		// math/rand/v2's generator (ChaCha8, seeded by the runtime):
+		// the name needs to be unlikely to be taken, not secret (users
+		// cannot reach reserved names; O_EXCL settles a clash), and
+		// crypto/rand made a getrandom call per upload here.
 		var b [8]byte
-		_, _ = rand.Read(b[:])
+		binary.LittleEndian.PutUint64(b[:], rand.Uint64())
 		tmp := path.Join(dir, tempPrefix+hex.EncodeToString(b[:]))
 		f, err := fsys.OpenFile(tmp, access|os.O_CREATE|os.O_EXCL, perm)
 		if err != nil {
