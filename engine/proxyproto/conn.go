@@ -50,6 +50,10 @@ type Conn struct {
 	err    error
 	remote net.Addr
 
+	// pre holds what ProxyHeaderReady read ahead of the handshake, which
+	// takes it first.
+	pre []byte
+
 	// Used by Read only, which is never called concurrently.
 	br      *bufio.Reader // bytes read past the header; nil once drained
 	sniffed bool          // an untrusted peer's first bytes were checked
@@ -78,15 +82,23 @@ func (c *Conn) Drained() net.Conn {
 
 // ProxyHeaderReady implements engine.ProxyHeaderReady: true when
 // ProxyHandshake would return at once, because the peer is not trusted
-// (no header is read), the handshake is done, or the bytes already in the
-// socket hold a whole header or cannot start one (headerWhole). It reads
-// nothing: the handshake reads the bytes as ever.
+// (no header is read) or the bytes already in the socket hold a whole
+// header or cannot start one (headerWhole). It reads what is there without
+// waiting (one read(2)) and keeps it for the handshake (pre), which then
+// needs no system call when the header was whole. Called once, before
+// the handshake, by the goroutine that accepted the connection.
 func (c *Conn) ProxyHeaderReady() bool {
 	if !c.trusted {
 		return true
 	}
+	hr := headerReader{conn: c.Conn}
 	var b [readBufferSize]byte
-	return headerWhole(b[:peekNow(c.Conn, b[:])])
+	n := hr.readNow(b[:])
+	if n == 0 {
+		return false
+	}
+	c.pre = append([]byte(nil), b[:n]...)
+	return headerWhole(c.pre)
 }
 
 // headerWhole reports whether b, the first bytes of a connection, is
@@ -172,7 +184,8 @@ func (c *Conn) handshake() {
 	if !c.trusted {
 		return
 	}
-	hr := &headerReader{conn: c.Conn, deadline: time.Now().Add(c.w.timeout)}
+	hr := &headerReader{conn: c.Conn, deadline: time.Now().Add(c.w.timeout), pre: c.pre}
+	c.pre = nil
 	br := bufio.NewReaderSize(hr, readBufferSize)
 	h, err := pp.Read(br)
 	if hr.armed {
@@ -297,9 +310,16 @@ type headerReader struct {
 	armed    bool      // conn's read deadline is set, to be cleared
 	n        int       // bytes read: a peer that sent nothing, or part of a header
 	now      int       // what readNow read
+	pre      []byte    // bytes read ahead (Conn.ProxyHeaderReady), given first
 }
 
 func (r *headerReader) Read(b []byte) (int, error) {
+	if len(r.pre) > 0 {
+		n := copy(b, r.pre)
+		r.pre = r.pre[n:]
+		r.n += n
+		return n, nil
+	}
 	if !r.tried {
 		r.tried = true
 		if n := r.readNow(b); n > 0 {

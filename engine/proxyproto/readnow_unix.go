@@ -4,7 +4,6 @@ package proxyproto
 
 import (
 	"syscall"
-	"unsafe"
 )
 
 // readNow reads into b what the socket already holds, without waiting:
@@ -39,44 +38,4 @@ func (r *headerReader) readNow(b []byte) int {
 		}
 	})
 	return r.now
-}
-
-// peekNow copies into b what the socket already holds, without waiting or
-// consuming it (recv with MSG_PEEK on the non-blocking socket, through
-// RawConn.Read with a callback that reports done whatever happens). It
-// returns 0 when nothing is there, on an error, or for a connection that
-// is not a socket. The raw system call spares the source address
-// syscall.Recvfrom would allocate.
-func peekNow(conn any, b []byte) int {
-	sc, ok := conn.(syscall.Conn)
-	if !ok || len(b) == 0 {
-		return 0
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	p := &peek{b: b}
-	_ = raw.Read(p.once)
-	return p.n
-}
-
-// peek is peekNow's callback and its result.
-type peek struct {
-	b []byte
-	n int
-}
-
-func (p *peek) once(fd uintptr) bool {
-	for {
-		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.b[0])), uintptr(len(p.b)),
-			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		if errno == syscall.EINTR {
-			continue
-		}
-		if errno == 0 {
-			p.n = int(n)
-		}
-		return true
-	}
 }
