@@ -66,10 +66,10 @@ type ProxiedConn interface {
 // waiting, that its ProxyHandshake would return at once: the header has
 // arrived whole, there is no header to read (an untrusted peer), or what
 // arrived cannot start one. What it reads to tell is kept for
-// ProxyHandshake. The engine then checks
-// a passive data connection in its accept loop rather than in a goroutine
-// of its own, which costs a small file's transfer a goroutine, a second
-// Accept that waits and a wake of the listener.
+// ProxyHandshake. The engine then checks a passive data connection in its
+// accept loop rather than in a goroutine of its own, which costs a small
+// file's transfer a goroutine, a second Accept that waits and a wake of
+// the listener.
 type ProxyHeaderReady interface {
 	ProxyHeaderReady() bool
 }
