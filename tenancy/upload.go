@@ -332,6 +332,10 @@ func (c *uploadCore) finishWhole(f afero.File) error {
 		abort()
 		return errTakenMeanwhile(c.name)
 	}
+	if err := c.mayReplace(replaced); err != nil {
+		abort()
+		return err
+	}
 	if err := f.Close(); err != nil {
 		g.giveBack(c.written(), c.files)
 		if c.excl && errors.Is(err, fs.ErrExist) {
@@ -342,6 +346,22 @@ func (c *uploadCore) finishWhole(f afero.File) error {
 		return err
 	}
 	c.settle(replaced)
+	return nil
+}
+
+// mayReplace refuses to put the upload over replaced (what the commit
+// found at the name, nil for nothing) when the name was free at the
+// upload's open and the user lacks the overwrite right: the open then
+// asked only for the upload right, and without this check a user who
+// may upload but not overwrite could start an upload of a new name, hold
+// it until another user stored a file there, and replace that file.
+func (c *uploadCore) mayReplace(replaced os.FileInfo) error {
+	if replaced == nil || c.files == 0 {
+		return nil
+	}
+	if err := c.g.check(c.name, PermOverwrite); err != nil {
+		return &engine.ReplyError{Code: 550, Message: c.name + ": the name was taken during the upload, and replacing a file needs the overwrite right; the file was not stored."}
+	}
 	return nil
 }
 
@@ -426,6 +446,11 @@ func (c *uploadCore) commit(f afero.File) error {
 		unlock()
 		c.discard(f)
 		return errTakenMeanwhile(c.name)
+	}
+	if err := c.mayReplace(replaced); err != nil {
+		unlock()
+		c.discard(f)
+		return err
 	}
 	if err := c.putInPlace(f, replaced); err != nil {
 		unlock()
