@@ -151,6 +151,13 @@ func (g *guardFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File,
 	if err := g.check(name, right); err != nil {
 		return nil, err
 	}
+	if exists && !fi.Mode().IsRegular() && flag&(os.O_TRUNC|os.O_EXCL) == 0 {
+		// An upload in place (APPE, REST+STOR) would open and write into
+		// a FIFO, socket or device someone put there outside FTP: the
+		// bytes would go to whatever reads it, or nowhere, under a 226.
+		// A plain STOR replaces such a node without opening it.
+		return nil, errNotRegular(name)
+	}
 	if !exists && flag&os.O_CREATE == 0 {
 		return nil, os.ErrNotExist
 	}
@@ -163,6 +170,12 @@ func (g *guardFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File,
 		fi = nil
 	}
 	return g.openUpload(name, flag, perm, fi)
+}
+
+// errNotRegular refuses to write in place into what is not a regular
+// file, in the words the engine uses for RETR and SIZE.
+func errNotRegular(name string) error {
+	return &engine.ReplyError{Code: 550, Message: cleanAbs(name) + ": not a regular file."}
 }
 
 // RequireProtectedData implements engine.ClientDriverExtensionProtectedData:

@@ -115,6 +115,12 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 		f, c.temp, err = createTemp(g.inner, c.name, access, perm)
 	} else {
 		f, err = g.inner.OpenFile(name, flag, perm)
+		if err == nil {
+			err = regularHandle(f, name)
+			if err != nil {
+				_ = f.Close()
+			}
+		}
 		if exists {
 			size = fi.Size()
 		}
@@ -151,6 +157,26 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 		q.pos = fi.Size()
 	}
 	return q, nil
+}
+
+// regularHandle returns errNotRegular unless f, opened in place for an
+// upload, is a regular file: what resolution saw was one (OpenFile), but
+// a FIFO or device put at the name from outside before the open would be
+// opened instead (rootFs checks that it is the file lstat sees, not its
+// type). One fstat, on the rare resumptions only.
+func regularHandle(f afero.File, name string) error {
+	of, ok := f.(*os.File)
+	if !ok {
+		return nil // the memory backend has nothing but files and directories
+	}
+	fi, err := of.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return errNotRegular(name)
+	}
+	return nil
 }
 
 // createTemp creates a temporary upload file next to name, locked
