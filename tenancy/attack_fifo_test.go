@@ -235,3 +235,86 @@ func TestAttackFIFOSwappedInBeforeAppend(t *testing.T) {
 	}
 	c.Expect("NOOP", 200)
 }
+
+// TestAttackFIFOSwappedInBeforeHASH: HASH's Stat sees /sub/x.bin as a
+// file; before its open, the file is swapped from outside for a FIFO
+// whose writer stays open and never writes. The guard refuses to open
+// what is neither a file nor a directory (550 not a regular file), so
+// HASH answers at once and the session goes on. Before, the open took
+// the FIFO and the hash's read waited for bytes that never came; ABOR
+// waited for it too, and the session was stuck until the writer left.
+func TestAttackFIFOSwappedInBeforeHASH(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	x := filepath.Join(dir, "sub", "x.bin")
+	if err := os.MkdirAll(filepath.Dir(x), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(x, []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	var (
+		mu     sync.Mutex
+		armed  bool
+		calls  int
+		writer *os.File
+	)
+	// HASH's Stat of /sub/x.bin makes three stat calls (lstat sub, the
+	// handle's fstat, lstat x.bin); its open's resolution starts with
+	// the fourth.
+	r := &rootFs{root: root, onStat: func(string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !armed {
+			return
+		}
+		if calls++; calls == 4 {
+			armed = false
+			if err := os.Remove(x); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := syscall.Mkfifo(x, 0o666); err != nil {
+				t.Error(err)
+				return
+			}
+			var err error
+			// O_RDWR never waits: a writer that stays and never writes.
+			if writer, err = os.OpenFile(x, os.O_RDWR, 0); err != nil {
+				t.Error(err)
+			}
+		}
+	}}
+	g := &guardFs{inner: r, rules: []PermissionConfig{{Prefix: "/", Allow: PermAll}}, u: &usage{}}
+	srv := enginetest.Start(t, &engine.Server{Driver: &extDriver{guardDriver{fs: g}}, Logger: slog.New(slog.DiscardHandler)})
+	// Runs before the server's close: should a read wait on the FIFO,
+	// the writer's leaving ends it.
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if writer != nil {
+			writer.Close()
+		}
+	})
+	c := (&fixture{t: t, addr: srv.Addr}).dialRaw()
+	c.login("u", "p")
+	mu.Lock()
+	armed = true
+	mu.Unlock()
+	code, msg := c.cmd("HASH /sub/x.bin")
+	mu.Lock()
+	swapped := !armed
+	mu.Unlock()
+	if !swapped {
+		t.Fatal("the swap did not happen (HASH made fewer stat calls)")
+	}
+	if code != 550 || !strings.Contains(msg, "not a regular file") {
+		t.Fatalf("HASH of a file swapped for a FIFO: %d %s; want 550 not a regular file", code, msg)
+	}
+	c.Expect("NOOP", 200)
+}

@@ -172,6 +172,11 @@ func (g *guardFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File,
 	return g.openUpload(name, flag, perm, fi)
 }
 
+// special reports whether fi is neither a regular file nor a directory.
+func special(fi os.FileInfo) bool {
+	return !fi.Mode().IsRegular() && !fi.IsDir()
+}
+
 // errNotRegular refuses to write in place into what is not a regular
 // file, in the words the engine uses for RETR and SIZE.
 func errNotRegular(name string) error {
@@ -238,6 +243,12 @@ func (g *guardFs) openReadStat(name string, end pathEnd) (afero.File, os.FileInf
 	if err := g.readRight(name, fi.IsDir()); err != nil {
 		return nil, nil, err
 	}
+	if special(fi) {
+		// No verb reads a FIFO, socket or device (RETR, HASH and COMB
+		// refuse them): opening one someone put there outside FTP could
+		// only wait on a peer or touch a device.
+		return nil, nil, errNotRegular(name)
+	}
 	so, ok := g.inner.(statOpener)
 	if !ok {
 		f, err := hideReserved(g.inner.Open(name))
@@ -252,6 +263,12 @@ func (g *guardFs) openReadStat(name string, end pathEnd) (afero.File, os.FileInf
 			_ = f.Close()
 			return nil, nil, err
 		}
+	}
+	if special(got) {
+		// Swapped in after resolution: a read of it (HASH's, after its
+		// Stat saw a file) would wait for a writer that may never write.
+		_ = f.Close()
+		return nil, nil, errNotRegular(name)
 	}
 	if got.IsDir() {
 		// hideReserved's wrapper, without its second stat.
