@@ -55,7 +55,8 @@ func (d *extDriver) GetSettings() (*engine.Settings, error) {
 // REST+STOR and COMB with it as a part are each refused with 550 "not a
 // regular file", at once (no open waits for a peer, every reply within
 // the client's deadline), writing nothing into the node (a reader of the
-// FIFO receives no byte); MDTM and LIST answer; a plain STOR replaces
+// FIFO receives no byte); MDTM, SITE CHMOD (through a handle) and LIST
+// answer; a plain STOR replaces
 // the node with a regular file holding the bytes; the session stays
 // usable. Before, APPE and REST+STOR opened the node and wrote into it:
 // a device swallowed the bytes and the client got 226, a FIFO with a
@@ -117,6 +118,11 @@ func TestAttackSpecialFilesPlantedOutside(t *testing.T) {
 			refused("COMB with "+p, code, msg)
 			if code, msg := c.cmd("MDTM %s", p); code != 213 {
 				t.Fatalf("MDTM %s: %d %s", p, code, msg)
+			}
+			// The mode is changed through a handle (fchmod): its open
+			// must not wait for a peer either.
+			if code, msg := c.cmd("SITE CHMOD 640 %s", p); code != 200 {
+				t.Fatalf("SITE CHMOD %s: %d %s", p, code, msg)
 			}
 			if code, msg := c.dataCmd("LIST /"); code != 226 {
 				t.Fatalf("LIST /: %d %s", code, msg)
