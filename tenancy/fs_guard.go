@@ -177,8 +177,9 @@ func special(fi os.FileInfo) bool {
 	return !fi.Mode().IsRegular() && !fi.IsDir()
 }
 
-// errNotRegular refuses to write in place into what is not a regular
-// file, in the words the engine uses for RETR and SIZE.
+// errNotRegular refuses to open for reading, or to write in place into,
+// a FIFO, socket or device (special), in the words the engine uses for
+// RETR and SIZE.
 func errNotRegular(name string) error {
 	return &engine.ReplyError{Code: 550, Message: cleanAbs(name) + ": not a regular file."}
 }
