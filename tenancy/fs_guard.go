@@ -151,6 +151,13 @@ func (g *guardFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File,
 	if err := g.check(name, right); err != nil {
 		return nil, err
 	}
+	if exists && !fi.Mode().IsRegular() && flag&(os.O_TRUNC|os.O_EXCL) == 0 {
+		// An upload in place (APPE, REST+STOR) would open and write into
+		// a FIFO, socket or device someone put there outside FTP: the
+		// bytes would go to whatever reads it, or nowhere, under a 226.
+		// A plain STOR replaces such a node without opening it.
+		return nil, errNotRegular(name)
+	}
 	if !exists && flag&os.O_CREATE == 0 {
 		return nil, os.ErrNotExist
 	}
@@ -163,6 +170,18 @@ func (g *guardFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File,
 		fi = nil
 	}
 	return g.openUpload(name, flag, perm, fi)
+}
+
+// special reports whether fi is neither a regular file nor a directory.
+func special(fi os.FileInfo) bool {
+	return !fi.Mode().IsRegular() && !fi.IsDir()
+}
+
+// errNotRegular refuses to open for reading, or to write in place into,
+// a FIFO, socket or device (special), in the words the engine uses for
+// RETR and SIZE.
+func errNotRegular(name string) error {
+	return &engine.ReplyError{Code: 550, Message: cleanAbs(name) + ": not a regular file."}
 }
 
 // RequireProtectedData implements engine.ClientDriverExtensionProtectedData:
@@ -225,6 +244,12 @@ func (g *guardFs) openReadStat(name string, end pathEnd) (afero.File, os.FileInf
 	if err := g.readRight(name, fi.IsDir()); err != nil {
 		return nil, nil, err
 	}
+	if special(fi) {
+		// No verb reads a FIFO, socket or device (RETR, HASH and COMB
+		// refuse them): opening one someone put there outside FTP could
+		// only wait on a peer or touch a device.
+		return nil, nil, errNotRegular(name)
+	}
 	so, ok := g.inner.(statOpener)
 	if !ok {
 		f, err := hideReserved(g.inner.Open(name))
@@ -239,6 +264,12 @@ func (g *guardFs) openReadStat(name string, end pathEnd) (afero.File, os.FileInf
 			_ = f.Close()
 			return nil, nil, err
 		}
+	}
+	if special(got) {
+		// Swapped in after resolution: a read of it (HASH's, after its
+		// Stat saw a file) would wait for a writer that may never write.
+		_ = f.Close()
+		return nil, nil, errNotRegular(name)
 	}
 	if got.IsDir() {
 		// hideReserved's wrapper, without its second stat.

@@ -116,6 +116,12 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 		f, c.temp, err = createTemp(g.inner, c.name, access, perm)
 	} else {
 		f, err = g.inner.OpenFile(name, flag, perm)
+		if err == nil {
+			err = regularHandle(f, name)
+			if err != nil {
+				_ = f.Close()
+			}
+		}
 		if exists {
 			size = fi.Size()
 		}
@@ -152,6 +158,26 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 		q.pos = fi.Size()
 	}
 	return q, nil
+}
+
+// regularHandle returns errNotRegular unless f, opened in place for an
+// upload, is a regular file: what resolution saw was one (OpenFile), but
+// a FIFO or device put at the name from outside before the open would be
+// opened instead (rootFs checks that it is the file lstat sees, not its
+// type). One fstat, on the rare resumptions only.
+func regularHandle(f afero.File, name string) error {
+	of, ok := f.(*os.File)
+	if !ok {
+		return nil // the memory backend has nothing but files and directories
+	}
+	fi, err := of.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return errNotRegular(name)
+	}
+	return nil
 }
 
 // createTemp creates a temporary upload file next to name, locked
@@ -337,6 +363,10 @@ func (c *uploadCore) finishWhole(f afero.File) error {
 		abort()
 		return errTakenMeanwhile(c.name)
 	}
+	if err := c.mayReplace(replaced); err != nil {
+		abort()
+		return err
+	}
 	if err := f.Close(); err != nil {
 		g.giveBack(c.written(), c.files)
 		if c.excl && errors.Is(err, fs.ErrExist) {
@@ -347,6 +377,22 @@ func (c *uploadCore) finishWhole(f afero.File) error {
 		return err
 	}
 	c.settle(replaced)
+	return nil
+}
+
+// mayReplace refuses to put the upload over replaced (what the commit
+// found at the name, nil for nothing) when the name was free at the
+// upload's open and the user lacks the overwrite right: the open then
+// asked only for the upload right, and without this check a user who
+// may upload but not overwrite could start an upload of a new name, hold
+// it until another user stored a file there, and replace that file.
+func (c *uploadCore) mayReplace(replaced os.FileInfo) error {
+	if replaced == nil || c.files == 0 {
+		return nil
+	}
+	if err := c.g.check(c.name, PermOverwrite); err != nil {
+		return &engine.ReplyError{Code: 550, Message: c.name + ": the name was taken during the upload, and replacing a file needs the overwrite right; the file was not stored."}
+	}
 	return nil
 }
 
@@ -431,6 +477,11 @@ func (c *uploadCore) commit(f afero.File) error {
 		unlock()
 		c.discard(f)
 		return errTakenMeanwhile(c.name)
+	}
+	if err := c.mayReplace(replaced); err != nil {
+		unlock()
+		c.discard(f)
+		return err
 	}
 	if err := c.putInPlace(f, replaced); err != nil {
 		unlock()
