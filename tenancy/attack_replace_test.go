@@ -326,7 +326,7 @@ type beforeReplaceFs struct {
 }
 
 // replaceFile runs the hook (once), then rootFs's replaceFile.
-func (b *beforeReplaceFs) replaceFile(temp, target string, data afero.File) (bool, error) {
+func (b *beforeReplaceFs) replaceFile(temp, target string, data afero.File, replaced os.FileInfo) (bool, error) {
 	b.mu.Lock()
 	hook := b.before
 	b.before = nil
@@ -334,7 +334,7 @@ func (b *beforeReplaceFs) replaceFile(temp, target string, data afero.File) (boo
 	if hook != nil {
 		hook()
 	}
-	return b.rootFs.replaceFile(temp, target, data)
+	return b.rootFs.replaceFile(temp, target, data, replaced)
 }
 
 // crashAfterExchangeFs is rootFs whose replaceFile exchanges the two
@@ -346,7 +346,7 @@ type crashAfterExchangeFs struct {
 	dir string // the root on disk
 }
 
-func (c *crashAfterExchangeFs) replaceFile(temp, target string, _ afero.File) (bool, error) {
+func (c *crashAfterExchangeFs) replaceFile(temp, target string, _ afero.File, _ os.FileInfo) (bool, error) {
 	err := unix.Renameat2(unix.AT_FDCWD, filepath.Join(c.dir, temp), unix.AT_FDCWD, filepath.Join(c.dir, target), unix.RENAME_EXCHANGE)
 	return err == nil, err
 }
