@@ -181,12 +181,6 @@ func TestAttackFIFOSwappedInBeforeAppend(t *testing.T) {
 			reader.Close()
 		}
 	})
-	// Resolution of /sub/x.bin makes three stat calls (lstat sub, the
-	// handle's fstat, lstat x.bin); the open's walk starts with the
-	// fourth. Only the one APPE runs while armed.
-	var calls int
-	var armed bool
-	var mu sync.Mutex
 	swap := func() {
 		if err := os.Remove(x); err != nil {
 			t.Error(err)
@@ -201,35 +195,17 @@ func TestAttackFIFOSwappedInBeforeAppend(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
-	r := &rootFs{root: root, onStat: func(string) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !armed {
-			return
-		}
-		if calls++; calls == 4 {
-			armed = false
-			swap()
-		}
-	}}
-	g := &guardFs{inner: r, rules: []PermissionConfig{{Prefix: "/", Allow: PermAll}}, u: &usage{}}
+	sw := &statSwap{}
+	g := &guardFs{inner: swapRootFs(t, dir, sw), rules: []PermissionConfig{{Prefix: "/", Allow: PermAll}}, u: &usage{}}
 	srv := enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)})
 	c := (&fixture{t: t, addr: srv.Addr}).dialRaw()
 	c.login("u", "p")
 	c.Expect("TYPE I", 200)
-	mu.Lock()
-	armed = true
-	mu.Unlock()
+	// The open's walk to /sub starts at the fourth stat call (statSwap);
+	// only the one APPE runs while armed.
+	sw.arm(4, swap)
 	code, msg := c.dataCmd("APPE /sub/x.bin")
-	mu.Lock()
-	swapped := !armed
-	mu.Unlock()
-	if !swapped {
+	if !sw.ran() {
 		t.Fatal("the swap did not happen (APPE made fewer stat calls)")
 	}
 	if code != 550 || !strings.Contains(msg, "not a regular file") {
@@ -259,44 +235,30 @@ func TestAttackFIFOSwappedInBeforeHASH(t *testing.T) {
 	if err := os.WriteFile(x, []byte("0123456789"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
 	var (
 		mu     sync.Mutex
-		armed  bool
-		calls  int
 		writer *os.File
 	)
-	// HASH's Stat of /sub/x.bin makes three stat calls (lstat sub, the
-	// handle's fstat, lstat x.bin); its open's resolution starts with
-	// the fourth.
-	r := &rootFs{root: root, onStat: func(string) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !armed {
+	swap := func() {
+		if err := os.Remove(x); err != nil {
+			t.Error(err)
 			return
 		}
-		if calls++; calls == 4 {
-			armed = false
-			if err := os.Remove(x); err != nil {
-				t.Error(err)
-				return
-			}
-			if err := syscall.Mkfifo(x, 0o666); err != nil {
-				t.Error(err)
-				return
-			}
-			var err error
-			// O_RDWR never waits: a writer that stays and never writes.
-			if writer, err = os.OpenFile(x, os.O_RDWR, 0); err != nil {
-				t.Error(err)
-			}
+		if err := syscall.Mkfifo(x, 0o666); err != nil {
+			t.Error(err)
+			return
 		}
-	}}
-	g := &guardFs{inner: r, rules: []PermissionConfig{{Prefix: "/", Allow: PermAll}}, u: &usage{}}
+		// O_RDWR never waits: a writer that stays and never writes.
+		w, err := os.OpenFile(x, os.O_RDWR, 0)
+		if err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		writer = w
+		mu.Unlock()
+	}
+	sw := &statSwap{}
+	g := &guardFs{inner: swapRootFs(t, dir, sw), rules: []PermissionConfig{{Prefix: "/", Allow: PermAll}}, u: &usage{}}
 	srv := enginetest.Start(t, &engine.Server{Driver: &extDriver{guardDriver{fs: g}}, Logger: slog.New(slog.DiscardHandler)})
 	// Runs before the server's close: should a read wait on the FIFO,
 	// the writer's leaving ends it.
@@ -309,14 +271,11 @@ func TestAttackFIFOSwappedInBeforeHASH(t *testing.T) {
 	})
 	c := (&fixture{t: t, addr: srv.Addr}).dialRaw()
 	c.login("u", "p")
-	mu.Lock()
-	armed = true
-	mu.Unlock()
+	// HASH's Stat of /sub/x.bin makes three stat calls; its open's
+	// resolution starts with the fourth (statSwap).
+	sw.arm(4, swap)
 	code, msg := c.cmd("HASH /sub/x.bin")
-	mu.Lock()
-	swapped := !armed
-	mu.Unlock()
-	if !swapped {
+	if !sw.ran() {
 		t.Fatal("the swap did not happen (HASH made fewer stat calls)")
 	}
 	if code != 550 || !strings.Contains(msg, "not a regular file") {

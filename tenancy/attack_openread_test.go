@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -286,27 +285,11 @@ func TestAttackRETRSwapBetweenResolutionAndOpen(t *testing.T) {
 	// Not parallel: the descriptor count is the process's.
 	base := t.TempDir()
 	dir := openReadTree(t, base)
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
-	var (
-		mu    sync.Mutex
-		swap  func()
-		calls int
-	)
-	// Resolution of /sub/f.bin makes three stat calls (lstat sub, the
-	// handle's fstat, lstat f.bin); the open's walk starts with the
-	// fourth, after the rights were checked on what resolution saw.
-	r := &rootFs{root: root, onStat: func(string) {
-		mu.Lock()
-		defer mu.Unlock()
-		if calls++; calls == 4 && swap != nil {
-			swap()
-			swap = nil
-		}
-	}}
+	// Resolution of /sub/f.bin makes three stat calls; the open's walk
+	// starts with the fourth, after the rights were checked on what
+	// resolution saw (statSwap).
+	sw := &statSwap{}
+	r := swapRootFs(t, dir, sw)
 	rules := openReadRules()
 	g := &guardFs{inner: r, rules: rules, u: &usage{}}
 	srv := enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)})
@@ -359,18 +342,12 @@ func TestAttackRETRSwapBetweenResolutionAndOpen(t *testing.T) {
 	attempt := func(what string, do func()) {
 		t.Helper()
 		restore()
-		mu.Lock()
-		calls, swap = 0, do
-		mu.Unlock()
+		sw.arm(4, do)
 		c.Expect("EPSV", 229)
 		if code, msg := c.cmd("RETR /sub/f.bin"); code != 550 {
 			t.Fatalf("%s: RETR: %d %s; want 550", what, code, msg)
 		}
-		mu.Lock()
-		left := swap
-		swap = nil
-		mu.Unlock()
-		if left != nil {
+		if !sw.ran() {
 			t.Fatalf("%s: the swap did not happen (the RETR made fewer stat calls)", what)
 		}
 	}

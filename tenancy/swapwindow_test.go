@@ -5,31 +5,73 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync/atomic"
+	"sync"
 	"testing"
 
 	"github.com/ftpgate/ftpgate/engine"
 )
 
-// swapAtOpen returns a guard over dir whose rootFs runs swap once, at the
-// first stat of the open's own walk to /d: after resolution has lstat'ed
-// /d/x and the rights were checked on what it saw, before the open.
-// Resolution of /d/x makes three stat calls (lstat d, the handle's stat,
-// lstat x); the open's walk starts with the fourth.
-func swapAtOpen(t *testing.T, dir string, rules []PermissionConfig, swap func()) *guardFs {
+// statSwap runs a swap, once, at a chosen stat call rootFs makes (its
+// onStat is note) after arm: the way to change the tree between a
+// command's resolution and its open. Resolution of /d/x makes three stat
+// calls (lstat d, the handle's stat, lstat x); the open's own walk to /d
+// starts with the fourth, after the rights were checked on what
+// resolution saw.
+type statSwap struct {
+	mu    sync.Mutex
+	at    int    // the call that swaps, counted from arm
+	calls int    // calls since arm
+	swap  func() // nil once it ran, or when not armed
+}
+
+// note is rootFs's onStat.
+func (s *statSwap) note(string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.swap == nil {
+		return
+	}
+	if s.calls++; s.calls == s.at {
+		swap := s.swap
+		s.swap = nil
+		swap()
+	}
+}
+
+// arm makes the at-th stat call from now run swap.
+func (s *statSwap) arm(at int, swap func()) {
+	s.mu.Lock()
+	s.at, s.calls, s.swap = at, 0, swap
+	s.mu.Unlock()
+}
+
+// ran reports whether the armed swap has run, and disarms it.
+func (s *statSwap) ran() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ran := s.swap == nil
+	s.swap = nil
+	return ran
+}
+
+// swapRootFs returns a rootFs over dir whose stat calls go to sw.
+func swapRootFs(t *testing.T, dir string, sw *statSwap) *rootFs {
 	t.Helper()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { root.Close() })
-	var n atomic.Int32
-	r := &rootFs{root: root, onStat: func(string) {
-		if n.Add(1) == 4 {
-			swap()
-		}
-	}}
-	return &guardFs{inner: r, rules: rules, u: &usage{}}
+	return &rootFs{root: root, onStat: sw.note}
+}
+
+// swapAtOpen returns a guard over dir whose rootFs runs swap once, at the
+// first stat of the open's own walk to /d (statSwap's fourth call).
+func swapAtOpen(t *testing.T, dir string, rules []PermissionConfig, swap func()) *guardFs {
+	t.Helper()
+	sw := &statSwap{}
+	sw.arm(4, swap)
+	return &guardFs{inner: swapRootFs(t, dir, sw), rules: rules, u: &usage{}}
 }
 
 // TestOpenRechecksWhatChangedSinceResolution: the guard no longer asks
