@@ -159,6 +159,21 @@ func TestAttackSpecialFilesPlantedOutside(t *testing.T) {
 	c.Expect("NOOP", 200)
 }
 
+// subFile makes a tree holding /sub/x.bin with content and returns its
+// directory and the file's path.
+func subFile(t *testing.T, content string) (dir, x string) {
+	t.Helper()
+	dir = t.TempDir()
+	x = filepath.Join(dir, "sub", "x.bin")
+	if err := os.MkdirAll(filepath.Dir(x), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(x, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, x
+}
+
 // TestAttackFIFOSwappedInBeforeAppend: /sub/x.bin is a regular file when
 // APPE's resolution looks, and a FIFO with a reader outside when the open
 // comes (swapped after the rights were checked, at the open's walk to
@@ -167,14 +182,7 @@ func TestAttackSpecialFilesPlantedOutside(t *testing.T) {
 // handle, the upload wrote into the FIFO and got 226.
 func TestAttackFIFOSwappedInBeforeAppend(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	x := filepath.Join(dir, "sub", "x.bin")
-	if err := os.MkdirAll(filepath.Dir(x), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(x, []byte("old"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, x := subFile(t, "old")
 	var reader *os.File
 	t.Cleanup(func() {
 		if reader != nil {
@@ -227,14 +235,7 @@ func TestAttackFIFOSwappedInBeforeAppend(t *testing.T) {
 // waited for it too, and the session was stuck until the writer left.
 func TestAttackFIFOSwappedInBeforeHASH(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	x := filepath.Join(dir, "sub", "x.bin")
-	if err := os.MkdirAll(filepath.Dir(x), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(x, []byte("0123456789"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, x := subFile(t, "0123456789")
 	var (
 		mu     sync.Mutex
 		writer *os.File

@@ -23,11 +23,7 @@ func appendRFC3339Micro(b []byte, t time.Time) []byte {
 	b = append(b, '-')
 	b = append2(b, d)
 	b = append(b, 'T')
-	b = append2(b, h)
-	b = append(b, ':')
-	b = append2(b, mi)
-	b = append(b, ':')
-	b = append2(b, s)
+	b = appendClock(b, h, mi, s)
 	b = append(b, '.')
 	us := t.Nanosecond() / 1000
 	b = append2(b, us/10000)
@@ -59,13 +55,18 @@ func appendANSIC(b []byte, t time.Time, loc *time.Location) []byte {
 		b = append2(b, d)
 	}
 	b = append(b, ' ')
+	b = appendClock(b, h, mi, s)
+	b = append(b, ' ')
+	return append4(b, y)
+}
+
+// appendClock appends "hh:mm:ss".
+func appendClock(b []byte, h, mi, s int) []byte {
 	b = append2(b, h)
 	b = append(b, ':')
 	b = append2(b, mi)
 	b = append(b, ':')
-	b = append2(b, s)
-	b = append(b, ' ')
-	return append4(b, y)
+	return append2(b, s)
 }
 
 // civil splits sec, seconds since 1970-01-01 00:00:00 of some wall
