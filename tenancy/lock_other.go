@@ -19,3 +19,7 @@ func tryLockFile(*os.File) bool { return true }
 // unlinked cannot tell here: a file a walk removed under a running
 // upload fails that upload at its rename, nothing acknowledged is lost.
 func unlinked(os.FileInfo) bool { return false }
+
+// hasOtherLinks cannot tell here: a removed name is taken for the file's
+// last.
+func hasOtherLinks(os.FileInfo) bool { return false }

@@ -27,6 +27,13 @@ func unlinked(fi os.FileInfo) bool {
 	return ok && st.Nlink == 0
 }
 
+// hasOtherLinks reports whether the file fi describes (an lstat) has a
+// name besides the one looked at.
+func hasOtherLinks(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink > 1
+}
+
 // tryLockFile takes an exclusive flock(2) on f without waiting and
 // reports whether it got it. The lock marks a temporary upload file as
 // in use: it lasts as long as the descriptor, so the kernel drops it when

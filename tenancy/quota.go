@@ -41,6 +41,12 @@ type usage struct {
 	// rename into place, RNTO, DELE), so that two of them never give
 	// back the same file twice.
 	ns sync.Mutex
+	// inPlace lists the running uploads in place under a byte quota
+	// (APPE, REST+STOR), under mu: a removal of the file one writes to
+	// tells it what it gave back (removedBytes), so that the upload can
+	// give back the bytes it writes afterwards, which no name holds. At
+	// most one entry per running upload.
+	inPlace []*inPlaceFile
 	// unique holds the names STOU uploads are running for (under ns):
 	// a name is taken when its STOU starts, as O_EXCL would take it, so
 	// two STOUs never pick the same one. At most one entry per running
@@ -147,6 +153,52 @@ func (u *usage) release(n, f int64) {
 	defer u.mu.Unlock()
 	u.bytes = max(u.bytes-n, 0)
 	u.files = max(u.files-f, 0)
+}
+
+// inPlaceFile is a file an upload in place writes to (usage.inPlace).
+type inPlaceFile struct {
+	fi       os.FileInfo // the open handle's stat: which file
+	removed  bool        // its last name was removed, replaced or renamed over
+	gaveBack int64       // what that removal gave back (its size then)
+}
+
+// trackInPlace registers the file fi (an open handle's stat) an upload in
+// place writes to; untrackInPlace ends it.
+func (u *usage) trackInPlace(fi os.FileInfo) *inPlaceFile {
+	r := &inPlaceFile{fi: fi}
+	u.mu.Lock()
+	u.inPlace = append(u.inPlace, r)
+	u.mu.Unlock()
+	return r
+}
+
+// untrackInPlace ends r's registration.
+func (u *usage) untrackInPlace(r *inPlaceFile) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for i, x := range u.inPlace {
+		if x == r {
+			u.inPlace = append(u.inPlace[:i], u.inPlace[i+1:]...)
+			return
+		}
+	}
+}
+
+// removedBytes tells the uploads in place writing to the file fi (the
+// removed name's lstat) that it lost its name and that n bytes of it were
+// given back. A file with other links keeps its bytes: not counted as
+// removed.
+func (u *usage) removedBytes(fi os.FileInfo, n int64) {
+	if fi == nil || hasOtherLinks(fi) {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, r := range u.inPlace {
+		if !r.removed && sameFile(r.fi, fi) {
+			r.removed, r.gaveBack = true, n
+		}
+	}
 }
 
 // giveBack releases n bytes and f entries that left the storage: from
@@ -435,6 +487,7 @@ func (g *guardFs) removeCounted(name string) error {
 		return err
 	}
 	g.giveBack(regularBytes(fi), 1)
+	g.u.removedBytes(fi, regularBytes(fi))
 	return nil
 }
 
@@ -494,6 +547,7 @@ func (g *guardFs) renameCounted(oldname, newname string) error {
 	}
 	if replaced != nil {
 		g.giveBack(regularBytes(replaced), 1)
+		g.u.removedBytes(replaced, regularBytes(replaced))
 	}
 	return nil
 }

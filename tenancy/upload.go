@@ -117,9 +117,11 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 	} else {
 		f, err = g.inner.OpenFile(name, flag, perm)
 		if err == nil {
-			err = regularHandle(f, name)
-			if err != nil {
+			var opened os.FileInfo
+			if opened, err = regularHandle(f, name); err != nil {
 				_ = f.Close()
+			} else if g.maxBytes > 0 && opened != nil {
+				c.inPlace = g.u.trackInPlace(opened)
 			}
 		}
 		if exists {
@@ -164,20 +166,25 @@ func (g *guardFs) openUpload(name string, flag int, perm os.FileMode, fi os.File
 // upload, is a regular file: what resolution saw was one (OpenFile), but
 // a FIFO or device put at the name from outside before the open would be
 // opened instead (rootFs checks that it is the file lstat sees, not its
-// type). One fstat, on the rare resumptions only.
-func regularHandle(f afero.File, name string) error {
-	of, ok := f.(*os.File)
-	if !ok {
-		return nil // the memory backend has nothing but files and directories
+// type). One fstat, on the rare resumptions only. It returns the handle's
+// stat (nil when it cannot tell), which names the file the upload writes
+// to (usage.trackInPlace).
+func regularHandle(f afero.File, name string) (os.FileInfo, error) {
+	fi, err := f.Stat()
+	if _, isOS := f.(*os.File); !isOS {
+		// The memory backend has nothing but files and directories.
+		if err != nil {
+			return nil, nil
+		}
+		return fi, nil
 	}
-	fi, err := of.Stat()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return errNotRegular(name)
+		return nil, errNotRegular(name)
 	}
-	return nil
+	return fi, nil
 }
 
 // createTemp creates a temporary upload file next to name, locked
@@ -262,7 +269,10 @@ type uploadCore struct {
 	temp   string // the temporary file, or "" for an upload in place
 	excl   bool   // STOU: the rename may not replace anything
 	files  int64  // entries reserved at open
-	bytes  func() int64
+	// inPlace is the file an upload in place under a byte quota writes
+	// to, registered so that a removal of it is told (nil otherwise).
+	inPlace *inPlaceFile
+	bytes   func() int64
 	// unused returns, and forgets, what the upload reserved in the
 	// shared usage and did not write (nil without a byte quota).
 	unused func() int64
@@ -301,14 +311,35 @@ func (c *uploadCore) finish(f afero.File) error {
 // that arrived stay, for the next resumption.
 func (c *uploadCore) finishInPlace(f afero.File) error {
 	mine, serr := f.Stat()
-	if err := f.Close(); err != nil || c.failed {
-		return err
+	cerr := f.Close()
+	c.giveBackRemoved()
+	if cerr != nil || c.failed {
+		return cerr
 	}
 	there, lerr := lstatOf(c.g.inner, c.name)
 	if serr != nil || lerr != nil || !sameFile(mine, there) {
 		return errReplacedMeanwhile(c.name)
 	}
 	return nil
+}
+
+// giveBackRemoved ends an upload in place's registration; when its file
+// lost its last name while it wrote (DELE, a replacing upload, RNTO over
+// it), the bytes counted for the file beyond what that removal gave back
+// were written to no name: they are given back here, or a user could fill
+// the quota with bytes that are on no disk.
+func (c *uploadCore) giveBackRemoved() {
+	r := c.inPlace
+	if r == nil {
+		return
+	}
+	c.g.u.untrackInPlace(r)
+	c.g.u.mu.Lock()
+	removed, gave := r.removed, r.gaveBack
+	c.g.u.mu.Unlock()
+	if n := c.written() - gave; removed && n > 0 {
+		c.g.giveBack(n, 0)
+	}
 }
 
 // errUploadFailed is what an upload that appears whole at Close is told
@@ -404,6 +435,7 @@ func (c *uploadCore) settle(replaced os.FileInfo) {
 	if replaced != nil {
 		gone = 1
 		c.g.giveBack(regularBytes(replaced), 0)
+		c.g.u.removedBytes(replaced, regularBytes(replaced))
 	}
 	if d := 1 - gone - c.files; d > 0 {
 		_ = c.g.u.reserve(0, d, 0, 0)
