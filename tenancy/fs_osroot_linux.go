@@ -157,6 +157,9 @@ const replaceSettled = time.Minute
 // settled reports whether the file fi describes last changed
 // replaceSettled or more before now; true when fi does not tell.
 func settled(fi os.FileInfo, now time.Time) bool {
+	if fi == nil {
+		return true
+	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return true

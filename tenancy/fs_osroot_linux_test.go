@@ -274,9 +274,10 @@ func TestSettled(t *testing.T) {
 		{at(time.Hour), true},
 		{at(-time.Hour), false}, // a ctime ahead of the clock: not settled
 		{fakeStatInfo{}, true},
+		{nil, true},
 	} {
 		if got := settled(tc.fi, now); got != tc.want {
-			t.Errorf("settled(%v) = %v, want %v", tc.fi.Sys(), got, tc.want)
+			t.Errorf("settled(%v) = %v, want %v", tc.fi, got, tc.want)
 		}
 	}
 }
