@@ -69,15 +69,11 @@ func TestAttackSpecialFilesPlantedOutside(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodes := specialNodes(t, dir)
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
+	root := testRoot(t, dir)
 	g := &guardFs{inner: &rootFs{root: root}, rules: []PermissionConfig{{Prefix: "/", Allow: PermAll}}, u: &usage{}, maxBytes: 1 << 30}
-	srv := enginetest.Start(t, &engine.Server{Driver: &extDriver{guardDriver{fs: g}}, Logger: slog.New(slog.DiscardHandler)})
+	addr := enginetest.Start(t, &engine.Server{Driver: &extDriver{guardDriver{fs: g}}, Logger: slog.New(slog.DiscardHandler)}).Addr
 	// A raw client: every read has a deadline, so a wait fails the test.
-	c := (&fixture{t: t, addr: srv.Addr}).dialRaw()
+	c := (&fixture{t: t, addr: addr}).dialRaw()
 	c.login("u", "p")
 	c.Expect("TYPE I", 200)
 
@@ -97,6 +93,7 @@ func TestAttackSpecialFilesPlantedOutside(t *testing.T) {
 	}
 	for round := range 2 {
 		if round == 1 {
+			var err error
 			if reader, err = os.OpenFile(filepath.Join(dir, "fifo"), os.O_RDONLY|syscall.O_NONBLOCK, 0); err != nil {
 				t.Fatal(err)
 			}
@@ -174,6 +171,20 @@ func subFile(t *testing.T, content string) (dir, x string) {
 	return dir, x
 }
 
+// fifoInPlaceOf replaces the file x with a FIFO, from outside FTP (from a
+// swap, so failures are reported with Error); false when it could not.
+func fifoInPlaceOf(t *testing.T, x string) bool {
+	if err := os.Remove(x); err != nil {
+		t.Error(err)
+		return false
+	}
+	if err := syscall.Mkfifo(x, 0o666); err != nil {
+		t.Error(err)
+		return false
+	}
+	return true
+}
+
 // TestAttackFIFOSwappedInBeforeAppend: /sub/x.bin is a regular file when
 // APPE's resolution looks, and a FIFO with a reader outside when the open
 // comes (swapped after the rights were checked, at the open's walk to
@@ -190,12 +201,7 @@ func TestAttackFIFOSwappedInBeforeAppend(t *testing.T) {
 		}
 	})
 	swap := func() {
-		if err := os.Remove(x); err != nil {
-			t.Error(err)
-			return
-		}
-		if err := syscall.Mkfifo(x, 0o666); err != nil {
-			t.Error(err)
+		if !fifoInPlaceOf(t, x) {
 			return
 		}
 		var err error
@@ -205,8 +211,8 @@ func TestAttackFIFOSwappedInBeforeAppend(t *testing.T) {
 	}
 	sw := &statSwap{}
 	g := &guardFs{inner: swapRootFs(t, dir, sw), rules: []PermissionConfig{{Prefix: "/", Allow: PermAll}}, u: &usage{}}
-	srv := enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)})
-	c := (&fixture{t: t, addr: srv.Addr}).dialRaw()
+	addr := serveGuard(t, g)
+	c := (&fixture{t: t, addr: addr}).dialRaw()
 	c.login("u", "p")
 	c.Expect("TYPE I", 200)
 	// The open's walk to /sub starts at the fourth stat call (statSwap);
@@ -241,12 +247,7 @@ func TestAttackFIFOSwappedInBeforeHASH(t *testing.T) {
 		writer *os.File
 	)
 	swap := func() {
-		if err := os.Remove(x); err != nil {
-			t.Error(err)
-			return
-		}
-		if err := syscall.Mkfifo(x, 0o666); err != nil {
-			t.Error(err)
+		if !fifoInPlaceOf(t, x) {
 			return
 		}
 		// O_RDWR never waits: a writer that stays and never writes.
@@ -260,7 +261,7 @@ func TestAttackFIFOSwappedInBeforeHASH(t *testing.T) {
 	}
 	sw := &statSwap{}
 	g := &guardFs{inner: swapRootFs(t, dir, sw), rules: []PermissionConfig{{Prefix: "/", Allow: PermAll}}, u: &usage{}}
-	srv := enginetest.Start(t, &engine.Server{Driver: &extDriver{guardDriver{fs: g}}, Logger: slog.New(slog.DiscardHandler)})
+	addr := enginetest.Start(t, &engine.Server{Driver: &extDriver{guardDriver{fs: g}}, Logger: slog.New(slog.DiscardHandler)}).Addr
 	// Runs before the server's close: should a read wait on the FIFO,
 	// the writer's leaving ends it.
 	t.Cleanup(func() {
@@ -270,7 +271,7 @@ func TestAttackFIFOSwappedInBeforeHASH(t *testing.T) {
 			writer.Close()
 		}
 	})
-	c := (&fixture{t: t, addr: srv.Addr}).dialRaw()
+	c := (&fixture{t: t, addr: addr}).dialRaw()
 	c.login("u", "p")
 	// HASH's Stat of /sub/x.bin makes three stat calls; its open's
 	// resolution starts with the fourth (statSwap).

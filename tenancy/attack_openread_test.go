@@ -129,14 +129,10 @@ func TestAttackRETRThroughOpenReadRights(t *testing.T) {
 	// Not parallel: the descriptor count is the process's.
 	base := t.TempDir()
 	dir := openReadTree(t, base)
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
+	root := testRoot(t, dir)
 	g := &guardFs{inner: &rootFs{root: root}, rules: openReadRules(), u: &usage{}}
-	srv := enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)})
-	c := enginetest.Login(t, srv.Addr, "", "u", "p")
+	addr := serveGuard(t, g)
+	c := enginetest.Login(t, addr, "", "u", "p")
 	// The same home for a user who must use TLS (tls_required), here
 	// on a clear data connection.
 	gTLS := &guardFs{inner: &rootFs{root: root}, rules: openReadRules(), u: &usage{}, needTLS: func() bool { return true }}
@@ -220,14 +216,10 @@ func TestAttackRETRThroughOpenReadRights(t *testing.T) {
 func TestAttackRETRRestAndOpeningReply(t *testing.T) {
 	t.Parallel()
 	dir := openReadTree(t, t.TempDir())
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
+	root := testRoot(t, dir)
 	g := &guardFs{inner: &rootFs{root: root}, rules: openReadRules(), u: &usage{}}
-	srv := enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)})
-	c := (&fixture{t: t, addr: srv.Addr}).dialRaw()
+	addr := serveGuard(t, g)
+	c := (&fixture{t: t, addr: addr}).dialRaw()
 	c.login("u", "p")
 	c.Expect("TYPE I", 200)
 	payload := pattern(5000, 1)
@@ -292,10 +284,10 @@ func TestAttackRETRSwapBetweenResolutionAndOpen(t *testing.T) {
 	r := swapRootFs(t, dir, sw)
 	rules := openReadRules()
 	g := &guardFs{inner: r, rules: rules, u: &usage{}}
-	srv := enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)})
+	addr := serveGuard(t, g)
 	// A raw client: its every read has a deadline, so an open that
 	// waited for a FIFO's writer fails the test instead of hanging it.
-	c := (&fixture{t: t, addr: srv.Addr}).dialRaw()
+	c := (&fixture{t: t, addr: addr}).dialRaw()
 	c.login("u", "p")
 	target := filepath.Join(dir, "sub", "f.bin")
 	t.Cleanup(func() {
@@ -365,7 +357,7 @@ func TestAttackRETRSwapBetweenResolutionAndOpen(t *testing.T) {
 		return openFDs(t) <= before+2
 	})
 	restore()
-	jc := enginetest.Login(t, srv.Addr, "", "u", "p")
+	jc := enginetest.Login(t, addr, "", "u", "p")
 	resp, err := jc.Retr("/sub/f.bin")
 	if err != nil {
 		t.Fatalf("RETR after the swaps: %v", err)

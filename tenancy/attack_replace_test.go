@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/jlaffaye/ftp"
 	"github.com/spf13/afero"
@@ -359,15 +357,11 @@ func (c *crashAfterExchangeFs) replaceFile(temp, target string, _ afero.File, _ 
 func TestAttackReplaceTargetBecomesDirectory(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
+	root := testRoot(t, dir)
 	inner := &beforeReplaceFs{rootFs: &rootFs{root: root}}
 	g := &guardFs{inner: inner, rules: []PermissionConfig{{Prefix: "/", Allow: PermAll}}, u: &usage{}, maxBytes: 1 << 30}
-	srv := enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)})
-	c := enginetest.Login(t, srv.Addr, "", "u", "p")
+	addr := serveGuard(t, g)
+	c := enginetest.Login(t, addr, "", "u", "p")
 	if err := c.Stor("/x.bin", bytes.NewReader(pattern(4000, 1))); err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +380,7 @@ func TestAttackReplaceTargetBecomesDirectory(t *testing.T) {
 		}
 	}
 	inner.mu.Unlock()
-	err = c.Stor("/x.bin", bytes.NewReader(pattern(9000, 2)))
+	err := c.Stor("/x.bin", bytes.NewReader(pattern(9000, 2)))
 	if err == nil || replyCode(err) < 400 {
 		t.Fatalf("upload onto a directory swapped in: %v; want a failure", err)
 	}
@@ -414,14 +408,10 @@ func TestAttackReplaceCrashBetweenExchangeAndUnlink(t *testing.T) {
 	t.Run("walk after", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		root, err := os.OpenRoot(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { root.Close() })
+		root := testRoot(t, dir)
 		g := &guardFs{inner: &crashAfterExchangeFs{rootFs: &rootFs{root: root}, dir: dir}, rules: []PermissionConfig{{Prefix: "/", Allow: PermAll}}, u: &usage{}, maxBytes: 1 << 30}
-		srv := enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)})
-		c := enginetest.Login(t, srv.Addr, "", "u", "p")
+		addr := serveGuard(t, g)
+		c := enginetest.Login(t, addr, "", "u", "p")
 		old, repl := pattern(30_000, 1), pattern(12_000, 2)
 		for _, b := range [][]byte{old, repl} {
 			if err := c.Stor("/f.bin", bytes.NewReader(b)); err != nil {

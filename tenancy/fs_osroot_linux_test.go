@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ftpgate/ftpgate/engine"
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 )
 
@@ -96,14 +94,10 @@ func fcntlGetFlags(fd int) (int, error) {
 // newReplaceFixture serves a guard over rootFs in dir to "u"/"p".
 func newReplaceFixture(t *testing.T, dir string) string {
 	t.Helper()
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
+	root := testRoot(t, dir)
 	g := &guardFs{inner: &rootFs{root: root}, rules: []PermissionConfig{{Prefix: "/", Allow: PermAll}}, u: &usage{}, maxBytes: 1 << 30}
-	srv := enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)})
-	return srv.Addr
+	addr := serveGuard(t, g)
+	return addr
 }
 
 // TestReplaceKeepsReadersBytes: an upload that replaces a file (through
@@ -158,11 +152,7 @@ func TestReplaceFileSwapsADirectoryBack(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, tmp), []byte("upload"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := testRoot(t, dir)
 	r := &rootFs{root: root}
 	fi, err := os.Lstat(filepath.Join(dir, "target"))
 	if err != nil {

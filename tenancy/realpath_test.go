@@ -176,11 +176,7 @@ func BenchmarkGuardOpen(b *testing.B) {
 		if err := os.WriteFile(filepath.Join(dir, p), []byte("x"), 0o644); err != nil {
 			b.Fatal(err)
 		}
-		root, err := os.OpenRoot(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer root.Close()
+		root := testRoot(b, dir)
 		g := &guardFs{inner: &rootFs{root: root}, u: &usage{}}
 		b.Run(fmt.Sprintf("guard/depth=%d", depth), func(b *testing.B) {
 			for b.Loop() {
@@ -275,11 +271,7 @@ func TestRootFsChmodUnreadable(t *testing.T) {
 	if err := os.Chmod(p, 0o200); err != nil {
 		t.Fatal(err)
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := testRoot(t, dir)
 	r := &rootFs{root: root}
 	if err := r.Chmod("/w", 0o644); err != nil {
 		t.Fatalf("Chmod: %v", err)

@@ -53,6 +53,24 @@ func (d *guardDriver) AuthUser(_ engine.ClientContext, user, pass string) (engin
 	return nil, errors.New("no")
 }
 
+// testRoot opens dir as an os.Root, closed when the test ends.
+func testRoot(t testing.TB, dir string) *os.Root {
+	t.Helper()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return root
+}
+
+// serveGuard serves g to "u"/"p" (guardDriver) until the test ends and
+// returns the server's address.
+func serveGuard(t testing.TB, g *guardFs) string {
+	t.Helper()
+	return enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)}).Addr
+}
+
 // TestStatCallsPerTransfer holds down the stat calls the os backend makes
 // for the hot commands (issue 17), through a real client against a guard
 // with a byte quota, as the bench's tenancy server has: a file at the top
@@ -67,16 +85,12 @@ func TestStatCallsPerTransfer(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
+	root := testRoot(t, dir)
 	cnt := &statCounter{n: map[string]int{}}
 	rfs := &rootFs{root: root, onStat: cnt.note}
 	g := &guardFs{inner: rfs, rules: []PermissionConfig{{Prefix: "/", Allow: PermAll}}, u: &usage{}, maxBytes: 1 << 30}
-	srv := enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)})
-	c := enginetest.Login(t, srv.Addr, "", "u", "p")
+	addr := serveGuard(t, g)
+	c := enginetest.Login(t, addr, "", "u", "p")
 	payload := pattern(64<<10, 3)
 
 	// want is the most each command may cost: rootFs's own lstats
@@ -154,17 +168,13 @@ func TestRETRThroughOpenReadRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
+	root := testRoot(t, dir)
 	g := &guardFs{inner: &rootFs{root: root}, u: &usage{}, rules: []PermissionConfig{
 		{Prefix: "/", Allow: PermAll},
 		{Prefix: "/listonly", Allow: PermList},
 	}}
-	srv := enginetest.Start(t, &engine.Server{Driver: &guardDriver{fs: g}, Logger: slog.New(slog.DiscardHandler)})
-	c := enginetest.Login(t, srv.Addr, "", "u", "p")
+	addr := serveGuard(t, g)
+	c := enginetest.Login(t, addr, "", "u", "p")
 	r, err := c.Retr("/f.bin")
 	if err != nil {
 		t.Fatalf("RETR /f.bin: %v", err)

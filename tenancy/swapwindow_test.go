@@ -57,11 +57,7 @@ func (s *statSwap) ran() bool {
 // swapRootFs returns a rootFs over dir whose stat calls go to sw.
 func swapRootFs(t *testing.T, dir string, sw *statSwap) *rootFs {
 	t.Helper()
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
+	root := testRoot(t, dir)
 	return &rootFs{root: root, onStat: sw.note}
 }
 
