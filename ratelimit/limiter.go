@@ -68,6 +68,7 @@ type Limiter struct {
 	Shared Shared
 
 	once     sync.Once
+	setMu    sync.Mutex // serialises SetConfig, so that the config in force and the tables' bounds are one call's
 	cfg      atomic.Pointer[compiled]
 	gen      atomic.Uint64 // the last compiled.gen given out (store)
 	ips      *table[netip.Addr, ipState]
@@ -156,6 +157,8 @@ func (l *Limiter) SetConfig(cfg Config) error {
 		return err
 	}
 	l.setup()
+	l.setMu.Lock()
+	defer l.setMu.Unlock()
 	l.store(c)
 	l.ips.setLimit(c.MaxTrackedIPs)
 	l.users.setLimit(c.MaxTrackedUsers)

@@ -52,3 +52,34 @@ func TestReloadKeepsSessions(t *testing.T) {
 		t.Fatalf("after a refused reload the limit is %d, want the old 2", got)
 	}
 }
+
+// TestConcurrentSetConfigsAgree: SetConfig calls racing each other leave
+// one of them in force whole: the config Config reports is the newest one
+// stored, and the tables' bounds are that config's, not a mix of two.
+func TestConcurrentSetConfigsAgree(t *testing.T) {
+	t.Parallel()
+	var l Limiter
+	const rounds = 300 // bounded: a mix showed within a few rounds without the lock
+	for r := range rounds {
+		a, b := (r+1)*tableShards, (r+2)*tableShards*3
+		done := make(chan error, 2)
+		for _, n := range []int{a, b} {
+			go func() { done <- l.SetConfig(Config{MaxTrackedIPs: n, MaxTrackedUsers: n, MaxBans: n}) }()
+		}
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := l.cfg.Load()
+		if c.gen != l.gen.Load() {
+			t.Fatalf("round %d: the config in force is generation %d, the newest stored %d", r, c.gen, l.gen.Load())
+		}
+		per := c.MaxTrackedIPs / tableShards
+		for _, tb := range []int{l.ips.shards[0].limit, l.bans.shards[tableShards-1].limit} {
+			if tb != per {
+				t.Fatalf("round %d: config says %d tracked addresses (%d a shard), a table holds %d a shard", r, c.MaxTrackedIPs, per, tb)
+			}
+		}
+	}
+}
