@@ -20,7 +20,7 @@ import (
 // metricOrder is the column order; metrics not listed come after.
 var metricOrder = []string{
 	"MB/s", "ceil-MB/s", "engine-MB/s", "ratio", "cpu-s/GB", "ceil-cpu-s/GB", "engine-cpu-s/GB", "cpu-ratio",
-	"files/s", "engine-files/s", "sessions/s", "p50-us", "p99-us", "cpu-us/op",
+	"files/s", "engine-files/s", "sessions/s", "p50-us", "p99-us", "cpu-us/op", "load-cpu-us/op",
 	"proc-cpu-us/op", "engine-proc-cpu-us/op", "files/cpu-s", "sessions/cpu-s",
 	"heap-B/session", "stack-B/session", "heap+stack-B/session", "rss-B/session", "pss-B/session",
 }
