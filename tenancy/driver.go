@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -510,10 +511,10 @@ func addrAllowed(nets []netip.Prefix, addr net.Addr) bool {
 // os.Root of its own, so the kernel also keeps links from leaving it; that
 // root is returned to be closed when the session ends. sq, when set, is
 // the cluster's shared usage for a tenant with a quota.
-func openHome(t *tenant, u *UserConfig, cc engine.ClientContext, sq *sharedQuota) (engine.ClientDriver, *os.Root, error) {
+func openHome(t *tenant, u *UserConfig, cc engine.ClientContext, sq *sharedQuota) (engine.ClientDriver, io.Closer, error) {
 	st := t.storage
 	var inner afero.Fs
-	var root *os.Root
+	var root *rootFs
 	mkHome := func(st *storage, home string) error {
 		made, err := makeHome(st, home)
 		if made > 0 && sq != nil && t.cfg.QuotaFiles > 0 {
@@ -535,7 +536,8 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext, sq *sharedQuota
 		if err != nil {
 			return nil, nil, err
 		}
-		root, inner = r, &rootFs{root: r}
+		root = &rootFs{root: r, keepDot: true}
+		inner = root
 	case BackendS3:
 		if u.Home != "/" {
 			if err := mkHome(st, u.Home); err != nil {
@@ -589,6 +591,9 @@ func openHome(t *tenant, u *UserConfig, cc engine.ClientContext, sq *sharedQuota
 			}
 			return FreeSpace(osf)
 		}
+	}
+	if root == nil {
+		return g, nil, nil // not a nil *rootFs in an io.Closer
 	}
 	return g, root, nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +34,58 @@ type rootFs struct {
 	// that a test can hold the count per operation down (issue 17); nil,
 	// as everywhere else, costs a comparison.
 	onStat func(call string)
+	// keepDot makes replaceFile keep its handle on root's own directory
+	// (dot) from the first replacing upload until Close, instead of
+	// opening and closing one per upload (an open, a failed epoll
+	// registration and a close: issue 17). Only a session's home sets it:
+	// the session closes it at its end, so it costs a descriptor per
+	// session that replaced a file, and none for one that did not.
+	keepDot bool
+	dotMu   sync.Mutex
+	dot     *os.File
+	closed  bool // Close ran: dot is not opened again
+}
+
+// dotDir returns a handle on root's own directory for replaceFile and
+// the function that gives it back: the kept one (keepDot), else a new one
+// closed by that function.
+func (r *rootFs) dotDir() (*os.File, func(), error) {
+	if r.keepDot {
+		r.dotMu.Lock()
+		defer r.dotMu.Unlock()
+		if r.dot != nil {
+			return r.dot, func() {}, nil
+		}
+		if !r.closed {
+			r.note("opendot")
+			f, err := r.root.OpenFile(".", os.O_RDONLY|openNonblock, 0)
+			if err != nil {
+				return nil, nil, err
+			}
+			r.dot = f
+			return f, func() {}, nil
+		}
+	}
+	r.note("opendot")
+	f, err := r.root.OpenFile(".", os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { _ = f.Close() }, nil
+}
+
+// Close closes the kept directory handle, if any, and the root. A
+// replaceFile still running on the handle finishes first: an *os.File's
+// close waits for the calls using it.
+func (r *rootFs) Close() error {
+	r.dotMu.Lock()
+	dot := r.dot
+	r.dot, r.closed = nil, true
+	r.dotMu.Unlock()
+	if dot != nil {
+		_ = dot.Close()
+	}
+	return r.root.Close()
 }
 
 // note tells onStat of a call.

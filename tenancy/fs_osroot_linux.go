@@ -113,11 +113,19 @@ func (r *rootFs) replaceFile(temp, target string, data afero.File, replaced os.F
 			})
 		}
 	}
-	df, err := dir.OpenFile(".", os.O_RDONLY|openNonblock, 0)
-	if err != nil {
-		return false, nil
+	var df *os.File
+	if dir == r.root {
+		var put func()
+		if df, put, err = r.dotDir(); err != nil {
+			return false, nil
+		}
+		defer put()
+	} else {
+		if df, err = dir.OpenFile(".", os.O_RDONLY|openNonblock, 0); err != nil {
+			return false, nil
+		}
+		defer df.Close()
 	}
-	defer df.Close()
 	sc, err := df.SyscallConn()
 	if err != nil {
 		return false, nil

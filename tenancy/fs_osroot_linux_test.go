@@ -198,7 +198,7 @@ func BenchmarkGuardUpload(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer root.Close()
-				g := &guardFs{inner: &rootFs{root: root}, u: &usage{}, maxBytes: quota}
+				g := &guardFs{inner: &rootFs{root: root, keepDot: true}, u: &usage{}, maxBytes: quota} // as a session's home
 				payload := pattern(64<<10, 1)
 				var next atomic.Int32
 				cpu0 := processCPU(b)

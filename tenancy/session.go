@@ -3,7 +3,7 @@ package tenancy
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"os"
+	"io"
 	"sync"
 
 	"github.com/ftpgate/ftpgate/engine"
@@ -18,13 +18,13 @@ type session struct {
 	tenant   string
 	user     string
 	loggedIn bool
-	root     *os.Root // the home's root, closed when the session ends
-	guard    *guardFs // the logged-in user's filesystem, for TenantPath
+	root     io.Closer // the home's root (a *rootFs), closed when the session ends
+	guard    *guardFs  // the logged-in user's filesystem, for TenantPath
 }
 
 // login records a successful login, closing the home of an earlier one
 // (after REIN).
-func (s *session) login(tenant, user string, root *os.Root) {
+func (s *session) login(tenant, user string, root io.Closer) {
 	s.mu.Lock()
 	old := s.root
 	s.tenant, s.user, s.loggedIn, s.root = tenant, user, true, root
