@@ -16,6 +16,7 @@ type stats struct {
 	calls, allows, denies, rewrites atomic.Uint64
 	errors, timeouts, skipped       atomic.Uint64
 	breakerOpens                    atomic.Uint64
+	cancelled                       atomic.Uint64 // callers gone before an instance was free; not errors
 	latency                         [latencyBuckets]atomic.Uint64
 	latencySum                      atomic.Int64 // nanoseconds of every call, for LatencyCounts
 }
@@ -80,8 +81,9 @@ type Figures struct {
 	Allows        uint64        `json:"allows"`
 	Denies        uint64        `json:"denies"` // by the module, not by on_error
 	Rewrites      uint64        `json:"rewrites"`
-	Errors        uint64        `json:"errors"`   // failed calls, timeouts included
-	Timeouts      uint64        `json:"timeouts"` // calls stopped by the deadline
+	Errors        uint64        `json:"errors"`    // failed calls, timeouts included
+	Timeouts      uint64        `json:"timeouts"`  // calls stopped by the deadline
+	Cancelled     uint64        `json:"cancelled"` // callers gone while waiting for an instance: 451, not errors, not seen by the breaker
 	BreakerSkips  uint64        `json:"breaker_skips"`
 	BreakerOpens  uint64        `json:"breaker_opens"`
 	BreakerOpen   bool          `json:"breaker_open"`

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -318,32 +319,61 @@ func unknownDecision() Decision {
 // store that fails closed cannot be read (Runtime.unknown).
 // When the module fails, the answer is the tenant's OnError decision with
 // Err set; the failure is logged with the module's hash and the wasm stack.
+//
+// A command whose context ends while it waits for an instance is refused
+// with 451 whatever OnError says, and it does not count as the module's
+// failure (see cancelledDecision); so is a command that found the module
+// replaced under it more than maxSwapRetries times in a row (see
+// swappedDecision).
 func (r *Runtime) Evaluate(ctx context.Context, tenant string, req *abi.Request) Decision {
+	for range maxSwapRetries + 1 {
+		d, retired := r.evaluate(ctx, tenant, req)
+		if !retired {
+			return d
+		}
+	}
+	r.cfg.Logger.Warn("policy: module replaced under the call too often", "tenant", tenant, "verb", req.Verb,
+		"attempts", maxSwapRetries+1)
+	return swappedDecision()
+}
+
+// maxSwapRetries bounds how often Evaluate asks the new module after the
+// one it waited for was replaced: a tenant admin token that swaps modules
+// continuously must not keep a command waiting (each attempt waits up to
+// InitTimeout) nor make it recurse without end. One swap is what an
+// upload does; a few more in a row is an admin token racing its own
+// uploads, whose command may fairly be refused.
+const maxSwapRetries = 3
+
+// evaluate is one attempt of Evaluate on the tenant's current module; its
+// bool reports that the module was replaced while the call waited for an
+// instance, so that Evaluate asks the new one.
+func (r *Runtime) evaluate(ctx context.Context, tenant string, req *abi.Request) (Decision, bool) {
 	ts := r.tenant(tenant, false)
 	if ts == nil {
 		if r.unknown.Load() {
-			return unknownDecision()
+			return unknownDecision(), false
 		}
-		return Decision{Action: Allow}
+		return Decision{Action: Allow}, false
 	}
 	in := ts.cur.Load()
 	if in == nil {
 		p := ts.pending.Load()
 		if p != nil && (p.subscribed(req.Verb) || p.subscribed(abi.OpVerb(opOf(req)))) {
-			return pendingDecision(p)
+			return pendingDecision(p), false
 		}
 		if p == nil && r.unknown.Load() {
-			return unknownDecision()
+			return unknownDecision(), false
 		}
-		return Decision{Action: Allow}
+		return Decision{Action: Allow}, false
 	}
 	if !wants(in.mod, req) {
-		return Decision{Action: Allow}
+		return Decision{Action: Allow}, false
 	}
 	now := r.cfg.Now()
 	if ts.breaker.open(now) {
 		ts.stats.skipped.Add(1)
-		return in.settings.OnError.decision(errBreakerOpen)
+		return in.settings.OnError.decision(errBreakerOpen), false
 	}
 	if req.NowMillis == 0 {
 		req.NowMillis = uint64(now.UnixMilli())
@@ -355,16 +385,19 @@ func (r *Runtime) Evaluate(ctx context.Context, tenant string, req *abi.Request)
 	if err != nil || len(buf) > maxRequestLen {
 		// The client's command is too big to ask about; that is not the
 		// module's failure, so the breaker does not hear of it.
-		return Decision{Action: Deny, Code: 501, Message: "Command too long for the tenant's policy."}
+		return Decision{Action: Deny, Code: 501, Message: "Command too long for the tenant's policy."}, false
 	}
 
 	d, err := r.run(ctx, ts, in, req, buf)
 	if err != nil {
-		if errors.Is(err, errRetired) {
-			// Swapped while waiting: ask the new module.
-			return r.Evaluate(ctx, tenant, req)
+		switch {
+		case errors.Is(err, errRetired):
+			// Swapped while waiting: Evaluate asks the new module.
+			return Decision{}, true
+		case errors.Is(err, errCallerGone):
+			return r.cancelled(ts, in, req, err), false
 		}
-		return r.failed(ts, in, req, err)
+		return r.failed(ts, in, req, err), false
 	}
 	if len(d.Annotations) > 0 {
 		r.cfg.Logger.Info("policy: annotations", "tenant", tenant, "module", in.mod.ShortHash(), "verb", req.Verb,
@@ -378,7 +411,7 @@ func (r *Runtime) Evaluate(ctx context.Context, tenant string, req *abi.Request)
 	default:
 		ts.stats.allows.Add(1)
 	}
-	return d
+	return d, false
 }
 
 // maxRequestLen bounds an encoded request; the ABI promises guests no
@@ -393,6 +426,15 @@ var errBreakerOpen = errors.New("policy: circuit breaker open")
 func (r *Runtime) run(ctx context.Context, ts *tenantState, in *installation, req *abi.Request, buf []byte) (Decision, error) {
 	inst, err := in.pool.get(ctx)
 	if err != nil {
+		// The caller's context ending shows as ctx.Err() from the wait for
+		// a slot, or as whatever error instantiate gives on a dead
+		// context; either way the module is not to blame. Only get looks
+		// at ctx: the call itself runs under CallTimeout alone (see
+		// RATIONALE), so a module that fails in the call is blamed even
+		// if its caller is gone meanwhile.
+		if cerr := ctx.Err(); cerr != nil {
+			return Decision{}, fmt.Errorf("%w: %w (waiting for an instance: %v)", errCallerGone, cerr, err)
+		}
 		return Decision{}, err
 	}
 	start := time.Now()
@@ -411,6 +453,55 @@ func (r *Runtime) run(ctx context.Context, ts *tenantState, in *installation, re
 	// A malformed answer shows the guest is confused: do not reuse it.
 	in.pool.put(ctx, inst, err == nil, end)
 	return d, err
+}
+
+// errCallerGone means the command's context ended (its client hung up or
+// aborted, or the gateway is shutting down) before the call had an
+// instance.
+var errCallerGone = errors.New("policy: the command's context ended before its policy call")
+
+// errSwapped means the tenant's module was replaced under a call more
+// than maxSwapRetries times in a row.
+var errSwapped = errors.New("policy: the tenant's module was replaced under the call too often")
+
+const (
+	cancelledMessage = "Requested action aborted: the tenant's policy is unavailable; try again."
+	swappedMessage   = "Requested action aborted: the tenant's policy is being replaced; try again shortly."
+)
+
+// cancelledDecision is the answer to a command whose context ended before
+// its policy call: Deny with 451 whatever OnError says. The policy did
+// not judge the command, and on_error allow is the tenant admin's choice
+// for a failing module, not for a call its caller gave up: an Allow here
+// would let the command run unjudged had anything (a hook after the
+// policy, a caller that ignores ctx) carried on. The client is usually
+// gone, so the reply is rarely read; 451 is transient, so a client that
+// only aborted may retry, and it is the code every other fail-closed
+// answer of the policy uses. Not 421, which the engine takes as "close
+// the session".
+func cancelledDecision(err error) Decision {
+	return Decision{Action: Deny, Code: onErrorCode, Message: cancelledMessage, Err: err}
+}
+
+// swappedDecision refuses a command whose module was replaced under it
+// too often (see maxSwapRetries): fail closed, as while a stored policy
+// is being restored, since no module judged it.
+func swappedDecision() Decision {
+	return Decision{Action: Deny, Code: onErrorCode, Message: swappedMessage, Err: errSwapped}
+}
+
+// cancelled counts a call whose caller's context ended before it had an
+// instance and returns cancelledDecision. It is not the module's failure:
+// a tenant user who opens sessions that hang up while the pool is full
+// would otherwise open the tenant's breaker, and with it switch the
+// policy off for everybody (on_error allow) or refuse everybody's
+// commands (deny). So neither the breaker nor Errors hear of it; the
+// Cancelled figure tells an operator the pool keeps callers waiting.
+func (r *Runtime) cancelled(ts *tenantState, in *installation, req *abi.Request, err error) Decision {
+	ts.stats.cancelled.Add(1)
+	r.cfg.Logger.Debug("policy: call cancelled while waiting for an instance", "tenant", req.Tenant,
+		"module", in.mod.ShortHash(), "verb", req.Verb, "err", err)
+	return cancelledDecision(err)
 }
 
 // failed counts and logs a failure and returns the OnError decision.
@@ -442,6 +533,7 @@ func (r *Runtime) Figures(tenant string) Figures {
 	s := &ts.stats
 	f.Calls, f.Allows, f.Denies, f.Rewrites = s.calls.Load(), s.allows.Load(), s.denies.Load(), s.rewrites.Load()
 	f.Errors, f.Timeouts, f.BreakerSkips, f.BreakerOpens = s.errors.Load(), s.timeouts.Load(), s.skipped.Load(), s.breakerOpens.Load()
+	f.Cancelled = s.cancelled.Load()
 	f.P50, f.P99 = s.percentile(0.50), s.percentile(0.99)
 	f.BreakerOpen = ts.breaker.open(r.cfg.Now())
 	if in := ts.cur.Load(); in != nil {
