@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -60,5 +61,39 @@ func TestPoolBusy(t *testing.T) {
 	}
 	if f := r.Figures("t"); f.Errors != 1 || f.Timeouts != 1 {
 		t.Fatalf("figures: %+v", f)
+	}
+}
+
+// TestPoolBusyFailsClosed: a full pool is refused with 451 even when the
+// tenant's on_error is allow. A user who keeps the tenant's instances
+// busy (many sessions' commands against a slow module) must not have his
+// next commands let through unjudged: on_error allow is the tenant
+// admin's answer to a broken module, not to load a client makes.
+func TestPoolBusyFailsClosed(t *testing.T) {
+	t.Parallel()
+	seen := make(chan string, 4)
+	r, _ := newTestRuntime(t, Config{PoolSize: 1, CallTimeout: 300 * time.Millisecond, InitTimeout: 20 * time.Millisecond,
+		Logger: slog.New(signalHandler{seen: seen})})
+	r.Install("t", mustCompile(t, r, testmod.Broken(testmod.LogThenLoop)), Settings{OnError: OnErrorAllow})
+	first := make(chan Decision, 1)
+	go func() { first <- eval(r, "t", "STOR", "/a") }()
+	select {
+	case msg := <-seen:
+		if !strings.Contains(msg, "looping") {
+			t.Fatalf("unexpected log %q", msg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first call never started")
+	}
+	d := eval(r, "t", "STOR", "/b")
+	if d.Action != Deny || d.Code != 451 || !errors.Is(d.Err, errPoolBusy) {
+		t.Fatalf("a call that found the pool full under on_error allow: %+v (%v); want a 451 deny", d, d.Err)
+	}
+	if f := r.Figures("t"); f.Errors != 0 || f.Busy != 1 {
+		t.Fatalf("figures after the wait: %+v; want no error and one busy", f)
+	}
+	// The stuck call itself is the module's failure: on_error applies.
+	if d := <-first; d.Action != Allow {
+		t.Fatalf("the looping call under on_error allow: %+v", d)
 	}
 }

@@ -17,6 +17,7 @@ type stats struct {
 	errors, timeouts, skipped       atomic.Uint64
 	breakerOpens                    atomic.Uint64
 	cancelled                       atomic.Uint64 // callers gone before an instance was free; not errors
+	busy                            atomic.Uint64 // calls that found every instance busy for InitTimeout; not errors
 	latency                         [latencyBuckets]atomic.Uint64
 	latencySum                      atomic.Int64 // nanoseconds of every call, for LatencyCounts
 }
@@ -84,6 +85,7 @@ type Figures struct {
 	Errors        uint64        `json:"errors"`    // failed calls, timeouts included
 	Timeouts      uint64        `json:"timeouts"`  // calls stopped by the deadline
 	Cancelled     uint64        `json:"cancelled"` // callers gone while waiting for an instance: 451, not errors, not seen by the breaker
+	Busy          uint64        `json:"busy"`      // calls that found every instance busy for InitTimeout: 451 whatever on_error, not errors
 	BreakerSkips  uint64        `json:"breaker_skips"`
 	BreakerOpens  uint64        `json:"breaker_opens"`
 	BreakerOpen   bool          `json:"breaker_open"`

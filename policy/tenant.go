@@ -396,6 +396,8 @@ func (r *Runtime) evaluate(ctx context.Context, tenant string, req *abi.Request)
 			return Decision{}, true
 		case errors.Is(err, errCallerGone):
 			return r.cancelled(ts, in, req, err), false
+		case errors.Is(err, errPoolBusy):
+			return r.refuseBusy(ts, in, req, err), false
 		}
 		return r.failed(ts, in, req, err), false
 	}
@@ -467,6 +469,7 @@ var errSwapped = errors.New("policy: the tenant's module was replaced under the 
 const (
 	cancelledMessage = "Requested action aborted: the tenant's policy is unavailable; try again."
 	swappedMessage   = "Requested action aborted: the tenant's policy is being replaced; try again shortly."
+	busyMessage      = "Requested action aborted: the tenant's policy is busy; try again."
 )
 
 // cancelledDecision is the answer to a command whose context ended before
@@ -504,19 +507,32 @@ func (r *Runtime) cancelled(ts *tenantState, in *installation, req *abi.Request,
 	return cancelledDecision(err)
 }
 
+// refuseBusy counts a call that found every instance of the tenant busy for
+// InitTimeout and refuses it with 451 whatever OnError says. The module
+// did not fail, so neither Errors nor the breaker hear of it; and the
+// wait is load a client can make (sessions sending commands against a
+// slow module), so answering it with on_error allow would let a user who
+// keeps the pool full have his next commands through unjudged. A
+// tenant's own users are refused for a moment under such load instead;
+// the Busy figure tells the operator.
+func (r *Runtime) refuseBusy(ts *tenantState, in *installation, req *abi.Request, err error) Decision {
+	ts.stats.busy.Add(1)
+	r.cfg.Logger.Warn("policy: every instance busy; command refused", "tenant", req.Tenant,
+		"module", in.mod.ShortHash(), "verb", req.Verb, "wait", r.cfg.InitTimeout)
+	return Decision{Action: Deny, Code: onErrorCode, Message: busyMessage, Err: err}
+}
+
 // failed counts and logs a failure and returns the OnError decision.
 func (r *Runtime) failed(ts *tenantState, in *installation, req *abi.Request, err error) Decision {
 	var ce *callError
 	timeout := errors.As(err, &ce) && ce.timeout
-	if !errors.Is(err, errPoolBusy) {
-		ts.stats.errors.Add(1)
-		if timeout {
-			ts.stats.timeouts.Add(1)
-		}
-		if ts.breaker.failure(r.cfg.Now(), &r.cfg) {
-			ts.stats.breakerOpens.Add(1)
-			r.cfg.Logger.Error("policy: circuit breaker open", "tenant", req.Tenant, "module", in.mod.ShortHash(), "cooldown", r.cfg.BreakerCooldown)
-		}
+	ts.stats.errors.Add(1)
+	if timeout {
+		ts.stats.timeouts.Add(1)
+	}
+	if ts.breaker.failure(r.cfg.Now(), &r.cfg) {
+		ts.stats.breakerOpens.Add(1)
+		r.cfg.Logger.Error("policy: circuit breaker open", "tenant", req.Tenant, "module", in.mod.ShortHash(), "cooldown", r.cfg.BreakerCooldown)
 	}
 	r.cfg.Logger.Error("policy: module failed", "tenant", req.Tenant, "module", in.mod.ShortHash(), "verb", req.Verb,
 		"timeout", timeout, "on_error", in.settings.OnError.String(), "err", err)
@@ -534,6 +550,7 @@ func (r *Runtime) Figures(tenant string) Figures {
 	f.Calls, f.Allows, f.Denies, f.Rewrites = s.calls.Load(), s.allows.Load(), s.denies.Load(), s.rewrites.Load()
 	f.Errors, f.Timeouts, f.BreakerSkips, f.BreakerOpens = s.errors.Load(), s.timeouts.Load(), s.skipped.Load(), s.breakerOpens.Load()
 	f.Cancelled = s.cancelled.Load()
+	f.Busy = s.busy.Load()
 	f.P50, f.P99 = s.percentile(0.50), s.percentile(0.99)
 	f.BreakerOpen = ts.breaker.open(r.cfg.Now())
 	if in := ts.cur.Load(); in != nil {

@@ -33,7 +33,7 @@ func newPluginCollector(tenants *tenantLabels) *pluginCollector {
 		passiveHeld: prometheus.NewDesc("ftpgate_passive_ports_held",
 			"Passive ports held now by sessions (PASV, EPSV).", nil, nil),
 		decisions: prometheus.NewDesc("ftpgate_policy_decisions_total",
-			"Tenant policy calls by decision (allow, deny, rewrite; error: the call failed and on_error decided; breaker_skip: not called, the breaker was open).",
+			"Tenant policy calls by decision (allow, deny, rewrite; error: the call failed and on_error decided; breaker_skip: not called, the breaker was open; busy: every instance stayed busy, refused 451; cancelled: the caller went while waiting, refused 451).",
 			[]string{"tenant", "decision"}, nil),
 		evalDuration: prometheus.NewDesc("ftpgate_policy_eval_duration_seconds",
 			"Time of one tenant policy call.", nil, nil),
@@ -84,7 +84,7 @@ func (c *pluginCollector) collectLimits(ch chan<- prometheus.Metric, l *ratelimi
 }
 
 // decisionNames are policy_decisions_total's decision values.
-var decisionNames = [...]string{"allow", "deny", "rewrite", "error", "breaker_skip"}
+var decisionNames = [...]string{"allow", "deny", "rewrite", "error", "breaker_skip", "busy", "cancelled"}
 
 // evalEdges are the policy latency buckets whose upper edges make
 // ftpgate_policy_eval_duration_seconds' buckets: edge k is 2^k ns
@@ -106,6 +106,8 @@ func (c *pluginCollector) collectPolicy(ch chan<- prometheus.Metric, rt *policy.
 		s[2] += f.Rewrites
 		s[3] += f.Errors
 		s[4] += f.BreakerSkips
+		s[5] += f.Busy
+		s[6] += f.Cancelled
 	}
 	for label, s := range sums {
 		for i, n := range s {
