@@ -70,13 +70,19 @@ const leaseBreakTimeFile = "/proc/sys/fs/lease-break-time"
 // read or is 0; 5 minutes at most) and a second more have passed; then
 // the last EWOULDBLOCK is returned. The open never blocks instead: a FIFO
 // swapped in between would then hold the OS thread until a peer comes.
-// Nothing else returns EWOULDBLOCK from open(2) (a FIFO without a reader
-// gives ENXIO), and an open that succeeds or fails otherwise the first
-// time costs no call more than before.
+// Leases exist on regular files only (F_SETLEASE refuses anything else),
+// so an EWOULDBLOCK for a name that an lstat does not show as a regular
+// file (a device planted outside whose driver refuses a non-blocking open
+// so; a FIFO never does) is returned at once: a planted node cannot hold
+// a command for the wait. An open that succeeds or fails otherwise the
+// first time costs no call more than before.
 func openNonblocking(dir *os.Root, name string, flag int, perm os.FileMode) (*os.File, error) {
 	f, err := dir.OpenFile(name, flag|openNonblock, perm)
 	if err == nil || !errors.Is(err, syscall.EWOULDBLOCK) {
 		return f, err
+	}
+	if fi, lerr := dir.Lstat(name); lerr != nil || !fi.Mode().IsRegular() {
+		return nil, err
 	}
 	deadline := time.Now().Add(leaseBreakWait())
 	pause := time.Millisecond
