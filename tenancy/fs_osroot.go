@@ -58,7 +58,7 @@ func (r *rootFs) dotDir() (*os.File, func(), error) {
 		}
 		if !r.closed {
 			r.note("opendot")
-			f, err := r.root.OpenFile(".", os.O_RDONLY|openNonblock, 0)
+			f, err := openNonblocking(r.root, ".", os.O_RDONLY, 0)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -67,7 +67,7 @@ func (r *rootFs) dotDir() (*os.File, func(), error) {
 		}
 	}
 	r.note("opendot")
-	f, err := r.root.OpenFile(".", os.O_RDONLY|openNonblock, 0)
+	f, err := openNonblocking(r.root, ".", os.O_RDONLY, 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -261,7 +261,7 @@ func (r *rootFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, 
 	}
 	defer done()
 	if flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
-		f, err := dir.OpenFile(base, flag|openNonblock, perm)
+		f, err := openNonblocking(dir, base, flag, perm)
 		if err != nil {
 			return nil, err // no typed nil in the interface
 		}
@@ -273,7 +273,7 @@ func (r *rootFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, 
 	for range 3 {
 		f, _, err := r.openVerified(dir, base, flag&^(os.O_CREATE|os.O_TRUNC))
 		if errors.Is(err, fs.ErrNotExist) && flag&os.O_CREATE != 0 {
-			f, err = dir.OpenFile(base, flag|os.O_EXCL|openNonblock, perm)
+			f, err = openNonblocking(dir, base, flag|os.O_EXCL, perm)
 			if errors.Is(err, fs.ErrExist) {
 				continue
 			}
@@ -308,7 +308,7 @@ func (r *rootFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, 
 // reused by the one the link leads to, whereas the handle held here pins
 // the opened inode while the lstat looks.
 func (r *rootFs) openVerified(dir *os.Root, base string, flag int) (*os.File, os.FileInfo, error) {
-	f, err := dir.OpenFile(base, flag|openNonblock, 0)
+	f, err := openNonblocking(dir, base, flag, 0)
 	if err != nil {
 		return nil, nil, err
 	}

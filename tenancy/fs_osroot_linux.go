@@ -121,7 +121,7 @@ func (r *rootFs) replaceFile(temp, target string, data afero.File, replaced os.F
 		}
 		defer put()
 	} else {
-		if df, err = dir.OpenFile(".", os.O_RDONLY|openNonblock, 0); err != nil {
+		if df, err = openNonblocking(dir, ".", os.O_RDONLY, 0); err != nil {
 			return false, nil
 		}
 		defer df.Close()

@@ -7,8 +7,11 @@ import "os"
 // openNoFollow is 0 where the flag does not exist.
 const openNoFollow = 0
 
-// openNonblock is 0 here: the open calls it spares are Linux's.
-const openNonblock = 0
+// openNonblocking is dir.OpenFile here: the open calls O_NONBLOCK spares
+// are Linux's, and so are the file leases it would have to wait out.
+func openNonblocking(dir *os.Root, name string, flag int, perm os.FileMode) (*os.File, error) {
+	return dir.OpenFile(name, flag, perm)
+}
 
 // tryLockFile has no lock to take here: every temporary upload file a
 // usage walk finds is taken for an orphan, which is right for a single

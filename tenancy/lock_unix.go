@@ -3,8 +3,12 @@
 package tenancy
 
 import (
+	"errors"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // openNoFollow makes an open refuse a link in the last element.
@@ -18,7 +22,95 @@ const openNoFollow = syscall.O_NOFOLLOW
 // (issue 17). On a FIFO or device someone put into the storage outside
 // FTP, an open that would wait for a peer fails or returns at once
 // instead of holding an OS thread.
+//
+// Every such open goes through openNonblocking, which waits out a file
+// lease held elsewhere (see there).
 const openNonblock = syscall.O_NONBLOCK
+
+// Bounds of openNonblocking's wait for a lease break.
+const (
+	// leaseWaitDefault is the wait when the kernel's lease-break-time
+	// cannot be read or is 0 (which makes the kernel wait for the
+	// holder forever): the kernel's default lease-break-time, 45 s.
+	leaseWaitDefault = 45 * time.Second
+	// leaseWaitMax caps the wait whatever lease-break-time says, so
+	// that a value set very high holds a session's command (a goroutine
+	// and the parent directory's handle) 5 minutes at most.
+	leaseWaitMax = 5 * time.Minute
+	// leaseWaitSlack is added to lease-break-time: the kernel removes a
+	// lease whose holder let the time pass only at the next open that
+	// breaks it, which is one of ours, up to a pause later.
+	leaseWaitSlack = time.Second
+	// leaseRetryMax caps the pause between two tries; the first pause
+	// is 1 ms and each one doubles it. A holder giving the lease up (a
+	// Samba oplock break, an NFS delegation recall: typically well
+	// within a second) is noticed at most 50 ms late, and a wait of
+	// 45 s costs about a thousand opens.
+	leaseRetryMax = 50 * time.Millisecond
+)
+
+// leaseBreakTimeFile is where Linux says how long a lease holder has to
+// give the lease up once it is told (fs.lease-break-time, in seconds).
+const leaseBreakTimeFile = "/proc/sys/fs/lease-break-time"
+
+// openNonblocking opens name in dir with flag|openNonblock, the one way
+// tenancy opens a tenant's file or directory.
+//
+// O_NONBLOCK has one effect on a regular file: when another process holds
+// a file lease on it (fcntl F_SETLEASE: Samba with kernel oplocks, the
+// kernel NFS server's delegations, where an operator shares the storage
+// over SMB or NFS too) and the open conflicts with it (a read lease and
+// an open for writing or a truncation; a write lease and any open), the
+// kernel starts breaking the lease and fails the open with EWOULDBLOCK
+// at once, where a blocking open would wait until the holder gives the
+// lease up or lease-break-time passes and the kernel takes it. So an
+// EWOULDBLOCK here is retried, non-blocking again, with pauses doubling
+// from 1 ms to 50 ms, until the open gets through or lease-break-time
+// (read from /proc on the first EWOULDBLOCK; 45 s where it cannot be
+// read or is 0; 5 minutes at most) and a second more have passed; then
+// the last EWOULDBLOCK is returned. The open never blocks instead: a FIFO
+// swapped in between would then hold the OS thread until a peer comes.
+// Leases exist on regular files only (F_SETLEASE refuses anything else),
+// so an EWOULDBLOCK for a name that an lstat does not show as a regular
+// file (a device planted outside whose driver refuses a non-blocking open
+// so; a FIFO never does) is returned at once: a planted node cannot hold
+// a command for the wait. An open that succeeds or fails otherwise the
+// first time costs no call more than before.
+func openNonblocking(dir *os.Root, name string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := dir.OpenFile(name, flag|openNonblock, perm)
+	if err == nil || !errors.Is(err, syscall.EWOULDBLOCK) {
+		return f, err
+	}
+	if fi, lerr := dir.Lstat(name); lerr != nil || !fi.Mode().IsRegular() {
+		return nil, err
+	}
+	deadline := time.Now().Add(leaseBreakWait())
+	pause := time.Millisecond
+	for time.Now().Before(deadline) {
+		// A pause between tries, not a synchronisation: the kernel tells
+		// only the lease holder when the lease is gone.
+		time.Sleep(pause)
+		pause = min(2*pause, leaseRetryMax)
+		f, err = dir.OpenFile(name, flag|openNonblock, perm)
+		if err == nil || !errors.Is(err, syscall.EWOULDBLOCK) {
+			return f, err
+		}
+	}
+	return nil, err
+}
+
+// leaseBreakWait is how long openNonblocking keeps trying: the kernel's
+// lease-break-time (after which the kernel itself removes the lease) and
+// leaseWaitSlack, within the bounds above.
+func leaseBreakWait() time.Duration {
+	wait := leaseWaitDefault
+	if b, err := os.ReadFile(leaseBreakTimeFile); err == nil {
+		if s, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && s > 0 {
+			wait = min(time.Duration(s)*time.Second, leaseWaitMax)
+		}
+	}
+	return wait + leaseWaitSlack
+}
 
 // unlinked reports whether the file fi describes (an fstat) has no name
 // left in any directory.
