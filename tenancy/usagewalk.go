@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -187,7 +188,11 @@ func closeFrame(f *walkFrame, root *os.Root) {
 // upload that is running, in this process or another, keeps its file,
 // and it checks that what it locked is still at that name.
 func removeOrphan(dir *os.Root, name string, fi os.FileInfo) bool {
-	f, err := dir.OpenFile(name, os.O_RDONLY|openNoFollow, 0)
+	// Non-blocking, not openNonblocking: a FIFO swapped in since the
+	// walk's lstat opens at once (and is then not the file fi), and a
+	// file another process holds a lease on is left for the next walk
+	// rather than waited for.
+	f, err := dir.OpenFile(name, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return false
 	}
