@@ -24,7 +24,8 @@
 // and when every connection slot is taken a newcomer takes the slot of
 // the connection quiet for longest, so that only requests being served
 // hold slots against others; one tenant's token has at most
-// MaxTenantRequests of those at once.
+// MaxTenantRequests of those at once, and so have the public routes'
+// callers together.
 //
 // Every reply carries Cache-Control: no-store, and every error, 404 and 405
 // included, is JSON {"error": "...", "code": "..."} (net/http's own
@@ -208,7 +209,9 @@ type Server struct {
 	// flight at once (0: a quarter of MaxConns, at least 1); more are
 	// refused with 429. A request in flight holds a connection slot for
 	// up to the read and write timeouts (a slow upload), so without it one
-	// tenant could hold every slot; the operator is not bounded.
+	// tenant could hold every slot; the operator is not bounded. The
+	// requests of public routes, which anyone may send, share one such
+	// bound.
 	MaxTenantRequests int
 	// WriteTimeout bounds the time from a request's headers to the end of
 	// its reply (0: one minute); a Route with a Timeout sets its own.
@@ -231,7 +234,7 @@ type Server struct {
 
 	once     sync.Once
 	flightMu sync.Mutex
-	inFlight map[string]int // requests in flight per tenant token; no zero entries
+	inFlight map[string]int // requests in flight per tenant token, "" the public routes'; no zero entries
 	mux      *http.ServeMux
 	throttle *throttle
 	mu       sync.Mutex
@@ -513,15 +516,22 @@ func (s *Server) guard(rt Route) http.Handler {
 				return
 			}
 		}
-		if !id.Operator && id.Tenant != "" {
-			if !s.enter(id.Tenant) {
+		// A tenant's requests count against that tenant's bound, and the
+		// public routes' (anyone's, no token needed) against one bound
+		// they all share, keyed "" (no tenant id is empty): a public
+		// form's body can be sent as slowly as a tenant's upload.
+		if key := id.Tenant; !id.Operator && (key != "" || rt.Scope == ScopePublic) {
+			if !s.enter(key) {
 				hangUp(w)
 				w.Header().Set("Retry-After", "1")
-				WriteError(w, http.StatusTooManyRequests, "too_many_requests",
-					"too many requests in flight for this tenant; retry when one has finished")
+				msg := "too many requests in flight for this tenant; retry when one has finished"
+				if key == "" {
+					msg = "too many requests in flight on the routes without a token; retry later"
+				}
+				WriteError(w, http.StatusTooManyRequests, "too_many_requests", msg)
 				return
 			}
-			defer s.leave(id.Tenant)
+			defer s.leave(key)
 		}
 		if r.ContentLength > rt.MaxBody {
 			hangUp(w)
@@ -545,8 +555,8 @@ func (s *Server) guard(rt Route) http.Handler {
 	})
 }
 
-// enter counts a request of tenant in flight, or reports false when the
-// tenant has MaxTenantRequests in flight already.
+// enter counts a request of tenant ("": of a public route) in flight, or
+// reports false when it has MaxTenantRequests in flight already.
 func (s *Server) enter(tenant string) bool {
 	limit := s.MaxTenantRequests
 	if limit <= 0 {
