@@ -67,6 +67,20 @@ func (h *AdminHandler) endUpload(tenant string) {
 	delete(h.uploading, tenant)
 }
 
+// BeginUpload takes tenant's one upload in flight for a caller that
+// reads a module itself before it calls DryRunModule (the console's
+// check), so that such reads count against the same bound as the API's
+// uploads: ok is false while another upload, check or rollback of the
+// tenant runs. end gives the turn back; call it once, when the module
+// is no longer held.
+func (h *AdminHandler) BeginUpload(tenant string) (end func(), ok bool) {
+	if !h.startUpload(tenant) {
+		return nil, false
+	}
+	var once sync.Once
+	return func() { once.Do(func() { h.endUpload(tenant) }) }, true
+}
+
 func (h *AdminHandler) logger() *slog.Logger {
 	if h.Logger != nil {
 		return h.Logger
