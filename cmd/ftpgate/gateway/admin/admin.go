@@ -19,8 +19,8 @@
 //   - bounded the request body (Route.MaxBody, else DefaultMaxBody);
 //   - put the caller's Identity in the request context (see Caller).
 //
-// A refused request (401, 400, 404, 413) and one no route matches get a
-// reply that ends the connection (its body drained for at most a second),
+// A refused request (401, 400, 404, 413) and one no route serves (the
+// mux's 404, 405 and redirects) get a reply that ends the connection (its body drained for at most a second),
 // and when every connection slot is taken a newcomer takes the slot of
 // the connection quiet for longest, so that only requests being served
 // hold slots against others; one tenant's token has at most
@@ -289,8 +289,12 @@ func (s *Server) mount(r Route) {
 	if r.MaxBody <= 0 {
 		r.MaxBody = DefaultMaxBody
 	}
-	s.mux.Handle(r.Pattern, s.guard(r))
+	s.mux.Handle(r.Pattern, &routed{s.guard(r)})
 }
+
+// routed is the handler of a mounted route, a type of its own so that
+// ServeHTTP tells it from the mux's own replies.
+type routed struct{ http.Handler }
 
 // ServeHTTP implements http.Handler: every request goes through the
 // checks of the package comment. It is exported so that tests and other
@@ -298,15 +302,25 @@ func (s *Server) mount(r Route) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
 	w.Header().Set("Cache-Control", "no-store")
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	// A pattern is no sign of a route: the mux answers a path it would
+	// match once cleaned ("/v1/./stats") or given its trailing slash with
+	// a redirect of its own, under that pattern, and a redirect must hang
+	// up as any reply to a request no route serves does.
+	if h, _ := s.mux.Handler(r); !isRouted(h) {
 		s.unrouted(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
 
-// unrouted answers a request no route matches: the mux's own reply (404,
-// 405 with Allow, or a redirect to the clean path) with a JSON body.
+func isRouted(h http.Handler) bool {
+	_, ok := h.(*routed)
+	return ok
+}
+
+// unrouted answers a request no route serves: the mux's own reply (404,
+// 405 with Allow, or a redirect to the clean path or the path with its
+// trailing slash) with a JSON body.
 func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	h, _ := s.mux.Handler(r)
 	rec := &headerRecorder{header: http.Header{}}
