@@ -658,16 +658,20 @@ func (s *Server) httpServer() *http.Server {
 		var protocols http.Protocols
 		protocols.SetHTTP1(true)
 		s.hs = &http.Server{
-			Protocols:         &protocols,
-			Handler:           s,
-			TLSConfig:         s.TLSConfig,
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			WriteTimeout:      cmp.Or(s.WriteTimeout, writeTimeout),
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          ErrorLog(s.logger()),
-			ConnState:         trackConn,
+			Protocols: &protocols,
+			Handler:   s,
+			// "OPTIONS *" comes here too, as a request no route serves:
+			// net/http's own answer to it reads a body of up to 4 KiB
+			// first, for as long as the client takes to send it.
+			DisableGeneralOptionsHandler: true,
+			TLSConfig:                    s.TLSConfig,
+			ReadHeaderTimeout:            readHeaderTimeout,
+			ReadTimeout:                  readTimeout,
+			WriteTimeout:                 cmp.Or(s.WriteTimeout, writeTimeout),
+			IdleTimeout:                  idleTimeout,
+			MaxHeaderBytes:               maxHeaderBytes,
+			ErrorLog:                     ErrorLog(s.logger()),
+			ConnState:                    trackConn,
 		}
 	}
 	return s.hs

@@ -120,6 +120,7 @@ func TestAttackRefusedCallersHoldNoSlot(t *testing.T) {
 		{"chunked body after 401", "GET /v1/tenants/acme/ping HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nxx"},
 		{"announced body on an unclean path", "GET /v1/./stats HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nxx"},
 		{"announced body on a path without its slash", "GET /v1/tree HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nxx"},
+		{"announced body on OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nxx"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
