@@ -303,10 +303,22 @@ func (h *AdminHandler) Rollback(ctx context.Context, tenant string) (PolicyInfo,
 	return h.install(ctx, tenant, wasm, oe, prev.Config, "rolled back")
 }
 
-// PreviousRecord returns the record Rollback would go back to.
+// PreviousRecord returns the record Rollback would go back to. The
+// console shows it on every view of a policy page, so a store that can
+// read it alone (Store, RedisStore: PreviousRecord) is asked for it
+// alone, rather than for the module too: a page view must not cost a
+// read and a hash of up to MaxModuleSize, which a tenant's admin could
+// repeat at will (and Store makes under the lock every tenant's uploads
+// wait for).
 func (h *AdminHandler) PreviousRecord(tenant string) (Record, bool) {
 	if h.Store == nil {
 		return Record{}, false
+	}
+	if pr, ok := h.Store.(interface {
+		PreviousRecord(tenant string) (Record, error)
+	}); ok {
+		rec, err := pr.PreviousRecord(tenant)
+		return rec, err == nil
 	}
 	_, rec, err := h.Store.Previous(tenant)
 	return rec, err == nil

@@ -224,6 +224,25 @@ func (s *Store) Previous(tenant string) ([]byte, Record, error) {
 	return wasm, prev, nil
 }
 
+// PreviousRecord returns the record Previous returns, without reading
+// its module (up to MaxModuleSize, and hashed, under the store's one
+// lock): what a page offering the rollback shows.
+func (s *Store) PreviousRecord(tenant string) (Record, error) {
+	if conf.ValidTenantID(tenant) != nil {
+		return Record{}, errBadTenant
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, err := s.recordLocked(tenant)
+	if err != nil {
+		return Record{}, err
+	}
+	if rec.Previous == nil || len(rec.Previous.SHA256) != 64 {
+		return Record{}, ErrNoPrevious
+	}
+	return *rec.Previous, nil
+}
+
 // recordLocked reads tenant's record.
 func (s *Store) recordLocked(tenant string) (Record, error) {
 	var rec Record
