@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -76,11 +77,22 @@ func TestAttackDownloadHoldsNoStoreLock(t *testing.T) {
 		resp.Body.Close()
 		downloaded <- resp.StatusCode
 	}()
-	// Opening the FIFO for writing returns once the download opened it
-	// for reading: the store is reading acme's module now.
-	w, err := os.OpenFile(file, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
+	// Opening the FIFO for writing succeeds once the download opened it
+	// for reading (before, ENXIO): the store is reading acme's module now.
+	var w *os.File
+	for deadline := time.Now().Add(10 * time.Second); w == nil; {
+		w, err = os.OpenFile(file, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		switch {
+		case err == nil:
+		case errors.Is(err, syscall.ENXIO) && time.Now().Before(deadline):
+			select {
+			case code := <-downloaded:
+				t.Fatalf("acme's download ended (%d) before reading its module", code)
+			case <-time.After(5 * time.Millisecond):
+			}
+		default:
+			t.Fatalf("the download never opened the module: %v", err)
+		}
 	}
 	code, err := put("globex", globexToken, testmod.Respond(testmod.DenyResponse(550, "no"), "DELE"))
 	_, _ = w.Write(wasm)
