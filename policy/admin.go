@@ -67,6 +67,20 @@ func (h *AdminHandler) endUpload(tenant string) {
 	delete(h.uploading, tenant)
 }
 
+// BeginUpload takes tenant's one upload in flight for a caller that
+// reads a module itself before it calls DryRunModule (the console's
+// check), so that such reads count against the same bound as the API's
+// uploads: ok is false while another upload, check or rollback of the
+// tenant runs. end gives the turn back; call it once, when the module
+// is no longer held.
+func (h *AdminHandler) BeginUpload(tenant string) (end func(), ok bool) {
+	if !h.startUpload(tenant) {
+		return nil, false
+	}
+	var once sync.Once
+	return func() { once.Do(func() { h.endUpload(tenant) }) }, true
+}
+
 func (h *AdminHandler) logger() *slog.Logger {
 	if h.Logger != nil {
 		return h.Logger
@@ -289,10 +303,22 @@ func (h *AdminHandler) Rollback(ctx context.Context, tenant string) (PolicyInfo,
 	return h.install(ctx, tenant, wasm, oe, prev.Config, "rolled back")
 }
 
-// PreviousRecord returns the record Rollback would go back to.
+// PreviousRecord returns the record Rollback would go back to. The
+// console shows it on every view of a policy page, so a store that can
+// read it alone (Store, RedisStore: PreviousRecord) is asked for it
+// alone, rather than for the module too: a page view must not cost a
+// read and a hash of up to MaxModuleSize, which a tenant's admin could
+// repeat at will (and Store makes under the lock every tenant's uploads
+// wait for).
 func (h *AdminHandler) PreviousRecord(tenant string) (Record, bool) {
 	if h.Store == nil {
 		return Record{}, false
+	}
+	if pr, ok := h.Store.(interface {
+		PreviousRecord(tenant string) (Record, error)
+	}); ok {
+		rec, err := pr.PreviousRecord(tenant)
+		return rec, err == nil
 	}
 	_, rec, err := h.Store.Previous(tenant)
 	return rec, err == nil

@@ -308,31 +308,42 @@ func (s *RedisStore) module(tenant, hash string) ([]byte, error) {
 // Previous returns the module and record that tenant's current record
 // replaced, for a rollback; ErrNoPrevious when there is none.
 func (s *RedisStore) Previous(tenant string) ([]byte, Record, error) {
+	rec, err := s.PreviousRecord(tenant)
+	if err != nil {
+		return nil, rec, err
+	}
+	wasm, err := s.module(tenant, rec.SHA256)
+	return wasm, rec, err
+}
+
+// PreviousRecord returns the record Previous returns, without fetching
+// its module (up to MaxModuleSize): what a page offering the rollback
+// shows.
+func (s *RedisStore) PreviousRecord(tenant string) (Record, error) {
 	var rec Record
 	if conf.ValidTenantID(tenant) != nil {
-		return nil, rec, errBadTenant
+		return rec, errBadTenant
 	}
 	ctx, cancel := s.ctx(false)
 	defer cancel()
 	vals, err := s.opts.Client.HMGet(ctx, s.recKey(tenant), "sha256", "prev", "prevmeta").Result()
 	if err != nil {
-		return nil, rec, s.failed("previous", err)
+		return rec, s.failed("previous", err)
 	}
 	sha, _ := vals[0].(string)
 	prev, _ := vals[1].(string)
 	meta, _ := vals[2].(string)
 	if sha == "" {
-		return nil, rec, fs.ErrNotExist
+		return rec, fs.ErrNotExist
 	}
 	if prev == "" || prev == sha || meta == "" {
-		return nil, rec, ErrNoPrevious
+		return rec, ErrNoPrevious
 	}
 	if err := decodeMeta(tenant, prev, meta, &rec); err != nil {
-		return nil, rec, err
+		return rec, err
 	}
 	rec.Previous = nil
-	wasm, err := s.module(tenant, prev)
-	return wasm, rec, err
+	return rec, nil
 }
 
 // record reads tenant's record: the hash from the record's own field,

@@ -181,19 +181,31 @@ func (s *Store) Load(tenant string) ([]byte, Record, error) {
 		return nil, Record{}, errBadTenant
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	rec, err := s.recordLocked(tenant)
+	s.mu.Unlock()
 	if err != nil {
 		return nil, rec, err
 	}
-	wasm, err := os.ReadFile(s.modulePath(rec.SHA256))
+	wasm, err := s.readModule(rec.SHA256)
+	return wasm, rec, err
+}
+
+// readModule reads and checks the module file of hash. It runs outside
+// the store's lock: a module is up to MaxModuleSize, read and hashed
+// whole, and a tenant's admin may download its module as often as it
+// likes, while every tenant's Save waits for the lock. Module files are
+// named by their hash and never rewritten; one whose record changed
+// since it was read may have been collected, which is an error as a
+// read of a record that just changed may be.
+func (s *Store) readModule(hash string) ([]byte, error) {
+	wasm, err := os.ReadFile(s.modulePath(hash))
 	if err != nil {
-		return nil, rec, fmt.Errorf("policy store: %w", err)
+		return nil, fmt.Errorf("policy store: %w", err)
 	}
-	if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != rec.SHA256 {
-		return nil, rec, fmt.Errorf("policy store: %s does not match its hash", s.modulePath(rec.SHA256))
+	if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != hash {
+		return nil, fmt.Errorf("policy store: %s does not match its hash", s.modulePath(hash))
 	}
-	return wasm, rec, nil
+	return wasm, nil
 }
 
 // Previous returns the module and record that tenant's record replaced,
@@ -204,24 +216,31 @@ func (s *Store) Previous(tenant string) ([]byte, Record, error) {
 	if conf.ValidTenantID(tenant) != nil {
 		return nil, Record{}, errBadTenant
 	}
+	prev, err := s.PreviousRecord(tenant)
+	if err != nil {
+		return nil, Record{}, err
+	}
+	wasm, err := s.readModule(prev.SHA256) // outside the lock, as Load's
+	return wasm, prev, err
+}
+
+// PreviousRecord returns the record Previous returns, without reading
+// its module (up to MaxModuleSize, and hashed, under the store's one
+// lock): what a page offering the rollback shows.
+func (s *Store) PreviousRecord(tenant string) (Record, error) {
+	if conf.ValidTenantID(tenant) != nil {
+		return Record{}, errBadTenant
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec, err := s.recordLocked(tenant)
 	if err != nil {
-		return nil, Record{}, err
+		return Record{}, err
 	}
 	if rec.Previous == nil || len(rec.Previous.SHA256) != 64 {
-		return nil, Record{}, ErrNoPrevious
+		return Record{}, ErrNoPrevious
 	}
-	prev := *rec.Previous
-	wasm, err := os.ReadFile(s.modulePath(prev.SHA256))
-	if err != nil {
-		return nil, prev, fmt.Errorf("policy store: %w", err)
-	}
-	if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != prev.SHA256 {
-		return nil, prev, fmt.Errorf("policy store: %s does not match its hash", s.modulePath(prev.SHA256))
-	}
-	return wasm, prev, nil
+	return *rec.Previous, nil
 }
 
 // recordLocked reads tenant's record.

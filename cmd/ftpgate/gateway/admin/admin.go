@@ -19,12 +19,13 @@
 //   - bounded the request body (Route.MaxBody, else DefaultMaxBody);
 //   - put the caller's Identity in the request context (see Caller).
 //
-// A refused request (401, 400, 404, 413) and one no route matches get a
-// reply that ends the connection (its body drained for at most a second),
+// A refused request (401, 400, 404, 413) and one no route serves (the
+// mux's 404, 405 and redirects) get a reply that ends the connection (its body drained for at most a second),
 // and when every connection slot is taken a newcomer takes the slot of
 // the connection quiet for longest, so that only requests being served
 // hold slots against others; one tenant's token has at most
-// MaxTenantRequests of those at once.
+// MaxTenantRequests of those at once, and so have the public routes'
+// callers together.
 //
 // Every reply carries Cache-Control: no-store, and every error, 404 and 405
 // included, is JSON {"error": "...", "code": "..."} (net/http's own
@@ -208,7 +209,9 @@ type Server struct {
 	// flight at once (0: a quarter of MaxConns, at least 1); more are
 	// refused with 429. A request in flight holds a connection slot for
 	// up to the read and write timeouts (a slow upload), so without it one
-	// tenant could hold every slot; the operator is not bounded.
+	// tenant could hold every slot; the operator is not bounded. The
+	// requests of public routes, which anyone may send, share one such
+	// bound.
 	MaxTenantRequests int
 	// WriteTimeout bounds the time from a request's headers to the end of
 	// its reply (0: one minute); a Route with a Timeout sets its own.
@@ -231,7 +234,7 @@ type Server struct {
 
 	once     sync.Once
 	flightMu sync.Mutex
-	inFlight map[string]int // requests in flight per tenant token; no zero entries
+	inFlight map[string]int // requests in flight per tenant token, "" the public routes'; no zero entries
 	mux      *http.ServeMux
 	throttle *throttle
 	mu       sync.Mutex
@@ -286,8 +289,12 @@ func (s *Server) mount(r Route) {
 	if r.MaxBody <= 0 {
 		r.MaxBody = DefaultMaxBody
 	}
-	s.mux.Handle(r.Pattern, s.guard(r))
+	s.mux.Handle(r.Pattern, &routed{s.guard(r)})
 }
+
+// routed is the handler of a mounted route, a type of its own so that
+// ServeHTTP tells it from the mux's own replies.
+type routed struct{ http.Handler }
 
 // ServeHTTP implements http.Handler: every request goes through the
 // checks of the package comment. It is exported so that tests and other
@@ -295,15 +302,25 @@ func (s *Server) mount(r Route) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
 	w.Header().Set("Cache-Control", "no-store")
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	// A pattern is no sign of a route: the mux answers a path it would
+	// match once cleaned ("/v1/./stats") or given its trailing slash with
+	// a redirect of its own, under that pattern, and a redirect must hang
+	// up as any reply to a request no route serves does.
+	if h, _ := s.mux.Handler(r); !isRouted(h) {
 		s.unrouted(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
 
-// unrouted answers a request no route matches: the mux's own reply (404,
-// 405 with Allow, or a redirect to the clean path) with a JSON body.
+func isRouted(h http.Handler) bool {
+	_, ok := h.(*routed)
+	return ok
+}
+
+// unrouted answers a request no route serves: the mux's own reply (404,
+// 405 with Allow, or a redirect to the clean path or the path with its
+// trailing slash) with a JSON body.
 func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	h, _ := s.mux.Handler(r)
 	rec := &headerRecorder{header: http.Header{}}
@@ -513,15 +530,22 @@ func (s *Server) guard(rt Route) http.Handler {
 				return
 			}
 		}
-		if !id.Operator && id.Tenant != "" {
-			if !s.enter(id.Tenant) {
+		// A tenant's requests count against that tenant's bound, and the
+		// public routes' (anyone's, no token needed) against one bound
+		// they all share, keyed "" (no tenant id is empty): a public
+		// form's body can be sent as slowly as a tenant's upload.
+		if key := id.Tenant; !id.Operator && (key != "" || rt.Scope == ScopePublic) {
+			if !s.enter(key) {
 				hangUp(w)
 				w.Header().Set("Retry-After", "1")
-				WriteError(w, http.StatusTooManyRequests, "too_many_requests",
-					"too many requests in flight for this tenant; retry when one has finished")
+				msg := "too many requests in flight for this tenant; retry when one has finished"
+				if key == "" {
+					msg = "too many requests in flight on the routes without a token; retry later"
+				}
+				WriteError(w, http.StatusTooManyRequests, "too_many_requests", msg)
 				return
 			}
-			defer s.leave(id.Tenant)
+			defer s.leave(key)
 		}
 		if r.ContentLength > rt.MaxBody {
 			hangUp(w)
@@ -545,8 +569,8 @@ func (s *Server) guard(rt Route) http.Handler {
 	})
 }
 
-// enter counts a request of tenant in flight, or reports false when the
-// tenant has MaxTenantRequests in flight already.
+// enter counts a request of tenant ("": of a public route) in flight, or
+// reports false when it has MaxTenantRequests in flight already.
 func (s *Server) enter(tenant string) bool {
 	limit := s.MaxTenantRequests
 	if limit <= 0 {
@@ -634,16 +658,20 @@ func (s *Server) httpServer() *http.Server {
 		var protocols http.Protocols
 		protocols.SetHTTP1(true)
 		s.hs = &http.Server{
-			Protocols:         &protocols,
-			Handler:           s,
-			TLSConfig:         s.TLSConfig,
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			WriteTimeout:      cmp.Or(s.WriteTimeout, writeTimeout),
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          ErrorLog(s.logger()),
-			ConnState:         trackConn,
+			Protocols: &protocols,
+			Handler:   s,
+			// "OPTIONS *" comes here too, as a request no route serves:
+			// net/http's own answer to it reads a body of up to 4 KiB
+			// first, for as long as the client takes to send it.
+			DisableGeneralOptionsHandler: true,
+			TLSConfig:                    s.TLSConfig,
+			ReadHeaderTimeout:            readHeaderTimeout,
+			ReadTimeout:                  readTimeout,
+			WriteTimeout:                 cmp.Or(s.WriteTimeout, writeTimeout),
+			IdleTimeout:                  idleTimeout,
+			MaxHeaderBytes:               maxHeaderBytes,
+			ErrorLog:                     ErrorLog(s.logger()),
+			ConnState:                    trackConn,
 		}
 	}
 	return s.hs

@@ -38,6 +38,7 @@ func slotServerUploads(t *testing.T, maxConns int) (string, <-chan struct{}) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { admin.WriteJSON(w, 200, map[string]bool{"ok": true}) })
 	srv.Handle("GET /v1/stats", admin.ScopeOperator, ok)
 	srv.Handle("GET /v1/tenants/{tenant}/ping", admin.ScopeTenant, ok)
+	srv.Handle("GET /v1/tree/{rest...}", admin.ScopeOperator, ok)
 	srv.Handle("POST /v1/tenants/{tenant}/upload", admin.ScopeTenant, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case uploading <- struct{}{}:
@@ -117,12 +118,15 @@ func TestAttackRefusedCallersHoldNoSlot(t *testing.T) {
 		{"announced body after 401", "POST /v1/stats HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nxx"},
 		{"announced body on an unknown path", "POST /nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nxx"},
 		{"chunked body after 401", "GET /v1/tenants/acme/ping HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nxx"},
+		{"announced body on an unclean path", "GET /v1/./stats HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nxx"},
+		{"announced body on a path without its slash", "GET /v1/tree HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nxx"},
+		{"announced body on OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nxx"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			addr := slotServer(t, slots)
 			for range slots {
-				if code := holdSlot(t, addr, c.req); code != 401 && code != 404 && code != 405 {
+				if code := holdSlot(t, addr, c.req); code != 401 && code != 404 && code != 405 && code != 307 {
 					t.Fatalf("attacker got %d", code)
 				}
 			}

@@ -203,8 +203,9 @@ func appendJSONString(b []byte, s string) []byte {
 
 // AppendText appends e as one line of key=value pairs (the field names of
 // the JSON), values quoted with Go's escapes when they hold a space, a
-// quote, '=', a control character or invalid UTF-8, so that a client's
-// text cannot break the line or forge a pair.
+// quote, '=', a control, format or other non-printing character
+// (needsQuote) or invalid UTF-8, so that a client's text cannot break the
+// line, forge a pair, or change how the line reads on a screen.
 func (e *Event) AppendText(b []byte) []byte {
 	b = append(b, "time="...)
 	b = e.Time.appendText(b)
@@ -245,13 +246,18 @@ func appendPair(b []byte, k, v string) []byte {
 	return append(b, v...)
 }
 
-// needsQuote reports whether v must be quoted in a text line.
+// needsQuote reports whether v must be quoted in a text line: besides
+// the space, '"', '=' and '\\', every character strconv does not print as
+// itself (controls, the line separators, the bidirectional overrides
+// and isolates, zero-width and other format characters, spaces other
+// than U+0020), which AppendQuote then escapes. Unquoted, a right-to-left
+// override would make a viewer show the rest of the line reversed, and
+// an invisible or unusual space would hide where a value ends.
 func needsQuote(v string) bool {
 	if !utf8.ValidString(v) {
 		return true
 	}
 	return strings.ContainsFunc(v, func(r rune) bool {
-		return r <= ' ' || r == '"' || r == '=' || r == '\\' || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError ||
-			r == '\u2028' || r == '\u2029'
+		return r == ' ' || r == '"' || r == '=' || r == '\\' || r == utf8.RuneError || !strconv.IsPrint(r)
 	})
 }

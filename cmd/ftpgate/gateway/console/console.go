@@ -174,7 +174,7 @@ func (c *Console) routes() []admin.Route {
 	}
 	if c.o.Policy != nil {
 		maxUpload := int64(c.o.Policy.Runtime.Config().MaxModuleSize) + maxForm
-		upload := ten("POST /console/t/{tenant}/policy/check", c.post(c.checkPolicy))
+		upload := ten("POST /console/t/{tenant}/policy/check", c.oneUpload(c.post(c.checkPolicy)))
 		upload.MaxBody = maxUpload
 		upload.Timeout = 2 * time.Minute
 		install := ten("POST /console/t/{tenant}/policy/install", c.post(c.installPolicy))

@@ -452,6 +452,27 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "policy", page{Title: "Policy", Data: d})
 }
 
+// oneUpload runs h, which reads a module, in the tenant's one upload turn
+// (policy.AdminHandler.BeginUpload), taken before any of the body is
+// read: a tenant's uploads through the API and its checks here run one
+// at a time, so that they pin at most one module's size
+// (MaxModuleSize) of memory whatever the connections its admin opens.
+// Another is refused with 429, its body left unread.
+func (c *Console) oneUpload(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		end, ok := c.o.Policy.BeginUpload(r.PathValue("tenant"))
+		if !ok {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "1")
+			c.render(w, r, http.StatusTooManyRequests, "error", page{Title: "Busy",
+				Message: "Another upload or check of this tenant's policy is running; try again when it has finished."})
+			return
+		}
+		defer end()
+		h(w, r)
+	}
+}
+
 // checkPolicy reads an upload (the module, on_error, a sample command),
 // runs the sample against it without installing it, and shows the
 // result with an install button; the module waits in the session

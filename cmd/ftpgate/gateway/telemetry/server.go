@@ -102,16 +102,20 @@ func Start(cfg Config, opts Options) (*Server, error) {
 	protocols.SetHTTP1(true)
 	s := &Server{
 		hs: &http.Server{
-			Handler:           h,
-			Protocols:         &protocols,
-			TLSConfig:         tlsConfig,
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			WriteTimeout:      writeTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-			ConnState:         admin.TrackConn,
-			ErrorLog:          admin.ErrorLog(lg),
+			Handler: h,
+			// "OPTIONS *" goes to h too, which refuses it (405) and its
+			// body unread: net/http's own answer reads up to 4 KiB of body
+			// first, for up to readTimeout, holding the slot.
+			DisableGeneralOptionsHandler: true,
+			Protocols:                    &protocols,
+			TLSConfig:                    tlsConfig,
+			ReadHeaderTimeout:            readHeaderTimeout,
+			ReadTimeout:                  readTimeout,
+			WriteTimeout:                 writeTimeout,
+			IdleTimeout:                  idleTimeout,
+			MaxHeaderBytes:               maxHeaderBytes,
+			ConnState:                    admin.TrackConn,
+			ErrorLog:                     admin.ErrorLog(lg),
 		},
 		url:    scheme + "://" + ln.Addr().String(),
 		served: make(chan struct{}),
