@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -266,15 +267,20 @@ func (d *dirFile) fill() error {
 			return d.fs.storeErr("list", d.name, err)
 		}
 		d.started = true
+		// The store's keys are input: one outside the prefix asked for
+		// (a store that ignores it, or a hostile one) is left out, never
+		// cut at the prefix's length (a shorter key once panicked the
+		// process) nor shown under another name; nor is one longer than
+		// S3 allows (MaxKeyBytes), which no name could reach.
 		for _, p := range res.CommonPrefixes {
-			n := p.Prefix[len(d.prefix):]
-			if len(n) > 1 && checkSegment(n[:len(n)-1]) {
+			n, ok := strings.CutPrefix(p.Prefix, d.prefix)
+			if ok && len(p.Prefix) <= MaxKeyBytes && len(n) > 1 && n[len(n)-1] == '/' && checkSegment(n[:len(n)-1]) && path.Base(n[:len(n)-1]) == n[:len(n)-1] {
 				d.page = append(d.page, dirInfo(n[:len(n)-1], time.Time{}))
 			}
 		}
 		for _, o := range res.Contents {
-			n := o.Key[len(d.prefix):]
-			if checkSegment(n) && path.Base(n) == n {
+			n, ok := strings.CutPrefix(o.Key, d.prefix)
+			if ok && len(o.Key) <= MaxKeyBytes && checkSegment(n) && path.Base(n) == n && o.Size >= 0 {
 				d.page = append(d.page, &fileInfo{name: n, size: o.Size, mod: o.LastModified})
 			}
 		}

@@ -447,7 +447,11 @@ func (f *Fs) walk(name, prefix string, fn func(keys []string) error) error {
 		}
 		keys = keys[:0]
 		for _, o := range res.Contents {
-			keys = append(keys, o.Key)
+			// A key outside the prefix asked for is never acted on
+			// (RemoveAll would delete it): the store's reply is input.
+			if strings.HasPrefix(o.Key, prefix) {
+				keys = append(keys, o.Key)
+			}
 		}
 		if err := fn(keys); err != nil {
 			return err
@@ -475,8 +479,10 @@ func (f *Fs) Usage(name string) (bytes, objects int64, err error) {
 			return bytes, objects, f.storeErr("list", name, err)
 		}
 		for _, o := range res.Contents {
-			bytes += o.Size
-			objects++
+			if strings.HasPrefix(o.Key, prefix) && o.Size >= 0 {
+				bytes += o.Size
+				objects++
+			}
 		}
 		if !res.IsTruncated || res.NextContinuationToken == "" {
 			return bytes, objects, nil
@@ -552,7 +558,12 @@ func (f *Fs) Rename(oldname, newname string) error {
 			return f.storeErr("rename", oldname, err)
 		}
 		for _, o := range res.Contents {
-			objs = append(objs, obj{o.Key, o.Size})
+			// Only keys under the directory: a foreign one would be
+			// copied in and deleted (and one shorter than the prefix
+			// once panicked the process at the cut below).
+			if strings.HasPrefix(o.Key, ok+"/") {
+				objs = append(objs, obj{o.Key, o.Size})
+			}
 		}
 		if len(objs) > f.maxRename {
 			return f.errRenameTooBig(oldname)
