@@ -145,3 +145,120 @@ func tookUnder(t *testing.T, start time.Time, d time.Duration, what string) {
 		t.Fatalf("%s took %v, want under %v", what, took, d)
 	}
 }
+
+// hostileTimeout is the storage timeout of the tests below: short, so
+// that a store that never answers fails a command fast.
+const hostileTimeout = 200 * time.Millisecond
+
+// hostile serves alice's tenant on a fake store whose requests fault may
+// answer, with the storage timeout hostileTimeout; released is closed
+// when the test ends (before the store closes), so that a fault holding
+// a request can let it go.
+func hostile(t *testing.T, fault func(w http.ResponseWriter, r *http.Request, released <-chan struct{}) bool) (*fakeS3, *ftp.ServerConn) {
+	t.Helper()
+	s := newFakeS3(t)
+	s.put(t, "tenants/acme/alice/f.bin", strings.Repeat("0123456789", 10000))
+	released := make(chan struct{})
+	t.Cleanup(func() { close(released) })
+	f := newS3Fixture(t, s, fmt.Sprintf("timeout = %q\n", hostileTimeout.String()), "")
+	c := f.mustLogin("alice", "alice-pw")
+	fn := func(w http.ResponseWriter, r *http.Request) bool { return fault(w, r, released) }
+	s.fault.Store(&fn)
+	return s, c
+}
+
+// hold keeps a request unanswered until the client gives up on it or the
+// test ends.
+func hold(r *http.Request, released <-chan struct{}) {
+	select {
+	case <-r.Context().Done():
+	case <-released:
+	}
+}
+
+// TestS3HostileListings: a listing that never answers, trickles its body
+// without end, repeats its continuation token, sends empty truncated
+// pages for ever, sends a body of a gigabyte, or 100,000 keys in one
+// page, ends NLST (and LIST) with 451 within a few request timeouts,
+// having read a bounded part of the reply; the session goes on.
+func TestS3HostileListings(t *testing.T) {
+	home := "tenants/acme/alice/"
+	entry := func(i int) string {
+		return fmt.Sprintf(`<Contents><Key>%sk%07d</Key><Size>1</Size></Contents>`, home, i)
+	}
+	cases := []struct {
+		name  string
+		fault func(w http.ResponseWriter, r *http.Request, released <-chan struct{}, sent *atomic.Int64)
+	}{
+		{"no headers", func(w http.ResponseWriter, r *http.Request, released <-chan struct{}, _ *atomic.Int64) {
+			hold(r, released)
+		}},
+		{"body trickles", func(w http.ResponseWriter, r *http.Request, released <-chan struct{}, _ *atomic.Int64) {
+			w.Header().Set("Content-Type", "application/xml")
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>data</Name>`)
+			w.(http.Flusher).Flush()
+			hold(r, released)
+		}},
+		{"token repeats", func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}, _ *atomic.Int64) {
+			listReply(w, r, []string{home + "same.txt"}, nil, true, "again")
+		}},
+		{"empty pages for ever", func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}, sent *atomic.Int64) {
+			listReply(w, r, nil, nil, true, fmt.Sprintf("t%d", sent.Add(1)))
+		}},
+		{"foreign keys for ever", func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}, sent *atomic.Int64) {
+			listReply(w, r, []string{"elsewhere/x"}, nil, true, fmt.Sprintf("t%d", sent.Add(1)))
+		}},
+		{"a gigabyte", func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}, sent *atomic.Int64) {
+			w.Header().Set("Content-Type", "application/xml")
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>data</Name><Prefix></Prefix><IsTruncated>false</IsTruncated>`)
+			// One key of 64 KiB of text, repeated: few tags, many bytes.
+			chunk := []byte(`<Contents><Key>` + strings.Repeat("a", 64<<10) + `</Key></Contents>`)
+			for i := 0; i < (1<<30)/len(chunk); i++ {
+				n, err := w.Write(chunk)
+				sent.Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		}},
+		{"100,000 keys in one page", func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}, sent *atomic.Int64) {
+			var b strings.Builder
+			b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>data</Name><IsTruncated>false</IsTruncated>`)
+			for i := range 100000 {
+				b.WriteString(entry(i))
+			}
+			b.WriteString(`</ListBucketResult>`)
+			n, _ := io.WriteString(w, b.String())
+			sent.Add(int64(n))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var sent atomic.Int64
+			_, c := hostile(t, func(w http.ResponseWriter, r *http.Request, released <-chan struct{}) bool {
+				if !isList(r, home) || r.URL.Query().Get("delimiter") != "/" {
+					return false
+				}
+				select {
+				case <-released: // the test is over: a plain empty listing
+					listReply(w, r, nil, nil, false, "")
+				default:
+					tc.fault(w, r, released, &sent)
+				}
+				return true
+			})
+			start := time.Now()
+			_, err := c.NameList("")
+			if replyCode(err) != 451 {
+				t.Fatalf("NLST = %v, want 451", err)
+			}
+			tookUnder(t, start, 4*hostileTimeout+time.Second, "NLST")
+			if n := sent.Load(); n > 64<<20 {
+				t.Fatalf("the store got to send %d bytes of one listing", n)
+			}
+			if _, err := c.FileSize("f.bin"); err != nil {
+				t.Fatalf("SIZE after the listing: %v", err)
+			}
+		})
+	}
+}

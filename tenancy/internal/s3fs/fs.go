@@ -204,7 +204,7 @@ func (f *Fs) statKey(op, name, key string) (os.FileInfo, error) {
 	if !errNotFound(err) {
 		return nil, f.storeErr(op, name, err)
 	}
-	res, err := f.core.ListObjectsV2(f.bucket, key+"/", "", "", "", 1)
+	res, err := f.listV2(key+"/", "", "", 1)
 	if err != nil {
 		return nil, f.storeErr(op, name, err)
 	}
@@ -395,7 +395,7 @@ func (f *Fs) Remove(name string) error {
 	if !fi.IsDir() {
 		return f.storeErr("remove", name, f.core.RemoveObject(ctx, f.bucket, k, minio.RemoveObjectOptions{}))
 	}
-	res, err := f.core.ListObjectsV2(f.bucket, k+"/", "", "", "", 2)
+	res, err := f.listV2(k+"/", "", "", 2)
 	if err != nil {
 		return f.storeErr("remove", name, err)
 	}
@@ -435,13 +435,92 @@ func (f *Fs) RemoveAll(name string) error {
 	})
 }
 
+// listV2 is one ListObjectsV2 page, answered within the request
+// timeout. minio-go's Core sends it without a context (it uses
+// context.Background), so a store that never answers would hold the
+// command forever: the call runs in a goroutine that is given up on
+// after f.timeout, with 451. The goroutine left behind ends with its
+// request, since tenancy's transport bounds every request that comes
+// without a context by the same timeout per attempt (at most 5 attempts
+// with their backoff); its result goes to a buffered channel, so
+// nothing waits for it. Memory per page is bounded by that transport's
+// reply limits.
+func (f *Fs) listV2(prefix, token, delim string, maxKeys int) (minio.ListBucketV2Result, error) {
+	type result struct {
+		res minio.ListBucketV2Result
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		res, err := f.core.ListObjectsV2(f.bucket, prefix, "", token, delim, maxKeys)
+		ch <- result{res, err}
+	}()
+	t := time.NewTimer(f.timeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.res, r.err
+	case <-t.C:
+		return minio.ListBucketV2Result{}, fmt.Errorf("s3fs: listing %q: no answer within %v: %w", prefix, f.timeout, context.DeadlineExceeded)
+	}
+}
+
+// maxEmptyPages bounds the truncated pages in a row that hold no key:
+// past it the store is taken to be looping (a continuation token that
+// never ends), and the listing fails instead of going on for ever.
+const maxEmptyPages = 10
+
+// errListLoop is a listing the store does not let end.
+var errListLoop = errors.New("s3fs: the object store's listing does not progress (a continuation token repeated, or empty pages without end)")
+
+// lister reads a listing page by page (listPage keys at most each).
+type lister struct {
+	f             *Fs
+	prefix, delim string
+	token         string
+	empty         int
+	done          bool
+}
+
+// pager starts a listing of prefix.
+func (f *Fs) pager(prefix, delim string) *lister {
+	return &lister{f: f, prefix: prefix, delim: delim}
+}
+
+// next returns the next page and sets done after the last one. A store
+// that sends back the token it was given, or empty truncated pages more
+// than maxEmptyPages times in a row, fails the listing with errListLoop
+// (451): the reply is input, and such a store would otherwise hold the
+// command (and its requests to the store) for ever.
+func (l *lister) next() (minio.ListBucketV2Result, error) {
+	res, err := l.f.listV2(l.prefix, l.token, l.delim, listPage)
+	if err != nil {
+		return res, err
+	}
+	if !res.IsTruncated || res.NextContinuationToken == "" {
+		l.done = true
+		return res, nil
+	}
+	if len(res.Contents) == 0 && len(res.CommonPrefixes) == 0 {
+		l.empty++
+	} else {
+		l.empty = 0
+	}
+	if res.NextContinuationToken == l.token || l.empty > maxEmptyPages {
+		l.done = true
+		return minio.ListBucketV2Result{}, errListLoop
+	}
+	l.token = res.NextContinuationToken
+	return res, nil
+}
+
 // walk calls fn with each page of keys under prefix (no delimiter: the
 // whole tree), at most listPage at a time.
 func (f *Fs) walk(name, prefix string, fn func(keys []string) error) error {
-	token := ""
+	pg := f.pager(prefix, "")
 	keys := make([]string, 0, listPage)
-	for {
-		res, err := f.core.ListObjectsV2(f.bucket, prefix, "", token, "", listPage)
+	for !pg.done {
+		res, err := pg.next()
 		if err != nil {
 			return f.storeErr("list", name, err)
 		}
@@ -456,11 +535,8 @@ func (f *Fs) walk(name, prefix string, fn func(keys []string) error) error {
 		if err := fn(keys); err != nil {
 			return err
 		}
-		if !res.IsTruncated || res.NextContinuationToken == "" {
-			return nil
-		}
-		token = res.NextContinuationToken
 	}
+	return nil
 }
 
 // Usage counts the bytes and objects under name (a directory marker
@@ -472,9 +548,9 @@ func (f *Fs) Usage(name string) (bytes, objects int64, err error) {
 		return 0, 0, err
 	}
 	prefix := dirPrefix(f.prefix, k)
-	token := ""
-	for {
-		res, err := f.core.ListObjectsV2(f.bucket, prefix, "", token, "", listPage)
+	pg := f.pager(prefix, "")
+	for !pg.done {
+		res, err := pg.next()
 		if err != nil {
 			return bytes, objects, f.storeErr("list", name, err)
 		}
@@ -484,11 +560,8 @@ func (f *Fs) Usage(name string) (bytes, objects int64, err error) {
 				objects++
 			}
 		}
-		if !res.IsTruncated || res.NextContinuationToken == "" {
-			return bytes, objects, nil
-		}
-		token = res.NextContinuationToken
 	}
+	return bytes, objects, nil
 }
 
 // errRenameTooBig refuses a directory rename over the bound.
@@ -551,9 +624,9 @@ func (f *Fs) Rename(oldname, newname string) error {
 		size int64
 	}
 	var objs []obj
-	token := ""
-	for {
-		res, err := f.core.ListObjectsV2(f.bucket, ok+"/", "", token, "", listPage)
+	pg := f.pager(ok+"/", "")
+	for !pg.done {
+		res, err := pg.next()
 		if err != nil {
 			return f.storeErr("rename", oldname, err)
 		}
@@ -568,10 +641,6 @@ func (f *Fs) Rename(oldname, newname string) error {
 		if len(objs) > f.maxRename {
 			return f.errRenameTooBig(oldname)
 		}
-		if !res.IsTruncated || res.NextContinuationToken == "" {
-			break
-		}
-		token = res.NextContinuationToken
 	}
 	for _, o := range objs {
 		if err := f.copyObject(oldname, o.key, nk+"/"+o.key[len(ok)+1:], o.size); err != nil {
