@@ -302,12 +302,12 @@ func (r *readFile) WriteString(string) (int, error)    { return 0, errReadOnly }
 // Keys no name can reach (an empty element, ".", "..", invalid UTF-8)
 // are left out.
 type dirFile struct {
-	fs      *Fs
-	name    string
-	prefix  string // the directory's listing prefix
-	info    os.FileInfo
-	pg      *lister
-	page    []os.FileInfo
+	fs     *Fs
+	name   string
+	prefix string // the directory's listing prefix
+	info   os.FileInfo
+	pg     *lister
+	page   []os.FileInfo
 }
 
 func (d *dirFile) Name() string               { return d.name }
