@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/tenancy/internal/s3fs"
 	"github.com/jlaffaye/ftp"
 )
 
@@ -258,6 +261,168 @@ func TestS3HostileListings(t *testing.T) {
 			}
 			if _, err := c.FileSize("f.bin"); err != nil {
 				t.Fatalf("SIZE after the listing: %v", err)
+			}
+		})
+	}
+}
+
+// isObject reports whether r is a request for alice's object name.
+func isObject(r *http.Request, method, name string) bool {
+	return r.Method == method && r.URL.RawQuery == "" && strings.HasSuffix(r.URL.Path, "/tenants/acme/alice/"+name)
+}
+
+// TestS3HostileDownloads: a GET that never sends its headers, stalls
+// mid-body, answers REST's range with the whole object (200), redirects
+// to another host, or sends more bytes than the object has, never ends
+// RETR with 226 and wrong bytes, and ends it within a few request
+// timeouts; the session goes on.
+func TestS3HostileDownloads(t *testing.T) {
+	object := strings.Repeat("0123456789", 10000)
+	other := httptestServer(t, func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("a redirect was followed: %s %s", r.Method, r.URL)
+	})
+	cases := []struct {
+		name   string
+		offset uint64
+		want   string // "": an error, not 226
+		fault  func(w http.ResponseWriter, r *http.Request, released <-chan struct{})
+	}{
+		{"no headers", 0, "", func(w http.ResponseWriter, r *http.Request, released <-chan struct{}) {
+			hold(r, released)
+		}},
+		{"stalls mid-body", 0, "", func(w http.ResponseWriter, r *http.Request, released <-chan struct{}) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(object)))
+			objectHeaders(w, r)
+			_, _ = io.WriteString(w, object[:1000])
+			w.(http.Flusher).Flush()
+			hold(r, released)
+		}},
+		{"range ignored", 50000, "", func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(object)))
+			objectHeaders(w, r)
+			_, _ = io.WriteString(w, object)
+		}},
+		{"redirect", 0, "", func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) {
+			http.Redirect(w, r, other+r.URL.Path, http.StatusTemporaryRedirect)
+		}},
+		{"longer than the object", 0, object, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) {
+			w.Header().Set("Content-Length", strconv.Itoa(2*len(object)))
+			objectHeaders(w, r)
+			_, _ = io.WriteString(w, object+object)
+		}},
+		{"a byte per GET", 0, "", func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) {
+			start := 0
+			if rg := r.Header.Get("Range"); rg != "" {
+				_, _ = fmt.Sscanf(rg, "bytes=%d-", &start)
+				w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, len(object)-1, len(object)))
+			}
+			w.Header().Set("Content-Length", "1")
+			objectHeaders(w, r)
+			_, _ = io.WriteString(w, object[start:start+1])
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, c := hostile(t, func(w http.ResponseWriter, r *http.Request, released <-chan struct{}) bool {
+				if !isObject(r, http.MethodGet, "f.bin") {
+					return false
+				}
+				select {
+				case <-released:
+					http.Error(w, "over", http.StatusServiceUnavailable)
+				default:
+					tc.fault(w, r, released)
+				}
+				return true
+			})
+			start := time.Now()
+			rd, err := c.RetrFrom("f.bin", tc.offset)
+			var got []byte
+			if err == nil {
+				got, err = io.ReadAll(rd)
+				if cerr := rd.Close(); err == nil {
+					err = cerr
+				}
+			}
+			tookUnder(t, start, 6*hostileTimeout+2*time.Second, "RETR")
+			switch {
+			case tc.want == "" && err == nil:
+				t.Fatalf("RETR ended with 226 after %d bytes, want an error", len(got))
+			case tc.want == "" && replyCode(err) != 451 && replyCode(err) != 426:
+				t.Fatalf("RETR = %v, want 451 or 426", err)
+			case tc.want != "" && (err != nil || string(got) != tc.want):
+				t.Fatalf("RETR = %d bytes, %v; want the object's %d", len(got), err, len(tc.want))
+			case tc.want == "" && len(got) > 0 && !strings.HasPrefix(object[tc.offset:], string(got)):
+				t.Fatalf("RETR sent %d bytes that are not the object's", len(got))
+			}
+			if _, err := c.FileSize("f.bin"); err != nil {
+				t.Fatalf("SIZE after the download: %v", err)
+			}
+		})
+	}
+}
+
+// objectHeaders sets what an object GET's reply must carry for
+// minio-go: the ETag asked for and a time.
+func objectHeaders(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("ETag", r.Header.Get("If-Match"))
+	w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
+}
+
+// httptestServer is a plain server on 127.0.0.1; it returns its URL.
+func httptestServer(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestS3HostileUploads: a store that answers CompleteMultipartUpload
+// with 200 and an error document, or never answers the PUT that makes a
+// small object, never lets STOR end with 226: 451, within the bound of
+// such requests, and no object appears.
+func TestS3HostileUploads(t *testing.T) {
+	cases := []struct {
+		name  string
+		size  int
+		fault func(w http.ResponseWriter, r *http.Request, released <-chan struct{}) bool
+	}{
+		{"complete: 200 with an error", s3fs.DefaultPartSize + 1, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+			if r.Method != http.MethodPost || !r.URL.Query().Has("uploadId") {
+				return false
+			}
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`+"\n  "+`<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`)
+			return true
+		}},
+		{"put: no answer", 10, func(w http.ResponseWriter, r *http.Request, released <-chan struct{}) bool {
+			if !isObject(r, http.MethodPut, "new.bin") {
+				return false
+			}
+			hold(r, released)
+			return true
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := hostile(t, func(w http.ResponseWriter, r *http.Request, released <-chan struct{}) bool {
+				select {
+				case <-released:
+					return false
+				default:
+					return tc.fault(w, r, released)
+				}
+			})
+			start := time.Now()
+			err := c.Stor("new.bin", strings.NewReader(strings.Repeat("x", tc.size)))
+			if replyCode(err) != 451 {
+				t.Fatalf("STOR = %v, want 451", err)
+			}
+			tookUnder(t, start, 10*hostileTimeout+3*time.Second, "STOR")
+			s.fault.Store(nil)
+			if _, ok := s.get(t, "tenants/acme/alice/new.bin"); ok {
+				t.Fatal("an object appeared for a STOR that failed")
 			}
 		})
 	}

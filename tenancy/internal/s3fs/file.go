@@ -77,8 +77,12 @@ type readFile struct {
 	// did, for the error.
 	watch   *time.Timer
 	stalled *atomic.Bool
-	// resumes counts the GETs re-sent since the last byte arrived.
-	resumes int
+	// resumes counts the GETs re-sent since the last byte arrived;
+	// poorResumes those re-sent after less than poorResumeBytes since
+	// the previous one (at resumedAt).
+	resumes     int
+	poorResumes int
+	resumedAt   int64
 	// closed ends a resume's wait when the handle is closed.
 	closed chan struct{}
 	once   sync.Once
@@ -89,6 +93,17 @@ func (r *readFile) Name() string { return r.name }
 // maxReadResumes bounds the GETs a download re-sends in a row, each
 // from where the broken one stopped, before its error reaches the client.
 const maxReadResumes = 3
+
+// maxPoorResumes bounds the resumes a download makes after less than
+// poorResumeBytes (1 MiB) since the previous break: a store that breaks
+// every GET after a few bytes (or one) would otherwise make one GET and
+// one backoff per few bytes, hours for a small file, since each byte
+// resets the count in a row. A long download that breaks now and then
+// is resumed every time.
+const (
+	maxPoorResumes  = 8
+	poorResumeBytes = 1 << 20
+)
 
 // open starts the GET from the current offset, for the object Stat saw
 // (If-Match on its ETag): bytes of a replaced object never follow bytes
@@ -186,7 +201,11 @@ func (r *readFile) Read(p []byte) (int, error) {
 		}
 	}
 	r.drop()
-	if r.resumes >= maxReadResumes || r.isClosed() {
+	if r.pos-r.resumedAt < poorResumeBytes {
+		r.poorResumes++
+	}
+	r.resumedAt = r.pos
+	if r.resumes >= maxReadResumes || r.poorResumes > maxPoorResumes || r.isClosed() {
 		return n, r.fs.storeErr("read", r.name, err)
 	}
 	r.resumes++
