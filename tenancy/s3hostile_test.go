@@ -181,8 +181,8 @@ func hold(r *http.Request, released <-chan struct{}) {
 
 // TestS3HostileListings: a listing that never answers, trickles its body
 // without end, repeats its continuation token, sends empty truncated
-// pages for ever, sends a body of a gigabyte, or 100,000 keys in one
-// page, ends NLST (and LIST) with 451 within a few request timeouts,
+// pages for ever, sends a body of a gigabyte, a megabyte of headers, or
+// 100,000 keys in one page, ends NLST (and LIST) with 451 within a few request timeouts,
 // having read a bounded part of the reply; the session goes on.
 func TestS3HostileListings(t *testing.T) {
 	home := "tenants/acme/alice/"
@@ -223,6 +223,12 @@ func TestS3HostileListings(t *testing.T) {
 					return
 				}
 			}
+		}},
+		{"a megabyte of headers", func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}, _ *atomic.Int64) {
+			for i := range 16 {
+				w.Header().Set(fmt.Sprintf("X-Amz-Meta-Pad%d", i), strings.Repeat("p", 64<<10))
+			}
+			listReply(w, r, []string{home + "k"}, nil, false, "")
 		}},
 		{"100,000 keys in one page", func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}, sent *atomic.Int64) {
 			var b strings.Builder
