@@ -163,7 +163,8 @@ func hostile(t *testing.T, fault func(w http.ResponseWriter, r *http.Request, re
 	s.put(t, "tenants/acme/alice/f.bin", strings.Repeat("0123456789", 10000))
 	released := make(chan struct{})
 	t.Cleanup(func() { close(released) })
-	f := newS3Fixture(t, s, fmt.Sprintf("timeout = %q\n", hostileTimeout.String()), "")
+	// Parts of 5 MiB, the smallest, so that a multipart upload is cheap.
+	f := newS3Fixture(t, s, fmt.Sprintf("timeout = %q\npart_size = \"5M\"\n", hostileTimeout.String()), "")
 	c := f.mustLogin("alice", "alice-pw")
 	fn := func(w http.ResponseWriter, r *http.Request) bool { return fault(w, r, released) }
 	s.fault.Store(&fn)
@@ -393,13 +394,13 @@ func TestS3HostileUploads(t *testing.T) {
 		size  int
 		fault func(w http.ResponseWriter, r *http.Request, released <-chan struct{}) bool
 	}{
-		{"complete: 200 with an error", s3fs.DefaultPartSize + 1, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		{"complete: 200 with an error", s3fs.MinPartSize + 1, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
 			if r.Method != http.MethodPost || !r.URL.Query().Has("uploadId") {
 				return false
 			}
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusOK)
-			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`+"\n  "+`<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`)
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`+"\n  "+`<Error><Code>InvalidPart</Code><Message>One or more of the specified parts could not be found.</Message></Error>`)
 			return true
 		}},
 		{"put: no answer", 10, func(w http.ResponseWriter, r *http.Request, released <-chan struct{}) bool {
