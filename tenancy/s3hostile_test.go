@@ -65,7 +65,8 @@ func nlst(t *testing.T, c *ftp.ServerConn, dir string) ([]string, error) {
 // MLSD end with 226 and show only the good names; the server stays up
 // (a key shorter than the prefix once crashed the process with a slice
 // bound panic). A directory rename whose listing holds a foreign key
-// copies and deletes nothing outside the directory.
+// copies and deletes nothing outside the directory, and a foreign key
+// makes no directory exist.
 func TestS3HostileListingKeys(t *testing.T) {
 	s := newFakeS3(t)
 	s.put(t, "tenants/acme/alice/good.txt", "abc")
@@ -88,6 +89,11 @@ func TestS3HostileListingKeys(t *testing.T) {
 	var lists atomic.Int32
 	fault := func(w http.ResponseWriter, r *http.Request) bool {
 		switch {
+		case isList(r, home+"ghost/"):
+			// A store that ignores the prefix: the first key of the
+			// bucket, which is not under ghost/.
+			listReply(w, r, []string{"tenants/globex/secret.txt"}, nil, false, "")
+			return true
 		case isList(r, home+"d/") && r.URL.Query().Get("delimiter") == "":
 			// The rename's listing of d/: one foreign key among its own.
 			listReply(w, r, []string{home + "d/in.txt", "tenants/globex/secret.txt", "y"}, nil, false, "")
@@ -124,6 +130,10 @@ func TestS3HostileListingKeys(t *testing.T) {
 		t.Fatalf("the server did not survive the listing: %v", err)
 	}
 
+	// A directory exists only when a key lies under it.
+	if err := c.ChangeDir("ghost"); replyCode(err) != 550 {
+		t.Fatalf("CWD to a directory the store only pretends: %v, want 550", err)
+	}
 	if err := c.Rename("d", "e"); err != nil {
 		t.Fatalf("RNFR/RNTO d e: %v", err)
 	}

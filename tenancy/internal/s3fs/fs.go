@@ -208,7 +208,9 @@ func (f *Fs) statKey(op, name, key string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, f.storeErr(op, name, err)
 	}
-	if len(res.Contents) == 0 {
+	// Only a key under key + "/" makes a directory: a store that returns
+	// another (it ignored the prefix) does not conjure one up.
+	if len(res.Contents) == 0 || !strings.HasPrefix(res.Contents[0].Key, key+"/") {
 		return nil, &os.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 	}
 	mod := time.Time{}
