@@ -129,6 +129,20 @@ func TestS3HostileListingKeys(t *testing.T) {
 	if _, err := c.CurrentDir(); err != nil {
 		t.Fatalf("the server did not survive the listing: %v", err)
 	}
+	// STAT lists on the control connection: a key with CR/LF must not
+	// add a reply there.
+	rc := f.dialRaw()
+	rc.cmd("USER alice")
+	if code, _ := rc.cmd("PASS alice-pw"); code != 230 {
+		t.Fatal("login")
+	}
+	code, text := rc.cmd("STAT .")
+	if code/100 != 2 || strings.Contains(text, "injected") || !strings.Contains(text, "good.txt") {
+		t.Fatalf("STAT . = %d %q", code, text)
+	}
+	if code, _ := rc.cmd("NOOP"); code != 200 {
+		t.Fatalf("NOOP after STAT = %d: the listing added a reply", code)
+	}
 
 	// A directory exists only when a key lies under it.
 	if err := c.ChangeDir("ghost"); replyCode(err) != 550 {
@@ -192,8 +206,8 @@ func hold(r *http.Request, released <-chan struct{}) {
 
 // TestS3HostileListings: a listing that never answers, trickles its body
 // without end, repeats its continuation token, sends empty truncated
-// pages for ever, sends a body of a gigabyte, a megabyte of headers, or
-// 100,000 keys in one page, ends NLST (and LIST) with 451 within a few request timeouts,
+// pages for ever, sends a body of a gigabyte, elements nested 100,000
+// deep, a megabyte of headers, or 100,000 keys in one page, ends NLST (and LIST) with 451 within a few request timeouts,
 // having read a bounded part of the reply; the session goes on.
 func TestS3HostileListings(t *testing.T) {
 	home := "tenants/acme/alice/"
@@ -234,6 +248,10 @@ func TestS3HostileListings(t *testing.T) {
 					return
 				}
 			}
+		}},
+		{"nested 100,000 deep", func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}, _ *atomic.Int64) {
+			w.Header().Set("Content-Type", "application/xml")
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>data</Name>`+strings.Repeat("<Contents>", 100000))
 		}},
 		{"a megabyte of headers", func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}, _ *atomic.Int64) {
 			for i := range 16 {
