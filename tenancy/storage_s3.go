@@ -74,7 +74,7 @@ type S3Config struct {
 	PartSize int64
 	// MaxRenameObjects bounds a directory rename (s3fs.Config).
 	MaxRenameObjects int
-	// Timeout bounds each request but part uploads (s3fs.Config).
+	// Timeout bounds each request to the store (s3fs.Config.OpTimeout).
 	Timeout time.Duration
 }
 

@@ -64,8 +64,10 @@ type Config struct {
 	// DefaultMaxRenameObjects): a directory holding more objects is
 	// refused with 550, since each one is copied and deleted.
 	MaxRenameObjects int
-	// OpTimeout bounds each request but part uploads (default
-	// DefaultOpTimeout).
+	// OpTimeout bounds each request (default DefaultOpTimeout) and a
+	// download's wait for its next byte; the requests that send an
+	// upload's bytes or complete it get sendTimeout (ten times it plus
+	// a second per MiB), a copy ten times it.
 	OpTimeout time.Duration
 	// Logger gets one line per store failure (never credentials).
 	Logger *slog.Logger
