@@ -1,12 +1,15 @@
 package tenancy
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -71,7 +74,7 @@ type S3Config struct {
 	PartSize int64
 	// MaxRenameObjects bounds a directory rename (s3fs.Config).
 	MaxRenameObjects int
-	// Timeout bounds each request but part uploads (s3fs.Config).
+	// Timeout bounds each request to the store (s3fs.Config.OpTimeout).
 	Timeout time.Duration
 }
 
@@ -273,6 +276,13 @@ func openS3(c *S3Config, log *slog.Logger) (*s3fs.Fs, error) {
 		log.Warn("tenancy: s3 storage with tls_insecure_skip_verify: the store's certificate is not checked", "endpoint", c.Endpoint, "bucket", c.Bucket)
 		tr.TLSClientConfig.InsecureSkipVerify = true
 	}
+	// A store's reply headers are a few KiB (user metadata is at most
+	// 2 KiB); Go's default allows 10 MiB per reply.
+	tr.MaxResponseHeaderBytes = maxReplyHeaderBytes
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = s3fs.DefaultOpTimeout
+	}
 	lookup := minio.BucketLookupAuto
 	if c.PathStyle {
 		lookup = minio.BucketLookupPath
@@ -280,7 +290,7 @@ func openS3(c *S3Config, log *slog.Logger) (*s3fs.Fs, error) {
 	client, err := minio.New(u.Host, &minio.Options{
 		Creds:        credentials.NewStaticV4(c.AccessKeyID, string(c.SecretAccessKey), ""),
 		Secure:       u.Scheme == "https",
-		Transport:    tr,
+		Transport:    &boundedTransport{base: tr, timeout: timeout},
 		Region:       c.Region,
 		BucketLookup: lookup,
 		// minio-go retries every request whose body it can rewind
@@ -307,4 +317,93 @@ func s3Overlap(a, b *S3Config) bool {
 		return false
 	}
 	return strings.HasPrefix(a.Prefix, b.Prefix) || strings.HasPrefix(b.Prefix, a.Prefix)
+}
+
+// Bounds of a store's replies, which are input like any client's bytes.
+const (
+	// maxReplyBytes bounds the body of every reply but an object's
+	// bytes: listing pages (1000 keys of at most 1024 bytes, URL-encoded,
+	// with their sizes, times and owners: under 4 MiB), upload, copy and
+	// error documents. minio-go reads them whole (CompleteMultipartUpload
+	// with io.ReadAll) or decodes them as they come.
+	maxReplyBytes = 8 << 20
+	// maxReplyTags bounds the XML tags (bytes '<') in such a body. A
+	// listing entry has about 26 (11 elements with their end tags), so
+	// a page of 1000 has about 26,000; minio-go decodes every <Contents>
+	// into a 592-byte ObjectInfo, and a hostile page of empty elements
+	// (11 bytes each) would otherwise cost 50 times its size: this keeps
+	// one page's decoding under about 40 MB.
+	maxReplyTags = 48 << 10
+	// maxReplyHeaderBytes bounds a reply's header block.
+	maxReplyHeaderBytes = 64 << 10
+)
+
+// errReplyTooLarge fails a reply past maxReplyBytes or maxReplyTags.
+var errReplyTooLarge = errors.New("the object store's reply is larger than any valid one; refused")
+
+// boundedTransport bounds what a store's replies may cost: a request that
+// comes without a context of its own (minio-go's Core.ListObjectsV2 sends
+// context.Background) gets the storage's timeout per attempt, over its
+// headers and body, so a store that never answers or sends a listing a
+// byte at a time cannot hold it; every body but an object's bytes is
+// limited to maxReplyBytes and maxReplyTags. Object bytes (a GET's 2xx
+// body) are bounded by s3fs's read watchdog instead, since a download
+// may rightly take hours.
+type boundedTransport struct {
+	base    http.RoundTripper
+	timeout time.Duration
+}
+
+// RoundTrip sends req with those bounds.
+func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var cancel context.CancelFunc
+	if req.Context().Done() == nil {
+		var ctx context.Context
+		ctx, cancel = context.WithTimeout(req.Context(), t.timeout)
+		req = req.WithContext(ctx)
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		if cancel != nil {
+			cancel()
+		}
+		return nil, err
+	}
+	objectBytes := req.Method == http.MethodGet && resp.StatusCode/100 == 2 && !req.URL.Query().Has("list-type")
+	if !objectBytes || cancel != nil {
+		resp.Body = &boundedBody{rc: resp.Body, cancel: cancel, limited: !objectBytes, bytesLeft: maxReplyBytes, tagsLeft: maxReplyTags}
+	}
+	return resp, nil
+}
+
+// boundedBody is a reply's body under boundedTransport's limits; Close
+// ends the request's own context, if it was given one.
+type boundedBody struct {
+	rc        io.ReadCloser
+	cancel    context.CancelFunc
+	limited   bool
+	bytesLeft int
+	tagsLeft  int
+}
+
+// Read reads, failing once the body passes its limits.
+func (b *boundedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if b.limited {
+		b.bytesLeft -= n
+		b.tagsLeft -= bytes.Count(p[:n], []byte{'<'})
+		if b.bytesLeft < 0 || b.tagsLeft < 0 {
+			return 0, errReplyTooLarge
+		}
+	}
+	return n, err
+}
+
+// Close closes the body and ends its context.
+func (b *boundedBody) Close() error {
+	err := b.rc.Close()
+	if b.cancel != nil {
+		b.cancel()
+	}
+	return err
 }

@@ -367,7 +367,13 @@ func TestS3StoreFaults(t *testing.T) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(payload)-start))
 		w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
 		w.Header().Set("ETag", r.Header.Get("If-Match"))
-		w.WriteHeader(http.StatusOK)
+		if start > 0 {
+			// As S3 answers a range: 206 naming the bytes sent.
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, len(payload)-1, len(payload)))
+			w.WriteHeader(http.StatusPartialContent)
+		} else {
+			w.WriteHeader(http.StatusOK)
+		}
 		_, _ = io.WriteString(w, payload[start:start+1234])
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler) // the connection drops mid-body

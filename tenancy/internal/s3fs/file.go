@@ -3,12 +3,16 @@ package s3fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -68,8 +72,17 @@ type readFile struct {
 	body io.ReadCloser
 	ctx  context.Context
 	stop context.CancelFunc
-	// resumes counts the GETs re-sent since the last byte arrived.
-	resumes int
+	// watch cancels the running GET when it makes no progress (no
+	// headers, no byte) for the request timeout; stalled records that it
+	// did, for the error.
+	watch   *time.Timer
+	stalled *atomic.Bool
+	// resumes counts the GETs re-sent since the last byte arrived;
+	// poorResumes those re-sent after less than poorResumeBytes since
+	// the previous one (at resumedAt).
+	resumes     int
+	poorResumes int
+	resumedAt   int64
 	// closed ends a resume's wait when the handle is closed.
 	closed chan struct{}
 	once   sync.Once
@@ -80,6 +93,17 @@ func (r *readFile) Name() string { return r.name }
 // maxReadResumes bounds the GETs a download re-sends in a row, each
 // from where the broken one stopped, before its error reaches the client.
 const maxReadResumes = 3
+
+// maxPoorResumes bounds the resumes a download makes after less than
+// poorResumeBytes (1 MiB) since the previous break: a store that breaks
+// every GET after a few bytes (or one) would otherwise make one GET and
+// one backoff per few bytes, hours for a small file, since each byte
+// resets the count in a row. A long download that breaks now and then
+// is resumed every time.
+const (
+	maxPoorResumes  = 8
+	poorResumeBytes = 1 << 20
+)
 
 // open starts the GET from the current offset, for the object Stat saw
 // (If-Match on its ETag): bytes of a replaced object never follow bytes
@@ -97,16 +121,44 @@ func (r *readFile) open() error {
 		}
 	}
 	r.ctx, r.stop = context.WithCancel(context.Background())
-	body, _, _, err := r.fs.core.GetObject(r.ctx, r.fs.bucket, r.key, opts)
+	stop, stalled := r.stop, &atomic.Bool{}
+	r.stalled = stalled
+	r.watch = time.AfterFunc(r.fs.timeout, func() { stalled.Store(true); stop() })
+	body, _, hdr, err := r.fs.core.GetObject(r.ctx, r.fs.bucket, r.key, opts)
+	r.watch.Stop()
 	if err != nil {
 		r.stop()
 		if minio.ToErrorResponse(err).StatusCode == http.StatusPreconditionFailed {
 			return &engine.ReplyError{Code: 451, Message: r.name + ": the file was replaced during the download; download it again."}
 		}
-		return r.fs.storeErr("read", r.name, err)
+		return r.fs.storeErr("read", r.name, r.stallErr(err))
+	}
+	if r.pos > 0 && !rangeFrom(hdr, r.pos) {
+		r.stop()
+		_ = body.Close()
+		return r.fs.storeErr("read", r.name, fmt.Errorf("%w (asked from %d, got %q)", errRangeIgnored, r.pos, hdr.Get("Content-Range")))
 	}
 	r.body = body
 	return nil
+}
+
+// errRangeIgnored is a store that answered a ranged GET with other bytes
+// than those asked for (200 with the whole object, or another range):
+// sending them on would put the object's head where its tail belongs.
+var errRangeIgnored = errors.New("s3fs: the object store ignored the byte range asked for")
+
+// rangeFrom reports whether a reply carries the bytes from off: 206 with
+// Content-Range "bytes off-...".
+func rangeFrom(hdr http.Header, off int64) bool {
+	return strings.HasPrefix(hdr.Get("Content-Range"), "bytes "+strconv.FormatInt(off, 10)+"-")
+}
+
+// stallErr is err, or a timeout when the watchdog ended the GET.
+func (r *readFile) stallErr(err error) error {
+	if r.stalled != nil && r.stalled.Load() {
+		return fmt.Errorf("s3fs: no byte from the object store for %v: %w", r.fs.timeout, context.DeadlineExceeded)
+	}
+	return err
 }
 
 // Read reads from the offset; the GET starts at the first Read. A GET
@@ -122,10 +174,24 @@ func (r *readFile) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	// Never more than the size Stat saw: a body longer than it (or than
+	// its own Content-Length) is cut there, so RETR sends what SIZE said.
+	if rem := r.info.size - r.pos; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	r.watch.Reset(r.fs.timeout)
 	n, err := r.body.Read(p)
+	r.watch.Stop()
 	r.pos += int64(n)
 	if n > 0 {
 		r.resumes = 0
+	}
+	if err != nil && r.stalled.Load() {
+		// A GET that stalled for the whole request timeout is not
+		// resumed: the client has waited that long already, and each
+		// resume could cost as much again.
+		r.drop()
+		return n, r.fs.storeErr("read", r.name, r.stallErr(err))
 	}
 	if err == nil || errors.Is(err, io.EOF) {
 		if errors.Is(err, io.EOF) && r.pos < r.info.size {
@@ -135,7 +201,11 @@ func (r *readFile) Read(p []byte) (int, error) {
 		}
 	}
 	r.drop()
-	if r.resumes >= maxReadResumes || r.isClosed() {
+	if r.pos-r.resumedAt < poorResumeBytes {
+		r.poorResumes++
+	}
+	r.resumedAt = r.pos
+	if r.resumes >= maxReadResumes || r.poorResumes > maxPoorResumes || r.isClosed() {
 		return n, r.fs.storeErr("read", r.name, err)
 	}
 	r.resumes++
@@ -166,11 +236,14 @@ func (r *readFile) ReadAt(p []byte, off int64) (int, error) {
 	}
 	ctx, cancel := r.fs.ctx()
 	defer cancel()
-	body, _, _, err := r.fs.core.GetObject(ctx, r.fs.bucket, r.key, opts)
+	body, _, hdr, err := r.fs.core.GetObject(ctx, r.fs.bucket, r.key, opts)
 	if err != nil {
 		return 0, r.fs.storeErr("read", r.name, err)
 	}
 	defer body.Close()
+	if !rangeFrom(hdr, off) {
+		return 0, r.fs.storeErr("read", r.name, fmt.Errorf("%w (asked from %d, got %q)", errRangeIgnored, off, hdr.Get("Content-Range")))
+	}
 	n, err := io.ReadFull(body, p[:end-off+1])
 	if err != nil {
 		return n, r.fs.storeErr("read", r.name, err)
@@ -206,6 +279,9 @@ func (r *readFile) Seek(offset int64, whence int) (int64, error) {
 
 // drop ends the running GET.
 func (r *readFile) drop() {
+	if r.watch != nil {
+		r.watch.Stop()
+	}
 	if r.body != nil {
 		r.stop()
 		_ = r.body.Close()
@@ -245,14 +321,12 @@ func (r *readFile) WriteString(string) (int, error)    { return 0, errReadOnly }
 // Keys no name can reach (an empty element, ".", "..", invalid UTF-8)
 // are left out.
 type dirFile struct {
-	fs      *Fs
-	name    string
-	prefix  string // the directory's listing prefix
-	info    os.FileInfo
-	token   string
-	started bool
-	done    bool
-	page    []os.FileInfo
+	fs     *Fs
+	name   string
+	prefix string // the directory's listing prefix
+	info   os.FileInfo
+	pg     *lister
+	page   []os.FileInfo
 }
 
 func (d *dirFile) Name() string               { return d.name }
@@ -260,31 +334,44 @@ func (d *dirFile) Stat() (os.FileInfo, error) { return d.info, nil }
 
 // fill reads the next page when the current one is used up.
 func (d *dirFile) fill() error {
-	for len(d.page) == 0 && !d.done {
-		res, err := d.fs.core.ListObjectsV2(d.fs.bucket, d.prefix, "", d.token, "/", listPage)
+	if d.pg == nil {
+		d.pg = d.fs.pager(d.prefix, "/")
+	}
+	// Pages whose keys are all left out (below) count as empty too, so
+	// that a store returning only such keys cannot keep LIST reading
+	// without an end and without a line: at most maxShownNothing pages
+	// in a row (100,000 keys).
+	for skipped := 0; len(d.page) == 0 && !d.pg.done; skipped++ {
+		if skipped >= maxShownNothing {
+			return d.fs.storeErr("list", d.name, errListLoop)
+		}
+		res, err := d.pg.next()
 		if err != nil {
 			return d.fs.storeErr("list", d.name, err)
 		}
-		d.started = true
+		// The store's keys are input: one outside the prefix asked for
+		// (a store that ignores it, or a hostile one) is left out, never
+		// cut at the prefix's length (a shorter key once panicked the
+		// process) nor shown under another name; nor is one longer than
+		// S3 allows (MaxKeyBytes), which no name could reach.
 		for _, p := range res.CommonPrefixes {
-			n := p.Prefix[len(d.prefix):]
-			if len(n) > 1 && checkSegment(n[:len(n)-1]) {
+			n, ok := strings.CutPrefix(p.Prefix, d.prefix)
+			if ok && len(p.Prefix) <= MaxKeyBytes && len(n) > 1 && n[len(n)-1] == '/' && checkSegment(n[:len(n)-1]) && path.Base(n[:len(n)-1]) == n[:len(n)-1] {
 				d.page = append(d.page, dirInfo(n[:len(n)-1], time.Time{}))
 			}
 		}
 		for _, o := range res.Contents {
-			n := o.Key[len(d.prefix):]
-			if checkSegment(n) && path.Base(n) == n {
+			n, ok := strings.CutPrefix(o.Key, d.prefix)
+			if ok && len(o.Key) <= MaxKeyBytes && checkSegment(n) && path.Base(n) == n && o.Size >= 0 {
 				d.page = append(d.page, &fileInfo{name: n, size: o.Size, mod: o.LastModified})
 			}
 		}
-		if !res.IsTruncated || res.NextContinuationToken == "" {
-			d.done = true
-		}
-		d.token = res.NextContinuationToken
 	}
 	return nil
 }
+
+// maxShownNothing bounds the listing pages in a row that show no entry.
+const maxShownNothing = 100
 
 // Readdir returns up to n entries (n <= 0: all, up to maxReaddirAll).
 func (d *dirFile) Readdir(n int) ([]os.FileInfo, error) {

@@ -64,8 +64,10 @@ type Config struct {
 	// DefaultMaxRenameObjects): a directory holding more objects is
 	// refused with 550, since each one is copied and deleted.
 	MaxRenameObjects int
-	// OpTimeout bounds each request but part uploads (default
-	// DefaultOpTimeout).
+	// OpTimeout bounds each request (default DefaultOpTimeout) and a
+	// download's wait for its next byte; the requests that send an
+	// upload's bytes or complete it get sendTimeout (ten times it plus
+	// a second per MiB), a copy ten times it.
 	OpTimeout time.Duration
 	// Logger gets one line per store failure (never credentials).
 	Logger *slog.Logger
@@ -204,11 +206,13 @@ func (f *Fs) statKey(op, name, key string) (os.FileInfo, error) {
 	if !errNotFound(err) {
 		return nil, f.storeErr(op, name, err)
 	}
-	res, err := f.core.ListObjectsV2(f.bucket, key+"/", "", "", "", 1)
+	res, err := f.listV2(key+"/", "", "", 1)
 	if err != nil {
 		return nil, f.storeErr(op, name, err)
 	}
-	if len(res.Contents) == 0 {
+	// Only a key under key + "/" makes a directory: a store that returns
+	// another (it ignored the prefix) does not conjure one up.
+	if len(res.Contents) == 0 || !strings.HasPrefix(res.Contents[0].Key, key+"/") {
 		return nil, &os.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 	}
 	mod := time.Time{}
@@ -395,7 +399,7 @@ func (f *Fs) Remove(name string) error {
 	if !fi.IsDir() {
 		return f.storeErr("remove", name, f.core.RemoveObject(ctx, f.bucket, k, minio.RemoveObjectOptions{}))
 	}
-	res, err := f.core.ListObjectsV2(f.bucket, k+"/", "", "", "", 2)
+	res, err := f.listV2(k+"/", "", "", 2)
 	if err != nil {
 		return f.storeErr("remove", name, err)
 	}
@@ -435,28 +439,108 @@ func (f *Fs) RemoveAll(name string) error {
 	})
 }
 
+// listV2 is one ListObjectsV2 page, answered within the request
+// timeout. minio-go's Core sends it without a context (it uses
+// context.Background), so a store that never answers would hold the
+// command forever: the call runs in a goroutine that is given up on
+// after f.timeout, with 451. The goroutine left behind ends with its
+// request, since tenancy's transport bounds every request that comes
+// without a context by the same timeout per attempt (at most 5 attempts
+// with their backoff); its result goes to a buffered channel, so
+// nothing waits for it. Memory per page is bounded by that transport's
+// reply limits.
+func (f *Fs) listV2(prefix, token, delim string, maxKeys int) (minio.ListBucketV2Result, error) {
+	type result struct {
+		res minio.ListBucketV2Result
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		res, err := f.core.ListObjectsV2(f.bucket, prefix, "", token, delim, maxKeys)
+		ch <- result{res, err}
+	}()
+	t := time.NewTimer(f.timeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.res, r.err
+	case <-t.C:
+		return minio.ListBucketV2Result{}, fmt.Errorf("s3fs: listing %q: no answer within %v: %w", prefix, f.timeout, context.DeadlineExceeded)
+	}
+}
+
+// maxEmptyPages bounds the truncated pages in a row that hold no key:
+// past it the store is taken to be looping (a continuation token that
+// never ends), and the listing fails instead of going on for ever.
+const maxEmptyPages = 10
+
+// errListLoop is a listing the store does not let end.
+var errListLoop = errors.New("s3fs: the object store's listing does not progress (a continuation token repeated, or empty pages without end)")
+
+// lister reads a listing page by page (listPage keys at most each).
+type lister struct {
+	f             *Fs
+	prefix, delim string
+	token         string
+	empty         int
+	done          bool
+}
+
+// pager starts a listing of prefix.
+func (f *Fs) pager(prefix, delim string) *lister {
+	return &lister{f: f, prefix: prefix, delim: delim}
+}
+
+// next returns the next page and sets done after the last one. A store
+// that sends back the token it was given, or empty truncated pages more
+// than maxEmptyPages times in a row, fails the listing with errListLoop
+// (451): the reply is input, and such a store would otherwise hold the
+// command (and its requests to the store) for ever.
+func (l *lister) next() (minio.ListBucketV2Result, error) {
+	res, err := l.f.listV2(l.prefix, l.token, l.delim, listPage)
+	if err != nil {
+		return res, err
+	}
+	if !res.IsTruncated || res.NextContinuationToken == "" {
+		l.done = true
+		return res, nil
+	}
+	if len(res.Contents) == 0 && len(res.CommonPrefixes) == 0 {
+		l.empty++
+	} else {
+		l.empty = 0
+	}
+	if res.NextContinuationToken == l.token || l.empty > maxEmptyPages {
+		l.done = true
+		return minio.ListBucketV2Result{}, errListLoop
+	}
+	l.token = res.NextContinuationToken
+	return res, nil
+}
+
 // walk calls fn with each page of keys under prefix (no delimiter: the
 // whole tree), at most listPage at a time.
 func (f *Fs) walk(name, prefix string, fn func(keys []string) error) error {
-	token := ""
+	pg := f.pager(prefix, "")
 	keys := make([]string, 0, listPage)
-	for {
-		res, err := f.core.ListObjectsV2(f.bucket, prefix, "", token, "", listPage)
+	for !pg.done {
+		res, err := pg.next()
 		if err != nil {
 			return f.storeErr("list", name, err)
 		}
 		keys = keys[:0]
 		for _, o := range res.Contents {
-			keys = append(keys, o.Key)
+			// A key outside the prefix asked for is never acted on
+			// (RemoveAll would delete it): the store's reply is input.
+			if strings.HasPrefix(o.Key, prefix) {
+				keys = append(keys, o.Key)
+			}
 		}
 		if err := fn(keys); err != nil {
 			return err
 		}
-		if !res.IsTruncated || res.NextContinuationToken == "" {
-			return nil
-		}
-		token = res.NextContinuationToken
 	}
+	return nil
 }
 
 // Usage counts the bytes and objects under name (a directory marker
@@ -468,21 +552,20 @@ func (f *Fs) Usage(name string) (bytes, objects int64, err error) {
 		return 0, 0, err
 	}
 	prefix := dirPrefix(f.prefix, k)
-	token := ""
-	for {
-		res, err := f.core.ListObjectsV2(f.bucket, prefix, "", token, "", listPage)
+	pg := f.pager(prefix, "")
+	for !pg.done {
+		res, err := pg.next()
 		if err != nil {
 			return bytes, objects, f.storeErr("list", name, err)
 		}
 		for _, o := range res.Contents {
-			bytes += o.Size
-			objects++
+			if strings.HasPrefix(o.Key, prefix) && o.Size >= 0 {
+				bytes += o.Size
+				objects++
+			}
 		}
-		if !res.IsTruncated || res.NextContinuationToken == "" {
-			return bytes, objects, nil
-		}
-		token = res.NextContinuationToken
 	}
+	return bytes, objects, nil
 }
 
 // errRenameTooBig refuses a directory rename over the bound.
@@ -545,22 +628,23 @@ func (f *Fs) Rename(oldname, newname string) error {
 		size int64
 	}
 	var objs []obj
-	token := ""
-	for {
-		res, err := f.core.ListObjectsV2(f.bucket, ok+"/", "", token, "", listPage)
+	pg := f.pager(ok+"/", "")
+	for !pg.done {
+		res, err := pg.next()
 		if err != nil {
 			return f.storeErr("rename", oldname, err)
 		}
 		for _, o := range res.Contents {
-			objs = append(objs, obj{o.Key, o.Size})
+			// Only keys under the directory: a foreign one would be
+			// copied in and deleted (and one shorter than the prefix
+			// once panicked the process at the cut below).
+			if strings.HasPrefix(o.Key, ok+"/") {
+				objs = append(objs, obj{o.Key, o.Size})
+			}
 		}
 		if len(objs) > f.maxRename {
 			return f.errRenameTooBig(oldname)
 		}
-		if !res.IsTruncated || res.NextContinuationToken == "" {
-			break
-		}
-		token = res.NextContinuationToken
 	}
 	for _, o := range objs {
 		if err := f.copyObject(oldname, o.key, nk+"/"+o.key[len(ok)+1:], o.size); err != nil {

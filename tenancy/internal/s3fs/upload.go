@@ -170,11 +170,9 @@ func (u *upload) sendPart() error {
 		}
 	}
 	if u.uploadID == "" {
-		id, err := u.fs.core.NewMultipartUpload(u.ctx, u.fs.bucket, u.key, minio.PutObjectOptions{})
-		if err != nil {
-			return u.fs.storeErr("upload", u.name, err)
+		if err := u.initiate(); err != nil {
+			return err
 		}
-		u.uploadID = id
 	}
 	n := len(u.parts) + 1
 	if n > maxParts {
@@ -188,14 +186,42 @@ func (u *upload) sendPart() error {
 	u.parts = append(u.parts, minio.CompletePart{PartNumber: n})
 	ch := make(chan partResult, 1)
 	u.inflight = append(u.inflight, ch)
-	ctx, id := u.ctx, u.uploadID
+	ctx, cancel := context.WithTimeout(u.ctx, u.fs.sendTimeout(int64(len(data))))
+	id := u.uploadID
 	go func() {
+		defer cancel()
 		p, err := u.fs.core.PutObjectPart(ctx, u.fs.bucket, u.key, id, n,
 			bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{Md5Base64: md5Base64(data), DisableContentSha256: true})
 		ch <- partResult{n: n, etag: p.ETag, err: err, data: data}
 	}()
 	u.partSize = partSizeFor(u.fs.partSize, n+1)
 	return nil
+}
+
+// initiate starts the multipart upload, within the request timeout.
+func (u *upload) initiate() error {
+	ctx, cancel := context.WithTimeout(u.ctx, u.fs.timeout)
+	defer cancel()
+	id, err := u.fs.core.NewMultipartUpload(ctx, u.fs.bucket, u.key, minio.PutObjectOptions{})
+	if err != nil {
+		return u.fs.storeErr("upload", u.name, err)
+	}
+	u.uploadID = id
+	return nil
+}
+
+// minSendRate is the slowest a store may take a request body (a part,
+// a small object's PUT) before sendTimeout gives up on it: 1 MiB/s.
+const minSendRate = 1 << 20
+
+// sendTimeout bounds a request that sends size bytes or makes an object
+// (CompleteMultipartUpload, which S3 may take minutes over for a large
+// upload, answering with whitespace meanwhile): ten request timeouts
+// (10 minutes by default) plus a second per MiB. Without it a store
+// that stops reading a part, or never answers, would hold the upload,
+// its session and (at Complete) the tenant's name lock for ever.
+func (f *Fs) sendTimeout(size int64) time.Duration {
+	return 10*f.timeout + time.Duration(size/minSendRate)*time.Second
 }
 
 // waitOne returns the result of the oldest part in flight and keeps its
@@ -244,7 +270,10 @@ func (u *upload) start() error {
 		if err := opts.SetMatchETag(u.oldETag); err != nil {
 			return err
 		}
-		body, _, _, err := u.fs.core.GetObject(u.ctx, u.fs.bucket, u.key, opts)
+		// The head is under 5 MiB: one request timeout covers it.
+		ctx, cancel := context.WithTimeout(u.ctx, u.fs.timeout)
+		defer cancel()
+		body, _, _, err := u.fs.core.GetObject(ctx, u.fs.bucket, u.key, opts)
 		if err != nil {
 			return u.oldErr(err)
 		}
@@ -256,11 +285,10 @@ func (u *upload) start() error {
 		}
 		return nil
 	}
-	id, err := u.fs.core.NewMultipartUpload(u.ctx, u.fs.bucket, u.key, minio.PutObjectOptions{})
-	if err != nil {
-		return u.fs.storeErr("upload", u.name, err)
+	if err := u.initiate(); err != nil {
+		return err
 	}
-	u.uploadID = id
+	id := u.uploadID
 	n := (u.base + MaxPartSize - 1) / MaxPartSize
 	chunk := (u.base + n - 1) / n
 	cond := map[string]string{"x-amz-copy-source-if-match": `"` + strings.Trim(u.oldETag, `"`) + `"`}
@@ -371,7 +399,9 @@ func (u *upload) complete() error {
 		}
 	}
 	if u.uploadID == "" {
-		_, err := u.fs.core.PutObject(u.ctx, u.fs.bucket, u.key, bytes.NewReader(u.buf), int64(len(u.buf)), md5Base64(u.buf), "", u.completeOpts())
+		ctx, cancel := context.WithTimeout(u.ctx, u.fs.sendTimeout(int64(len(u.buf))))
+		defer cancel()
+		_, err := u.fs.core.PutObject(ctx, u.fs.bucket, u.key, bytes.NewReader(u.buf), int64(len(u.buf)), md5Base64(u.buf), "", u.completeOpts())
 		if err != nil {
 			return u.takenErr(err)
 		}
@@ -385,7 +415,9 @@ func (u *upload) complete() error {
 	if err := u.wait(); err != nil {
 		return err
 	}
-	_, err := u.fs.core.CompleteMultipartUpload(u.ctx, u.fs.bucket, u.key, u.uploadID, u.parts, u.completeOpts())
+	ctx, cancel := context.WithTimeout(u.ctx, u.fs.sendTimeout(0))
+	defer cancel()
+	_, err := u.fs.core.CompleteMultipartUpload(ctx, u.fs.bucket, u.key, u.uploadID, u.parts, u.completeOpts())
 	if err != nil {
 		return u.takenErr(err)
 	}
