@@ -31,69 +31,48 @@ func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h signalHandler) WithGroup(string) slog.Handler      { return h }
 
 // TestPoolBusy: when every instance is busy longer than a caller may
-// wait, the caller gets on_error, and the wait is not the module's fault:
-// only the stuck call counts as an error.
+// wait, the caller is refused with 451 whatever on_error says, and the
+// wait is not the module's fault: only the stuck call counts as an error
+// (and gets on_error). Under on_error allow, an Allow for the waiting
+// call would let a user who keeps the tenant's instances busy (many
+// sessions' commands against a slow module) have his next commands
+// through unjudged: on_error allow is the tenant admin's answer to a
+// broken module, not to load a client makes.
 func TestPoolBusy(t *testing.T) {
 	t.Parallel()
-	seen := make(chan string, 4)
-	r, _ := newTestRuntime(t, Config{PoolSize: 1, CallTimeout: 300 * time.Millisecond, InitTimeout: 20 * time.Millisecond,
-		Logger: slog.New(signalHandler{seen: seen})})
-	r.Install("t", mustCompile(t, r, testmod.Broken(testmod.LogThenLoop)), Settings{})
-	first := make(chan Decision, 1)
-	go func() { first <- eval(r, "t", "STOR", "/a") }()
-	select {
-	case msg := <-seen:
-		if !strings.Contains(msg, "looping") {
-			t.Fatalf("unexpected log %q", msg)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first call never started")
-	}
-	d := eval(r, "t", "STOR", "/b")
-	if d.Code != 451 || d.Err == nil || !strings.Contains(d.Err.Error(), "busy") {
-		t.Fatalf("second call: %+v (%v)", d, d.Err)
-	}
-	if f := r.Figures("t"); f.Errors != 0 {
-		t.Fatalf("the wait counted as a module error: %+v", f)
-	}
-	if d := <-first; d.Code != 451 {
-		t.Fatalf("first call: %+v", d)
-	}
-	if f := r.Figures("t"); f.Errors != 1 || f.Timeouts != 1 {
-		t.Fatalf("figures: %+v", f)
-	}
-}
-
-// TestPoolBusyFailsClosed: a full pool is refused with 451 even when the
-// tenant's on_error is allow. A user who keeps the tenant's instances
-// busy (many sessions' commands against a slow module) must not have his
-// next commands let through unjudged: on_error allow is the tenant
-// admin's answer to a broken module, not to load a client makes.
-func TestPoolBusyFailsClosed(t *testing.T) {
-	t.Parallel()
-	seen := make(chan string, 4)
-	r, _ := newTestRuntime(t, Config{PoolSize: 1, CallTimeout: 300 * time.Millisecond, InitTimeout: 20 * time.Millisecond,
-		Logger: slog.New(signalHandler{seen: seen})})
-	r.Install("t", mustCompile(t, r, testmod.Broken(testmod.LogThenLoop)), Settings{OnError: OnErrorAllow})
-	first := make(chan Decision, 1)
-	go func() { first <- eval(r, "t", "STOR", "/a") }()
-	select {
-	case msg := <-seen:
-		if !strings.Contains(msg, "looping") {
-			t.Fatalf("unexpected log %q", msg)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first call never started")
-	}
-	d := eval(r, "t", "STOR", "/b")
-	if d.Action != Deny || d.Code != 451 || !errors.Is(d.Err, errPoolBusy) {
-		t.Fatalf("a call that found the pool full under on_error allow: %+v (%v); want a 451 deny", d, d.Err)
-	}
-	if f := r.Figures("t"); f.Errors != 0 || f.Busy != 1 {
-		t.Fatalf("figures after the wait: %+v; want no error and one busy", f)
-	}
-	// The stuck call itself is the module's failure: on_error applies.
-	if d := <-first; d.Action != Allow {
-		t.Fatalf("the looping call under on_error allow: %+v", d)
+	for _, tc := range []struct {
+		onError OnError
+		stuck   Action // what the looping call itself gets: on_error
+	}{{OnErrorDeny, Deny}, {OnErrorAllow, Allow}} {
+		t.Run(tc.onError.String(), func(t *testing.T) {
+			t.Parallel()
+			seen := make(chan string, 4)
+			r, _ := newTestRuntime(t, Config{PoolSize: 1, CallTimeout: 300 * time.Millisecond, InitTimeout: 20 * time.Millisecond,
+				Logger: slog.New(signalHandler{seen: seen})})
+			r.Install("t", mustCompile(t, r, testmod.Broken(testmod.LogThenLoop)), Settings{OnError: tc.onError})
+			first := make(chan Decision, 1)
+			go func() { first <- eval(r, "t", "STOR", "/a") }()
+			select {
+			case msg := <-seen:
+				if !strings.Contains(msg, "looping") {
+					t.Fatalf("unexpected log %q", msg)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the first call never started")
+			}
+			d := eval(r, "t", "STOR", "/b")
+			if d.Action != Deny || d.Code != 451 || !errors.Is(d.Err, errPoolBusy) {
+				t.Fatalf("a call that found the pool full: %+v (%v); want a 451 deny", d, d.Err)
+			}
+			if f := r.Figures("t"); f.Errors != 0 || f.Busy != 1 {
+				t.Fatalf("figures after the wait: %+v; want no error and one busy", f)
+			}
+			if d := <-first; d.Action != tc.stuck {
+				t.Fatalf("the looping call: %+v; want %v (on_error)", d, tc.stuck)
+			}
+			if f := r.Figures("t"); f.Errors != 1 || f.Timeouts != 1 {
+				t.Fatalf("figures: %+v", f)
+			}
+		})
 	}
 }
