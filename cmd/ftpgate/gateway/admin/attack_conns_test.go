@@ -2,8 +2,6 @@ package admin_test
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -47,21 +45,7 @@ func slotServerUploads(t *testing.T, maxConns int) (string, <-chan struct{}) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		admin.WriteJSON(w, 200, map[string]bool{"ok": true})
 	}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx) // may time out on connections the test left open
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String(), uploading
+	return serveAddr(t, srv, true), uploading
 }
 
 // holdSlot opens a connection, sends req and reads one reply, whose
@@ -197,15 +181,25 @@ func TestAttackTenantCannotTakeEverySlot(t *testing.T) {
 	t.Parallel()
 	const slots = 4
 	addr, uploading := slotServerUploads(t, slots)
-	served, refused := 0, 0
-	for range slots {
+	req := "POST /v1/tenants/acme/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + acmeToken + "\r\nContent-Length: 1000\r\n\r\nx"
+	served, refused := trickleSlots(t, addr, slots, req, uploading)
+	t.Logf("tenant uploads in flight %d, refused %d", served, refused)
+	operatorServed(t, addr)
+}
+
+// trickleSlots sends req (a request whose body is announced and never
+// sent whole) on n connections to addr, one after the other, and counts
+// how many reached their handler (a receive on started) and how many
+// were refused with 429 at once; any other reply fails the test.
+func trickleSlots(t *testing.T, addr string, n int, req string, started <-chan struct{}) (served, refused int) {
+	t.Helper()
+	for range n {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = c.Close() })
 		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-		req := "POST /v1/tenants/acme/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + acmeToken + "\r\nContent-Length: 1000\r\n\r\nx"
 		if _, err := io.WriteString(c, req); err != nil {
 			t.Fatal(err)
 		}
@@ -219,17 +213,16 @@ func TestAttackTenantCannotTakeEverySlot(t *testing.T) {
 			replied <- resp.StatusCode
 		}()
 		select {
-		case <-uploading:
+		case <-started:
 			served++
 		case code := <-replied:
 			if code != http.StatusTooManyRequests {
-				t.Fatalf("trickled upload: %d, want 429 or no reply yet", code)
+				t.Fatalf("trickled request: %d, want 429 or no reply yet", code)
 			}
 			refused++
 		case <-time.After(20 * time.Second):
 			t.Fatal("neither served nor refused")
 		}
 	}
-	t.Logf("tenant uploads in flight %d, refused %d", served, refused)
-	operatorServed(t, addr)
+	return served, refused
 }

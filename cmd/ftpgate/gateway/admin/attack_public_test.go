@@ -1,15 +1,10 @@
 package admin_test
 
 import (
-	"bufio"
-	"context"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/admin"
 )
@@ -36,21 +31,7 @@ func publicServer(t *testing.T, maxConns int) (string, <-chan struct{}) {
 		_ = r.ParseForm()
 		admin.WriteJSON(w, 200, map[string]bool{"ok": true})
 	}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx) // may time out on connections the test left open
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String(), started
+	return serveAddr(t, srv, true), started
 }
 
 // TestAttackPublicBodiesCannotTakeEverySlot: a public route (the
@@ -63,39 +44,8 @@ func TestAttackPublicBodiesCannotTakeEverySlot(t *testing.T) {
 	t.Parallel()
 	const slots = 4
 	addr, started := publicServer(t, slots)
-	served, refused := 0, 0
-	for range slots {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-		req := "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nt"
-		if _, err := io.WriteString(c, req); err != nil {
-			t.Fatal(err)
-		}
-		replied := make(chan int, 1)
-		go func() {
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				replied <- 0
-				return
-			}
-			replied <- resp.StatusCode
-		}()
-		select {
-		case <-started:
-			served++
-		case code := <-replied:
-			if code != http.StatusTooManyRequests {
-				t.Fatalf("trickled login form: %d, want 429 or no reply yet", code)
-			}
-			refused++
-		case <-time.After(20 * time.Second):
-			t.Fatal("neither served nor refused")
-		}
-	}
+	req := "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nt"
+	served, refused := trickleSlots(t, addr, slots, req, started)
 	t.Logf("anonymous forms in flight %d, refused %d", served, refused)
 	operatorServed(t, addr)
 }
