@@ -157,7 +157,7 @@ func copyClusterExample(t *testing.T, dir string, edit func(name, text string) s
 func startClusterRig(t *testing.T) *clusterRig {
 	t.Helper()
 	haproxy := requireHAProxy(t)
-	r := &clusterRig{dir: t.TempDir(), ports: pickClusterPorts(t), inst: map[string]*clusterInstance{}, cluster: clusterSectionKnown()}
+	r := &clusterRig{dir: t.TempDir(), inst: map[string]*clusterInstance{}, cluster: clusterSectionKnown()}
 	r.store = s3test.Start(t)
 	r.store.MakeBucket(t, clusterBucket)
 	redisAddr := ""
@@ -165,6 +165,11 @@ func startClusterRig(t *testing.T) *clusterRig {
 		r.redis = startClusterRedis(t)
 		redisAddr = r.redis.Addr()
 	}
+	// The ports are picked once the store and Redis listen: weed mini
+	// binds fixed ports of its own in the range the rig picks from (its
+	// admin server's 23646), which a check made before it started saw
+	// free, and HAProxy then could not bind.
+	r.ports = pickClusterPorts(t)
 	r.env = append(os.Environ(),
 		"FTPGATE_ADMIN_TOKEN="+clusterAdminToken,
 		"FTPGATE_REDIS_PASSWORD="+clusterRedisPassword,
