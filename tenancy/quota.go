@@ -583,7 +583,7 @@ func countTree(fsys afero.Fs, name string) (treeCount, error) {
 		return self, nil
 	}
 	if u, ok := fsys.(treeUsage); ok {
-		b, n, err := u.Usage(name)
+		b, n, err := u.Usage(context.Background(), name)
 		// A directory's own marker is among the objects Usage counts.
 		return treeCount{bytes: b, files: max(n, 1)}, err
 	}
@@ -603,7 +603,7 @@ func countTree(fsys afero.Fs, name string) (treeCount, error) {
 // treeUsage is a backend that counts a tree itself (object storage: one
 // flat listing instead of a walk of every directory).
 type treeUsage interface {
-	Usage(name string) (bytes, objects int64, err error)
+	Usage(ctx context.Context, name string) (bytes, objects int64, err error)
 }
 
 // walkAfero counts the entries below the root of fsys (not the root

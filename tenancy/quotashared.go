@@ -626,7 +626,7 @@ func measureStorage(ctx context.Context, st *storage) (StoredUsage, error) {
 		return StoredUsage{Bytes: s.bytes, Files: s.files}, err
 	}
 	if u, ok := st.fs.(treeUsage); ok {
-		b, n, err := u.Usage("/")
+		b, n, err := u.Usage(ctx, "/")
 		return StoredUsage{Bytes: b, Files: n}, err
 	}
 	t, err := walkAfero(st.fs)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/tenancy/internal/s3fs"
 	"github.com/jlaffaye/ftp"
 )
@@ -466,5 +468,48 @@ func TestS3HostileUploads(t *testing.T) {
 				t.Fatal("an object appeared for a STOR that failed")
 			}
 		})
+	}
+}
+
+// TestS3EndlessListingDoesNotHoldClose: a store whose listing pages on
+// without end (each page a new key and a new token: as a huge bucket
+// looks) keeps the usage count of a tenant with a quota going, which is
+// right while the server runs; but closing the driver (shutdown, SIGTERM) must end that
+// count, not wait for it for ever.
+func TestS3EndlessListingDoesNotHoldClose(t *testing.T) {
+	s := newFakeS3(t)
+	var pages atomic.Int64
+	endless := func(w http.ResponseWriter, r *http.Request) bool {
+		if !isList(r, "tenants/acme/") || r.URL.Query().Get("delimiter") != "" {
+			return false
+		}
+		n := pages.Add(1)
+		listReply(w, r, []string{fmt.Sprintf("%sk%09d", r.URL.Query().Get("prefix"), n)}, nil, true, fmt.Sprintf("t%d", n))
+		return true
+	}
+	f := newS3Fixture(t, s, "", "")
+	// A quota that appears recounts (the fixture's own reload would wait
+	// for the count, so the driver is reloaded directly).
+	s.fault.Store(&endless)
+	f.writeFile("tenants/acme.toml", s3TenantTOML(t, "acme", s.url, "tenants/acme", "", "[quota]\nbytes = 1000000\n"))
+	cfg, err := LoadConfig(filepath.Join(f.dir, "server.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.driver.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	enginetest.Eventually(t, "the usage count paging", func() bool { return pages.Load() > 3 })
+	closed := make(chan struct{})
+	go func() {
+		_ = f.driver.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		s.fault.Store(nil) // let the listing end, so that the test's own cleanup can close
+		<-closed
+		t.Fatal("Close waited for a usage count that does not end")
 	}
 }

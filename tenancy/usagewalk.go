@@ -291,7 +291,7 @@ func (c *counter) count(ctx context.Context, st *storage, tenantID string) {
 	if st.root != nil {
 		s, err = walkTree(ctx, st.root, true, skip)
 	} else if u, ok := st.fs.(treeUsage); ok {
-		s.bytes, s.files, err = u.Usage("/")
+		s.bytes, s.files, err = u.Usage(ctx, "/")
 	} else {
 		var t treeCount
 		t, err = walkAfero(st.fs)

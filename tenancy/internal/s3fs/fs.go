@@ -546,7 +546,7 @@ func (f *Fs) walk(name, prefix string, fn func(keys []string) error) error {
 // Usage counts the bytes and objects under name (a directory marker
 // counts as an object of no bytes), one listing page at a time, for
 // quotas.
-func (f *Fs) Usage(name string) (bytes, objects int64, err error) {
+func (f *Fs) Usage(ctx context.Context, name string) (bytes, objects int64, err error) {
 	k, err := f.key("usage", name)
 	if err != nil {
 		return 0, 0, err
@@ -554,6 +554,11 @@ func (f *Fs) Usage(name string) (bytes, objects int64, err error) {
 	prefix := dirPrefix(f.prefix, k)
 	pg := f.pager(prefix, "")
 	for !pg.done {
+		if err := ctx.Err(); err != nil {
+			// A store that pages without end looks like a huge bucket,
+			// so only the caller can end the count (a driver's Close).
+			return bytes, objects, err
+		}
 		res, err := pg.next()
 		if err != nil {
 			return bytes, objects, f.storeErr("list", name, err)
