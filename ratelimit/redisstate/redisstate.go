@@ -20,7 +20,9 @@
 // Every key starts with RedisOptions.Prefix and "rl:". Parts a client
 // chooses are encoded so that no two map to one key: an account is
 // "<len(tenant)>:<tenant>/<user>" (the length decides where the tenant
-// ends), an address is its limiter prefix ("192.0.2.7/32",
+// ends), or "<len(tenant)>:<tenant>#<sha256(user)>" for a user name
+// longer than 128 bytes (so that a key's size does not grow with a
+// client's name), an address is its limiter prefix ("192.0.2.7/32",
 // "2001:db8::/64": the address masked as the in-memory tables key it,
 // IPv4-mapped forms folded to IPv4). Every key has a TTL:
 //
@@ -55,6 +57,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -236,9 +239,33 @@ func (s *Store) call(ctx context.Context, f int, op string, d time.Duration, fn 
 	return err
 }
 
+// maxKeyUser is the longest user name a key spells out. A login's name
+// is the client's (up to the engine's 8 KiB command line), and the scores
+// of made-up names are bounded in count per tenant (MaxTrackedUsers), not
+// in size: spelt out, 65536 names of 8 KiB would cost a tenant about a
+// gigabyte of keys and index members. A longer name is keyed by its
+// SHA-256 instead (64 hex digits).
+const maxKeyUser = 128
+
 // account encodes a (tenant, user) pair: no two pairs give one string.
+// The tenant's length says where it ends; then "/" and the user, or "#"
+// and the SHA-256 of a user longer than maxKeyUser, so that a name spelt
+// out never meets a hashed one.
 func account(tenant, user string) string {
-	return strconv.Itoa(len(tenant)) + ":" + tenant + "/" + user
+	return accountTenant(tenant) + accountUser(user)
+}
+
+// accountTenant is the part of account before the user: the tenant's
+// accounts' keys are it followed by accountUser.
+func accountTenant(tenant string) string { return strconv.Itoa(len(tenant)) + ":" + tenant }
+
+// accountUser is the user's part of account, at most maxKeyUser+1 bytes.
+func accountUser(user string) string {
+	if len(user) <= maxKeyUser {
+		return "/" + user
+	}
+	h := sha256.Sum256([]byte(user))
+	return "#" + hex.EncodeToString(h[:])
 }
 
 func ms(d time.Duration) int64 { return max(d.Milliseconds(), 1) }
@@ -330,7 +357,7 @@ func (s *Store) LoginFailed(ctx context.Context, prefix netip.Prefix, tenant, us
 			[]string{s.p + "fa:" + a, s.p + "ia:" + a, s.p + "fu:" + acc, s.p + "iu:" + acc, s.p + "ban:" + a, s.p + "bans",
 				s.p + "fx:" + tenant},
 			rules.Failures, ms(rules.Window), b, ms(rules.BanTime), ms(rules.MaxBanTime), ms(rules.BanMemory),
-			max(rules.MaxBans, 1), a, s.p+"ban:", user, maxAccounts, s.p+"fu:"+account(tenant, "")).Result()
+			max(rules.MaxBans, 1), a, s.p+"ban:", accountUser(user), maxAccounts, s.p+"fu:"+accountTenant(tenant)).Result()
 		if err == nil {
 			r, err = ints(v, 2)
 		}

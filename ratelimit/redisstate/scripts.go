@@ -96,8 +96,10 @@ return 0
 // score, account in flight, ban, ban index, the tenant's account index;
 // ARGV failures, window ms, ban (0/1), ban ms, max ban ms, ban memory
 // ms, max bans, the index member (the prefix), the ban keys' prefix, the
-// user (the account index's member), the most accounts scored per
-// tenant, the tenant's account score keys' prefix. Returns {until or 0,
+// user's part of the account key (the account index's member: "/" and
+// the name, or "#" and its hash), the most accounts scored per tenant,
+// the tenant's account score keys' prefix (which the member completes).
+// Returns {until or 0,
 // offences}: the ban issued now, if any.
 var loginFailedScript = redis.NewScript(luaLib + `
 local max, window = tonumber(ARGV[1]), tonumber(ARGV[2])

@@ -12,6 +12,7 @@ import (
 	"github.com/ftpgate/ftpgate/engine/enginetest"
 	"github.com/ftpgate/ftpgate/ratelimit"
 	"github.com/ftpgate/ftpgate/ratelimit/redisstate"
+	"github.com/jlaffaye/ftp"
 )
 
 func newStore(t *testing.T, r *testRedis) *redisstate.Store {
@@ -228,5 +229,61 @@ func TestMadeUpUserNamesBounded(t *testing.T) {
 			t.Fatalf("bob from another address after his failures: %v, want 421 for the account", err)
 		}
 		enginetest.Login(t, in.addr, "127.0.0.3", "alice", "secret")
+	})
+}
+
+// TestLongUserNamesKeepKeysSmall: failed logins through a real client
+// with user names as long as a command line allows (8000 bytes) leave no
+// key and no index member in Redis longer than a few hundred bytes, so
+// that the per-tenant cap on scored names (MaxTrackedUsers) also bounds
+// their memory. The scores still hold: three failures for one long name,
+// each from another address, refuse that account from a fourth; a name
+// sharing its first 7999 bytes is scored apart.
+func TestLongUserNamesKeepKeysSmall(t *testing.T) {
+	eachRedis(t, func(t *testing.T, r *testRedis) {
+		c := r.client(t)
+		cfg := ratelimit.Config{LoginFailures: 3, BanTime: conf.Duration(time.Hour), FailedLoginDelay: -1}
+		in := newInstance(t, c, cfg, redisstate.Options{})
+		long := strings.Repeat("x", 7999)
+		for i := 1; i <= 3; i++ {
+			if code := failLogin(t, in.addr, "127.0.0."+strconv.Itoa(10+i), long+"a"); code != 530 {
+				t.Fatalf("failure %d of the long name: PASS got %d, want 530", i, code)
+			}
+		}
+		if code := failLogin(t, in.addr, "127.0.0.20", long+"b"); code != 530 {
+			t.Fatalf("another long name: PASS got %d, want 530 (scored apart)", code)
+		}
+		c4, err := ftp.Dial(in.addr, ftp.DialWithDialer(*enginetest.Dialer("127.0.0.21")), ftp.DialWithTimeout(enginetest.Timeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c4.Quit()
+		if err := c4.Login(long+"a", "wrong"); err == nil || !strings.Contains(err.Error(), "failed logins for this account") {
+			t.Fatalf("the long name after its three failures: %v, want the account refused", err)
+		}
+		const bound = 256
+		keys, err := c.Keys(bg, "*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if len(k) > bound {
+				t.Errorf("key of %d bytes (%.60q...), want at most %d", len(k), k, bound)
+			}
+			if strings.HasPrefix(k, "test:rl:fx:") {
+				ms, err := c.ZRange(bg, k, 0, -1).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range ms {
+					if len(m) > bound {
+						t.Errorf("index %s: member of %d bytes, want at most %d", k, len(m), bound)
+					}
+				}
+			}
+		}
+		if in.errs.count() != 0 {
+			t.Fatalf("Redis errors: %v", in.errs.errs)
+		}
 	})
 }
