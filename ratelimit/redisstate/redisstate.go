@@ -28,6 +28,7 @@
 //
 //	rl:ban:<prefix>    hash until, offences   the ban's length + Config.BanMemory
 //	rl:bans            sorted set of bans     Config.MaxBanTime; at most Config.MaxBans members
+//	rl:bmem            sorted set of ban keys Config.MaxBanTime + Config.BanMemory; at most Config.MaxBans members
 //	rl:fa:<prefix>     address failure score  Config.LoginWindow
 //	rl:fu:<account>    account failure score  Config.LoginWindow
 //	rl:fx:<tenant>     its scored users       Config.LoginWindow; at most Config.MaxTrackedUsers members
@@ -47,6 +48,13 @@
 // returns (the tenancy driver: the configured tenants, and "" for logins
 // that name none), besides the in-flight counters of the logins being
 // checked, each deleted when its login ends.
+//
+// The ban keys are bounded likewise: a ban's key keeps its offences for
+// Config.BanMemory after the ban ends, and rl:bmem lists every ban key by
+// the end of that memory, at most Config.MaxBans of them (the memory that
+// ends first goes), as the local ban table keeps at most that many. A
+// client with many addresses (an IPv6 range) so holds at most MaxBans ban
+// keys, not one per address banned within a day.
 //
 // The scripts touch keys of one address or account and the ban index
 // together: a single Redis (or a primary with replicas), not Redis
@@ -355,7 +363,7 @@ func (s *Store) LoginFailed(ctx context.Context, prefix netip.Prefix, tenant, us
 		}
 		v, err := loginFailedScript.Run(ctx, c,
 			[]string{s.p + "fa:" + a, s.p + "ia:" + a, s.p + "fu:" + acc, s.p + "iu:" + acc, s.p + "ban:" + a, s.p + "bans",
-				s.p + "fx:" + tenant},
+				s.p + "fx:" + tenant, s.p + "bmem"},
 			rules.Failures, ms(rules.Window), b, ms(rules.BanTime), ms(rules.MaxBanTime), ms(rules.BanMemory),
 			max(rules.MaxBans, 1), a, s.p+"ban:", accountUser(user), maxAccounts, s.p+"fu:"+accountTenant(tenant)).Result()
 		if err == nil {
@@ -457,7 +465,7 @@ func (s *Store) Lift(ctx context.Context, p netip.Prefix, v4Bits, v6Bits int) (i
 			return nil
 		}
 		var err error
-		n, err = liftScript.Run(ctx, c, []string{s.p + "bans"}, append([]any{s.p + "ban:"}, members...)...).Int64()
+		n, err = liftScript.Run(ctx, c, []string{s.p + "bans", s.p + "bmem"}, append([]any{s.p + "ban:"}, members...)...).Int64()
 		return err
 	})
 	return int(n), err

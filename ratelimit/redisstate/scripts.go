@@ -93,7 +93,8 @@ return 0
 `)
 
 // loginFailedScript: KEYS address score, address in flight, account
-// score, account in flight, ban, ban index, the tenant's account index;
+// score, account in flight, ban, ban index, the tenant's account index,
+// the ban memory index;
 // ARGV failures, window ms, ban (0/1), ban ms, max ban ms, ban memory
 // ms, max bans, the index member (the prefix), the ban keys' prefix, the
 // user's part of the account key (the account index's member: "/" and
@@ -152,6 +153,23 @@ if extra > 0 then
   local gone = redis.call('ZPOPMIN', KEYS[6], extra)
   for i = 1, #gone, 2 do redis.call('DEL', ARGV[9] .. gone[i]) end
 end
+-- A ban's offences outlive it by the ban memory, and the addresses a
+-- client can ban are many (an IPv6 range's /64s): the memory index lists
+-- every ban key by the end of its memory, at most max bans, as the local
+-- table keeps at most that many; past it the memory that ends first goes
+-- (its ban too, if still in force: it is then among the first to end).
+local mem = tonumber(ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now)
+redis.call('ZADD', KEYS[8], u + mem, ARGV[8])
+redis.call('PEXPIRE', KEYS[8], maxban + mem)
+local forgot = redis.call('ZCARD', KEYS[8]) - tonumber(ARGV[7])
+if forgot > 0 then
+  local gone = redis.call('ZPOPMIN', KEYS[8], forgot)
+  for i = 1, #gone, 2 do
+    redis.call('DEL', ARGV[9] .. gone[i])
+    redis.call('ZREM', KEYS[6], gone[i])
+  end
+end
 return {u, o}
 `)
 
@@ -184,7 +202,8 @@ var membersScript = redis.NewScript(luaLib + `
 return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 `)
 
-// liftScript: KEYS ban index; ARGV the ban keys' prefix, then members.
+// liftScript: KEYS ban index, ban memory index; ARGV the ban keys'
+// prefix, then members.
 // Lifts each member's ban and forgets its offences; returns how many
 // were in force.
 var liftScript = redis.NewScript(luaLib + `
@@ -194,6 +213,7 @@ for i = 2, #ARGV do
   if tonumber(redis.call('HGET', k, 'u') or '0') > now then n = n + 1 end
   redis.call('DEL', k)
   redis.call('ZREM', KEYS[1], ARGV[i])
+  redis.call('ZREM', KEYS[2], ARGV[i])
 end
 return n
 `)

@@ -287,3 +287,50 @@ func TestLongUserNamesKeepKeysSmall(t *testing.T) {
 		}
 	})
 }
+
+// TestBanMemoryBounded: bans of many addresses (an IPv6 range's /64s),
+// each ended at once but remembered for an hour, leave at most MaxBans
+// ban keys in Redis, not one per address banned. Bans still work after
+// the spray, through a real client: four failures ban the address on
+// both instances of a cluster, and a lift through one lifts it.
+func TestBanMemoryBounded(t *testing.T) {
+	eachRedis(t, func(t *testing.T, r *testRedis) {
+		const maxBans, sprayed = 16, 300
+		c := r.client(t)
+		cfg := banCfg
+		cfg.MaxBans = maxBans
+		a := newInstance(t, c, cfg, redisstate.Options{})
+		b := newInstance(t, c, cfg, redisstate.Options{})
+		spray := ratelimit.BanRules{Failures: 1, Window: time.Minute, BanTime: time.Millisecond, MaxBanTime: time.Millisecond,
+			BanMemory: time.Hour, MaxBans: maxBans}
+		for i := range sprayed {
+			p := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, byte(i >> 8), byte(i)}), 64)
+			if _, err := a.store.LoginFailed(bg, p, "", "x", true, spray); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keys, err := c.Keys(bg, "test:rl:ban:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) > maxBans {
+			t.Fatalf("after %d bans of distinct /64s: %d ban keys in Redis, want at most %d", sprayed, len(keys), maxBans)
+		}
+		for i, in := range []*instance{a, b, a, b} {
+			if code := failLogin(t, in.addr, "127.0.0.1", "bob"); code != 530 {
+				t.Fatalf("failure %d: PASS got %d, want 530", i+1, code)
+			}
+		}
+		for _, in := range []*instance{a, b} {
+			if code := banner(t, in.addr, "127.0.0.1"); code != 421 {
+				t.Fatalf("the banned address got %d, want 421", code)
+			}
+		}
+		if n := b.l.Lift(netip.MustParsePrefix("127.0.0.1/32")); n != 1 {
+			t.Fatalf("Lift: %d, want 1", n)
+		}
+		if code := banner(t, a.addr, "127.0.0.1"); code != 220 {
+			t.Fatalf("after the lift: %d, want 220", code)
+		}
+	})
+}
