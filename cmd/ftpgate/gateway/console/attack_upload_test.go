@@ -48,14 +48,8 @@ func TestAttackConsoleOneUploadPerTenant(t *testing.T) {
 	})
 
 	check := func() int {
-		var body bytes.Buffer
-		mw := multipart.NewWriter(&body)
-		_ = mw.WriteField("csrf", token)
-		fw, _ := mw.CreateFormFile("module", "example.wasm")
-		_, _ = fw.Write(testmod.Example())
-		_ = mw.WriteField("on_error", "deny")
-		_ = mw.Close()
-		return b.do("POST", "/console/t/acme/policy/check", &body, mw.FormDataContentType(), nil).StatusCode
+		body, ctype := checkForm(token)
+		return b.do("POST", "/console/t/acme/policy/check", body, ctype, nil).StatusCode
 	}
 	// The slow check's headers went first; poll (bounded) until the
 	// server has it in hand, which shows in the replies to the others.

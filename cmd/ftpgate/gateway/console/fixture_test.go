@@ -207,20 +207,28 @@ var regexpHash = regexp.MustCompile(`name="hash" value="([0-9a-f]{64})"`)
 
 func sessionsQuery(tenant string) sessions.Query { return sessions.Query{Tenant: tenant, Limit: 100} }
 
-// check uploads the example module for a dry run on tenant's policy page.
-func (b *browser) check(tenant string) reply {
-	b.t.Helper()
-	token := b.csrf("/console/t/" + tenant + "/policy")
+// checkForm is the policy page's check form with the example module,
+// on_error deny, the form token and the fields given as name, value
+// pairs; it returns the body and its content type.
+func checkForm(token string, fields ...string) (*bytes.Buffer, string) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	_ = mw.WriteField("csrf", token)
 	fw, _ := mw.CreateFormFile("module", "example.wasm")
 	_, _ = fw.Write(testmod.Example())
 	_ = mw.WriteField("on_error", "deny")
-	_ = mw.WriteField("verb", "DELE")
-	_ = mw.WriteField("path", "/x")
+	for i := 0; i+1 < len(fields); i += 2 {
+		_ = mw.WriteField(fields[i], fields[i+1])
+	}
 	_ = mw.Close()
-	r := b.do("POST", "/console/t/"+tenant+"/policy/check", &body, mw.FormDataContentType(), nil)
+	return &body, mw.FormDataContentType()
+}
+
+// check uploads the example module for a dry run on tenant's policy page.
+func (b *browser) check(tenant string) reply {
+	b.t.Helper()
+	body, ctype := checkForm(b.csrf("/console/t/"+tenant+"/policy"), "verb", "DELE", "path", "/x")
+	r := b.do("POST", "/console/t/"+tenant+"/policy/check", body, ctype, nil)
 	if r.StatusCode != 200 || !strings.Contains(r.body, `id="install"`) {
 		b.t.Fatalf("check: %d %q", r.StatusCode, r.body)
 	}
