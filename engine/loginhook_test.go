@@ -146,6 +146,7 @@ func TestLoginHooksOrderAndLateRefusal(t *testing.T) {
 	t.Parallel()
 	order := &callOrder{}
 	var innerReleased atomic.Int32
+	ended := make(chan struct{}, 4) // a release per login: two here
 	full := atomic.Bool{}
 	outer := func(ctx context.Context, l *Login, next LoginFunc) (ClientDriver, error) {
 		order.add("outer")
@@ -158,7 +159,10 @@ func TestLoginHooksOrderAndLateRefusal(t *testing.T) {
 	}
 	inner := func(ctx context.Context, l *Login, next LoginFunc) (ClientDriver, error) {
 		order.add("inner")
-		l.OnEnd(func() { innerReleased.Add(1) })
+		l.OnEnd(func() {
+			innerReleased.Add(1)
+			ended <- struct{}{}
+		})
 		fs, err := next(ctx, l)
 		order.add("inner-after")
 		return fs, err
@@ -173,6 +177,9 @@ func TestLoginHooksOrderAndLateRefusal(t *testing.T) {
 		t.Fatalf("call order %s", got)
 	}
 	c.expect("QUIT", 221)
+	// The first session's release runs as that session ends, after its
+	// 221: wait for it, so that it is not counted as the refused login's.
+	recv(t, ended, "the first session's release")
 
 	// The outer hook refuses a login the driver accepted: the inner
 	// hook's release runs at once, and the session is not logged in.
