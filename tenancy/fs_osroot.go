@@ -50,26 +50,19 @@ type rootFs struct {
 // the function that gives it back: the kept one (keepDot), else a new one
 // closed by that function.
 func (r *rootFs) dotDir() (*os.File, func(), error) {
-	if r.keepDot {
-		r.dotMu.Lock()
-		defer r.dotMu.Unlock()
-		if r.dot != nil {
-			return r.dot, func() {}, nil
-		}
-		if !r.closed {
-			r.note("opendot")
-			f, err := openNonblocking(r.root, ".", os.O_RDONLY, 0)
-			if err != nil {
-				return nil, nil, err
-			}
-			r.dot = f
-			return f, func() {}, nil
-		}
+	r.dotMu.Lock()
+	defer r.dotMu.Unlock()
+	if r.dot != nil {
+		return r.dot, func() {}, nil
 	}
 	r.note("opendot")
 	f, err := openNonblocking(r.root, ".", os.O_RDONLY, 0)
 	if err != nil {
 		return nil, nil, err
+	}
+	if r.keepDot && !r.closed {
+		r.dot = f
+		return f, func() {}, nil
 	}
 	return f, func() { _ = f.Close() }, nil
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/admin"
 	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/console"
-	"github.com/ftpgate/ftpgate/engine/enginetest"
+	"github.com/ftpgate/ftpgate/cmd/ftpgate/gateway/internal/servetest"
 	"github.com/ftpgate/ftpgate/policy"
 	"github.com/ftpgate/ftpgate/policy/policytest/testmod"
 )
@@ -61,16 +61,12 @@ func TestAttackConsolePolicyPageReadsNoModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(ctx, enginetest.Timeout)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
+	servetest.Serve(t, func(context.Context) error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
 		}
-	})
+		return nil
+	}, srv.Shutdown)
 	jar, _ := cookiejar.New(nil)
 	c := fromClient("")
 	c.Jar = jar
