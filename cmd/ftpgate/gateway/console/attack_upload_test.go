@@ -27,34 +27,51 @@ func TestAttackConsoleOneUploadPerTenant(t *testing.T) {
 	token := b.csrf("/console/t/acme/policy")
 
 	// The slow check: its form token and the start of its module, then
-	// nothing until the test ends.
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	slowDone := make(chan struct{})
-	go func() {
-		defer close(slowDone)
-		req, _ := http.NewRequest("POST", f.base+"/console/t/acme/policy/check", pr)
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		if resp, err := b.c.Do(req); err == nil {
-			resp.Body.Close()
+	// nothing until the test ends. It reports its reply's status when it
+	// ends early: refused with 429 when one of the polling checks below
+	// held the turn as it came, and it is then sent again.
+	slow := func() (<-chan int, func()) {
+		pr, pw := io.Pipe()
+		mw := multipart.NewWriter(pw)
+		ended := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequest("POST", f.base+"/console/t/acme/policy/check", pr)
+			req.Header.Set("Content-Type", mw.FormDataContentType())
+			code := 0
+			if resp, err := b.c.Do(req); err == nil {
+				code = resp.StatusCode
+				resp.Body.Close()
+			}
+			_ = pr.CloseWithError(errors.New("request over")) // unblocks the writes below if it ended early
+			ended <- code
+		}()
+		_ = mw.WriteField("csrf", token)
+		fw, _ := mw.CreateFormFile("module", "slow.wasm")
+		_, _ = fw.Write(testmod.Example()[:8])
+		return ended, func() {
+			_ = pw.CloseWithError(errors.New("test over"))
+			<-ended
 		}
-	}()
-	_ = mw.WriteField("csrf", token)
-	fw, _ := mw.CreateFormFile("module", "slow.wasm")
-	_, _ = fw.Write(testmod.Example()[:8])
-	t.Cleanup(func() {
-		_ = pw.CloseWithError(errors.New("test over"))
-		<-slowDone
-	})
+	}
+	ended, stop := slow()
+	t.Cleanup(func() { stop() })
 
 	check := func() int {
 		body, ctype := checkForm(token)
 		return b.do("POST", "/console/t/acme/policy/check", body, ctype, nil).StatusCode
 	}
-	// The slow check's headers went first; poll (bounded) until the
-	// server has it in hand, which shows in the replies to the others.
+	// Poll (bounded) until the server has the slow check in hand, which
+	// shows in the replies to the others.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		select {
+		case code := <-ended:
+			if code != http.StatusTooManyRequests {
+				t.Fatalf("the slow check ended with %d", code)
+			}
+			ended, stop = slow() // it met a polling check's turn: again
+		default:
+		}
 		code := check()
 		if code == http.StatusTooManyRequests {
 			break
